@@ -1,0 +1,32 @@
+// The `cognisync` command: `serve` (the default) runs the server until SIGTERM/SIGINT.
+import { loadConfig } from './config.js';
+import { startServer } from './server.js';
+
+const usage = `usage: cognisync serve [--host H] [--port N] [--data-dir DIR] [--database-url URL] [--region R]`;
+
+async function main(argv: string[]): Promise<void> {
+  const [command = 'serve', ...rest] = argv;
+  if (command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${usage}\n`);
+    return;
+  }
+  if (command !== 'serve') throw new Error(`unknown command '${command}'\n${usage}`);
+  const running = await startServer(loadConfig(rest, process.env));
+  process.stdout.write(`cognisync listening on ${running.url}\n`);
+  const stop = () => {
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`cognisync: error while shutting down: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`cognisync: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,51 @@
+// Server configuration from command-line flags and environment variables (flags win).
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { limitsFromEnv, type Limits } from './limits.js';
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  databaseUrl?: string;
+  region: string;
+  developerAccessKeyId?: string;
+  developerSecretAccessKey?: string;
+  /** SQLite `synchronous` pragma; NORMAL in WAL mode survives a process crash (kill -9), FULL also a power loss. */
+  sqliteSynchronous: 'FULL' | 'NORMAL';
+  logLevel: string;
+  limits: Limits;
+}
+
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'database-url': { type: 'string' },
+      region: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const portText = values.port ?? env.PORT ?? '8080';
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port '${portText}'`);
+  const synchronous = (env.COGNISYNC_SQLITE_SYNCHRONOUS ?? 'NORMAL').toUpperCase();
+  if (synchronous !== 'FULL' && synchronous !== 'NORMAL') throw new Error('COGNISYNC_SQLITE_SYNCHRONOUS must be FULL or NORMAL');
+  const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
+  return {
+    host: values.host ?? env.HOST ?? '127.0.0.1',
+    port,
+    dataDir: resolve(values['data-dir'] ?? env.COGNISYNC_DATA_DIR ?? './data'),
+    ...(databaseUrl ? { databaseUrl } : {}),
+    region: values.region ?? env.COGNISYNC_REGION ?? 'us-east-1',
+    ...(env.COGNISYNC_ACCESS_KEY_ID ? { developerAccessKeyId: env.COGNISYNC_ACCESS_KEY_ID } : {}),
+    ...(env.COGNISYNC_SECRET_ACCESS_KEY ? { developerSecretAccessKey: env.COGNISYNC_SECRET_ACCESS_KEY } : {}),
+    sqliteSynchronous: synchronous,
+    logLevel: env.COGNISYNC_LOG_LEVEL ?? 'info',
+    limits: limitsFromEnv(env),
+  };
+}

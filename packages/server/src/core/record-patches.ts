@@ -1,0 +1,95 @@
+// The heart of UpdateRecords as a pure function: the optimistic-concurrency rule, dataset SyncCount
+// numbering and the per-dataset limits. Both stores call it inside their write transaction.
+import { InvalidParameterException, LimitExceededException, ResourceConflictException } from '../errors.js';
+import type { Limits } from '../limits.js';
+import type { StoredRecord } from '../store/store.js';
+
+export interface RecordPatch {
+  op: 'replace' | 'remove';
+  key: string;
+  value?: string;
+  /** The SyncCount the client last saw for this record; 0 when it believes the record does not exist. */
+  syncCount: number;
+  deviceLastModifiedDate?: number;
+}
+
+export interface DatasetState {
+  /** Whether the dataset exists now (it does not before its first write or after DeleteDataset). */
+  live: boolean;
+  syncCount: number;
+  dataStorage: number;
+  numRecords: number;
+}
+
+export interface ApplyPatchesInput {
+  dataset: DatasetState;
+  /** Live datasets of the identity other than this one. */
+  otherLiveDatasets: number;
+  /** Current stored versions of (at least) the patched keys. */
+  current: ReadonlyMap<string, StoredRecord>;
+  patches: readonly RecordPatch[];
+  now: number;
+  modifiedBy: string;
+  limits: Pick<Limits, 'datasetsPerIdentity' | 'datasetBytes' | 'recordsPerDataset'>;
+}
+
+export interface ApplyPatchesResult {
+  dataset: DatasetState;
+  /** The new versions of every patched record. */
+  records: StoredRecord[];
+}
+
+/** Bytes a record counts against the dataset limit: UTF-8 key + value; a tombstone counts nothing. */
+export function recordBytes(key: string, value: string | null): number {
+  return value === null ? 0 : Buffer.byteLength(key, 'utf8') + Buffer.byteLength(value, 'utf8');
+}
+
+/**
+ * Applies a request's patches all-or-nothing. Every patch must carry the record's current SyncCount
+ * (0 for a record never written); one stale patch fails the whole request with ResourceConflictException.
+ * A successful request moves the dataset SyncCount up by exactly one and stamps every patched record with it.
+ */
+export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult {
+  const { dataset, current, patches, limits } = input;
+  const seen = new Set<string>();
+  for (const patch of patches) {
+    if (seen.has(patch.key)) throw new InvalidParameterException(`Duplicate key in RecordPatches: ${patch.key}`);
+    seen.add(patch.key);
+    if (patch.op === 'replace' && patch.value === undefined) throw new InvalidParameterException(`RecordPatch for key ${patch.key} has Op replace but no Value`);
+  }
+  for (const patch of patches) {
+    const currentSyncCount = current.get(patch.key)?.syncCount ?? 0;
+    if (patch.syncCount !== currentSyncCount) {
+      throw new ResourceConflictException(`Current SyncCount for: ${patch.key} is: ${currentSyncCount} not: ${patch.syncCount}`);
+    }
+  }
+  if (!dataset.live && input.otherLiveDatasets >= limits.datasetsPerIdentity) {
+    throw new LimitExceededException(`Identity already has the maximum of ${limits.datasetsPerIdentity} datasets`);
+  }
+
+  const syncCount = dataset.syncCount + 1;
+  let dataStorage = dataset.live ? dataset.dataStorage : 0;
+  let numRecords = dataset.live ? dataset.numRecords : 0;
+  const records: StoredRecord[] = [];
+  for (const patch of patches) {
+    const before = current.get(patch.key);
+    const value = patch.op === 'remove' ? null : (patch.value as string);
+    dataStorage += recordBytes(patch.key, value) - (before ? recordBytes(before.key, before.value) : 0);
+    numRecords += (value === null ? 0 : 1) - (before && before.value !== null ? 1 : 0);
+    records.push({
+      key: patch.key,
+      value,
+      syncCount,
+      lastModifiedDate: input.now,
+      lastModifiedBy: input.modifiedBy,
+      deviceLastModifiedDate: patch.deviceLastModifiedDate ?? input.now,
+    });
+  }
+  if (dataStorage > limits.datasetBytes) {
+    throw new LimitExceededException(`Dataset would hold ${dataStorage} bytes; the limit is ${limits.datasetBytes} bytes`);
+  }
+  if (numRecords > limits.recordsPerDataset) {
+    throw new LimitExceededException(`Dataset would hold ${numRecords} records; the limit is ${limits.recordsPerDataset} records`);
+  }
+  return { dataset: { live: true, syncCount, dataStorage, numRecords }, records };
+}

@@ -1,0 +1,44 @@
+// SyncSessionTokens: opaque, HMAC-signed proofs that a ListRecords for one identity's dataset came
+// first. They carry no server state, so any server process sharing the secret accepts them.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { InvalidParameterException } from '../errors.js';
+import type { DatasetKey } from '../store/store.js';
+
+interface TokenBody {
+  p: string;
+  i: string;
+  d: string;
+  /** Issue time, epoch ms. */
+  t: number;
+}
+
+export class SyncSessionTokens {
+  constructor(
+    private readonly secret: Buffer,
+    private readonly ttlMs: number,
+  ) {}
+
+  issue(key: DatasetKey, now: number): string {
+    const body: TokenBody = { p: key.identityPoolId, i: key.identityId, d: key.datasetName, t: now };
+    const payload = Buffer.from(JSON.stringify(body)).toString('base64url');
+    return `${payload}.${this.mac(payload)}`;
+  }
+
+  /** Throws InvalidParameterException unless the token was issued by us, for this dataset, and is still fresh. */
+  verify(token: string, key: DatasetKey, now: number): void {
+    const [payload, mac, extra] = token.split('.');
+    const expected = payload ? this.mac(payload) : '';
+    if (!payload || !mac || extra !== undefined || mac.length !== expected.length || !timingSafeEqual(Buffer.from(mac), Buffer.from(expected))) {
+      throw new InvalidParameterException('Invalid SyncSessionToken');
+    }
+    const body = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as TokenBody;
+    if (body.p !== key.identityPoolId || body.i !== key.identityId || body.d !== key.datasetName) {
+      throw new InvalidParameterException('SyncSessionToken was issued for a different identity or dataset');
+    }
+    if (now - body.t > this.ttlMs) throw new InvalidParameterException('SyncSessionToken has expired; call ListRecords again');
+  }
+
+  private mac(payload: string): string {
+    return createHmac('sha256', this.secret).update(payload).digest('base64url');
+  }
+}

@@ -1,0 +1,103 @@
+// The request pipeline, declared in order in one place:
+//   request id → health/ready → body (capped) → query → authenticate (SigV4) → route & bind (protocol)
+//   → authorize → validate (model) → operation → response; any error → AWS error response.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { authorize, type CredentialLookup, type Principal } from '../auth/principal.js';
+import { verifySignature } from '../auth/sigv4.js';
+import type { SyncSessionTokens } from '../core/sync-session-token.js';
+import { RequestEntityTooLargeException, type ServiceName } from '../errors.js';
+import type { Limits } from '../limits.js';
+import { cognitoIdentityMetadata } from '../model/cognito-identity.generated.js';
+import { cognitoSyncMetadata } from '../model/cognito-sync.generated.js';
+import type { Operation } from '../operations/operation.js';
+import { AwsJsonTargets, decodeAwsJson } from '../protocol/aws-json.js';
+import { parseQuery, type ApiRequest, type DecodedCall } from '../protocol/request.js';
+import { decodeRestJson, RestJsonRouter } from '../protocol/rest-json.js';
+import { validateInput } from '../protocol/validate.js';
+import type { Store } from '../store/store.js';
+import { readBody } from './body.js';
+import { writeError, writeOutput } from './respond.js';
+
+export interface ListenerDependencies {
+  store: Store;
+  logger: Logger;
+  limits: Limits;
+  region: string;
+  credentials: CredentialLookup;
+  syncSessionTokens: SyncSessionTokens;
+  syncOperations: readonly Operation[];
+  identityOperations: readonly Operation[];
+}
+
+export function createRequestListener(deps: ListenerDependencies) {
+  const router = new RestJsonRouter(deps.syncOperations);
+  const targets = new AwsJsonTargets(deps.identityOperations);
+
+  async function authenticate(request: ApiRequest, service: ServiceName): Promise<Principal> {
+    // Both models sign with their endpoint prefix (cognito-sync / cognito-identity).
+    const signingName = service === 'sync' ? cognitoSyncMetadata.endpointPrefix : cognitoIdentityMetadata.endpointPrefix;
+    return verifySignature(request, signingName, deps.credentials, new Date(), deps.limits.signatureSkewSeconds);
+  }
+
+  async function serveApi(req: IncomingMessage, res: ServerResponse, requestId: string, rawPath: string, rawQuery: string) {
+    const started = performance.now();
+    // Cognito Identity is served on `POST /` (X-Amz-Target); every other path is Cognito Sync's REST API.
+    const service: ServiceName = rawPath === '/' ? 'identity' : 'sync';
+    let operationName: string | undefined;
+    let status: number;
+    try {
+      const body = await readBody(req, deps.limits.maxRequestBodyBytes);
+      const request: ApiRequest = { method: req.method ?? 'GET', rawPath, query: parseQuery(rawQuery), headers: req.headers, body };
+      let call: DecodedCall;
+      let principal: Principal | undefined;
+      if (service === 'identity') {
+        const operation = targets.find(req.headers['x-amz-target']);
+        if (operation?.model.authtype !== 'none') principal = await authenticate(request, service);
+        call = decodeAwsJson(operation, request);
+      } else {
+        principal = await authenticate(request, service);
+        call = decodeRestJson(router, request);
+      }
+      const { operation } = call;
+      operationName = operation.model.name;
+      if (principal) authorize(operation.model.name, operation.callers, principal);
+      const input = validateInput<never>(operation.model.input, call.input);
+      const output = await operation.handle(
+        { requestId, principal, region: deps.region, now: new Date(), limits: deps.limits, syncSessionTokens: deps.syncSessionTokens },
+        input,
+        deps.store,
+      );
+      status = writeOutput(res, service, output);
+    } catch (error) {
+      // The rest of an oversized body is never read: answer, then drop the connection.
+      if (error instanceof RequestEntityTooLargeException) res.setHeader('connection', 'close');
+      status = writeError(res, service, error, requestId, deps.logger);
+    }
+    deps.logger.info({ requestId, service, operation: operationName, status, ms: Math.round((performance.now() - started) * 100) / 100 }, 'request');
+  }
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const requestId = randomUUID();
+    res.setHeader('x-amzn-requestid', requestId);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const rawPath = q < 0 ? url : url.slice(0, q);
+    const rawQuery = q < 0 ? '' : url.slice(q + 1);
+    if (req.method === 'GET' && rawPath === '/health') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    if (req.method === 'GET' && rawPath === '/ready') {
+      void deps.store.ping().then((ok) => {
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ready' : 'store unavailable' }));
+      });
+      return;
+    }
+    serveApi(req, res, requestId, rawPath, rawQuery).catch((error: unknown) => {
+      deps.logger.error({ err: error, requestId }, 'request pipeline failed');
+      res.destroy();
+    });
+  };
+}

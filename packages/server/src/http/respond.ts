@@ -1,0 +1,38 @@
+// Writing responses: the only place where errors become AWS-shaped HTTP answers.
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { errorStatus, InternalErrorException, ServiceError, type ServiceName } from '../errors.js';
+import { serializeOutput } from '../protocol/request.js';
+
+const contentTypes: Record<ServiceName, string> = { sync: 'application/json', identity: 'application/x-amz-json-1.1' };
+
+export function writeOutput(res: ServerResponse, service: ServiceName, output: object): number {
+  const body = serializeOutput(output);
+  res.writeHead(200, { 'content-type': contentTypes[service], 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+  return 200;
+}
+
+/** Writes `error` as AWS does; anything that is not a ServiceError is logged and becomes InternalErrorException. */
+export function writeError(res: ServerResponse, service: ServiceName, error: unknown, requestId: string, logger: Logger): number {
+  let serviceError: ServiceError;
+  if (error instanceof ServiceError) {
+    serviceError = error;
+  } else {
+    logger.error({ err: error, requestId }, 'unexpected error');
+    serviceError = new InternalErrorException(`An internal error occurred. Request id: ${requestId}`);
+  }
+  const status = errorStatus(service, serviceError.code);
+  const body = JSON.stringify({ __type: serviceError.code, message: serviceError.message });
+  if (res.headersSent) {
+    res.destroy();
+    return status;
+  }
+  res.writeHead(status, {
+    'content-type': contentTypes[service],
+    'content-length': Buffer.byteLength(body),
+    'x-amzn-errortype': serviceError.code,
+  });
+  res.end(body);
+  return status;
+}

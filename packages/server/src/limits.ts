@@ -1,0 +1,77 @@
+// Every quota and limit cognisync enforces, with AWS's defaults; each can be overridden by an env var.
+
+export interface Limits {
+  /** Live datasets per identity (AWS: 20). */
+  datasetsPerIdentity: number;
+  /** Bytes per dataset, counted as UTF-8 key + value of every live record (AWS: 1 MB). */
+  datasetBytes: number;
+  /** Live records per dataset (cognisync: 1,024, the page size amazon-cognito-js asks for). */
+  recordsPerDataset: number;
+  /** Identity pools per server (AWS: 1,000 per account and region). */
+  identityPoolsPerAccount: number;
+  /** Default and largest page of ListRecords. */
+  listRecordsDefaultPage: number;
+  listRecordsMaxPage: number;
+  /** Default and largest page of ListDatasets. */
+  listDatasetsDefaultPage: number;
+  listDatasetsMaxPage: number;
+  /** Default and largest page of ListIdentityPoolUsage. */
+  listPoolUsageDefaultPage: number;
+  listPoolUsageMaxPage: number;
+  /** Lifetime of a SyncSessionToken from ListRecords, in seconds. */
+  syncSessionTokenTtlSeconds: number;
+  /** Minimum time between two successful BulkPublish runs of a pool (AWS: 24 h). */
+  bulkPublishIntervalSeconds: number;
+  /** Largest request body accepted, checked before parsing. */
+  maxRequestBodyBytes: number;
+  /** Allowed clock skew of a SigV4 X-Amz-Date (AWS: 15 min). */
+  signatureSkewSeconds: number;
+}
+
+export const defaultLimits: Readonly<Limits> = Object.freeze({
+  datasetsPerIdentity: 20,
+  datasetBytes: 1024 * 1024,
+  recordsPerDataset: 1024,
+  identityPoolsPerAccount: 1000,
+  listRecordsDefaultPage: 1024,
+  listRecordsMaxPage: 1024,
+  listDatasetsDefaultPage: 20,
+  listDatasetsMaxPage: 64,
+  listPoolUsageDefaultPage: 60,
+  listPoolUsageMaxPage: 60,
+  syncSessionTokenTtlSeconds: 3600,
+  bulkPublishIntervalSeconds: 24 * 3600,
+  // A full 1 MB dataset in one UpdateRecords, JSON-escaped, with room to spare.
+  maxRequestBodyBytes: 8 * 1024 * 1024,
+  signatureSkewSeconds: 15 * 60,
+});
+
+const envNames: Record<keyof Limits, string> = {
+  datasetsPerIdentity: 'COGNISYNC_LIMIT_DATASETS_PER_IDENTITY',
+  datasetBytes: 'COGNISYNC_LIMIT_DATASET_BYTES',
+  recordsPerDataset: 'COGNISYNC_LIMIT_RECORDS_PER_DATASET',
+  identityPoolsPerAccount: 'COGNISYNC_LIMIT_IDENTITY_POOLS',
+  listRecordsDefaultPage: 'COGNISYNC_LIMIT_LIST_RECORDS_DEFAULT_PAGE',
+  listRecordsMaxPage: 'COGNISYNC_LIMIT_LIST_RECORDS_MAX_PAGE',
+  listDatasetsDefaultPage: 'COGNISYNC_LIMIT_LIST_DATASETS_DEFAULT_PAGE',
+  listDatasetsMaxPage: 'COGNISYNC_LIMIT_LIST_DATASETS_MAX_PAGE',
+  listPoolUsageDefaultPage: 'COGNISYNC_LIMIT_LIST_POOL_USAGE_DEFAULT_PAGE',
+  listPoolUsageMaxPage: 'COGNISYNC_LIMIT_LIST_POOL_USAGE_MAX_PAGE',
+  syncSessionTokenTtlSeconds: 'COGNISYNC_SYNC_SESSION_TOKEN_TTL_SECONDS',
+  bulkPublishIntervalSeconds: 'COGNISYNC_BULK_PUBLISH_INTERVAL_SECONDS',
+  maxRequestBodyBytes: 'COGNISYNC_MAX_REQUEST_BODY_BYTES',
+  signatureSkewSeconds: 'COGNISYNC_SIGNATURE_SKEW_SECONDS',
+};
+
+/** Limits with every `COGNISYNC_LIMIT_*`-style override from the environment applied. */
+export function limitsFromEnv(env: NodeJS.ProcessEnv): Limits {
+  const limits: Limits = { ...defaultLimits };
+  for (const [name, envName] of Object.entries(envNames) as [keyof Limits, string][]) {
+    const raw = env[envName];
+    if (raw === undefined || raw === '') continue;
+    const value = Number(raw);
+    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${envName} must be a positive integer, got '${raw}'`);
+    limits[name] = value;
+  }
+  return limits;
+}

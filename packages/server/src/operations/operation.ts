@@ -1,0 +1,61 @@
+// What an operation is: its AWS model entry (binding + input constraints), who may call it, and a handler
+// that takes (context, input, store) and returns a plain object. Operations never see HTTP.
+import type { ServiceName } from '../errors.js';
+import { ResourceNotFoundException } from '../errors.js';
+import type { Limits } from '../limits.js';
+import type { OperationModel } from '../model/shapes.js';
+import type { Principal, PrincipalKind } from '../auth/principal.js';
+import type { SyncSessionTokens } from '../core/sync-session-token.js';
+import type { IdentityPoolRecord, Store } from '../store/store.js';
+
+export interface OperationContext {
+  requestId: string;
+  /** Undefined only for operations the model marks unsigned. */
+  principal: Principal | undefined;
+  region: string;
+  now: Date;
+  limits: Limits;
+  syncSessionTokens: SyncSessionTokens;
+}
+
+export interface Operation {
+  readonly service: ServiceName;
+  readonly model: OperationModel;
+  /** Principals allowed to call; empty for the unsigned operations. */
+  readonly callers: readonly PrincipalKind[];
+  handle(context: OperationContext, input: never, store: Store): Promise<object>;
+}
+
+export interface SyncOperationContext extends OperationContext {
+  principal: Principal;
+  /** The identity pool named in the path; the pipeline answers ResourceNotFoundException when it is unknown. */
+  pool: IdentityPoolRecord;
+}
+
+/** A Cognito Sync operation on one identity pool (all but ListIdentityPoolUsage). */
+export function defineSyncOperation<I extends { IdentityPoolId: string }, O extends object>(definition: {
+  model: OperationModel;
+  callers: readonly PrincipalKind[];
+  handle(context: SyncOperationContext, input: I, store: Store): Promise<O>;
+}): Operation {
+  return {
+    service: 'sync',
+    model: definition.model,
+    callers: definition.callers,
+    async handle(context: OperationContext, input: I, store: Store) {
+      const pool = await store.getIdentityPool(input.IdentityPoolId);
+      if (!pool) throw new ResourceNotFoundException(`IdentityPool '${input.IdentityPoolId}' not found.`);
+      return definition.handle({ ...context, principal: context.principal!, pool }, input, store);
+    },
+  } as Operation;
+}
+
+/** An operation that needs no pool lookup first (Cognito Identity operations, ListIdentityPoolUsage). */
+export function defineOperation<I, O extends object>(definition: {
+  service: ServiceName;
+  model: OperationModel;
+  callers: readonly PrincipalKind[];
+  handle(context: OperationContext, input: I, store: Store): Promise<O>;
+}): Operation {
+  return definition as Operation;
+}

@@ -1,0 +1,19 @@
+// GetBulkPublishDetails: the state of the pool's last bulk publish (NOT_STARTED if none).
+import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
+import { defineSyncOperation } from '../operation.js';
+
+export default defineSyncOperation({
+  model: model.GetBulkPublishDetails,
+  callers: ['developer'],
+  async handle(_context, input: { IdentityPoolId: string }, store) {
+    const { bulkPublish } = (await store.getPoolSyncSettings(input.IdentityPoolId))!;
+    const date = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms));
+    return {
+      IdentityPoolId: input.IdentityPoolId,
+      BulkPublishStartTime: date(bulkPublish.startTime),
+      BulkPublishCompleteTime: date(bulkPublish.completeTime),
+      BulkPublishStatus: bulkPublish.status,
+      FailureMessage: bulkPublish.failureMessage,
+    };
+  },
+});

@@ -1,0 +1,12 @@
+// GetCognitoEvents: the pool's event → function bindings (developer only).
+import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
+import { defineSyncOperation } from '../operation.js';
+
+export default defineSyncOperation({
+  model: model.GetCognitoEvents,
+  callers: ['developer'],
+  async handle(_context, input: { IdentityPoolId: string }, store) {
+    const settings = (await store.getPoolSyncSettings(input.IdentityPoolId))!;
+    return { Events: settings.cognitoEvents };
+  },
+});

@@ -1,0 +1,53 @@
+// ListRecords: the records changed after lastSyncCount (tombstones included), in SyncCount order, paginated,
+// with the dataset's state and a SyncSessionToken for the UpdateRecords that follows.
+import { decodePageToken, encodePageToken } from '../../core/page-token.js';
+import { InvalidParameterException } from '../../errors.js';
+import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
+import type { RecordCursor } from '../../store/store.js';
+import { defineSyncOperation } from '../operation.js';
+import { pageSize } from '../pagination.js';
+import { recordOutput } from './output-shapes.js';
+
+interface ListRecordsInput {
+  IdentityPoolId: string;
+  IdentityId: string;
+  DatasetName: string;
+  LastSyncCount?: number;
+  NextToken?: string;
+  MaxResults?: number;
+  SyncSessionToken?: string;
+}
+
+const isCursor = (value: unknown): value is { c: number; k: string } =>
+  typeof value === 'object' && value !== null && Number.isSafeInteger((value as { c: unknown }).c) && typeof (value as { k: unknown }).k === 'string';
+
+export default defineSyncOperation({
+  model: model.ListRecords,
+  callers: ['identity', 'developer'],
+  async handle(context, input: ListRecordsInput, store) {
+    const lastSyncCount = input.LastSyncCount ?? 0;
+    if (lastSyncCount < 0) throw new InvalidParameterException(`LastSyncCount must not be negative, got ${lastSyncCount}`);
+    const limit = pageSize(input.MaxResults, context.limits.listRecordsDefaultPage, context.limits.listRecordsMaxPage);
+    let after: RecordCursor | undefined;
+    if (input.NextToken !== undefined) {
+      const position = decodePageToken(input.NextToken, isCursor);
+      after = { syncCount: position.c, key: position.k };
+    }
+    const key = { identityPoolId: input.IdentityPoolId, identityId: input.IdentityId, datasetName: input.DatasetName };
+    const page = await store.listRecords(key, lastSyncCount, after, limit);
+    const exists = page.dataset !== undefined;
+    // A device that synced at or before the last deletion must drop its copy (even if the dataset was recreated).
+    const deletedAfterRequest = lastSyncCount > 0 && page.deletedAtSyncCount > 0 && (!exists || lastSyncCount <= page.deletedAtSyncCount);
+    return {
+      Records: page.records.map(recordOutput),
+      NextToken: page.next ? encodePageToken({ c: page.next.syncCount, k: page.next.key }) : undefined,
+      Count: page.records.length,
+      DatasetSyncCount: page.dataset?.syncCount ?? 0,
+      LastModifiedBy: page.dataset?.lastModifiedBy,
+      MergedDatasetNames: [],
+      DatasetExists: exists,
+      DatasetDeletedAfterRequestedSyncCount: deletedAfterRequest,
+      SyncSessionToken: context.syncSessionTokens.issue(key, context.now.getTime()),
+    };
+  },
+});

@@ -1,0 +1,26 @@
+// Store rows → the model's Dataset and Record output shapes (timestamps as Dates; the protocol writes epoch seconds).
+import type { DatasetRecord, StoredRecord } from '../../store/store.js';
+
+export function datasetOutput(dataset: DatasetRecord) {
+  return {
+    IdentityId: dataset.identityId,
+    DatasetName: dataset.datasetName,
+    CreationDate: new Date(dataset.creationDate),
+    LastModifiedDate: new Date(dataset.lastModifiedDate),
+    LastModifiedBy: dataset.lastModifiedBy,
+    DataStorage: dataset.dataStorage,
+    NumRecords: dataset.numRecords,
+  };
+}
+
+/** A removed record is emitted without Value, which every client reads as "deleted". */
+export function recordOutput(record: StoredRecord) {
+  return {
+    Key: record.key,
+    ...(record.value === null ? {} : { Value: record.value }),
+    SyncCount: record.syncCount,
+    LastModifiedDate: new Date(record.lastModifiedDate),
+    LastModifiedBy: record.lastModifiedBy,
+    DeviceLastModifiedDate: new Date(record.deviceLastModifiedDate),
+  };
+}

@@ -1,0 +1,24 @@
+// SubscribeToDataset: a registered device asks to be told when the dataset changes (it may not exist yet).
+import { ResourceNotFoundException } from '../../errors.js';
+import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
+import { defineSyncOperation } from '../operation.js';
+
+export interface SubscriptionInput {
+  IdentityPoolId: string;
+  IdentityId: string;
+  DatasetName: string;
+  DeviceId: string;
+}
+
+export default defineSyncOperation({
+  model: model.SubscribeToDataset,
+  // AWS admits only identity credentials; cognisync also lets the developer act on an identity's behalf.
+  callers: ['identity', 'developer'],
+  async handle(context, input: SubscriptionInput, store) {
+    if (!(await store.getDevice(input.IdentityPoolId, input.IdentityId, input.DeviceId))) {
+      throw new ResourceNotFoundException(`Device '${input.DeviceId}' is not registered for identity '${input.IdentityId}'.`);
+    }
+    await store.subscribe({ identityPoolId: input.IdentityPoolId, identityId: input.IdentityId, datasetName: input.DatasetName }, input.DeviceId, context.now.getTime());
+    return {};
+  },
+});

@@ -1,0 +1,49 @@
+// The decoded parts of an HTTP request that the protocols and SigV4 need, independent of node:http.
+import { InvalidParameterException } from '../errors.js';
+import type { Operation } from '../operations/operation.js';
+
+export interface ApiRequest {
+  method: string;
+  /** Path as received, still percent-encoded (SigV4 signs it in this form). */
+  rawPath: string;
+  /** Query parameters, percent-decoded, in order. */
+  query: ReadonlyArray<readonly [string, string]>;
+  /** Header names lower-cased, as node:http gives them. */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  body: Buffer;
+}
+
+/** An operation and its raw input members, ready for validation. */
+export interface DecodedCall {
+  operation: Operation;
+  input: Record<string, unknown>;
+}
+
+export function decodeComponent(text: string, where: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new InvalidParameterException(`Malformed percent-encoding in ${where}: '${text.slice(0, 128)}'`);
+  }
+}
+
+/** Splits a raw query string into decoded pairs (a `+` stays a `+`, as in SigV4's canonical form). */
+export function parseQuery(rawQuery: string): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (const part of rawQuery.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = eq < 0 ? part : part.slice(0, eq);
+    const value = eq < 0 ? '' : part.slice(eq + 1);
+    pairs.push([decodeComponent(name, 'query string'), decodeComponent(value, 'query string')]);
+  }
+  return pairs;
+}
+
+/** Output → JSON: Dates become epoch seconds with millisecond precision, undefined members are dropped. */
+export function serializeOutput(output: object): string {
+  return JSON.stringify(output, function (this: Record<string, unknown>, key, value) {
+    const raw = this[key];
+    return raw instanceof Date ? raw.getTime() / 1000 : value;
+  });
+}

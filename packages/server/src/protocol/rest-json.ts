@@ -1,0 +1,123 @@
+// REST-JSON (Cognito Sync): a routing table built from the operations' model bindings, and the binding of
+// path labels, query parameters, headers and JSON body members to an operation's input.
+import { InvalidParameterException, UnknownOperationException } from '../errors.js';
+import type { Shape } from '../model/shapes.js';
+import type { Operation } from '../operations/operation.js';
+import { decodeComponent, type ApiRequest, type DecodedCall } from './request.js';
+
+type Segment = { literal: string } | { label: string };
+
+interface Route {
+  method: string;
+  segments: Segment[];
+  operation: Operation;
+}
+
+function splitPath(path: string): string[] {
+  const segments = path.split('/').slice(1);
+  if (segments.length > 1 && segments[segments.length - 1] === '') segments.pop();
+  return segments;
+}
+
+export class RestJsonRouter {
+  private readonly routes: Route[];
+
+  constructor(operations: readonly Operation[]) {
+    this.routes = operations.map((operation) => ({
+      method: operation.model.http.method,
+      operation,
+      segments: splitPath(operation.model.http.requestUri.split('?')[0]!).map((part) =>
+        part.startsWith('{') && part.endsWith('}') ? { label: part.slice(1, -1).replace(/\+$/, '') } : { literal: part },
+      ),
+    }));
+  }
+
+  /** The operation for a method and raw path, with its still-encoded labels. */
+  match(method: string, rawPath: string): { operation: Operation; labels: Map<string, string> } {
+    const parts = splitPath(rawPath);
+    let pathMatched = false;
+    for (const route of this.routes) {
+      if (route.segments.length !== parts.length) continue;
+      const labels = new Map<string, string>();
+      const matches = route.segments.every((segment, i) => {
+        const part = parts[i]!;
+        if ('literal' in segment) return segment.literal === part;
+        labels.set(segment.label, part);
+        return part !== '';
+      });
+      if (!matches) continue;
+      pathMatched = true;
+      if (route.method === method) return { operation: route.operation, labels };
+    }
+    throw new UnknownOperationException(
+      pathMatched ? `Method ${method} is not allowed on ${rawPath.slice(0, 256)}` : `No Cognito Sync operation matches ${method} ${rawPath.slice(0, 256)}`,
+    );
+  }
+}
+
+function isJsonContentType(value: string | undefined): boolean {
+  if (value === undefined) return true;
+  const type = value.split(';')[0]!.trim().toLowerCase();
+  return type === '' || type === 'application/json' || type.startsWith('application/x-amz-json-') || type.endsWith('+json');
+}
+
+/** Query and uri members arrive as text; integers must be plain decimal numbers. */
+function fromText(shape: Shape, text: string, wireName: string): unknown {
+  if (shape.type === 'integer' || shape.type === 'long') {
+    if (!/^-?\d{1,16}$/.test(text)) throw new InvalidParameterException(`Value '${text.slice(0, 64)}' at '${wireName}' failed to satisfy constraint: Member must be a whole number`);
+    return Number(text);
+  }
+  if (shape.type === 'boolean') return text === 'true' ? true : text === 'false' ? false : text;
+  return text;
+}
+
+/** Parses a JSON request body into an object; an empty body is `{}`. */
+export function parseJsonBody(body: Buffer, contentType: string | undefined): Record<string, unknown> {
+  if (body.length === 0) return {};
+  if (!isJsonContentType(contentType)) throw new InvalidParameterException(`Unsupported Content-Type '${contentType}'; send application/json`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new InvalidParameterException(`Request body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new InvalidParameterException('Request body must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+export function decodeRestJson(router: RestJsonRouter, request: ApiRequest): DecodedCall {
+  const { operation, labels } = router.match(request.method, request.rawPath);
+  const members = operation.model.input.members;
+  const hasBodyMembers = Object.values(members).some((member) => member.location === undefined);
+  const body = hasBodyMembers ? parseJsonBody(request.body, headerText(request.headers['content-type'])) : {};
+  const input: Record<string, unknown> = {};
+  for (const [name, member] of Object.entries(members)) {
+    const wireName = member.locationName ?? name;
+    let value: unknown;
+    switch (member.location) {
+      case 'uri': {
+        const raw = labels.get(wireName);
+        value = raw === undefined ? undefined : fromText(member.shape, decodeComponent(raw, 'path'), wireName);
+        break;
+      }
+      case 'querystring': {
+        const found = request.query.filter(([key]) => key === wireName).pop();
+        value = found === undefined ? undefined : fromText(member.shape, found[1], wireName);
+        break;
+      }
+      case 'header': {
+        const raw = headerText(request.headers[wireName.toLowerCase()]);
+        value = raw === undefined ? undefined : fromText(member.shape, raw, wireName);
+        break;
+      }
+      default:
+        value = body[name];
+    }
+    if (value !== undefined) input[name] = value;
+  }
+  return { operation, input };
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(',') : value;
+}

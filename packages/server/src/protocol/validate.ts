@@ -1,0 +1,125 @@
+// Model-driven input validation: checks a decoded request against its operation's shape tree and
+// answers AWS's "N validation errors detected" InvalidParameterException, converting timestamps to Dates.
+import { InvalidParameterException } from '../errors.js';
+import type { Shape, StructureShape } from '../model/shapes.js';
+
+const MAX_SHOWN_VALUE = 128;
+const patternCache = new Map<string, RegExp>();
+
+/** AWS's models use Java's `String.matches`, which must match the whole value. */
+function fullMatch(pattern: string): RegExp {
+  let re = patternCache.get(pattern);
+  if (!re) {
+    re = new RegExp(`^(?:${pattern})$`, 'u');
+    patternCache.set(pattern, re);
+  }
+  return re;
+}
+
+function show(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return text.length > MAX_SHOWN_VALUE ? `${text.slice(0, MAX_SHOWN_VALUE)}...` : text;
+}
+
+const lowerFirst = (name: string) => name.charAt(0).toLowerCase() + name.slice(1);
+
+/** Epoch seconds (fractional or whole, number or numeric string), as the AWS SDKs send them. */
+export function parseTimestamp(value: unknown): Date | undefined {
+  const seconds = typeof value === 'number' ? value : typeof value === 'string' && /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(seconds)) return undefined;
+  const date = new Date(Math.round(seconds * 1000));
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+class Collector {
+  readonly messages: string[] = [];
+  fail(path: string, value: unknown, constraint: string) {
+    this.messages.push(`Value '${show(value)}' at '${path}' failed to satisfy constraint: ${constraint}`);
+  }
+  missing(path: string) {
+    this.messages.push(`Value null at '${path}' failed to satisfy constraint: Member must not be null`);
+  }
+}
+
+function check(shape: Shape, value: unknown, path: string, errors: Collector): unknown {
+  switch (shape.type) {
+    case 'string': {
+      if (typeof value !== 'string') return errors.fail(path, value, 'Member must be of type string');
+      if (shape.min !== undefined && value.length < shape.min) errors.fail(path, value, `Member must have length greater than or equal to ${shape.min}`);
+      if (shape.max !== undefined && value.length > shape.max) errors.fail(path, value, `Member must have length less than or equal to ${shape.max}`);
+      if (shape.pattern !== undefined && !fullMatch(shape.pattern).test(value)) errors.fail(path, value, `Member must satisfy regular expression pattern: ${shape.pattern}`);
+      if (shape.enum !== undefined && !shape.enum.includes(value)) errors.fail(path, value, `Member must satisfy enum value set: [${shape.enum.join(', ')}]`);
+      return value;
+    }
+    case 'integer':
+    case 'long': {
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) return errors.fail(path, value, `Member must be of type ${shape.type} (a whole number)`);
+      if (shape.type === 'integer' && (value > 2 ** 31 - 1 || value < -(2 ** 31))) errors.fail(path, value, 'Member must be a 32-bit integer');
+      if (shape.min !== undefined && value < shape.min) errors.fail(path, value, `Member must have value greater than or equal to ${shape.min}`);
+      if (shape.max !== undefined && value > shape.max) errors.fail(path, value, `Member must have value less than or equal to ${shape.max}`);
+      return value;
+    }
+    case 'boolean':
+      if (typeof value !== 'boolean') return errors.fail(path, value, 'Member must be of type boolean');
+      return value;
+    case 'timestamp': {
+      const date = parseTimestamp(value);
+      if (!date) return errors.fail(path, value, 'Member must be a timestamp in epoch seconds');
+      return date;
+    }
+    case 'blob':
+      if (typeof value !== 'string') return errors.fail(path, value, 'Member must be of type blob (base64 string)');
+      return value;
+    case 'list': {
+      if (!Array.isArray(value)) return errors.fail(path, value, 'Member must be of type list');
+      if (shape.min !== undefined && value.length < shape.min) errors.fail(path, value, `Member must have length greater than or equal to ${shape.min}`);
+      if (shape.max !== undefined && value.length > shape.max) errors.fail(path, value, `Member must have length less than or equal to ${shape.max}`);
+      return value.map((item, index) => (item === null ? errors.missing(`${path}.${index + 1}.member`) : check(shape.member, item, `${path}.${index + 1}.member`, errors)));
+    }
+    case 'map': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return errors.fail(path, value, 'Member must be of type map');
+      const entries = Object.entries(value);
+      if (shape.min !== undefined && entries.length < shape.min) errors.fail(path, value, `Member must have length greater than or equal to ${shape.min}`);
+      if (shape.max !== undefined && entries.length > shape.max) errors.fail(path, value, `Member must have length less than or equal to ${shape.max}`);
+      const out: Record<string, unknown> = {};
+      for (const [key, item] of entries) {
+        check(shape.key, key, `${path}.${key}.key`, errors);
+        out[key] = item === null ? errors.missing(`${path}.${key}.value`) : check(shape.value, item, `${path}.${key}.value`, errors);
+      }
+      return out;
+    }
+    case 'structure':
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return errors.fail(path, value, 'Member must be of type structure');
+      return checkStructure(shape, value as Record<string, unknown>, path, errors);
+  }
+}
+
+function checkStructure(shape: StructureShape, value: Record<string, unknown>, path: string, errors: Collector) {
+  const out: Record<string, unknown> = {};
+  for (const [name, member] of Object.entries(shape.members)) {
+    const memberPath = path ? `${path}.${lowerFirst(name)}` : lowerFirst(name);
+    const item = Object.hasOwn(value, name) ? value[name] : undefined;
+    if (item === undefined || item === null) {
+      if (member.required) errors.missing(memberPath);
+      continue;
+    }
+    out[name] = check(member.shape, item, memberPath, errors);
+  }
+  // Members the model does not know are ignored, as AWS services do.
+  return out;
+}
+
+/**
+ * Validates `input` against an operation's input shape and returns the typed copy (timestamps as Dates).
+ * Throws InvalidParameterException listing every violation, in AWS's wording.
+ */
+export function validateInput<T>(shape: StructureShape, input: Record<string, unknown>): T {
+  const errors = new Collector();
+  const out = checkStructure(shape, input, '', errors);
+  if (errors.messages.length > 0) {
+    const count = errors.messages.length;
+    throw new InvalidParameterException(`${count} validation error${count === 1 ? '' : 's'} detected: ${errors.messages.join('; ')}`);
+  }
+  return out as T;
+}

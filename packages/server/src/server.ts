@@ -1,0 +1,73 @@
+// Assembles a running cognisync: store, developer credentials, session-token secret, pipeline, listener,
+// and a graceful close that stops accepting, lets in-flight requests finish and closes the store.
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { resolveDeveloperCredentials } from './auth/developer-credentials.js';
+import type { SigningCredentials } from './auth/principal.js';
+import type { Config } from './config.js';
+import { SyncSessionTokens } from './core/sync-session-token.js';
+import { createRequestListener } from './http/listener.js';
+import { identityOperations } from './operations/identity/index.js';
+import { syncOperations } from './operations/sync/index.js';
+import { openStore } from './store/open-store.js';
+
+export interface RunningServer {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config): Promise<RunningServer> {
+  // Logs go to stderr so that stdout carries only the contract's "listening" line.
+  const logger = pino({ level: config.logLevel, base: undefined }, pino.destination({ dest: 2, sync: false }));
+  const store = await openStore(config);
+  const developer = await resolveDeveloperCredentials(store, config.developerAccessKeyId, config.developerSecretAccessKey);
+  if (developer.generated) {
+    process.stderr.write(
+      `cognisync generated developer credentials (stored in the database; shown only this once):\n` +
+        `  COGNISYNC_ACCESS_KEY_ID=${developer.accessKeyId}\n  COGNISYNC_SECRET_ACCESS_KEY=${developer.secretAccessKey}\n`,
+    );
+  }
+  const developerCredentials: SigningCredentials = {
+    secretAccessKey: developer.secretAccessKey,
+    principal: { kind: 'developer', accessKeyId: developer.accessKeyId },
+  };
+  // Shared through the store so that every process on one database accepts every other's tokens.
+  const tokenSecret = await store.getOrCreateSetting('sync-session-token-secret', randomBytes(32).toString('base64'));
+
+  const listener = createRequestListener({
+    store,
+    logger,
+    limits: config.limits,
+    region: config.region,
+    credentials: async (accessKeyId) => (accessKeyId === developer.accessKeyId ? developerCredentials : undefined),
+    syncSessionTokens: new SyncSessionTokens(Buffer.from(tokenSecret, 'base64'), config.limits.syncSessionTokenTtlSeconds * 1000),
+    syncOperations,
+    identityOperations,
+  });
+  const server = createServer({ headersTimeout: 20_000, requestTimeout: 60_000, keepAliveTimeout: 5_000 }, listener);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${address.port}`,
+    server,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await closed;
+        await store.close();
+        logger.flush();
+      })();
+      return closing;
+    },
+  };
+}

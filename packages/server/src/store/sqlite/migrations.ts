@@ -1,0 +1,83 @@
+// Versioned SQLite schema. Each step runs once, in order, inside a transaction, recorded in schema_migrations.
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const sqliteMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE identity_pools (
+        identity_pool_id TEXT PRIMARY KEY,
+        identity_pool_name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        push_sync TEXT,
+        cognito_streams TEXT,
+        cognito_events TEXT NOT NULL DEFAULT '{}',
+        bulk_publish TEXT NOT NULL DEFAULT '{"status":"NOT_STARTED"}',
+        creation_date INTEGER NOT NULL,
+        last_modified_date INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      -- A dataset row outlives DeleteDataset (live = 0) so its SyncCount never repeats and
+      -- devices that synced before the deletion can be told so.
+      CREATE TABLE datasets (
+        dataset_id INTEGER PRIMARY KEY,
+        identity_pool_id TEXT NOT NULL,
+        identity_id TEXT NOT NULL,
+        dataset_name TEXT NOT NULL,
+        live INTEGER NOT NULL,
+        creation_date INTEGER NOT NULL,
+        last_modified_date INTEGER NOT NULL,
+        last_modified_by TEXT NOT NULL,
+        sync_count INTEGER NOT NULL,
+        data_storage INTEGER NOT NULL,
+        num_records INTEGER NOT NULL,
+        deleted_at_sync_count INTEGER NOT NULL DEFAULT 0,
+        sync_sessions_count INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (identity_pool_id, identity_id, dataset_name)
+      );
+
+      CREATE TABLE records (
+        dataset_id INTEGER NOT NULL REFERENCES datasets (dataset_id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT,
+        sync_count INTEGER NOT NULL,
+        last_modified_date INTEGER NOT NULL,
+        last_modified_by TEXT NOT NULL,
+        device_last_modified_date INTEGER NOT NULL,
+        PRIMARY KEY (dataset_id, key)
+      ) WITHOUT ROWID;
+      -- ListRecords(lastSyncCount) reads changes through this index, never by scanning the dataset.
+      CREATE INDEX records_by_sync_count ON records (dataset_id, sync_count, key);
+
+      CREATE TABLE devices (
+        identity_pool_id TEXT NOT NULL,
+        identity_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        token TEXT NOT NULL,
+        creation_date INTEGER NOT NULL,
+        PRIMARY KEY (identity_pool_id, identity_id, device_id),
+        UNIQUE (identity_pool_id, identity_id, platform, token)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE subscriptions (
+        identity_pool_id TEXT NOT NULL,
+        identity_id TEXT NOT NULL,
+        dataset_name TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        creation_date INTEGER NOT NULL,
+        PRIMARY KEY (identity_pool_id, identity_id, dataset_name, device_id)
+      ) WITHOUT ROWID;
+    `,
+  },
+];

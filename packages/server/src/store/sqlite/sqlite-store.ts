@@ -1,0 +1,402 @@
+// The embedded store: better-sqlite3 (synchronous, in-process) in WAL mode behind the async Store contract.
+// Writes run in BEGIN IMMEDIATE transactions, so several processes on one file serialize cleanly.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { applyRecordPatches } from '../../core/record-patches.js';
+import type { BulkPublishState } from '../../core/bulk-publish.js';
+import { LimitExceededException } from '../../errors.js';
+import type {
+  DatasetKey, DatasetRecord, DeviceRecord, IdentityPoolRecord, IdentityPoolUsage, IdentityUsage, PoolSyncSettings,
+  RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
+} from '../store.js';
+import { sqliteMigrations } from './migrations.js';
+
+export interface SqliteStoreOptions {
+  /** File path, or ':memory:' for tests. */
+  filename: string;
+  synchronous?: 'FULL' | 'NORMAL';
+}
+
+interface DatasetRow {
+  dataset_id: number;
+  identity_pool_id: string;
+  identity_id: string;
+  dataset_name: string;
+  live: number;
+  creation_date: number;
+  last_modified_date: number;
+  last_modified_by: string;
+  sync_count: number;
+  data_storage: number;
+  num_records: number;
+  deleted_at_sync_count: number;
+}
+
+interface RecordRow {
+  key: string;
+  value: string | null;
+  sync_count: number;
+  last_modified_date: number;
+  last_modified_by: string;
+  device_last_modified_date: number;
+}
+
+interface PoolRow {
+  identity_pool_id: string;
+  identity_pool_name: string;
+  description: string;
+  push_sync: string | null;
+  cognito_streams: string | null;
+  cognito_events: string;
+  bulk_publish: string;
+  creation_date: number;
+  last_modified_date: number;
+}
+
+const toDataset = (row: DatasetRow): DatasetRecord => ({
+  identityPoolId: row.identity_pool_id,
+  identityId: row.identity_id,
+  datasetName: row.dataset_name,
+  creationDate: row.creation_date,
+  lastModifiedDate: row.last_modified_date,
+  lastModifiedBy: row.last_modified_by,
+  syncCount: row.sync_count,
+  dataStorage: row.data_storage,
+  numRecords: row.num_records,
+});
+
+const toRecord = (row: RecordRow): StoredRecord => ({
+  key: row.key,
+  value: row.value,
+  syncCount: row.sync_count,
+  lastModifiedDate: row.last_modified_date,
+  lastModifiedBy: row.last_modified_by,
+  deviceLastModifiedDate: row.device_last_modified_date,
+});
+
+const toPool = (row: PoolRow): IdentityPoolRecord => ({
+  identityPoolId: row.identity_pool_id,
+  identityPoolName: row.identity_pool_name,
+  description: JSON.parse(row.description) as Record<string, unknown>,
+  creationDate: row.creation_date,
+  lastModifiedDate: row.last_modified_date,
+});
+
+const toSettings = (row: PoolRow): PoolSyncSettings => ({
+  ...(row.push_sync ? { pushSync: JSON.parse(row.push_sync) } : {}),
+  ...(row.cognito_streams ? { cognitoStreams: JSON.parse(row.cognito_streams) } : {}),
+  cognitoEvents: JSON.parse(row.cognito_events) as Record<string, string>,
+  bulkPublish: JSON.parse(row.bulk_publish) as BulkPublishState,
+});
+
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private statements: ReturnType<SqliteStore['prepare']> | undefined;
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
+    this.db = new Database(options.filename);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  async migrate(): Promise<void> {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    const apply = this.db.transaction(() => {
+      const applied = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+      for (const migration of sqliteMigrations) {
+        if (applied.has(migration.version)) continue;
+        this.db.exec(migration.sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, Date.now());
+      }
+    });
+    apply.immediate();
+    this.statements = this.prepare();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      getSetting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE name = ?'),
+      insertSetting: db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'),
+      countPools: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM identity_pools'),
+      insertPool: db.prepare('INSERT INTO identity_pools (identity_pool_id, identity_pool_name, description, creation_date, last_modified_date) VALUES (?, ?, ?, ?, ?)'),
+      getPool: db.prepare<[string], PoolRow>('SELECT * FROM identity_pools WHERE identity_pool_id = ?'),
+      listPools: db.prepare<[string, number], PoolRow>('SELECT * FROM identity_pools WHERE identity_pool_id > ? ORDER BY identity_pool_id LIMIT ?'),
+      updatePool: db.prepare('UPDATE identity_pools SET identity_pool_name = ?, description = ?, last_modified_date = ? WHERE identity_pool_id = ?'),
+      deletePool: db.prepare('DELETE FROM identity_pools WHERE identity_pool_id = ?'),
+      deletePoolDatasets: db.prepare('DELETE FROM datasets WHERE identity_pool_id = ?'),
+      deletePoolDevices: db.prepare('DELETE FROM devices WHERE identity_pool_id = ?'),
+      deletePoolSubscriptions: db.prepare('DELETE FROM subscriptions WHERE identity_pool_id = ?'),
+      setPoolConfiguration: db.prepare('UPDATE identity_pools SET push_sync = ?, cognito_streams = ? WHERE identity_pool_id = ?'),
+      setPoolEvents: db.prepare('UPDATE identity_pools SET cognito_events = ? WHERE identity_pool_id = ?'),
+      setPoolBulkPublish: db.prepare('UPDATE identity_pools SET bulk_publish = ? WHERE identity_pool_id = ?'),
+      getDataset: db.prepare<[string, string, string], DatasetRow>('SELECT * FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?'),
+      listDatasets: db.prepare<[string, string, string, number], DatasetRow>(
+        'SELECT * FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND live = 1 AND dataset_name > ? ORDER BY dataset_name LIMIT ?',
+      ),
+      countLiveDatasets: db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND live = 1'),
+      insertDataset: db.prepare(
+        `INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, sync_sessions_count)
+         VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, 1)`,
+      ),
+      updateDataset: db.prepare(
+        `UPDATE datasets SET live = 1, creation_date = ?, last_modified_date = ?, last_modified_by = ?, sync_count = ?, data_storage = ?, num_records = ?,
+         sync_sessions_count = sync_sessions_count + 1 WHERE dataset_id = ?`,
+      ),
+      markDatasetDeleted: db.prepare('UPDATE datasets SET live = 0, deleted_at_sync_count = sync_count, data_storage = 0, num_records = 0, last_modified_date = ? WHERE dataset_id = ?'),
+      deleteDatasetRecords: db.prepare('DELETE FROM records WHERE dataset_id = ?'),
+      getRecord: db.prepare<[number, string], RecordRow>('SELECT key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date FROM records WHERE dataset_id = ? AND key = ?'),
+      upsertRecord: db.prepare(
+        `INSERT INTO records (dataset_id, key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (dataset_id, key) DO UPDATE SET value = excluded.value, sync_count = excluded.sync_count, last_modified_date = excluded.last_modified_date,
+         last_modified_by = excluded.last_modified_by, device_last_modified_date = excluded.device_last_modified_date`,
+      ),
+      listRecords: db.prepare<[number, number, number, string, number], RecordRow>(
+        `SELECT key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date FROM records
+         WHERE dataset_id = ? AND sync_count > ? AND (sync_count, key) > (?, ?) ORDER BY sync_count, key LIMIT ?`,
+      ),
+      identityUsage: db.prepare<[string, string], { n: number; bytes: number | null; last: number | null }>(
+        'SELECT count(*) AS n, sum(data_storage) AS bytes, max(last_modified_date) AS last FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND live = 1',
+      ),
+      poolUsage: db.prepare<[string], { sessions: number | null; bytes: number | null; last: number | null }>(
+        'SELECT sum(sync_sessions_count) AS sessions, sum(CASE WHEN live = 1 THEN data_storage ELSE 0 END) AS bytes, max(last_modified_date) AS last FROM datasets WHERE identity_pool_id = ?',
+      ),
+      getDeviceByToken: db.prepare<[string, string, string, string], DeviceRecord>(
+        `SELECT identity_pool_id AS identityPoolId, identity_id AS identityId, device_id AS deviceId, platform, token, creation_date AS creationDate
+         FROM devices WHERE identity_pool_id = ? AND identity_id = ? AND platform = ? AND token = ?`,
+      ),
+      getDevice: db.prepare<[string, string, string], DeviceRecord>(
+        `SELECT identity_pool_id AS identityPoolId, identity_id AS identityId, device_id AS deviceId, platform, token, creation_date AS creationDate
+         FROM devices WHERE identity_pool_id = ? AND identity_id = ? AND device_id = ?`,
+      ),
+      insertDevice: db.prepare('INSERT INTO devices (identity_pool_id, identity_id, device_id, platform, token, creation_date) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+      subscribe: db.prepare('INSERT INTO subscriptions (identity_pool_id, identity_id, dataset_name, device_id, creation_date) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+      unsubscribe: db.prepare('DELETE FROM subscriptions WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ? AND device_id = ?'),
+      listSubscriptions: db.prepare<[string, string, string], { device_id: string }>(
+        'SELECT device_id FROM subscriptions WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ? ORDER BY device_id',
+      ),
+    };
+  }
+
+  private get sql() {
+    if (!this.statements) throw new Error('SqliteStore used before migrate()');
+    return this.statements;
+  }
+
+  /** Runs `fn` in a BEGIN IMMEDIATE transaction (writers take the lock up front; no upgrade deadlocks). */
+  private write<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      this.db.prepare('SELECT 1').get();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async getOrCreateSetting(name: string, value: string): Promise<string> {
+    return this.write(() => {
+      this.sql.insertSetting.run(name, value);
+      return this.sql.getSetting.get(name)!.value;
+    });
+  }
+
+  async createIdentityPool(pool: IdentityPoolRecord, maxPools: number): Promise<void> {
+    this.write(() => {
+      if (this.sql.countPools.get()!.n >= maxPools) throw new LimitExceededException(`The maximum of ${maxPools} identity pools has been reached`);
+      this.sql.insertPool.run(pool.identityPoolId, pool.identityPoolName, JSON.stringify(pool.description), pool.creationDate, pool.lastModifiedDate);
+    });
+  }
+
+  async getIdentityPool(identityPoolId: string): Promise<IdentityPoolRecord | undefined> {
+    const row = this.sql.getPool.get(identityPoolId);
+    return row && toPool(row);
+  }
+
+  async listIdentityPools(afterId: string | undefined, limit: number): Promise<IdentityPoolRecord[]> {
+    return this.sql.listPools.all(afterId ?? '', limit).map(toPool);
+  }
+
+  async updateIdentityPool(pool: Omit<IdentityPoolRecord, 'creationDate'>): Promise<boolean> {
+    const result = this.sql.updatePool.run(pool.identityPoolName, JSON.stringify(pool.description), pool.lastModifiedDate, pool.identityPoolId);
+    return result.changes > 0;
+  }
+
+  async deleteIdentityPool(identityPoolId: string): Promise<boolean> {
+    return this.write(() => {
+      this.sql.deletePoolSubscriptions.run(identityPoolId);
+      this.sql.deletePoolDevices.run(identityPoolId);
+      this.sql.deletePoolDatasets.run(identityPoolId);
+      return this.sql.deletePool.run(identityPoolId).changes > 0;
+    });
+  }
+
+  async getPoolSyncSettings(identityPoolId: string): Promise<PoolSyncSettings | undefined> {
+    const row = this.sql.getPool.get(identityPoolId);
+    return row && toSettings(row);
+  }
+
+  async setPoolConfiguration(identityPoolId: string, changes: Pick<PoolSyncSettings, 'pushSync' | 'cognitoStreams'>): Promise<PoolSyncSettings | undefined> {
+    return this.write(() => {
+      const row = this.sql.getPool.get(identityPoolId);
+      if (!row) return undefined;
+      const settings = { ...toSettings(row), ...changes };
+      this.sql.setPoolConfiguration.run(
+        settings.pushSync ? JSON.stringify(settings.pushSync) : null,
+        settings.cognitoStreams ? JSON.stringify(settings.cognitoStreams) : null,
+        identityPoolId,
+      );
+      return settings;
+    });
+  }
+
+  async setCognitoEvents(identityPoolId: string, changes: Record<string, string>): Promise<void> {
+    this.write(() => {
+      const row = this.sql.getPool.get(identityPoolId);
+      if (!row) return;
+      const events = toSettings(row).cognitoEvents;
+      for (const [type, fn] of Object.entries(changes)) {
+        if (fn === '') delete events[type];
+        else events[type] = fn;
+      }
+      this.sql.setPoolEvents.run(JSON.stringify(events), identityPoolId);
+    });
+  }
+
+  async startBulkPublish(identityPoolId: string, decide: (settings: PoolSyncSettings) => BulkPublishState): Promise<BulkPublishState | undefined> {
+    return this.write(() => {
+      const row = this.sql.getPool.get(identityPoolId);
+      if (!row) return undefined;
+      const next = decide(toSettings(row));
+      this.sql.setPoolBulkPublish.run(JSON.stringify(next), identityPoolId);
+      return next;
+    });
+  }
+
+  async describeDataset(key: DatasetKey): Promise<DatasetRecord | undefined> {
+    const row = this.sql.getDataset.get(key.identityPoolId, key.identityId, key.datasetName);
+    return row && row.live ? toDataset(row) : undefined;
+  }
+
+  async listDatasets(identityPoolId: string, identityId: string, afterName: string | undefined, limit: number): Promise<DatasetRecord[]> {
+    return this.sql.listDatasets.all(identityPoolId, identityId, afterName ?? '', limit).map(toDataset);
+  }
+
+  async deleteDataset(key: DatasetKey, now: number): Promise<DatasetRecord | undefined> {
+    return this.write(() => {
+      const row = this.sql.getDataset.get(key.identityPoolId, key.identityId, key.datasetName);
+      if (!row || !row.live) return undefined;
+      this.sql.deleteDatasetRecords.run(row.dataset_id);
+      this.sql.markDatasetDeleted.run(now, row.dataset_id);
+      return toDataset(row);
+    });
+  }
+
+  async listRecords(key: DatasetKey, lastSyncCount: number, after: RecordCursor | undefined, limit: number): Promise<RecordsPage> {
+    // One read transaction so the dataset row and its records are one snapshot.
+    return this.db.transaction((): RecordsPage => {
+      const row = this.sql.getDataset.get(key.identityPoolId, key.identityId, key.datasetName);
+      if (!row || !row.live) return { dataset: undefined, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, records: [], next: undefined };
+      const rows = this.sql.listRecords.all(row.dataset_id, lastSyncCount, after?.syncCount ?? 0, after?.key ?? '', limit + 1);
+      const more = rows.length > limit;
+      const records = (more ? rows.slice(0, limit) : rows).map(toRecord);
+      const last = records[records.length - 1];
+      return { dataset: toDataset(row), deletedAtSyncCount: row.deleted_at_sync_count, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
+    }).deferred();
+  }
+
+  async updateRecords(request: UpdateRecordsRequest): Promise<UpdateRecordsResult> {
+    return this.write((): UpdateRecordsResult => {
+      const { identityPoolId, identityId, datasetName } = request;
+      const row = this.sql.getDataset.get(identityPoolId, identityId, datasetName);
+      const live = Boolean(row?.live);
+      const current = new Map<string, StoredRecord>();
+      if (row && live) {
+        for (const patch of request.patches) {
+          const record = this.sql.getRecord.get(row.dataset_id, patch.key);
+          if (record) current.set(patch.key, toRecord(record));
+        }
+      }
+      const applied = applyRecordPatches({
+        dataset: { live, syncCount: row?.sync_count ?? 0, dataStorage: row?.data_storage ?? 0, numRecords: row?.num_records ?? 0 },
+        otherLiveDatasets: live ? 0 : this.sql.countLiveDatasets.get(identityPoolId, identityId)!.n,
+        current,
+        patches: request.patches,
+        now: request.now,
+        modifiedBy: request.modifiedBy,
+        limits: request.limits,
+      });
+      const creationDate = live && row ? row.creation_date : request.now;
+      let datasetId: number;
+      const { syncCount, dataStorage, numRecords } = applied.dataset;
+      if (row) {
+        datasetId = row.dataset_id;
+        this.sql.updateDataset.run(creationDate, request.now, request.modifiedBy, syncCount, dataStorage, numRecords, datasetId);
+      } else {
+        const inserted = this.sql.insertDataset.run(identityPoolId, identityId, datasetName, creationDate, request.now, request.modifiedBy, syncCount, dataStorage, numRecords);
+        datasetId = Number(inserted.lastInsertRowid);
+      }
+      for (const record of applied.records) {
+        this.sql.upsertRecord.run(datasetId, record.key, record.value, record.syncCount, record.lastModifiedDate, record.lastModifiedBy, record.deviceLastModifiedDate);
+      }
+      return {
+        dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: request.now, lastModifiedBy: request.modifiedBy, syncCount, dataStorage, numRecords },
+        records: applied.records,
+      };
+    });
+  }
+
+  async describeIdentityUsage(identityPoolId: string, identityId: string): Promise<IdentityUsage> {
+    const usage = this.sql.identityUsage.get(identityPoolId, identityId)!;
+    return { identityPoolId, identityId, datasetCount: usage.n, dataStorage: usage.bytes ?? 0, lastModifiedDate: usage.last ?? undefined };
+  }
+
+  async describeIdentityPoolUsage(identityPoolId: string): Promise<IdentityPoolUsage> {
+    const usage = this.sql.poolUsage.get(identityPoolId)!;
+    return { identityPoolId, syncSessionsCount: usage.sessions ?? 0, dataStorage: usage.bytes ?? 0, lastModifiedDate: usage.last ?? undefined };
+  }
+
+  async listIdentityPoolUsage(afterId: string | undefined, limit: number): Promise<IdentityPoolUsage[]> {
+    return this.db.transaction(() =>
+      this.sql.listPools.all(afterId ?? '', limit).map((pool) => {
+        const usage = this.sql.poolUsage.get(pool.identity_pool_id)!;
+        return { identityPoolId: pool.identity_pool_id, syncSessionsCount: usage.sessions ?? 0, dataStorage: usage.bytes ?? 0, lastModifiedDate: usage.last ?? undefined };
+      }),
+    ).deferred();
+  }
+
+  async registerDevice(device: DeviceRecord): Promise<DeviceRecord> {
+    return this.write(() => {
+      this.sql.insertDevice.run(device.identityPoolId, device.identityId, device.deviceId, device.platform, device.token, device.creationDate);
+      return this.sql.getDeviceByToken.get(device.identityPoolId, device.identityId, device.platform, device.token)!;
+    });
+  }
+
+  async getDevice(identityPoolId: string, identityId: string, deviceId: string): Promise<DeviceRecord | undefined> {
+    return this.sql.getDevice.get(identityPoolId, identityId, deviceId);
+  }
+
+  async subscribe(key: DatasetKey, deviceId: string, now: number): Promise<void> {
+    this.sql.subscribe.run(key.identityPoolId, key.identityId, key.datasetName, deviceId, now);
+  }
+
+  async unsubscribe(key: DatasetKey, deviceId: string): Promise<void> {
+    this.sql.unsubscribe.run(key.identityPoolId, key.identityId, key.datasetName, deviceId);
+  }
+
+  async listSubscriptions(key: DatasetKey): Promise<string[]> {
+    return this.sql.listSubscriptions.all(key.identityPoolId, key.identityId, key.datasetName).map((r) => r.device_id);
+  }
+}
+

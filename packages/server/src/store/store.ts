@@ -1,0 +1,162 @@
+// The Store contract: everything cognisync persists, behind one async interface that the SQLite and
+// PostgreSQL stores both implement and one contract suite (store.contract.ts) checks.
+// Times are epoch milliseconds; every method that changes several rows runs in one transaction.
+import type { Limits } from '../limits.js';
+import type { RecordPatch } from '../core/record-patches.js';
+import type { BulkPublishState } from '../core/bulk-publish.js';
+
+export interface IdentityPoolRecord {
+  identityPoolId: string;
+  identityPoolName: string;
+  /** The Cognito Identity `IdentityPool` shape as last created or updated (without the id). */
+  description: Record<string, unknown>;
+  creationDate: number;
+  lastModifiedDate: number;
+}
+
+export interface PushSyncConfiguration {
+  ApplicationArns?: string[];
+  RoleArn?: string;
+}
+
+export interface CognitoStreamsConfiguration {
+  StreamName?: string;
+  RoleArn?: string;
+  StreamingStatus?: 'ENABLED' | 'DISABLED';
+}
+
+export interface PoolSyncSettings {
+  pushSync?: PushSyncConfiguration;
+  cognitoStreams?: CognitoStreamsConfiguration;
+  /** Cognito event type → function (e.g. `SyncTrigger` → Lambda ARN). */
+  cognitoEvents: Record<string, string>;
+  bulkPublish: BulkPublishState;
+}
+
+export interface DatasetKey {
+  identityPoolId: string;
+  identityId: string;
+  datasetName: string;
+}
+
+export interface DatasetRecord extends DatasetKey {
+  creationDate: number;
+  lastModifiedDate: number;
+  lastModifiedBy: string;
+  /** The dataset's SyncCount: how many UpdateRecords have committed to it (it never repeats, even across deletion). */
+  syncCount: number;
+  dataStorage: number;
+  numRecords: number;
+}
+
+export interface StoredRecord {
+  key: string;
+  /** null for a removed record (a tombstone kept so other devices learn of the removal). */
+  value: string | null;
+  syncCount: number;
+  lastModifiedDate: number;
+  lastModifiedBy: string;
+  deviceLastModifiedDate: number;
+}
+
+/** Position after which the next ListRecords page starts. */
+export interface RecordCursor {
+  syncCount: number;
+  key: string;
+}
+
+export interface RecordsPage {
+  /** The live dataset, or undefined when it does not exist (never written, or deleted). */
+  dataset: DatasetRecord | undefined;
+  /** The dataset's SyncCount when it was last deleted (0 if never); a client synced at or before it must drop its copy. */
+  deletedAtSyncCount: number;
+  records: StoredRecord[];
+  /** Set when more records follow this page. */
+  next: RecordCursor | undefined;
+}
+
+export interface UpdateRecordsRequest extends DatasetKey {
+  patches: RecordPatch[];
+  now: number;
+  modifiedBy: string;
+  limits: Limits;
+}
+
+export interface UpdateRecordsResult {
+  dataset: DatasetRecord;
+  records: StoredRecord[];
+}
+
+export interface IdentityUsage {
+  identityPoolId: string;
+  identityId: string;
+  datasetCount: number;
+  dataStorage: number;
+  lastModifiedDate: number | undefined;
+}
+
+export interface IdentityPoolUsage {
+  identityPoolId: string;
+  syncSessionsCount: number;
+  dataStorage: number;
+  lastModifiedDate: number | undefined;
+}
+
+export interface DeviceRecord {
+  identityPoolId: string;
+  identityId: string;
+  deviceId: string;
+  platform: string;
+  token: string;
+  creationDate: number;
+}
+
+export interface Store {
+  /** Applies pending schema migrations. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /** Whether the database answers (for `/ready`). */
+  ping(): Promise<boolean>;
+
+  /** Returns the stored value of a setting, storing `value` first when there is none (first writer wins). */
+  getOrCreateSetting(name: string, value: string): Promise<string>;
+
+  createIdentityPool(pool: IdentityPoolRecord, maxPools: number): Promise<void>;
+  getIdentityPool(identityPoolId: string): Promise<IdentityPoolRecord | undefined>;
+  /** Pools ordered by id, starting after `afterId`. */
+  listIdentityPools(afterId: string | undefined, limit: number): Promise<IdentityPoolRecord[]>;
+  /** Replaces name and description; false when the pool does not exist. */
+  updateIdentityPool(pool: Omit<IdentityPoolRecord, 'creationDate'>): Promise<boolean>;
+  /** Deletes the pool and everything stored under it; false when it did not exist. */
+  deleteIdentityPool(identityPoolId: string): Promise<boolean>;
+
+  getPoolSyncSettings(identityPoolId: string): Promise<PoolSyncSettings | undefined>;
+  /** Replaces the members given (PushSync and/or CognitoStreams), keeps the others, returns the result. */
+  setPoolConfiguration(identityPoolId: string, changes: Pick<PoolSyncSettings, 'pushSync' | 'cognitoStreams'>): Promise<PoolSyncSettings | undefined>;
+  /** Merges event bindings: an empty function removes that event type. */
+  setCognitoEvents(identityPoolId: string, changes: Record<string, string>): Promise<void>;
+  /** Runs `decide` on the pool's settings in one transaction and stores the bulk publish state it returns. */
+  startBulkPublish(identityPoolId: string, decide: (settings: PoolSyncSettings) => BulkPublishState): Promise<BulkPublishState | undefined>;
+
+  describeDataset(key: DatasetKey): Promise<DatasetRecord | undefined>;
+  /** Live datasets of an identity ordered by name, starting after `afterName`. */
+  listDatasets(identityPoolId: string, identityId: string, afterName: string | undefined, limit: number): Promise<DatasetRecord[]>;
+  /** Deletes a live dataset and its records for good; returns what it was, or undefined if there was none. */
+  deleteDataset(key: DatasetKey, now: number): Promise<DatasetRecord | undefined>;
+  /** Records with SyncCount > lastSyncCount, ordered by (SyncCount, key), after `after`. */
+  listRecords(key: DatasetKey, lastSyncCount: number, after: RecordCursor | undefined, limit: number): Promise<RecordsPage>;
+  /** Applies all patches or none (conflicts and limits per core/record-patches.ts), creating the dataset if needed. */
+  updateRecords(request: UpdateRecordsRequest): Promise<UpdateRecordsResult>;
+
+  describeIdentityUsage(identityPoolId: string, identityId: string): Promise<IdentityUsage>;
+  describeIdentityPoolUsage(identityPoolId: string): Promise<IdentityPoolUsage>;
+  /** Usage of pools ordered by id, starting after `afterId`. */
+  listIdentityPoolUsage(afterId: string | undefined, limit: number): Promise<IdentityPoolUsage[]>;
+
+  /** Returns the device for (identity, platform, token), registering it under `newDeviceId` if new. */
+  registerDevice(device: DeviceRecord): Promise<DeviceRecord>;
+  getDevice(identityPoolId: string, identityId: string, deviceId: string): Promise<DeviceRecord | undefined>;
+  subscribe(key: DatasetKey, deviceId: string, now: number): Promise<void>;
+  unsubscribe(key: DatasetKey, deviceId: string): Promise<void>;
+  listSubscriptions(key: DatasetKey): Promise<string[]>;
+}

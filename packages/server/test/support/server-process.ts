@@ -1,0 +1,92 @@
+// Starts a real `cognisync serve --port 0` child process for black-box tests and hands out real AWS clients.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { CognitoIdentityClient } from '@aws-sdk/client-cognito-identity';
+import { CognitoSyncClient } from '@aws-sdk/client-cognito-sync';
+
+export const binPath = resolve(import.meta.dirname, '../../bin/cognisync.js');
+
+export const developerCredentials = {
+  accessKeyId: 'AKIDCOGNISYNCTEST01',
+  secretAccessKey: 'test-secret-key-for-cognisync-wire-tests',
+};
+
+export interface ServerProcess {
+  endpoint: string;
+  dataDir: string;
+  child: ChildProcess;
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string;
+  stop(): Promise<number | null>;
+}
+
+export async function startServer(options: { env?: Record<string, string>; args?: string[]; dataDir?: string } = {}): Promise<ServerProcess> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'cognisync-test-'));
+  const child = spawn(process.execPath, [binPath, 'serve', '--port', '0', '--data-dir', dataDir, ...(options.args ?? [])], {
+    env: {
+      ...process.env,
+      COGNISYNC_ACCESS_KEY_ID: developerCredentials.accessKeyId,
+      COGNISYNC_SECRET_ACCESS_KEY: developerCredentials.secretAccessKey,
+      COGNISYNC_LOG_LEVEL: 'warn',
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const endpoint = await new Promise<string>((resolvePromise, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    const timer = setTimeout(() => reject(new Error(`server did not start in time; stderr:\n${stderr}`)), 20_000);
+    lines.on('line', (line) => {
+      const match = /^cognisync listening on (http:\/\/\S+)$/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolvePromise(match[1]!);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening; stderr:\n${stderr}`));
+    });
+  });
+  return {
+    endpoint,
+    dataDir,
+    child,
+    stderr: () => stderr,
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      child.kill('SIGTERM');
+      const code = await exited;
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
+
+export function syncClient(endpoint: string, credentials = developerCredentials, region = 'us-east-1') {
+  return new CognitoSyncClient({ endpoint, region, credentials, maxAttempts: 1 });
+}
+
+export function identityClient(endpoint: string, credentials = developerCredentials, region = 'us-east-1') {
+  return new CognitoIdentityClient({ endpoint, region, credentials, maxAttempts: 1 });
+}
+
+/** Runs `fn` expecting it to reject; returns the error for assertions on name, status and message. */
+export async function rejection(fn: () => Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number }; message: string }> {
+  try {
+    await fn();
+  } catch (error) {
+    return error as Error & { $metadata?: { httpStatusCode?: number } };
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
+
+/** A fresh identity id in the pattern Cognito uses (REGION:GUID, lower-case hex). */
+export function newIdentityId(region = 'us-east-1'): string {
+  return `${region}:${crypto.randomUUID()}`;
+}

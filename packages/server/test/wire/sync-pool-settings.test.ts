@@ -1,0 +1,116 @@
+// Pool-level Cognito Sync settings through the real AWS SDK v3: configuration, events, bulk publish, devices.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
+import {
+  BulkPublishCommand, GetBulkPublishDetailsCommand, GetCognitoEventsCommand, GetIdentityPoolConfigurationCommand, RegisterDeviceCommand,
+  SetCognitoEventsCommand, SetIdentityPoolConfigurationCommand, SubscribeToDatasetCommand, UnsubscribeFromDatasetCommand, type CognitoSyncClient,
+} from '@aws-sdk/client-cognito-sync';
+import { identityClient, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
+
+let server: ServerProcess;
+let sync: CognitoSyncClient;
+
+before(async () => {
+  server = await startServer();
+  sync = syncClient(server.endpoint);
+});
+after(async () => {
+  await server.stop();
+});
+
+async function newPool() {
+  return (await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'settings', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
+}
+
+const pushSync = { ApplicationArns: ['arn:aws:sns:us-east-1:123456789012:app/GCM/my-app'], RoleArn: 'arn:aws:iam::123456789012:role/push' };
+const streams = { StreamName: 'changes', RoleArn: 'arn:aws:iam::123456789012:role/streams', StreamingStatus: 'ENABLED' as const };
+
+test('Set/GetIdentityPoolConfiguration store and echo PushSync and CognitoStreams, keeping what is not given', async () => {
+  const poolId = await newPool();
+  const empty = await sync.send(new GetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId }));
+  assert.equal(empty.IdentityPoolId, poolId);
+  assert.equal(empty.PushSync, undefined);
+  const set = await sync.send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, PushSync: pushSync }));
+  assert.deepEqual(set.PushSync, pushSync);
+  const both = await sync.send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, CognitoStreams: streams }));
+  assert.deepEqual(both.PushSync, pushSync);
+  assert.deepEqual(both.CognitoStreams, streams);
+  const read = await sync.send(new GetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId }));
+  assert.deepEqual({ PushSync: read.PushSync, CognitoStreams: read.CognitoStreams }, { PushSync: pushSync, CognitoStreams: streams });
+});
+
+test('SetIdentityPoolConfiguration validates ARNs and the streaming status against the model', async () => {
+  const poolId = await newPool();
+  const badArn = await rejection(() => sync.send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, PushSync: { ApplicationArns: ['not-an-arn'] } })));
+  assert.equal(badArn.name, 'InvalidParameterException');
+  assert.match(badArn.message, /pushSync\.applicationArns\.1\.member/);
+  const badStatus = await rejection(() =>
+    sync.send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, CognitoStreams: { ...streams, StreamingStatus: 'ON' as 'ENABLED' } })),
+  );
+  assert.equal(badStatus.name, 'InvalidParameterException');
+  assert.match(badStatus.message, /ENABLED, DISABLED/);
+  assert.equal((await sync.send(new GetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId }))).CognitoStreams, undefined);
+});
+
+test('Set/GetCognitoEvents merge bindings; an empty value removes one; at most one entry; only SyncTrigger', async () => {
+  const poolId = await newPool();
+  assert.deepEqual((await sync.send(new GetCognitoEventsCommand({ IdentityPoolId: poolId }))).Events, {});
+  await sync.send(new SetCognitoEventsCommand({ IdentityPoolId: poolId, Events: { SyncTrigger: 'arn:aws:lambda:us-east-1:123456789012:function:f' } }));
+  assert.deepEqual((await sync.send(new GetCognitoEventsCommand({ IdentityPoolId: poolId }))).Events, { SyncTrigger: 'arn:aws:lambda:us-east-1:123456789012:function:f' });
+  await sync.send(new SetCognitoEventsCommand({ IdentityPoolId: poolId, Events: { SyncTrigger: '' } }));
+  assert.deepEqual((await sync.send(new GetCognitoEventsCommand({ IdentityPoolId: poolId }))).Events, {});
+  const two = await rejection(() => sync.send(new SetCognitoEventsCommand({ IdentityPoolId: poolId, Events: { SyncTrigger: 'f', Other: 'g' } })));
+  assert.equal(two.name, 'InvalidParameterException');
+  assert.match(two.message, /length less than or equal to 1/);
+  const unknown = await rejection(() => sync.send(new SetCognitoEventsCommand({ IdentityPoolId: poolId, Events: { PreSync: 'f' } })));
+  assert.equal(unknown.name, 'InvalidParameterException');
+});
+
+test('BulkPublish needs enabled streams, runs once at a time, and GetBulkPublishDetails reports it', async () => {
+  const poolId = await newPool();
+  const notStarted = await sync.send(new GetBulkPublishDetailsCommand({ IdentityPoolId: poolId }));
+  assert.equal(notStarted.BulkPublishStatus, 'NOT_STARTED');
+  assert.equal(notStarted.BulkPublishStartTime, undefined);
+  const disabled = await rejection(() => sync.send(new BulkPublishCommand({ IdentityPoolId: poolId })));
+  assert.equal(disabled.name, 'InvalidParameterException');
+  await sync.send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, CognitoStreams: streams }));
+  const started = await sync.send(new BulkPublishCommand({ IdentityPoolId: poolId }));
+  assert.equal(started.IdentityPoolId, poolId);
+  const details = await sync.send(new GetBulkPublishDetailsCommand({ IdentityPoolId: poolId }));
+  assert.equal(details.BulkPublishStatus, 'IN_PROGRESS');
+  assert.ok(Math.abs(details.BulkPublishStartTime!.getTime() - Date.now()) < 60_000);
+  const duplicate = await rejection(() => sync.send(new BulkPublishCommand({ IdentityPoolId: poolId })));
+  assert.equal(duplicate.name, 'DuplicateRequestException');
+  assert.equal(duplicate.$metadata?.httpStatusCode, 400);
+});
+
+test('RegisterDevice needs PushSync for the platform and returns a stable DeviceId; Subscribe/Unsubscribe need a registered device', async () => {
+  const poolId = await newPool();
+  const identityId = newIdentityId();
+  const unconfigured = await rejection(() => sync.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'GCM', Token: 't1' })));
+  assert.equal(unconfigured.name, 'InvalidConfigurationException');
+  assert.equal(unconfigured.$metadata?.httpStatusCode, 400);
+  await sync.send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, PushSync: pushSync }));
+  const wrongPlatform = await rejection(() => sync.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'APNS', Token: 't1' })));
+  assert.equal(wrongPlatform.name, 'InvalidConfigurationException');
+  const badPlatform = await rejection(() => sync.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'WP8' as 'GCM', Token: 't1' })));
+  assert.equal(badPlatform.name, 'InvalidParameterException');
+
+  const first = await sync.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'GCM', Token: 't1' }));
+  const again = await sync.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'GCM', Token: 't1' }));
+  const other = await sync.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'GCM', Token: 't2' }));
+  assert.ok(first.DeviceId);
+  assert.equal(again.DeviceId, first.DeviceId);
+  assert.notEqual(other.DeviceId, first.DeviceId);
+
+  const key = { IdentityPoolId: poolId, IdentityId: identityId, DatasetName: 'news' };
+  assert.deepEqual(await sync.send(new SubscribeToDatasetCommand({ ...key, DeviceId: first.DeviceId! })).then((r) => Object.keys(r).filter((k) => k !== '$metadata')), []);
+  await sync.send(new SubscribeToDatasetCommand({ ...key, DeviceId: first.DeviceId! }));
+  await sync.send(new UnsubscribeFromDatasetCommand({ ...key, DeviceId: first.DeviceId! }));
+  const unknownDevice = await rejection(() => sync.send(new SubscribeToDatasetCommand({ ...key, DeviceId: 'dev/1' })));
+  assert.equal(unknownDevice.name, 'ResourceNotFoundException');
+  assert.match(unknownDevice.message, /dev\/1/, 'the percent-encoded DeviceId arrives decoded');
+  const otherIdentity = await rejection(() => sync.send(new SubscribeToDatasetCommand({ ...key, IdentityId: newIdentityId(), DeviceId: first.DeviceId! })));
+  assert.equal(otherIdentity.name, 'ResourceNotFoundException', "a device belongs to its identity");
+});

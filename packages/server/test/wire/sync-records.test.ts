@@ -1,0 +1,288 @@
+// UpdateRecords / ListRecords through the real AWS SDK v3: the sync protocol's semantics as clients see them.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
+import {
+  DeleteDatasetCommand, DescribeDatasetCommand, ListRecordsCommand, UpdateRecordsCommand, type CognitoSyncClient, type RecordPatch,
+} from '@aws-sdk/client-cognito-sync';
+import { identityClient, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
+
+let server: ServerProcess;
+let sync: CognitoSyncClient;
+let poolId: string;
+
+before(async () => {
+  server = await startServer({ env: { COGNISYNC_LIMIT_DATASETS_PER_IDENTITY: '3', COGNISYNC_LIMIT_RECORDS_PER_DATASET: '5', COGNISYNC_LIMIT_DATASET_BYTES: '2000' } });
+  sync = syncClient(server.endpoint);
+  const pool = await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'records', AllowUnauthenticatedIdentities: true }));
+  poolId = pool.IdentityPoolId!;
+});
+after(async () => {
+  assert.equal(await server.stop(), 0);
+});
+
+function dataset(name = 'settings') {
+  return { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: name };
+}
+
+async function token(key: ReturnType<typeof dataset>) {
+  return (await sync.send(new ListRecordsCommand(key))).SyncSessionToken!;
+}
+
+async function update(key: ReturnType<typeof dataset>, patches: RecordPatch[]) {
+  return sync.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: await token(key), RecordPatches: patches }));
+}
+
+describe('ListRecords on a dataset that does not exist', () => {
+  test('answers DatasetExists false, no records, DatasetSyncCount 0 and a SyncSessionToken', async () => {
+    const result = await sync.send(new ListRecordsCommand(dataset()));
+    assert.equal(result.DatasetExists, false);
+    assert.deepEqual(result.Records, []);
+    assert.equal(result.Count, 0);
+    assert.equal(result.DatasetSyncCount, 0);
+    assert.equal(result.DatasetDeletedAfterRequestedSyncCount, false);
+    assert.deepEqual(result.MergedDatasetNames, []);
+    assert.ok(result.SyncSessionToken && result.SyncSessionToken.length > 10);
+  });
+});
+
+describe('UpdateRecords', () => {
+  test('creates the dataset, stamps every patched record with the new dataset SyncCount', async () => {
+    const key = dataset();
+    const first = await update(key, [
+      { Op: 'replace', Key: 'a', Value: '1', SyncCount: 0 },
+      { Op: 'replace', Key: 'b', Value: 'zwei', SyncCount: 0, DeviceLastModifiedDate: new Date(1700000000500) },
+    ]);
+    assert.deepEqual(first.Records!.map((r) => [r.Key, r.Value, r.SyncCount]), [['a', '1', 1], ['b', 'zwei', 1]]);
+    assert.equal(first.Records![1]!.DeviceLastModifiedDate!.getTime(), 1700000000500);
+    assert.ok(first.Records![0]!.LastModifiedDate instanceof Date);
+    assert.ok(Math.abs(first.Records![0]!.LastModifiedDate!.getTime() - Date.now()) < 60_000);
+    const second = await update(key, [{ Op: 'replace', Key: 'a', Value: '2', SyncCount: 1 }]);
+    assert.equal(second.Records![0]!.SyncCount, 2);
+    const listed = await sync.send(new ListRecordsCommand(key));
+    assert.equal(listed.DatasetExists, true);
+    assert.equal(listed.DatasetSyncCount, 2);
+    assert.deepEqual(listed.Records!.map((r) => [r.Key, r.Value, r.SyncCount]), [['b', 'zwei', 1], ['a', '2', 2]]);
+    assert.equal(listed.LastModifiedBy, 'AKIDCOGNISYNCTEST01');
+  });
+
+  test('a stale SyncCount fails the whole request with ResourceConflictException (409) and changes nothing', async () => {
+    const key = dataset();
+    await update(key, [{ Op: 'replace', Key: 'score', Value: '5', SyncCount: 0 }]);
+    const error = await rejection(() =>
+      update(key, [
+        { Op: 'replace', Key: 'fresh', Value: 'new', SyncCount: 0 },
+        { Op: 'replace', Key: 'score', Value: '6', SyncCount: 0 },
+      ]),
+    );
+    assert.equal(error.name, 'ResourceConflictException');
+    assert.equal(error.$metadata?.httpStatusCode, 409);
+    assert.match(error.message, /score/);
+    const listed = await sync.send(new ListRecordsCommand(key));
+    assert.deepEqual(listed.Records!.map((r) => [r.Key, r.Value]), [['score', '5']]);
+    assert.equal(listed.DatasetSyncCount, 1);
+  });
+
+  test('a patch for a record that does not exist must carry SyncCount 0', async () => {
+    const key = dataset();
+    const error = await rejection(() => update(key, [{ Op: 'replace', Key: 'x', Value: 'v', SyncCount: 3 }]));
+    assert.equal(error.name, 'ResourceConflictException');
+    assert.equal((await sync.send(new ListRecordsCommand(key))).DatasetExists, false);
+  });
+
+  test('remove keeps a tombstone with a new SyncCount that ListRecords(lastSyncCount) reports', async () => {
+    const key = dataset();
+    await update(key, [
+      { Op: 'replace', Key: 'keep', Value: 'k', SyncCount: 0 },
+      { Op: 'replace', Key: 'gone', Value: 'g', SyncCount: 0 },
+    ]);
+    const removed = await update(key, [{ Op: 'remove', Key: 'gone', SyncCount: 1 }]);
+    assert.equal(removed.Records![0]!.SyncCount, 2);
+    assert.equal(removed.Records![0]!.Value, undefined);
+    const changes = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 1 }));
+    assert.deepEqual(changes.Records!.map((r) => [r.Key, r.Value, r.SyncCount]), [['gone', undefined, 2]]);
+    const described = await sync.send(new DescribeDatasetCommand(key));
+    assert.equal(described.Dataset!.NumRecords, 1);
+    assert.equal(described.Dataset!.DataStorage, 'keep'.length + 'k'.length);
+    // Writing the removed key again needs the tombstone's SyncCount.
+    const conflict = await rejection(() => update(key, [{ Op: 'replace', Key: 'gone', Value: 'back', SyncCount: 0 }]));
+    assert.equal(conflict.name, 'ResourceConflictException');
+    const back = await update(key, [{ Op: 'replace', Key: 'gone', Value: 'back', SyncCount: 2 }]);
+    assert.equal(back.Records![0]!.SyncCount, 3);
+  });
+
+  test('an empty string is a value, not a removal', async () => {
+    const key = dataset();
+    const result = await update(key, [{ Op: 'replace', Key: 'empty', Value: '', SyncCount: 0 }]);
+    assert.equal(result.Records![0]!.Value, '');
+    assert.equal((await sync.send(new DescribeDatasetCommand(key))).Dataset!.NumRecords, 1);
+  });
+
+  test('ListRecords(lastSyncCount) returns only later changes', async () => {
+    const key = dataset();
+    await update(key, [{ Op: 'replace', Key: 'one', Value: '1', SyncCount: 0 }]);
+    await update(key, [{ Op: 'replace', Key: 'two', Value: '2', SyncCount: 0 }]);
+    await update(key, [{ Op: 'replace', Key: 'three', Value: '3', SyncCount: 0 }]);
+    const result = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 2 }));
+    assert.deepEqual(result.Records!.map((r) => r.Key), ['three']);
+    assert.equal(result.DatasetSyncCount, 3);
+    const none = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 3 }));
+    assert.deepEqual(none.Records, []);
+  });
+
+  test('ListRecords paginates with MaxResults and NextToken in SyncCount order', async () => {
+    const key = dataset();
+    await update(key, [0, 1, 2].map((i) => ({ Op: 'replace', Key: `k${i}`, Value: `${i}`, SyncCount: 0 }) as RecordPatch));
+    await update(key, [{ Op: 'replace', Key: 'k3', Value: '3', SyncCount: 0 }, { Op: 'replace', Key: 'k0', Value: 'again', SyncCount: 1 }]);
+    const seen: string[] = [];
+    let NextToken: string | undefined;
+    let pages = 0;
+    do {
+      const page = await sync.send(new ListRecordsCommand({ ...key, MaxResults: 2, NextToken }));
+      assert.ok(page.Count! <= 2);
+      seen.push(...page.Records!.map((r) => `${r.Key}@${r.SyncCount}`));
+      NextToken = page.NextToken;
+      pages++;
+    } while (NextToken);
+    assert.equal(pages, 2);
+    assert.deepEqual(seen, ['k1@1', 'k2@1', 'k0@2', 'k3@2']);
+  });
+
+  test('a forged NextToken and a negative lastSyncCount are InvalidParameterException (400)', async () => {
+    const key = dataset();
+    const badToken = await rejection(() => sync.send(new ListRecordsCommand({ ...key, NextToken: 'not-a-token' })));
+    assert.equal(badToken.name, 'InvalidParameterException');
+    assert.equal(badToken.$metadata?.httpStatusCode, 400);
+    const negative = await rejection(() => sync.send(new ListRecordsCommand({ ...key, LastSyncCount: -1 })));
+    assert.equal(negative.name, 'InvalidParameterException');
+    const zero = await rejection(() => sync.send(new ListRecordsCommand({ ...key, MaxResults: 0 })));
+    assert.equal(zero.name, 'InvalidParameterException');
+  });
+});
+
+describe('SyncSessionToken', () => {
+  test('UpdateRecords refuses a missing, forged or foreign token', async () => {
+    const key = dataset();
+    const missing = await rejection(() => sync.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: undefined as unknown as string, RecordPatches: [] })));
+    assert.equal(missing.name, 'InvalidParameterException');
+    assert.match(missing.message, /syncSessionToken/);
+    const forged = await rejection(() => sync.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: 'abc.def', RecordPatches: [] })));
+    assert.equal(forged.name, 'InvalidParameterException');
+    assert.equal(forged.$metadata?.httpStatusCode, 400);
+    const other = dataset('other');
+    const otherToken = await token(other);
+    const foreign = await rejection(() => sync.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: otherToken, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }] })));
+    assert.equal(foreign.name, 'InvalidParameterException');
+    assert.match(foreign.message, /different identity or dataset/);
+    assert.equal((await sync.send(new ListRecordsCommand(key))).DatasetExists, false);
+  });
+
+  test('an expired token is refused', async () => {
+    const short = await startServer({ env: { COGNISYNC_SYNC_SESSION_TOKEN_TTL_SECONDS: '1' } });
+    try {
+      const client = syncClient(short.endpoint);
+      const pool = await identityClient(short.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'ttl', AllowUnauthenticatedIdentities: false }));
+      const key = { IdentityPoolId: pool.IdentityPoolId!, IdentityId: newIdentityId(), DatasetName: 'd' };
+      const sessionToken = (await client.send(new ListRecordsCommand(key))).SyncSessionToken!;
+      await new Promise((r) => setTimeout(r, 1200));
+      const expired = await rejection(() => client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: sessionToken, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }] })));
+      assert.equal(expired.name, 'InvalidParameterException');
+      assert.match(expired.message, /expired/);
+    } finally {
+      await short.stop();
+    }
+  });
+});
+
+describe('limits', () => {
+  test('records per dataset → LimitExceededException (400), nothing written', async () => {
+    const key = dataset();
+    await update(key, [0, 1, 2, 3, 4].map((i) => ({ Op: 'replace', Key: `r${i}`, Value: 'v', SyncCount: 0 }) as RecordPatch));
+    const error = await rejection(() => update(key, [{ Op: 'replace', Key: 'r5', Value: 'v', SyncCount: 0 }]));
+    assert.equal(error.name, 'LimitExceededException');
+    assert.equal(error.$metadata?.httpStatusCode, 400);
+    // Replacing an existing record within the limit still works, and a removal frees a slot.
+    await update(key, [{ Op: 'remove', Key: 'r0', SyncCount: 1 }]);
+    await update(key, [{ Op: 'replace', Key: 'r5', Value: 'v', SyncCount: 0 }]);
+    assert.equal((await sync.send(new DescribeDatasetCommand(key))).Dataset!.NumRecords, 5);
+  });
+
+  test('bytes per dataset (UTF-8 key + value) → LimitExceededException', async () => {
+    const key = dataset();
+    // 'k' + 999 two-byte characters = 1999 bytes: one under the configured 2000.
+    await update(key, [{ Op: 'replace', Key: 'k', Value: 'é'.repeat(999), SyncCount: 0 }]);
+    assert.equal((await sync.send(new DescribeDatasetCommand(key))).Dataset!.DataStorage, 1999);
+    const error = await rejection(() => update(key, [{ Op: 'replace', Key: 'x', Value: 'yz', SyncCount: 0 }]));
+    assert.equal(error.name, 'LimitExceededException');
+    assert.equal((await sync.send(new DescribeDatasetCommand(key))).Dataset!.DataStorage, 1999);
+  });
+
+  test('datasets per identity → LimitExceededException; deleting one frees a slot', async () => {
+    const identityId = newIdentityId();
+    const named = (name: string) => ({ IdentityPoolId: poolId, IdentityId: identityId, DatasetName: name });
+    for (const name of ['d1', 'd2', 'd3']) await update(named(name), [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }]);
+    const error = await rejection(() => update(named('d4'), [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }]));
+    assert.equal(error.name, 'LimitExceededException');
+    await sync.send(new DeleteDatasetCommand(named('d1')));
+    await update(named('d4'), [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }]);
+  });
+
+  test('model constraints: key length, dataset name pattern, upper-case identity id', async () => {
+    const key = dataset();
+    const longKey = await rejection(() => update(key, [{ Op: 'replace', Key: 'k'.repeat(1025), Value: 'v', SyncCount: 0 }]));
+    assert.equal(longKey.name, 'InvalidParameterException');
+    assert.match(longKey.message, /recordPatches\.1\.member\.key.*length less than or equal to 1024/);
+    const badName = await rejection(() => sync.send(new ListRecordsCommand({ ...key, DatasetName: 'has space' })));
+    assert.equal(badName.name, 'InvalidParameterException');
+    assert.match(badName.message, /datasetName/);
+    const upper = await rejection(() => sync.send(new ListRecordsCommand({ ...key, IdentityId: 'us-east-1:ABCDEF00-0000-0000-0000-000000000000' })));
+    assert.equal(upper.name, 'InvalidParameterException');
+    const badOp = await rejection(() => update(key, [{ Op: 'upsert' as 'replace', Key: 'k', Value: 'v', SyncCount: 0 }]));
+    assert.match(badOp.message, /enum value set: \[replace, remove\]/);
+    const duplicate = await rejection(() => update(key, [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }, { Op: 'remove', Key: 'k', SyncCount: 0 }]));
+    assert.equal(duplicate.name, 'InvalidParameterException');
+  });
+});
+
+describe('DeleteDataset', () => {
+  test('is permanent; DescribeDataset then 404s; a device synced before learns of it; UpdateRecords recreates it', async () => {
+    const key = dataset();
+    await update(key, [{ Op: 'replace', Key: 'a', Value: '1', SyncCount: 0 }]);
+    await update(key, [{ Op: 'replace', Key: 'b', Value: '2', SyncCount: 0 }]);
+    const deleted = await sync.send(new DeleteDatasetCommand(key));
+    assert.equal(deleted.Dataset!.DatasetName, key.DatasetName);
+    assert.equal(deleted.Dataset!.NumRecords, 2);
+
+    const missing = await rejection(() => sync.send(new DescribeDatasetCommand(key)));
+    assert.equal(missing.name, 'ResourceNotFoundException');
+    assert.equal(missing.$metadata?.httpStatusCode, 404);
+    const again = await rejection(() => sync.send(new DeleteDatasetCommand(key)));
+    assert.equal(again.name, 'ResourceNotFoundException');
+
+    const stale = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 2 }));
+    assert.equal(stale.DatasetExists, false);
+    assert.equal(stale.DatasetDeletedAfterRequestedSyncCount, true);
+    assert.equal(stale.DatasetSyncCount, 0);
+    const fresh = await sync.send(new ListRecordsCommand(key));
+    assert.equal(fresh.DatasetDeletedAfterRequestedSyncCount, false);
+
+    const recreated = await update(key, [{ Op: 'replace', Key: 'c', Value: '3', SyncCount: 0 }]);
+    assert.ok(recreated.Records![0]!.SyncCount! > 2, 'SyncCount never repeats across deletion');
+    const afterRecreate = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 1 }));
+    assert.equal(afterRecreate.DatasetExists, true);
+    assert.equal(afterRecreate.DatasetDeletedAfterRequestedSyncCount, true);
+    assert.deepEqual(afterRecreate.Records!.map((r) => r.Key), ['c']);
+    const current = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: recreated.Records![0]!.SyncCount }));
+    assert.equal(current.DatasetDeletedAfterRequestedSyncCount, false);
+    assert.equal((await sync.send(new DescribeDatasetCommand(key))).Dataset!.NumRecords, 1);
+  });
+});
+
+describe('unknown identity pool', () => {
+  test('Sync calls on a pool that does not exist get ResourceNotFoundException (404)', async () => {
+    const key = { IdentityPoolId: 'us-east-1:00000000-0000-0000-0000-000000000000', IdentityId: newIdentityId(), DatasetName: 'd' };
+    const error = await rejection(() => sync.send(new ListRecordsCommand(key)));
+    assert.equal(error.name, 'ResourceNotFoundException');
+    assert.equal(error.$metadata?.httpStatusCode, 404);
+  });
+});

@@ -53,9 +53,9 @@ export function createRequestListener(deps: ListenerDependencies) {
       let call: DecodedCall;
       let principal: Principal | undefined;
       if (service === 'identity') {
-        const operation = targets.find(req.headers['x-amz-target']);
-        if (operation?.model.authtype !== 'none') principal = await authenticate(request, service);
-        call = decodeAwsJson(operation, request);
+        const target = req.headers['x-amz-target'];
+        if (!targets.isUnsigned(target)) principal = await authenticate(request, service);
+        call = decodeAwsJson(targets.find(target), request);
       } else {
         principal = await authenticate(request, service);
         call = decodeRestJson(router, request);

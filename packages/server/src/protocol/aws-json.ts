@@ -1,9 +1,9 @@
 // AWS JSON 1.1 (Cognito Identity): `POST /` with `X-Amz-Target: AWSCognitoIdentityService.<Operation>`
 // and the whole input as the JSON body.
 import { SerializationException, UnknownOperationException } from '../errors.js';
-import { cognitoIdentityMetadata } from '../model/cognito-identity.generated.js';
+import { cognitoIdentityMetadata, cognitoIdentityOperations } from '../model/cognito-identity.generated.js';
 import type { Operation } from '../operations/operation.js';
-import type { ApiRequest, DecodedCall } from './request.js';
+import { parseJsonObject, type ApiRequest, type DecodedCall } from './request.js';
 
 export class AwsJsonTargets {
   private readonly byTarget: Map<string, Operation>;
@@ -15,6 +15,13 @@ export class AwsJsonTargets {
   /** The operation an `X-Amz-Target` names, if cognisync serves it. */
   find(target: string | string[] | undefined): Operation | undefined {
     return typeof target === 'string' ? this.byTarget.get(target) : undefined;
+  }
+
+  /** Whether the model marks the target's operation unsigned (GetId, GetCredentialsForIdentity, …), served or not. */
+  isUnsigned(target: string | string[] | undefined): boolean {
+    if (typeof target !== 'string' || !target.startsWith(`${cognitoIdentityMetadata.targetPrefix}.`)) return false;
+    const model = (cognitoIdentityOperations as Record<string, { authtype?: string }>)[target.slice(cognitoIdentityMetadata.targetPrefix.length + 1)];
+    return model?.authtype === 'none';
   }
 }
 
@@ -29,12 +36,5 @@ export function decodeAwsJson(operation: Operation | undefined, request: ApiRequ
     throw new SerializationException(`Unsupported Content-Type '${contentType}'; send application/x-amz-json-1.1`);
   }
   if (request.body.length === 0) return { operation, input: {} };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(request.body.toString('utf8'));
-  } catch (error) {
-    throw new SerializationException(`Request body is not valid JSON: ${(error as Error).message}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new SerializationException('Request body must be a JSON object');
-  return { operation, input: parsed as Record<string, unknown> };
+  return { operation, input: parseJsonObject(request.body, (message) => new SerializationException(message)) };
 }

@@ -40,6 +40,26 @@ export function parseQuery(rawQuery: string): Array<[string, string]> {
   return pairs;
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Parses a JSON object body (strict UTF-8); `fail` builds the protocol's error for anything else. */
+export function parseJsonObject(body: Buffer, fail: (message: string) => Error): Record<string, unknown> {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    throw fail('Request body is not valid UTF-8');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw fail(`Request body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw fail('Request body must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
 /** Output → JSON: Dates become epoch seconds with millisecond precision, undefined members are dropped. */
 export function serializeOutput(output: object): string {
   return JSON.stringify(output, function (this: Record<string, unknown>, key, value) {

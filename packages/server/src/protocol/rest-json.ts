@@ -3,7 +3,7 @@
 import { InvalidParameterException, UnknownOperationException } from '../errors.js';
 import type { Shape } from '../model/shapes.js';
 import type { Operation } from '../operations/operation.js';
-import { decodeComponent, type ApiRequest, type DecodedCall } from './request.js';
+import { decodeComponent, parseJsonObject, type ApiRequest, type DecodedCall } from './request.js';
 
 type Segment = { literal: string } | { label: string };
 
@@ -75,14 +75,7 @@ function fromText(shape: Shape, text: string, wireName: string): unknown {
 export function parseJsonBody(body: Buffer, contentType: string | undefined): Record<string, unknown> {
   if (body.length === 0) return {};
   if (!isJsonContentType(contentType)) throw new InvalidParameterException(`Unsupported Content-Type '${contentType}'; send application/json`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch (error) {
-    throw new InvalidParameterException(`Request body is not valid JSON: ${(error as Error).message}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new InvalidParameterException('Request body must be a JSON object');
-  return parsed as Record<string, unknown>;
+  return parseJsonObject(body, (message) => new InvalidParameterException(message));
 }
 
 export function decodeRestJson(router: RestJsonRouter, request: ApiRequest): DecodedCall {

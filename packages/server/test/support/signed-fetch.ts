@@ -51,7 +51,7 @@ export async function rawRequest(endpoint: string, request: RawRequest): Promise
   const response = await fetch(`${endpoint}${mutable.path}${query ? `?${query}` : ''}`, {
     method: request.method,
     headers: mutable.headers,
-    ...(mutable.body !== undefined ? { body: mutable.body } : {}),
+    ...(mutable.body !== undefined ? { body: typeof mutable.body === 'string' ? mutable.body : new Uint8Array(mutable.body) } : {}),
   });
   const text = await response.text();
   let json: unknown;

@@ -1,0 +1,183 @@
+// The front door over raw HTTP: SigV4 failures, malformed input, routing and body limits all get AWS-shaped
+// errors (status, x-amzn-ErrorType, {"__type","message"}) — and the server keeps serving.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
+import { ListRecordsCommand } from '@aws-sdk/client-cognito-sync';
+import { developerCredentials, identityClient, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
+import { rawRequest, type RawResponse } from '../support/signed-fetch.ts';
+
+let server: ServerProcess;
+let poolId: string;
+let identityId: string;
+let datasetPath: string;
+
+before(async () => {
+  server = await startServer({ env: { COGNISYNC_MAX_REQUEST_BODY_BYTES: '65536' } });
+  poolId = (await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'errors', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
+  identityId = newIdentityId();
+  datasetPath = `/identitypools/${encodeURIComponent(poolId)}/identities/${encodeURIComponent(identityId)}/datasets/ds`;
+});
+after(async () => {
+  assert.equal(await server.stop(), 0, 'SIGTERM exits 0');
+});
+
+function assertAwsError(response: RawResponse, status: number, name: string, message?: RegExp) {
+  assert.equal(response.status, status, response.text);
+  assert.equal(response.headers.get('x-amzn-errortype'), name);
+  assert.ok(response.headers.get('x-amzn-requestid'));
+  assert.equal(response.json?.__type, name);
+  assert.equal(typeof response.json?.message, 'string');
+  if (message) assert.match(response.json.message, message);
+  assert.doesNotMatch(response.text, /at .*\.ts:\d+/, 'no stack trace on the wire');
+}
+
+async function sessionToken(): Promise<string> {
+  const listed = await rawRequest(server.endpoint, { method: 'GET', path: `${datasetPath}/records` });
+  assert.equal(listed.status, 200);
+  return listed.json.SyncSessionToken;
+}
+
+describe('SigV4', () => {
+  test('no Authorization → 403 MissingAuthenticationTokenException', async () => {
+    assertAwsError(await rawRequest(server.endpoint, { method: 'GET', path: datasetPath, unsigned: true }), 403, 'MissingAuthenticationTokenException');
+  });
+
+  test('wrong secret → InvalidSignatureException as the SDK parses it', async () => {
+    const client = syncClient(server.endpoint, { accessKeyId: developerCredentials.accessKeyId, secretAccessKey: 'wrong' });
+    const error = await rejection(() => client.send(new ListRecordsCommand({ IdentityPoolId: poolId, IdentityId: identityId, DatasetName: 'ds' })));
+    assert.equal(error.name, 'InvalidSignatureException');
+    assert.equal(error.$metadata?.httpStatusCode, 403);
+  });
+
+  test('unknown access key → 403 UnrecognizedClientException', async () => {
+    const response = await rawRequest(server.endpoint, { method: 'GET', path: datasetPath, credentials: { accessKeyId: 'AKIDUNKNOWN', secretAccessKey: 'x' } });
+    assertAwsError(response, 403, 'UnrecognizedClientException', /security token included in the request is invalid/);
+  });
+
+  test('a signature older than 15 minutes → InvalidSignatureException "Signature expired"', async () => {
+    const response = await rawRequest(server.endpoint, { method: 'GET', path: datasetPath, signingDate: new Date(Date.now() - 16 * 60_000) });
+    assertAwsError(response, 403, 'InvalidSignatureException', /Signature expired/);
+    const future = await rawRequest(server.endpoint, { method: 'GET', path: datasetPath, signingDate: new Date(Date.now() + 16 * 60_000) });
+    assertAwsError(future, 403, 'InvalidSignatureException', /not yet current/);
+  });
+
+  test('a credential scoped to another service is refused', async () => {
+    assertAwsError(await rawRequest(server.endpoint, { method: 'GET', path: datasetPath, service: 'cognito-identity' }), 403, 'InvalidSignatureException', /cognito-sync/);
+  });
+
+  test('a body or path changed after signing is refused', async () => {
+    const token = await sessionToken();
+    const body = JSON.stringify({ SyncSessionToken: token, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }] });
+    const tamperedBody = await rawRequest(server.endpoint, {
+      method: 'POST', path: datasetPath, headers: { 'content-type': 'application/json' }, body,
+      tamper: (r) => (r.body = body.replace('"v"', '"w"')),
+    });
+    assertAwsError(tamperedBody, 403, 'InvalidSignatureException', /does not match/);
+    const tamperedPath = await rawRequest(server.endpoint, { method: 'GET', path: datasetPath, tamper: (r) => (r.path = r.path.replace('/ds', '/other')) });
+    assertAwsError(tamperedPath, 403, 'InvalidSignatureException');
+    const check = await rawRequest(server.endpoint, { method: 'GET', path: `${datasetPath}/records` });
+    assert.equal(check.json.DatasetExists, false, 'the tampered write changed nothing');
+  });
+
+  test('a malformed Authorization header → IncompleteSignatureException', async () => {
+    const response = await rawRequest(server.endpoint, { method: 'GET', path: datasetPath, unsigned: true, headers: { authorization: 'AWS4-HMAC-SHA256 Credential=abc' } });
+    assertAwsError(response, 403, 'IncompleteSignatureException');
+  });
+});
+
+describe('malformed input', () => {
+  test('invalid JSON, a non-object body, invalid UTF-8 and a wrong content type → 400, nothing written', async () => {
+    const headers = { 'content-type': 'application/json' };
+    assertAwsError(await rawRequest(server.endpoint, { method: 'POST', path: datasetPath, headers, body: '{"SyncSessionToken":' }), 400, 'InvalidParameterException', /not valid JSON/);
+    assertAwsError(await rawRequest(server.endpoint, { method: 'POST', path: datasetPath, headers, body: '[1,2]' }), 400, 'InvalidParameterException', /JSON object/);
+    assertAwsError(await rawRequest(server.endpoint, { method: 'POST', path: datasetPath, headers, body: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]) }), 400, 'InvalidParameterException', /UTF-8/);
+    assertAwsError(await rawRequest(server.endpoint, { method: 'POST', path: datasetPath, headers: { 'content-type': 'application/xml' }, body: '<x/>' }), 400, 'InvalidParameterException', /Content-Type/);
+    const check = await rawRequest(server.endpoint, { method: 'GET', path: `${datasetPath}/records` });
+    assert.equal(check.json.DatasetExists, false);
+  });
+
+  test('wrong member types → InvalidParameterException naming the member', async () => {
+    const token = await sessionToken();
+    const body = JSON.stringify({ SyncSessionToken: token, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: '0' }] });
+    const response = await rawRequest(server.endpoint, { method: 'POST', path: datasetPath, headers: { 'content-type': 'application/json' }, body });
+    assertAwsError(response, 400, 'InvalidParameterException', /recordPatches\.1\.member\.syncCount/);
+    const huge = JSON.stringify({ SyncSessionToken: token, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 1e300 }] });
+    assertAwsError(await rawRequest(server.endpoint, { method: 'POST', path: datasetPath, headers: { 'content-type': 'application/json' }, body: huge }), 400, 'InvalidParameterException');
+  });
+
+  test('non-numeric or out-of-range query numbers and bad percent-encoding → 400', async () => {
+    assertAwsError(await rawRequest(server.endpoint, { method: 'GET', path: `${datasetPath}/records`, query: { lastSyncCount: 'abc' } }), 400, 'InvalidParameterException', /lastSyncCount/);
+    assertAwsError(await rawRequest(server.endpoint, { method: 'GET', path: `${datasetPath}/records`, query: { lastSyncCount: '99999999999999999999' } }), 400, 'InvalidParameterException');
+    assertAwsError(await rawRequest(server.endpoint, { method: 'GET', path: `${datasetPath}/records`, query: { maxResults: '3000000000' } }), 400, 'InvalidParameterException', /32-bit/);
+    const badPath = `/identitypools/${encodeURIComponent(poolId)}/identities/%E0%A4%A/datasets/ds`;
+    assertAwsError(await rawRequest(server.endpoint, { method: 'GET', path: badPath }), 400, 'InvalidParameterException', /percent-encoding/);
+  });
+
+  test('unknown routes and methods → 404 UnknownOperationException', async () => {
+    assertAwsError(await rawRequest(server.endpoint, { method: 'GET', path: '/nothing/here' }), 404, 'UnknownOperationException');
+    assertAwsError(await rawRequest(server.endpoint, { method: 'PUT', path: datasetPath }), 404, 'UnknownOperationException', /not allowed/);
+  });
+
+  test('an oversized body is refused with 413 before it is read, and the server keeps serving', async () => {
+    const response = await rawRequest(server.endpoint, { method: 'POST', path: datasetPath, headers: { 'content-type': 'application/json' }, body: 'x'.repeat(70_000) });
+    assertAwsError(response, 413, 'RequestEntityTooLargeException');
+    const health = await fetch(`${server.endpoint}/health`);
+    assert.equal(health.status, 200);
+  });
+});
+
+describe('what real clients send', () => {
+  test('body-less POST operations accept no body, an empty body with no content type, and {}', async () => {
+    const path = `/identitypools/${encodeURIComponent(poolId)}/getBulkPublishDetails`;
+    for (const request of [{}, { body: '' }, { body: '{}', headers: { 'content-type': 'application/json' } }]) {
+      const response = await rawRequest(server.endpoint, { method: 'POST', path, ...request });
+      assert.equal(response.status, 200, response.text);
+      assert.equal(response.json.BulkPublishStatus, 'NOT_STARTED');
+    }
+  });
+
+  test('DeviceLastModifiedDate as whole, fractional or string epoch seconds; dates come back as epoch-second numbers', async () => {
+    const path = `/identitypools/${encodeURIComponent(poolId)}/identities/${encodeURIComponent(newIdentityId())}/datasets/dates`;
+    const token = (await rawRequest(server.endpoint, { method: 'GET', path: `${path}/records` })).json.SyncSessionToken;
+    const body = JSON.stringify({
+      SyncSessionToken: token,
+      RecordPatches: [
+        { Op: 'replace', Key: 'whole', Value: '1', SyncCount: 0, DeviceLastModifiedDate: 1700000000 },
+        { Op: 'replace', Key: 'fraction', Value: '2', SyncCount: 0, DeviceLastModifiedDate: 1700000000.123 },
+        { Op: 'replace', Key: 'text', Value: '3', SyncCount: 0, DeviceLastModifiedDate: '1700000001' },
+      ],
+    });
+    const response = await rawRequest(server.endpoint, { method: 'POST', path, headers: { 'content-type': 'application/json', 'x-amz-client-context': 'Y2M=' }, body });
+    assert.equal(response.status, 200, response.text);
+    assert.deepEqual(response.json.Records.map((r: { DeviceLastModifiedDate: number }) => r.DeviceLastModifiedDate), [1700000000, 1700000000.123, 1700000001]);
+    for (const record of response.json.Records) assert.equal(typeof record.LastModifiedDate, 'number');
+    assert.equal(response.headers.get('content-type'), 'application/json');
+    assert.ok(response.headers.get('x-amzn-requestid'));
+  });
+});
+
+describe('Cognito Identity front door', () => {
+  const target = (op: string) => ({ 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `AWSCognitoIdentityService.${op}` });
+
+  test('malformed JSON → 400 SerializationException; no target → 400 UnknownOperationException', async () => {
+    const bad = await rawRequest(server.endpoint, { method: 'POST', path: '/', service: 'cognito-identity', headers: target('ListIdentityPools'), body: '{nope' });
+    assertAwsError(bad, 400, 'SerializationException');
+    const none = await rawRequest(server.endpoint, { method: 'POST', path: '/', service: 'cognito-identity', headers: { 'content-type': 'application/x-amz-json-1.1' }, body: '{}' });
+    assertAwsError(none, 400, 'UnknownOperationException', /X-Amz-Target/);
+  });
+
+  test('unsigned requests to signed operations → 400 MissingAuthenticationTokenException', async () => {
+    const response = await rawRequest(server.endpoint, { method: 'POST', path: '/', unsigned: true, headers: target('ListIdentityPools'), body: '{"MaxResults":1}' });
+    assertAwsError(response, 400, 'MissingAuthenticationTokenException');
+  });
+});
+
+describe('health', () => {
+  test('/health and /ready answer 200 without credentials', async () => {
+    assert.equal((await fetch(`${server.endpoint}/health`)).status, 200);
+    const ready = await fetch(`${server.endpoint}/ready`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(await ready.json(), { status: 'ready' });
+  });
+});

@@ -1,7 +1,7 @@
 // DescribeIdentityPoolUsage: sync sessions, bytes stored and last change of one pool (developer only).
 import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
 import { defineSyncOperation } from '../operation.js';
-import { poolUsageOutput } from './list-identity-pool-usage.js';
+import { poolUsageOutput } from './output-shapes.js';
 
 export default defineSyncOperation({
   model: model.DescribeIdentityPoolUsage,

@@ -1,18 +1,9 @@
 // ListIdentityPoolUsage: usage of every pool, by pool id, paginated (developer only).
 import { decodePageToken, encodePageToken } from '../../core/page-token.js';
 import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
-import type { IdentityPoolUsage } from '../../store/store.js';
 import { defineOperation } from '../operation.js';
 import { isNamePosition, pageSize } from '../pagination.js';
-
-export function poolUsageOutput(usage: IdentityPoolUsage) {
-  return {
-    IdentityPoolId: usage.identityPoolId,
-    SyncSessionsCount: usage.syncSessionsCount,
-    DataStorage: usage.dataStorage,
-    LastModifiedDate: usage.lastModifiedDate === undefined ? undefined : new Date(usage.lastModifiedDate),
-  };
-}
+import { poolUsageOutput } from './output-shapes.js';
 
 export default defineOperation({
   service: 'sync',

@@ -1,5 +1,5 @@
-// Store rows → the model's Dataset and Record output shapes (timestamps as Dates; the protocol writes epoch seconds).
-import type { DatasetRecord, StoredRecord } from '../../store/store.js';
+// Store rows → the model's Dataset, Record and IdentityPoolUsage output shapes (timestamps as Dates; the protocol writes epoch seconds).
+import type { DatasetRecord, IdentityPoolUsage, StoredRecord } from '../../store/store.js';
 
 export function datasetOutput(dataset: DatasetRecord) {
   return {
@@ -22,5 +22,14 @@ export function recordOutput(record: StoredRecord) {
     LastModifiedDate: new Date(record.lastModifiedDate),
     LastModifiedBy: record.lastModifiedBy,
     DeviceLastModifiedDate: new Date(record.deviceLastModifiedDate),
+  };
+}
+
+export function poolUsageOutput(usage: IdentityPoolUsage) {
+  return {
+    IdentityPoolId: usage.identityPoolId,
+    SyncSessionsCount: usage.syncSessionsCount,
+    DataStorage: usage.dataStorage,
+    LastModifiedDate: usage.lastModifiedDate === undefined ? undefined : new Date(usage.lastModifiedDate),
   };
 }

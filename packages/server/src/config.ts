@@ -11,6 +11,10 @@ export interface Config {
   region: string;
   developerAccessKeyId?: string;
   developerSecretAccessKey?: string;
+  /** Root secret for issued credentials and the OpenID signing key (else `<dataDir>/master.key`). */
+  masterKey?: string;
+  /** The URL clients reach this server at: the OpenID token issuer (default: the listening URL). */
+  publicUrl?: string;
   /** SQLite `synchronous` pragma; NORMAL in WAL mode survives a process crash (kill -9), FULL also a power loss. */
   sqliteSynchronous: 'FULL' | 'NORMAL';
   logLevel: string;
@@ -44,6 +48,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     region: values.region ?? env.COGNISYNC_REGION ?? 'us-east-1',
     ...(env.COGNISYNC_ACCESS_KEY_ID ? { developerAccessKeyId: env.COGNISYNC_ACCESS_KEY_ID } : {}),
     ...(env.COGNISYNC_SECRET_ACCESS_KEY ? { developerSecretAccessKey: env.COGNISYNC_SECRET_ACCESS_KEY } : {}),
+    ...(env.COGNISYNC_MASTER_KEY ? { masterKey: env.COGNISYNC_MASTER_KEY } : {}),
+    ...(env.COGNISYNC_PUBLIC_URL ? { publicUrl: env.COGNISYNC_PUBLIC_URL.replace(/\/+$/, '') } : {}),
     sqliteSynchronous: synchronous,
     logLevel: env.COGNISYNC_LOG_LEVEL ?? 'info',
     limits: limitsFromEnv(env),

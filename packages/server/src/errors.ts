@@ -35,12 +35,14 @@ export const AlreadyStreamedException = define('AlreadyStreamedException');
 export const DuplicateRequestException = define('DuplicateRequestException');
 export const ConcurrentModificationException = define('ConcurrentModificationException');
 export const InternalErrorException = define('InternalErrorException');
+export const DeveloperUserAlreadyRegisteredException = define('DeveloperUserAlreadyRegisteredException');
 
 // Errors AWS's front door sends before a request reaches the service (not in the models).
 export const MissingAuthenticationTokenException = define('MissingAuthenticationTokenException');
 export const IncompleteSignatureException = define('IncompleteSignatureException');
 export const InvalidSignatureException = define('InvalidSignatureException');
 export const UnrecognizedClientException = define('UnrecognizedClientException');
+export const ExpiredTokenException = define('ExpiredTokenException');
 export const UnknownOperationException = define('UnknownOperationException');
 export const SerializationException = define('SerializationException');
 export const RequestEntityTooLargeException = define('RequestEntityTooLargeException');
@@ -54,6 +56,7 @@ const frontDoorStatus: Record<string, { sync: number; identity: number }> = {
   IncompleteSignatureException: { sync: 403, identity: 400 },
   InvalidSignatureException: { sync: 403, identity: 400 },
   UnrecognizedClientException: { sync: 403, identity: 400 },
+  ExpiredTokenException: { sync: 403, identity: 400 },
   UnknownOperationException: { sync: 404, identity: 400 },
   SerializationException: { sync: 400, identity: 400 },
   RequestEntityTooLargeException: { sync: 413, identity: 413 },

@@ -22,6 +22,12 @@ export interface Limits {
   syncSessionTokenTtlSeconds: number;
   /** Minimum time between two successful BulkPublish runs of a pool (AWS: 24 h). */
   bulkPublishIntervalSeconds: number;
+  /** Lifetime of credentials from GetCredentialsForIdentity (AWS: 1 h). */
+  credentialsTtlSeconds: number;
+  /** Lifetime of a GetOpenIdToken token (AWS: 10 min). */
+  openIdTokenTtlSeconds: number;
+  /** Default TokenDuration of GetOpenIdTokenForDeveloperIdentity (AWS: 15 min). */
+  developerTokenTtlSeconds: number;
   /** Largest request body accepted, checked before parsing. */
   maxRequestBodyBytes: number;
   /** Allowed clock skew of a SigV4 X-Amz-Date (AWS: 15 min). */
@@ -41,6 +47,9 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   listPoolUsageMaxPage: 60,
   syncSessionTokenTtlSeconds: 3600,
   bulkPublishIntervalSeconds: 24 * 3600,
+  credentialsTtlSeconds: 3600,
+  openIdTokenTtlSeconds: 600,
+  developerTokenTtlSeconds: 900,
   // A full 1 MB dataset in one UpdateRecords, JSON-escaped, with room to spare.
   maxRequestBodyBytes: 8 * 1024 * 1024,
   signatureSkewSeconds: 15 * 60,
@@ -59,6 +68,9 @@ const envNames: Record<keyof Limits, string> = {
   listPoolUsageMaxPage: 'COGNISYNC_LIMIT_LIST_POOL_USAGE_MAX_PAGE',
   syncSessionTokenTtlSeconds: 'COGNISYNC_SYNC_SESSION_TOKEN_TTL_SECONDS',
   bulkPublishIntervalSeconds: 'COGNISYNC_BULK_PUBLISH_INTERVAL_SECONDS',
+  credentialsTtlSeconds: 'COGNISYNC_CREDENTIALS_TTL_SECONDS',
+  openIdTokenTtlSeconds: 'COGNISYNC_OPENID_TOKEN_TTL_SECONDS',
+  developerTokenTtlSeconds: 'COGNISYNC_DEVELOPER_TOKEN_TTL_SECONDS',
   maxRequestBodyBytes: 'COGNISYNC_MAX_REQUEST_BODY_BYTES',
   signatureSkewSeconds: 'COGNISYNC_SIGNATURE_SKEW_SECONDS',
 };

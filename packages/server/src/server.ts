@@ -5,7 +5,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { resolveDeveloperCredentials } from './auth/developer-credentials.js';
-import type { SigningCredentials } from './auth/principal.js';
+import { LoginVerifier } from './auth/login-verifier.js';
+import { loadMasterKey } from './auth/master-key.js';
+import { OpenIdTokens } from './auth/openid-tokens.js';
+import type { CredentialLookup, SigningCredentials } from './auth/principal.js';
+import { CredentialDeriver } from './auth/temporary-credentials.js';
 import type { Config } from './config.js';
 import { SyncSessionTokens } from './core/sync-session-token.js';
 import { createRequestListener } from './http/listener.js';
@@ -37,23 +41,45 @@ export async function startServer(config: Config): Promise<RunningServer> {
   // Shared through the store so that every process on one database accepts every other's tokens.
   const tokenSecret = await store.getOrCreateSetting('sync-session-token-secret', randomBytes(32).toString('base64'));
 
-  const listener = createRequestListener({
-    store,
-    logger,
-    limits: config.limits,
-    region: config.region,
-    credentials: async (accessKeyId) => (accessKeyId === developer.accessKeyId ? developerCredentials : undefined),
-    syncSessionTokens: new SyncSessionTokens(Buffer.from(tokenSecret, 'base64'), config.limits.syncSessionTokenTtlSeconds * 1000),
-    syncOperations,
-    identityOperations,
-  });
-  const server = createServer({ headersTimeout: 20_000, requestTimeout: 60_000, keepAliveTimeout: 5_000 }, listener);
+  const masterKey = loadMasterKey(config.dataDir, config.masterKey);
+  const deriver = new CredentialDeriver(masterKey);
+  const credentials: CredentialLookup = async (accessKeyId) => {
+    if (accessKeyId === developer.accessKeyId) return developerCredentials;
+    const issued = await store.getIssuedCredentials(accessKeyId);
+    if (!issued) return undefined;
+    const { secretKey, sessionToken } = deriver.derive(accessKeyId);
+    return {
+      secretAccessKey: secretKey,
+      sessionToken,
+      expiration: issued.expiration,
+      principal: { kind: 'identity', identityPoolId: issued.identityPoolId, identityId: issued.identityId, accessKeyId },
+    };
+  };
+
+  // Listen first: the OpenID issuer defaults to the URL we end up on (with --port 0 it is known only now).
+  // The request listener is attached before the "listening" line is printed, so no client sees the gap.
+  const server = createServer({ headersTimeout: 20_000, requestTimeout: 60_000, keepAliveTimeout: 5_000 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const openIdTokens = await OpenIdTokens.load(store, masterKey, config.publicUrl ?? `http://${host}:${address.port}`);
+  server.on(
+    'request',
+    createRequestListener({
+      store,
+      logger,
+      limits: config.limits,
+      region: config.region,
+      credentials,
+      syncSessionTokens: new SyncSessionTokens(Buffer.from(tokenSecret, 'base64'), config.limits.syncSessionTokenTtlSeconds * 1000),
+      identity: { openIdTokens, logins: new LoginVerifier(openIdTokens), credentials: deriver },
+      syncOperations,
+      identityOperations,
+    }),
+  );
 
   let closing: Promise<void> | undefined;
   return {

@@ -5,7 +5,7 @@ import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import {
-  IncompleteSignatureException, InvalidSignatureException, MissingAuthenticationTokenException, UnrecognizedClientException,
+  ExpiredTokenException, IncompleteSignatureException, InvalidSignatureException, MissingAuthenticationTokenException, UnrecognizedClientException,
 } from '../errors.js';
 import type { CredentialLookup, Principal } from './principal.js';
 
@@ -100,6 +100,9 @@ export async function verifySignature(
   if (!credentials) throw new UnrecognizedClientException('The security token included in the request is invalid.');
   if (credentials.sessionToken !== undefined && headerValue(request.headers, 'x-amz-security-token') !== credentials.sessionToken) {
     throw new UnrecognizedClientException('The security token included in the request is invalid.');
+  }
+  if (credentials.expiration !== undefined && credentials.expiration <= now.getTime()) {
+    throw new ExpiredTokenException('The security token included in the request is expired');
   }
 
   // The payload hash header, when sent, must describe the body we actually received.

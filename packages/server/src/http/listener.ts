@@ -1,5 +1,5 @@
 // The request pipeline, declared in order in one place:
-//   request id → health/ready → body (capped) → query → authenticate (SigV4) → route & bind (protocol)
+//   request id → health/ready/OIDC discovery → body (capped) → query → authenticate (SigV4) → route & bind (protocol)
 //   → authorize → validate (model) → operation → response; any error → AWS error response.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -11,7 +11,7 @@ import { RequestEntityTooLargeException, type ServiceName } from '../errors.js';
 import type { Limits } from '../limits.js';
 import { cognitoIdentityMetadata } from '../model/cognito-identity.generated.js';
 import { cognitoSyncMetadata } from '../model/cognito-sync.generated.js';
-import type { Operation } from '../operations/operation.js';
+import type { IdentityServices, Operation } from '../operations/operation.js';
 import { AwsJsonTargets, decodeAwsJson } from '../protocol/aws-json.js';
 import { parseQuery, type ApiRequest, type DecodedCall } from '../protocol/request.js';
 import { decodeRestJson, RestJsonRouter } from '../protocol/rest-json.js';
@@ -27,6 +27,7 @@ export interface ListenerDependencies {
   region: string;
   credentials: CredentialLookup;
   syncSessionTokens: SyncSessionTokens;
+  identity: IdentityServices;
   syncOperations: readonly Operation[];
   identityOperations: readonly Operation[];
 }
@@ -62,10 +63,10 @@ export function createRequestListener(deps: ListenerDependencies) {
       }
       const { operation } = call;
       operationName = operation.model.name;
-      if (principal) authorize(operation.model.name, operation.callers, principal);
+      if (principal) authorize(operation.model.name, operation.callers, principal, call.input);
       const input = validateInput<never>(operation.model.input, call.input);
       const output = await operation.handle(
-        { requestId, principal, region: deps.region, now: new Date(), limits: deps.limits, syncSessionTokens: deps.syncSessionTokens },
+        { requestId, principal, region: deps.region, now: new Date(), limits: deps.limits, syncSessionTokens: deps.syncSessionTokens, identity: deps.identity },
         input,
         deps.store,
       );
@@ -87,6 +88,18 @@ export function createRequestListener(deps: ListenerDependencies) {
     const rawQuery = q < 0 ? '' : url.slice(q + 1);
     if (req.method === 'GET' && rawPath === '/health') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    // The OpenID Connect discovery documents for the tokens GetOpenIdToken* issue.
+    if (req.method === 'GET' && rawPath === '/.well-known/jwks.json') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(deps.identity.openIdTokens.jwks()));
+      return;
+    }
+    if (req.method === 'GET' && rawPath === '/.well-known/openid-configuration') {
+      const issuer = deps.identity.openIdTokens.issuer;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({ issuer, jwks_uri: `${issuer}/.well-known/jwks.json`, id_token_signing_alg_values_supported: ['RS256'], subject_types_supported: ['public'], response_types_supported: ['id_token'] }),
+      );
       return;
     }
     if (req.method === 'GET' && rawPath === '/ready') {

@@ -6,6 +6,9 @@ import type { Limits } from '../limits.js';
 import type { OperationModel } from '../model/shapes.js';
 import type { Principal, PrincipalKind } from '../auth/principal.js';
 import type { SyncSessionTokens } from '../core/sync-session-token.js';
+import type { LoginVerifier } from '../auth/login-verifier.js';
+import type { OpenIdTokens } from '../auth/openid-tokens.js';
+import type { CredentialDeriver } from '../auth/temporary-credentials.js';
 import type { IdentityPoolRecord, Store } from '../store/store.js';
 
 export interface OperationContext {
@@ -16,6 +19,14 @@ export interface OperationContext {
   now: Date;
   limits: Limits;
   syncSessionTokens: SyncSessionTokens;
+  /** What the Cognito Identity operations need to verify logins and issue tokens and credentials. */
+  identity: IdentityServices;
+}
+
+export interface IdentityServices {
+  openIdTokens: OpenIdTokens;
+  logins: LoginVerifier;
+  credentials: CredentialDeriver;
 }
 
 export interface Operation {

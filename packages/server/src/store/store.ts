@@ -68,6 +68,8 @@ export interface RecordCursor {
 export interface RecordsPage {
   /** The live dataset, or undefined when it does not exist (never written, or deleted). */
   dataset: DatasetRecord | undefined;
+  /** Live datasets of the identity that a merge brought in for this dataset (`<datasetName>.<sourceIdentityId>`). */
+  mergedDatasetNames: string[];
   /** The dataset's SyncCount when it was last deleted (0 if never); a client synced at or before it must drop its copy. */
   deletedAtSyncCount: number;
   records: StoredRecord[];
@@ -109,6 +111,39 @@ export interface DeviceRecord {
   platform: string;
   token: string;
   creationDate: number;
+}
+
+export interface Login {
+  /** The provider name (Logins map key): a developer provider, an OIDC provider, `cognito-identity.amazonaws.com`… */
+  providerName: string;
+  /** Who the provider says the user is: a developer user identifier or a token's subject. */
+  userIdentifier: string;
+}
+
+export interface IdentityRecord {
+  identityPoolId: string;
+  identityId: string;
+  logins: Login[];
+  creationDate: number;
+  lastModifiedDate: number;
+}
+
+export interface IssuedCredentialsRecord {
+  accessKeyId: string;
+  identityPoolId: string;
+  identityId: string;
+  /** Epoch ms after which requests signed with these credentials are refused. */
+  expiration: number;
+}
+
+export interface PoolRoles {
+  Roles?: Record<string, string>;
+  RoleMappings?: Record<string, unknown>;
+}
+
+/** Why linking a login failed: it already belongs to another identity of the pool. */
+export interface LoginOwnedElsewhere {
+  ownedBy: string;
 }
 
 export interface Store {
@@ -159,4 +194,29 @@ export interface Store {
   subscribe(key: DatasetKey, deviceId: string, now: number): Promise<void>;
   unsubscribe(key: DatasetKey, deviceId: string): Promise<void>;
   listSubscriptions(key: DatasetKey): Promise<string[]>;
+
+  /** Creates an identity with the given logins (none for an unauthenticated identity). */
+  createIdentity(identity: IdentityRecord): Promise<void>;
+  getIdentity(identityId: string): Promise<IdentityRecord | undefined>;
+  /** The identity of the pool a login belongs to. */
+  findIdentityByLogin(identityPoolId: string, login: Login): Promise<string | undefined>;
+  /** Links a login to an identity; no-op if already linked to it; reports the owner if linked elsewhere. */
+  linkLogin(identityPoolId: string, identityId: string, login: Login, now: number): Promise<LoginOwnedElsewhere | undefined>;
+  /** Unlinks the identity's logins of a provider (only `userIdentifier`'s when given); returns how many went. */
+  unlinkLogins(identityId: string, providerName: string, userIdentifier: string | undefined, now: number): Promise<number>;
+  /** Identities of a pool ordered by id, starting after `afterId`. */
+  listIdentities(identityPoolId: string, afterId: string | undefined, limit: number): Promise<IdentityRecord[]>;
+  /** Deletes an identity with its logins, credentials, datasets, devices and subscriptions. */
+  deleteIdentity(identityId: string): Promise<boolean>;
+  /**
+   * Merges `sourceIdentityId` into `destinationIdentityId`: logins move over, the source's datasets become the
+   * destination's `<name>.<sourceIdentityId>` (reported as MergedDatasetNames), the source identity is deleted.
+   */
+  mergeIdentities(identityPoolId: string, sourceIdentityId: string, destinationIdentityId: string, now: number): Promise<void>;
+
+  saveIssuedCredentials(credentials: IssuedCredentialsRecord): Promise<void>;
+  getIssuedCredentials(accessKeyId: string): Promise<IssuedCredentialsRecord | undefined>;
+
+  getPoolRoles(identityPoolId: string): Promise<PoolRoles | undefined>;
+  setPoolRoles(identityPoolId: string, roles: PoolRoles): Promise<boolean>;
 }

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { CognitoIdentityClient } from '@aws-sdk/client-cognito-identity';
+import { CognitoIdentityClient, GetCredentialsForIdentityCommand, GetIdCommand } from '@aws-sdk/client-cognito-identity';
 import { CognitoSyncClient } from '@aws-sdk/client-cognito-sync';
 
 export const binPath = resolve(import.meta.dirname, '../../bin/cognisync.js');
@@ -68,11 +68,17 @@ export async function startServer(options: { env?: Record<string, string>; args?
   };
 }
 
-export function syncClient(endpoint: string, credentials = developerCredentials, region = 'us-east-1') {
+export interface ClientCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export function syncClient(endpoint: string, credentials: ClientCredentials = developerCredentials, region = 'us-east-1') {
   return new CognitoSyncClient({ endpoint, region, credentials, maxAttempts: 1 });
 }
 
-export function identityClient(endpoint: string, credentials = developerCredentials, region = 'us-east-1') {
+export function identityClient(endpoint: string, credentials: ClientCredentials = developerCredentials, region = 'us-east-1') {
   return new CognitoIdentityClient({ endpoint, region, credentials, maxAttempts: 1 });
 }
 
@@ -89,4 +95,16 @@ export async function rejection(fn: () => Promise<unknown>): Promise<Error & { $
 /** A fresh identity id in the pattern Cognito uses (REGION:GUID, lower-case hex). */
 export function newIdentityId(region = 'us-east-1'): string {
   return `${region}:${crypto.randomUUID()}`;
+}
+
+/** A new identity of the pool (GetId, unauthenticated unless logins are given) and its temporary credentials. */
+export async function identityCredentials(endpoint: string, identityPoolId: string, logins?: Record<string, string>) {
+  const client = identityClient(endpoint);
+  const { IdentityId } = await client.send(new GetIdCommand({ IdentityPoolId: identityPoolId, ...(logins ? { Logins: logins } : {}) }));
+  const { Credentials } = await client.send(new GetCredentialsForIdentityCommand({ IdentityId: IdentityId!, ...(logins ? { Logins: logins } : {}) }));
+  return {
+    identityId: IdentityId!,
+    credentials: { accessKeyId: Credentials!.AccessKeyId!, secretAccessKey: Credentials!.SecretKey!, sessionToken: Credentials!.SessionToken! },
+    expiration: Credentials!.Expiration!,
+  };
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
   CreateIdentityPoolCommand, DeleteIdentityPoolCommand, DescribeIdentityPoolCommand, ListIdentityPoolsCommand, UpdateIdentityPoolCommand,
-  GetIdCommand, type CognitoIdentityClient,
+  ListTagsForResourceCommand, type CognitoIdentityClient,
 } from '@aws-sdk/client-cognito-identity';
 import { ListRecordsCommand, UpdateRecordsCommand } from '@aws-sdk/client-cognito-sync';
 import { identityClient, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
@@ -103,7 +103,7 @@ test('CreateIdentityPool validates against the model and enforces the pool limit
 });
 
 test('operations cognisync does not serve yet are UnknownOperationException, not a crash', async () => {
-  const error = await rejection(() => identity.send(new GetIdCommand({ IdentityPoolId: 'eu-west-1:00000000-0000-0000-0000-000000000000' })));
+  const error = await rejection(() => identity.send(new ListTagsForResourceCommand({ ResourceArn: 'arn:aws:cognito-identity:eu-west-1:123456789012:identitypool/x' })));
   assert.equal(error.name, 'UnknownOperationException');
   assert.equal(error.$metadata?.httpStatusCode, 400);
 });

@@ -6,7 +6,7 @@ import {
   BulkPublishCommand, GetBulkPublishDetailsCommand, GetCognitoEventsCommand, GetIdentityPoolConfigurationCommand, RegisterDeviceCommand,
   SetCognitoEventsCommand, SetIdentityPoolConfigurationCommand, SubscribeToDatasetCommand, UnsubscribeFromDatasetCommand, type CognitoSyncClient,
 } from '@aws-sdk/client-cognito-sync';
-import { identityClient, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
+import { identityClient, identityCredentials, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
 
 let server: ServerProcess;
 let sync: CognitoSyncClient;
@@ -87,30 +87,36 @@ test('BulkPublish needs enabled streams, runs once at a time, and GetBulkPublish
 
 test('RegisterDevice needs PushSync for the platform and returns a stable DeviceId; Subscribe/Unsubscribe need a registered device', async () => {
   const poolId = await newPool();
-  const identityId = newIdentityId();
-  const unconfigured = await rejection(() => sync.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'GCM', Token: 't1' })));
+  const user = await identityCredentials(server.endpoint, poolId);
+  const device = syncClient(server.endpoint, user.credentials);
+  const identityId = user.identityId;
+  const unconfigured = await rejection(() => device.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'GCM', Token: 't1' })));
   assert.equal(unconfigured.name, 'InvalidConfigurationException');
   assert.equal(unconfigured.$metadata?.httpStatusCode, 400);
   await sync.send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, PushSync: pushSync }));
-  const wrongPlatform = await rejection(() => sync.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'APNS', Token: 't1' })));
+  const wrongPlatform = await rejection(() => device.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'APNS', Token: 't1' })));
   assert.equal(wrongPlatform.name, 'InvalidConfigurationException');
-  const badPlatform = await rejection(() => sync.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'WP8' as 'GCM', Token: 't1' })));
+  const badPlatform = await rejection(() => device.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'WP8' as 'GCM', Token: 't1' })));
   assert.equal(badPlatform.name, 'InvalidParameterException');
+  const developer = await rejection(() => sync.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'GCM', Token: 't1' })));
+  assert.equal(developer.name, 'NotAuthorizedException', 'RegisterDevice is for identity credentials only');
+  assert.equal(developer.$metadata?.httpStatusCode, 403);
 
-  const first = await sync.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'GCM', Token: 't1' }));
-  const again = await sync.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'GCM', Token: 't1' }));
-  const other = await sync.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'GCM', Token: 't2' }));
+  const first = await device.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'GCM', Token: 't1' }));
+  const again = await device.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'GCM', Token: 't1' }));
+  const other = await device.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: identityId, Platform: 'GCM', Token: 't2' }));
   assert.ok(first.DeviceId);
   assert.equal(again.DeviceId, first.DeviceId);
   assert.notEqual(other.DeviceId, first.DeviceId);
 
   const key = { IdentityPoolId: poolId, IdentityId: identityId, DatasetName: 'news' };
-  assert.deepEqual(await sync.send(new SubscribeToDatasetCommand({ ...key, DeviceId: first.DeviceId! })).then((r) => Object.keys(r).filter((k) => k !== '$metadata')), []);
-  await sync.send(new SubscribeToDatasetCommand({ ...key, DeviceId: first.DeviceId! }));
-  await sync.send(new UnsubscribeFromDatasetCommand({ ...key, DeviceId: first.DeviceId! }));
-  const unknownDevice = await rejection(() => sync.send(new SubscribeToDatasetCommand({ ...key, DeviceId: 'dev/1' })));
+  const subscribed = await device.send(new SubscribeToDatasetCommand({ ...key, DeviceId: first.DeviceId! }));
+  assert.deepEqual(Object.keys(subscribed).filter((k) => k !== '$metadata'), []);
+  await device.send(new SubscribeToDatasetCommand({ ...key, DeviceId: first.DeviceId! }));
+  await device.send(new UnsubscribeFromDatasetCommand({ ...key, DeviceId: first.DeviceId! }));
+  const unknownDevice = await rejection(() => device.send(new SubscribeToDatasetCommand({ ...key, DeviceId: 'dev/1' })));
   assert.equal(unknownDevice.name, 'ResourceNotFoundException');
   assert.match(unknownDevice.message, /dev\/1/, 'the percent-encoded DeviceId arrives decoded');
-  const otherIdentity = await rejection(() => sync.send(new SubscribeToDatasetCommand({ ...key, IdentityId: newIdentityId(), DeviceId: first.DeviceId! })));
-  assert.equal(otherIdentity.name, 'ResourceNotFoundException', "a device belongs to its identity");
+  const otherIdentity = await rejection(() => device.send(new SubscribeToDatasetCommand({ ...key, IdentityId: newIdentityId(), DeviceId: first.DeviceId! })));
+  assert.equal(otherIdentity.name, 'NotAuthorizedException', 'identity credentials reach only their own identity');
 });

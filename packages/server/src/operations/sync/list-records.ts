@@ -44,7 +44,7 @@ export default defineSyncOperation({
       Count: page.records.length,
       DatasetSyncCount: page.dataset?.syncCount ?? 0,
       LastModifiedBy: page.dataset?.lastModifiedBy,
-      MergedDatasetNames: [],
+      MergedDatasetNames: page.mergedDatasetNames,
       DatasetExists: exists,
       DatasetDeletedAfterRequestedSyncCount: deletedAfterRequest,
       SyncSessionToken: context.syncSessionTokens.issue(key, context.now.getTime()),

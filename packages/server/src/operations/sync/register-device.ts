@@ -7,8 +7,7 @@ import { defineSyncOperation } from '../operation.js';
 
 export default defineSyncOperation({
   model: model.RegisterDevice,
-  // AWS admits only identity credentials; cognisync also lets the developer register on an identity's behalf.
-  callers: ['identity', 'developer'],
+  callers: ['identity'],
   async handle(context, input: { IdentityPoolId: string; IdentityId: string; Platform: string; Token: string }, store) {
     const settings = (await store.getPoolSyncSettings(input.IdentityPoolId))!;
     const platformApp = settings.pushSync?.ApplicationArns?.find((arn) => arn.split(':')[5]?.split('/')[1] === input.Platform);

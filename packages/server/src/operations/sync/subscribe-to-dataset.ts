@@ -12,8 +12,7 @@ export interface SubscriptionInput {
 
 export default defineSyncOperation({
   model: model.SubscribeToDataset,
-  // AWS admits only identity credentials; cognisync also lets the developer act on an identity's behalf.
-  callers: ['identity', 'developer'],
+  callers: ['identity'],
   async handle(context, input: SubscriptionInput, store) {
     if (!(await store.getDevice(input.IdentityPoolId, input.IdentityId, input.DeviceId))) {
       throw new ResourceNotFoundException(`Device '${input.DeviceId}' is not registered for identity '${input.IdentityId}'.`);

@@ -6,7 +6,7 @@ import type { SubscriptionInput } from './subscribe-to-dataset.js';
 
 export default defineSyncOperation({
   model: model.UnsubscribeFromDataset,
-  callers: ['identity', 'developer'],
+  callers: ['identity'],
   async handle(_context, input: SubscriptionInput, store) {
     if (!(await store.getDevice(input.IdentityPoolId, input.IdentityId, input.DeviceId))) {
       throw new ResourceNotFoundException(`Device '${input.DeviceId}' is not registered for identity '${input.IdentityId}'.`);

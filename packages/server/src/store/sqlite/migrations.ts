@@ -80,4 +80,40 @@ export const sqliteMigrations: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: 'identities, logins, issued credentials, merged datasets, pool roles',
+    sql: `
+      CREATE TABLE identities (
+        identity_id TEXT PRIMARY KEY,
+        identity_pool_id TEXT NOT NULL,
+        creation_date INTEGER NOT NULL,
+        last_modified_date INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX identities_by_pool ON identities (identity_pool_id, identity_id);
+
+      -- One row per linked login; a login belongs to at most one identity of a pool.
+      CREATE TABLE identity_logins (
+        identity_pool_id TEXT NOT NULL,
+        provider_name TEXT NOT NULL,
+        user_identifier TEXT NOT NULL,
+        identity_id TEXT NOT NULL,
+        PRIMARY KEY (identity_pool_id, provider_name, user_identifier)
+      ) WITHOUT ROWID;
+      CREATE INDEX identity_logins_by_identity ON identity_logins (identity_id);
+
+      -- Secrets are not stored: they are derived from the access key id with the master key.
+      CREATE TABLE issued_credentials (
+        access_key_id TEXT PRIMARY KEY,
+        identity_pool_id TEXT NOT NULL,
+        identity_id TEXT NOT NULL,
+        expiration INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX issued_credentials_by_identity ON issued_credentials (identity_id, expiration);
+
+      -- Set on datasets a merge brought in: the name they are reported under in MergedDatasetNames.
+      ALTER TABLE datasets ADD COLUMN merged_base_name TEXT;
+      ALTER TABLE identity_pools ADD COLUMN roles TEXT;
+    `,
+  },
 ];

@@ -7,8 +7,8 @@ import { applyRecordPatches } from '../../core/record-patches.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { LimitExceededException } from '../../errors.js';
 import type {
-  DatasetKey, DatasetRecord, DeviceRecord, IdentityPoolRecord, IdentityPoolUsage, IdentityUsage, PoolSyncSettings,
-  RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
+  DatasetKey, DatasetRecord, DeviceRecord, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
+  LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
 import { sqliteMigrations } from './migrations.js';
 
@@ -40,6 +40,13 @@ interface RecordRow {
   last_modified_date: number;
   last_modified_by: string;
   device_last_modified_date: number;
+}
+
+interface IdentityRow {
+  identity_id: string;
+  identity_pool_id: string;
+  creation_date: number;
+  last_modified_date: number;
 }
 
 interface PoolRow {
@@ -179,6 +186,44 @@ export class SqliteStore implements Store {
       listSubscriptions: db.prepare<[string, string, string], { device_id: string }>(
         'SELECT device_id FROM subscriptions WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ? ORDER BY device_id',
       ),
+      mergedDatasetNames: db.prepare<[string, string, string], { dataset_name: string }>(
+        'SELECT dataset_name FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND merged_base_name = ? AND live = 1 ORDER BY dataset_name',
+      ),
+      insertIdentity: db.prepare('INSERT INTO identities (identity_id, identity_pool_id, creation_date, last_modified_date) VALUES (?, ?, ?, ?)'),
+      getIdentity: db.prepare<[string], IdentityRow>('SELECT * FROM identities WHERE identity_id = ?'),
+      touchIdentity: db.prepare('UPDATE identities SET last_modified_date = ? WHERE identity_id = ?'),
+      listIdentities: db.prepare<[string, string, number], IdentityRow>('SELECT * FROM identities WHERE identity_pool_id = ? AND identity_id > ? ORDER BY identity_id LIMIT ?'),
+      deleteIdentity: db.prepare('DELETE FROM identities WHERE identity_id = ?'),
+      deletePoolIdentities: db.prepare('DELETE FROM identities WHERE identity_pool_id = ?'),
+      identityLogins: db.prepare<[string], { provider_name: string; user_identifier: string }>(
+        'SELECT provider_name, user_identifier FROM identity_logins WHERE identity_id = ? ORDER BY provider_name, user_identifier',
+      ),
+      loginOwner: db.prepare<[string, string, string], { identity_id: string }>(
+        'SELECT identity_id FROM identity_logins WHERE identity_pool_id = ? AND provider_name = ? AND user_identifier = ?',
+      ),
+      insertLogin: db.prepare('INSERT INTO identity_logins (identity_pool_id, provider_name, user_identifier, identity_id) VALUES (?, ?, ?, ?)'),
+      deleteProviderLogins: db.prepare('DELETE FROM identity_logins WHERE identity_id = ? AND provider_name = ?'),
+      deleteUserLogin: db.prepare('DELETE FROM identity_logins WHERE identity_id = ? AND provider_name = ? AND user_identifier = ?'),
+      deleteIdentityLogins: db.prepare('DELETE FROM identity_logins WHERE identity_id = ?'),
+      deletePoolLogins: db.prepare('DELETE FROM identity_logins WHERE identity_pool_id = ?'),
+      moveLogins: db.prepare('UPDATE identity_logins SET identity_id = ? WHERE identity_id = ?'),
+      insertCredentials: db.prepare('INSERT INTO issued_credentials (access_key_id, identity_pool_id, identity_id, expiration) VALUES (?, ?, ?, ?)'),
+      purgeExpiredCredentials: db.prepare('DELETE FROM issued_credentials WHERE identity_id = ? AND expiration < ?'),
+      getCredentials: db.prepare<[string], { access_key_id: string; identity_pool_id: string; identity_id: string; expiration: number }>(
+        'SELECT * FROM issued_credentials WHERE access_key_id = ?',
+      ),
+      deleteIdentityCredentials: db.prepare('DELETE FROM issued_credentials WHERE identity_id = ?'),
+      deletePoolCredentials: db.prepare('DELETE FROM issued_credentials WHERE identity_pool_id = ?'),
+      deleteIdentityDatasets: db.prepare('DELETE FROM datasets WHERE identity_id = ?'),
+      deleteIdentityDevices: db.prepare('DELETE FROM devices WHERE identity_id = ?'),
+      deleteIdentitySubscriptions: db.prepare('DELETE FROM subscriptions WHERE identity_id = ?'),
+      mergeDatasets: db.prepare(
+        `UPDATE datasets SET identity_id = ?, merged_base_name = dataset_name, dataset_name = dataset_name || '.' || identity_id
+         WHERE identity_pool_id = ? AND identity_id = ? AND live = 1`,
+      ),
+      moveDevices: db.prepare('UPDATE OR IGNORE devices SET identity_id = ? WHERE identity_id = ?'),
+      getPoolRoles: db.prepare<[string], { roles: string | null }>('SELECT roles FROM identity_pools WHERE identity_pool_id = ?'),
+      setPoolRoles: db.prepare('UPDATE identity_pools SET roles = ? WHERE identity_pool_id = ?'),
     };
   }
 
@@ -238,6 +283,9 @@ export class SqliteStore implements Store {
       this.sql.deletePoolSubscriptions.run(identityPoolId);
       this.sql.deletePoolDevices.run(identityPoolId);
       this.sql.deletePoolDatasets.run(identityPoolId);
+      this.sql.deletePoolCredentials.run(identityPoolId);
+      this.sql.deletePoolLogins.run(identityPoolId);
+      this.sql.deletePoolIdentities.run(identityPoolId);
       return this.sql.deletePool.run(identityPoolId).changes > 0;
     });
   }
@@ -307,12 +355,13 @@ export class SqliteStore implements Store {
     // One read transaction so the dataset row and its records are one snapshot.
     return this.db.transaction((): RecordsPage => {
       const row = this.sql.getDataset.get(key.identityPoolId, key.identityId, key.datasetName);
-      if (!row || !row.live) return { dataset: undefined, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, records: [], next: undefined };
+      const mergedDatasetNames = this.sql.mergedDatasetNames.all(key.identityPoolId, key.identityId, key.datasetName).map((r) => r.dataset_name);
+      if (!row || !row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, records: [], next: undefined };
       const rows = this.sql.listRecords.all(row.dataset_id, lastSyncCount, after?.syncCount ?? 0, after?.key ?? '', limit + 1);
       const more = rows.length > limit;
       const records = (more ? rows.slice(0, limit) : rows).map(toRecord);
       const last = records[records.length - 1];
-      return { dataset: toDataset(row), deletedAtSyncCount: row.deleted_at_sync_count, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
+      return { dataset: toDataset(row), mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
     }).deferred();
   }
 
@@ -398,5 +447,99 @@ export class SqliteStore implements Store {
   async listSubscriptions(key: DatasetKey): Promise<string[]> {
     return this.sql.listSubscriptions.all(key.identityPoolId, key.identityId, key.datasetName).map((r) => r.device_id);
   }
-}
 
+  async createIdentity(identity: IdentityRecord): Promise<void> {
+    this.write(() => {
+      this.sql.insertIdentity.run(identity.identityId, identity.identityPoolId, identity.creationDate, identity.lastModifiedDate);
+      for (const login of identity.logins) this.sql.insertLogin.run(identity.identityPoolId, login.providerName, login.userIdentifier, identity.identityId);
+    });
+  }
+
+  async getIdentity(identityId: string): Promise<IdentityRecord | undefined> {
+    const row = this.sql.getIdentity.get(identityId);
+    return row && this.toIdentity(row);
+  }
+
+  private toIdentity(row: IdentityRow): IdentityRecord {
+    return {
+      identityId: row.identity_id,
+      identityPoolId: row.identity_pool_id,
+      creationDate: row.creation_date,
+      lastModifiedDate: row.last_modified_date,
+      logins: this.sql.identityLogins.all(row.identity_id).map((login) => ({ providerName: login.provider_name, userIdentifier: login.user_identifier })),
+    };
+  }
+
+  async findIdentityByLogin(identityPoolId: string, login: Login): Promise<string | undefined> {
+    return this.sql.loginOwner.get(identityPoolId, login.providerName, login.userIdentifier)?.identity_id;
+  }
+
+  async linkLogin(identityPoolId: string, identityId: string, login: Login, now: number): Promise<LoginOwnedElsewhere | undefined> {
+    return this.write(() => {
+      const owner = this.sql.loginOwner.get(identityPoolId, login.providerName, login.userIdentifier)?.identity_id;
+      if (owner === identityId) return undefined;
+      if (owner) return { ownedBy: owner };
+      this.sql.insertLogin.run(identityPoolId, login.providerName, login.userIdentifier, identityId);
+      this.sql.touchIdentity.run(now, identityId);
+      return undefined;
+    });
+  }
+
+  async unlinkLogins(identityId: string, providerName: string, userIdentifier: string | undefined, now: number): Promise<number> {
+    return this.write(() => {
+      const removed = userIdentifier === undefined
+        ? this.sql.deleteProviderLogins.run(identityId, providerName).changes
+        : this.sql.deleteUserLogin.run(identityId, providerName, userIdentifier).changes;
+      if (removed > 0) this.sql.touchIdentity.run(now, identityId);
+      return removed;
+    });
+  }
+
+  async listIdentities(identityPoolId: string, afterId: string | undefined, limit: number): Promise<IdentityRecord[]> {
+    return this.db.transaction(() => this.sql.listIdentities.all(identityPoolId, afterId ?? '', limit).map((row) => this.toIdentity(row))).deferred();
+  }
+
+  async deleteIdentity(identityId: string): Promise<boolean> {
+    return this.write(() => this.removeIdentity(identityId));
+  }
+
+  private removeIdentity(identityId: string): boolean {
+    this.sql.deleteIdentitySubscriptions.run(identityId);
+    this.sql.deleteIdentityDevices.run(identityId);
+    this.sql.deleteIdentityDatasets.run(identityId);
+    this.sql.deleteIdentityCredentials.run(identityId);
+    this.sql.deleteIdentityLogins.run(identityId);
+    return this.sql.deleteIdentity.run(identityId).changes > 0;
+  }
+
+  async mergeIdentities(identityPoolId: string, sourceIdentityId: string, destinationIdentityId: string, now: number): Promise<void> {
+    this.write(() => {
+      this.sql.moveLogins.run(destinationIdentityId, sourceIdentityId);
+      this.sql.mergeDatasets.run(destinationIdentityId, identityPoolId, sourceIdentityId);
+      this.sql.moveDevices.run(destinationIdentityId, sourceIdentityId);
+      this.removeIdentity(sourceIdentityId);
+      this.sql.touchIdentity.run(now, destinationIdentityId);
+    });
+  }
+
+  async saveIssuedCredentials(credentials: IssuedCredentialsRecord): Promise<void> {
+    this.write(() => {
+      this.sql.purgeExpiredCredentials.run(credentials.identityId, Date.now());
+      this.sql.insertCredentials.run(credentials.accessKeyId, credentials.identityPoolId, credentials.identityId, credentials.expiration);
+    });
+  }
+
+  async getIssuedCredentials(accessKeyId: string): Promise<IssuedCredentialsRecord | undefined> {
+    const row = this.sql.getCredentials.get(accessKeyId);
+    return row && { accessKeyId: row.access_key_id, identityPoolId: row.identity_pool_id, identityId: row.identity_id, expiration: row.expiration };
+  }
+
+  async getPoolRoles(identityPoolId: string): Promise<PoolRoles | undefined> {
+    const row = this.sql.getPoolRoles.get(identityPoolId);
+    return row ? (row.roles ? (JSON.parse(row.roles) as PoolRoles) : {}) : undefined;
+  }
+
+  async setPoolRoles(identityPoolId: string, roles: PoolRoles): Promise<boolean> {
+    return this.sql.setPoolRoles.run(JSON.stringify(roles), identityPoolId).changes > 0;
+  }
+}

@@ -1,0 +1,76 @@
+// Turns a Logins map (provider name → token) into verified logins (provider, subject), or refuses with
+// NotAuthorizedException. Verifiable providers: cognisync's own OpenID tokens (`cognito-identity.amazonaws.com`)
+// and the pool's OpenID Connect providers (checked against the provider's JWKS). Social providers
+// (graph.facebook.com, accounts.google.com, …) cannot be verified offline and are refused.
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { NotAuthorizedException } from '../errors.js';
+import type { IdentityPoolRecord, Login } from '../store/store.js';
+import type { OpenIdTokens } from './openid-tokens.js';
+
+export const COGNITO_LOGIN_PROVIDER = 'cognito-identity.amazonaws.com';
+
+const isLoopback = (host: string) => /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(host);
+
+/** The OIDC provider names (ARN resource `oidc-provider/<name>`) a pool accepts. */
+function oidcProviderNames(pool: IdentityPoolRecord): string[] {
+  const arns = (pool.description.OpenIdConnectProviderARNs as string[] | undefined) ?? [];
+  return arns.map((arn) => arn.split(':oidc-provider/')[1]).filter((name): name is string => Boolean(name));
+}
+
+export class LoginVerifier {
+  private readonly jwksByIssuer = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+  constructor(private readonly openIdTokens: OpenIdTokens) {}
+
+  /** Verifies every login of the map for the pool; the developer provider is refused (it is for developer calls). */
+  async verify(pool: IdentityPoolRecord, logins: Record<string, string>): Promise<Login[]> {
+    const verified: Login[] = [];
+    for (const [providerName, token] of Object.entries(logins)) {
+      verified.push({ providerName, userIdentifier: await this.verifyOne(pool, providerName, token) });
+    }
+    return verified;
+  }
+
+  private async verifyOne(pool: IdentityPoolRecord, providerName: string, token: string): Promise<string> {
+    if (providerName === COGNITO_LOGIN_PROVIDER) {
+      const identityId = await this.openIdTokens.verify(token, pool.identityPoolId);
+      if (!identityId) throw new NotAuthorizedException('Invalid login token. Not a valid OpenId Connect identity token.');
+      return identityId;
+    }
+    if (providerName === pool.description.DeveloperProviderName) {
+      throw new NotAuthorizedException(`Logins for the developer provider ${providerName} are made with GetOpenIdTokenForDeveloperIdentity.`);
+    }
+    if (oidcProviderNames(pool).includes(providerName)) return this.verifyOidc(providerName, token);
+    const social = (pool.description.SupportedLoginProviders as Record<string, string> | undefined) ?? {};
+    if (providerName in social) {
+      throw new NotAuthorizedException(`Invalid login token. cognisync cannot verify ${providerName} tokens; use an OpenID Connect provider or developer-authenticated identities.`);
+    }
+    throw new NotAuthorizedException(`Invalid login token. Login provider ${providerName} is not configured for identity pool ${pool.identityPoolId}.`);
+  }
+
+  private async verifyOidc(providerName: string, token: string): Promise<string> {
+    const host = providerName.split('/')[0]!;
+    // Loopback providers may use plain http (local development and tests); everything else is https.
+    const issuer = `${isLoopback(host) ? 'http' : 'https'}://${providerName}`;
+    try {
+      const { payload } = await jwtVerify(token, await this.jwks(issuer), { issuer });
+      if (typeof payload.sub !== 'string' || payload.sub === '') throw new Error('no sub claim');
+      return payload.sub;
+    } catch (error) {
+      throw new NotAuthorizedException(`Invalid login token. ${(error as Error).message}`);
+    }
+  }
+
+  private async jwks(issuer: string) {
+    let jwks = this.jwksByIssuer.get(issuer);
+    if (!jwks) {
+      const response = await fetch(`${issuer}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(5000) });
+      if (!response.ok) throw new Error(`OpenID configuration of ${issuer} answered ${response.status}`);
+      const { jwks_uri: jwksUri } = (await response.json()) as { jwks_uri?: string };
+      if (!jwksUri) throw new Error(`OpenID configuration of ${issuer} has no jwks_uri`);
+      jwks = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 5000 });
+      this.jwksByIssuer.set(issuer, jwks);
+    }
+    return jwks;
+  }
+}

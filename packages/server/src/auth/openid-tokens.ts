@@ -1,0 +1,94 @@
+// OpenID Connect tokens for identities (GetOpenIdToken*): RS256 JWTs signed with a server key (jose).
+// The private key is stored in the database sealed with AES-256-GCM under the master key; the public
+// half is served as a JWKS so anyone can verify the tokens.
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
+import type { Store } from '../store/store.js';
+
+const SETTING = 'openid-signing-key';
+const ALG = 'RS256';
+
+export interface OpenIdClaims {
+  identityPoolId: string;
+  identityId: string;
+  /** `authenticated` / `unauthenticated` followed by the login providers, as AWS's `amr` claim. */
+  amr: string[];
+  /** PrincipalTags of GetOpenIdTokenForDeveloperIdentity, in AWS's session-tags claim. */
+  principalTags?: Record<string, string>;
+}
+
+function sealKey(masterKey: Buffer): Buffer {
+  return createHmac('sha256', masterKey).update('openid-signing-key-seal').digest();
+}
+
+function seal(masterKey: Buffer, plaintext: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', sealKey(masterKey), iv);
+  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return [iv, cipher.getAuthTag(), body].map((part) => part.toString('base64')).join('.');
+}
+
+function unseal(masterKey: Buffer, sealed: string): string {
+  const [iv, tag, body] = sealed.split('.').map((part) => Buffer.from(part, 'base64'));
+  const decipher = createDecipheriv('aes-256-gcm', sealKey(masterKey), iv!);
+  decipher.setAuthTag(tag!);
+  return Buffer.concat([decipher.update(body!), decipher.final()]).toString('utf8');
+}
+
+export class OpenIdTokens {
+  private constructor(
+    private readonly privateKey: CryptoKey | Uint8Array,
+    private readonly publicKey: CryptoKey | Uint8Array,
+    private readonly publicJwk: JWK,
+    readonly issuer: string,
+  ) {}
+
+  /** Loads the signing key from the store, creating and sealing one on first start. */
+  static async load(store: Store, masterKey: Buffer, issuer: string): Promise<OpenIdTokens> {
+    const candidate = await (async () => {
+      const { privateKey } = await generateKeyPair(ALG, { extractable: true });
+      const jwk = await exportJWK(privateKey);
+      jwk.kid = await calculateJwkThumbprint(jwk);
+      return seal(masterKey, JSON.stringify(jwk));
+    })();
+    const sealed = await store.getOrCreateSetting(SETTING, candidate);
+    let privateJwk: JWK;
+    try {
+      privateJwk = JSON.parse(unseal(masterKey, sealed)) as JWK;
+    } catch {
+      throw new Error('The OpenID signing key in the database was sealed with another master key (check COGNISYNC_MASTER_KEY)');
+    }
+    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = privateJwk;
+    const publicKey = await importJWK({ ...publicJwk, alg: ALG }, ALG);
+    return new OpenIdTokens(await importJWK(privateJwk, ALG), publicKey, { ...publicJwk, alg: ALG, use: 'sig' }, issuer);
+  }
+
+  /** The JWKS document (`/.well-known/jwks.json`). */
+  jwks(): { keys: JWK[] } {
+    return { keys: [this.publicJwk] };
+  }
+
+  async issue(claims: OpenIdClaims, ttlSeconds: number, now: number): Promise<string> {
+    const tags = claims.principalTags && Object.keys(claims.principalTags).length > 0
+      ? { 'https://aws.amazon.com/tags': { principal_tags: Object.fromEntries(Object.entries(claims.principalTags).map(([k, v]) => [k, [v]])) } }
+      : {};
+    return new SignJWT({ amr: claims.amr, ...tags })
+      .setProtectedHeader({ alg: ALG, kid: this.publicJwk.kid!, typ: 'JWT' })
+      .setIssuer(this.issuer)
+      .setSubject(claims.identityId)
+      .setAudience(claims.identityPoolId)
+      .setIssuedAt(Math.floor(now / 1000))
+      .setExpirationTime(Math.floor(now / 1000) + ttlSeconds)
+      .sign(this.privateKey);
+  }
+
+  /** Verifies one of our tokens for a pool; returns the identity id, or undefined when it is not valid. */
+  async verify(token: string, identityPoolId: string): Promise<string | undefined> {
+    try {
+      const { payload } = await jwtVerify(token, this.publicKey, { issuer: this.issuer, audience: identityPoolId, algorithms: [ALG] });
+      return typeof payload.sub === 'string' ? payload.sub : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,57 @@
+// GetOpenIdTokenForDeveloperIdentity (developer only): register or find the identity of a user of the
+// pool's developer provider, optionally linking it to an existing identity, and return an OpenID token.
+import { DeveloperUserAlreadyRegisteredException, InvalidParameterException, ResourceNotFoundException } from '../../errors.js';
+import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
+import { defineOperation } from '../operation.js';
+import { authenticationMethods, newIdentityId, requireIdentity, requirePool } from './identity-access.js';
+
+interface Input {
+  IdentityPoolId: string;
+  IdentityId?: string;
+  Logins: Record<string, string>;
+  PrincipalTags?: Record<string, string>;
+  TokenDuration?: number;
+}
+
+export default defineOperation({
+  service: 'identity',
+  model: model.GetOpenIdTokenForDeveloperIdentity,
+  callers: ['developer'],
+  async handle(context, input: Input, store) {
+    const pool = await requirePool(store, input.IdentityPoolId);
+    const providerName = pool.description.DeveloperProviderName as string | undefined;
+    if (!providerName) throw new InvalidParameterException(`Identity pool ${pool.identityPoolId} has no DeveloperProviderName.`);
+    const developerUser = input.Logins[providerName];
+    if (developerUser === undefined) throw new InvalidParameterException(`Logins must contain the pool's developer provider ${providerName}.`);
+    const { [providerName]: _developer, ...otherLogins } = input.Logins;
+    const logins = [{ providerName, userIdentifier: developerUser }, ...(await context.identity.logins.verify(pool, otherLogins))];
+    const now = context.now.getTime();
+
+    const owner = await store.findIdentityByLogin(pool.identityPoolId, logins[0]!);
+    let identityId: string;
+    if (input.IdentityId !== undefined) {
+      const identity = await requireIdentity(store, input.IdentityId);
+      if (identity.identityPoolId !== pool.identityPoolId) throw new ResourceNotFoundException(`Identity '${input.IdentityId}' not found.`);
+      if (owner && owner !== identity.identityId) {
+        throw new DeveloperUserAlreadyRegisteredException(`Developer user '${developerUser}' is already registered with identity ${owner}.`);
+      }
+      identityId = identity.identityId;
+    } else if (owner) {
+      identityId = owner;
+    } else {
+      identityId = newIdentityId(pool.identityPoolId);
+      await store.createIdentity({ identityPoolId: pool.identityPoolId, identityId, logins: [], creationDate: now, lastModifiedDate: now });
+    }
+    for (const login of logins) {
+      const elsewhere = await store.linkLogin(pool.identityPoolId, identityId, login, now);
+      if (elsewhere) throw new DeveloperUserAlreadyRegisteredException(`Login for ${login.providerName} is already registered with identity ${elsewhere.ownedBy}.`);
+    }
+    const identity = (await store.getIdentity(identityId))!;
+    const token = await context.identity.openIdTokens.issue(
+      { identityPoolId: pool.identityPoolId, identityId, amr: authenticationMethods(identity), ...(input.PrincipalTags ? { principalTags: input.PrincipalTags } : {}) },
+      input.TokenDuration ?? context.limits.developerTokenTtlSeconds,
+      now,
+    );
+    return { IdentityId: identityId, Token: token };
+  },
+});

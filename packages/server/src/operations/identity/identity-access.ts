@@ -1,0 +1,70 @@
+// Lookups and login checks shared by the Cognito Identity operations.
+import { NotAuthorizedException, ResourceNotFoundException } from '../../errors.js';
+import type { IdentityPoolRecord, IdentityRecord, Login, Store } from '../../store/store.js';
+import type { OperationContext } from '../operation.js';
+
+export async function requirePool(store: Store, identityPoolId: string): Promise<IdentityPoolRecord> {
+  const pool = await store.getIdentityPool(identityPoolId);
+  if (!pool) throw new ResourceNotFoundException(`IdentityPool '${identityPoolId}' not found.`);
+  return pool;
+}
+
+export async function requireIdentity(store: Store, identityId: string): Promise<IdentityRecord> {
+  const identity = await store.getIdentity(identityId);
+  if (!identity) throw new ResourceNotFoundException(`Identity '${identityId}' not found.`);
+  return identity;
+}
+
+export function allowsUnauthenticated(pool: IdentityPoolRecord): boolean {
+  return pool.description.AllowUnauthenticatedIdentities === true;
+}
+
+/**
+ * The unsigned calls (GetCredentialsForIdentity, GetOpenIdToken, UnlinkIdentity) prove who they are with
+ * Logins. An authenticated identity must present at least one valid login of its own; an unauthenticated
+ * one needs a pool that allows them, and logins it presents (unowned) are linked to it, making it authenticated.
+ */
+export async function authenticateIdentity(
+  context: OperationContext,
+  store: Store,
+  identity: IdentityRecord,
+  logins: Record<string, string> | undefined,
+): Promise<{ pool: IdentityPoolRecord; identity: IdentityRecord; presented: Login[] }> {
+  const pool = await requirePool(store, identity.identityPoolId);
+  const presented = logins && Object.keys(logins).length > 0 ? await context.identity.logins.verify(pool, logins) : [];
+  const provesIdentity = (login: Login) =>
+    login.providerName === 'cognito-identity.amazonaws.com'
+      ? login.userIdentifier === identity.identityId
+      : identity.logins.some((own) => own.providerName === login.providerName && own.userIdentifier === login.userIdentifier);
+
+  if (identity.logins.length > 0) {
+    if (!presented.some(provesIdentity)) {
+      throw new NotAuthorizedException("Logins don't match. Please include at least one valid login for this identity or identity pool.");
+    }
+    return { pool, identity, presented };
+  }
+  if (presented.length === 0) {
+    if (!allowsUnauthenticated(pool)) throw new NotAuthorizedException('Unauthenticated access is not supported for this identity pool.');
+    return { pool, identity, presented };
+  }
+  const now = context.now.getTime();
+  for (const login of presented) {
+    if (login.providerName === 'cognito-identity.amazonaws.com') {
+      if (login.userIdentifier !== identity.identityId) throw new NotAuthorizedException("Logins don't match. The token was issued for another identity.");
+      continue;
+    }
+    const owned = await store.linkLogin(pool.identityPoolId, identity.identityId, login, now);
+    if (owned) throw new NotAuthorizedException(`Login for ${login.providerName} already belongs to identity ${owned.ownedBy}.`);
+  }
+  return { pool, identity: (await store.getIdentity(identity.identityId)) ?? identity, presented };
+}
+
+/** A new identity id: REGION:GUID with the pool's region, as Cognito issues them. */
+export function newIdentityId(identityPoolId: string): string {
+  return `${identityPoolId.split(':')[0]}:${crypto.randomUUID()}`;
+}
+
+/** The `amr` claim of an identity's OpenID tokens. */
+export function authenticationMethods(identity: IdentityRecord): string[] {
+  return identity.logins.length === 0 ? ['unauthenticated'] : ['authenticated', ...new Set(identity.logins.map((login) => login.providerName))];
+}

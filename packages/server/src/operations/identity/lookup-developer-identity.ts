@@ -1,0 +1,47 @@
+// LookupDeveloperIdentity (developer only): the identity of a developer user, or the developer users of an identity.
+import { decodePageToken, encodePageToken } from '../../core/page-token.js';
+import { InvalidParameterException, ResourceNotFoundException } from '../../errors.js';
+import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
+import { defineOperation } from '../operation.js';
+import { isNamePosition } from '../pagination.js';
+import { requirePool } from './identity-access.js';
+
+interface Input {
+  IdentityPoolId: string;
+  IdentityId?: string;
+  DeveloperUserIdentifier?: string;
+  MaxResults?: number;
+  NextToken?: string;
+}
+
+export default defineOperation({
+  service: 'identity',
+  model: model.LookupDeveloperIdentity,
+  callers: ['developer'],
+  async handle(_context, input: Input, store) {
+    const pool = await requirePool(store, input.IdentityPoolId);
+    const providerName = pool.description.DeveloperProviderName as string | undefined;
+    if (!providerName) throw new InvalidParameterException(`Identity pool ${pool.identityPoolId} has no DeveloperProviderName.`);
+    if (input.IdentityId === undefined && input.DeveloperUserIdentifier === undefined) {
+      throw new InvalidParameterException('Either IdentityId or DeveloperUserIdentifier must be given.');
+    }
+    let identityId = input.IdentityId;
+    if (input.DeveloperUserIdentifier !== undefined) {
+      const owner = await store.findIdentityByLogin(pool.identityPoolId, { providerName, userIdentifier: input.DeveloperUserIdentifier });
+      if (!owner || (identityId !== undefined && owner !== identityId)) throw new ResourceNotFoundException(`Developer user '${input.DeveloperUserIdentifier}' not found.`);
+      identityId = owner;
+    }
+    const identity = await store.getIdentity(identityId!);
+    if (!identity || identity.identityPoolId !== pool.identityPoolId) throw new ResourceNotFoundException(`Identity '${identityId}' not found.`);
+    const users = identity.logins.filter((login) => login.providerName === providerName).map((login) => login.userIdentifier).sort();
+    const after = input.NextToken === undefined ? undefined : decodePageToken(input.NextToken, isNamePosition).n;
+    const remaining = after === undefined ? users : users.filter((user) => user > after);
+    const limit = input.MaxResults ?? 60;
+    const page = remaining.slice(0, limit);
+    return {
+      IdentityId: identity.identityId,
+      DeveloperUserIdentifierList: page,
+      NextToken: remaining.length > limit ? encodePageToken({ n: page[page.length - 1]! }) : undefined,
+    };
+  },
+});

@@ -27,8 +27,10 @@ export class SyncSessionTokens {
   /** Throws InvalidParameterException unless the token was issued by us, for this dataset, and is still fresh. */
   verify(token: string, key: DatasetKey, now: number): void {
     const [payload, mac, extra] = token.split('.');
-    const expected = payload ? this.mac(payload) : '';
-    if (!payload || !mac || extra !== undefined || mac.length !== expected.length || !timingSafeEqual(Buffer.from(mac), Buffer.from(expected))) {
+    // Compare byte lengths, not string lengths: timingSafeEqual throws on buffers of different sizes.
+    const given = Buffer.from(mac ?? '');
+    const expected = Buffer.from(payload ? this.mac(payload) : '');
+    if (!payload || !mac || extra !== undefined || given.length !== expected.length || !timingSafeEqual(given, expected)) {
       throw new InvalidParameterException('Invalid SyncSessionToken');
     }
     const body = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as TokenBody;

@@ -1,0 +1,189 @@
+// Unit tests of the UpdateRecords rule: optimistic concurrency, SyncCount numbering, limits and accounting.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { StoredRecord } from '../store/store.js';
+import { applyRecordPatches, recordBytes, type ApplyPatchesInput, type RecordPatch } from './record-patches.js';
+
+const NOW = 1_700_000_000_000;
+const limits = { datasetsPerIdentity: 20, datasetBytes: 1024 * 1024, recordsPerDataset: 1024 };
+
+const stored = (key: string, value: string | null, syncCount: number): StoredRecord => ({
+  key,
+  value,
+  syncCount,
+  lastModifiedDate: NOW - 1000,
+  lastModifiedBy: 'earlier',
+  deviceLastModifiedDate: NOW - 1000,
+});
+
+/** A live dataset at SyncCount 7 holding the given records (accounting derived from them). */
+function input(records: StoredRecord[], patches: RecordPatch[], overrides: Partial<ApplyPatchesInput> = {}): ApplyPatchesInput {
+  return {
+    dataset: {
+      live: true,
+      syncCount: 7,
+      dataStorage: records.reduce((sum, r) => sum + recordBytes(r.key, r.value), 0),
+      numRecords: records.filter((r) => r.value !== null).length,
+    },
+    otherLiveDatasets: 0,
+    current: new Map(records.map((r) => [r.key, r])),
+    patches,
+    now: NOW,
+    modifiedBy: 'device-a',
+    limits,
+    ...overrides,
+  };
+}
+
+const put = (key: string, value: string, syncCount = 0): RecordPatch => ({ op: 'replace', key, value, syncCount });
+const remove = (key: string, syncCount: number): RecordPatch => ({ op: 'remove', key, syncCount });
+const error = (name: string, message?: string | RegExp) => (message === undefined ? { name } : { name, message });
+
+describe('applyRecordPatches: the conflict rule', () => {
+  test('a patch naming the record\'s current SyncCount applies and gets the dataset\'s next SyncCount', () => {
+    const result = applyRecordPatches(input([stored('a', 'old', 5), stored('b', 'keep', 3)], [put('a', 'new', 5)]));
+    assert.deepEqual(result.dataset, { live: true, syncCount: 8, dataStorage: recordBytes('a', 'new') + recordBytes('b', 'keep'), numRecords: 2 });
+    assert.deepEqual(result.records, [{ key: 'a', value: 'new', syncCount: 8, lastModifiedDate: NOW, lastModifiedBy: 'device-a', deviceLastModifiedDate: NOW }]);
+  });
+
+  test('a stale or future SyncCount is a ResourceConflictException naming key and counts', () => {
+    const records = [stored('a', 'old', 5)];
+    assert.throws(() => applyRecordPatches(input(records, [put('a', 'new', 4)])), error('ResourceConflictException', 'Current SyncCount for: a is: 5 not: 4'));
+    assert.throws(() => applyRecordPatches(input(records, [put('a', 'new', 6)])), error('ResourceConflictException'));
+    assert.throws(() => applyRecordPatches(input(records, [put('a', 'new', 0)])), error('ResourceConflictException', 'Current SyncCount for: a is: 5 not: 0'));
+    assert.throws(() => applyRecordPatches(input(records, [remove('a', 1)])), error('ResourceConflictException'));
+  });
+
+  test('a record that never existed must be patched with SyncCount 0', () => {
+    assert.equal(applyRecordPatches(input([], [put('fresh', 'v', 0)])).records[0]?.syncCount, 8);
+    assert.throws(() => applyRecordPatches(input([], [put('fresh', 'v', 1)])), error('ResourceConflictException', 'Current SyncCount for: fresh is: 0 not: 1'));
+    // Removing a record that never existed is allowed with 0, and leaves a tombstone.
+    const removed = applyRecordPatches(input([], [remove('fresh', 0)]));
+    assert.deepEqual(removed.records.map((r) => [r.key, r.value, r.syncCount]), [['fresh', null, 8]]);
+    assert.equal(removed.dataset.numRecords, 0);
+    assert.equal(removed.dataset.dataStorage, 0);
+  });
+
+  test('a tombstone must be patched with the tombstone\'s SyncCount, not 0', () => {
+    const records = [stored('gone', null, 6)];
+    assert.throws(() => applyRecordPatches(input(records, [put('gone', 'back', 0)])), error('ResourceConflictException', 'Current SyncCount for: gone is: 6 not: 0'));
+    const result = applyRecordPatches(input(records, [put('gone', 'back', 6)]));
+    assert.equal(result.records[0]?.value, 'back');
+    assert.equal(result.dataset.numRecords, 1);
+    assert.equal(result.dataset.dataStorage, recordBytes('gone', 'back'));
+  });
+
+  test('one conflicting patch refuses the whole request, wherever it is', () => {
+    const records = [stored('a', '1', 2), stored('b', '2', 3)];
+    assert.throws(() => applyRecordPatches(input(records, [put('new', 'x'), put('a', 'y', 2), put('b', 'z', 2)])), error('ResourceConflictException', /for: b /));
+    assert.throws(() => applyRecordPatches(input(records, [put('b', 'z', 2), put('a', 'y', 2)])), error('ResourceConflictException', /for: b /));
+  });
+
+  test('an empty request still takes the next SyncCount and changes no record', () => {
+    const result = applyRecordPatches(input([stored('a', 'v', 1)], []));
+    assert.deepEqual(result.dataset, { live: true, syncCount: 8, dataStorage: 2, numRecords: 1 });
+    assert.deepEqual(result.records, []);
+  });
+
+  test('the device\'s own modification date is kept when given', () => {
+    const result = applyRecordPatches(input([], [{ ...put('a', 'v'), deviceLastModifiedDate: NOW - 5 }]));
+    assert.equal(result.records[0]?.deviceLastModifiedDate, NOW - 5);
+    assert.equal(result.records[0]?.lastModifiedDate, NOW);
+  });
+
+  test('a deleted dataset continues its SyncCount and starts from zero storage and records', () => {
+    const result = applyRecordPatches({
+      ...input([], [put('a', 'v')]),
+      dataset: { live: false, syncCount: 12, dataStorage: 999, numRecords: 9 },
+    });
+    assert.deepEqual(result.dataset, { live: true, syncCount: 13, dataStorage: 2, numRecords: 1 });
+  });
+});
+
+describe('applyRecordPatches: malformed requests', () => {
+  test('the same key twice is an InvalidParameterException, even with a conflict elsewhere', () => {
+    assert.throws(() => applyRecordPatches(input([], [put('a', '1'), put('b', '2'), remove('a', 0)])), error('InvalidParameterException', 'Duplicate key in RecordPatches: a'));
+    assert.throws(() => applyRecordPatches(input([stored('z', 'v', 3)], [put('z', 'x', 1), put('a', '1'), put('a', '2')])), error('InvalidParameterException'));
+  });
+
+  test('replace without a Value is an InvalidParameterException; an empty string is a value', () => {
+    assert.throws(() => applyRecordPatches(input([], [{ op: 'replace', key: 'a', syncCount: 0 }])), error('InvalidParameterException', 'RecordPatch for key a has Op replace but no Value'));
+    const result = applyRecordPatches(input([], [put('a', '')]));
+    assert.equal(result.records[0]?.value, '');
+    assert.equal(result.dataset.numRecords, 1);
+    assert.equal(result.dataset.dataStorage, 1);
+  });
+});
+
+describe('applyRecordPatches: limits', () => {
+  test('dataset bytes: exactly the limit is allowed, one byte over is LimitExceededException', () => {
+    const tight = { ...limits, datasetBytes: 100 };
+    // 'k' + 99 bytes = 100; 'é' is two bytes in UTF-8.
+    const exactly = applyRecordPatches(input([], [put('k', 'é'.repeat(49) + 'x')], { limits: tight }));
+    assert.equal(exactly.dataset.dataStorage, 100);
+    assert.throws(() => applyRecordPatches(input([], [put('k', 'é'.repeat(49) + 'xy')], { limits: tight })), error('LimitExceededException'));
+    assert.throws(() => applyRecordPatches(input([], [put('k', 'é'.repeat(50))], { limits: tight })), error('LimitExceededException'));
+  });
+
+  test('dataset bytes count what the dataset already holds', () => {
+    const tight = { ...limits, datasetBytes: 100 };
+    const records = [stored('a', 'x'.repeat(89), 1)]; // 90 bytes
+    assert.equal(applyRecordPatches(input(records, [put('b', 'y'.repeat(9))], { limits: tight })).dataset.dataStorage, 100);
+    assert.throws(() => applyRecordPatches(input(records, [put('b', 'y'.repeat(10))], { limits: tight })), error('LimitExceededException'));
+    // Shrinking a record makes room in the same request.
+    const shrunk = applyRecordPatches(input(records, [put('a', 'x', 1), put('b', 'y'.repeat(50))], { limits: tight }));
+    assert.equal(shrunk.dataset.dataStorage, 2 + 51);
+  });
+
+  test('records per dataset: exactly the limit is allowed, one over is LimitExceededException', () => {
+    const tight = { ...limits, recordsPerDataset: 3 };
+    const two = [stored('a', '1', 1), stored('b', '1', 1)];
+    assert.equal(applyRecordPatches(input(two, [put('c', '1')], { limits: tight })).dataset.numRecords, 3);
+    assert.throws(() => applyRecordPatches(input(two, [put('c', '1'), put('d', '1')], { limits: tight })), error('LimitExceededException'));
+    // A tombstone holds no place; removing one record makes room for another in the same request.
+    const full = [...two, stored('c', '1', 1), stored('t', null, 2)];
+    assert.throws(() => applyRecordPatches(input(full, [put('t', 'back', 2)], { limits: tight })), error('LimitExceededException'));
+    assert.equal(applyRecordPatches(input(full, [remove('a', 1), put('t', 'back', 2)], { limits: tight })).dataset.numRecords, 3);
+  });
+
+  test('datasets per identity: a new dataset is refused when the identity already has the maximum; an existing one is not', () => {
+    const tight = { ...limits, datasetsPerIdentity: 2 };
+    const fresh = { live: false, syncCount: 0, dataStorage: 0, numRecords: 0 };
+    assert.equal(applyRecordPatches({ ...input([], [put('a', '1')], { limits: tight }), dataset: fresh, otherLiveDatasets: 1 }).dataset.syncCount, 1);
+    assert.throws(() => applyRecordPatches({ ...input([], [put('a', '1')], { limits: tight }), dataset: fresh, otherLiveDatasets: 2 }), error('LimitExceededException'));
+    assert.equal(applyRecordPatches(input([], [put('a', '1')], { limits: tight, otherLiveDatasets: 2 })).dataset.syncCount, 8);
+  });
+
+  test('a conflict is reported before a limit', () => {
+    const tight = { ...limits, datasetBytes: 1 };
+    assert.throws(() => applyRecordPatches(input([stored('a', '1', 1)], [put('a', 'too long', 0)], { limits: tight })), error('ResourceConflictException'));
+  });
+});
+
+describe('applyRecordPatches: accounting', () => {
+  test('replacing an existing record counts only the change in bytes and no new record', () => {
+    const records = [stored('name', 'short', 2), stored('ключ', 'значение', 3)];
+    const before = recordBytes('name', 'short') + recordBytes('ключ', 'значение');
+    assert.equal(before, 9 + 8 + 16);
+    const result = applyRecordPatches(input(records, [put('ключ', '値', 3)]));
+    assert.equal(result.dataset.dataStorage, 9 + 8 + 3);
+    assert.equal(result.dataset.numRecords, 2);
+  });
+
+  test('removing a record gives back its bytes and its place; its tombstone counts nothing', () => {
+    const records = [stored('a', 'value', 2), stored('b', 'other', 3)];
+    const result = applyRecordPatches(input(records, [remove('a', 2)]));
+    assert.deepEqual(result.dataset, { live: true, syncCount: 8, dataStorage: recordBytes('b', 'other'), numRecords: 1 });
+    assert.deepEqual(result.records, [{ key: 'a', value: null, syncCount: 8, lastModifiedDate: NOW, lastModifiedBy: 'device-a', deviceLastModifiedDate: NOW }]);
+    // Removing a tombstone again changes nothing but its SyncCount.
+    const again = applyRecordPatches(input([stored('a', null, 8), stored('b', 'other', 3)], [remove('a', 8)]));
+    assert.equal(again.dataset.numRecords, 1);
+    assert.equal(again.dataset.dataStorage, recordBytes('b', 'other'));
+  });
+
+  test('recordBytes counts UTF-8 bytes of key and value, and nothing for a tombstone', () => {
+    assert.equal(recordBytes('a', 'b'), 2);
+    assert.equal(recordBytes('ключ', '😀'), 8 + 4);
+    assert.equal(recordBytes('ключ', null), 0);
+  });
+});

@@ -1,0 +1,305 @@
+// Model-driven validation against the real Cognito operation shapes: typed values out, AWS's
+// "N validation errors detected" InvalidParameterException for every violation.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { cognitoIdentityOperations } from '../model/cognito-identity.generated.js';
+import { cognitoSyncOperations } from '../model/cognito-sync.generated.js';
+import type { StructureShape } from '../model/shapes.js';
+import { parseTimestamp, validateInput } from './validate.js';
+
+const POOL = 'us-east-1:0a1b2c3d-0000-4000-8000-000000000001';
+const IDENTITY = 'us-east-1:11111111-aaaa-4bbb-8ccc-dddddddddddd';
+const ID_PATTERN = '[\\w-]+:[0-9a-f-]+';
+
+const sync = cognitoSyncOperations;
+const identity = cognitoIdentityOperations;
+
+interface Case {
+  title: string;
+  shape: StructureShape;
+  input: Record<string, unknown>;
+  /** Each violation's text after "N validation error(s) detected: ", in any order. */
+  errors: string[];
+}
+
+const fails = (value: string, path: string, constraint: string) => `Value '${value}' at '${path}' failed to satisfy constraint: ${constraint}`;
+const missing = (path: string) => `Value null at '${path}' failed to satisfy constraint: Member must not be null`;
+
+/** Asserts that validation fails with exactly these violations and AWS's count wording. */
+function assertViolations(shape: StructureShape, input: Record<string, unknown>, errors: string[]) {
+  assert.throws(
+    () => validateInput(shape, input),
+    (error: Error & { code?: string }) => {
+      assert.equal(error.name, 'InvalidParameterException');
+      assert.equal(error.code, 'InvalidParameterException');
+      const count = errors.length;
+      const prefix = `${count} validation error${count === 1 ? '' : 's'} detected: `;
+      assert.ok(error.message.startsWith(prefix), `message ${JSON.stringify(error.message)} should start with ${JSON.stringify(prefix)}`);
+      if (count === 1) assert.equal(error.message, prefix + errors[0]);
+      else assert.deepEqual(error.message.slice(prefix.length).split('; ').sort(), [...errors].sort());
+      return true;
+    },
+  );
+}
+
+const updateRecords = (overrides: Record<string, unknown> = {}) => ({
+  IdentityPoolId: POOL,
+  IdentityId: IDENTITY,
+  DatasetName: 'settings',
+  SyncSessionToken: 'token',
+  RecordPatches: [{ Op: 'replace', Key: 'a', Value: 'b', SyncCount: 0 }],
+  ...overrides,
+});
+
+describe('validateInput: valid inputs', () => {
+  test('UpdateRecords passes and comes back typed, with timestamps as Dates', () => {
+    const input = updateRecords({
+      DeviceId: 'device-1',
+      ClientContext: 'e30=',
+      RecordPatches: [
+        { Op: 'replace', Key: 'a', Value: '', SyncCount: 0, DeviceLastModifiedDate: 1_700_000_000.123 },
+        { Op: 'remove', Key: 'b', SyncCount: 42, DeviceLastModifiedDate: 1_700_000_001 },
+        { Op: 'replace', Key: 'c', Value: 'ünïcødé', SyncCount: 7, DeviceLastModifiedDate: '1700000002.5' },
+      ],
+    });
+    assert.deepEqual(validateInput(sync.UpdateRecords.input, input), {
+      ...input,
+      RecordPatches: [
+        { Op: 'replace', Key: 'a', Value: '', SyncCount: 0, DeviceLastModifiedDate: new Date(1_700_000_000_123) },
+        { Op: 'remove', Key: 'b', SyncCount: 42, DeviceLastModifiedDate: new Date(1_700_000_001_000) },
+        { Op: 'replace', Key: 'c', Value: 'ünïcødé', SyncCount: 7, DeviceLastModifiedDate: new Date(1_700_000_002_500) },
+      ],
+    });
+  });
+
+  test('members the model does not know are dropped; absent optional members stay absent', () => {
+    const out = validateInput<Record<string, unknown>>(sync.ListRecords.input, { IdentityPoolId: POOL, IdentityId: IDENTITY, DatasetName: 'd', Surprise: 1, MaxResults: null });
+    assert.deepEqual(out, { IdentityPoolId: POOL, IdentityId: IDENTITY, DatasetName: 'd' });
+  });
+
+  test('ListRecords, RegisterDevice, SetIdentityPoolConfiguration, SetCognitoEvents, CreateIdentityPool and ListIdentityPools accept valid inputs unchanged', () => {
+    const inputs: [StructureShape, Record<string, unknown>][] = [
+      [sync.ListRecords.input, { IdentityPoolId: POOL, IdentityId: IDENTITY, DatasetName: 'a_b.c:d-e', LastSyncCount: 0, NextToken: 'x', MaxResults: 1024, SyncSessionToken: 't' }],
+      [sync.RegisterDevice.input, { IdentityPoolId: POOL, IdentityId: IDENTITY, Platform: 'APNS_SANDBOX', Token: 'push-token' }],
+      [
+        sync.SetIdentityPoolConfiguration.input,
+        {
+          IdentityPoolId: POOL,
+          PushSync: { ApplicationArns: ['arn:aws:sns:us-east-1:123456789012:app/GCM/my-app'], RoleArn: 'arn:aws:iam::123456789012:role/push' },
+          CognitoStreams: { StreamName: 's', RoleArn: 'arn:aws:iam::123456789012:role/streams', StreamingStatus: 'DISABLED' },
+        },
+      ],
+      [sync.SetCognitoEvents.input, { IdentityPoolId: POOL, Events: { SyncTrigger: 'arn:aws:lambda:us-east-1:123456789012:function:f' } }],
+      [sync.SetCognitoEvents.input, { IdentityPoolId: POOL, Events: {} }],
+      [
+        identity.CreateIdentityPool.input,
+        {
+          IdentityPoolName: 'My pool, v2 @home',
+          AllowUnauthenticatedIdentities: false,
+          SupportedLoginProviders: { 'graph.facebook.com': '1234567890' },
+          DeveloperProviderName: 'login.example.app',
+          CognitoIdentityProviders: [{ ProviderName: 'cognito-idp.us-east-1.amazonaws.com/us-east-1_abc', ClientId: 'client_1', ServerSideTokenCheck: true }],
+          IdentityPoolTags: { team: '' },
+        },
+      ],
+      [identity.ListIdentityPools.input, { MaxResults: 60, NextToken: 'abc' }],
+      [identity.ListIdentityPools.input, { MaxResults: 1 }],
+    ];
+    for (const [shape, input] of inputs) assert.deepEqual(validateInput(shape, input), input);
+  });
+});
+
+describe('validateInput: violations', () => {
+  const cases: Case[] = [
+    {
+      title: 'pattern on a path label (AWS wording, pattern as in the model)',
+      shape: sync.ListRecords.input,
+      input: { IdentityPoolId: 'x', IdentityId: IDENTITY, DatasetName: 'd' },
+      errors: [fails('x', 'identityPoolId', 'Member must satisfy regular expression pattern: [\\w-]+:[0-9a-f-]+')],
+    },
+    {
+      title: 'an identity id in upper-case hex (the pattern is lower-case only)',
+      shape: sync.ListRecords.input,
+      input: { IdentityPoolId: POOL, IdentityId: IDENTITY.toUpperCase(), DatasetName: 'd' },
+      errors: [fails(IDENTITY.toUpperCase(), 'identityId', `Member must satisfy regular expression pattern: ${ID_PATTERN}`)],
+    },
+    {
+      title: 'the pattern must match the whole value',
+      shape: sync.ListRecords.input,
+      input: { IdentityPoolId: POOL, IdentityId: IDENTITY, DatasetName: 'ok/../not-ok' },
+      errors: [fails('ok/../not-ok', 'datasetName', 'Member must satisfy regular expression pattern: [a-zA-Z0-9_.:-]+')],
+    },
+    {
+      title: 'max length of a string',
+      shape: sync.ListRecords.input,
+      input: { IdentityPoolId: POOL, IdentityId: IDENTITY, DatasetName: 'd'.repeat(129) },
+      errors: [fails('d'.repeat(128) + '...', 'datasetName', 'Member must have length less than or equal to 128')],
+    },
+    {
+      title: 'missing required members, top level',
+      shape: sync.UpdateRecords.input,
+      input: { IdentityPoolId: POOL, IdentityId: IDENTITY, DatasetName: 'settings' },
+      errors: [missing('syncSessionToken')],
+    },
+    {
+      title: 'enum, with the value set in model order',
+      shape: sync.RegisterDevice.input,
+      input: { IdentityPoolId: POOL, IdentityId: IDENTITY, Platform: 'WNS', Token: 't' },
+      errors: [fails('WNS', 'platform', 'Member must satisfy enum value set: [APNS, APNS_SANDBOX, GCM, ADM]')],
+    },
+    {
+      title: 'nested list members are named recordPatches.N.member (1-based)',
+      shape: sync.UpdateRecords.input,
+      input: updateRecords({
+        RecordPatches: [
+          { Op: 'replace', Key: 'fine', Value: 'v', SyncCount: 0 },
+          { Op: 'replace', Key: '', Value: 'v', SyncCount: 0 },
+        ],
+      }),
+      errors: [fails('', 'recordPatches.2.member.key', 'Member must have length greater than or equal to 1')],
+    },
+    {
+      title: 'enum and required inside a list member',
+      shape: sync.UpdateRecords.input,
+      input: updateRecords({ RecordPatches: [{ Op: 'upsert', Key: 'k', Value: 'v' }] }),
+      errors: [fails('upsert', 'recordPatches.1.member.op', 'Member must satisfy enum value set: [replace, remove]'), missing('recordPatches.1.member.syncCount')],
+    },
+    {
+      title: 'key longer than 1024 characters',
+      shape: sync.UpdateRecords.input,
+      input: updateRecords({ RecordPatches: [{ Op: 'remove', Key: 'k'.repeat(1025), SyncCount: 1 }] }),
+      errors: [fails('k'.repeat(128) + '...', 'recordPatches.1.member.key', 'Member must have length less than or equal to 1024')],
+    },
+    {
+      title: 'map size (Events takes at most one binding)',
+      shape: sync.SetCognitoEvents.input,
+      input: { IdentityPoolId: POOL, Events: { SyncTrigger: 'a', Other: 'b' } },
+      // cognisync renders a map value as JSON; AWS's exact rendering of a map is not known.
+      errors: [fails('{"SyncTrigger":"a","Other":"b"}', 'events', 'Member must have length less than or equal to 1')],
+    },
+    {
+      title: 'missing required map',
+      shape: sync.SetCognitoEvents.input,
+      input: { IdentityPoolId: POOL },
+      errors: [missing('events')],
+    },
+    {
+      title: 'nested structure members: enum, min length and list-member pattern',
+      shape: sync.SetIdentityPoolConfiguration.input,
+      input: {
+        IdentityPoolId: POOL,
+        PushSync: { ApplicationArns: ['arn:aws:sns:us-east-1:123456789012:app/GCM/ok', 'not-an-arn'], RoleArn: 'arn:aws:iam::1:role' },
+        CognitoStreams: { StreamingStatus: 'PAUSED' },
+      },
+      errors: [
+        fails('not-an-arn', 'pushSync.applicationArns.2.member', 'Member must satisfy regular expression pattern: arn:aws:sns:[-0-9a-z]+:\\d+:app/[A-Z_]+/[a-zA-Z0-9_.-]+'),
+        fails('arn:aws:iam::1:role', 'pushSync.roleArn', 'Member must have length greater than or equal to 20'),
+        fails('arn:aws:iam::1:role', 'pushSync.roleArn', 'Member must satisfy regular expression pattern: arn:aws:iam::\\d+:role/.*'),
+        fails('PAUSED', 'cognitoStreams.streamingStatus', 'Member must satisfy enum value set: [ENABLED, DISABLED]'),
+      ],
+    },
+    {
+      title: 'Identity API: required members and the name pattern',
+      shape: identity.CreateIdentityPool.input,
+      input: { IdentityPoolName: 'bad/name' },
+      errors: [fails('bad/name', 'identityPoolName', 'Member must satisfy regular expression pattern: [\\w\\s+=,.@-]+'), missing('allowUnauthenticatedIdentities')],
+    },
+    {
+      title: 'Identity API: nested list member pattern and map size',
+      shape: identity.CreateIdentityPool.input,
+      input: {
+        IdentityPoolName: 'pool',
+        AllowUnauthenticatedIdentities: true,
+        CognitoIdentityProviders: [{ ProviderName: 'p', ClientId: 'has-dash' }],
+        SupportedLoginProviders: Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`p${i}`, 'a'])),
+      },
+      errors: [
+        fails(
+          JSON.stringify(Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`p${i}`, 'a']))),
+          'supportedLoginProviders',
+          'Member must have length less than or equal to 10',
+        ),
+        fails('has-dash', 'cognitoIdentityProviders.1.member.clientId', 'Member must satisfy regular expression pattern: [\\w_]+'),
+      ],
+    },
+    {
+      title: 'Identity API: integer range, both ends',
+      shape: identity.ListIdentityPools.input,
+      input: { MaxResults: 61 },
+      errors: [fails('61', 'maxResults', 'Member must have value less than or equal to 60')],
+    },
+    {
+      title: 'Identity API: integer below min, and an empty NextToken',
+      shape: identity.ListIdentityPools.input,
+      input: { MaxResults: 0, NextToken: '' },
+      errors: [
+        fails('0', 'maxResults', 'Member must have value greater than or equal to 1'),
+        fails('', 'nextToken', 'Member must have length greater than or equal to 1'),
+        fails('', 'nextToken', 'Member must satisfy regular expression pattern: [\\S]+'),
+      ],
+    },
+    {
+      title: 'Identity API: missing required integer',
+      shape: identity.ListIdentityPools.input,
+      input: {},
+      errors: [missing('maxResults')],
+    },
+    {
+      title: 'several violations are all counted',
+      shape: sync.ListRecords.input,
+      input: { IdentityPoolId: 'x', IdentityId: 'US-EAST-1:ABC', DatasetName: 'fine' },
+      errors: [
+        fails('x', 'identityPoolId', `Member must satisfy regular expression pattern: ${ID_PATTERN}`),
+        fails('US-EAST-1:ABC', 'identityId', `Member must satisfy regular expression pattern: ${ID_PATTERN}`),
+      ],
+    },
+  ];
+
+  for (const { title, shape, input, errors } of cases) {
+    test(title, () => assertViolations(shape, input, errors));
+  }
+});
+
+describe('validateInput: types', () => {
+  test('a value of the wrong JSON type is a violation at its path, not a crash', () => {
+    assertViolations(sync.UpdateRecords.input, updateRecords({ RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: '3' }] }), [
+      fails('3', 'recordPatches.1.member.syncCount', 'Member must be of type long (a whole number)'),
+    ]);
+    assertViolations(sync.UpdateRecords.input, updateRecords({ RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 1.5 }] }), [
+      fails('1.5', 'recordPatches.1.member.syncCount', 'Member must be of type long (a whole number)'),
+    ]);
+    assertViolations(sync.UpdateRecords.input, updateRecords({ RecordPatches: { Op: 'replace' } }), [fails('{"Op":"replace"}', 'recordPatches', 'Member must be of type list')]);
+    assertViolations(sync.UpdateRecords.input, updateRecords({ RecordPatches: [null] }), [missing('recordPatches.1.member')]);
+    assertViolations(sync.UpdateRecords.input, updateRecords({ SyncSessionToken: 5 }), [fails('5', 'syncSessionToken', 'Member must be of type string')]);
+    assertViolations(identity.CreateIdentityPool.input, { IdentityPoolName: 'p', AllowUnauthenticatedIdentities: 'true' }, [
+      fails('true', 'allowUnauthenticatedIdentities', 'Member must be of type boolean'),
+    ]);
+    assertViolations(sync.SetCognitoEvents.input, { IdentityPoolId: POOL, Events: ['SyncTrigger'] }, [fails('["SyncTrigger"]', 'events', 'Member must be of type map')]);
+    assertViolations(identity.ListIdentityPools.input, { MaxResults: 2 ** 31 }, [
+      fails(String(2 ** 31), 'maxResults', 'Member must be a 32-bit integer'),
+      fails(String(2 ** 31), 'maxResults', 'Member must have value less than or equal to 60'),
+    ]);
+  });
+
+  test('a timestamp that is not epoch seconds is a violation', () => {
+    for (const bad of ['yesterday', '2024-01-01T00:00:00Z', '', true, {}]) {
+      assertViolations(sync.UpdateRecords.input, updateRecords({ RecordPatches: [{ Op: 'remove', Key: 'k', SyncCount: 1, DeviceLastModifiedDate: bad }] }), [
+        fails(typeof bad === 'string' ? bad : JSON.stringify(bad), 'recordPatches.1.member.deviceLastModifiedDate', 'Member must be a timestamp in epoch seconds'),
+      ]);
+    }
+  });
+
+  test('parseTimestamp reads epoch seconds as fractional number, integer or numeric string', () => {
+    assert.deepEqual(parseTimestamp(1_700_000_000.5), new Date(1_700_000_000_500));
+    assert.deepEqual(parseTimestamp(1_700_000_000), new Date(1_700_000_000_000));
+    assert.deepEqual(parseTimestamp('1700000000'), new Date(1_700_000_000_000));
+    assert.deepEqual(parseTimestamp('1700000000.001'), new Date(1_700_000_000_001));
+    assert.deepEqual(parseTimestamp('1.7e9'), new Date(1_700_000_000_000));
+    assert.deepEqual(parseTimestamp(0), new Date(0));
+    assert.equal(parseTimestamp('12abc'), undefined);
+    assert.equal(parseTimestamp(Number.NaN), undefined);
+    assert.equal(parseTimestamp(Number.POSITIVE_INFINITY), undefined);
+    assert.equal(parseTimestamp(1e20), undefined);
+    assert.equal(parseTimestamp(null), undefined);
+  });
+});

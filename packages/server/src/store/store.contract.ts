@@ -1,0 +1,679 @@
+// The Store contract suite: behaviour every Store implementation must show, written against the Store
+// interface only, so the SQLite and PostgreSQL stores run it verbatim (see sqlite/sqlite-store.test.ts).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { BulkPublishState } from '../core/bulk-publish.js';
+import type { RecordPatch } from '../core/record-patches.js';
+import { defaultLimits, type Limits } from '../limits.js';
+import type { DatasetKey, DeviceRecord, IdentityPoolRecord, Store, StoredRecord } from './store.js';
+
+const POOL = 'us-east-1:00000000-0000-4000-8000-000000000001';
+const OTHER_POOL = 'us-east-1:00000000-0000-4000-8000-000000000002';
+const IDENTITY = 'us-east-1:11111111-1111-4111-8111-111111111111';
+const OTHER_IDENTITY = 'us-east-1:22222222-2222-4222-8222-222222222222';
+const T0 = 1_700_000_000_000;
+
+/** An assert.rejects matcher for a ServiceError of the given AWS name. */
+const serviceError = (code: string) => ({ name: code, code });
+
+const limitsWith = (overrides: Partial<Limits> = {}): Limits => ({ ...defaultLimits, ...overrides });
+
+const utf8 = (text: string) => Buffer.byteLength(text, 'utf8');
+
+const poolRecord = (identityPoolId: string, name = 'pool', now = T0): IdentityPoolRecord => ({
+  identityPoolId,
+  identityPoolName: name,
+  description: { IdentityPoolName: name, AllowUnauthenticatedIdentities: true },
+  creationDate: now,
+  lastModifiedDate: now,
+});
+
+const datasetKey = (datasetName: string, identityId = IDENTITY, identityPoolId = POOL): DatasetKey => ({ identityPoolId, identityId, datasetName });
+
+const put = (key: string, value: string, syncCount = 0): RecordPatch => ({ op: 'replace', key, value, syncCount });
+const remove = (key: string, syncCount: number): RecordPatch => ({ op: 'remove', key, syncCount });
+
+const device = (deviceId: string, overrides: Partial<DeviceRecord> = {}): DeviceRecord => ({
+  identityPoolId: POOL,
+  identityId: IDENTITY,
+  deviceId,
+  platform: 'GCM',
+  token: 'token-1',
+  creationDate: T0,
+  ...overrides,
+});
+
+/** Registers the Store contract suite under `describe(name)`; every test gets a fresh, migrated store from `makeStore`. */
+export function runStoreContract(name: string, makeStore: () => Promise<Store>, dispose: (store: Store) => Promise<void> = (store) => store.close()): void {
+  /** A test with its own store, disposed whatever the outcome. */
+  const storeTest = (title: string, body: (store: Store) => Promise<void>) =>
+    test(title, async () => {
+      const store = await makeStore();
+      try {
+        await body(store);
+      } finally {
+        await dispose(store);
+      }
+    });
+
+  /** Commits one UpdateRecords with default limits. */
+  const update = (store: Store, key: DatasetKey, patches: RecordPatch[], now = T0, limits: Limits = limitsWith()) =>
+    store.updateRecords({ ...key, patches, now, modifiedBy: 'contract-test', limits });
+
+  const allRecords = async (store: Store, key: DatasetKey, lastSyncCount = 0): Promise<StoredRecord[]> =>
+    (await store.listRecords(key, lastSyncCount, undefined, 10_000)).records;
+
+  /** A snapshot of what a client could observe of a dataset, to prove a refused write changed nothing. */
+  const observe = async (store: Store, key: DatasetKey) => ({
+    dataset: await store.describeDataset(key),
+    records: await allRecords(store, key),
+    datasets: await store.listDatasets(key.identityPoolId, key.identityId, undefined, 100),
+    usage: await store.describeIdentityUsage(key.identityPoolId, key.identityId),
+    poolUsage: await store.describeIdentityPoolUsage(key.identityPoolId),
+  });
+
+  describe(name, () => {
+    describe('settings', () => {
+      storeTest('getOrCreateSetting keeps the first value written (first writer wins)', async (store) => {
+        assert.equal(await store.getOrCreateSetting('secret', 'first'), 'first');
+        assert.equal(await store.getOrCreateSetting('secret', 'second'), 'first');
+        assert.equal(await store.getOrCreateSetting('other', 'third'), 'third');
+        assert.equal(await store.getOrCreateSetting('secret', 'fourth'), 'first');
+      });
+
+      storeTest('concurrent getOrCreateSetting calls all see one value', async (store) => {
+        const values = await Promise.all(['a', 'b', 'c', 'd'].map((value) => store.getOrCreateSetting('raced', value)));
+        assert.equal(new Set(values).size, 1);
+        assert.equal(await store.getOrCreateSetting('raced', 'e'), values[0]);
+      });
+
+      storeTest('ping answers true on an open store', async (store) => {
+        assert.equal(await store.ping(), true);
+      });
+    });
+
+    describe('identity pools', () => {
+      storeTest('a created pool reads back as stored; an unknown pool is undefined', async (store) => {
+        const pool = poolRecord(POOL, 'first pool');
+        pool.description = { IdentityPoolName: 'first pool', AllowUnauthenticatedIdentities: false, SupportedLoginProviders: { 'graph.facebook.com': '123' } };
+        await store.createIdentityPool(pool, 10);
+        assert.deepEqual(await store.getIdentityPool(POOL), pool);
+        assert.equal(await store.getIdentityPool(OTHER_POOL), undefined);
+      });
+
+      storeTest('listIdentityPools orders by id and pages with afterId', async (store) => {
+        const ids = ['us-east-1:c0', 'us-east-1:a0', 'us-east-1:e0', 'us-east-1:b0', 'us-east-1:d0'];
+        for (const id of ids) await store.createIdentityPool(poolRecord(id, `pool ${id}`), 10);
+        const idsOf = (pools: IdentityPoolRecord[]) => pools.map((pool) => pool.identityPoolId);
+        assert.deepEqual(idsOf(await store.listIdentityPools(undefined, 10)), [...ids].sort());
+        assert.deepEqual(idsOf(await store.listIdentityPools(undefined, 2)), ['us-east-1:a0', 'us-east-1:b0']);
+        assert.deepEqual(idsOf(await store.listIdentityPools('us-east-1:b0', 2)), ['us-east-1:c0', 'us-east-1:d0']);
+        assert.deepEqual(idsOf(await store.listIdentityPools('us-east-1:d0', 2)), ['us-east-1:e0']);
+        assert.deepEqual(idsOf(await store.listIdentityPools('us-east-1:e0', 2)), []);
+        // afterId need not be an existing pool.
+        assert.deepEqual(idsOf(await store.listIdentityPools('us-east-1:b5', 10)), ['us-east-1:c0', 'us-east-1:d0', 'us-east-1:e0']);
+        const listed = await store.listIdentityPools(undefined, 1);
+        assert.deepEqual(listed[0], poolRecord('us-east-1:a0', 'pool us-east-1:a0'));
+      });
+
+      storeTest('updateIdentityPool replaces name and description, keeps creationDate, false when unknown', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL, 'before', T0), 10);
+        const updated = { identityPoolId: POOL, identityPoolName: 'after', description: { IdentityPoolName: 'after', AllowUnauthenticatedIdentities: false }, lastModifiedDate: T0 + 5000 };
+        assert.equal(await store.updateIdentityPool(updated), true);
+        assert.deepEqual(await store.getIdentityPool(POOL), { ...updated, creationDate: T0 });
+        assert.equal(await store.updateIdentityPool({ ...updated, identityPoolId: OTHER_POOL }), false);
+        assert.equal(await store.getIdentityPool(OTHER_POOL), undefined);
+      });
+
+      storeTest('deleteIdentityPool removes the pool with its datasets, records, devices, subscriptions and identities, and nothing of other pools', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentityPool(poolRecord(OTHER_POOL), 10);
+        for (const pool of [POOL, OTHER_POOL]) {
+          const key = datasetKey('settings', IDENTITY, pool);
+          await update(store, key, [put('k', 'v')]);
+          await store.registerDevice(device(`device-${pool}`, { identityPoolId: pool }));
+          await store.subscribe(key, `device-${pool}`, T0);
+        }
+        const login = { providerName: 'login.example.app', userIdentifier: 'user-1' };
+        await store.createIdentity({ identityPoolId: POOL, identityId: IDENTITY, logins: [login], creationDate: T0, lastModifiedDate: T0 });
+        await store.saveIssuedCredentials({ accessKeyId: 'ASIAPOOLDELETE', identityPoolId: POOL, identityId: IDENTITY, expiration: T0 + 3600_000 });
+        const otherBefore = await observe(store, datasetKey('settings', IDENTITY, OTHER_POOL));
+
+        assert.equal(await store.deleteIdentityPool(POOL), true);
+
+        const key = datasetKey('settings');
+        assert.equal(await store.getIdentityPool(POOL), undefined);
+        assert.equal(await store.getPoolSyncSettings(POOL), undefined);
+        assert.equal(await store.describeDataset(key), undefined);
+        assert.deepEqual(await store.listDatasets(POOL, IDENTITY, undefined, 10), []);
+        const page = await store.listRecords(key, 0, undefined, 10);
+        assert.equal(page.dataset, undefined);
+        assert.deepEqual(page.records, []);
+        assert.equal(await store.getDevice(POOL, IDENTITY, `device-${POOL}`), undefined);
+        assert.deepEqual(await store.listSubscriptions(key), []);
+        assert.equal(await store.getIdentity(IDENTITY), undefined);
+        assert.equal(await store.findIdentityByLogin(POOL, login), undefined);
+        assert.equal(await store.getIssuedCredentials('ASIAPOOLDELETE'), undefined);
+        assert.deepEqual(await store.describeIdentityUsage(POOL, IDENTITY), { identityPoolId: POOL, identityId: IDENTITY, datasetCount: 0, dataStorage: 0, lastModifiedDate: undefined });
+        assert.deepEqual(await store.describeIdentityPoolUsage(POOL), { identityPoolId: POOL, syncSessionsCount: 0, dataStorage: 0, lastModifiedDate: undefined });
+        assert.deepEqual((await store.listIdentityPools(undefined, 10)).map((pool) => pool.identityPoolId), [OTHER_POOL]);
+
+        const otherKey = datasetKey('settings', IDENTITY, OTHER_POOL);
+        assert.deepEqual(await observe(store, otherKey), otherBefore);
+        assert.ok(await store.getDevice(OTHER_POOL, IDENTITY, `device-${OTHER_POOL}`));
+        assert.deepEqual(await store.listSubscriptions(otherKey), [`device-${OTHER_POOL}`]);
+
+        assert.equal(await store.deleteIdentityPool(POOL), false);
+      });
+
+      storeTest('createIdentityPool refuses a pool beyond maxPools with LimitExceededException', async (store) => {
+        await store.createIdentityPool(poolRecord('us-east-1:a0'), 2);
+        await store.createIdentityPool(poolRecord('us-east-1:b0'), 2);
+        await assert.rejects(store.createIdentityPool(poolRecord('us-east-1:c0'), 2), serviceError('LimitExceededException'));
+        assert.equal(await store.getIdentityPool('us-east-1:c0'), undefined);
+        assert.equal((await store.listIdentityPools(undefined, 10)).length, 2);
+        // Deleting one makes room again.
+        await store.deleteIdentityPool('us-east-1:a0');
+        await store.createIdentityPool(poolRecord('us-east-1:c0'), 2);
+        assert.ok(await store.getIdentityPool('us-east-1:c0'));
+      });
+    });
+
+    describe('pool sync settings', () => {
+      storeTest('a new pool has no push sync, no streams, no events and bulk publish NOT_STARTED', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        const settings = await store.getPoolSyncSettings(POOL);
+        assert.ok(settings);
+        assert.equal(settings.pushSync, undefined);
+        assert.equal(settings.cognitoStreams, undefined);
+        assert.deepEqual(settings.cognitoEvents, {});
+        assert.deepEqual(settings.bulkPublish, { status: 'NOT_STARTED' });
+      });
+
+      storeTest('setPoolConfiguration replaces the members given and keeps the others', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        const pushSync = { ApplicationArns: ['arn:aws:sns:us-east-1:123456789012:app/GCM/my-app'], RoleArn: 'arn:aws:iam::123456789012:role/push' };
+        const streams = { StreamName: 'stream', RoleArn: 'arn:aws:iam::123456789012:role/streams', StreamingStatus: 'ENABLED' as const };
+
+        const afterPush = await store.setPoolConfiguration(POOL, { pushSync });
+        assert.deepEqual(afterPush?.pushSync, pushSync);
+        assert.equal(afterPush?.cognitoStreams, undefined);
+
+        const afterStreams = await store.setPoolConfiguration(POOL, { cognitoStreams: streams });
+        assert.deepEqual(afterStreams?.pushSync, pushSync);
+        assert.deepEqual(afterStreams?.cognitoStreams, streams);
+
+        const pushSync2 = { ApplicationArns: [], RoleArn: 'arn:aws:iam::123456789012:role/push2' };
+        await store.setPoolConfiguration(POOL, { pushSync: pushSync2 });
+        const settings = await store.getPoolSyncSettings(POOL);
+        assert.deepEqual(settings?.pushSync, pushSync2);
+        assert.deepEqual(settings?.cognitoStreams, streams);
+        assert.deepEqual(settings?.cognitoEvents, {});
+        assert.deepEqual(settings?.bulkPublish, { status: 'NOT_STARTED' });
+
+        assert.equal(await store.setPoolConfiguration(OTHER_POOL, { pushSync }), undefined);
+      });
+
+      storeTest('setCognitoEvents merges bindings and an empty function removes one', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.setCognitoEvents(POOL, { SyncTrigger: 'arn:aws:lambda:us-east-1:123456789012:function:one' });
+        await store.setCognitoEvents(POOL, { OtherEvent: 'arn:aws:lambda:us-east-1:123456789012:function:two' });
+        assert.deepEqual((await store.getPoolSyncSettings(POOL))?.cognitoEvents, {
+          SyncTrigger: 'arn:aws:lambda:us-east-1:123456789012:function:one',
+          OtherEvent: 'arn:aws:lambda:us-east-1:123456789012:function:two',
+        });
+        await store.setCognitoEvents(POOL, { SyncTrigger: 'arn:aws:lambda:us-east-1:123456789012:function:three' });
+        assert.equal((await store.getPoolSyncSettings(POOL))?.cognitoEvents.SyncTrigger, 'arn:aws:lambda:us-east-1:123456789012:function:three');
+        await store.setCognitoEvents(POOL, { SyncTrigger: '' });
+        assert.deepEqual((await store.getPoolSyncSettings(POOL))?.cognitoEvents, { OtherEvent: 'arn:aws:lambda:us-east-1:123456789012:function:two' });
+        await store.setCognitoEvents(POOL, { NeverSet: '' });
+        assert.deepEqual((await store.getPoolSyncSettings(POOL))?.cognitoEvents, { OtherEvent: 'arn:aws:lambda:us-east-1:123456789012:function:two' });
+      });
+
+      storeTest('startBulkPublish shows decide the current settings and stores the state it returns', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        const streams = { StreamName: 'stream', StreamingStatus: 'ENABLED' as const };
+        await store.setPoolConfiguration(POOL, { cognitoStreams: streams });
+        const seen: unknown[] = [];
+        const started: BulkPublishState = { status: 'IN_PROGRESS', startTime: T0 };
+        assert.deepEqual(
+          await store.startBulkPublish(POOL, (settings) => {
+            seen.push(settings.cognitoStreams, settings.bulkPublish);
+            return started;
+          }),
+          started,
+        );
+        assert.deepEqual(seen, [streams, { status: 'NOT_STARTED' }]);
+        assert.deepEqual((await store.getPoolSyncSettings(POOL))?.bulkPublish, started);
+
+        const done: BulkPublishState = { status: 'SUCCEEDED', startTime: T0, completeTime: T0 + 1000 };
+        await store.startBulkPublish(POOL, (settings) => {
+          assert.deepEqual(settings.bulkPublish, started);
+          return done;
+        });
+        assert.deepEqual((await store.getPoolSyncSettings(POOL))?.bulkPublish, done);
+        assert.deepEqual((await store.getPoolSyncSettings(POOL))?.cognitoStreams, streams);
+      });
+
+      storeTest('a decide that throws leaves the bulk publish state unchanged and the error reaches the caller', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        const started: BulkPublishState = { status: 'IN_PROGRESS', startTime: T0 };
+        await store.startBulkPublish(POOL, () => started);
+        const refusal = new Error('refused');
+        await assert.rejects(
+          store.startBulkPublish(POOL, () => {
+            throw refusal;
+          }),
+          (error) => error === refusal,
+        );
+        assert.deepEqual((await store.getPoolSyncSettings(POOL))?.bulkPublish, started);
+      });
+
+      storeTest('startBulkPublish on an unknown pool is undefined', async (store) => {
+        assert.equal(await store.startBulkPublish(OTHER_POOL, () => ({ status: 'IN_PROGRESS', startTime: T0 })), undefined);
+      });
+    });
+
+    describe('datasets and records', () => {
+      const key = datasetKey('settings');
+
+      storeTest('updateRecords creates the dataset with SyncCount 1 and stamps every record with it', async (store) => {
+        assert.equal(await store.describeDataset(key), undefined);
+        const result = await update(store, key, [put('b', 'two'), { ...put('a', 'one'), deviceLastModifiedDate: T0 - 60_000 }], T0 + 7);
+        const expectedDataset = {
+          ...key,
+          creationDate: T0 + 7,
+          lastModifiedDate: T0 + 7,
+          lastModifiedBy: 'contract-test',
+          syncCount: 1,
+          dataStorage: utf8('btwo') + utf8('aone'),
+          numRecords: 2,
+        };
+        assert.deepEqual(result.dataset, expectedDataset);
+        assert.deepEqual(
+          [...result.records].sort((x, y) => x.key.localeCompare(y.key)),
+          [
+            { key: 'a', value: 'one', syncCount: 1, lastModifiedDate: T0 + 7, lastModifiedBy: 'contract-test', deviceLastModifiedDate: T0 - 60_000 },
+            { key: 'b', value: 'two', syncCount: 1, lastModifiedDate: T0 + 7, lastModifiedBy: 'contract-test', deviceLastModifiedDate: T0 + 7 },
+          ],
+        );
+        assert.deepEqual(await store.describeDataset(key), expectedDataset);
+        assert.deepEqual(await allRecords(store, key), [...result.records].sort((x, y) => x.key.localeCompare(y.key)));
+      });
+
+      storeTest('each committed updateRecords moves SyncCount up by exactly one; unpatched records keep theirs', async (store) => {
+        await update(store, key, [put('a', '1'), put('b', '1')], T0);
+        const second = await update(store, key, [put('a', '2', 1)], T0 + 1);
+        assert.equal(second.dataset.syncCount, 2);
+        assert.deepEqual(second.records.map((r) => [r.key, r.syncCount]), [['a', 2]]);
+        const third = await update(store, key, [put('a', '3', 2), put('c', '3')], T0 + 2);
+        assert.equal(third.dataset.syncCount, 3);
+        assert.deepEqual(third.records.map((r) => r.syncCount), [3, 3]);
+        // A request with no patches still commits a new SyncCount.
+        const empty = await update(store, key, [], T0 + 3);
+        assert.equal(empty.dataset.syncCount, 4);
+        assert.deepEqual(empty.records, []);
+        const dataset = await store.describeDataset(key);
+        assert.equal(dataset?.syncCount, 4);
+        assert.equal(dataset?.creationDate, T0);
+        assert.equal(dataset?.lastModifiedDate, T0 + 3);
+        assert.deepEqual((await allRecords(store, key)).map((r) => [r.key, r.value, r.syncCount]), [['b', '1', 1], ['a', '3', 3], ['c', '3', 3]]);
+      });
+
+      storeTest('a stale SyncCount fails with ResourceConflictException and changes nothing', async (store) => {
+        await update(store, key, [put('a', 'one')], T0);
+        await update(store, key, [put('a', 'two', 1)], T0 + 1);
+        const before = await observe(store, key);
+        await assert.rejects(update(store, key, [put('a', 'three', 1)], T0 + 2), serviceError('ResourceConflictException'));
+        // A client that believes the record is new (0) conflicts too.
+        await assert.rejects(update(store, key, [put('a', 'three', 0)], T0 + 2), serviceError('ResourceConflictException'));
+        // A record that never existed must be patched with 0.
+        await assert.rejects(update(store, key, [put('never', 'x', 5)], T0 + 2), serviceError('ResourceConflictException'));
+        assert.deepEqual(await observe(store, key), before);
+        // The failed calls consumed no SyncCount.
+        assert.equal((await update(store, key, [put('a', 'three', 2)], T0 + 3)).dataset.syncCount, 3);
+      });
+
+      storeTest('patches apply all or nothing: a conflict on the last patch discards the earlier ones', async (store) => {
+        await update(store, key, [put('existing', 'v1')], T0);
+        await update(store, key, [put('existing', 'v2', 1)], T0 + 1);
+        const before = await observe(store, key);
+        await assert.rejects(
+          update(store, key, [put('new-1', 'x'), put('new-2', 'y'), remove('gone', 0), put('existing', 'v3', 1)], T0 + 2),
+          serviceError('ResourceConflictException'),
+        );
+        assert.deepEqual(await observe(store, key), before);
+        assert.deepEqual((await allRecords(store, key)).map((r) => r.key), ['existing']);
+      });
+
+      storeTest('concurrent updateRecords with the same SyncCount: exactly one commits', async (store) => {
+        await update(store, key, [put('a', 'base')], T0);
+        const outcomes = await Promise.allSettled(['x', 'y', 'z'].map((value, i) => update(store, key, [put('a', value, 1)], T0 + 1 + i)));
+        const committed = outcomes.filter((outcome) => outcome.status === 'fulfilled');
+        assert.equal(committed.length, 1);
+        for (const outcome of outcomes) {
+          if (outcome.status === 'rejected') assert.equal((outcome.reason as { code?: string }).code, 'ResourceConflictException');
+        }
+        assert.equal((await store.describeDataset(key))?.syncCount, 2);
+      });
+
+      storeTest('remove leaves a tombstone with the new SyncCount and gives back its records and bytes', async (store) => {
+        await update(store, key, [put('keep', 'value'), put('drop', 'some longer value')], T0);
+        const removed = await update(store, key, [remove('drop', 1)], T0 + 1);
+        assert.deepEqual(removed.records, [{ key: 'drop', value: null, syncCount: 2, lastModifiedDate: T0 + 1, lastModifiedBy: 'contract-test', deviceLastModifiedDate: T0 + 1 }]);
+        const dataset = await store.describeDataset(key);
+        assert.equal(dataset?.syncCount, 2);
+        assert.equal(dataset?.numRecords, 1);
+        assert.equal(dataset?.dataStorage, utf8('keepvalue'));
+        assert.deepEqual((await allRecords(store, key)).map((r) => [r.key, r.value, r.syncCount]), [['keep', 'value', 1], ['drop', null, 2]]);
+        // Writing the key again must name the tombstone's SyncCount, not 0.
+        await assert.rejects(update(store, key, [put('drop', 'back')], T0 + 2), serviceError('ResourceConflictException'));
+        await update(store, key, [put('drop', 'back', 2)], T0 + 2);
+        assert.equal((await store.describeDataset(key))?.numRecords, 2);
+        // Removing a tombstone again keeps the counts.
+        await update(store, key, [remove('drop', 3)], T0 + 3);
+        await update(store, key, [remove('drop', 4)], T0 + 4);
+        const after = await store.describeDataset(key);
+        assert.equal(after?.numRecords, 1);
+        assert.equal(after?.dataStorage, utf8('keepvalue'));
+      });
+
+      storeTest('dataStorage counts UTF-8 bytes of key plus value, across replaces', async (store) => {
+        const multiKey = 'ключ';
+        const multiValue = '値😀é';
+        assert.equal(utf8(multiKey) + utf8(multiValue), 8 + 9);
+        const first = await update(store, key, [put(multiKey, multiValue), put('a', 'bc')], T0);
+        assert.equal(first.dataset.dataStorage, 17 + 3);
+        assert.equal((await store.describeDataset(key))?.dataStorage, 20);
+        await update(store, key, [put(multiKey, 'x', 1)], T0 + 1);
+        assert.equal((await store.describeDataset(key))?.dataStorage, 8 + 1 + 3);
+        assert.deepEqual((await allRecords(store, key)).find((r) => r.key === multiKey)?.value, 'x');
+        const page = await store.listRecords(key, 0, undefined, 10);
+        assert.ok(page.records.some((r) => r.key === 'a' && r.value === 'bc'));
+      });
+
+      storeTest('the datasets-per-identity limit refuses a new dataset with LimitExceededException and writes nothing', async (store) => {
+        const limits = limitsWith({ datasetsPerIdentity: 2 });
+        await update(store, datasetKey('one'), [put('k', 'v')], T0, limits);
+        await update(store, datasetKey('two'), [put('k', 'v')], T0, limits);
+        const before = await observe(store, datasetKey('three'));
+        await assert.rejects(update(store, datasetKey('three'), [put('k', 'v')], T0 + 1, limits), serviceError('LimitExceededException'));
+        assert.deepEqual(await observe(store, datasetKey('three')), before);
+        assert.deepEqual((await store.listDatasets(POOL, IDENTITY, undefined, 10)).map((d) => d.datasetName), ['one', 'two']);
+        // Existing datasets still take writes; other identities have their own allowance.
+        await update(store, datasetKey('two'), [put('k', 'v2', 1)], T0 + 2, limits);
+        await update(store, datasetKey('three', OTHER_IDENTITY), [put('k', 'v')], T0 + 2, limits);
+        // Deleting a dataset frees its place.
+        await store.deleteDataset(datasetKey('one'), T0 + 3);
+        await update(store, datasetKey('three'), [put('k', 'v')], T0 + 4, limits);
+        assert.deepEqual((await store.listDatasets(POOL, IDENTITY, undefined, 10)).map((d) => d.datasetName), ['three', 'two']);
+      });
+
+      storeTest('the dataset-bytes limit refuses a write that would exceed it and writes nothing', async (store) => {
+        const limits = limitsWith({ datasetBytes: 100 });
+        // 1 + 89 = 90 bytes
+        await update(store, key, [put('a', 'x'.repeat(89))], T0, limits);
+        const before = await observe(store, key);
+        // 90 + 1 + 10 = 101 bytes: one over.
+        await assert.rejects(update(store, key, [put('b', 'y'.repeat(10))], T0 + 1, limits), serviceError('LimitExceededException'));
+        assert.deepEqual(await observe(store, key), before);
+        // 90 + 1 + 9 = 100 bytes: exactly the limit.
+        await update(store, key, [put('b', 'y'.repeat(9))], T0 + 2, limits);
+        assert.equal((await store.describeDataset(key))?.dataStorage, 100);
+        // A first write over the limit creates no dataset.
+        const fresh = datasetKey('fresh');
+        await assert.rejects(update(store, fresh, [put('k', 'é'.repeat(50))], T0 + 3, limits), serviceError('LimitExceededException'));
+        assert.equal(await store.describeDataset(fresh), undefined);
+        const page = await store.listRecords(fresh, 0, undefined, 10);
+        assert.equal(page.dataset, undefined);
+        assert.deepEqual(page.records, []);
+      });
+
+      storeTest('the records-per-dataset limit refuses a fourth live record and writes nothing', async (store) => {
+        const limits = limitsWith({ recordsPerDataset: 3 });
+        await update(store, key, [put('a', '1'), put('b', '1'), put('c', '1')], T0, limits);
+        const before = await observe(store, key);
+        await assert.rejects(update(store, key, [put('d', '1')], T0 + 1, limits), serviceError('LimitExceededException'));
+        assert.deepEqual(await observe(store, key), before);
+        // Replacing a record, or removing one to make room in the same request, stays within the limit.
+        await update(store, key, [put('a', '2', 1)], T0 + 2, limits);
+        await update(store, key, [remove('b', 1), put('d', '1')], T0 + 3, limits);
+        assert.equal((await store.describeDataset(key))?.numRecords, 3);
+        // A tombstone does not count as a live record.
+        assert.deepEqual((await allRecords(store, key)).map((r) => r.key).sort(), ['a', 'b', 'c', 'd']);
+      });
+
+      describe('listRecords', () => {
+        /** k1..k5 over four commits: k3@1, k4@2, k5@2, k1@3, k2@4 (a tombstone). */
+        const seed = async (store: Store) => {
+          await update(store, key, [put('k2', 'two'), put('k1', 'one'), put('k3', 'three')], T0);
+          await update(store, key, [put('k5', 'five'), put('k4', 'four')], T0 + 1);
+          await update(store, key, [put('k1', 'one again', 1)], T0 + 2);
+          await update(store, key, [remove('k2', 1)], T0 + 3);
+        };
+        const pairs = (records: StoredRecord[]) => records.map((r) => [r.key, r.syncCount, r.value]);
+        const everything = [['k3', 1, 'three'], ['k4', 2, 'four'], ['k5', 2, 'five'], ['k1', 3, 'one again'], ['k2', 4, null]];
+
+        storeTest('returns the records newer than lastSyncCount ordered by (SyncCount, key), tombstones included', async (store) => {
+          await seed(store);
+          const page = await store.listRecords(key, 0, undefined, 100);
+          assert.deepEqual(pairs(page.records), everything);
+          assert.equal(page.next, undefined);
+          assert.equal(page.deletedAtSyncCount, 0);
+          assert.deepEqual(page.dataset, await store.describeDataset(key));
+          assert.equal(page.dataset?.syncCount, 4);
+          assert.deepEqual(pairs((await store.listRecords(key, 1, undefined, 100)).records), everything.slice(1));
+          assert.deepEqual(pairs((await store.listRecords(key, 2, undefined, 100)).records), everything.slice(3));
+          assert.deepEqual(pairs((await store.listRecords(key, 3, undefined, 100)).records), [['k2', 4, null]]);
+          const upToDate = await store.listRecords(key, 4, undefined, 100);
+          assert.deepEqual(upToDate.records, []);
+          assert.equal(upToDate.next, undefined);
+          assert.equal(upToDate.dataset?.syncCount, 4);
+        });
+
+        storeTest('pages with a cursor: every record exactly once, in order, for any page size', async (store) => {
+          await seed(store);
+          for (const limit of [1, 2, 3, 4, 5, 6]) {
+            const seen: StoredRecord[] = [];
+            let after = undefined as { syncCount: number; key: string } | undefined;
+            let pages = 0;
+            do {
+              const page = await store.listRecords(key, 0, after, limit);
+              assert.ok(page.records.length <= limit, `page of ${page.records.length} for limit ${limit}`);
+              seen.push(...page.records);
+              after = page.next;
+              if (after) assert.deepEqual(after, { syncCount: page.records.at(-1)!.syncCount, key: page.records.at(-1)!.key });
+              pages += 1;
+              assert.ok(pages <= 10, 'pagination does not terminate');
+            } while (after);
+            assert.deepEqual(pairs(seen), everything, `limit ${limit}`);
+            assert.equal(pages, Math.ceil(everything.length / limit), `pages for limit ${limit}`);
+          }
+        });
+
+        storeTest('the cursor continues within one SyncCount and combines with lastSyncCount', async (store) => {
+          await seed(store);
+          const first = await store.listRecords(key, 1, undefined, 1);
+          assert.deepEqual(pairs(first.records), [['k4', 2, 'four']]);
+          assert.deepEqual(first.next, { syncCount: 2, key: 'k4' });
+          const second = await store.listRecords(key, 1, first.next, 2);
+          assert.deepEqual(pairs(second.records), [['k5', 2, 'five'], ['k1', 3, 'one again']]);
+          const third = await store.listRecords(key, 1, second.next, 2);
+          assert.deepEqual(pairs(third.records), [['k2', 4, null]]);
+          assert.equal(third.next, undefined);
+        });
+
+        storeTest('a dataset never written lists no dataset and no records', async (store) => {
+          const page = await store.listRecords(datasetKey('never'), 0, undefined, 10);
+          assert.equal(page.dataset, undefined);
+          assert.deepEqual(page.records, []);
+          assert.equal(page.deletedAtSyncCount, 0);
+          assert.equal(page.next, undefined);
+          assert.deepEqual(page.mergedDatasetNames, []);
+        });
+
+        storeTest('records are scoped to their pool, identity and dataset', async (store) => {
+          await update(store, key, [put('mine', '1')], T0);
+          await update(store, datasetKey('settings', OTHER_IDENTITY), [put('theirs', '1')], T0);
+          await update(store, datasetKey('settings', IDENTITY, OTHER_POOL), [put('other-pool', '1')], T0);
+          await update(store, datasetKey('other'), [put('other-dataset', '1')], T0);
+          assert.deepEqual((await allRecords(store, key)).map((r) => r.key), ['mine']);
+        });
+      });
+
+      storeTest('deleteDataset returns the old metadata; the dataset is gone and deletedAtSyncCount remembers its count', async (store) => {
+        await update(store, key, [put('a', '1'), put('b', '2')], T0);
+        await update(store, key, [put('a', '3', 1)], T0 + 1);
+        const before = await store.describeDataset(key);
+        assert.deepEqual(await store.deleteDataset(key, T0 + 2), before);
+        assert.equal(await store.describeDataset(key), undefined);
+        const page = await store.listRecords(key, 0, undefined, 10);
+        assert.equal(page.dataset, undefined);
+        assert.deepEqual(page.records, []);
+        assert.equal(page.deletedAtSyncCount, 2);
+        assert.equal(page.next, undefined);
+        assert.equal(await store.deleteDataset(key, T0 + 3), undefined);
+        assert.equal(await store.deleteDataset(datasetKey('never'), T0 + 3), undefined);
+        assert.deepEqual(await store.listDatasets(POOL, IDENTITY, undefined, 10), []);
+        const usage = await store.describeIdentityUsage(POOL, IDENTITY);
+        assert.equal(usage.datasetCount, 0);
+        assert.equal(usage.dataStorage, 0);
+      });
+
+      storeTest('a dataset written again after deletion starts empty and continues SyncCount above the deleted count', async (store) => {
+        await update(store, key, [put('a', 'old'), put('b', 'old')], T0);
+        await update(store, key, [put('a', 'older', 1)], T0 + 1);
+        await update(store, key, [put('c', 'old')], T0 + 2);
+        await store.deleteDataset(key, T0 + 3);
+        // The old records are gone: a patch naming an old SyncCount conflicts.
+        await assert.rejects(update(store, key, [put('a', 'new', 2)], T0 + 4), serviceError('ResourceConflictException'));
+        const recreated = await update(store, key, [put('a', 'new')], T0 + 5);
+        assert.equal(recreated.dataset.syncCount, 4);
+        assert.deepEqual(recreated.records.map((r) => [r.key, r.value, r.syncCount]), [['a', 'new', 4]]);
+        const dataset = await store.describeDataset(key);
+        assert.equal(dataset?.syncCount, 4);
+        assert.equal(dataset?.numRecords, 1);
+        assert.equal(dataset?.dataStorage, utf8('anew'));
+        assert.equal(dataset?.creationDate, T0 + 5);
+        const page = await store.listRecords(key, 0, undefined, 10);
+        assert.deepEqual(page.records.map((r) => [r.key, r.value, r.syncCount]), [['a', 'new', 4]]);
+        assert.equal(page.deletedAtSyncCount, 3);
+        // A client synced before the deletion asks from its old count and gets only the new life's records.
+        assert.deepEqual((await store.listRecords(key, 2, undefined, 10)).records.map((r) => r.key), ['a']);
+      });
+
+      storeTest('listDatasets lists live datasets of one identity by name, paged with afterName', async (store) => {
+        for (const name of ['delta', 'alpha', 'charlie', 'bravo', 'echo']) await update(store, datasetKey(name), [put('k', name)], T0);
+        await update(store, datasetKey('zulu', OTHER_IDENTITY), [put('k', 'v')], T0);
+        await update(store, datasetKey('yankee', IDENTITY, OTHER_POOL), [put('k', 'v')], T0);
+        await store.deleteDataset(datasetKey('charlie'), T0 + 1);
+        const names = async (afterName: string | undefined, limit: number) => (await store.listDatasets(POOL, IDENTITY, afterName, limit)).map((d) => d.datasetName);
+        assert.deepEqual(await names(undefined, 10), ['alpha', 'bravo', 'delta', 'echo']);
+        assert.deepEqual(await names(undefined, 2), ['alpha', 'bravo']);
+        assert.deepEqual(await names('bravo', 2), ['delta', 'echo']);
+        assert.deepEqual(await names('echo', 2), []);
+        assert.deepEqual(await names('b', 10), ['bravo', 'delta', 'echo']);
+        assert.deepEqual((await store.listDatasets(POOL, IDENTITY, undefined, 1))[0], await store.describeDataset(datasetKey('alpha')));
+        assert.deepEqual(await store.listDatasets(POOL, 'us-east-1:33333333-3333-4333-8333-333333333333', undefined, 10), []);
+      });
+    });
+
+    describe('usage', () => {
+      storeTest('identity and pool usage count live datasets, their bytes and the committed sync sessions', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentityPool(poolRecord(OTHER_POOL), 10);
+        await store.createIdentityPool(poolRecord('us-east-1:00000000-0000-4000-8000-000000000000'), 10);
+        // Identity 1: 'a' (two sessions), 'b' (one session, later deleted), 'c' (one session).
+        await update(store, datasetKey('a'), [put('k1', 'ü')], T0 + 10);
+        await update(store, datasetKey('a'), [put('k2', 'vv')], T0 + 20);
+        await update(store, datasetKey('b'), [put('gone', 'x'.repeat(50))], T0 + 30);
+        await update(store, datasetKey('c'), [put('k', 'v')], T0 + 15);
+        // Identity 2: 'a' (one session). A refused write is no session.
+        await update(store, datasetKey('a', OTHER_IDENTITY), [put('key', 'value')], T0 + 40);
+        await assert.rejects(update(store, datasetKey('a', OTHER_IDENTITY), [put('key', 'stale', 0)], T0 + 50), serviceError('ResourceConflictException'));
+        // Another pool: counted only there.
+        await update(store, datasetKey('a', IDENTITY, OTHER_POOL), [put('elsewhere', 'x'.repeat(100))], T0 + 60);
+        await store.deleteDataset(datasetKey('b'), T0 + 35);
+
+        const bytesA = utf8('k1ü') + utf8('k2vv');
+        const bytesC = utf8('kv');
+        assert.deepEqual(await store.describeIdentityUsage(POOL, IDENTITY), {
+          identityPoolId: POOL,
+          identityId: IDENTITY,
+          datasetCount: 2,
+          dataStorage: bytesA + bytesC,
+          lastModifiedDate: T0 + 20,
+        });
+        assert.deepEqual(await store.describeIdentityUsage(POOL, OTHER_IDENTITY), {
+          identityPoolId: POOL,
+          identityId: OTHER_IDENTITY,
+          datasetCount: 1,
+          dataStorage: utf8('keyvalue'),
+          lastModifiedDate: T0 + 40,
+        });
+        const poolUsage = await store.describeIdentityPoolUsage(POOL);
+        assert.equal(poolUsage.identityPoolId, POOL);
+        assert.equal(poolUsage.syncSessionsCount, 5);
+        assert.equal(poolUsage.dataStorage, bytesA + bytesC + utf8('keyvalue'));
+        assert.equal(poolUsage.lastModifiedDate, T0 + 40);
+        assert.deepEqual(await store.describeIdentityPoolUsage(OTHER_POOL), {
+          identityPoolId: OTHER_POOL,
+          syncSessionsCount: 1,
+          dataStorage: utf8('elsewhere') + 100,
+          lastModifiedDate: T0 + 60,
+        });
+        assert.deepEqual(await store.describeIdentityUsage(POOL, 'us-east-1:33333333-3333-4333-8333-333333333333'), {
+          identityPoolId: POOL,
+          identityId: 'us-east-1:33333333-3333-4333-8333-333333333333',
+          datasetCount: 0,
+          dataStorage: 0,
+          lastModifiedDate: undefined,
+        });
+
+        const empty = { identityPoolId: 'us-east-1:00000000-0000-4000-8000-000000000000', syncSessionsCount: 0, dataStorage: 0, lastModifiedDate: undefined };
+        assert.deepEqual(await store.describeIdentityPoolUsage(empty.identityPoolId), empty);
+        const listed = await store.listIdentityPoolUsage(undefined, 10);
+        assert.deepEqual(listed.map((usage) => usage.identityPoolId), [empty.identityPoolId, POOL, OTHER_POOL]);
+        assert.deepEqual(listed[0], empty);
+        assert.deepEqual(listed[1], poolUsage);
+        assert.deepEqual(listed[2], await store.describeIdentityPoolUsage(OTHER_POOL));
+        assert.deepEqual((await store.listIdentityPoolUsage(undefined, 2)).map((usage) => usage.identityPoolId), [empty.identityPoolId, POOL]);
+        assert.deepEqual(await store.listIdentityPoolUsage(POOL, 2), [listed[2]]);
+        assert.deepEqual(await store.listIdentityPoolUsage(OTHER_POOL, 2), []);
+      });
+    });
+
+    describe('devices and subscriptions', () => {
+      storeTest('registerDevice keeps one id per (identity, platform, token)', async (store) => {
+        const first = await store.registerDevice(device('device-1'));
+        assert.deepEqual(first, device('device-1'));
+        const again = await store.registerDevice(device('device-2', { creationDate: T0 + 1000 }));
+        assert.deepEqual(again, device('device-1'));
+        assert.deepEqual(await store.getDevice(POOL, IDENTITY, 'device-1'), device('device-1'));
+        assert.equal(await store.getDevice(POOL, IDENTITY, 'device-2'), undefined);
+
+        assert.equal((await store.registerDevice(device('device-3', { token: 'token-2' }))).deviceId, 'device-3');
+        assert.equal((await store.registerDevice(device('device-4', { platform: 'APNS' }))).deviceId, 'device-4');
+        assert.equal((await store.registerDevice(device('device-5', { identityId: OTHER_IDENTITY }))).deviceId, 'device-5');
+        assert.equal(await store.getDevice(POOL, OTHER_IDENTITY, 'device-1'), undefined);
+        assert.equal(await store.getDevice(OTHER_POOL, IDENTITY, 'device-1'), undefined);
+      });
+
+      storeTest('subscribe and unsubscribe are idempotent and scoped to one dataset', async (store) => {
+        const key = datasetKey('settings');
+        await store.subscribe(key, 'device-b', T0);
+        await store.subscribe(key, 'device-b', T0 + 1);
+        await store.subscribe(key, 'device-a', T0 + 2);
+        assert.deepEqual((await store.listSubscriptions(key)).sort(), ['device-a', 'device-b']);
+        assert.deepEqual(await store.listSubscriptions(datasetKey('other')), []);
+        assert.deepEqual(await store.listSubscriptions(datasetKey('settings', OTHER_IDENTITY)), []);
+        await store.unsubscribe(key, 'device-b');
+        await store.unsubscribe(key, 'device-b');
+        await store.unsubscribe(key, 'never-subscribed');
+        assert.deepEqual(await store.listSubscriptions(key), ['device-a']);
+        await store.unsubscribe(key, 'device-a');
+        assert.deepEqual(await store.listSubscriptions(key), []);
+      });
+    });
+  });
+}

@@ -1,0 +1,256 @@
+// Cognito Identity end to end with the real SDK v3 and credential provider: identities, developer and OIDC
+// logins, OpenID tokens (verified against our JWKS), temporary credentials, merges and secrets at rest.
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  CreateIdentityPoolCommand, DeleteIdentitiesCommand, DescribeIdentityCommand, GetCredentialsForIdentityCommand, GetIdCommand,
+  GetIdentityPoolRolesCommand, GetOpenIdTokenCommand, GetOpenIdTokenForDeveloperIdentityCommand, ListIdentitiesCommand,
+  LookupDeveloperIdentityCommand, MergeDeveloperIdentitiesCommand, SetIdentityPoolRolesCommand, UnlinkDeveloperIdentityCommand,
+  UnlinkIdentityCommand,
+} from '@aws-sdk/client-cognito-identity';
+import { ListDatasetsCommand, ListRecordsCommand, UpdateRecordsCommand, type CognitoSyncClient } from '@aws-sdk/client-cognito-sync';
+import { fromCognitoIdentityPool } from '@aws-sdk/credential-providers';
+import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { identityClient, identityCredentials, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
+
+let server: ServerProcess;
+const identity = () => identityClient(server.endpoint);
+let developerSync: CognitoSyncClient;
+
+before(async () => {
+  server = await startServer();
+  developerSync = syncClient(server.endpoint);
+});
+after(async () => {
+  await server.stop();
+});
+
+async function createPool(extra: Record<string, unknown> = {}) {
+  const pool = await identity().send(new CreateIdentityPoolCommand({ IdentityPoolName: 'ids', AllowUnauthenticatedIdentities: true, ...extra }));
+  return pool.IdentityPoolId!;
+}
+
+async function writeRecord(client: CognitoSyncClient, IdentityPoolId: string, IdentityId: string, DatasetName: string, Key: string, Value: string) {
+  const key = { IdentityPoolId, IdentityId, DatasetName };
+  const listed = await client.send(new ListRecordsCommand(key));
+  const current = listed.Records!.find((r) => r.Key === Key)?.SyncCount ?? 0;
+  return client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: listed.SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key, Value, SyncCount: current }] }));
+}
+
+describe('unauthenticated identities', () => {
+  test('fromCognitoIdentityPool (unmodified v3 provider) gets credentials that sync the identity’s own dataset', async () => {
+    const poolId = await createPool();
+    const provider = fromCognitoIdentityPool({ identityPoolId: poolId, clientConfig: { endpoint: server.endpoint, region: 'us-east-1' } });
+    const credentials = await provider();
+    assert.match(credentials.accessKeyId, /^ASIA/);
+    assert.ok(credentials.sessionToken);
+    assert.ok(credentials.expiration!.getTime() > Date.now() + 50 * 60_000, 'about an hour');
+    const identityId = (credentials as { identityId?: string }).identityId!;
+    assert.match(identityId, /^us-east-1:[0-9a-f-]{36}$/);
+
+    const sync = syncClient(server.endpoint, credentials);
+    const written = await writeRecord(sync, poolId, identityId, 'prefs', 'theme', 'dark');
+    assert.equal(written.Records![0]!.LastModifiedBy, identityId);
+    const datasets = await sync.send(new ListDatasetsCommand({ IdentityPoolId: poolId, IdentityId: identityId }));
+    assert.deepEqual(datasets.Datasets!.map((d) => d.DatasetName), ['prefs']);
+
+    const other = await rejection(() => sync.send(new ListRecordsCommand({ IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'prefs' })));
+    assert.equal(other.name, 'NotAuthorizedException');
+    assert.equal(other.$metadata?.httpStatusCode, 403);
+  });
+
+  test('GetId on a pool without unauthenticated access → NotAuthorizedException (400); unknown pool → ResourceNotFoundException', async () => {
+    const poolId = await createPool({ AllowUnauthenticatedIdentities: false });
+    const denied = await rejection(() => identity().send(new GetIdCommand({ IdentityPoolId: poolId })));
+    assert.equal(denied.name, 'NotAuthorizedException');
+    assert.equal(denied.$metadata?.httpStatusCode, 400);
+    const unknown = await rejection(() => identity().send(new GetIdCommand({ IdentityPoolId: 'us-east-1:00000000-0000-0000-0000-000000000000' })));
+    assert.equal(unknown.name, 'ResourceNotFoundException');
+    const noIdentity = await rejection(() => identity().send(new GetCredentialsForIdentityCommand({ IdentityId: newIdentityId() })));
+    assert.equal(noIdentity.name, 'ResourceNotFoundException');
+  });
+
+  test('a deleted identity’s credentials stop working (UnrecognizedClientException)', async () => {
+    const poolId = await createPool();
+    const user = await identityCredentials(server.endpoint, poolId);
+    const sync = syncClient(server.endpoint, user.credentials);
+    await writeRecord(sync, poolId, user.identityId, 'd', 'k', 'v');
+    const deleted = await identity().send(new DeleteIdentitiesCommand({ IdentityIdsToDelete: [user.identityId] }));
+    assert.deepEqual(deleted.UnprocessedIdentityIds, []);
+    const error = await rejection(() => sync.send(new ListRecordsCommand({ IdentityPoolId: poolId, IdentityId: user.identityId, DatasetName: 'd' })));
+    assert.equal(error.name, 'UnrecognizedClientException');
+    assert.equal(error.$metadata?.httpStatusCode, 403);
+    const gone = await developerSync.send(new ListRecordsCommand({ IdentityPoolId: poolId, IdentityId: user.identityId, DatasetName: 'd' }));
+    assert.equal(gone.DatasetExists, false, 'the identity’s data went with it');
+  });
+
+  test('a session token that does not belong to the access key is refused', async () => {
+    const poolId = await createPool();
+    const a = await identityCredentials(server.endpoint, poolId);
+    const b = await identityCredentials(server.endpoint, poolId);
+    const mixed = syncClient(server.endpoint, { ...a.credentials, sessionToken: b.credentials.sessionToken });
+    const error = await rejection(() => mixed.send(new ListDatasetsCommand({ IdentityPoolId: poolId, IdentityId: a.identityId })));
+    assert.equal(error.name, 'UnrecognizedClientException');
+  });
+});
+
+describe('developer-authenticated identities', () => {
+  test('GetOpenIdTokenForDeveloperIdentity registers a user once; its token is a JWT our JWKS verifies and logs back in', async () => {
+    const poolId = await createPool({ DeveloperProviderName: 'login.example', AllowUnauthenticatedIdentities: false });
+    const first = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'alice' }, TokenDuration: 120 }));
+    const second = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'alice' } }));
+    assert.equal(second.IdentityId, first.IdentityId);
+
+    const jwks = (await (await fetch(`${server.endpoint}/.well-known/jwks.json`)).json()) as { keys: object[] };
+    const discovery = (await (await fetch(`${server.endpoint}/.well-known/openid-configuration`)).json()) as { issuer: string; jwks_uri: string };
+    assert.equal(discovery.jwks_uri, `${discovery.issuer}/.well-known/jwks.json`);
+    const { payload } = await jwtVerify(first.Token!, createLocalJWKSet(jwks as never), { issuer: discovery.issuer, audience: poolId });
+    assert.equal(payload.sub, first.IdentityId);
+    assert.ok(payload.exp! - payload.iat! === 120);
+    assert.deepEqual(payload.amr, ['authenticated', 'login.example']);
+
+    // The token is the login for the identity's unsigned calls (as the SDKs' developer-auth flow does).
+    const logins = { 'cognito-identity.amazonaws.com': first.Token! };
+    const { Credentials } = await identity().send(new GetCredentialsForIdentityCommand({ IdentityId: first.IdentityId!, Logins: logins }));
+    const sync = syncClient(server.endpoint, { accessKeyId: Credentials!.AccessKeyId!, secretAccessKey: Credentials!.SecretKey!, sessionToken: Credentials!.SessionToken! });
+    await writeRecord(sync, poolId, first.IdentityId!, 'notes', 'n1', 'hello');
+    const refreshed = await identity().send(new GetOpenIdTokenCommand({ IdentityId: first.IdentityId!, Logins: logins }));
+    assert.equal(refreshed.IdentityId, first.IdentityId);
+
+    const withoutLogins = await rejection(() => identity().send(new GetCredentialsForIdentityCommand({ IdentityId: first.IdentityId! })));
+    assert.equal(withoutLogins.name, 'NotAuthorizedException');
+    const forged = await rejection(() => identity().send(new GetCredentialsForIdentityCommand({ IdentityId: first.IdentityId!, Logins: { 'cognito-identity.amazonaws.com': `${first.Token!}x` } })));
+    assert.equal(forged.name, 'NotAuthorizedException');
+    const directDeveloperLogin = await rejection(() => identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'alice' } })));
+    assert.equal(directDeveloperLogin.name, 'NotAuthorizedException');
+  });
+
+  test('Lookup, link, DeveloperUserAlreadyRegistered, Describe/ListIdentities and UnlinkDeveloperIdentity', async () => {
+    const poolId = await createPool({ DeveloperProviderName: 'login.example' });
+    const bob = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'bob' } }));
+    const linked = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, IdentityId: bob.IdentityId, Logins: { 'login.example': 'bob-work' } }));
+    assert.equal(linked.IdentityId, bob.IdentityId);
+    const byUser = await identity().send(new LookupDeveloperIdentityCommand({ IdentityPoolId: poolId, DeveloperUserIdentifier: 'bob-work', MaxResults: 10 }));
+    assert.equal(byUser.IdentityId, bob.IdentityId);
+    assert.deepEqual(byUser.DeveloperUserIdentifierList, ['bob', 'bob-work']);
+    const byId = await identity().send(new LookupDeveloperIdentityCommand({ IdentityPoolId: poolId, IdentityId: bob.IdentityId, MaxResults: 1 }));
+    assert.deepEqual(byId.DeveloperUserIdentifierList, ['bob']);
+    assert.ok(byId.NextToken);
+    const carol = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'carol' } }));
+    const taken = await rejection(() => identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, IdentityId: carol.IdentityId, Logins: { 'login.example': 'bob' } })));
+    assert.equal(taken.name, 'DeveloperUserAlreadyRegisteredException');
+    assert.equal(taken.$metadata?.httpStatusCode, 400);
+
+    const described = await identity().send(new DescribeIdentityCommand({ IdentityId: bob.IdentityId! }));
+    assert.deepEqual(described.Logins, ['login.example']);
+    assert.ok(described.CreationDate instanceof Date);
+    const listed = await identity().send(new ListIdentitiesCommand({ IdentityPoolId: poolId, MaxResults: 60 }));
+    assert.deepEqual(new Set(listed.Identities!.map((i) => i.IdentityId)), new Set([bob.IdentityId, carol.IdentityId]));
+
+    await identity().send(new UnlinkDeveloperIdentityCommand({ IdentityId: bob.IdentityId!, IdentityPoolId: poolId, DeveloperProviderName: 'login.example', DeveloperUserIdentifier: 'bob-work' }));
+    const afterUnlink = await rejection(() => identity().send(new LookupDeveloperIdentityCommand({ IdentityPoolId: poolId, DeveloperUserIdentifier: 'bob-work' })));
+    assert.equal(afterUnlink.name, 'ResourceNotFoundException');
+    const notLinked = await rejection(() =>
+      identity().send(new UnlinkDeveloperIdentityCommand({ IdentityId: bob.IdentityId!, IdentityPoolId: poolId, DeveloperProviderName: 'login.example', DeveloperUserIdentifier: 'bob-work' })),
+    );
+    assert.equal(notLinked.name, 'ResourceNotFoundException');
+    const identityCreds = await identityCredentials(server.endpoint, poolId);
+    const notDeveloper = await rejection(() => identityClient(server.endpoint, identityCreds.credentials).send(new ListIdentitiesCommand({ IdentityPoolId: poolId, MaxResults: 1 })));
+    assert.equal(notDeveloper.name, 'NotAuthorizedException', 'developer operations refuse identity credentials');
+  });
+
+  test('MergeDeveloperIdentities keeps the source’s data as MergedDatasetNames of the destination', async () => {
+    const poolId = await createPool({ DeveloperProviderName: 'login.example' });
+    const source = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'phone-user' } }));
+    const destination = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'web-user' } }));
+    await writeRecord(developerSync, poolId, source.IdentityId!, 'settings', 'color', 'blue');
+    await writeRecord(developerSync, poolId, destination.IdentityId!, 'settings', 'size', 'L');
+
+    const merged = await identity().send(new MergeDeveloperIdentitiesCommand({ IdentityPoolId: poolId, DeveloperProviderName: 'login.example', SourceUserIdentifier: 'phone-user', DestinationUserIdentifier: 'web-user' }));
+    assert.equal(merged.IdentityId, destination.IdentityId);
+
+    const listed = await developerSync.send(new ListRecordsCommand({ IdentityPoolId: poolId, IdentityId: destination.IdentityId!, DatasetName: 'settings' }));
+    const mergedName = `settings.${source.IdentityId}`;
+    assert.deepEqual(listed.MergedDatasetNames, [mergedName]);
+    assert.deepEqual(listed.Records!.map((r) => r.Key), ['size']);
+    const carried = await developerSync.send(new ListRecordsCommand({ IdentityPoolId: poolId, IdentityId: destination.IdentityId!, DatasetName: mergedName }));
+    assert.deepEqual(carried.Records!.map((r) => [r.Key, r.Value]), [['color', 'blue']], 'no data is lost');
+    const lookup = await identity().send(new LookupDeveloperIdentityCommand({ IdentityPoolId: poolId, DeveloperUserIdentifier: 'phone-user' }));
+    assert.equal(lookup.IdentityId, destination.IdentityId, 'the source user now logs in to the destination');
+    const gone = await rejection(() => identity().send(new DescribeIdentityCommand({ IdentityId: source.IdentityId! })));
+    assert.equal(gone.name, 'ResourceNotFoundException');
+  });
+});
+
+describe('OpenID Connect provider logins', () => {
+  let provider: Server;
+  let providerName: string;
+  let sign: (sub: string) => Promise<string>;
+
+  before(async () => {
+    const { privateKey, publicKey } = await generateKeyPair('RS256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    provider = createServer((req, res) => {
+      const base = `http://${req.headers.host}`;
+      if (req.url === '/.well-known/openid-configuration') res.end(JSON.stringify({ issuer: base, jwks_uri: `${base}/jwks` }));
+      else if (req.url === '/jwks') res.end(JSON.stringify({ keys: [jwk] }));
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
+    providerName = `127.0.0.1:${(provider.address() as AddressInfo).port}`;
+    sign = (sub) =>
+      new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(`http://${providerName}`).setSubject(sub).setAudience('my-client').setIssuedAt().setExpirationTime('5m').sign(privateKey);
+  });
+  after(() => new Promise<void>((resolve) => provider.close(() => resolve())));
+
+  test('GetId and the v3 credential provider accept a token the provider’s JWKS verifies; the same subject keeps its identity', async () => {
+    const poolId = await createPool({ AllowUnauthenticatedIdentities: false, OpenIdConnectProviderARNs: [`arn:aws:iam::123456789012:oidc-provider/${providerName}`] });
+    const logins = { [providerName]: await sign('user-42') };
+    const first = await identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: logins }));
+    const again = await identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: { [providerName]: await sign('user-42') } }));
+    assert.equal(again.IdentityId, first.IdentityId);
+    const other = await identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: { [providerName]: await sign('user-43') } }));
+    assert.notEqual(other.IdentityId, first.IdentityId);
+
+    const credentials = await fromCognitoIdentityPool({ identityPoolId: poolId, logins, clientConfig: { endpoint: server.endpoint, region: 'us-east-1' } })();
+    const sync = syncClient(server.endpoint, credentials);
+    await writeRecord(sync, poolId, first.IdentityId!, 'game', 'level', '7');
+
+    const tampered = await rejection(() => identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: { [providerName]: `${logins[providerName]!.slice(0, -4)}AAAA` } })));
+    assert.equal(tampered.name, 'NotAuthorizedException');
+    const unconfigured = await rejection(() => identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: { 'accounts.google.com': 'token' } })));
+    assert.equal(unconfigured.name, 'NotAuthorizedException');
+
+    // UnlinkIdentity: the identity proves itself with its login, then drops the provider.
+    await identity().send(new UnlinkIdentityCommand({ IdentityId: first.IdentityId!, Logins: logins, LoginsToRemove: [providerName] }));
+    assert.deepEqual((await identity().send(new DescribeIdentityCommand({ IdentityId: first.IdentityId! }))).Logins, []);
+  });
+});
+
+describe('pool roles and secrets at rest', () => {
+  test('Set/GetIdentityPoolRoles store the roles', async () => {
+    const poolId = await createPool();
+    assert.deepEqual((await identity().send(new GetIdentityPoolRolesCommand({ IdentityPoolId: poolId }))).Roles, {});
+    const roles = { authenticated: 'arn:aws:iam::123456789012:role/auth', unauthenticated: 'arn:aws:iam::123456789012:role/unauth' };
+    await identity().send(new SetIdentityPoolRolesCommand({ IdentityPoolId: poolId, Roles: roles }));
+    assert.deepEqual((await identity().send(new GetIdentityPoolRolesCommand({ IdentityPoolId: poolId }))).Roles, roles);
+    const bad = await rejection(() => identity().send(new SetIdentityPoolRolesCommand({ IdentityPoolId: poolId, Roles: { admin: 'arn:aws:iam::1:role/x' } })));
+    assert.equal(bad.name, 'InvalidParameterException');
+  });
+
+  test('the database holds neither issued secret keys, session tokens nor the private signing key', async () => {
+    const poolId = await createPool();
+    const user = await identityCredentials(server.endpoint, poolId);
+    const files = ['cognisync.db', 'cognisync.db-wal'].map((name) => join(server.dataDir, name));
+    const bytes = files.map((file) => { try { return readFileSync(file).toString('latin1'); } catch { return ''; } }).join('');
+    assert.ok(bytes.includes(user.credentials.accessKeyId), 'the access key id is stored (sanity check of the search)');
+    assert.ok(!bytes.includes(user.credentials.secretAccessKey), 'secret key not stored');
+    assert.ok(!bytes.includes(user.credentials.sessionToken), 'session token not stored');
+    assert.ok(!bytes.includes('"d":"'), 'no private JWK in clear');
+    assert.equal(statSync(join(server.dataDir, 'master.key')).mode & 0o777, 0o600);
+  });
+});

@@ -1,9 +1,9 @@
 // GetOpenIdTokenForDeveloperIdentity (developer only): register or find the identity of a user of the
 // pool's developer provider, optionally linking it to an existing identity, and return an OpenID token.
-import { DeveloperUserAlreadyRegisteredException, InvalidParameterException, ResourceNotFoundException } from '../../errors.js';
+import { DeveloperUserAlreadyRegisteredException, InvalidParameterException } from '../../errors.js';
 import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
 import { defineOperation } from '../operation.js';
-import { authenticationMethods, newIdentityId, requireIdentity, requirePool } from './identity-access.js';
+import { authenticationMethods, developerProvider, newIdentityId, requirePool, requirePoolIdentity } from './identity-access.js';
 
 interface Input {
   IdentityPoolId: string;
@@ -19,8 +19,7 @@ export default defineOperation({
   callers: ['developer'],
   async handle(context, input: Input, store) {
     const pool = await requirePool(store, input.IdentityPoolId);
-    const providerName = pool.description.DeveloperProviderName as string | undefined;
-    if (!providerName) throw new InvalidParameterException(`Identity pool ${pool.identityPoolId} has no DeveloperProviderName.`);
+    const providerName = developerProvider(pool);
     const developerUser = input.Logins[providerName];
     if (developerUser === undefined) throw new InvalidParameterException(`Logins must contain the pool's developer provider ${providerName}.`);
     const { [providerName]: _developer, ...otherLogins } = input.Logins;
@@ -30,8 +29,7 @@ export default defineOperation({
     const owner = await store.findIdentityByLogin(pool.identityPoolId, logins[0]!);
     let identityId: string;
     if (input.IdentityId !== undefined) {
-      const identity = await requireIdentity(store, input.IdentityId);
-      if (identity.identityPoolId !== pool.identityPoolId) throw new ResourceNotFoundException(`Identity '${input.IdentityId}' not found.`);
+      const identity = await requirePoolIdentity(store, pool, input.IdentityId);
       if (owner && owner !== identity.identityId) {
         throw new DeveloperUserAlreadyRegisteredException(`Developer user '${developerUser}' is already registered with identity ${owner}.`);
       }

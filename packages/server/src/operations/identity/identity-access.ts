@@ -1,5 +1,5 @@
 // Lookups and login checks shared by the Cognito Identity operations.
-import { NotAuthorizedException, ResourceNotFoundException } from '../../errors.js';
+import { InvalidParameterException, NotAuthorizedException, ResourceNotFoundException } from '../../errors.js';
 import type { IdentityPoolRecord, IdentityRecord, Login, Store } from '../../store/store.js';
 import type { OperationContext } from '../operation.js';
 
@@ -12,6 +12,26 @@ export async function requirePool(store: Store, identityPoolId: string): Promise
 export async function requireIdentity(store: Store, identityId: string): Promise<IdentityRecord> {
   const identity = await store.getIdentity(identityId);
   if (!identity) throw new ResourceNotFoundException(`Identity '${identityId}' not found.`);
+  return identity;
+}
+
+/**
+ * The pool's DeveloperProviderName; InvalidParameterException when it has none, or when `named` (a request's
+ * DeveloperProviderName) is not it.
+ */
+export function developerProvider(pool: IdentityPoolRecord, named?: string): string {
+  const providerName = pool.description.DeveloperProviderName as string | undefined;
+  if (!providerName) throw new InvalidParameterException(`Identity pool ${pool.identityPoolId} has no DeveloperProviderName.`);
+  if (named !== undefined && named !== providerName) {
+    throw new InvalidParameterException(`DeveloperProviderName '${named}' is not the developer provider of identity pool ${pool.identityPoolId}.`);
+  }
+  return providerName;
+}
+
+/** An identity of the given pool (ResourceNotFoundException for unknown ids and other pools' identities). */
+export async function requirePoolIdentity(store: Store, pool: IdentityPoolRecord, identityId: string): Promise<IdentityRecord> {
+  const identity = await store.getIdentity(identityId);
+  if (!identity || identity.identityPoolId !== pool.identityPoolId) throw new ResourceNotFoundException(`Identity '${identityId}' not found.`);
   return identity;
 }
 

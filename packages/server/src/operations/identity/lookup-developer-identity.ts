@@ -4,7 +4,7 @@ import { InvalidParameterException, ResourceNotFoundException } from '../../erro
 import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
 import { defineOperation } from '../operation.js';
 import { isNamePosition } from '../pagination.js';
-import { requirePool } from './identity-access.js';
+import { developerProvider, requirePool, requirePoolIdentity } from './identity-access.js';
 
 interface Input {
   IdentityPoolId: string;
@@ -20,8 +20,7 @@ export default defineOperation({
   callers: ['developer'],
   async handle(_context, input: Input, store) {
     const pool = await requirePool(store, input.IdentityPoolId);
-    const providerName = pool.description.DeveloperProviderName as string | undefined;
-    if (!providerName) throw new InvalidParameterException(`Identity pool ${pool.identityPoolId} has no DeveloperProviderName.`);
+    const providerName = developerProvider(pool);
     if (input.IdentityId === undefined && input.DeveloperUserIdentifier === undefined) {
       throw new InvalidParameterException('Either IdentityId or DeveloperUserIdentifier must be given.');
     }
@@ -31,8 +30,7 @@ export default defineOperation({
       if (!owner || (identityId !== undefined && owner !== identityId)) throw new ResourceNotFoundException(`Developer user '${input.DeveloperUserIdentifier}' not found.`);
       identityId = owner;
     }
-    const identity = await store.getIdentity(identityId!);
-    if (!identity || identity.identityPoolId !== pool.identityPoolId) throw new ResourceNotFoundException(`Identity '${identityId}' not found.`);
+    const identity = await requirePoolIdentity(store, pool, identityId!);
     const users = identity.logins.filter((login) => login.providerName === providerName).map((login) => login.userIdentifier).sort();
     const after = input.NextToken === undefined ? undefined : decodePageToken(input.NextToken, isNamePosition).n;
     const remaining = after === undefined ? users : users.filter((user) => user > after);

@@ -1,9 +1,9 @@
 // MergeDeveloperIdentities (developer only): fold the source user's identity into the destination user's.
 // The source's datasets survive as the destination's `<dataset>.<sourceIdentityId>` (MergedDatasetNames).
-import { InvalidParameterException, ResourceNotFoundException } from '../../errors.js';
+import { ResourceNotFoundException } from '../../errors.js';
 import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
 import { defineOperation } from '../operation.js';
-import { requirePool } from './identity-access.js';
+import { developerProvider, requirePool } from './identity-access.js';
 
 interface Input {
   SourceUserIdentifier: string;
@@ -18,9 +18,7 @@ export default defineOperation({
   callers: ['developer'],
   async handle(context, input: Input, store) {
     const pool = await requirePool(store, input.IdentityPoolId);
-    if (pool.description.DeveloperProviderName !== input.DeveloperProviderName) {
-      throw new InvalidParameterException(`DeveloperProviderName '${input.DeveloperProviderName}' is not the developer provider of identity pool ${pool.identityPoolId}.`);
-    }
+    developerProvider(pool, input.DeveloperProviderName);
     const find = async (userIdentifier: string) => {
       const owner = await store.findIdentityByLogin(pool.identityPoolId, { providerName: input.DeveloperProviderName, userIdentifier });
       if (!owner) throw new ResourceNotFoundException(`Developer user '${userIdentifier}' not found.`);

@@ -15,8 +15,8 @@ export class CredentialDeriver {
 
   /** A new access key id with its derived secret and token (the caller stores id, owner and expiry). */
   issue(now: number, ttlSeconds: number): IssuedCredentials {
-    // ASIA marks temporary credentials, as on AWS.
-    const accessKeyId = `ASIA${randomBytes(10).toString('hex').toUpperCase()}`;
+    // ASIA + 16 characters, like AWS temporary key ids (64 random bits; the secret is what must be unguessable).
+    const accessKeyId = `ASIA${randomBytes(8).toString('hex').toUpperCase()}`;
     return { accessKeyId, ...this.derive(accessKeyId), expiration: now + ttlSeconds * 1000 };
   }
 

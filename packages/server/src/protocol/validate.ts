@@ -46,6 +46,9 @@ function check(shape: Shape, value: unknown, path: string, errors: Collector): u
   switch (shape.type) {
     case 'string': {
       if (typeof value !== 'string') return errors.fail(path, value, 'Member must be of type string');
+      // Both stores keep UTF-8 text: a lone surrogate would be silently replaced and NUL is refused by PostgreSQL.
+      if (!value.isWellFormed()) return errors.fail(path, value.toWellFormed(), 'Member must be a well-formed Unicode string');
+      if (value.includes('\u0000')) return errors.fail(path, value.replaceAll('\u0000', '\\0'), 'Member must not contain the NUL character');
       if (shape.min !== undefined && value.length < shape.min) errors.fail(path, value, `Member must have length greater than or equal to ${shape.min}`);
       if (shape.max !== undefined && value.length > shape.max) errors.fail(path, value, `Member must have length less than or equal to ${shape.max}`);
       if (shape.pattern !== undefined && !fullMatch(shape.pattern).test(value)) errors.fail(path, value, `Member must satisfy regular expression pattern: ${shape.pattern}`);

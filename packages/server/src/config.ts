@@ -8,6 +8,8 @@ export interface Config {
   port: number;
   dataDir: string;
   databaseUrl?: string;
+  /** Connections each process may open to PostgreSQL (COGNISYNC_DATABASE_MAX_CONNECTIONS, default 10). */
+  databaseMaxConnections: number;
   region: string;
   developerAccessKeyId?: string;
   developerSecretAccessKey?: string;
@@ -45,6 +47,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     port,
     dataDir: resolve(values['data-dir'] ?? env.COGNISYNC_DATA_DIR ?? './data'),
     ...(databaseUrl ? { databaseUrl } : {}),
+    databaseMaxConnections: Number(env.COGNISYNC_DATABASE_MAX_CONNECTIONS ?? 10) || 10,
     region: values.region ?? env.COGNISYNC_REGION ?? 'us-east-1',
     ...(env.COGNISYNC_ACCESS_KEY_ID ? { developerAccessKeyId: env.COGNISYNC_ACCESS_KEY_ID } : {}),
     ...(env.COGNISYNC_SECRET_ACCESS_KEY ? { developerSecretAccessKey: env.COGNISYNC_SECRET_ACCESS_KEY } : {}),

@@ -26,7 +26,7 @@ export interface RunningServer {
 export async function startServer(config: Config): Promise<RunningServer> {
   // Logs go to stderr so that stdout carries only the contract's "listening" line.
   const logger = pino({ level: config.logLevel, base: undefined }, pino.destination({ dest: 2, sync: false }));
-  const store = await openStore(config);
+  const store = await openStore(config, (error) => logger.warn({ err: error }, 'database connection lost; the pool reconnects'));
   const developer = await resolveDeveloperCredentials(store, config.developerAccessKeyId, config.developerSecretAccessKey);
   if (developer.generated) {
     process.stderr.write(

@@ -5,13 +5,15 @@ import { describe, test } from 'node:test';
 import type { BulkPublishState } from '../core/bulk-publish.js';
 import type { RecordPatch } from '../core/record-patches.js';
 import { defaultLimits, type Limits } from '../limits.js';
-import type { DatasetKey, DeviceRecord, IdentityPoolRecord, Store, StoredRecord } from './store.js';
+import type { DatasetKey, DeviceRecord, IdentityPoolRecord, IdentityRecord, IssuedCredentialsRecord, Login, PoolRoles, Store, StoredRecord } from './store.js';
 
 const POOL = 'us-east-1:00000000-0000-4000-8000-000000000001';
 const OTHER_POOL = 'us-east-1:00000000-0000-4000-8000-000000000002';
 const IDENTITY = 'us-east-1:11111111-1111-4111-8111-111111111111';
 const OTHER_IDENTITY = 'us-east-1:22222222-2222-4222-8222-222222222222';
 const T0 = 1_700_000_000_000;
+/** An expiration no run of the suite reaches, so a store may purge expired credentials by wall clock without touching these. */
+const FAR_FUTURE = 4_102_444_800_000;
 
 /** An assert.rejects matcher for a ServiceError of the given AWS name. */
 const serviceError = (code: string) => ({ name: code, code });
@@ -42,6 +44,25 @@ const device = (deviceId: string, overrides: Partial<DeviceRecord> = {}): Device
   creationDate: T0,
   ...overrides,
 });
+
+const login = (providerName: string, userIdentifier: string): Login => ({ providerName, userIdentifier });
+
+const identityRecord = (identityId: string, logins: Login[] = [], identityPoolId = POOL, now = T0): IdentityRecord => ({
+  identityPoolId,
+  identityId,
+  logins,
+  creationDate: now,
+  lastModifiedDate: now,
+});
+
+const issued = (accessKeyId: string, identityId = IDENTITY, identityPoolId = POOL, expiration = FAR_FUTURE): IssuedCredentialsRecord => ({
+  accessKeyId,
+  identityPoolId,
+  identityId,
+  expiration,
+});
+
+const idsOfIdentities = (identities: IdentityRecord[]) => identities.map((identity) => identity.identityId);
 
 /** Registers the Store contract suite under `describe(name)`; every test gets a fresh, migrated store from `makeStore`. */
 export function runStoreContract(name: string, makeStore: () => Promise<Store>, dispose: (store: Store) => Promise<void> = (store) => store.close()): void {
@@ -164,6 +185,35 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual(await store.listSubscriptions(otherKey), [`device-${OTHER_POOL}`]);
 
         assert.equal(await store.deleteIdentityPool(POOL), false);
+      });
+
+      storeTest('deleteIdentityPool removes only that pool\'s identities, logins and credentials', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentityPool(poolRecord(OTHER_POOL), 10);
+        const shared = login('login.example.app', 'user-1');
+        const own = login('login.example.app', 'user-2');
+        await store.createIdentity(identityRecord(IDENTITY, [shared], POOL));
+        await store.createIdentity(identityRecord(OTHER_IDENTITY, [shared, own], OTHER_POOL));
+        await store.saveIssuedCredentials(issued('ASIADELETEDPOOL', IDENTITY, POOL));
+        await store.saveIssuedCredentials(issued('ASIAKEPTPOOL', OTHER_IDENTITY, OTHER_POOL));
+        const roles: PoolRoles = { Roles: { authenticated: 'arn:aws:iam::123456789012:role/kept' } };
+        await store.setPoolRoles(OTHER_POOL, roles);
+        const otherBefore = await store.getIdentity(OTHER_IDENTITY);
+
+        assert.equal(await store.deleteIdentityPool(POOL), true);
+
+        assert.equal(await store.getIdentity(IDENTITY), undefined);
+        assert.equal(await store.findIdentityByLogin(POOL, shared), undefined);
+        assert.equal(await store.getIssuedCredentials('ASIADELETEDPOOL'), undefined);
+        assert.deepEqual(await store.listIdentities(POOL, undefined, 10), []);
+        assert.equal(await store.getPoolRoles(POOL), undefined);
+
+        assert.deepEqual(await store.getIdentity(OTHER_IDENTITY), otherBefore);
+        assert.equal(await store.findIdentityByLogin(OTHER_POOL, shared), OTHER_IDENTITY);
+        assert.equal(await store.findIdentityByLogin(OTHER_POOL, own), OTHER_IDENTITY);
+        assert.deepEqual(await store.getIssuedCredentials('ASIAKEPTPOOL'), issued('ASIAKEPTPOOL', OTHER_IDENTITY, OTHER_POOL));
+        assert.deepEqual(await store.listIdentities(OTHER_POOL, undefined, 10), [otherBefore]);
+        assert.deepEqual(await store.getPoolRoles(OTHER_POOL), roles);
       });
 
       storeTest('createIdentityPool refuses a pool beyond maxPools with LimitExceededException', async (store) => {
@@ -673,6 +723,345 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual(await store.listSubscriptions(key), ['device-a']);
         await store.unsubscribe(key, 'device-a');
         assert.deepEqual(await store.listSubscriptions(key), []);
+      });
+    });
+
+    describe('identities', () => {
+      const THIRD_IDENTITY = 'us-east-1:33333333-3333-4333-8333-333333333333';
+
+      storeTest('createIdentity without logins reads back with none; an unknown identity is undefined', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentity(identityRecord(IDENTITY, [], POOL, T0 + 5));
+        assert.deepEqual(await store.getIdentity(IDENTITY), identityRecord(IDENTITY, [], POOL, T0 + 5));
+        assert.equal(await store.getIdentity(OTHER_IDENTITY), undefined);
+      });
+
+      storeTest('createIdentity links its logins; getIdentity lists them sorted by provider, then user', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        const logins = [login('provider-b', 'user-1'), login('provider-a', 'user-2'), login('provider-b', 'user-0'), login('provider-a', 'user-1')];
+        await store.createIdentity(identityRecord(IDENTITY, logins));
+        const sorted = [login('provider-a', 'user-1'), login('provider-a', 'user-2'), login('provider-b', 'user-0'), login('provider-b', 'user-1')];
+        assert.deepEqual(await store.getIdentity(IDENTITY), identityRecord(IDENTITY, sorted));
+        for (const each of logins) assert.equal(await store.findIdentityByLogin(POOL, each), IDENTITY);
+        // A login linked later takes its place in the order.
+        await store.linkLogin(POOL, IDENTITY, login('provider-a', 'user-0'), T0 + 1);
+        assert.deepEqual((await store.getIdentity(IDENTITY))?.logins, [login('provider-a', 'user-0'), ...sorted]);
+      });
+
+      storeTest('findIdentityByLogin is scoped to the pool: the same login in two pools belongs to two identities', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentityPool(poolRecord(OTHER_POOL), 10);
+        const shared = login('login.example.app', 'user-1');
+        await store.createIdentity(identityRecord(IDENTITY, [shared], POOL));
+        await store.createIdentity(identityRecord(OTHER_IDENTITY, [shared], OTHER_POOL));
+        assert.equal(await store.findIdentityByLogin(POOL, shared), IDENTITY);
+        assert.equal(await store.findIdentityByLogin(OTHER_POOL, shared), OTHER_IDENTITY);
+        assert.deepEqual((await store.getIdentity(IDENTITY))?.logins, [shared]);
+        assert.deepEqual((await store.getIdentity(OTHER_IDENTITY))?.logins, [shared]);
+        // Both halves of the login must match.
+        assert.equal(await store.findIdentityByLogin(POOL, login('login.example.app', 'user-2')), undefined);
+        assert.equal(await store.findIdentityByLogin(POOL, login('other.example.app', 'user-1')), undefined);
+        assert.equal(await store.findIdentityByLogin('us-east-1:00000000-0000-4000-8000-000000000003', shared), undefined);
+      });
+
+      storeTest('linkLogin links a new login and updates lastModifiedDate; linking it again to the same identity changes nothing', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentity(identityRecord(IDENTITY));
+        const linked = login('login.example.app', 'user-1');
+        assert.equal(await store.linkLogin(POOL, IDENTITY, linked, T0 + 10), undefined);
+        const afterLink = { ...identityRecord(IDENTITY, [linked]), lastModifiedDate: T0 + 10 };
+        assert.deepEqual(await store.getIdentity(IDENTITY), afterLink);
+        assert.equal(await store.findIdentityByLogin(POOL, linked), IDENTITY);
+
+        assert.equal(await store.linkLogin(POOL, IDENTITY, linked, T0 + 20), undefined);
+        assert.deepEqual(await store.getIdentity(IDENTITY), afterLink);
+      });
+
+      storeTest('linkLogin reports the owner and changes nothing when the login belongs to another identity of the pool', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentityPool(poolRecord(OTHER_POOL), 10);
+        const owned = login('login.example.app', 'user-1');
+        await store.createIdentity(identityRecord(IDENTITY, [owned]));
+        await store.createIdentity(identityRecord(OTHER_IDENTITY, [login('login.example.app', 'user-2')]));
+        const ownerBefore = await store.getIdentity(IDENTITY);
+        const otherBefore = await store.getIdentity(OTHER_IDENTITY);
+
+        assert.deepEqual(await store.linkLogin(POOL, OTHER_IDENTITY, owned, T0 + 10), { ownedBy: IDENTITY });
+
+        assert.deepEqual(await store.getIdentity(IDENTITY), ownerBefore);
+        assert.deepEqual(await store.getIdentity(OTHER_IDENTITY), otherBefore);
+        assert.equal(await store.findIdentityByLogin(POOL, owned), IDENTITY);
+
+        // In another pool the same login is free.
+        await store.createIdentity(identityRecord(THIRD_IDENTITY, [], OTHER_POOL));
+        assert.equal(await store.linkLogin(OTHER_POOL, THIRD_IDENTITY, owned, T0 + 20), undefined);
+        assert.equal(await store.findIdentityByLogin(OTHER_POOL, owned), THIRD_IDENTITY);
+        assert.equal(await store.findIdentityByLogin(POOL, owned), IDENTITY);
+      });
+
+      storeTest('unlinkLogins removes one user\'s login or all of a provider\'s, returns how many went, and 0 when nothing matched', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentity(identityRecord(IDENTITY, [login('provider-a', 'user-1'), login('provider-a', 'user-2'), login('provider-a', 'user-3'), login('provider-b', 'user-1')]));
+        await store.createIdentity(identityRecord(OTHER_IDENTITY, [login('provider-a', 'user-9')]));
+        const otherBefore = await store.getIdentity(OTHER_IDENTITY);
+
+        assert.equal(await store.unlinkLogins(IDENTITY, 'provider-a', 'user-2', T0 + 10), 1);
+        assert.deepEqual(await store.getIdentity(IDENTITY), {
+          ...identityRecord(IDENTITY, [login('provider-a', 'user-1'), login('provider-a', 'user-3'), login('provider-b', 'user-1')]),
+          lastModifiedDate: T0 + 10,
+        });
+        assert.equal(await store.findIdentityByLogin(POOL, login('provider-a', 'user-2')), undefined);
+
+        assert.equal(await store.unlinkLogins(IDENTITY, 'provider-a', undefined, T0 + 20), 2);
+        const afterProvider = { ...identityRecord(IDENTITY, [login('provider-b', 'user-1')]), lastModifiedDate: T0 + 20 };
+        assert.deepEqual(await store.getIdentity(IDENTITY), afterProvider);
+        assert.equal(await store.findIdentityByLogin(POOL, login('provider-a', 'user-1')), undefined);
+        assert.equal(await store.findIdentityByLogin(POOL, login('provider-a', 'user-3')), undefined);
+
+        // Nothing left to unlink: 0, and the identity is as it was.
+        assert.equal(await store.unlinkLogins(IDENTITY, 'provider-a', undefined, T0 + 30), 0);
+        assert.equal(await store.unlinkLogins(IDENTITY, 'provider-a', 'user-1', T0 + 30), 0);
+        assert.equal(await store.unlinkLogins(IDENTITY, 'provider-b', 'user-2', T0 + 30), 0);
+        assert.equal(await store.unlinkLogins(IDENTITY, 'provider-c', undefined, T0 + 30), 0);
+        assert.equal(await store.unlinkLogins(THIRD_IDENTITY, 'provider-a', undefined, T0 + 30), 0);
+        assert.deepEqual(await store.getIdentity(IDENTITY), afterProvider);
+
+        // Another identity's login of the same provider stays.
+        assert.deepEqual(await store.getIdentity(OTHER_IDENTITY), otherBefore);
+        assert.equal(await store.findIdentityByLogin(POOL, login('provider-a', 'user-9')), OTHER_IDENTITY);
+
+        // An unlinked login is free for another identity.
+        assert.equal(await store.linkLogin(POOL, OTHER_IDENTITY, login('provider-a', 'user-1'), T0 + 40), undefined);
+        assert.equal(await store.findIdentityByLogin(POOL, login('provider-a', 'user-1')), OTHER_IDENTITY);
+      });
+
+      storeTest('listIdentities orders by id, pages with afterId and lists only the pool\'s identities', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentityPool(poolRecord(OTHER_POOL), 10);
+        const ids = ['us-east-1:c0', 'us-east-1:a0', 'us-east-1:e0', 'us-east-1:b0', 'us-east-1:d0'];
+        for (const id of ids) await store.createIdentity(identityRecord(id));
+        await store.createIdentity(identityRecord('us-east-1:b5', [], OTHER_POOL));
+        await store.linkLogin(POOL, 'us-east-1:a0', login('login.example.app', 'user-1'), T0 + 1);
+        const idsOf = (identities: IdentityRecord[]) => identities.map((identity) => identity.identityId);
+        const list = (afterId: string | undefined, limit: number, identityPoolId = POOL) => store.listIdentities(identityPoolId, afterId, limit);
+
+        assert.deepEqual(idsOf(await list(undefined, 10)), [...ids].sort());
+        assert.deepEqual(idsOf(await list(undefined, 2)), ['us-east-1:a0', 'us-east-1:b0']);
+        assert.deepEqual(idsOf(await list('us-east-1:b0', 2)), ['us-east-1:c0', 'us-east-1:d0']);
+        assert.deepEqual(idsOf(await list('us-east-1:d0', 2)), ['us-east-1:e0']);
+        assert.deepEqual(idsOf(await list('us-east-1:e0', 2)), []);
+        // afterId need not be an identity of the pool.
+        assert.deepEqual(idsOf(await list('us-east-1:b5', 10)), ['us-east-1:c0', 'us-east-1:d0', 'us-east-1:e0']);
+        // Listed identities carry their logins, as getIdentity shows them.
+        const [first] = await list(undefined, 1);
+        assert.deepEqual(first, await store.getIdentity('us-east-1:a0'));
+        assert.deepEqual(first?.logins, [login('login.example.app', 'user-1')]);
+
+        assert.deepEqual(await list(undefined, 10, OTHER_POOL), [identityRecord('us-east-1:b5', [], OTHER_POOL)]);
+        assert.deepEqual(await list(undefined, 10, 'us-east-1:00000000-0000-4000-8000-000000000003'), []);
+      });
+
+      storeTest('deleteIdentity removes the identity with its logins, credentials, datasets, records, devices and subscriptions, and nothing of other identities', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        const mine = login('login.example.app', 'user-1');
+        const theirs = login('login.example.app', 'user-2');
+        await store.createIdentity(identityRecord(IDENTITY, [mine]));
+        await store.createIdentity(identityRecord(OTHER_IDENTITY, [theirs]));
+        for (const identityId of [IDENTITY, OTHER_IDENTITY]) {
+          const key = datasetKey('settings', identityId);
+          await update(store, key, [put('k', 'v'), put('gone', 'x')], T0);
+          await update(store, key, [remove('gone', 1)], T0 + 1);
+          await update(store, datasetKey('scores', identityId), [put('k', 'v')], T0);
+          await store.registerDevice(device(`device-${identityId}`, { identityId }));
+          await store.subscribe(key, `device-${identityId}`, T0);
+          await store.saveIssuedCredentials(issued(`ASIA-${identityId}`, identityId));
+        }
+        const otherKey = datasetKey('settings', OTHER_IDENTITY);
+        // Pool usage is left out: it rightly drops with the deleted identity's data.
+        const observeOther = async () => {
+          const { poolUsage: _poolUsage, ...rest } = await observe(store, otherKey);
+          return rest;
+        };
+        const otherBefore = await observeOther();
+        const otherIdentityBefore = await store.getIdentity(OTHER_IDENTITY);
+
+        assert.equal(await store.deleteIdentity(IDENTITY), true);
+
+        const key = datasetKey('settings');
+        assert.equal(await store.getIdentity(IDENTITY), undefined);
+        assert.equal(await store.findIdentityByLogin(POOL, mine), undefined);
+        assert.equal(await store.getIssuedCredentials(`ASIA-${IDENTITY}`), undefined);
+        assert.equal(await store.describeDataset(key), undefined);
+        assert.equal(await store.describeDataset(datasetKey('scores')), undefined);
+        assert.deepEqual(await store.listDatasets(POOL, IDENTITY, undefined, 10), []);
+        const page = await store.listRecords(key, 0, undefined, 10);
+        assert.equal(page.dataset, undefined);
+        assert.deepEqual(page.records, []);
+        assert.equal(await store.getDevice(POOL, IDENTITY, `device-${IDENTITY}`), undefined);
+        assert.deepEqual(await store.listSubscriptions(key), []);
+        assert.deepEqual(await store.describeIdentityUsage(POOL, IDENTITY), { identityPoolId: POOL, identityId: IDENTITY, datasetCount: 0, dataStorage: 0, lastModifiedDate: undefined });
+        assert.deepEqual(idsOfIdentities(await store.listIdentities(POOL, undefined, 10)), [OTHER_IDENTITY]);
+
+        assert.deepEqual(await store.getIdentity(OTHER_IDENTITY), otherIdentityBefore);
+        assert.equal(await store.findIdentityByLogin(POOL, theirs), OTHER_IDENTITY);
+        assert.deepEqual(await store.getIssuedCredentials(`ASIA-${OTHER_IDENTITY}`), issued(`ASIA-${OTHER_IDENTITY}`, OTHER_IDENTITY));
+        assert.deepEqual(await observeOther(), otherBefore);
+        assert.ok(await store.describeDataset(datasetKey('scores', OTHER_IDENTITY)));
+        assert.ok(await store.getDevice(POOL, OTHER_IDENTITY, `device-${OTHER_IDENTITY}`));
+        assert.deepEqual(await store.listSubscriptions(otherKey), [`device-${OTHER_IDENTITY}`]);
+
+        // The deleted identity's login is free again.
+        assert.equal(await store.linkLogin(POOL, OTHER_IDENTITY, mine, T0 + 10), undefined);
+
+        assert.equal(await store.deleteIdentity(IDENTITY), false);
+        assert.equal(await store.deleteIdentity(THIRD_IDENTITY), false);
+      });
+
+      describe('mergeIdentities', () => {
+        const SOURCE = IDENTITY;
+        const DESTINATION = OTHER_IDENTITY;
+        const merged = (name: string, sourceId = SOURCE) => `${name}.${sourceId}`;
+
+        /** Source: settings (two commits, a tombstone), scores, and a deleted dataset; destination: its own settings and notes. */
+        const seed = async (store: Store) => {
+          await store.createIdentityPool(poolRecord(POOL), 10);
+          await store.createIdentity(identityRecord(SOURCE, [login('provider-a', 'source-1'), login('provider-b', 'source-2')]));
+          await store.createIdentity(identityRecord(DESTINATION, [login('provider-a', 'destination-1')]));
+          await update(store, datasetKey('settings', SOURCE), [put('theme', 'dark'), put('gone', 'x')], T0);
+          await update(store, datasetKey('settings', SOURCE), [put('theme', 'light', 1), remove('gone', 1)], T0 + 1);
+          await update(store, datasetKey('scores', SOURCE), [put('level', '7')], T0 + 2);
+          await update(store, datasetKey('deleted', SOURCE), [put('k', 'v')], T0 + 3);
+          await store.deleteDataset(datasetKey('deleted', SOURCE), T0 + 4);
+          await update(store, datasetKey('settings', DESTINATION), [put('theme', 'blue')], T0 + 5);
+          await update(store, datasetKey('notes', DESTINATION), [put('n', 'note')], T0 + 6);
+          await store.saveIssuedCredentials(issued('ASIASOURCE', SOURCE));
+          await store.saveIssuedCredentials(issued('ASIADESTINATION', DESTINATION));
+        };
+
+        storeTest('logins move to the destination, the source identity and its credentials are gone', async (store) => {
+          await seed(store);
+          await store.mergeIdentities(POOL, SOURCE, DESTINATION, T0 + 100);
+
+          assert.equal(await store.getIdentity(SOURCE), undefined);
+          assert.deepEqual((await store.getIdentity(DESTINATION))?.logins, [login('provider-a', 'destination-1'), login('provider-a', 'source-1'), login('provider-b', 'source-2')]);
+          assert.equal(await store.findIdentityByLogin(POOL, login('provider-a', 'source-1')), DESTINATION);
+          assert.equal(await store.findIdentityByLogin(POOL, login('provider-b', 'source-2')), DESTINATION);
+          assert.equal(await store.findIdentityByLogin(POOL, login('provider-a', 'destination-1')), DESTINATION);
+          assert.equal(await store.getIssuedCredentials('ASIASOURCE'), undefined);
+          assert.deepEqual(await store.getIssuedCredentials('ASIADESTINATION'), issued('ASIADESTINATION', DESTINATION));
+          assert.deepEqual(idsOfIdentities(await store.listIdentities(POOL, undefined, 10)), [DESTINATION]);
+          // A moved login now belongs to the destination: linking it to it is a no-op.
+          assert.equal(await store.linkLogin(POOL, DESTINATION, login('provider-a', 'source-1'), T0 + 200), undefined);
+        });
+
+        storeTest('the source\'s live datasets become the destination\'s <name>.<sourceId> with their records and SyncCounts', async (store) => {
+          await seed(store);
+          const sourceSettings = await store.describeDataset(datasetKey('settings', SOURCE));
+          const sourceSettingsRecords = await allRecords(store, datasetKey('settings', SOURCE));
+          const sourceScores = await store.describeDataset(datasetKey('scores', SOURCE));
+          const sourceScoresRecords = await allRecords(store, datasetKey('scores', SOURCE));
+          assert.equal(sourceSettings?.syncCount, 2);
+
+          await store.mergeIdentities(POOL, SOURCE, DESTINATION, T0 + 100);
+
+          const mergedSettings = datasetKey(merged('settings'), DESTINATION);
+          const mergedScores = datasetKey(merged('scores'), DESTINATION);
+          assert.deepEqual(await store.describeDataset(mergedSettings), { ...sourceSettings, identityId: DESTINATION, datasetName: merged('settings') });
+          assert.deepEqual(await allRecords(store, mergedSettings), sourceSettingsRecords);
+          assert.deepEqual(await store.describeDataset(mergedScores), { ...sourceScores, identityId: DESTINATION, datasetName: merged('scores') });
+          assert.deepEqual(await allRecords(store, mergedScores), sourceScoresRecords);
+          // A deleted dataset of the source is not brought over.
+          assert.equal(await store.describeDataset(datasetKey(merged('deleted'), DESTINATION)), undefined);
+          assert.deepEqual((await store.listRecords(datasetKey('deleted', DESTINATION), 0, undefined, 10)).mergedDatasetNames, []);
+
+          assert.deepEqual(
+            (await store.listDatasets(POOL, DESTINATION, undefined, 10)).map((d) => d.datasetName),
+            ['notes', merged('scores'), 'settings', merged('settings')].sort(),
+          );
+          assert.equal((await store.describeIdentityUsage(POOL, DESTINATION)).datasetCount, 4);
+          assert.deepEqual(await store.listDatasets(POOL, SOURCE, undefined, 10), []);
+          assert.equal(await store.describeDataset(datasetKey('settings', SOURCE)), undefined);
+
+          // A merged dataset keeps its SyncCount: the next write continues from it.
+          const next = await update(store, mergedSettings, [put('theme', 'merged', 2)], T0 + 200);
+          assert.equal(next.dataset.syncCount, 3);
+        });
+
+        storeTest('listRecords of the destination\'s <name> reports the merged datasets; the destination\'s own datasets are untouched', async (store) => {
+          await seed(store);
+          const destinationSettings = datasetKey('settings', DESTINATION);
+          const ownBefore = await observe(store, destinationSettings);
+          const notesBefore = await observe(store, datasetKey('notes', DESTINATION));
+
+          await store.mergeIdentities(POOL, SOURCE, DESTINATION, T0 + 100);
+
+          const page = await store.listRecords(destinationSettings, 0, undefined, 10);
+          assert.deepEqual(page.mergedDatasetNames, [merged('settings')]);
+          assert.deepEqual(page.dataset, ownBefore.dataset);
+          assert.deepEqual(page.records, ownBefore.records);
+          assert.deepEqual(await store.describeDataset(destinationSettings), ownBefore.dataset);
+          assert.deepEqual(await allRecords(store, destinationSettings), ownBefore.records);
+          assert.deepEqual((await observe(store, datasetKey('notes', DESTINATION))).records, notesBefore.records);
+          assert.deepEqual(await store.describeDataset(datasetKey('notes', DESTINATION)), notesBefore.dataset);
+          assert.deepEqual((await store.listRecords(datasetKey('notes', DESTINATION), 0, undefined, 10)).mergedDatasetNames, []);
+
+          // A name the destination never had still reports what the merge brought in.
+          const scores = await store.listRecords(datasetKey('scores', DESTINATION), 0, undefined, 10);
+          assert.equal(scores.dataset, undefined);
+          assert.deepEqual(scores.mergedDatasetNames, [merged('scores')]);
+
+          // A second merge adds its own name; deleting a merged dataset drops it from the list.
+          await store.createIdentity(identityRecord(THIRD_IDENTITY, [login('provider-a', 'third-1')]));
+          await update(store, datasetKey('settings', THIRD_IDENTITY), [put('theme', 'green')], T0 + 110);
+          await store.mergeIdentities(POOL, THIRD_IDENTITY, DESTINATION, T0 + 120);
+          assert.deepEqual((await store.listRecords(destinationSettings, 0, undefined, 10)).mergedDatasetNames, [merged('settings'), merged('settings', THIRD_IDENTITY)].sort());
+          await store.deleteDataset(datasetKey(merged('scores'), DESTINATION), T0 + 130);
+          assert.deepEqual((await store.listRecords(datasetKey('scores', DESTINATION), 0, undefined, 10)).mergedDatasetNames, []);
+        });
+      });
+    });
+
+    describe('issued credentials', () => {
+      storeTest('saveIssuedCredentials round-trips; an unknown access key is undefined', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentityPool(poolRecord(OTHER_POOL), 10);
+        await store.createIdentity(identityRecord(IDENTITY));
+        await store.createIdentity(identityRecord(OTHER_IDENTITY, [], OTHER_POOL));
+        const first = issued('ASIAFIRST', IDENTITY, POOL, FAR_FUTURE);
+        const second = issued('ASIASECOND', IDENTITY, POOL, FAR_FUTURE + 1000);
+        const elsewhere = issued('ASIAELSEWHERE', OTHER_IDENTITY, OTHER_POOL, FAR_FUTURE + 2000);
+        for (const credentials of [first, second, elsewhere]) await store.saveIssuedCredentials(credentials);
+        assert.deepEqual(await store.getIssuedCredentials('ASIAFIRST'), first);
+        assert.deepEqual(await store.getIssuedCredentials('ASIASECOND'), second);
+        assert.deepEqual(await store.getIssuedCredentials('ASIAELSEWHERE'), elsewhere);
+        assert.equal(await store.getIssuedCredentials('ASIAUNKNOWN'), undefined);
+      });
+    });
+
+    describe('pool roles', () => {
+      storeTest('getPoolRoles is undefined for an unknown pool and {} for a new one; setPoolRoles replaces them and is false for an unknown pool', async (store) => {
+        assert.equal(await store.getPoolRoles(POOL), undefined);
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        assert.deepEqual(await store.getPoolRoles(POOL), {});
+
+        const roles: PoolRoles = {
+          Roles: { authenticated: 'arn:aws:iam::123456789012:role/auth', unauthenticated: 'arn:aws:iam::123456789012:role/unauth' },
+          RoleMappings: { 'graph.facebook.com': { Type: 'Token', AmbiguousRoleResolution: 'AuthenticatedRole' } },
+        };
+        assert.equal(await store.setPoolRoles(POOL, roles), true);
+        assert.deepEqual(await store.getPoolRoles(POOL), roles);
+
+        const replaced: PoolRoles = { Roles: { authenticated: 'arn:aws:iam::123456789012:role/auth2' } };
+        assert.equal(await store.setPoolRoles(POOL, replaced), true);
+        assert.deepEqual(await store.getPoolRoles(POOL), replaced);
+
+        // UpdateIdentityPool leaves the roles alone.
+        await store.updateIdentityPool({ identityPoolId: POOL, identityPoolName: 'renamed', description: { IdentityPoolName: 'renamed' }, lastModifiedDate: T0 + 1 });
+        assert.deepEqual(await store.getPoolRoles(POOL), replaced);
+
+        assert.equal(await store.setPoolRoles(OTHER_POOL, roles), false);
+        assert.equal(await store.getPoolRoles(OTHER_POOL), undefined);
+        assert.equal(await store.getIdentityPool(OTHER_POOL), undefined);
       });
     });
   });

@@ -128,6 +128,13 @@ export interface IdentityRecord {
   lastModifiedDate: number;
 }
 
+/**
+ * How long expired temporary credentials stay on file: a client still signing with them (another device of
+ * the identity, a request in flight during a refresh) must get ExpiredTokenException, its cue to refresh,
+ * not UnrecognizedClientException. Both stores purge only credentials older than this.
+ */
+export const EXPIRED_CREDENTIALS_RETENTION_MS = 24 * 3600_000;
+
 export interface IssuedCredentialsRecord {
   accessKeyId: string;
   identityPoolId: string;
@@ -211,6 +218,8 @@ export interface Store {
   /**
    * Merges `sourceIdentityId` into `destinationIdentityId`: logins move over, the source's datasets become the
    * destination's `<name>.<sourceIdentityId>` (reported as MergedDatasetNames), the source identity is deleted.
+   * A no-op when both are the same. ResourceConflictException (nothing changed) when the destination already has
+   * a live dataset of one of those names.
    */
   mergeIdentities(identityPoolId: string, sourceIdentityId: string, destinationIdentityId: string, now: number): Promise<void>;
 

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CognitoIdentityClient, GetCredentialsForIdentityCommand, GetIdCommand } from '@aws-sdk/client-cognito-identity';
 import { CognitoSyncClient } from '@aws-sdk/client-cognito-sync';
+import { createTestDatabase, type TestDatabase } from './postgres.ts';
 
 export const binPath = resolve(import.meta.dirname, '../../bin/cognisync.js');
 
@@ -17,15 +18,28 @@ export const developerCredentials = {
 export interface ServerProcess {
   endpoint: string;
   dataDir: string;
+  /** Set when the server runs on PostgreSQL. */
+  databaseUrl: string | undefined;
   child: ChildProcess;
   /** Everything the process wrote to stderr so far. */
   stderr(): string;
   stop(): Promise<number | null>;
 }
 
-export async function startServer(options: { env?: Record<string, string>; args?: string[]; dataDir?: string } = {}): Promise<ServerProcess> {
+/**
+ * Starts a server on SQLite in a temp dir, or — when COGNISYNC_TEST_STORE=postgres (the wire-postgres suite) —
+ * on a throw-away PostgreSQL database that is dropped when the server stops.
+ */
+export async function startServer(options: { env?: Record<string, string>; args?: string[]; dataDir?: string; databaseUrl?: string } = {}): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'cognisync-test-'));
-  const child = spawn(process.execPath, [binPath, 'serve', '--port', '0', '--data-dir', dataDir, ...(options.args ?? [])], {
+  let database: TestDatabase | undefined;
+  let databaseUrl = options.databaseUrl;
+  if (!databaseUrl && process.env.COGNISYNC_TEST_STORE === 'postgres') {
+    database = await createTestDatabase('cognisync_wire');
+    databaseUrl = database.url;
+  }
+  const storeArgs = databaseUrl ? ['--database-url', databaseUrl] : [];
+  const child = spawn(process.execPath, [binPath, 'serve', '--port', '0', '--data-dir', dataDir, ...storeArgs, ...(options.args ?? [])], {
     env: {
       ...process.env,
       COGNISYNC_ACCESS_KEY_ID: developerCredentials.accessKeyId,
@@ -55,14 +69,19 @@ export async function startServer(options: { env?: Record<string, string>; args?
   return {
     endpoint,
     dataDir,
+    databaseUrl,
     child,
     stderr: () => stderr,
     async stop() {
-      if (child.exitCode !== null) return child.exitCode;
+      if (child.exitCode !== null || child.signalCode !== null) {
+        await database?.drop();
+        return child.exitCode;
+      }
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       child.kill('SIGTERM');
       const code = await exited;
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      await database?.drop();
       return code;
     },
   };

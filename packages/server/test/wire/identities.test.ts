@@ -15,6 +15,7 @@ import {
 import { ListDatasetsCommand, ListRecordsCommand, UpdateRecordsCommand, type CognitoSyncClient } from '@aws-sdk/client-cognito-sync';
 import { fromCognitoIdentityPool } from '@aws-sdk/credential-providers';
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import pg from 'pg';
 import { identityClient, identityCredentials, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
 
 let server: ServerProcess;
@@ -231,6 +232,24 @@ describe('OpenID Connect provider logins', () => {
   });
 });
 
+/** Everything the store holds, as text: the SQLite files' bytes, or every PostgreSQL row. */
+async function storedText(running: ServerProcess): Promise<string> {
+  if (running.databaseUrl) {
+    const client = new pg.Client({ connectionString: running.databaseUrl });
+    await client.connect();
+    try {
+      const tables = (await client.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).rows;
+      let text = '';
+      for (const { tablename } of tables) text += (await client.query(`SELECT coalesce(string_agg(t::text, E'\\n'), '') AS rows FROM ${tablename} t`)).rows[0].rows;
+      return text;
+    } finally {
+      await client.end();
+    }
+  }
+  const files = ['cognisync.db', 'cognisync.db-wal'].map((name) => join(server.dataDir, name));
+  return files.map((file) => { try { return readFileSync(file).toString('latin1'); } catch { return ''; } }).join('');
+}
+
 describe('pool roles and secrets at rest', () => {
   test('Set/GetIdentityPoolRoles store the roles', async () => {
     const poolId = await createPool();
@@ -245,8 +264,7 @@ describe('pool roles and secrets at rest', () => {
   test('the database holds neither issued secret keys, session tokens nor the private signing key', async () => {
     const poolId = await createPool();
     const user = await identityCredentials(server.endpoint, poolId);
-    const files = ['cognisync.db', 'cognisync.db-wal'].map((name) => join(server.dataDir, name));
-    const bytes = files.map((file) => { try { return readFileSync(file).toString('latin1'); } catch { return ''; } }).join('');
+    const bytes = await storedText(server);
     assert.ok(bytes.includes(user.credentials.accessKeyId), 'the access key id is stored (sanity check of the search)');
     assert.ok(!bytes.includes(user.credentials.secretAccessKey), 'secret key not stored');
     assert.ok(!bytes.includes(user.credentials.sessionToken), 'session token not stored');

@@ -5,11 +5,12 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { applyRecordPatches } from '../../core/record-patches.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
-import { LimitExceededException } from '../../errors.js';
+import { LimitExceededException, ResourceConflictException } from '../../errors.js';
 import type {
   DatasetKey, DatasetRecord, DeviceRecord, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
   LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
+import { EXPIRED_CREDENTIALS_RETENTION_MS } from '../store.js';
 import { sqliteMigrations } from './migrations.js';
 
 export interface SqliteStoreOptions {
@@ -217,6 +218,11 @@ export class SqliteStore implements Store {
       deleteIdentityDatasets: db.prepare('DELETE FROM datasets WHERE identity_id = ?'),
       deleteIdentityDevices: db.prepare('DELETE FROM devices WHERE identity_id = ?'),
       deleteIdentitySubscriptions: db.prepare('DELETE FROM subscriptions WHERE identity_id = ?'),
+      mergeClashes: db.prepare<[string, string, string], { dataset_name: string; live: number }>(
+        `SELECT d.dataset_name, d.live FROM datasets d JOIN datasets s ON s.identity_pool_id = d.identity_pool_id
+         AND d.dataset_name = s.dataset_name || '.' || s.identity_id WHERE d.identity_pool_id = ? AND d.identity_id = ? AND s.identity_id = ? AND s.live = 1`,
+      ),
+      deleteDatasetByName: db.prepare('DELETE FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?'),
       mergeDatasets: db.prepare(
         `UPDATE datasets SET identity_id = ?, merged_base_name = dataset_name, dataset_name = dataset_name || '.' || identity_id
          WHERE identity_pool_id = ? AND identity_id = ? AND live = 1`,
@@ -513,7 +519,12 @@ export class SqliteStore implements Store {
   }
 
   async mergeIdentities(identityPoolId: string, sourceIdentityId: string, destinationIdentityId: string, now: number): Promise<void> {
+    if (sourceIdentityId === destinationIdentityId) return;
     this.write(() => {
+      for (const clash of this.sql.mergeClashes.all(identityPoolId, destinationIdentityId, sourceIdentityId)) {
+        if (clash.live) throw new ResourceConflictException(`Identity ${destinationIdentityId} already has a dataset named ${clash.dataset_name}; cannot merge.`);
+        this.sql.deleteDatasetByName.run(identityPoolId, destinationIdentityId, clash.dataset_name);
+      }
       this.sql.moveLogins.run(destinationIdentityId, sourceIdentityId);
       this.sql.mergeDatasets.run(destinationIdentityId, identityPoolId, sourceIdentityId);
       this.sql.moveDevices.run(destinationIdentityId, sourceIdentityId);
@@ -524,7 +535,7 @@ export class SqliteStore implements Store {
 
   async saveIssuedCredentials(credentials: IssuedCredentialsRecord): Promise<void> {
     this.write(() => {
-      this.sql.purgeExpiredCredentials.run(credentials.identityId, Date.now());
+      this.sql.purgeExpiredCredentials.run(credentials.identityId, Date.now() - EXPIRED_CREDENTIALS_RETENTION_MS);
       this.sql.insertCredentials.run(credentials.accessKeyId, credentials.identityPoolId, credentials.identityId, credentials.expiration);
     });
   }

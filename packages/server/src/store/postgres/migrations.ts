@@ -1,0 +1,108 @@
+// Versioned PostgreSQL schema, applied under an advisory lock so that processes starting together
+// migrate once. Text columns that order pages use COLLATE "C" (byte order, like SQLite's BINARY).
+import type { Migration } from '../sqlite/migrations.js';
+
+export const postgresMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+
+      CREATE TABLE identity_pools (
+        identity_pool_id TEXT COLLATE "C" PRIMARY KEY,
+        identity_pool_name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        push_sync TEXT,
+        cognito_streams TEXT,
+        cognito_events TEXT NOT NULL DEFAULT '{}',
+        bulk_publish TEXT NOT NULL DEFAULT '{"status":"NOT_STARTED"}',
+        roles TEXT,
+        creation_date BIGINT NOT NULL,
+        last_modified_date BIGINT NOT NULL
+      );
+
+      CREATE TABLE datasets (
+        dataset_id BIGSERIAL PRIMARY KEY,
+        identity_pool_id TEXT COLLATE "C" NOT NULL,
+        identity_id TEXT COLLATE "C" NOT NULL,
+        dataset_name TEXT COLLATE "C" NOT NULL,
+        live BOOLEAN NOT NULL,
+        creation_date BIGINT NOT NULL,
+        last_modified_date BIGINT NOT NULL,
+        last_modified_by TEXT NOT NULL,
+        sync_count BIGINT NOT NULL,
+        data_storage BIGINT NOT NULL,
+        num_records BIGINT NOT NULL,
+        deleted_at_sync_count BIGINT NOT NULL DEFAULT 0,
+        sync_sessions_count BIGINT NOT NULL DEFAULT 0,
+        merged_base_name TEXT COLLATE "C",
+        UNIQUE (identity_pool_id, identity_id, dataset_name)
+      );
+      CREATE INDEX datasets_by_identity ON datasets (identity_id);
+
+      CREATE TABLE records (
+        dataset_id BIGINT NOT NULL REFERENCES datasets (dataset_id) ON DELETE CASCADE,
+        key TEXT COLLATE "C" NOT NULL,
+        value TEXT,
+        sync_count BIGINT NOT NULL,
+        last_modified_date BIGINT NOT NULL,
+        last_modified_by TEXT NOT NULL,
+        device_last_modified_date BIGINT NOT NULL,
+        PRIMARY KEY (dataset_id, key)
+      );
+      CREATE INDEX records_by_sync_count ON records (dataset_id, sync_count, key);
+
+      CREATE TABLE devices (
+        identity_pool_id TEXT COLLATE "C" NOT NULL,
+        identity_id TEXT COLLATE "C" NOT NULL,
+        device_id TEXT COLLATE "C" NOT NULL,
+        platform TEXT NOT NULL,
+        token TEXT NOT NULL,
+        creation_date BIGINT NOT NULL,
+        PRIMARY KEY (identity_pool_id, identity_id, device_id),
+        UNIQUE (identity_pool_id, identity_id, platform, token)
+      );
+      CREATE INDEX devices_by_identity ON devices (identity_id);
+
+      CREATE TABLE subscriptions (
+        identity_pool_id TEXT COLLATE "C" NOT NULL,
+        identity_id TEXT COLLATE "C" NOT NULL,
+        dataset_name TEXT COLLATE "C" NOT NULL,
+        device_id TEXT COLLATE "C" NOT NULL,
+        creation_date BIGINT NOT NULL,
+        PRIMARY KEY (identity_pool_id, identity_id, dataset_name, device_id)
+      );
+      CREATE INDEX subscriptions_by_identity ON subscriptions (identity_id);
+
+      CREATE TABLE identities (
+        identity_id TEXT COLLATE "C" PRIMARY KEY,
+        identity_pool_id TEXT COLLATE "C" NOT NULL,
+        creation_date BIGINT NOT NULL,
+        last_modified_date BIGINT NOT NULL
+      );
+      CREATE INDEX identities_by_pool ON identities (identity_pool_id, identity_id);
+
+      CREATE TABLE identity_logins (
+        identity_pool_id TEXT COLLATE "C" NOT NULL,
+        provider_name TEXT COLLATE "C" NOT NULL,
+        user_identifier TEXT COLLATE "C" NOT NULL,
+        identity_id TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (identity_pool_id, provider_name, user_identifier)
+      );
+      CREATE INDEX identity_logins_by_identity ON identity_logins (identity_id);
+
+      CREATE TABLE issued_credentials (
+        access_key_id TEXT PRIMARY KEY,
+        identity_pool_id TEXT NOT NULL,
+        identity_id TEXT NOT NULL,
+        expiration BIGINT NOT NULL
+      );
+      CREATE INDEX issued_credentials_by_identity ON issued_credentials (identity_id, expiration);
+      CREATE INDEX issued_credentials_by_pool ON issued_credentials (identity_pool_id);
+    `,
+  },
+];

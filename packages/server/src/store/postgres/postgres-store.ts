@@ -1,0 +1,634 @@
+// The scale-out store: PostgreSQL through a bounded `pg` pool, for several stateless cognisync processes
+// on one database. Concurrency rule: every write that touches an identity's datasets first takes a
+// transaction-scoped advisory lock on (pool, identity), so writers of one identity run one at a time
+// (record conflicts and the dataset-count limit are decided on a stable view) while different identities
+// never wait for each other. Reads run in REPEATABLE READ snapshots.
+import pg from 'pg';
+import { applyRecordPatches } from '../../core/record-patches.js';
+import type { BulkPublishState } from '../../core/bulk-publish.js';
+import { InternalErrorException, LimitExceededException, ResourceConflictException, ServiceError, TooManyRequestsException } from '../../errors.js';
+import type {
+  DatasetKey, DatasetRecord, DeviceRecord, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
+  LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
+} from '../store.js';
+import { EXPIRED_CREDENTIALS_RETENTION_MS } from '../store.js';
+import { postgresMigrations } from './migrations.js';
+
+export interface PostgresStoreOptions {
+  connectionString: string;
+  /** Most connections this process opens (default 10). */
+  maxConnections?: number;
+  /** Schema to use instead of the connection's default (tests use one per run). */
+  schema?: string;
+  /** Called when an idle pooled connection fails (the pool replaces it). */
+  onBackgroundError?: (error: Error) => void;
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+const BIGINT_OID = 20;
+// Counters and epoch-ms times fit a double exactly; the driver would hand them over as strings.
+const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === BIGINT_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) };
+
+/** Lock key for the advisory lock that serializes one identity's writers. */
+const identityLockKey = (identityPoolId: string, identityId: string) => `${identityPoolId}/${identityId}`;
+const MIGRATION_LOCK = 'cognisync:migrations';
+
+interface DatasetRow {
+  dataset_id: number;
+  identity_pool_id: string;
+  identity_id: string;
+  dataset_name: string;
+  live: boolean;
+  creation_date: number;
+  last_modified_date: number;
+  last_modified_by: string;
+  sync_count: number;
+  data_storage: number;
+  num_records: number;
+  deleted_at_sync_count: number;
+}
+
+interface RecordRow {
+  key: string;
+  value: string | null;
+  sync_count: number;
+  last_modified_date: number;
+  last_modified_by: string;
+  device_last_modified_date: number;
+}
+
+interface PoolRow {
+  identity_pool_id: string;
+  identity_pool_name: string;
+  description: string;
+  push_sync: string | null;
+  cognito_streams: string | null;
+  cognito_events: string;
+  bulk_publish: string;
+  roles: string | null;
+  creation_date: number;
+  last_modified_date: number;
+}
+
+const toDataset = (row: DatasetRow): DatasetRecord => ({
+  identityPoolId: row.identity_pool_id,
+  identityId: row.identity_id,
+  datasetName: row.dataset_name,
+  creationDate: row.creation_date,
+  lastModifiedDate: row.last_modified_date,
+  lastModifiedBy: row.last_modified_by,
+  syncCount: row.sync_count,
+  dataStorage: row.data_storage,
+  numRecords: row.num_records,
+});
+
+const toRecord = (row: RecordRow): StoredRecord => ({
+  key: row.key,
+  value: row.value,
+  syncCount: row.sync_count,
+  lastModifiedDate: row.last_modified_date,
+  lastModifiedBy: row.last_modified_by,
+  deviceLastModifiedDate: row.device_last_modified_date,
+});
+
+const toPool = (row: PoolRow): IdentityPoolRecord => ({
+  identityPoolId: row.identity_pool_id,
+  identityPoolName: row.identity_pool_name,
+  description: JSON.parse(row.description) as Record<string, unknown>,
+  creationDate: row.creation_date,
+  lastModifiedDate: row.last_modified_date,
+});
+
+const toSettings = (row: PoolRow): PoolSyncSettings => ({
+  ...(row.push_sync ? { pushSync: JSON.parse(row.push_sync) } : {}),
+  ...(row.cognito_streams ? { cognitoStreams: JSON.parse(row.cognito_streams) } : {}),
+  cognitoEvents: JSON.parse(row.cognito_events) as Record<string, string>,
+  bulkPublish: JSON.parse(row.bulk_publish) as BulkPublishState,
+});
+
+const DEVICE_COLUMNS = 'identity_pool_id AS "identityPoolId", identity_id AS "identityId", device_id AS "deviceId", platform, token, creation_date AS "creationDate"';
+const RECORD_COLUMNS = 'key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date';
+
+/** SQLSTATEs and driver failures that mean "busy, retry" vs "database unreachable". */
+const BUSY_CODES = new Set(['40001', '40P01', '55P03', '53300', '57014']);
+const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND']);
+
+/** Store failures become AWS-shaped errors: busy → TooManyRequestsException, unreachable → InternalErrorException. */
+function toServiceError(error: unknown): unknown {
+  if (error instanceof ServiceError) return error;
+  const code = (error as { code?: string }).code ?? '';
+  const message = error instanceof Error ? error.message : String(error);
+  if (BUSY_CODES.has(code) || /timeout exceeded when trying to connect/i.test(message)) {
+    return new TooManyRequestsException('The data store is busy; retry the request.');
+  }
+  if (UNAVAILABLE_CODES.has(code) || /Connection terminated|connection.*(closed|ended)/i.test(message)) {
+    return new InternalErrorException('The data store is unavailable; retry the request.');
+  }
+  return error;
+}
+
+export class PostgresStore implements Store {
+  private readonly pool: pg.Pool;
+
+  constructor(options: PostgresStoreOptions) {
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.maxConnections ?? 10,
+      connectionTimeoutMillis: 5000,
+      idleTimeoutMillis: 30_000,
+      types,
+      ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+    });
+    // An idle connection that dies (database restart) must not crash the process; the pool reconnects.
+    this.pool.on('error', (error) => options.onBackgroundError?.(error));
+  }
+
+  /** Runs `fn` on a pooled client inside a transaction; failures are mapped to AWS errors. */
+  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+    let client: pg.PoolClient | undefined;
+    try {
+      client = await this.pool.connect();
+      await client.query(begin);
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      if (client) await client.query('ROLLBACK').catch(() => undefined);
+      throw toServiceError(error);
+    } finally {
+      client?.release();
+    }
+  }
+
+  private read<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.transaction(fn, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  }
+
+  private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = [], on: Queryable = this.pool): Promise<R[]> {
+    try {
+      return (await on.query<R>(sql, params)).rows;
+    } catch (error) {
+      throw toServiceError(error);
+    }
+  }
+
+  private async lockIdentity(client: pg.PoolClient, identityPoolId: string, identityId: string): Promise<void> {
+    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [identityLockKey(identityPoolId, identityId)]);
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      // Session-level lock: a second process starting now waits here, then finds nothing left to do.
+      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [MIGRATION_LOCK]);
+      await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+      const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+      for (const migration of postgresMigrations) {
+        if (applied.has(migration.version)) continue;
+        await client.query('BEGIN');
+        try {
+          await client.query(migration.sql);
+          await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, Date.now()]);
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK');
+          throw error;
+        }
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [MIGRATION_LOCK]).catch(() => undefined);
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.pool.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async getOrCreateSetting(name: string, value: string): Promise<string> {
+    await this.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, value]);
+    return (await this.query<{ value: string }>('SELECT value FROM settings WHERE name = $1', [name]))[0]!.value;
+  }
+
+  async createIdentityPool(pool: IdentityPoolRecord, maxPools: number): Promise<void> {
+    await this.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', ['cognisync:pools']);
+      const [{ n }] = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM identity_pools')).rows as [{ n: number }];
+      if (n >= maxPools) throw new LimitExceededException(`The maximum of ${maxPools} identity pools has been reached`);
+      await client.query(
+        'INSERT INTO identity_pools (identity_pool_id, identity_pool_name, description, creation_date, last_modified_date) VALUES ($1, $2, $3, $4, $5)',
+        [pool.identityPoolId, pool.identityPoolName, JSON.stringify(pool.description), pool.creationDate, pool.lastModifiedDate],
+      );
+    });
+  }
+
+  async getIdentityPool(identityPoolId: string): Promise<IdentityPoolRecord | undefined> {
+    const [row] = await this.query<PoolRow>('SELECT * FROM identity_pools WHERE identity_pool_id = $1', [identityPoolId]);
+    return row && toPool(row);
+  }
+
+  async listIdentityPools(afterId: string | undefined, limit: number): Promise<IdentityPoolRecord[]> {
+    const rows = await this.query<PoolRow>('SELECT * FROM identity_pools WHERE identity_pool_id > $1 ORDER BY identity_pool_id LIMIT $2', [afterId ?? '', limit]);
+    return rows.map(toPool);
+  }
+
+  async updateIdentityPool(pool: Omit<IdentityPoolRecord, 'creationDate'>): Promise<boolean> {
+    const rows = await this.query(
+      'UPDATE identity_pools SET identity_pool_name = $1, description = $2, last_modified_date = $3 WHERE identity_pool_id = $4 RETURNING 1',
+      [pool.identityPoolName, JSON.stringify(pool.description), pool.lastModifiedDate, pool.identityPoolId],
+    );
+    return rows.length > 0;
+  }
+
+  async deleteIdentityPool(identityPoolId: string): Promise<boolean> {
+    return this.transaction(async (client) => {
+      for (const table of ['subscriptions', 'devices', 'datasets', 'issued_credentials', 'identity_logins', 'identities']) {
+        await client.query(`DELETE FROM ${table} WHERE identity_pool_id = $1`, [identityPoolId]);
+      }
+      return ((await client.query('DELETE FROM identity_pools WHERE identity_pool_id = $1', [identityPoolId])).rowCount ?? 0) > 0;
+    });
+  }
+
+  async getPoolSyncSettings(identityPoolId: string): Promise<PoolSyncSettings | undefined> {
+    const [row] = await this.query<PoolRow>('SELECT * FROM identity_pools WHERE identity_pool_id = $1', [identityPoolId]);
+    return row && toSettings(row);
+  }
+
+  /** Reads the pool row FOR UPDATE, lets `change` compute the new settings, returns them (undefined: no pool). */
+  private updatePoolRow<T>(identityPoolId: string, change: (row: PoolRow, client: pg.PoolClient) => Promise<T>): Promise<T | undefined> {
+    return this.transaction(async (client) => {
+      const [row] = (await client.query<PoolRow>('SELECT * FROM identity_pools WHERE identity_pool_id = $1 FOR UPDATE', [identityPoolId])).rows;
+      return row ? change(row, client) : undefined;
+    });
+  }
+
+  async setPoolConfiguration(identityPoolId: string, changes: Pick<PoolSyncSettings, 'pushSync' | 'cognitoStreams'>): Promise<PoolSyncSettings | undefined> {
+    return this.updatePoolRow(identityPoolId, async (row, client) => {
+      const settings = { ...toSettings(row), ...changes };
+      await client.query('UPDATE identity_pools SET push_sync = $1, cognito_streams = $2 WHERE identity_pool_id = $3', [
+        settings.pushSync ? JSON.stringify(settings.pushSync) : null,
+        settings.cognitoStreams ? JSON.stringify(settings.cognitoStreams) : null,
+        identityPoolId,
+      ]);
+      return settings;
+    });
+  }
+
+  async setCognitoEvents(identityPoolId: string, changes: Record<string, string>): Promise<void> {
+    await this.updatePoolRow(identityPoolId, async (row, client) => {
+      const events = toSettings(row).cognitoEvents;
+      for (const [type, fn] of Object.entries(changes)) {
+        if (fn === '') delete events[type];
+        else events[type] = fn;
+      }
+      await client.query('UPDATE identity_pools SET cognito_events = $1 WHERE identity_pool_id = $2', [JSON.stringify(events), identityPoolId]);
+    });
+  }
+
+  async startBulkPublish(identityPoolId: string, decide: (settings: PoolSyncSettings) => BulkPublishState): Promise<BulkPublishState | undefined> {
+    return this.updatePoolRow(identityPoolId, async (row, client) => {
+      const next = decide(toSettings(row));
+      await client.query('UPDATE identity_pools SET bulk_publish = $1 WHERE identity_pool_id = $2', [JSON.stringify(next), identityPoolId]);
+      return next;
+    });
+  }
+
+  private async datasetRow(key: DatasetKey, on: Queryable): Promise<DatasetRow | undefined> {
+    const [row] = await this.query<DatasetRow>('SELECT * FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3', [key.identityPoolId, key.identityId, key.datasetName], on);
+    return row;
+  }
+
+  async describeDataset(key: DatasetKey): Promise<DatasetRecord | undefined> {
+    const row = await this.datasetRow(key, this.pool);
+    return row && row.live ? toDataset(row) : undefined;
+  }
+
+  async listDatasets(identityPoolId: string, identityId: string, afterName: string | undefined, limit: number): Promise<DatasetRecord[]> {
+    const rows = await this.query<DatasetRow>(
+      'SELECT * FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND live AND dataset_name > $3 ORDER BY dataset_name LIMIT $4',
+      [identityPoolId, identityId, afterName ?? '', limit],
+    );
+    return rows.map(toDataset);
+  }
+
+  async deleteDataset(key: DatasetKey, now: number): Promise<DatasetRecord | undefined> {
+    return this.transaction(async (client) => {
+      await this.lockIdentity(client, key.identityPoolId, key.identityId);
+      const row = await this.datasetRow(key, client);
+      if (!row || !row.live) return undefined;
+      await client.query('DELETE FROM records WHERE dataset_id = $1', [row.dataset_id]);
+      await client.query(
+        'UPDATE datasets SET live = false, deleted_at_sync_count = sync_count, data_storage = 0, num_records = 0, last_modified_date = $1 WHERE dataset_id = $2',
+        [now, row.dataset_id],
+      );
+      return toDataset(row);
+    });
+  }
+
+  async listRecords(key: DatasetKey, lastSyncCount: number, after: RecordCursor | undefined, limit: number): Promise<RecordsPage> {
+    return this.read(async (client) => {
+      const merged = await client.query<{ dataset_name: string }>(
+        'SELECT dataset_name FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND merged_base_name = $3 AND live ORDER BY dataset_name',
+        [key.identityPoolId, key.identityId, key.datasetName],
+      );
+      const mergedDatasetNames = merged.rows.map((r) => r.dataset_name);
+      const row = await this.datasetRow(key, client);
+      if (!row || !row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, records: [], next: undefined };
+      const rows = (
+        await client.query<RecordRow>(
+          `SELECT ${RECORD_COLUMNS} FROM records WHERE dataset_id = $1 AND sync_count > $2 AND (sync_count, key) > ($3, $4::text COLLATE "C")
+           ORDER BY sync_count, key LIMIT $5`,
+          [row.dataset_id, lastSyncCount, after?.syncCount ?? 0, after?.key ?? '', limit + 1],
+        )
+      ).rows;
+      const more = rows.length > limit;
+      const records = (more ? rows.slice(0, limit) : rows).map(toRecord);
+      const last = records[records.length - 1];
+      return { dataset: toDataset(row), mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
+    });
+  }
+
+  async updateRecords(request: UpdateRecordsRequest): Promise<UpdateRecordsResult> {
+    const { identityPoolId, identityId, datasetName } = request;
+    return this.transaction(async (client) => {
+      await this.lockIdentity(client, identityPoolId, identityId);
+      const row = await this.datasetRow(request, client);
+      const live = Boolean(row?.live);
+      const current = new Map<string, StoredRecord>();
+      if (row && live && request.patches.length > 0) {
+        const found = await client.query<RecordRow>(`SELECT ${RECORD_COLUMNS} FROM records WHERE dataset_id = $1 AND key = ANY($2::text[])`, [row.dataset_id, request.patches.map((p) => p.key)]);
+        for (const record of found.rows) current.set(record.key, toRecord(record));
+      }
+      const otherLiveDatasets = live
+        ? 0
+        : (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND live', [identityPoolId, identityId])).rows[0]!.n;
+      const applied = applyRecordPatches({
+        dataset: { live, syncCount: row?.sync_count ?? 0, dataStorage: row?.data_storage ?? 0, numRecords: row?.num_records ?? 0 },
+        otherLiveDatasets,
+        current,
+        patches: request.patches,
+        now: request.now,
+        modifiedBy: request.modifiedBy,
+        limits: request.limits,
+      });
+      const creationDate = live && row ? row.creation_date : request.now;
+      const { syncCount, dataStorage, numRecords } = applied.dataset;
+      let datasetId: number;
+      if (row) {
+        datasetId = row.dataset_id;
+        await client.query(
+          `UPDATE datasets SET live = true, creation_date = $1, last_modified_date = $2, last_modified_by = $3, sync_count = $4, data_storage = $5, num_records = $6,
+           sync_sessions_count = sync_sessions_count + 1 WHERE dataset_id = $7`,
+          [creationDate, request.now, request.modifiedBy, syncCount, dataStorage, numRecords, datasetId],
+        );
+      } else {
+        const inserted = await client.query<{ dataset_id: number }>(
+          `INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, sync_sessions_count)
+           VALUES ($1, $2, $3, true, $4, $5, $6, $7, $8, $9, 1) RETURNING dataset_id`,
+          [identityPoolId, identityId, datasetName, creationDate, request.now, request.modifiedBy, syncCount, dataStorage, numRecords],
+        );
+        datasetId = inserted.rows[0]!.dataset_id;
+      }
+      if (applied.records.length > 0) {
+        const r = applied.records;
+        await client.query(
+          `INSERT INTO records (dataset_id, key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date)
+           SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[])
+           ON CONFLICT (dataset_id, key) DO UPDATE SET value = excluded.value, sync_count = excluded.sync_count, last_modified_date = excluded.last_modified_date,
+           last_modified_by = excluded.last_modified_by, device_last_modified_date = excluded.device_last_modified_date`,
+          [datasetId, r.map((x) => x.key), r.map((x) => x.value), r.map((x) => x.syncCount), r.map((x) => x.lastModifiedDate), r.map((x) => x.lastModifiedBy), r.map((x) => x.deviceLastModifiedDate)],
+        );
+      }
+      return {
+        dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: request.now, lastModifiedBy: request.modifiedBy, syncCount, dataStorage, numRecords },
+        records: applied.records,
+      };
+    });
+  }
+
+  async describeIdentityUsage(identityPoolId: string, identityId: string): Promise<IdentityUsage> {
+    const [usage] = await this.query<{ n: number; bytes: number | null; last: number | null }>(
+      'SELECT count(*)::int AS n, sum(data_storage)::bigint AS bytes, max(last_modified_date) AS last FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND live',
+      [identityPoolId, identityId],
+    );
+    return { identityPoolId, identityId, datasetCount: usage!.n, dataStorage: usage!.bytes ?? 0, lastModifiedDate: usage!.last ?? undefined };
+  }
+
+  private async poolUsage(identityPoolId: string, on: Queryable): Promise<IdentityPoolUsage> {
+    const [usage] = await this.query<{ sessions: number | null; bytes: number | null; last: number | null }>(
+      `SELECT sum(sync_sessions_count)::bigint AS sessions, sum(CASE WHEN live THEN data_storage ELSE 0 END)::bigint AS bytes, max(last_modified_date) AS last
+       FROM datasets WHERE identity_pool_id = $1`,
+      [identityPoolId],
+      on,
+    );
+    return { identityPoolId, syncSessionsCount: usage!.sessions ?? 0, dataStorage: usage!.bytes ?? 0, lastModifiedDate: usage!.last ?? undefined };
+  }
+
+  async describeIdentityPoolUsage(identityPoolId: string): Promise<IdentityPoolUsage> {
+    return this.poolUsage(identityPoolId, this.pool);
+  }
+
+  async listIdentityPoolUsage(afterId: string | undefined, limit: number): Promise<IdentityPoolUsage[]> {
+    return this.read(async (client) => {
+      const pools = await client.query<{ identity_pool_id: string }>('SELECT identity_pool_id FROM identity_pools WHERE identity_pool_id > $1 ORDER BY identity_pool_id LIMIT $2', [afterId ?? '', limit]);
+      const usages: IdentityPoolUsage[] = [];
+      for (const pool of pools.rows) usages.push(await this.poolUsage(pool.identity_pool_id, client));
+      return usages;
+    });
+  }
+
+  async registerDevice(device: DeviceRecord): Promise<DeviceRecord> {
+    await this.query(
+      'INSERT INTO devices (identity_pool_id, identity_id, device_id, platform, token, creation_date) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
+      [device.identityPoolId, device.identityId, device.deviceId, device.platform, device.token, device.creationDate],
+    );
+    const [row] = await this.query<DeviceRecord>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE identity_pool_id = $1 AND identity_id = $2 AND platform = $3 AND token = $4`, [
+      device.identityPoolId, device.identityId, device.platform, device.token,
+    ]);
+    return row!;
+  }
+
+  async getDevice(identityPoolId: string, identityId: string, deviceId: string): Promise<DeviceRecord | undefined> {
+    const [row] = await this.query<DeviceRecord>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE identity_pool_id = $1 AND identity_id = $2 AND device_id = $3`, [identityPoolId, identityId, deviceId]);
+    return row;
+  }
+
+  async subscribe(key: DatasetKey, deviceId: string, now: number): Promise<void> {
+    await this.query('INSERT INTO subscriptions (identity_pool_id, identity_id, dataset_name, device_id, creation_date) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
+      key.identityPoolId, key.identityId, key.datasetName, deviceId, now,
+    ]);
+  }
+
+  async unsubscribe(key: DatasetKey, deviceId: string): Promise<void> {
+    await this.query('DELETE FROM subscriptions WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 AND device_id = $4', [key.identityPoolId, key.identityId, key.datasetName, deviceId]);
+  }
+
+  async listSubscriptions(key: DatasetKey): Promise<string[]> {
+    const rows = await this.query<{ device_id: string }>('SELECT device_id FROM subscriptions WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 ORDER BY device_id', [
+      key.identityPoolId, key.identityId, key.datasetName,
+    ]);
+    return rows.map((r) => r.device_id);
+  }
+
+  async createIdentity(identity: IdentityRecord): Promise<void> {
+    await this.transaction(async (client) => {
+      await client.query('INSERT INTO identities (identity_id, identity_pool_id, creation_date, last_modified_date) VALUES ($1, $2, $3, $4)', [
+        identity.identityId, identity.identityPoolId, identity.creationDate, identity.lastModifiedDate,
+      ]);
+      for (const login of identity.logins) {
+        await client.query('INSERT INTO identity_logins (identity_pool_id, provider_name, user_identifier, identity_id) VALUES ($1, $2, $3, $4)', [
+          identity.identityPoolId, login.providerName, login.userIdentifier, identity.identityId,
+        ]);
+      }
+    });
+  }
+
+  private async identityRecord(row: { identity_id: string; identity_pool_id: string; creation_date: number; last_modified_date: number }, on: Queryable): Promise<IdentityRecord> {
+    const logins = await this.query<{ provider_name: string; user_identifier: string }>(
+      'SELECT provider_name, user_identifier FROM identity_logins WHERE identity_id = $1 ORDER BY provider_name, user_identifier',
+      [row.identity_id],
+      on,
+    );
+    return {
+      identityId: row.identity_id,
+      identityPoolId: row.identity_pool_id,
+      creationDate: row.creation_date,
+      lastModifiedDate: row.last_modified_date,
+      logins: logins.map((login) => ({ providerName: login.provider_name, userIdentifier: login.user_identifier })),
+    };
+  }
+
+  async getIdentity(identityId: string): Promise<IdentityRecord | undefined> {
+    return this.read(async (client) => {
+      const [row] = (await client.query('SELECT * FROM identities WHERE identity_id = $1', [identityId])).rows;
+      return row ? this.identityRecord(row, client) : undefined;
+    });
+  }
+
+  async findIdentityByLogin(identityPoolId: string, login: Login): Promise<string | undefined> {
+    const [row] = await this.query<{ identity_id: string }>(
+      'SELECT identity_id FROM identity_logins WHERE identity_pool_id = $1 AND provider_name = $2 AND user_identifier = $3',
+      [identityPoolId, login.providerName, login.userIdentifier],
+    );
+    return row?.identity_id;
+  }
+
+  async linkLogin(identityPoolId: string, identityId: string, login: Login, now: number): Promise<LoginOwnedElsewhere | undefined> {
+    return this.transaction(async (client) => {
+      const inserted = await client.query(
+        'INSERT INTO identity_logins (identity_pool_id, provider_name, user_identifier, identity_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+        [identityPoolId, login.providerName, login.userIdentifier, identityId],
+      );
+      if ((inserted.rowCount ?? 0) > 0) {
+        await client.query('UPDATE identities SET last_modified_date = $1 WHERE identity_id = $2', [now, identityId]);
+        return undefined;
+      }
+      const [owner] = (await client.query<{ identity_id: string }>(
+        'SELECT identity_id FROM identity_logins WHERE identity_pool_id = $1 AND provider_name = $2 AND user_identifier = $3',
+        [identityPoolId, login.providerName, login.userIdentifier],
+      )).rows;
+      return owner && owner.identity_id !== identityId ? { ownedBy: owner.identity_id } : undefined;
+    });
+  }
+
+  async unlinkLogins(identityId: string, providerName: string, userIdentifier: string | undefined, now: number): Promise<number> {
+    return this.transaction(async (client) => {
+      const result = userIdentifier === undefined
+        ? await client.query('DELETE FROM identity_logins WHERE identity_id = $1 AND provider_name = $2', [identityId, providerName])
+        : await client.query('DELETE FROM identity_logins WHERE identity_id = $1 AND provider_name = $2 AND user_identifier = $3', [identityId, providerName, userIdentifier]);
+      const removed = result.rowCount ?? 0;
+      if (removed > 0) await client.query('UPDATE identities SET last_modified_date = $1 WHERE identity_id = $2', [now, identityId]);
+      return removed;
+    });
+  }
+
+  async listIdentities(identityPoolId: string, afterId: string | undefined, limit: number): Promise<IdentityRecord[]> {
+    return this.read(async (client) => {
+      const rows = (await client.query('SELECT * FROM identities WHERE identity_pool_id = $1 AND identity_id > $2 ORDER BY identity_id LIMIT $3', [identityPoolId, afterId ?? '', limit])).rows;
+      const identities: IdentityRecord[] = [];
+      for (const row of rows) identities.push(await this.identityRecord(row, client));
+      return identities;
+    });
+  }
+
+  private async removeIdentity(client: pg.PoolClient, identityId: string): Promise<boolean> {
+    for (const table of ['subscriptions', 'devices', 'datasets', 'issued_credentials', 'identity_logins']) {
+      await client.query(`DELETE FROM ${table} WHERE identity_id = $1`, [identityId]);
+    }
+    return ((await client.query('DELETE FROM identities WHERE identity_id = $1', [identityId])).rowCount ?? 0) > 0;
+  }
+
+  async deleteIdentity(identityId: string): Promise<boolean> {
+    return this.transaction(async (client) => {
+      const [row] = (await client.query<{ identity_pool_id: string }>('SELECT identity_pool_id FROM identities WHERE identity_id = $1', [identityId])).rows;
+      if (row) await this.lockIdentity(client, row.identity_pool_id, identityId);
+      return this.removeIdentity(client, identityId);
+    });
+  }
+
+  async mergeIdentities(identityPoolId: string, sourceIdentityId: string, destinationIdentityId: string, now: number): Promise<void> {
+    if (sourceIdentityId === destinationIdentityId) return;
+    await this.transaction(async (client) => {
+      // Always lock in the same order, so two merges of the same pair cannot deadlock.
+      for (const id of [sourceIdentityId, destinationIdentityId].sort()) await this.lockIdentity(client, identityPoolId, id);
+      const clashes = await client.query<{ dataset_name: string; live: boolean }>(
+        `SELECT d.dataset_name, d.live FROM datasets d JOIN datasets s ON s.identity_pool_id = d.identity_pool_id
+         AND d.dataset_name = s.dataset_name || '.' || s.identity_id WHERE d.identity_pool_id = $1 AND d.identity_id = $2 AND s.identity_id = $3 AND s.live`,
+        [identityPoolId, destinationIdentityId, sourceIdentityId],
+      );
+      for (const clash of clashes.rows) {
+        if (clash.live) throw new ResourceConflictException(`Identity ${destinationIdentityId} already has a dataset named ${clash.dataset_name}; cannot merge.`);
+        await client.query('DELETE FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3', [identityPoolId, destinationIdentityId, clash.dataset_name]);
+      }
+      await client.query('UPDATE identity_logins SET identity_id = $1 WHERE identity_id = $2', [destinationIdentityId, sourceIdentityId]);
+      await client.query(
+        `UPDATE datasets SET identity_id = $1, merged_base_name = dataset_name, dataset_name = dataset_name || '.' || identity_id
+         WHERE identity_pool_id = $2 AND identity_id = $3 AND live`,
+        [destinationIdentityId, identityPoolId, sourceIdentityId],
+      );
+      await client.query(
+        `UPDATE devices d SET identity_id = $1 WHERE d.identity_id = $2 AND NOT EXISTS
+         (SELECT 1 FROM devices e WHERE e.identity_pool_id = d.identity_pool_id AND e.identity_id = $1 AND e.platform = d.platform AND e.token = d.token)`,
+        [destinationIdentityId, sourceIdentityId],
+      );
+      await this.removeIdentity(client, sourceIdentityId);
+      await client.query('UPDATE identities SET last_modified_date = $1 WHERE identity_id = $2', [now, destinationIdentityId]);
+    });
+  }
+
+  async saveIssuedCredentials(credentials: IssuedCredentialsRecord): Promise<void> {
+    await this.transaction(async (client) => {
+      await client.query('DELETE FROM issued_credentials WHERE identity_id = $1 AND expiration < $2', [credentials.identityId, Date.now() - EXPIRED_CREDENTIALS_RETENTION_MS]);
+      await client.query('INSERT INTO issued_credentials (access_key_id, identity_pool_id, identity_id, expiration) VALUES ($1, $2, $3, $4)', [
+        credentials.accessKeyId, credentials.identityPoolId, credentials.identityId, credentials.expiration,
+      ]);
+    });
+  }
+
+  async getIssuedCredentials(accessKeyId: string): Promise<IssuedCredentialsRecord | undefined> {
+    const [row] = await this.query<{ access_key_id: string; identity_pool_id: string; identity_id: string; expiration: number }>(
+      'SELECT * FROM issued_credentials WHERE access_key_id = $1',
+      [accessKeyId],
+    );
+    return row && { accessKeyId: row.access_key_id, identityPoolId: row.identity_pool_id, identityId: row.identity_id, expiration: row.expiration };
+  }
+
+  async getPoolRoles(identityPoolId: string): Promise<PoolRoles | undefined> {
+    const [row] = await this.query<{ roles: string | null }>('SELECT roles FROM identity_pools WHERE identity_pool_id = $1', [identityPoolId]);
+    return row ? (row.roles ? (JSON.parse(row.roles) as PoolRoles) : {}) : undefined;
+  }
+
+  async setPoolRoles(identityPoolId: string, roles: PoolRoles): Promise<boolean> {
+    return (await this.query('UPDATE identity_pools SET roles = $1 WHERE identity_pool_id = $2 RETURNING 1', [JSON.stringify(roles), identityPoolId])).length > 0;
+  }
+}

@@ -1,13 +1,23 @@
-// The `cognisync` command: `serve` (the default) runs the server until SIGTERM/SIGINT.
+// The `cognisync` command: `serve` (the default) runs the server until SIGTERM/SIGINT; `migrate` applies
+// pending schema migrations to the configured store and exits.
 import { loadConfig } from './config.js';
 import { startServer } from './server.js';
+import { openStore } from './store/open-store.js';
 
-const usage = `usage: cognisync serve [--host H] [--port N] [--data-dir DIR] [--database-url URL] [--region R]`;
+const usage = `usage: cognisync serve [--host H] [--port N] [--data-dir DIR] [--database-url URL] [--region R]
+       cognisync migrate [--data-dir DIR] [--database-url URL]`;
 
 async function main(argv: string[]): Promise<void> {
   const [command = 'serve', ...rest] = argv;
   if (command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(`${usage}\n`);
+    return;
+  }
+  if (command === 'migrate') {
+    // Opening a store applies its migrations (under an advisory lock on PostgreSQL).
+    const store = await openStore(loadConfig(rest, process.env));
+    await store.close();
+    process.stdout.write('cognisync: schema is up to date\n');
     return;
   }
   if (command !== 'serve') throw new Error(`unknown command '${command}'\n${usage}`);

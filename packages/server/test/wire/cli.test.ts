@@ -1,0 +1,65 @@
+// The `cognisync` command line: migrate, usage errors, and the contract's listening line.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { binPath, startServer } from '../support/server-process.ts';
+
+const run = promisify(execFile);
+
+async function cognisync(...args: string[]) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [binPath, ...args], { env: { ...process.env, COGNISYNC_LOG_LEVEL: 'warn' } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+test('migrate creates the schema and is idempotent', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cognisync-cli-'));
+  try {
+    for (let i = 0; i < 2; i++) {
+      const result = await cognisync('migrate', '--data-dir', dataDir);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /schema is up to date/);
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('bad commands and options fail with a clear message and a non-zero exit', async () => {
+  const unknown = await cognisync('frobnicate');
+  assert.notEqual(unknown.code, 0);
+  assert.match(unknown.stderr, /unknown command 'frobnicate'/);
+  const badPort = await cognisync('serve', '--port', 'eighty');
+  assert.notEqual(badPort.code, 0);
+  assert.match(badPort.stderr, /invalid port/);
+  const badUrl = await cognisync('serve', '--port', '0', '--database-url', 'mysql://localhost/x');
+  assert.notEqual(badUrl.code, 0);
+  assert.match(badUrl.stderr, /postgres:\/\//);
+});
+
+test('serve prints exactly one listening line on stdout; generated credentials go to stderr once', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cognisync-cli-'));
+  try {
+    const env = { COGNISYNC_ACCESS_KEY_ID: '', COGNISYNC_SECRET_ACCESS_KEY: '' };
+    const first = await startServer({ dataDir, env });
+    let stdout = '';
+    first.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    assert.match(first.endpoint, /^http:\/\/127\.0\.0\.1:\d+$/);
+    await first.stop();
+    assert.equal(stdout, '', 'nothing but the listening line on stdout');
+    assert.match(first.stderr(), /COGNISYNC_SECRET_ACCESS_KEY=/);
+    const second = await startServer({ dataDir, env });
+    await second.stop();
+    assert.doesNotMatch(second.stderr(), /COGNISYNC_SECRET_ACCESS_KEY=/, 'printed only on first start');
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

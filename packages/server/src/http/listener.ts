@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { authorize, type CredentialLookup, type Principal } from '../auth/principal.js';
 import { verifySignature } from '../auth/sigv4.js';
 import type { SyncSessionTokens } from '../core/sync-session-token.js';
-import { RequestEntityTooLargeException, type ServiceName } from '../errors.js';
+import { RequestEntityTooLargeException, ServiceError, type ServiceName } from '../errors.js';
 import type { Limits } from '../limits.js';
 import { cognitoIdentityMetadata } from '../model/cognito-identity.generated.js';
 import { cognitoSyncMetadata } from '../model/cognito-sync.generated.js';
@@ -47,6 +47,8 @@ export function createRequestListener(deps: ListenerDependencies) {
     // Cognito Identity is served on `POST /` (X-Amz-Target); every other path is Cognito Sync's REST API.
     const service: ServiceName = rawPath === '/' ? 'identity' : 'sync';
     let operationName: string | undefined;
+    let caller: string | undefined;
+    let errorCode: string | undefined;
     let status: number;
     try {
       const body = await readBody(req, deps.limits.maxRequestBodyBytes);
@@ -63,6 +65,8 @@ export function createRequestListener(deps: ListenerDependencies) {
       }
       const { operation } = call;
       operationName = operation.model.name;
+      // Who called, never with a secret: the identity id, or just "developer".
+      caller = principal?.kind === 'identity' ? principal.identityId : principal?.kind;
       if (principal) authorize(operation.model.name, operation.callers, principal, call.input);
       const input = validateInput<never>(operation.model.input, call.input);
       const output = await operation.handle(
@@ -75,8 +79,10 @@ export function createRequestListener(deps: ListenerDependencies) {
       // The rest of an oversized body is never read: answer, then drop the connection.
       if (error instanceof RequestEntityTooLargeException) res.setHeader('connection', 'close');
       status = writeError(res, service, error, requestId, deps.logger);
+      errorCode = error instanceof ServiceError ? error.code : 'InternalErrorException';
     }
-    deps.logger.info({ requestId, service, operation: operationName, status, ms: Math.round((performance.now() - started) * 100) / 100 }, 'request');
+    // Error messages carry no secrets or record values; the body and headers are never logged.
+    deps.logger.info({ requestId, service, operation: operationName, caller, status, error: errorCode, ms: Math.round((performance.now() - started) * 100) / 100 }, 'request');
   }
 
   return (req: IncomingMessage, res: ServerResponse): void => {

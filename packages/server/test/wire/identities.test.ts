@@ -208,6 +208,24 @@ describe('OpenID Connect provider logins', () => {
   });
   after(() => new Promise<void>((resolve) => provider.close(() => resolve())));
 
+  test('a GetId whose logins belong to two identities merges them; the other’s datasets become MergedDatasetNames', async () => {
+    const poolId = await createPool({ DeveloperProviderName: 'login.example', OpenIdConnectProviderARNs: [`arn:aws:iam::123456789012:oidc-provider/${providerName}`] });
+    const oidcLogins = { [providerName]: await sign('merge-me') };
+    const oidcIdentity = (await identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: oidcLogins }))).IdentityId!;
+    const developer = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'dana' } }));
+    await writeRecord(developerSync, poolId, developer.IdentityId!, 'settings', 'volume', '11');
+    await writeRecord(developerSync, poolId, oidcIdentity, 'settings', 'volume', '3');
+
+    const linked = await identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: { ...oidcLogins, 'cognito-identity.amazonaws.com': developer.Token! } }));
+    assert.equal(linked.IdentityId, oidcIdentity);
+    const listed = await developerSync.send(new ListRecordsCommand({ IdentityPoolId: poolId, IdentityId: oidcIdentity, DatasetName: 'settings' }));
+    assert.deepEqual(listed.MergedDatasetNames, [`settings.${developer.IdentityId}`]);
+    const lookup = await identity().send(new LookupDeveloperIdentityCommand({ IdentityPoolId: poolId, DeveloperUserIdentifier: 'dana' }));
+    assert.equal(lookup.IdentityId, oidcIdentity, 'the developer user now belongs to the surviving identity');
+    const described = await identity().send(new DescribeIdentityCommand({ IdentityId: oidcIdentity }));
+    assert.deepEqual(new Set(described.Logins), new Set([providerName, 'login.example']));
+  });
+
   test('GetId and the v3 credential provider accept a token the provider’s JWKS verifies; the same subject keeps its identity', async () => {
     const poolId = await createPool({ AllowUnauthenticatedIdentities: false, OpenIdConnectProviderARNs: [`arn:aws:iam::123456789012:oidc-provider/${providerName}`] });
     const logins = { [providerName]: await sign('user-42') };

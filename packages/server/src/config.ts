@@ -20,6 +20,14 @@ export interface Config {
   /** SQLite `synchronous` pragma; NORMAL in WAL mode survives a process crash (kill -9), FULL also a power loss. */
   sqliteSynchronous: 'FULL' | 'NORMAL';
   logLevel: string;
+  /** AWS-protocol endpoints of the integrations (standard AWS credential chain for their credentials). */
+  lambdaEndpoint?: string;
+  kinesisEndpoint?: string;
+  snsEndpoint?: string;
+  /** HMAC key for SyncTrigger webhooks (default: the developer secret access key). */
+  webhookSecret?: string;
+  /** Longest a SyncTrigger function may take (COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS, default 5000). */
+  syncTriggerTimeoutMs: number;
   limits: Limits;
 }
 
@@ -55,6 +63,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     ...(env.COGNISYNC_PUBLIC_URL ? { publicUrl: env.COGNISYNC_PUBLIC_URL.replace(/\/+$/, '') } : {}),
     sqliteSynchronous: synchronous,
     logLevel: env.COGNISYNC_LOG_LEVEL ?? 'info',
+    ...(env.COGNISYNC_LAMBDA_ENDPOINT ? { lambdaEndpoint: env.COGNISYNC_LAMBDA_ENDPOINT } : {}),
+    ...(env.COGNISYNC_KINESIS_ENDPOINT ? { kinesisEndpoint: env.COGNISYNC_KINESIS_ENDPOINT } : {}),
+    ...(env.COGNISYNC_SNS_ENDPOINT ? { snsEndpoint: env.COGNISYNC_SNS_ENDPOINT } : {}),
+    ...(env.COGNISYNC_WEBHOOK_SECRET ? { webhookSecret: env.COGNISYNC_WEBHOOK_SECRET } : {}),
+    syncTriggerTimeoutMs: Number(env.COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS ?? 5000) || 5000,
     limits: limitsFromEnv(env),
   };
 }

@@ -36,6 +36,8 @@ export const DuplicateRequestException = define('DuplicateRequestException');
 export const ConcurrentModificationException = define('ConcurrentModificationException');
 export const InternalErrorException = define('InternalErrorException');
 export const DeveloperUserAlreadyRegisteredException = define('DeveloperUserAlreadyRegisteredException');
+export const LambdaThrottledException = define('LambdaThrottledException');
+export const InvalidLambdaFunctionOutputException = define('InvalidLambdaFunctionOutputException');
 
 // Errors AWS's front door sends before a request reaches the service (not in the models).
 export const MissingAuthenticationTokenException = define('MissingAuthenticationTokenException');

@@ -16,6 +16,9 @@ import { createRequestListener } from './http/listener.js';
 import { identityOperations } from './operations/identity/index.js';
 import { syncOperations } from './operations/sync/index.js';
 import { openStore } from './store/open-store.js';
+import { KinesisDelivery } from './outbox/kinesis-delivery.js';
+import { OutboxWorker } from './outbox/outbox-worker.js';
+import { SyncTriggerInvoker } from './triggers/sync-trigger.js';
 
 export interface RunningServer {
   url: string;
@@ -66,6 +69,15 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const openIdTokens = await OpenIdTokens.load(store, masterKey, config.publicUrl ?? `http://${host}:${address.port}`);
+  const kinesis = new KinesisDelivery({ region: config.region, ...(config.kinesisEndpoint ? { endpoint: config.kinesisEndpoint } : {}) });
+  const outboxWorker = new OutboxWorker(store, kinesis, logger);
+  outboxWorker.start();
+  const syncTrigger = new SyncTriggerInvoker({
+    region: config.region,
+    ...(config.lambdaEndpoint ? { lambdaEndpoint: config.lambdaEndpoint } : {}),
+    webhookSecret: config.webhookSecret ?? developer.secretAccessKey,
+    timeoutMs: config.syncTriggerTimeoutMs,
+  });
   server.on(
     'request',
     createRequestListener({
@@ -76,6 +88,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       credentials,
       syncSessionTokens: new SyncSessionTokens(Buffer.from(tokenSecret, 'base64'), config.limits.syncSessionTokenTtlSeconds * 1000),
       identity: { openIdTokens, logins: new LoginVerifier(openIdTokens), credentials: deriver },
+      integrations: { syncTrigger, outbox: outboxWorker },
       syncOperations,
       identityOperations,
     }),
@@ -90,6 +103,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         await closed;
+        await outboxWorker.stop();
+        kinesis.destroy();
         await store.close();
         logger.flush();
       })();

@@ -11,7 +11,7 @@ import { RequestEntityTooLargeException, ServiceError, type ServiceName } from '
 import type { Limits } from '../limits.js';
 import { cognitoIdentityMetadata } from '../model/cognito-identity.generated.js';
 import { cognitoSyncMetadata } from '../model/cognito-sync.generated.js';
-import type { IdentityServices, Operation } from '../operations/operation.js';
+import type { IdentityServices, Integrations, Operation } from '../operations/operation.js';
 import { AwsJsonTargets, decodeAwsJson } from '../protocol/aws-json.js';
 import { parseQuery, type ApiRequest, type DecodedCall } from '../protocol/request.js';
 import { decodeRestJson, RestJsonRouter } from '../protocol/rest-json.js';
@@ -28,6 +28,7 @@ export interface ListenerDependencies {
   credentials: CredentialLookup;
   syncSessionTokens: SyncSessionTokens;
   identity: IdentityServices;
+  integrations: Integrations;
   syncOperations: readonly Operation[];
   identityOperations: readonly Operation[];
 }
@@ -70,7 +71,7 @@ export function createRequestListener(deps: ListenerDependencies) {
       if (principal) authorize(operation.model.name, operation.callers, principal, call.input);
       const input = validateInput<never>(operation.model.input, call.input);
       const output = await operation.handle(
-        { requestId, principal, region: deps.region, now: new Date(), limits: deps.limits, syncSessionTokens: deps.syncSessionTokens, identity: deps.identity },
+        { requestId, principal, region: deps.region, now: new Date(), limits: deps.limits, syncSessionTokens: deps.syncSessionTokens, identity: deps.identity, integrations: deps.integrations },
         input,
         deps.store,
       );

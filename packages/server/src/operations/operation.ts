@@ -9,6 +9,7 @@ import type { SyncSessionTokens } from '../core/sync-session-token.js';
 import type { LoginVerifier } from '../auth/login-verifier.js';
 import type { OpenIdTokens } from '../auth/openid-tokens.js';
 import type { CredentialDeriver } from '../auth/temporary-credentials.js';
+import type { SyncTriggerInvoker } from '../triggers/sync-trigger.js';
 import type { IdentityPoolRecord, Store } from '../store/store.js';
 
 export interface OperationContext {
@@ -21,6 +22,13 @@ export interface OperationContext {
   syncSessionTokens: SyncSessionTokens;
   /** What the Cognito Identity operations need to verify logins and issue tokens and credentials. */
   identity: IdentityServices;
+  integrations: Integrations;
+}
+
+export interface Integrations {
+  syncTrigger: SyncTriggerInvoker;
+  /** Wakes this process's outbox worker after a commit that wrote outbox entries. */
+  outbox: { notify(): void };
 }
 
 export interface IdentityServices {

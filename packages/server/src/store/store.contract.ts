@@ -290,7 +290,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           await store.startBulkPublish(POOL, (settings) => {
             seen.push(settings.cognitoStreams, settings.bulkPublish);
             return started;
-          }),
+          }, T0),
           started,
         );
         assert.deepEqual(seen, [streams, { status: 'NOT_STARTED' }]);
@@ -300,7 +300,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         await store.startBulkPublish(POOL, (settings) => {
           assert.deepEqual(settings.bulkPublish, started);
           return done;
-        });
+        }, T0);
         assert.deepEqual((await store.getPoolSyncSettings(POOL))?.bulkPublish, done);
         assert.deepEqual((await store.getPoolSyncSettings(POOL))?.cognitoStreams, streams);
       });
@@ -308,19 +308,19 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
       storeTest('a decide that throws leaves the bulk publish state unchanged and the error reaches the caller', async (store) => {
         await store.createIdentityPool(poolRecord(POOL), 10);
         const started: BulkPublishState = { status: 'IN_PROGRESS', startTime: T0 };
-        await store.startBulkPublish(POOL, () => started);
+        await store.startBulkPublish(POOL, () => started, T0);
         const refusal = new Error('refused');
         await assert.rejects(
           store.startBulkPublish(POOL, () => {
             throw refusal;
-          }),
+          }, T0),
           (error) => error === refusal,
         );
         assert.deepEqual((await store.getPoolSyncSettings(POOL))?.bulkPublish, started);
       });
 
       storeTest('startBulkPublish on an unknown pool is undefined', async (store) => {
-        assert.equal(await store.startBulkPublish(OTHER_POOL, () => ({ status: 'IN_PROGRESS', startTime: T0 })), undefined);
+        assert.equal(await store.startBulkPublish(OTHER_POOL, () => ({ status: 'IN_PROGRESS', startTime: T0 }), T0), undefined);
       });
     });
 

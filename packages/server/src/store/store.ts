@@ -5,6 +5,34 @@ import type { Limits } from '../limits.js';
 import type { RecordPatch } from '../core/record-patches.js';
 import type { BulkPublishState } from '../core/bulk-publish.js';
 
+/** Where committed changes of a pool go: its Cognito Stream, when streaming is ENABLED. */
+export interface StreamTarget {
+  streamName: string;
+}
+
+/**
+ * A unit of work for the delivery workers, written in the same transaction as the change it describes.
+ * Entries of one partition are delivered one after another, in the order they were written.
+ */
+export interface OutboxEntry {
+  kind: 'stream' | 'bulk-publish' | 'bulk-finish';
+  partitionKey: string;
+  payload: unknown;
+  /** Set on every entry of a pool's running bulk publish (so the job can count and cancel them). */
+  bulkPoolId?: string;
+}
+
+export interface ClaimedOutboxEntry extends OutboxEntry {
+  outboxId: number;
+  attempts: number;
+  createdAt: number;
+}
+
+export interface OutboxBacklog {
+  pending: number;
+  oldestCreatedAt: number | undefined;
+}
+
 export interface IdentityPoolRecord {
   identityPoolId: string;
   identityPoolName: string;
@@ -82,6 +110,8 @@ export interface UpdateRecordsRequest extends DatasetKey {
   now: number;
   modifiedBy: string;
   limits: Limits;
+  /** When set, the change's Cognito Streams records join the outbox in the same transaction. */
+  stream?: StreamTarget;
 }
 
 export interface UpdateRecordsResult {
@@ -177,14 +207,22 @@ export interface Store {
   setPoolConfiguration(identityPoolId: string, changes: Pick<PoolSyncSettings, 'pushSync' | 'cognitoStreams'>): Promise<PoolSyncSettings | undefined>;
   /** Merges event bindings: an empty function removes that event type. */
   setCognitoEvents(identityPoolId: string, changes: Record<string, string>): Promise<void>;
-  /** Runs `decide` on the pool's settings in one transaction and stores the bulk publish state it returns. */
-  startBulkPublish(identityPoolId: string, decide: (settings: PoolSyncSettings) => BulkPublishState): Promise<BulkPublishState | undefined>;
+  /**
+   * Runs `decide` on the pool's settings in one transaction and stores the bulk publish state it returns; when
+   * that state is IN_PROGRESS, the bulk publish job joins the outbox in the same transaction.
+   */
+  startBulkPublish(identityPoolId: string, decide: (settings: PoolSyncSettings) => BulkPublishState, now: number): Promise<BulkPublishState | undefined>;
+  setBulkPublishState(identityPoolId: string, state: BulkPublishState): Promise<void>;
 
   describeDataset(key: DatasetKey): Promise<DatasetRecord | undefined>;
   /** Live datasets of an identity ordered by name, starting after `afterName`. */
   listDatasets(identityPoolId: string, identityId: string, afterName: string | undefined, limit: number): Promise<DatasetRecord[]>;
   /** Deletes a live dataset and its records for good; returns what it was, or undefined if there was none. */
-  deleteDataset(key: DatasetKey, now: number): Promise<DatasetRecord | undefined>;
+  deleteDataset(key: DatasetKey, now: number, stream?: StreamTarget): Promise<DatasetRecord | undefined>;
+  /** The current versions of some records of a live dataset (absent keys are left out). */
+  getRecords(key: DatasetKey, keys: readonly string[]): Promise<Map<string, StoredRecord>>;
+  /** Live datasets of a pool ordered by (identity, name), after `after`. */
+  listPoolDatasets(identityPoolId: string, after: { identityId: string; datasetName: string } | undefined, limit: number): Promise<DatasetRecord[]>;
   /** Records with SyncCount > lastSyncCount, ordered by (SyncCount, key), after `after`. */
   listRecords(key: DatasetKey, lastSyncCount: number, after: RecordCursor | undefined, limit: number): Promise<RecordsPage>;
   /** Applies all patches or none (conflicts and limits per core/record-patches.ts), creating the dataset if needed. */
@@ -228,4 +266,22 @@ export interface Store {
 
   getPoolRoles(identityPoolId: string): Promise<PoolRoles | undefined>;
   setPoolRoles(identityPoolId: string, roles: PoolRoles): Promise<boolean>;
+
+  enqueueOutbox(entries: readonly OutboxEntry[], now: number): Promise<void>;
+  /**
+   * Leases up to `limit` due entries for `owner` until `now + leaseMs`: only the oldest entry of each partition
+   * (so a partition is delivered in order) and none another live lease holds (so one process delivers each).
+   */
+  claimOutbox(owner: string, now: number, leaseMs: number, limit: number): Promise<ClaimedOutboxEntry[]>;
+  /** Removes delivered entries. */
+  completeOutbox(outboxIds: readonly number[]): Promise<void>;
+  /** Releases an entry for another try at `nextAttemptAt`, counting a failed attempt when `error` is given. */
+  retryOutbox(outboxId: number, nextAttemptAt: number, error?: string): Promise<void>;
+  /** Replaces a finished entry with its follow-ups in one transaction (how the bulk publish job advances). */
+  advanceOutbox(outboxId: number, next: readonly OutboxEntry[], now: number): Promise<void>;
+  /** Outbox entries of a pool's bulk publish, optionally of one kind. */
+  countBulkOutbox(identityPoolId: string, kind?: OutboxEntry['kind']): Promise<number>;
+  /** Drops every outbox entry of a pool's bulk publish (when it failed). */
+  dropBulkOutbox(identityPoolId: string): Promise<void>;
+  outboxBacklog(): Promise<OutboxBacklog>;
 }

@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
 import {
   BulkPublishCommand, GetBulkPublishDetailsCommand, GetCognitoEventsCommand, GetIdentityPoolConfigurationCommand, RegisterDeviceCommand,
-  SetCognitoEventsCommand, SetIdentityPoolConfigurationCommand, SubscribeToDatasetCommand, UnsubscribeFromDatasetCommand, type CognitoSyncClient,
+  ListRecordsCommand, SetCognitoEventsCommand, SetIdentityPoolConfigurationCommand, UpdateRecordsCommand, SubscribeToDatasetCommand, UnsubscribeFromDatasetCommand, type CognitoSyncClient,
 } from '@aws-sdk/client-cognito-sync';
 import { identityClient, identityCredentials, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
 
@@ -12,7 +12,8 @@ let server: ServerProcess;
 let sync: CognitoSyncClient;
 
 before(async () => {
-  server = await startServer();
+  // No Kinesis here: stream deliveries fail and retry, so a bulk publish stays IN_PROGRESS long enough to observe.
+  server = await startServer({ env: { COGNISYNC_KINESIS_ENDPOINT: 'http://127.0.0.1:9', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' } });
   sync = syncClient(server.endpoint);
 });
 after(async () => {
@@ -73,8 +74,11 @@ test('BulkPublish needs enabled streams, runs once at a time, and GetBulkPublish
   assert.equal(notStarted.BulkPublishStatus, 'NOT_STARTED');
   assert.equal(notStarted.BulkPublishStartTime, undefined);
   const disabled = await rejection(() => sync.send(new BulkPublishCommand({ IdentityPoolId: poolId })));
-  assert.equal(disabled.name, 'InvalidParameterException');
+  assert.equal(disabled.name, 'InvalidConfigurationException');
   await sync.send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, CognitoStreams: streams }));
+  const key = { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'd' };
+  const { SyncSessionToken } = await sync.send(new ListRecordsCommand(key));
+  await sync.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }] }));
   const started = await sync.send(new BulkPublishCommand({ IdentityPoolId: poolId }));
   assert.equal(started.IdentityPoolId, poolId);
   const details = await sync.send(new GetBulkPublishDetailsCommand({ IdentityPoolId: poolId }));

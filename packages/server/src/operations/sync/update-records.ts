@@ -1,9 +1,15 @@
 // UpdateRecords: apply a batch of record patches atomically under optimistic concurrency (see
 // core/record-patches.ts), creating the dataset on first write. Requires a SyncSessionToken from ListRecords.
+// A pool's SyncTrigger function sees the patches first and decides what is stored; with Cognito Streams
+// enabled, the change joins the outbox in the same transaction.
 import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
 import { modifiedBy } from '../../auth/principal.js';
-import { defineSyncOperation } from '../operation.js';
+import type { RecordPatch } from '../../core/record-patches.js';
+import { keysOfOutput, patchesFromOutput, syncTriggerEvent } from '../../core/sync-trigger.js';
+import type { DatasetKey, Store } from '../../store/store.js';
+import { defineSyncOperation, type SyncOperationContext } from '../operation.js';
 import { recordOutput } from './output-shapes.js';
+import { streamTarget } from './stream-target.js';
 
 interface UpdateRecordsInput {
   IdentityPoolId: string;
@@ -15,6 +21,19 @@ interface UpdateRecordsInput {
   ClientContext?: string;
 }
 
+/**
+ * Runs the SyncTrigger and returns the patches it decided on. As AWS documents, the trigger runs for
+ * changes made with Cognito identity credentials, not for the developer's own writes.
+ */
+async function applySyncTrigger(context: SyncOperationContext, store: Store, functionRef: string | undefined, key: DatasetKey, patches: RecordPatch[]): Promise<RecordPatch[]> {
+  if (!functionRef || context.principal.kind !== 'identity') return patches;
+  const current = await store.getRecords(key, patches.map((patch) => patch.key));
+  const output = await context.integrations.syncTrigger.invoke(functionRef, syncTriggerEvent(context.region, key, patches, current));
+  const added = keysOfOutput(output).filter((recordKey) => !current.has(recordKey) && !patches.some((patch) => patch.key === recordKey));
+  if (added.length > 0) for (const [recordKey, record] of await store.getRecords(key, added)) current.set(recordKey, record);
+  return patchesFromOutput(output, patches, current);
+}
+
 export default defineSyncOperation({
   model: model.UpdateRecords,
   callers: ['identity', 'developer'],
@@ -22,19 +41,18 @@ export default defineSyncOperation({
     const key = { identityPoolId: input.IdentityPoolId, identityId: input.IdentityId, datasetName: input.DatasetName };
     const now = context.now.getTime();
     context.syncSessionTokens.verify(input.SyncSessionToken, key, now);
-    const result = await store.updateRecords({
-      ...key,
-      patches: (input.RecordPatches ?? []).map((patch) => ({
-        op: patch.Op,
-        key: patch.Key,
-        ...(patch.Value === undefined ? {} : { value: patch.Value }),
-        syncCount: patch.SyncCount,
-        ...(patch.DeviceLastModifiedDate ? { deviceLastModifiedDate: patch.DeviceLastModifiedDate.getTime() } : {}),
-      })),
-      now,
-      modifiedBy: modifiedBy(context.principal),
-      limits: context.limits,
-    });
+    const settings = await store.getPoolSyncSettings(input.IdentityPoolId);
+    const requested: RecordPatch[] = (input.RecordPatches ?? []).map((patch) => ({
+      op: patch.Op,
+      key: patch.Key,
+      ...(patch.Value === undefined ? {} : { value: patch.Value }),
+      syncCount: patch.SyncCount,
+      ...(patch.DeviceLastModifiedDate ? { deviceLastModifiedDate: patch.DeviceLastModifiedDate.getTime() } : {}),
+    }));
+    const patches = await applySyncTrigger(context, store, settings?.cognitoEvents.SyncTrigger, key, requested);
+    const stream = streamTarget(settings);
+    const result = await store.updateRecords({ ...key, patches, now, modifiedBy: modifiedBy(context.principal), limits: context.limits, ...(stream ? { stream } : {}) });
+    if (stream) context.integrations.outbox.notify();
     return { Records: result.records.map(recordOutput) };
   },
 });

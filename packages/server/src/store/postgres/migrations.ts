@@ -105,4 +105,25 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX issued_credentials_by_pool ON issued_credentials (identity_pool_id);
     `,
   },
+  {
+    version: 2,
+    name: 'transactional outbox',
+    sql: `
+      CREATE TABLE outbox (
+        outbox_id BIGSERIAL PRIMARY KEY,
+        kind TEXT NOT NULL,
+        partition_key TEXT COLLATE "C" NOT NULL,
+        payload TEXT NOT NULL,
+        bulk_pool_id TEXT,
+        created_at BIGINT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at BIGINT NOT NULL,
+        last_error TEXT,
+        claimed_by TEXT,
+        claimed_until BIGINT
+      );
+      CREATE INDEX outbox_by_partition ON outbox (partition_key, outbox_id);
+      CREATE INDEX outbox_by_bulk_pool ON outbox (bulk_pool_id) WHERE bulk_pool_id IS NOT NULL;
+    `,
+  },
 ];

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../../../test/support/postgres.ts';
 import { runStoreContract } from '../store.contract.ts';
+import { postgresMigrations } from './migrations.ts';
 import { PostgresStore } from './postgres-store.ts';
 
 const available = await postgresAvailable();
@@ -41,7 +42,7 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     const stores = [1, 2, 3].map(() => new PostgresStore({ connectionString: database.url, schema, maxConnections: 2 }));
     await Promise.all(stores.map((store) => store.migrate()));
     const { rows } = await admin.query(`SELECT count(*)::int AS n FROM ${schema}.schema_migrations`);
-    assert.equal(rows[0].n, 1);
+    assert.equal(rows[0].n, postgresMigrations.length);
     await admin.end();
     await Promise.all(stores.map((store) => store.close()));
   });

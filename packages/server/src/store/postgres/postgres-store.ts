@@ -5,10 +5,11 @@
 // never wait for each other. Reads run in REPEATABLE READ snapshots.
 import pg from 'pg';
 import { applyRecordPatches } from '../../core/record-patches.js';
+import { bulkPublishJob, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { InternalErrorException, LimitExceededException, ResourceConflictException, ServiceError, TooManyRequestsException } from '../../errors.js';
 import type {
-  DatasetKey, DatasetRecord, DeviceRecord, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
+  ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
   LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS } from '../store.js';
@@ -295,12 +296,18 @@ export class PostgresStore implements Store {
     });
   }
 
-  async startBulkPublish(identityPoolId: string, decide: (settings: PoolSyncSettings) => BulkPublishState): Promise<BulkPublishState | undefined> {
+  async startBulkPublish(identityPoolId: string, decide: (settings: PoolSyncSettings) => BulkPublishState, now: number): Promise<BulkPublishState | undefined> {
     return this.updatePoolRow(identityPoolId, async (row, client) => {
-      const next = decide(toSettings(row));
+      const settings = toSettings(row);
+      const next = decide(settings);
       await client.query('UPDATE identity_pools SET bulk_publish = $1 WHERE identity_pool_id = $2', [JSON.stringify(next), identityPoolId]);
+      if (next.status === 'IN_PROGRESS') await this.insertOutbox(client, [bulkPublishJob(identityPoolId, settings)], now);
       return next;
     });
+  }
+
+  async setBulkPublishState(identityPoolId: string, state: BulkPublishState): Promise<void> {
+    await this.query('UPDATE identity_pools SET bulk_publish = $1 WHERE identity_pool_id = $2', [JSON.stringify(state), identityPoolId]);
   }
 
   private async datasetRow(key: DatasetKey, on: Queryable): Promise<DatasetRow | undefined> {
@@ -321,7 +328,7 @@ export class PostgresStore implements Store {
     return rows.map(toDataset);
   }
 
-  async deleteDataset(key: DatasetKey, now: number): Promise<DatasetRecord | undefined> {
+  async deleteDataset(key: DatasetKey, now: number, stream?: StreamTarget): Promise<DatasetRecord | undefined> {
     return this.transaction(async (client) => {
       await this.lockIdentity(client, key.identityPoolId, key.identityId);
       const row = await this.datasetRow(key, client);
@@ -331,8 +338,27 @@ export class PostgresStore implements Store {
         'UPDATE datasets SET live = false, deleted_at_sync_count = sync_count, data_storage = 0, num_records = 0, last_modified_date = $1 WHERE dataset_id = $2',
         [now, row.dataset_id],
       );
+      if (stream) await this.insertOutbox(client, streamEntries(stream, key, 'remove', [], row.sync_count, now), now);
       return toDataset(row);
     });
+  }
+
+  async getRecords(key: DatasetKey, keys: readonly string[]): Promise<Map<string, StoredRecord>> {
+    const rows = await this.query<RecordRow>(
+      `SELECT r.key, r.value, r.sync_count, r.last_modified_date, r.last_modified_by, r.device_last_modified_date FROM records r JOIN datasets d ON d.dataset_id = r.dataset_id
+       WHERE d.identity_pool_id = $1 AND d.identity_id = $2 AND d.dataset_name = $3 AND d.live AND r.key = ANY($4::text[])`,
+      [key.identityPoolId, key.identityId, key.datasetName, [...keys]],
+    );
+    return new Map(rows.map((row) => [row.key, toRecord(row)]));
+  }
+
+  async listPoolDatasets(identityPoolId: string, after: { identityId: string; datasetName: string } | undefined, limit: number): Promise<DatasetRecord[]> {
+    const rows = await this.query<DatasetRow>(
+      `SELECT * FROM datasets WHERE identity_pool_id = $1 AND live AND (identity_id, dataset_name) > ($2::text COLLATE "C", $3::text COLLATE "C")
+       ORDER BY identity_id, dataset_name LIMIT $4`,
+      [identityPoolId, after?.identityId ?? '', after?.datasetName ?? '', limit],
+    );
+    return rows.map(toDataset);
   }
 
   async listRecords(key: DatasetKey, lastSyncCount: number, after: RecordCursor | undefined, limit: number): Promise<RecordsPage> {
@@ -409,6 +435,7 @@ export class PostgresStore implements Store {
           [datasetId, r.map((x) => x.key), r.map((x) => x.value), r.map((x) => x.syncCount), r.map((x) => x.lastModifiedDate), r.map((x) => x.lastModifiedBy), r.map((x) => x.deviceLastModifiedDate)],
         );
       }
+      if (request.stream) await this.insertOutbox(client, streamEntries(request.stream, request, 'replace', applied.records, syncCount, request.now), request.now);
       return {
         dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: request.now, lastModifiedBy: request.modifiedBy, syncCount, dataStorage, numRecords },
         records: applied.records,
@@ -630,5 +657,80 @@ export class PostgresStore implements Store {
 
   async setPoolRoles(identityPoolId: string, roles: PoolRoles): Promise<boolean> {
     return (await this.query('UPDATE identity_pools SET roles = $1 WHERE identity_pool_id = $2 RETURNING 1', [JSON.stringify(roles), identityPoolId])).length > 0;
+  }
+
+  private async insertOutbox(client: Queryable, entries: readonly OutboxEntry[], now: number): Promise<void> {
+    if (entries.length === 0) return;
+    await client.query(
+      `INSERT INTO outbox (kind, partition_key, payload, bulk_pool_id, created_at, next_attempt_at)
+       SELECT kind, partition_key, payload, bulk_pool_id, $5, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+       WITH ORDINALITY AS e(kind, partition_key, payload, bulk_pool_id, n) ORDER BY n`,
+      [entries.map((e) => e.kind), entries.map((e) => e.partitionKey), entries.map((e) => JSON.stringify(e.payload)), entries.map((e) => e.bulkPoolId ?? null), now],
+    );
+  }
+
+  async enqueueOutbox(entries: readonly OutboxEntry[], now: number): Promise<void> {
+    await this.transaction((client) => this.insertOutbox(client, entries, now));
+  }
+
+  async claimOutbox(owner: string, now: number, leaseMs: number, limit: number): Promise<ClaimedOutboxEntry[]> {
+    return this.transaction(async (client) => {
+      // SKIP LOCKED: two processes claiming at once take disjoint entries; the lease keeps them disjoint after commit.
+      const rows = await client.query<{ outbox_id: number; kind: OutboxEntry['kind']; partition_key: string; payload: string; bulk_pool_id: string | null; attempts: number; created_at: number }>(
+        `SELECT outbox_id, kind, partition_key, payload, bulk_pool_id, attempts, created_at FROM outbox o
+         WHERE next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1)
+         AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.partition_key = o.partition_key AND p.outbox_id < o.outbox_id)
+         ORDER BY outbox_id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [now, limit],
+      );
+      if (rows.rows.length === 0) return [];
+      await client.query('UPDATE outbox SET claimed_by = $1, claimed_until = $2 WHERE outbox_id = ANY($3::bigint[])', [owner, now + leaseMs, rows.rows.map((r) => r.outbox_id)]);
+      return rows.rows.map((row) => ({
+        outboxId: row.outbox_id,
+        kind: row.kind,
+        partitionKey: row.partition_key,
+        payload: JSON.parse(row.payload) as unknown,
+        ...(row.bulk_pool_id ? { bulkPoolId: row.bulk_pool_id } : {}),
+        attempts: row.attempts,
+        createdAt: row.created_at,
+      }));
+    });
+  }
+
+  async completeOutbox(outboxIds: readonly number[]): Promise<void> {
+    if (outboxIds.length > 0) await this.query('DELETE FROM outbox WHERE outbox_id = ANY($1::bigint[])', [[...outboxIds]]);
+  }
+
+  async retryOutbox(outboxId: number, nextAttemptAt: number, error?: string): Promise<void> {
+    if (error === undefined) {
+      await this.query('UPDATE outbox SET next_attempt_at = $1, claimed_by = NULL, claimed_until = NULL WHERE outbox_id = $2', [nextAttemptAt, outboxId]);
+    } else {
+      await this.query('UPDATE outbox SET next_attempt_at = $1, claimed_by = NULL, claimed_until = NULL, attempts = attempts + 1, last_error = $2 WHERE outbox_id = $3', [
+        nextAttemptAt, error.slice(0, 2000), outboxId,
+      ]);
+    }
+  }
+
+  async advanceOutbox(outboxId: number, next: readonly OutboxEntry[], now: number): Promise<void> {
+    await this.transaction(async (client) => {
+      await client.query('DELETE FROM outbox WHERE outbox_id = $1', [outboxId]);
+      await this.insertOutbox(client, next, now);
+    });
+  }
+
+  async countBulkOutbox(identityPoolId: string, kind?: OutboxEntry['kind']): Promise<number> {
+    const rows = kind
+      ? await this.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox WHERE bulk_pool_id = $1 AND kind = $2', [identityPoolId, kind])
+      : await this.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox WHERE bulk_pool_id = $1', [identityPoolId]);
+    return rows[0]!.n;
+  }
+
+  async dropBulkOutbox(identityPoolId: string): Promise<void> {
+    await this.query('DELETE FROM outbox WHERE bulk_pool_id = $1', [identityPoolId]);
+  }
+
+  async outboxBacklog(): Promise<OutboxBacklog> {
+    const [row] = await this.query<{ n: number; oldest: number | null }>('SELECT count(*)::int AS n, min(created_at) AS oldest FROM outbox');
+    return { pending: row!.n, oldestCreatedAt: row!.oldest ?? undefined };
   }
 }

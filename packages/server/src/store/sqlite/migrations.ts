@@ -116,4 +116,27 @@ export const sqliteMigrations: readonly Migration[] = [
       ALTER TABLE identity_pools ADD COLUMN roles TEXT;
     `,
   },
+  {
+    version: 3,
+    name: 'transactional outbox',
+    sql: `
+      -- Work for the delivery workers, written in the same transaction as the change it describes.
+      -- AUTOINCREMENT: ids never repeat, so id order is write order within a partition.
+      CREATE TABLE outbox (
+        outbox_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        partition_key TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        bulk_pool_id TEXT,
+        created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error TEXT,
+        claimed_by TEXT,
+        claimed_until INTEGER
+      );
+      CREATE INDEX outbox_by_partition ON outbox (partition_key, outbox_id);
+      CREATE INDEX outbox_by_bulk_pool ON outbox (bulk_pool_id) WHERE bulk_pool_id IS NOT NULL;
+    `,
+  },
 ];

@@ -4,10 +4,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { applyRecordPatches } from '../../core/record-patches.js';
+import { bulkPublishJob, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { LimitExceededException, ResourceConflictException } from '../../errors.js';
 import type {
-  DatasetKey, DatasetRecord, DeviceRecord, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
+  ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
   LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS } from '../store.js';
@@ -48,6 +49,16 @@ interface IdentityRow {
   identity_pool_id: string;
   creation_date: number;
   last_modified_date: number;
+}
+
+interface OutboxRow {
+  outbox_id: number;
+  kind: OutboxEntry['kind'];
+  partition_key: string;
+  payload: string;
+  bulk_pool_id: string | null;
+  attempts: number;
+  created_at: number;
 }
 
 interface PoolRow {
@@ -230,6 +241,24 @@ export class SqliteStore implements Store {
       moveDevices: db.prepare('UPDATE OR IGNORE devices SET identity_id = ? WHERE identity_id = ?'),
       getPoolRoles: db.prepare<[string], { roles: string | null }>('SELECT roles FROM identity_pools WHERE identity_pool_id = ?'),
       setPoolRoles: db.prepare('UPDATE identity_pools SET roles = ? WHERE identity_pool_id = ?'),
+      listPoolDatasets: db.prepare<[string, string, string, number], DatasetRow>(
+        'SELECT * FROM datasets WHERE identity_pool_id = ? AND live = 1 AND (identity_id, dataset_name) > (?, ?) ORDER BY identity_id, dataset_name LIMIT ?',
+      ),
+      insertOutbox: db.prepare('INSERT INTO outbox (kind, partition_key, payload, bulk_pool_id, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      dueOutbox: db.prepare<[number, number, number], OutboxRow>(
+        `SELECT outbox_id, kind, partition_key, payload, bulk_pool_id, attempts, created_at FROM outbox o
+         WHERE next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
+         AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.partition_key = o.partition_key AND p.outbox_id < o.outbox_id)
+         ORDER BY outbox_id LIMIT ?`,
+      ),
+      leaseOutbox: db.prepare('UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE outbox_id = ?'),
+      deleteOutbox: db.prepare('DELETE FROM outbox WHERE outbox_id = ?'),
+      retryOutbox: db.prepare('UPDATE outbox SET next_attempt_at = ?, claimed_by = NULL, claimed_until = NULL WHERE outbox_id = ?'),
+      failOutbox: db.prepare('UPDATE outbox SET next_attempt_at = ?, claimed_by = NULL, claimed_until = NULL, attempts = attempts + 1, last_error = ? WHERE outbox_id = ?'),
+      countBulkOutbox: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM outbox WHERE bulk_pool_id = ?'),
+      countBulkOutboxOfKind: db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM outbox WHERE bulk_pool_id = ? AND kind = ?'),
+      dropBulkOutbox: db.prepare('DELETE FROM outbox WHERE bulk_pool_id = ?'),
+      outboxBacklog: db.prepare<[], { n: number; oldest: number | null }>('SELECT count(*) AS n, min(created_at) AS oldest FROM outbox'),
     };
   }
 
@@ -328,14 +357,20 @@ export class SqliteStore implements Store {
     });
   }
 
-  async startBulkPublish(identityPoolId: string, decide: (settings: PoolSyncSettings) => BulkPublishState): Promise<BulkPublishState | undefined> {
+  async startBulkPublish(identityPoolId: string, decide: (settings: PoolSyncSettings) => BulkPublishState, now: number): Promise<BulkPublishState | undefined> {
     return this.write(() => {
       const row = this.sql.getPool.get(identityPoolId);
       if (!row) return undefined;
-      const next = decide(toSettings(row));
+      const settings = toSettings(row);
+      const next = decide(settings);
       this.sql.setPoolBulkPublish.run(JSON.stringify(next), identityPoolId);
+      if (next.status === 'IN_PROGRESS') this.insertOutbox([bulkPublishJob(identityPoolId, settings)], now);
       return next;
     });
+  }
+
+  async setBulkPublishState(identityPoolId: string, state: BulkPublishState): Promise<void> {
+    this.sql.setPoolBulkPublish.run(JSON.stringify(state), identityPoolId);
   }
 
   async describeDataset(key: DatasetKey): Promise<DatasetRecord | undefined> {
@@ -347,14 +382,32 @@ export class SqliteStore implements Store {
     return this.sql.listDatasets.all(identityPoolId, identityId, afterName ?? '', limit).map(toDataset);
   }
 
-  async deleteDataset(key: DatasetKey, now: number): Promise<DatasetRecord | undefined> {
+  async deleteDataset(key: DatasetKey, now: number, stream?: StreamTarget): Promise<DatasetRecord | undefined> {
     return this.write(() => {
       const row = this.sql.getDataset.get(key.identityPoolId, key.identityId, key.datasetName);
       if (!row || !row.live) return undefined;
       this.sql.deleteDatasetRecords.run(row.dataset_id);
       this.sql.markDatasetDeleted.run(now, row.dataset_id);
+      if (stream) this.insertOutbox(streamEntries(stream, key, 'remove', [], row.sync_count, now), now);
       return toDataset(row);
     });
+  }
+
+  async getRecords(key: DatasetKey, keys: readonly string[]): Promise<Map<string, StoredRecord>> {
+    return this.db.transaction(() => {
+      const found = new Map<string, StoredRecord>();
+      const row = this.sql.getDataset.get(key.identityPoolId, key.identityId, key.datasetName);
+      if (!row || !row.live) return found;
+      for (const recordKey of keys) {
+        const record = this.sql.getRecord.get(row.dataset_id, recordKey);
+        if (record) found.set(recordKey, toRecord(record));
+      }
+      return found;
+    }).deferred();
+  }
+
+  async listPoolDatasets(identityPoolId: string, after: { identityId: string; datasetName: string } | undefined, limit: number): Promise<DatasetRecord[]> {
+    return this.sql.listPoolDatasets.all(identityPoolId, after?.identityId ?? '', after?.datasetName ?? '', limit).map(toDataset);
   }
 
   async listRecords(key: DatasetKey, lastSyncCount: number, after: RecordCursor | undefined, limit: number): Promise<RecordsPage> {
@@ -405,6 +458,7 @@ export class SqliteStore implements Store {
       for (const record of applied.records) {
         this.sql.upsertRecord.run(datasetId, record.key, record.value, record.syncCount, record.lastModifiedDate, record.lastModifiedBy, record.deviceLastModifiedDate);
       }
+      if (request.stream) this.insertOutbox(streamEntries(request.stream, request, 'replace', applied.records, syncCount, request.now), request.now);
       return {
         dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: request.now, lastModifiedBy: request.modifiedBy, syncCount, dataStorage, numRecords },
         records: applied.records,
@@ -553,4 +607,62 @@ export class SqliteStore implements Store {
   async setPoolRoles(identityPoolId: string, roles: PoolRoles): Promise<boolean> {
     return this.sql.setPoolRoles.run(JSON.stringify(roles), identityPoolId).changes > 0;
   }
+
+  private insertOutbox(entries: readonly OutboxEntry[], now: number): void {
+    for (const entry of entries) this.sql.insertOutbox.run(entry.kind, entry.partitionKey, JSON.stringify(entry.payload), entry.bulkPoolId ?? null, now, now);
+  }
+
+  async enqueueOutbox(entries: readonly OutboxEntry[], now: number): Promise<void> {
+    this.write(() => this.insertOutbox(entries, now));
+  }
+
+  async claimOutbox(owner: string, now: number, leaseMs: number, limit: number): Promise<ClaimedOutboxEntry[]> {
+    return this.write(() =>
+      this.sql.dueOutbox.all(now, now, limit).map((row) => {
+        this.sql.leaseOutbox.run(owner, now + leaseMs, row.outbox_id);
+        return toOutboxEntry(row);
+      }),
+    );
+  }
+
+  async completeOutbox(outboxIds: readonly number[]): Promise<void> {
+    this.write(() => {
+      for (const id of outboxIds) this.sql.deleteOutbox.run(id);
+    });
+  }
+
+  async retryOutbox(outboxId: number, nextAttemptAt: number, error?: string): Promise<void> {
+    if (error === undefined) this.sql.retryOutbox.run(nextAttemptAt, outboxId);
+    else this.sql.failOutbox.run(nextAttemptAt, error.slice(0, 2000), outboxId);
+  }
+
+  async advanceOutbox(outboxId: number, next: readonly OutboxEntry[], now: number): Promise<void> {
+    this.write(() => {
+      this.sql.deleteOutbox.run(outboxId);
+      this.insertOutbox(next, now);
+    });
+  }
+
+  async countBulkOutbox(identityPoolId: string, kind?: OutboxEntry['kind']): Promise<number> {
+    return (kind ? this.sql.countBulkOutboxOfKind.get(identityPoolId, kind) : this.sql.countBulkOutbox.get(identityPoolId))!.n;
+  }
+
+  async dropBulkOutbox(identityPoolId: string): Promise<void> {
+    this.sql.dropBulkOutbox.run(identityPoolId);
+  }
+
+  async outboxBacklog(): Promise<OutboxBacklog> {
+    const row = this.sql.outboxBacklog.get()!;
+    return { pending: row.n, oldestCreatedAt: row.oldest ?? undefined };
+  }
 }
+
+const toOutboxEntry = (row: OutboxRow): ClaimedOutboxEntry => ({
+  outboxId: row.outbox_id,
+  kind: row.kind,
+  partitionKey: row.partition_key,
+  payload: JSON.parse(row.payload) as unknown,
+  ...(row.bulk_pool_id ? { bulkPoolId: row.bulk_pool_id } : {}),
+  attempts: row.attempts,
+  createdAt: row.created_at,
+});

@@ -1,0 +1,56 @@
+// The BulkPublish job, run from the outbox so it survives restarts: `bulk-publish` walks the pool's datasets
+// a page at a time, turning each into `stream` entries (tagged with the pool); `bulk-finish` waits until
+// those are delivered and marks the job SUCCEEDED. A stream entry that keeps failing fails the job.
+import type { BulkPublishState } from '../core/bulk-publish.js';
+import type { ClaimedOutboxEntry, OutboxEntry, Store } from '../store/store.js';
+import { streamEntries, type BulkPublishPayload } from './entries.js';
+
+const DATASETS_PER_STEP = 25;
+const FINISH_POLL_MS = 200;
+/** A bulk stream entry that failed this many times fails the whole bulk publish. */
+export const MAX_BULK_ATTEMPTS = 6;
+
+export class BulkPublishJob {
+  constructor(private readonly store: Store) {}
+
+  /** One step of the walk: the next page of datasets becomes stream entries, plus the next step. */
+  async step(entry: ClaimedOutboxEntry, now: number): Promise<void> {
+    const job = entry.payload as BulkPublishPayload;
+    const datasets = await this.store.listPoolDatasets(job.identityPoolId, job.after, DATASETS_PER_STEP);
+    const next: OutboxEntry[] = [];
+    for (const dataset of datasets) {
+      const page = await this.store.listRecords(dataset, 0, undefined, Number.MAX_SAFE_INTEGER);
+      if (!page.dataset) continue;
+      const entries = streamEntries({ streamName: job.streamName }, dataset, 'replace', page.records, page.dataset.syncCount, page.dataset.lastModifiedDate);
+      next.push(...entries.map((e) => ({ ...e, bulkPoolId: job.identityPoolId })));
+    }
+    const last = datasets[datasets.length - 1];
+    next.push(
+      last && datasets.length === DATASETS_PER_STEP
+        ? { kind: 'bulk-publish', partitionKey: entry.partitionKey, payload: { ...job, after: { identityId: last.identityId, datasetName: last.datasetName } }, bulkPoolId: job.identityPoolId }
+        : { kind: 'bulk-finish', partitionKey: entry.partitionKey, payload: { identityPoolId: job.identityPoolId, streamName: job.streamName }, bulkPoolId: job.identityPoolId },
+    );
+    await this.store.advanceOutbox(entry.outboxId, next, now);
+  }
+
+  /** SUCCEEDED once every stream entry of the job is delivered; until then, look again shortly. */
+  async finish(entry: ClaimedOutboxEntry, now: number): Promise<void> {
+    const job = entry.payload as BulkPublishPayload;
+    if ((await this.store.countBulkOutbox(job.identityPoolId, 'stream')) > 0) {
+      await this.store.retryOutbox(entry.outboxId, now + FINISH_POLL_MS);
+      return;
+    }
+    const settings = await this.store.getPoolSyncSettings(job.identityPoolId);
+    if (settings) await this.store.setBulkPublishState(job.identityPoolId, { ...settings.bulkPublish, status: 'SUCCEEDED', completeTime: now });
+    await this.store.completeOutbox([entry.outboxId]);
+  }
+
+  /** Gives up on the pool's bulk publish: FAILED with the reason, its remaining entries dropped. */
+  async fail(identityPoolId: string, reason: string): Promise<void> {
+    const settings = await this.store.getPoolSyncSettings(identityPoolId);
+    await this.store.dropBulkOutbox(identityPoolId);
+    if (!settings) return;
+    const failed: BulkPublishState = { status: 'FAILED', ...(settings.bulkPublish.startTime !== undefined ? { startTime: settings.bulkPublish.startTime } : {}), failureMessage: reason };
+    await this.store.setBulkPublishState(identityPoolId, failed);
+  }
+}

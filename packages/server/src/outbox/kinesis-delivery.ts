@@ -1,0 +1,64 @@
+// Delivers `stream` outbox entries to Kinesis with PutRecords (@aws-sdk/client-kinesis over HTTP/1.1;
+// endpoint from COGNISYNC_KINESIS_ENDPOINT, credentials from the standard AWS chain).
+import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { ClaimedOutboxEntry } from '../store/store.js';
+import type { StreamPayload } from './entries.js';
+
+/** PutRecords accepts at most 500 records per call. */
+const MAX_RECORDS_PER_CALL = 500;
+
+export interface DeliveryResult {
+  delivered: number[];
+  failed: { outboxId: number; error: string }[];
+}
+
+export class KinesisDelivery {
+  private readonly client: KinesisClient;
+
+  constructor(options: { region: string; endpoint?: string; timeoutMs?: number }) {
+    this.client = new KinesisClient({
+      region: options.region,
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+      // HTTP/1.1 handler: Kinesis-compatible servers such as kinesalite do not speak HTTP/2.
+      requestHandler: new NodeHttpHandler({ requestTimeout: options.timeoutMs ?? 10_000, connectionTimeout: options.timeoutMs ?? 10_000 }),
+      maxAttempts: 1,
+    });
+  }
+
+  /** Sends the entries (heads of distinct partitions, so their relative order does not matter). */
+  async deliver(entries: readonly ClaimedOutboxEntry[]): Promise<DeliveryResult> {
+    const result: DeliveryResult = { delivered: [], failed: [] };
+    const byStream = new Map<string, ClaimedOutboxEntry[]>();
+    for (const entry of entries) {
+      const { streamName } = entry.payload as StreamPayload;
+      byStream.set(streamName, [...(byStream.get(streamName) ?? []), entry]);
+    }
+    for (const [streamName, streamEntries] of byStream) {
+      for (let i = 0; i < streamEntries.length; i += MAX_RECORDS_PER_CALL) {
+        const batch = streamEntries.slice(i, i + MAX_RECORDS_PER_CALL);
+        try {
+          const response = await this.client.send(
+            new PutRecordsCommand({
+              StreamName: streamName,
+              Records: batch.map((entry) => ({ Data: Buffer.from(JSON.stringify((entry.payload as StreamPayload).record)), PartitionKey: entry.partitionKey })),
+            }),
+          );
+          (response.Records ?? []).forEach((record, index) => {
+            const entry = batch[index]!;
+            if (record.ErrorCode) result.failed.push({ outboxId: entry.outboxId, error: `${record.ErrorCode}: ${record.ErrorMessage ?? ''}` });
+            else result.delivered.push(entry.outboxId);
+          });
+        } catch (error) {
+          const message = `${(error as Error).name}: ${(error as Error).message}`;
+          for (const entry of batch) result.failed.push({ outboxId: entry.outboxId, error: message });
+        }
+      }
+    }
+    return result;
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+}

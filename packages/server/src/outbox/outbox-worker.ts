@@ -1,0 +1,119 @@
+// The delivery loop over the transactional outbox. Every process runs one; leases make each entry go to
+// exactly one process at a time, and an entry is removed only after it was delivered (at least once).
+//
+//   idle ──(poll interval or notify())──▶ claim heads of partitions ──▶ deliver by kind ──▶ complete / retry
+//     ▲                                        │ nothing due                                   │
+//     └────────────────────────────────────────┴───────────────────────────────────────────────┘
+//   A failed entry is retried with exponential backoff (200 ms doubling, capped at 60 s) and blocks only
+//   its own partition (one dataset), so order per dataset is kept while other datasets flow.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ClaimedOutboxEntry, Store } from '../store/store.js';
+import { BulkPublishJob, MAX_BULK_ATTEMPTS } from './bulk-publish-job.js';
+import type { KinesisDelivery } from './kinesis-delivery.js';
+
+export interface OutboxWorkerOptions {
+  pollMs?: number;
+  leaseMs?: number;
+  batchSize?: number;
+}
+
+export function retryDelayMs(attempts: number): number {
+  return Math.min(60_000, 200 * 2 ** Math.min(attempts, 20));
+}
+
+export class OutboxWorker {
+  private readonly owner = randomUUID();
+  private readonly bulk: BulkPublishJob;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private readonly pollMs: number;
+  private readonly leaseMs: number;
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly kinesis: KinesisDelivery,
+    private readonly logger: Logger,
+    options: OutboxWorkerOptions = {},
+  ) {
+    this.bulk = new BulkPublishJob(store);
+    this.pollMs = options.pollMs ?? 250;
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.batchSize = options.batchSize ?? 200;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Something was just committed: look now rather than at the next poll. */
+  notify(): void {
+    this.wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.notify();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let worked = 0;
+      try {
+        worked = await this.tick();
+      } catch (error) {
+        this.logger.warn({ err: error }, 'outbox tick failed; retrying');
+      }
+      if (worked === 0 && this.running) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.pollMs);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+      }
+    }
+  }
+
+  /** One round: claim due entries, deliver them, record the outcome. Returns how many were claimed. */
+  async tick(): Promise<number> {
+    const now = Date.now();
+    const claimed = await this.store.claimOutbox(this.owner, now, this.leaseMs, this.batchSize);
+    if (claimed.length === 0) return 0;
+    const streams = claimed.filter((entry) => entry.kind === 'stream');
+    if (streams.length > 0) await this.deliverStreams(streams);
+    for (const entry of claimed) {
+      if (entry.kind === 'stream') continue;
+      try {
+        if (entry.kind === 'bulk-publish') await this.bulk.step(entry, Date.now());
+        else await this.bulk.finish(entry, Date.now());
+      } catch (error) {
+        this.logger.warn({ err: error, outboxId: entry.outboxId, kind: entry.kind }, 'bulk publish step failed; retrying');
+        await this.store.retryOutbox(entry.outboxId, Date.now() + retryDelayMs(entry.attempts), String((error as Error).message ?? error));
+      }
+    }
+    return claimed.length;
+  }
+
+  private async deliverStreams(entries: ClaimedOutboxEntry[]): Promise<void> {
+    const result = await this.kinesis.deliver(entries);
+    await this.store.completeOutbox(result.delivered);
+    const byId = new Map(entries.map((entry) => [entry.outboxId, entry]));
+    for (const failure of result.failed) {
+      const entry = byId.get(failure.outboxId)!;
+      this.logger.warn({ outboxId: entry.outboxId, partitionKey: entry.partitionKey, attempts: entry.attempts + 1, error: failure.error }, 'stream delivery failed; will retry');
+      if (entry.bulkPoolId && entry.attempts + 1 >= MAX_BULK_ATTEMPTS) {
+        await this.bulk.fail(entry.bulkPoolId, `Delivery to the stream failed ${MAX_BULK_ATTEMPTS} times: ${failure.error}`);
+        continue;
+      }
+      await this.store.retryOutbox(entry.outboxId, Date.now() + retryDelayMs(entry.attempts), failure.error);
+    }
+  }
+}

@@ -1,0 +1,77 @@
+// Invokes a pool's SyncTrigger function: through the AWS Lambda Invoke API (@aws-sdk/client-lambda; endpoint
+// from COGNISYNC_LAMBDA_ENDPOINT, credentials from the standard AWS chain) for ARNs and names, or as an
+// HMAC-signed webhook POST for http(s):// URLs. Errors come back as AWS's Lambda error names.
+import { createHmac } from 'node:crypto';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { InvalidLambdaFunctionOutputException, LambdaThrottledException } from '../errors.js';
+import type { SyncTriggerEvent } from '../core/sync-trigger.js';
+
+export interface SyncTriggerOptions {
+  region: string;
+  lambdaEndpoint?: string;
+  /** Key of the webhook signature header (`x-cognisync-signature: sha256=HMAC(key, "<timestamp>.<body>")`). */
+  webhookSecret: string;
+  timeoutMs: number;
+}
+
+export class SyncTriggerInvoker {
+  private lambda: LambdaClient | undefined;
+
+  constructor(private readonly options: SyncTriggerOptions) {}
+
+  /** Calls the function with the event and returns its parsed answer. */
+  async invoke(functionRef: string, event: SyncTriggerEvent): Promise<unknown> {
+    const body = JSON.stringify(event);
+    const text = /^https?:\/\//i.test(functionRef) ? await this.callWebhook(functionRef, body) : await this.callLambda(functionRef, body);
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new InvalidLambdaFunctionOutputException('The SyncTrigger function returned an invalid result: not JSON');
+    }
+  }
+
+  private async callLambda(functionName: string, body: string): Promise<string> {
+    this.lambda ??= new LambdaClient({
+      region: this.options.region,
+      ...(this.options.lambdaEndpoint ? { endpoint: this.options.lambdaEndpoint } : {}),
+      requestHandler: new NodeHttpHandler({ requestTimeout: this.options.timeoutMs, connectionTimeout: this.options.timeoutMs }),
+      maxAttempts: 1,
+    });
+    let response;
+    try {
+      response = await this.lambda.send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: Buffer.from(body) }));
+    } catch (error) {
+      const name = (error as { name?: string }).name ?? '';
+      // Throttling and timeouts are worth retrying (429); anything else is the function's fault.
+      if (name === 'TooManyRequestsException' || name === 'TimeoutError' || /timeout/i.test((error as Error).message ?? '')) {
+        throw new LambdaThrottledException(`The SyncTrigger function ${functionName} was throttled or timed out`);
+      }
+      throw new InvalidLambdaFunctionOutputException(`The SyncTrigger function ${functionName} could not be invoked: ${name || (error as Error).message}`);
+    }
+    const text = Buffer.from(response.Payload ?? new Uint8Array()).toString('utf8');
+    if (response.FunctionError) throw new InvalidLambdaFunctionOutputException(`The SyncTrigger function ${functionName} failed (${response.FunctionError})`);
+    return text;
+  }
+
+  private async callWebhook(url: string, body: string): Promise<string> {
+    const timestamp = Math.floor(Date.now() / 1000).toString();
+    const signature = createHmac('sha256', this.options.webhookSecret).update(`${timestamp}.${body}`).digest('hex');
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-cognisync-timestamp': timestamp, 'x-cognisync-signature': `sha256=${signature}` },
+        body,
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+    } catch (error) {
+      if ((error as Error).name === 'TimeoutError') throw new LambdaThrottledException('The SyncTrigger webhook timed out');
+      throw new InvalidLambdaFunctionOutputException(`The SyncTrigger webhook could not be reached: ${(error as Error).message}`);
+    }
+    const text = await response.text();
+    if (response.status === 429 || response.status === 503) throw new LambdaThrottledException(`The SyncTrigger webhook answered ${response.status}`);
+    if (!response.ok) throw new InvalidLambdaFunctionOutputException(`The SyncTrigger webhook answered ${response.status}`);
+    return text;
+  }
+}

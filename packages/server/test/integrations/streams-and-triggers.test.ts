@@ -1,0 +1,352 @@
+// Integrations on their real protocols: Cognito Streams into a real Kinesis API (kinesalite), SyncTrigger
+// through a local Lambda Invoke API and as a signed webhook, BulkPublish, and delivery surviving kill -9.
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
+import {
+  BulkPublishCommand, DeleteDatasetCommand, GetBulkPublishDetailsCommand, ListRecordsCommand, SetCognitoEventsCommand,
+  SetIdentityPoolConfigurationCommand, UpdateRecordsCommand, type CognitoSyncClient, type RecordPatch,
+} from '@aws-sdk/client-cognito-sync';
+import { CreateStreamCommand, DescribeStreamCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { developerCredentials, identityClient, identityCredentials, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
+
+const require = createRequire(import.meta.url);
+const kinesalite = require('kinesalite') as (options: object) => Server;
+
+const awsEnv = { AWS_ACCESS_KEY_ID: 'AKIDKINESIS', AWS_SECRET_ACCESS_KEY: 'kinesis-secret', AWS_REGION: 'us-east-1' };
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+let kinesisServer: Server;
+let kinesisEndpoint: string;
+let kinesis: KinesisClient;
+
+before(async () => {
+  kinesisServer = kinesalite({ createStreamMs: 0, deleteStreamMs: 0 });
+  kinesisEndpoint = await listen(kinesisServer);
+  kinesis = new KinesisClient({ endpoint: kinesisEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' }, requestHandler: new NodeHttpHandler() });
+});
+after(async () => {
+  kinesis.destroy();
+  await new Promise<void>((resolve) => kinesisServer.close(() => resolve()));
+});
+
+let streamCount = 0;
+async function createStream(): Promise<string> {
+  const name = `changes-${++streamCount}`;
+  await kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: 1 }));
+  for (let i = 0; i < 50; i++) {
+    const described = await kinesis.send(new DescribeStreamCommand({ StreamName: name }));
+    if (described.StreamDescription?.StreamStatus === 'ACTIVE') return name;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('stream did not become ACTIVE');
+}
+
+/** Reads the stream from the start until `count` records arrived (or the time runs out). */
+async function readStream(streamName: string, count: number, timeoutMs = 15_000): Promise<any[]> {
+  const described = await kinesis.send(new DescribeStreamCommand({ StreamName: streamName }));
+  let iterator = (await kinesis.send(new GetShardIteratorCommand({ StreamName: streamName, ShardId: described.StreamDescription!.Shards![0]!.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+  const records: any[] = [];
+  const deadline = Date.now() + timeoutMs;
+  while (records.length < count && Date.now() < deadline) {
+    const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator! }));
+    for (const record of page.Records ?? []) records.push({ partitionKey: record.PartitionKey, ...JSON.parse(Buffer.from(record.Data!).toString('utf8')) });
+    iterator = page.NextShardIterator;
+    if (records.length < count) await new Promise((r) => setTimeout(r, 50));
+  }
+  return records;
+}
+
+async function newPool(server: ServerProcess, streamName?: string) {
+  const { IdentityPoolId } = await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'integrations', AllowUnauthenticatedIdentities: true }));
+  if (streamName) {
+    await syncClient(server.endpoint).send(
+      new SetIdentityPoolConfigurationCommand({ IdentityPoolId: IdentityPoolId!, CognitoStreams: { StreamName: streamName, RoleArn: 'arn:aws:iam::123456789012:role/streams', StreamingStatus: 'ENABLED' } }),
+    );
+  }
+  return IdentityPoolId!;
+}
+
+async function update(client: CognitoSyncClient, key: { IdentityPoolId: string; IdentityId: string; DatasetName: string }, patches: RecordPatch[]) {
+  const { SyncSessionToken } = await client.send(new ListRecordsCommand(key));
+  return client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: SyncSessionToken!, RecordPatches: patches }));
+}
+
+describe('Cognito Streams', () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServer({ env: { ...awsEnv, COGNISYNC_KINESIS_ENDPOINT: kinesisEndpoint } });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  test('every committed change reaches the stream in AWS’s record format, in order per dataset', async () => {
+    const streamName = await createStream();
+    const poolId = await newPool(server, streamName);
+    const sync = syncClient(server.endpoint);
+    const key = { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'profile' };
+    const first = await update(sync, key, [
+      { Op: 'replace', Key: 'name', Value: 'Ada', SyncCount: 0, DeviceLastModifiedDate: new Date(1700000000123) },
+      { Op: 'replace', Key: 'city', Value: 'London', SyncCount: 0 },
+    ]);
+    await update(sync, key, [{ Op: 'remove', Key: 'city', SyncCount: 1 }]);
+    await sync.send(new DeleteDatasetCommand(key));
+
+    const records = await readStream(streamName, 3);
+    assert.equal(records.length, 3);
+    const [one, two, three] = records;
+    assert.deepEqual(
+      { ...one, kinesisSyncRecords: undefined },
+      { partitionKey: `${poolId}:${key.IdentityId}:profile`, identityPoolId: poolId, identityId: key.IdentityId, dataSetName: 'profile', operation: 'replace', lastModifiedDate: one.lastModifiedDate, kinesisSyncRecordsURL: null, payloadType: 'Inline', syncCount: 1, kinesisSyncRecords: undefined },
+    );
+    assert.deepEqual(one.kinesisSyncRecords, [
+      { key: 'name', value: 'Ada', syncCount: 1, lastModifiedDate: first.Records![0]!.LastModifiedDate!.getTime(), deviceLastModifiedDate: 1700000000123, op: 'replace' },
+      { key: 'city', value: 'London', syncCount: 1, lastModifiedDate: first.Records![1]!.LastModifiedDate!.getTime(), deviceLastModifiedDate: first.Records![1]!.DeviceLastModifiedDate!.getTime(), op: 'replace' },
+    ]);
+    assert.equal(two.syncCount, 2);
+    assert.deepEqual(two.kinesisSyncRecords.map((r: any) => [r.key, r.value, r.op, r.syncCount]), [['city', null, 'remove', 2]]);
+    assert.equal(three.operation, 'remove');
+    assert.deepEqual(three.kinesisSyncRecords, []);
+    assert.equal(typeof one.lastModifiedDate, 'number');
+    assert.ok(one.lastModifiedDate > 1.6e12, 'epoch milliseconds');
+  });
+
+  test('BulkPublish streams every dataset of the pool; status goes NOT_STARTED → IN_PROGRESS → SUCCEEDED', async () => {
+    const streamName = await createStream();
+    const poolId = await newPool(server, streamName);
+    const sync = syncClient(server.endpoint);
+    // Written before streaming is switched on for this pool's stream reader: the bulk publish must carry them.
+    const expected = new Map<string, string>();
+    for (let i = 0; i < 6; i++) {
+      const identityId = newIdentityId();
+      for (const datasetName of ['a', 'b']) {
+        await update(sync, { IdentityPoolId: poolId, IdentityId: identityId, DatasetName: datasetName }, [{ Op: 'replace', Key: 'k', Value: `${i}${datasetName}`, SyncCount: 0 }]);
+        expected.set(`${identityId}/${datasetName}`, `${i}${datasetName}`);
+      }
+    }
+    const live = await readStream(streamName, 12);
+    assert.equal(live.length, 12, 'live changes streamed');
+    assert.equal((await sync.send(new GetBulkPublishDetailsCommand({ IdentityPoolId: poolId }))).BulkPublishStatus, 'NOT_STARTED');
+    await sync.send(new BulkPublishCommand({ IdentityPoolId: poolId }));
+    const statuses = new Set<string>();
+    let details;
+    for (let i = 0; i < 200; i++) {
+      details = await sync.send(new GetBulkPublishDetailsCommand({ IdentityPoolId: poolId }));
+      statuses.add(details.BulkPublishStatus!);
+      if (details.BulkPublishStatus === 'SUCCEEDED') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(details!.BulkPublishStatus, 'SUCCEEDED');
+    assert.ok(details!.BulkPublishCompleteTime! >= details!.BulkPublishStartTime!);
+    const all = await readStream(streamName, 24);
+    const published = all.slice(12);
+    assert.equal(published.length, 12);
+    const seen = new Map(published.map((r) => [`${r.identityId}/${r.dataSetName}`, r.kinesisSyncRecords[0].value]));
+    assert.deepEqual(seen, expected);
+    const again = await rejection(() => sync.send(new BulkPublishCommand({ IdentityPoolId: poolId })));
+    assert.equal(again.name, 'AlreadyStreamedException');
+    assert.equal(again.$metadata?.httpStatusCode, 400);
+  });
+
+  test('BulkPublish without an enabled stream → InvalidConfigurationException', async () => {
+    const poolId = await newPool(server);
+    const error = await rejection(() => syncClient(server.endpoint).send(new BulkPublishCommand({ IdentityPoolId: poolId })));
+    assert.equal(error.name, 'InvalidConfigurationException');
+  });
+});
+
+describe('BulkPublish 24-hour rule with a short interval', () => {
+  test('a second run is refused until the interval has passed since the success', async () => {
+    const server = await startServer({ env: { ...awsEnv, COGNISYNC_KINESIS_ENDPOINT: kinesisEndpoint, COGNISYNC_BULK_PUBLISH_INTERVAL_SECONDS: '2' } });
+    try {
+      const poolId = await newPool(server, await createStream());
+      const sync = syncClient(server.endpoint);
+      await sync.send(new BulkPublishCommand({ IdentityPoolId: poolId }));
+      let status;
+      for (let i = 0; i < 100 && status !== 'SUCCEEDED'; i++) {
+        status = (await sync.send(new GetBulkPublishDetailsCommand({ IdentityPoolId: poolId }))).BulkPublishStatus;
+        if (status !== 'SUCCEEDED') await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.equal(status, 'SUCCEEDED');
+      assert.equal((await rejection(() => sync.send(new BulkPublishCommand({ IdentityPoolId: poolId })))).name, 'AlreadyStreamedException');
+      await new Promise((r) => setTimeout(r, 2100));
+      await sync.send(new BulkPublishCommand({ IdentityPoolId: poolId }));
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('delivery survives kill -9', () => {
+  test('changes committed while Kinesis is unreachable arrive after a crash and restart, exactly as committed', async () => {
+    const streamName = await createStream();
+    const dataDir = mkdtempSync(join(tmpdir(), 'cognisync-crash-'));
+    try {
+      // First life: Kinesis unreachable (a closed port), so nothing can be delivered before the kill.
+      const first = await startServer({ dataDir, env: { ...awsEnv, COGNISYNC_KINESIS_ENDPOINT: 'http://127.0.0.1:9', COGNISYNC_MASTER_KEY: 'crash-test' } });
+      const poolId = await newPool(first, streamName);
+      const key = { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'journal' };
+      const committed: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const result = await update(syncClient(first.endpoint), key, [{ Op: 'replace', Key: `entry${i}`, Value: `text ${i}`, SyncCount: 0 }]);
+        committed.push(result.Records![0]!.SyncCount!);
+      }
+      first.child.kill('SIGKILL');
+      await new Promise((resolve) => first.child.once('exit', resolve));
+
+      const second = await startServer({ dataDir, env: { ...awsEnv, COGNISYNC_KINESIS_ENDPOINT: kinesisEndpoint, COGNISYNC_MASTER_KEY: 'crash-test' } });
+      try {
+        const records = await readStream(streamName, 5, 30_000);
+        assert.deepEqual(records.map((r) => r.syncCount), committed, 'every change, once, in commit order');
+        assert.deepEqual(records.map((r) => r.kinesisSyncRecords[0].value), [0, 1, 2, 3, 4].map((i) => `text ${i}`));
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('SyncTrigger', () => {
+  let lambda: Server;
+  let lambdaEndpoint: string;
+  const invocations: { functionName: string; event: any }[] = [];
+  let server: ServerProcess;
+
+  /** A function that upper-cases values, drops `drop`, adds `audit`, and misbehaves on request. */
+  function handle(functionName: string, event: any): { status: number; headers?: Record<string, string>; body: string } {
+    if (functionName === 'throttled') return { status: 429, headers: { 'x-amzn-errortype': 'TooManyRequestsException' }, body: JSON.stringify({ message: 'Rate exceeded', Type: 'User' }) };
+    if (functionName === 'crashing') return { status: 200, headers: { 'x-amz-function-error': 'Unhandled' }, body: JSON.stringify({ errorMessage: 'boom' }) };
+    if (functionName === 'garbage') return { status: 200, body: JSON.stringify({ datasetRecords: { k: { op: 'explode' } } }) };
+    const records: Record<string, any> = {};
+    for (const [key, record] of Object.entries<any>(event.datasetRecords)) {
+      if (key === 'drop') continue;
+      records[key] = record.op === 'replace' ? { ...record, newValue: String(record.newValue).toUpperCase() } : record;
+    }
+    records.audit = { newValue: `by ${event.identityId}`, op: 'replace' };
+    return { status: 200, body: JSON.stringify({ ...event, datasetRecords: records }) };
+  }
+
+  before(async () => {
+    lambda = createServer(async (req, res) => {
+      const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(req.url ?? '');
+      const body = await readBody(req);
+      if (req.method !== 'POST' || !match) return void res.writeHead(404).end();
+      const functionName = decodeURIComponent(match[1]!);
+      invocations.push({ functionName, event: JSON.parse(body) });
+      const answer = handle(functionName, JSON.parse(body));
+      res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers }).end(answer.body);
+    });
+    lambdaEndpoint = await listen(lambda);
+    server = await startServer({ env: { ...awsEnv, COGNISYNC_LAMBDA_ENDPOINT: lambdaEndpoint } });
+  });
+  after(async () => {
+    await server.stop();
+    await new Promise<void>((resolve) => lambda.close(() => resolve()));
+  });
+
+  async function identityWithTrigger(functionRef: string) {
+    const poolId = await newPool(server);
+    await syncClient(server.endpoint).send(new SetCognitoEventsCommand({ IdentityPoolId: poolId, Events: { SyncTrigger: functionRef } }));
+    const user = await identityCredentials(server.endpoint, poolId);
+    return { client: syncClient(server.endpoint, user.credentials), key: { IdentityPoolId: poolId, IdentityId: user.identityId, DatasetName: 'notes' } };
+  }
+
+  test('the Lambda function sees AWS’s SyncTrigger event and what it returns is what is stored', async () => {
+    const { client, key } = await identityWithTrigger('arn:aws:lambda:us-east-1:123456789012:function:shout');
+    await update(client, key, [{ Op: 'replace', Key: 'greeting', Value: 'hello', SyncCount: 0 }]);
+    invocations.length = 0;
+    const result = await update(client, key, [
+      { Op: 'replace', Key: 'greeting', Value: 'hi there', SyncCount: 1 },
+      { Op: 'replace', Key: 'drop', Value: 'never stored', SyncCount: 0 },
+    ]);
+    assert.equal(invocations.length, 1);
+    assert.equal(invocations[0]!.functionName, 'arn:aws:lambda:us-east-1:123456789012:function:shout');
+    assert.deepEqual(invocations[0]!.event, {
+      version: 2, eventType: 'SyncTrigger', region: 'us-east-1', identityPoolId: key.IdentityPoolId, identityId: key.IdentityId, datasetName: 'notes',
+      datasetRecords: { greeting: { oldValue: 'HELLO', newValue: 'hi there', op: 'replace' }, drop: { oldValue: null, newValue: 'never stored', op: 'replace' } },
+    });
+    assert.deepEqual(result.Records!.map((r) => [r.Key, r.Value]), [['greeting', 'HI THERE'], ['audit', `by ${key.IdentityId}`]]);
+    const listed = await client.send(new ListRecordsCommand(key));
+    assert.deepEqual(new Map(listed.Records!.map((r) => [r.Key, r.Value])), new Map([['greeting', 'HI THERE'], ['audit', `by ${key.IdentityId}`]]));
+  });
+
+  test('a throttled function → LambdaThrottledException (429); a failing or malformed one → InvalidLambdaFunctionOutputException (400); nothing is written', async () => {
+    for (const [functionName, errorName, status] of [['throttled', 'LambdaThrottledException', 429], ['crashing', 'InvalidLambdaFunctionOutputException', 400], ['garbage', 'InvalidLambdaFunctionOutputException', 400]] as const) {
+      const { client, key } = await identityWithTrigger(functionName);
+      const error = await rejection(() => update(client, key, [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }]));
+      assert.equal(error.name, errorName, functionName);
+      assert.equal(error.$metadata?.httpStatusCode, status);
+      assert.equal((await client.send(new ListRecordsCommand(key))).DatasetExists, false, `${functionName}: nothing written`);
+    }
+  });
+
+  test('the developer’s own writes do not run the trigger (as AWS documents)', async () => {
+    const { key } = await identityWithTrigger('shout');
+    invocations.length = 0;
+    const result = await update(syncClient(server.endpoint), key, [{ Op: 'replace', Key: 'k', Value: 'quiet', SyncCount: 0 }]);
+    assert.equal(result.Records![0]!.Value, 'quiet');
+    assert.equal(invocations.length, 0);
+  });
+
+  test('an http(s) URL is called as a webhook with an HMAC signature the receiver can verify', async () => {
+    let verified = false;
+    const webhook = createServer(async (req, res) => {
+      const body = await readBody(req);
+      const expected = createHmac('sha256', developerCredentials.secretAccessKey).update(`${req.headers['x-cognisync-timestamp']}.${body}`).digest('hex');
+      verified = req.headers['x-cognisync-signature'] === `sha256=${expected}`;
+      const event = JSON.parse(body);
+      for (const record of Object.values<any>(event.datasetRecords)) if (record.newValue) record.newValue = `[${record.newValue}]`;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(event));
+    });
+    const url = await listen(webhook);
+    try {
+      const { client, key } = await identityWithTrigger(`${url}/hooks/sync`);
+      const result = await update(client, key, [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }]);
+      assert.equal(verified, true);
+      assert.equal(result.Records![0]!.Value, '[v]');
+    } finally {
+      await new Promise<void>((resolve) => webhook.close(() => resolve()));
+    }
+  });
+
+  test('a webhook that does not answer in time → LambdaThrottledException, nothing written', async () => {
+    const slow = await startServer({ env: { ...awsEnv, COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS: '300' } });
+    const hanging = createServer(() => undefined);
+    const url = await listen(hanging);
+    try {
+      const poolId = await newPool(slow);
+      await syncClient(slow.endpoint).send(new SetCognitoEventsCommand({ IdentityPoolId: poolId, Events: { SyncTrigger: url } }));
+      const user = await identityCredentials(slow.endpoint, poolId);
+      const client = syncClient(slow.endpoint, user.credentials);
+      const key = { IdentityPoolId: poolId, IdentityId: user.identityId, DatasetName: 'd' };
+      const error = await rejection(() => update(client, key, [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }]));
+      assert.equal(error.name, 'LambdaThrottledException');
+      assert.equal((await client.send(new ListRecordsCommand(key))).DatasetExists, false);
+    } finally {
+      hanging.closeAllConnections();
+      await new Promise<void>((resolve) => hanging.close(() => resolve()));
+      await slow.stop();
+    }
+  });
+});

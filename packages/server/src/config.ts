@@ -28,6 +28,8 @@ export interface Config {
   webhookSecret?: string;
   /** Longest a SyncTrigger function may take (COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS, default 5000). */
   syncTriggerTimeoutMs: number;
+  /** Interval of the comment lines that keep idle live streams open through proxies (default 15 s). */
+  liveHeartbeatMs: number;
   limits: Limits;
 }
 
@@ -68,6 +70,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     ...(env.COGNISYNC_SNS_ENDPOINT ? { snsEndpoint: env.COGNISYNC_SNS_ENDPOINT } : {}),
     ...(env.COGNISYNC_WEBHOOK_SECRET ? { webhookSecret: env.COGNISYNC_WEBHOOK_SECRET } : {}),
     syncTriggerTimeoutMs: Number(env.COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS ?? 5000) || 5000,
+    liveHeartbeatMs: Number(env.COGNISYNC_LIVE_HEARTBEAT_MS ?? 15_000) || 15_000,
     limits: limitsFromEnv(env),
   };
 }

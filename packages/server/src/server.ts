@@ -1,7 +1,7 @@
 // Assembles a running cognisync: store, developer credentials, session-token secret, pipeline, listener,
 // and a graceful close that stops accepting, lets in-flight requests finish and closes the store.
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { resolveDeveloperCredentials } from './auth/developer-credentials.js';
@@ -19,6 +19,7 @@ import { openStore } from './store/open-store.js';
 import { KinesisDelivery } from './outbox/kinesis-delivery.js';
 import { OutboxWorker } from './outbox/outbox-worker.js';
 import { SyncTriggerInvoker } from './triggers/sync-trigger.js';
+import { LiveHub } from './live/live-hub.js';
 
 export interface RunningServer {
   url: string;
@@ -72,6 +73,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const kinesis = new KinesisDelivery({ region: config.region, ...(config.kinesisEndpoint ? { endpoint: config.kinesisEndpoint } : {}) });
   const outboxWorker = new OutboxWorker(store, kinesis, logger);
   outboxWorker.start();
+  const liveHub = new LiveHub();
+  await liveHub.start(store);
+  const liveStreams = new Set<ServerResponse>();
   const syncTrigger = new SyncTriggerInvoker({
     region: config.region,
     ...(config.lambdaEndpoint ? { lambdaEndpoint: config.lambdaEndpoint } : {}),
@@ -91,6 +95,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       integrations: { syncTrigger, outbox: outboxWorker },
       syncOperations,
       identityOperations,
+      live: { store, hub: liveHub, credentials, signatureSkewSeconds: config.limits.signatureSkewSeconds, heartbeatMs: config.liveHeartbeatMs, open: liveStreams },
     }),
   );
 
@@ -101,9 +106,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
     close() {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Live streams never finish by themselves: end them so the close can complete.
+        for (const stream of liveStreams) stream.end();
         server.closeIdleConnections();
         await closed;
         await outboxWorker.stop();
+        await liveHub.stop();
         kinesis.destroy();
         await store.close();
         logger.flush();

@@ -64,9 +64,84 @@ function parseAmzDate(value: string): Date | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
+interface SignatureParts {
+  accessKeyId: string;
+  scopeDate: string;
+  region: string;
+  service: string;
+  signedHeaders: string[];
+  signature: string;
+  amzDate: string | undefined;
+  sessionToken: string | undefined;
+}
+
+/** The checks both forms of SigV4 share: scope, date window, credentials, session token, expiry. */
+async function checkSignatureParts(parts: SignatureParts, service: string, lookup: CredentialLookup, now: Date, skewSeconds: number) {
+  if (parts.service !== service) throw new InvalidSignatureException(`Credential should be scoped to correct service: '${service}'.`);
+  const { amzDate } = parts;
+  if (!amzDate) throw new IncompleteSignatureException("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
+  const signingDate = parseAmzDate(amzDate);
+  if (!signingDate) throw new IncompleteSignatureException(`X-Amz-Date '${amzDate}' is not in the ISO-8601 basic format YYYYMMDD'T'HHMMSS'Z'`);
+  if (parts.scopeDate !== amzDate.slice(0, 8)) {
+    throw new InvalidSignatureException(`Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${parts.scopeDate}' != '${amzDate.slice(0, 8)}'`);
+  }
+  const skewMs = skewSeconds * 1000;
+  if (signingDate.getTime() > now.getTime() + skewMs) {
+    throw new InvalidSignatureException(`Signature not yet current: ${amzDate} is still later than ${formatAmzDate(new Date(now.getTime() + skewMs))} (${formatAmzDate(now)} + ${skewSeconds / 60} min.)`);
+  }
+  if (!parts.signedHeaders.includes('host')) throw new InvalidSignatureException("'Host' must be a 'SignedHeader' in the AWS Authorization.");
+  const credentials = await lookup(parts.accessKeyId);
+  if (!credentials) throw new UnrecognizedClientException('The security token included in the request is invalid.');
+  if (credentials.sessionToken !== undefined && parts.sessionToken !== credentials.sessionToken) {
+    throw new UnrecognizedClientException('The security token included in the request is invalid.');
+  }
+  if (credentials.expiration !== undefined && credentials.expiration <= now.getTime()) {
+    throw new ExpiredTokenException('The security token included in the request is expired');
+  }
+  return { credentials, signingDate, skewMs };
+}
+
+function signedHeaderValues(request: SignedRequest, names: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of names) {
+    const value = headerValue(request.headers, name);
+    if (value === undefined) throw new InvalidSignatureException(`Signed header '${name}' is missing from the request.`);
+    headers[name] = value;
+  }
+  return headers;
+}
+
+function queryObject(pairs: ReadonlyArray<readonly [string, string]>): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
+  for (const [key, value] of pairs) {
+    const existing = query[key];
+    query[key] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
+  }
+  return query;
+}
+
+function signerFor(service: string, parts: SignatureParts, secretAccessKey: string): SignatureV4 {
+  return new SignatureV4({ service, region: parts.region, sha256, applyChecksum: false, credentials: { accessKeyId: parts.accessKeyId, secretAccessKey } });
+}
+
+function compareSignatures(given: string, expected: string): void {
+  const givenBytes = Buffer.from(given);
+  if (givenBytes.length !== expected.length || !timingSafeEqual(givenBytes, Buffer.from(expected))) {
+    throw new InvalidSignatureException(
+      'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
+    );
+  }
+}
+
+/** Whether a request carries query-string (pre-signed URL) authentication. */
+export function isPresigned(request: SignedRequest): boolean {
+  return request.query.some(([key]) => key === 'X-Amz-Signature');
+}
+
 /**
- * Verifies a request signed for `service` and returns its principal, or throws the AWS front-door error
- * (MissingAuthenticationToken, IncompleteSignature, InvalidSignature, UnrecognizedClient).
+ * Verifies a request signed for `service` — with an Authorization header, or as a pre-signed URL — and
+ * returns its principal, or throws the AWS front-door error (MissingAuthenticationToken, IncompleteSignature,
+ * InvalidSignature, UnrecognizedClient, ExpiredToken).
  */
 export async function verifySignature(
   request: SignedRequest,
@@ -75,34 +150,14 @@ export async function verifySignature(
   now: Date,
   skewSeconds: number,
 ): Promise<Principal> {
+  if (isPresigned(request) && !headerValue(request.headers, 'authorization')) return verifyPresigned(request, service, lookup, now, skewSeconds);
   const authorization = headerValue(request.headers, 'authorization');
   if (!authorization) throw new MissingAuthenticationTokenException('Missing Authentication Token');
   const auth = parseAuthorization(authorization);
-  if (auth.service !== service) throw new InvalidSignatureException(`Credential should be scoped to correct service: '${service}'.`);
-
-  const amzDate = headerValue(request.headers, 'x-amz-date');
-  if (!amzDate) throw new IncompleteSignatureException("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
-  const signingDate = parseAmzDate(amzDate);
-  if (!signingDate) throw new IncompleteSignatureException(`X-Amz-Date '${amzDate}' is not in the ISO-8601 basic format YYYYMMDD'T'HHMMSS'Z'`);
-  if (auth.scopeDate !== amzDate.slice(0, 8)) {
-    throw new InvalidSignatureException(`Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${auth.scopeDate}' != '${amzDate.slice(0, 8)}'`);
-  }
-  const skewMs = skewSeconds * 1000;
+  const parts: SignatureParts = { ...auth, amzDate: headerValue(request.headers, 'x-amz-date'), sessionToken: headerValue(request.headers, 'x-amz-security-token') };
+  const { credentials, signingDate, skewMs } = await checkSignatureParts(parts, service, lookup, now, skewSeconds);
   if (signingDate.getTime() < now.getTime() - skewMs) {
-    throw new InvalidSignatureException(`Signature expired: ${amzDate} is now earlier than ${formatAmzDate(new Date(now.getTime() - skewMs))} (${formatAmzDate(now)} - ${skewSeconds / 60} min.)`);
-  }
-  if (signingDate.getTime() > now.getTime() + skewMs) {
-    throw new InvalidSignatureException(`Signature not yet current: ${amzDate} is still later than ${formatAmzDate(new Date(now.getTime() + skewMs))} (${formatAmzDate(now)} + ${skewSeconds / 60} min.)`);
-  }
-  if (!auth.signedHeaders.includes('host')) throw new InvalidSignatureException("'Host' must be a 'SignedHeader' in the AWS Authorization.");
-
-  const credentials = await lookup(auth.accessKeyId);
-  if (!credentials) throw new UnrecognizedClientException('The security token included in the request is invalid.');
-  if (credentials.sessionToken !== undefined && headerValue(request.headers, 'x-amz-security-token') !== credentials.sessionToken) {
-    throw new UnrecognizedClientException('The security token included in the request is invalid.');
-  }
-  if (credentials.expiration !== undefined && credentials.expiration <= now.getTime()) {
-    throw new ExpiredTokenException('The security token included in the request is expired');
+    throw new InvalidSignatureException(`Signature expired: ${parts.amzDate} is now earlier than ${formatAmzDate(new Date(now.getTime() - skewMs))} (${formatAmzDate(now)} - ${skewSeconds / 60} min.)`);
   }
 
   // The payload hash header, when sent, must describe the body we actually received.
@@ -112,35 +167,56 @@ export async function verifySignature(
     throw new InvalidSignatureException("The provided 'x-amz-content-sha256' header does not match what was computed.");
   }
 
-  const headers: Record<string, string> = {};
-  for (const name of auth.signedHeaders) {
-    const value = headerValue(request.headers, name);
-    if (value === undefined) throw new InvalidSignatureException(`Signed header '${name}' is missing from the request.`);
-    headers[name] = value;
-  }
-  const query: Record<string, string | string[]> = {};
-  for (const [key, value] of request.query) {
-    const existing = query[key];
-    query[key] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
-  }
-  const signer = new SignatureV4({
-    service,
-    region: auth.region,
-    sha256,
-    applyChecksum: false,
-    credentials: { accessKeyId: auth.accessKeyId, secretAccessKey: credentials.secretAccessKey },
-  });
-  const signed = await signer.sign(
-    new HttpRequest({ method: request.method, path: request.rawPath, query, headers, body: request.body, hostname: headers.host ?? '' }),
+  const headers = signedHeaderValues(request, auth.signedHeaders);
+  const signed = await signerFor(service, parts, credentials.secretAccessKey).sign(
+    new HttpRequest({ method: request.method, path: request.rawPath, query: queryObject(request.query), headers, body: request.body, hostname: headers.host ?? '' }),
     { signingDate, signableHeaders: new Set(auth.signedHeaders) },
   );
-  const expected = /Signature=([0-9a-f]+)/.exec(String(signed.headers.authorization))?.[1] ?? '';
-  const given = Buffer.from(auth.signature);
-  if (given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected))) {
-    throw new InvalidSignatureException(
-      'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
-    );
+  compareSignatures(auth.signature, /Signature=([0-9a-f]+)/.exec(String(signed.headers.authorization))?.[1] ?? '');
+  return credentials.principal;
+}
+
+/** The query parameters a pre-signed URL adds (all but the session token are recomputed by the signer). */
+const PRESIGN_PARAMETERS = ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-Expires', 'X-Amz-SignedHeaders', 'X-Amz-Signature'];
+const MAX_PRESIGNED_SECONDS = 7 * 24 * 3600;
+
+/**
+ * Query-string SigV4 (a pre-signed URL, as browsers' EventSource/WebSocket need): the same checks, with
+ * X-Amz-Expires bounding the URL's life instead of the ±15 min window, and an empty payload.
+ */
+async function verifyPresigned(request: SignedRequest, service: string, lookup: CredentialLookup, now: Date, skewSeconds: number): Promise<Principal> {
+  const param = (name: string) => request.query.find(([key]) => key === name)?.[1];
+  for (const name of PRESIGN_PARAMETERS) {
+    if (!param(name)) throw new IncompleteSignatureException(`AWS query-string parameters must include '${name}'.`);
   }
+  if (param('X-Amz-Algorithm') !== ALGORITHM) throw new IncompleteSignatureException(`X-Amz-Algorithm only supports '${ALGORITHM}'.`);
+  const credential = param('X-Amz-Credential')!.split('/');
+  if (credential.length !== 5 || credential[4] !== 'aws4_request' || credential.some((c) => c === '')) {
+    throw new IncompleteSignatureException(`Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/aws4_request, got '${param('X-Amz-Credential')}'`);
+  }
+  const expires = Number(param('X-Amz-Expires'));
+  if (!Number.isInteger(expires) || expires < 1 || expires > MAX_PRESIGNED_SECONDS) {
+    throw new IncompleteSignatureException(`X-Amz-Expires must be a whole number of seconds from 1 to ${MAX_PRESIGNED_SECONDS}.`);
+  }
+  const [accessKeyId, scopeDate, region, scopeService] = credential as [string, string, string, string];
+  const parts: SignatureParts = {
+    accessKeyId, scopeDate, region, service: scopeService,
+    signedHeaders: param('X-Amz-SignedHeaders')!.split(';'),
+    signature: param('X-Amz-Signature')!,
+    amzDate: param('X-Amz-Date'),
+    sessionToken: param('X-Amz-Security-Token'),
+  };
+  const { credentials, signingDate, skewMs } = await checkSignatureParts(parts, service, lookup, now, skewSeconds);
+  if (signingDate.getTime() + expires * 1000 + skewMs < now.getTime()) {
+    throw new InvalidSignatureException(`Signature expired: the pre-signed URL from ${parts.amzDate} was valid for ${expires} seconds.`);
+  }
+  const headers = signedHeaderValues(request, parts.signedHeaders);
+  const query = queryObject(request.query.filter(([key]) => !PRESIGN_PARAMETERS.includes(key)));
+  const presigned = await signerFor(service, parts, credentials.secretAccessKey).presign(
+    new HttpRequest({ method: request.method, path: request.rawPath, query, headers, hostname: headers.host ?? '' }),
+    { signingDate, expiresIn: expires, signableHeaders: new Set(parts.signedHeaders) },
+  );
+  compareSignatures(parts.signature, String(presigned.query?.['X-Amz-Signature'] ?? ''));
   return credentials.principal;
 }
 

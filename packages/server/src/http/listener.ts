@@ -1,5 +1,5 @@
 // The request pipeline, declared in order in one place:
-//   request id → health/ready/OIDC discovery → body (capped) → query → authenticate (SigV4) → route & bind (protocol)
+//   request id → health/ready/OIDC discovery/live stream (SSE) → body (capped) → query → authenticate (SigV4) → route & bind (protocol)
 //   → authorize → validate (model) → operation → response; any error → AWS error response.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -18,6 +18,7 @@ import { decodeRestJson, RestJsonRouter } from '../protocol/rest-json.js';
 import { validateInput } from '../protocol/validate.js';
 import type { Store } from '../store/store.js';
 import { readBody } from './body.js';
+import { isLivePath, serveLiveStream, type LiveStreamDependencies } from './live-stream.js';
 import { writeError, writeOutput } from './respond.js';
 
 export interface ListenerDependencies {
@@ -31,6 +32,7 @@ export interface ListenerDependencies {
   integrations: Integrations;
   syncOperations: readonly Operation[];
   identityOperations: readonly Operation[];
+  live: LiveStreamDependencies;
 }
 
 export function createRequestListener(deps: ListenerDependencies) {
@@ -113,6 +115,16 @@ export function createRequestListener(deps: ListenerDependencies) {
       void deps.store.ping().then((ok) => {
         res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ready' : 'store unavailable' }));
       });
+      return;
+    }
+    if (req.method === 'GET' && isLivePath(rawPath)) {
+      serveLiveStream(req, res, rawPath, rawQuery, deps.live).then(
+        () => deps.logger.info({ requestId, operation: 'LiveStream', status: 200 }, 'live stream opened'),
+        (error: unknown) => {
+          const status = writeError(res, 'sync', error, requestId, deps.logger);
+          deps.logger.info({ requestId, operation: 'LiveStream', status, error: error instanceof ServiceError ? error.code : 'InternalErrorException' }, 'request');
+        },
+      );
       return;
     }
     serveApi(req, res, requestId, rawPath, rawQuery).catch((error: unknown) => {

@@ -105,7 +105,20 @@ export interface RecordsPage {
   next: RecordCursor | undefined;
 }
 
+/** A committed change to a dataset, as live listeners receive it. */
+export interface ChangeEvent {
+  identityPoolId: string;
+  identityId: string;
+  datasetName: string;
+  /** The dataset's SyncCount after the change (for a deletion: the count it was deleted at). */
+  syncCount: number;
+  /** The DeviceId the writer gave, so that device need not be told of its own change. */
+  deviceId?: string;
+}
+
 export interface UpdateRecordsRequest extends DatasetKey {
+  /** The writer's DeviceId (UpdateRecords' DeviceId member), passed on to change listeners. */
+  deviceId?: string;
   patches: RecordPatch[];
   now: number;
   modifiedBy: string;
@@ -284,4 +297,10 @@ export interface Store {
   /** Drops every outbox entry of a pool's bulk publish (when it failed). */
   dropBulkOutbox(identityPoolId: string): Promise<void>;
   outboxBacklog(): Promise<OutboxBacklog>;
+
+  /**
+   * Calls `listener` after every committed UpdateRecords or DeleteDataset — on PostgreSQL from every process
+   * sharing the database (LISTEN/NOTIFY), on SQLite from this process. Returns a function that stops watching.
+   */
+  watchChanges(listener: (event: ChangeEvent) => void): Promise<() => Promise<void>>;
 }

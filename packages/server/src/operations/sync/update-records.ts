@@ -51,7 +51,15 @@ export default defineSyncOperation({
     }));
     const patches = await applySyncTrigger(context, store, settings?.cognitoEvents.SyncTrigger, key, requested);
     const stream = streamTarget(settings);
-    const result = await store.updateRecords({ ...key, patches, now, modifiedBy: modifiedBy(context.principal), limits: context.limits, ...(stream ? { stream } : {}) });
+    const result = await store.updateRecords({
+      ...key,
+      patches,
+      now,
+      modifiedBy: modifiedBy(context.principal),
+      limits: context.limits,
+      ...(input.DeviceId ? { deviceId: input.DeviceId } : {}),
+      ...(stream ? { stream } : {}),
+    });
     if (stream) context.integrations.outbox.notify();
     return { Records: result.records.map(recordOutput) };
   },

@@ -9,7 +9,7 @@ import { bulkPublishJob, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { InternalErrorException, LimitExceededException, ResourceConflictException, ServiceError, TooManyRequestsException } from '../../errors.js';
 import type {
-  ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
+  ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
   LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS } from '../store.js';
@@ -34,6 +34,8 @@ const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid
 /** Lock key for the advisory lock that serializes one identity's writers. */
 const identityLockKey = (identityPoolId: string, identityId: string) => `${identityPoolId}/${identityId}`;
 const MIGRATION_LOCK = 'cognisync:migrations';
+/** NOTIFY channel of committed changes: delivered at commit to every process's LISTEN connection. */
+const CHANGES_CHANNEL = 'cognisync_changes';
 
 interface DatasetRow {
   dataset_id: number;
@@ -131,8 +133,12 @@ function toServiceError(error: unknown): unknown {
 
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
+  private readonly connectionString: string;
+  private readonly schema: string | undefined;
 
   constructor(options: PostgresStoreOptions) {
+    this.connectionString = options.connectionString;
+    this.schema = options.schema;
     this.pool = new pg.Pool({
       connectionString: options.connectionString,
       max: options.maxConnections ?? 10,
@@ -339,6 +345,7 @@ export class PostgresStore implements Store {
         [now, row.dataset_id],
       );
       if (stream) await this.insertOutbox(client, streamEntries(stream, key, 'remove', [], row.sync_count, now), now);
+      await this.notifyChange(client, { identityPoolId: key.identityPoolId, identityId: key.identityId, datasetName: key.datasetName, syncCount: row.sync_count });
       return toDataset(row);
     });
   }
@@ -436,6 +443,7 @@ export class PostgresStore implements Store {
         );
       }
       if (request.stream) await this.insertOutbox(client, streamEntries(request.stream, request, 'replace', applied.records, syncCount, request.now), request.now);
+      await this.notifyChange(client, { identityPoolId, identityId, datasetName, syncCount, ...(request.deviceId ? { deviceId: request.deviceId } : {}) });
       return {
         dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: request.now, lastModifiedBy: request.modifiedBy, syncCount, dataStorage, numRecords },
         records: applied.records,
@@ -732,5 +740,52 @@ export class PostgresStore implements Store {
   async outboxBacklog(): Promise<OutboxBacklog> {
     const [row] = await this.query<{ n: number; oldest: number | null }>('SELECT count(*)::int AS n, min(created_at) AS oldest FROM outbox');
     return { pending: row!.n, oldestCreatedAt: row!.oldest ?? undefined };
+  }
+
+  /** Queued in the transaction; PostgreSQL delivers it to every listener when (and only if) it commits. */
+  private async notifyChange(client: pg.PoolClient, event: ChangeEvent): Promise<void> {
+    await client.query('SELECT pg_notify($1, $2)', [this.channel(), JSON.stringify(event)]);
+  }
+
+  /** One channel per schema, so test schemas sharing a database do not hear each other. */
+  private channel(): string {
+    return this.schema ? `${CHANGES_CHANNEL}_${this.schema}` : CHANGES_CHANNEL;
+  }
+
+  async watchChanges(listener: (event: ChangeEvent) => void): Promise<() => Promise<void>> {
+    let client: pg.Client | undefined;
+    let stopped = false;
+    let retryTimer: NodeJS.Timeout | undefined;
+    // A dedicated connection (LISTEN needs one); when it drops, reconnect with backoff.
+    const connect = async (delayMs: number): Promise<void> => {
+      if (stopped) return;
+      const next = new pg.Client({ connectionString: this.connectionString });
+      next.on('notification', (message) => {
+        if (!message.payload) return;
+        try {
+          listener(JSON.parse(message.payload) as ChangeEvent);
+        } catch {
+          // A malformed payload is not ours; ignore it.
+        }
+      });
+      next.on('error', () => {
+        next.end().catch(() => undefined);
+        if (client === next && !stopped) retryTimer = setTimeout(() => void connect(Math.min(delayMs * 2, 10_000)), delayMs);
+      });
+      try {
+        await next.connect();
+        await next.query(`LISTEN ${this.channel()}`);
+        client = next;
+      } catch {
+        await next.end().catch(() => undefined);
+        if (!stopped) retryTimer = setTimeout(() => void connect(Math.min(delayMs * 2, 10_000)), delayMs);
+      }
+    };
+    await connect(200);
+    return async () => {
+      stopped = true;
+      clearTimeout(retryTimer);
+      await client?.end().catch(() => undefined);
+    };
   }
 }

@@ -1,5 +1,6 @@
 // The embedded store: better-sqlite3 (synchronous, in-process) in WAL mode behind the async Store contract.
 // Writes run in BEGIN IMMEDIATE transactions, so several processes on one file serialize cleanly.
+import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -8,7 +9,7 @@ import { bulkPublishJob, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { LimitExceededException, ResourceConflictException } from '../../errors.js';
 import type {
-  ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
+  ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
   LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS } from '../store.js';
@@ -112,6 +113,8 @@ const toSettings = (row: PoolRow): PoolSyncSettings => ({
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private statements: ReturnType<SqliteStore['prepare']> | undefined;
+  /** Committed changes, for watchChanges (SQLite is one process, so an in-process emitter is the bus). */
+  private readonly changes = new EventEmitter().setMaxListeners(0);
 
   constructor(options: SqliteStoreOptions) {
     if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
@@ -383,7 +386,7 @@ export class SqliteStore implements Store {
   }
 
   async deleteDataset(key: DatasetKey, now: number, stream?: StreamTarget): Promise<DatasetRecord | undefined> {
-    return this.write(() => {
+    const deleted = this.write(() => {
       const row = this.sql.getDataset.get(key.identityPoolId, key.identityId, key.datasetName);
       if (!row || !row.live) return undefined;
       this.sql.deleteDatasetRecords.run(row.dataset_id);
@@ -391,6 +394,8 @@ export class SqliteStore implements Store {
       if (stream) this.insertOutbox(streamEntries(stream, key, 'remove', [], row.sync_count, now), now);
       return toDataset(row);
     });
+    if (deleted) this.changes.emit('change', { identityPoolId: key.identityPoolId, identityId: key.identityId, datasetName: key.datasetName, syncCount: deleted.syncCount } satisfies ChangeEvent);
+    return deleted;
   }
 
   async getRecords(key: DatasetKey, keys: readonly string[]): Promise<Map<string, StoredRecord>> {
@@ -425,7 +430,7 @@ export class SqliteStore implements Store {
   }
 
   async updateRecords(request: UpdateRecordsRequest): Promise<UpdateRecordsResult> {
-    return this.write((): UpdateRecordsResult => {
+    const result = this.write((): UpdateRecordsResult => {
       const { identityPoolId, identityId, datasetName } = request;
       const row = this.sql.getDataset.get(identityPoolId, identityId, datasetName);
       const live = Boolean(row?.live);
@@ -464,6 +469,16 @@ export class SqliteStore implements Store {
         records: applied.records,
       };
     });
+    const { identityPoolId, identityId, datasetName } = request;
+    this.changes.emit('change', { identityPoolId, identityId, datasetName, syncCount: result.dataset.syncCount, ...(request.deviceId ? { deviceId: request.deviceId } : {}) } satisfies ChangeEvent);
+    return result;
+  }
+
+  async watchChanges(listener: (event: ChangeEvent) => void): Promise<() => Promise<void>> {
+    this.changes.on('change', listener);
+    return async () => {
+      this.changes.off('change', listener);
+    };
   }
 
   async describeIdentityUsage(identityPoolId: string, identityId: string): Promise<IdentityUsage> {

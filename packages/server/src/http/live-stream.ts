@@ -1,0 +1,56 @@
+// GET /live/identitypools/{IdentityPoolId}/identities/{IdentityId}: Server-Sent Events, one JSON event per
+// committed change of that identity's datasets. Authorized like every request (SigV4 header or pre-signed
+// URL, since EventSource cannot send headers): identity credentials see only their own identity.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { authorize, type CredentialLookup } from '../auth/principal.js';
+import { verifySignature } from '../auth/sigv4.js';
+import { ResourceNotFoundException } from '../errors.js';
+import type { LiveHub } from '../live/live-hub.js';
+import { decodeComponent, parseQuery } from '../protocol/request.js';
+import { validateInput } from '../protocol/validate.js';
+import { cognitoSyncOperations } from '../model/cognito-sync.generated.js';
+import type { Store } from '../store/store.js';
+
+const LIVE_PATH = /^\/live\/identitypools\/([^/]+)\/identities\/([^/]+)\/?$/;
+
+export interface LiveStreamDependencies {
+  store: Store;
+  hub: LiveHub;
+  credentials: CredentialLookup;
+  signatureSkewSeconds: number;
+  heartbeatMs: number;
+  /** Open streams, so shutdown can end them (an open stream would otherwise keep the server from closing). */
+  open: Set<ServerResponse>;
+}
+
+export const isLivePath = (rawPath: string) => LIVE_PATH.test(rawPath);
+
+/** Answers the live stream, or throws a ServiceError for the caller to write (before any byte is sent). */
+export async function serveLiveStream(req: IncomingMessage, res: ServerResponse, rawPath: string, rawQuery: string, deps: LiveStreamDependencies): Promise<void> {
+  const [, rawPool, rawIdentity] = LIVE_PATH.exec(rawPath)!;
+  const request = { method: req.method ?? 'GET', rawPath, query: parseQuery(rawQuery), headers: req.headers, body: Buffer.alloc(0) };
+  const principal = await verifySignature(request, 'cognito-sync', deps.credentials, new Date(), deps.signatureSkewSeconds);
+  const input = { IdentityPoolId: decodeComponent(rawPool!, 'path'), IdentityId: decodeComponent(rawIdentity!, 'path') };
+  authorize('LiveStream', ['identity', 'developer'], principal, input);
+  // The same constraints as DescribeIdentityUsage's path members.
+  validateInput(cognitoSyncOperations.DescribeIdentityUsage.input, input);
+  if (!(await deps.store.getIdentityPool(input.IdentityPoolId))) throw new ResourceNotFoundException(`IdentityPool '${input.IdentityPoolId}' not found.`);
+
+  // Headers and a first comment go out at once, so clients know the stream is open before any change.
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  res.write(': connected\n\n');
+  req.socket.setNoDelay(true);
+  req.socket.setTimeout(0);
+  const unsubscribe = deps.hub.subscribe(input.IdentityPoolId, input.IdentityId, (event) => {
+    res.write(`id: ${event.syncCount}\ndata: ${JSON.stringify({ identityPoolId: event.identityPoolId, identityId: event.identityId, datasetName: event.datasetName, syncCount: event.syncCount, deviceId: event.deviceId ?? null })}\n\n`);
+  });
+  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), deps.heartbeatMs);
+  deps.open.add(res);
+  const close = () => {
+    clearInterval(heartbeat);
+    unsubscribe();
+    deps.open.delete(res);
+  };
+  res.once('close', close);
+  req.once('close', close);
+}

@@ -1,0 +1,434 @@
+// Scale-out and failure tests, black-box: several real server processes on one PostgreSQL database under
+// concurrent AWS SDK v3 clients, kill -9 in the middle of a write load on both stores, and a database
+// outage simulated by a TCP proxy between the server and PostgreSQL. Every load is bounded in count and time.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
+import { ListDatasetsCommand, ListRecordsCommand, UpdateRecordsCommand, type CognitoSyncClient, type _Record } from '@aws-sdk/client-cognito-sync';
+import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
+import { identityClient, newIdentityId, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
+
+// The SQLite durability test must run in the default `synchronous` mode (NORMAL in WAL), whatever the caller's shell says;
+// and every server here gets its store explicitly, never from the wire-postgres switch.
+delete process.env.COGNISYNC_SQLITE_SYNCHRONOUS;
+delete process.env.COGNISYNC_TEST_STORE;
+
+const pgReachable = await postgresAvailable();
+if (!pgReachable && process.env.CI) throw new Error('PostgreSQL is required in CI (127.0.0.1:5432)');
+const skipPostgres = pgReachable ? false : 'PostgreSQL is not reachable';
+
+/** Every process sharing one database must derive the same credential secrets. */
+const sharedEnv = { COGNISYNC_MASTER_KEY: 'scale-out-test-master-key' };
+
+type AwsError = Error & { $metadata?: { httpStatusCode?: number } };
+const statusOf = (error: unknown) => (error as AwsError).$metadata?.httpStatusCode;
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function createPool(endpoint: string, name: string): Promise<string> {
+  const pool = await identityClient(endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: name, AllowUnauthenticatedIdentities: true }));
+  return pool.IdentityPoolId!;
+}
+
+interface DatasetKey {
+  IdentityPoolId: string;
+  IdentityId: string;
+  DatasetName: string;
+}
+
+/** Every record of a dataset (all pages) and its SyncCount. */
+async function listAll(client: CognitoSyncClient, key: DatasetKey) {
+  const records: _Record[] = [];
+  let nextToken: string | undefined;
+  let datasetSyncCount = 0;
+  do {
+    const page = await client.send(new ListRecordsCommand({ ...key, LastSyncCount: 0, ...(nextToken ? { NextToken: nextToken } : {}) }));
+    records.push(...(page.Records ?? []));
+    datasetSyncCount = page.DatasetSyncCount ?? 0;
+    nextToken = page.NextToken;
+  } while (nextToken);
+  return { records, datasetSyncCount };
+}
+
+const isAlive = (server: ServerProcess) => server.child.exitCode === null && server.child.signalCode === null;
+
+async function waitForExit(server: ServerProcess): Promise<void> {
+  if (!isAlive(server)) return;
+  await new Promise((resolve) => server.child.once('exit', resolve));
+}
+
+describe('several server processes on one PostgreSQL database', { skip: skipPostgres }, () => {
+  let database: TestDatabase;
+  let servers: ServerProcess[] = [];
+  let clients: CognitoSyncClient[];
+  let poolId: string;
+
+  before(async () => {
+    database = await createTestDatabase('cognisync_scale');
+    const env = { ...sharedEnv, COGNISYNC_LIMIT_DATASETS_PER_IDENTITY: '3' };
+    // Start one first so the others find the schema migrated (they would wait on the migration lock anyway).
+    servers.push(await startServer({ databaseUrl: database.url, env }));
+    servers.push(...(await Promise.all([startServer({ databaseUrl: database.url, env }), startServer({ databaseUrl: database.url, env })])));
+    clients = servers.map((server) => syncClient(server.endpoint));
+    poolId = await createPool(servers[0]!.endpoint, 'scale-out');
+  });
+  after(async () => {
+    const codes = await Promise.all(servers.map((server) => server.stop()));
+    await database?.drop();
+    assert.deepEqual(codes, servers.map(() => 0));
+  });
+
+  test('a contended hot dataset: every acknowledged write gets the next SyncCount, and replaying them gives the final state', async () => {
+    const key = { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'hot' };
+    const recordKeys = ['alpha', 'beta', 'gamma', 'delta'];
+    const loops = 12;
+    const iterations = 25;
+    const acknowledged: { key: string; value: string; syncCount: number }[] = [];
+    let conflicts = 0;
+
+    await Promise.all(
+      range(loops).map(async (loop) => {
+        const client = clients[loop % clients.length]!;
+        for (let iteration = 0; iteration < iterations; iteration++) {
+          const listed = await client.send(new ListRecordsCommand({ ...key, LastSyncCount: 0 }));
+          const recordKey = recordKeys[Math.floor(Math.random() * recordKeys.length)]!;
+          const seen = listed.Records?.find((record) => record.Key === recordKey)?.SyncCount ?? 0;
+          const value = `loop ${loop} iteration ${iteration}`;
+          try {
+            const written = await client.send(
+              new UpdateRecordsCommand({ ...key, SyncSessionToken: listed.SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: recordKey, Value: value, SyncCount: seen }] }),
+            );
+            assert.equal(written.Records?.length, 1);
+            const record = written.Records![0]!;
+            assert.equal(record.Key, recordKey);
+            assert.equal(record.Value, value);
+            acknowledged.push({ key: recordKey, value, syncCount: record.SyncCount! });
+          } catch (error) {
+            // A lost race is the protocol working; anything else is a failure.
+            if ((error as Error).name !== 'ResourceConflictException') throw error;
+            assert.equal(statusOf(error), 409);
+            conflicts++;
+          }
+        }
+      }),
+    );
+
+    assert.equal(acknowledged.length + conflicts, loops * iterations);
+    assert.ok(acknowledged.length > 0, 'some writes succeeded');
+    assert.ok(conflicts > 0, 'some writes lost a race and were rejected');
+
+    // (a) No skipped and no repeated SyncCount: the acknowledged writes are numbered exactly 1..N.
+    const syncCounts = acknowledged.map((write) => write.syncCount).sort((a, b) => a - b);
+    assert.deepEqual(syncCounts, range(acknowledged.length).map((i) => i + 1));
+
+    // (b) Replaying the acknowledged writes serially reproduces what every process now serves.
+    const replayed = new Map<string, { value: string; syncCount: number }>();
+    for (const write of [...acknowledged].sort((a, b) => a.syncCount - b.syncCount)) replayed.set(write.key, { value: write.value, syncCount: write.syncCount });
+    const expected = [...replayed].map(([recordKey, { value, syncCount }]) => ({ key: recordKey, value, syncCount })).sort((a, b) => a.key.localeCompare(b.key));
+    for (const client of clients) {
+      const final = await listAll(client, key);
+      assert.equal(final.datasetSyncCount, acknowledged.length);
+      const actual = final.records.map((record) => ({ key: record.Key!, value: record.Value!, syncCount: record.SyncCount! })).sort((a, b) => a.key.localeCompare(b.key));
+      assert.deepEqual(actual, expected);
+    }
+  });
+
+  test('concurrent writers of one record with the same SyncCount, spread over the processes: exactly one wins', async () => {
+    const key = { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'contended' };
+    const first = await clients[0]!.send(new ListRecordsCommand(key));
+    await clients[0]!.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: first.SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'counter', Value: 'start', SyncCount: 0 }] }));
+    const writers = 12;
+    // Each writer gets its token from the process it will write to, then all fire at once.
+    const tokens = await Promise.all(range(writers).map(async (i) => (await clients[i % clients.length]!.send(new ListRecordsCommand(key))).SyncSessionToken!));
+    const results = await Promise.allSettled(
+      range(writers).map((i) =>
+        clients[i % clients.length]!.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: tokens[i]!, RecordPatches: [{ Op: 'replace', Key: 'counter', Value: `writer ${i}`, SyncCount: 1 }] })),
+      ),
+    );
+    const winners = results.flatMap((result, i) => (result.status === 'fulfilled' ? [i] : []));
+    assert.equal(winners.length, 1, 'exactly one writer wins');
+    for (const result of results) {
+      if (result.status === 'fulfilled') {
+        assert.equal(result.value.Records![0]!.SyncCount, 2);
+        continue;
+      }
+      assert.equal((result.reason as Error).name, 'ResourceConflictException', String(result.reason));
+      assert.equal(statusOf(result.reason), 409);
+    }
+    for (const client of clients) {
+      const final = await listAll(client, key);
+      assert.equal(final.datasetSyncCount, 2);
+      assert.deepEqual(final.records.map((record) => [record.Key, record.Value, record.SyncCount]), [['counter', `writer ${winners[0]}`, 2]]);
+    }
+  });
+
+  test('concurrent first writes to new datasets of one identity across processes never exceed the datasets-per-identity limit', async () => {
+    const identityId = newIdentityId();
+    const names = range(10).map((i) => `dataset-${i}`);
+    const tokens = await Promise.all(
+      names.map(async (name, i) => (await clients[i % clients.length]!.send(new ListRecordsCommand({ IdentityPoolId: poolId, IdentityId: identityId, DatasetName: name }))).SyncSessionToken!),
+    );
+    const results = await Promise.allSettled(
+      names.map((name, i) =>
+        clients[i % clients.length]!.send(
+          new UpdateRecordsCommand({
+            IdentityPoolId: poolId, IdentityId: identityId, DatasetName: name, SyncSessionToken: tokens[i]!,
+            RecordPatches: [{ Op: 'replace', Key: 'k', Value: name, SyncCount: 0 }],
+          }),
+        ),
+      ),
+    );
+    const created = names.filter((_, i) => results[i]!.status === 'fulfilled');
+    assert.equal(created.length, 3);
+    for (const result of results) {
+      if (result.status === 'fulfilled') continue;
+      assert.equal((result.reason as Error).name, 'LimitExceededException', String(result.reason));
+      assert.equal(statusOf(result.reason), 400);
+    }
+    for (const client of clients) {
+      const listed = await client.send(new ListDatasetsCommand({ IdentityPoolId: poolId, IdentityId: identityId }));
+      assert.deepEqual(listed.Datasets!.map((dataset) => dataset.DatasetName).sort(), created.sort());
+      assert.equal(listed.Count, 3);
+    }
+  });
+});
+
+/**
+ * Writers (one identity each, distinct new keys, so no conflicts) against one server; the server is killed
+ * with SIGKILL once `killAfter` writes were acknowledged. Returns every acknowledged write.
+ */
+async function writeUntilKilled(server: ServerProcess, poolId: string, options: { writers: number; maxWritesPerWriter: number; killAfter: number }) {
+  const client = syncClient(server.endpoint);
+  const acknowledged = new Map<string, Map<string, string>>();
+  let total = 0;
+  let killed = false;
+  const kill = () => {
+    if (killed) return;
+    killed = true;
+    server.child.kill('SIGKILL');
+  };
+  // Bounded in time too: if the writers are slow, kill whatever was written by then.
+  const deadline = setTimeout(kill, 10_000);
+  const identities = range(options.writers).map(() => newIdentityId());
+  await Promise.all(
+    identities.map(async (identityId, writer) => {
+      const key = { IdentityPoolId: poolId, IdentityId: identityId, DatasetName: 'durable' };
+      const mine = new Map<string, string>();
+      acknowledged.set(identityId, mine);
+      const { SyncSessionToken } = await client.send(new ListRecordsCommand(key));
+      for (let i = 0; i < options.maxWritesPerWriter && !killed; i++) {
+        const recordKey = `w${writer}-${i}`;
+        const value = `value ${writer}/${i} ${'x'.repeat(i % 50)}`;
+        try {
+          await client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: recordKey, Value: value, SyncCount: 0 }] }));
+        } catch (error) {
+          if (killed) return; // The in-flight request of a killed server: it may or may not have committed.
+          throw error;
+        }
+        mine.set(recordKey, value);
+        if (++total >= options.killAfter) kill();
+      }
+    }),
+  ).finally(() => clearTimeout(deadline));
+  client.destroy();
+  await waitForExit(server);
+  assert.equal(server.child.signalCode, 'SIGKILL', 'the server was killed in the middle of the load, not stopped');
+  return { acknowledged, total };
+}
+
+/** Asserts every acknowledged write survived; at most one unacknowledged (in-flight) write per writer may have, too. */
+async function assertDurable(server: ServerProcess, poolId: string, acknowledged: Map<string, Map<string, string>>) {
+  const client = syncClient(server.endpoint);
+  for (const [identityId, writes] of acknowledged) {
+    const { records, datasetSyncCount } = await listAll(client, { IdentityPoolId: poolId, IdentityId: identityId, DatasetName: 'durable' });
+    const stored = new Map(records.map((record) => [record.Key!, record.Value!]));
+    for (const [recordKey, value] of writes) assert.equal(stored.get(recordKey), value, `acknowledged write ${recordKey} of ${identityId} survived`);
+    const extra = records.length - writes.size;
+    assert.ok(extra === 0 || extra === 1, `only an in-flight write may have survived unacknowledged (found ${extra} extra)`);
+    // Each write was one UpdateRecords of one new key: the dataset counter matches the records exactly.
+    assert.equal(datasetSyncCount, records.length);
+  }
+  client.destroy();
+}
+
+describe('kill -9 in the middle of a write load loses no acknowledged write', () => {
+  const load = { writers: 6, maxWritesPerWriter: 150, killAfter: 240 };
+
+  test('SQLite, default synchronous mode (NORMAL in WAL)', async () => {
+    assert.equal(process.env.COGNISYNC_SQLITE_SYNCHRONOUS, undefined, 'the server runs with the default synchronous mode');
+    const dataDir = mkdtempSync(join(tmpdir(), 'cognisync-kill-'));
+    const restarted: ServerProcess[] = [];
+    try {
+      const server = await startServer({ dataDir });
+      const poolId = await createPool(server.endpoint, 'durability');
+      const { acknowledged, total } = await writeUntilKilled(server, poolId, load);
+      assert.ok(total >= 1, 'writes were acknowledged before the kill');
+      // Killed before any checkpoint could fold everything in: recovery goes through the WAL.
+      assert.ok(existsSync(join(dataDir, 'cognisync.db-wal')), 'the write-ahead log was left behind');
+      restarted.push(await startServer({ dataDir }));
+      await assertDurable(restarted[0]!, poolId, acknowledged);
+    } finally {
+      for (const server of restarted) assert.equal(await server.stop(), 0);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('PostgreSQL', { skip: skipPostgres }, async () => {
+    const database = await createTestDatabase('cognisync_kill');
+    const restarted: ServerProcess[] = [];
+    try {
+      const server = await startServer({ databaseUrl: database.url, env: sharedEnv });
+      const poolId = await createPool(server.endpoint, 'durability');
+      const { acknowledged, total } = await writeUntilKilled(server, poolId, load);
+      assert.ok(total >= 1, 'writes were acknowledged before the kill');
+      restarted.push(await startServer({ databaseUrl: database.url, env: sharedEnv }));
+      await assertDurable(restarted[0]!, poolId, acknowledged);
+    } finally {
+      for (const server of restarted) assert.equal(await server.stop(), 0);
+      await database.drop();
+    }
+  });
+});
+
+/** A loopback TCP proxy that can drop every connection and refuse new ones, to take a database "away". */
+class TcpProxy {
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  private down = false;
+
+  constructor(private readonly target: { host: string; port: number }) {
+    this.server = net.createServer((downstream) => {
+      if (this.down) {
+        downstream.destroy();
+        return;
+      }
+      const upstream = net.connect(this.target.port, this.target.host);
+      for (const socket of [downstream, upstream]) {
+        this.sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          this.sockets.delete(socket);
+          downstream.destroy();
+          upstream.destroy();
+        });
+      }
+      downstream.pipe(upstream);
+      upstream.pipe(downstream);
+    });
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  /** Every open connection is cut; new ones are accepted and dropped at once. */
+  takeDown(): void {
+    this.down = true;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  restore(): void {
+    this.down = false;
+  }
+
+  async close(): Promise<void> {
+    this.takeDown();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+describe('PostgreSQL outage and recovery', { skip: skipPostgres }, () => {
+  let database: TestDatabase;
+  let proxy: TcpProxy;
+  let server: ServerProcess | undefined;
+
+  before(async () => {
+    database = await createTestDatabase('cognisync_outage');
+    const direct = new URL(database.url);
+    proxy = new TcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+    const proxied = new URL(database.url);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String(await proxy.listen());
+    server = await startServer({ databaseUrl: proxied.toString(), env: sharedEnv });
+  });
+  after(async () => {
+    proxy.restore();
+    const code = server && isAlive(server) ? await server.stop() : server?.child.exitCode;
+    await proxy.close();
+    await database.drop();
+    assert.equal(code, 0, `the server exited cleanly; stderr:\n${server?.stderr()}`);
+  });
+
+  test('requests fail with an AWS-shaped 5xx while the database is away, and succeed again once it is back', async () => {
+    const running = server!;
+    const client = syncClient(running.endpoint);
+    const ready = async () => (await fetch(`${running.endpoint}/ready`)).status;
+    const poolId = await createPool(running.endpoint, 'outage');
+    const key = { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'kept' };
+    const listed = await client.send(new ListRecordsCommand(key));
+    await client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: listed.SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'before', Value: 'intact', SyncCount: 0 }] }));
+    assert.equal(await ready(), 200);
+
+    // Writers are in the middle of transactions when the connections are cut.
+    const allowed = new Set(['InternalErrorException:500', 'TooManyRequestsException:429']);
+    const failures: string[] = [];
+    let stopWriters = false;
+    const writers = range(4).map(async (writer) => {
+      const own = { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'busy' };
+      const { SyncSessionToken } = await client.send(new ListRecordsCommand(own));
+      for (let i = 0; i < 400 && !stopWriters; i++) {
+        try {
+          await client.send(new UpdateRecordsCommand({ ...own, SyncSessionToken: SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: `k${writer}-${i}`, Value: 'v', SyncCount: 0 }] }));
+        } catch (error) {
+          failures.push(`${(error as Error).name}:${statusOf(error)}`);
+          await sleep(20);
+        }
+      }
+    });
+    await sleep(300);
+    proxy.takeDown();
+    await sleep(700);
+    stopWriters = true;
+    await Promise.all(writers);
+    assert.ok(failures.length > 0, 'the writers saw the outage');
+    assert.deepEqual(failures.filter((failure) => !allowed.has(failure)), [], 'every failure was InternalErrorException (500) or TooManyRequestsException (429)');
+
+    for (const call of [
+      () => client.send(new ListRecordsCommand(key)),
+      () => client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: listed.SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'during', Value: 'outage', SyncCount: 0 }] })),
+      () => client.send(new ListDatasetsCommand({ IdentityPoolId: poolId, IdentityId: key.IdentityId })),
+    ]) {
+      const error = await call().then(
+        () => assert.fail('a request succeeded while the database was away'),
+        (caught: unknown) => caught as AwsError,
+      );
+      assert.ok(allowed.has(`${error.name}:${statusOf(error)}`), `${error.name} (${statusOf(error)}): ${error.message}`);
+    }
+    assert.equal(await ready(), 503);
+    await sleep(200);
+    assert.ok(isAlive(running), `the server survived the outage; stderr:\n${running.stderr()}`);
+
+    proxy.restore();
+    const deadline = Date.now() + 10_000;
+    let recovered: Awaited<ReturnType<typeof listAll>> | undefined;
+    while (!recovered) {
+      try {
+        recovered = await listAll(client, key);
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await sleep(200);
+      }
+    }
+    assert.equal(await ready(), 200);
+    assert.deepEqual(recovered.records.map((record) => [record.Key, record.Value, record.SyncCount]), [['before', 'intact', 1]]);
+    const again = await client.send(new ListRecordsCommand(key));
+    const written = await client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: again.SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'after', Value: 'recovered', SyncCount: 0 }] }));
+    assert.equal(written.Records![0]!.SyncCount, 2);
+    client.destroy();
+  });
+});

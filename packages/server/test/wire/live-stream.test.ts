@@ -1,0 +1,203 @@
+// The live stream (Server-Sent Events) of an identity's committed changes: signed with a header or as a
+// pre-signed URL, scoped to the identity, fast on loopback, and shared across processes on PostgreSQL.
+import assert from 'node:assert/strict';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
+import { ListRecordsCommand, UpdateRecordsCommand } from '@aws-sdk/client-cognito-sync';
+import { Hash } from '@smithy/hash-node';
+import { HttpRequest } from '@smithy/protocol-http';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { createTestDatabase, postgresAvailable } from '../support/postgres.ts';
+import { developerCredentials, identityClient, identityCredentials, startServer, syncClient, type ClientCredentials, type ServerProcess } from '../support/server-process.ts';
+
+interface LiveStream {
+  status: number;
+  headers: IncomingMessage['headers'];
+  body: string;
+  events: any[];
+  waitFor(count: number, timeoutMs?: number): Promise<any[]>;
+  close(): void;
+}
+
+const livePath = (poolId: string, identityId: string) => `/live/identitypools/${encodeURIComponent(poolId)}/identities/${encodeURIComponent(identityId)}`;
+
+function signer(credentials: ClientCredentials) {
+  return new SignatureV4({ service: 'cognito-sync', region: 'us-east-1', sha256: Hash.bind(null, 'sha256'), credentials });
+}
+
+/** Opens a live stream; resolves as soon as the response headers arrive (before any event). */
+function openStream(endpoint: string, path: string, query: Record<string, string>, headers: Record<string, string>): Promise<LiveStream> {
+  const url = new URL(endpoint);
+  return new Promise((resolve, reject) => {
+    const search = new URLSearchParams(query).toString().replace(/\+/g, '%20');
+    const req = httpRequest({ host: url.hostname, port: url.port, path: `${path}${search ? `?${search}` : ''}`, headers, method: 'GET' }, (res) => {
+      const stream: LiveStream = {
+        status: res.statusCode!,
+        headers: res.headers,
+        body: '',
+        events: [],
+        waitFor: (count, timeoutMs = 2000) =>
+          new Promise((done, fail) => {
+            const started = Date.now();
+            const check = () => {
+              if (stream.events.length >= count) return done(stream.events);
+              if (Date.now() - started > timeoutMs) return fail(new Error(`only ${stream.events.length} of ${count} events`));
+              setTimeout(check, 5);
+            };
+            check();
+          }),
+        close: () => req.destroy(),
+      };
+      res.on('data', (chunk: Buffer) => {
+        stream.body += chunk.toString();
+        const blocks = stream.body.split('\n\n');
+        stream.body = blocks.pop()!;
+        for (const block of blocks) {
+          const data = block.split('\n').find((line) => line.startsWith('data: '));
+          if (data) stream.events.push({ ...JSON.parse(data.slice(6)), receivedAt: Date.now() });
+        }
+        if (res.statusCode !== 200) stream.body += '\n\n';
+      });
+      resolve(stream);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function openSigned(endpoint: string, poolId: string, identityId: string, credentials: ClientCredentials) {
+  const url = new URL(endpoint);
+  const signed = await signer(credentials).sign(new HttpRequest({ method: 'GET', hostname: url.hostname, port: Number(url.port), path: livePath(poolId, identityId), headers: { host: url.host } }));
+  return openStream(endpoint, livePath(poolId, identityId), {}, signed.headers as Record<string, string>);
+}
+
+async function openPresigned(endpoint: string, poolId: string, identityId: string, credentials: ClientCredentials, expiresIn = 300) {
+  const url = new URL(endpoint);
+  const presigned = await signer(credentials).presign(new HttpRequest({ method: 'GET', hostname: url.hostname, port: Number(url.port), path: livePath(poolId, identityId), headers: { host: url.host } }), { expiresIn });
+  return openStream(endpoint, livePath(poolId, identityId), presigned.query as Record<string, string>, { host: url.host });
+}
+
+async function write(endpoint: string, credentials: ClientCredentials, key: { IdentityPoolId: string; IdentityId: string; DatasetName: string }, value: string, deviceId?: string) {
+  const client = syncClient(endpoint, credentials);
+  const listed = await client.send(new ListRecordsCommand(key));
+  const current = listed.Records!.find((r) => r.Key === 'k')?.SyncCount ?? 0;
+  return client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: listed.SyncSessionToken!, ...(deviceId ? { DeviceId: deviceId } : {}), RecordPatches: [{ Op: 'replace', Key: 'k', Value: value, SyncCount: current }] }));
+}
+
+describe('live stream on one server', () => {
+  let server: ServerProcess;
+  let poolId: string;
+  before(async () => {
+    server = await startServer({ env: { COGNISYNC_LIVE_HEARTBEAT_MS: '200' } });
+    poolId = (await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'live', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0, 'open live streams do not keep SIGTERM from finishing');
+  });
+
+  test('each identity sees only its own changes, within 100 ms, with the writer’s DeviceId', async () => {
+    const alice = await identityCredentials(server.endpoint, poolId);
+    const bob = await identityCredentials(server.endpoint, poolId);
+    const aliceStream = await openSigned(server.endpoint, poolId, alice.identityId, alice.credentials);
+    const bobStream = await openPresigned(server.endpoint, poolId, bob.identityId, bob.credentials);
+    try {
+      assert.equal(aliceStream.status, 200);
+      assert.match(String(aliceStream.headers['content-type']), /^text\/event-stream/);
+      assert.equal(bobStream.status, 200, 'a pre-signed URL works where headers cannot be sent');
+      const sent = Date.now();
+      const result = await write(server.endpoint, alice.credentials, { IdentityPoolId: poolId, IdentityId: alice.identityId, DatasetName: 'notes' }, 'one', 'alice-phone');
+      const [event] = await aliceStream.waitFor(1);
+      assert.deepEqual({ ...event, receivedAt: undefined }, { identityPoolId: poolId, identityId: alice.identityId, datasetName: 'notes', syncCount: result.Records![0]!.SyncCount, deviceId: 'alice-phone', receivedAt: undefined });
+      assert.ok(event.receivedAt - sent < 100 + 50, `latency ${event.receivedAt - sent} ms (includes the write's own round trips)`);
+      await write(server.endpoint, bob.credentials, { IdentityPoolId: poolId, IdentityId: bob.identityId, DatasetName: 'todo' }, 'x');
+      const [bobEvent] = await bobStream.waitFor(1);
+      assert.equal(bobEvent.identityId, bob.identityId);
+      assert.equal(bobEvent.deviceId, null);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(aliceStream.events.length, 1, 'alice saw nothing of bob');
+      assert.equal(bobStream.events.length, 1, 'bob saw nothing of alice');
+    } finally {
+      aliceStream.close();
+      bobStream.close();
+    }
+  });
+
+  test('the developer may watch any identity; another identity, a bad signature, an expired URL get AWS-shaped 403s', async () => {
+    const alice = await identityCredentials(server.endpoint, poolId);
+    const eve = await identityCredentials(server.endpoint, poolId);
+    const developerStream = await openSigned(server.endpoint, poolId, alice.identityId, developerCredentials);
+    assert.equal(developerStream.status, 200);
+    await write(server.endpoint, alice.credentials, { IdentityPoolId: poolId, IdentityId: alice.identityId, DatasetName: 'd' }, 'v');
+    await developerStream.waitFor(1);
+    developerStream.close();
+
+    const intruder = await openSigned(server.endpoint, poolId, alice.identityId, eve.credentials);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(intruder.status, 403);
+    assert.equal(intruder.headers['x-amzn-errortype'], 'NotAuthorizedException');
+    assert.match(intruder.body, /"__type":"NotAuthorizedException"/);
+
+    const forged = await openPresigned(server.endpoint, poolId, alice.identityId, { ...alice.credentials, secretAccessKey: 'wrong' });
+    assert.equal(forged.status, 403);
+    assert.equal(forged.headers['x-amzn-errortype'], 'InvalidSignatureException');
+
+    const unsigned = await openStream(server.endpoint, livePath(poolId, alice.identityId), {}, {});
+    assert.equal(unsigned.status, 403);
+    assert.equal(unsigned.headers['x-amzn-errortype'], 'MissingAuthenticationTokenException');
+
+    const url = new URL(server.endpoint);
+    const old = await signer(alice.credentials).presign(
+      new HttpRequest({ method: 'GET', hostname: url.hostname, port: Number(url.port), path: livePath(poolId, alice.identityId), headers: { host: url.host } }),
+      { expiresIn: 60, signingDate: new Date(Date.now() - 20 * 60_000) },
+    );
+    const expired = await openStream(server.endpoint, livePath(poolId, alice.identityId), old.query as Record<string, string>, { host: url.host });
+    assert.equal(expired.status, 403);
+    assert.equal(expired.headers['x-amzn-errortype'], 'InvalidSignatureException');
+  });
+
+  test('idle streams get a comment line every heartbeat interval', async () => {
+    const alice = await identityCredentials(server.endpoint, poolId);
+    const url = new URL(server.endpoint);
+    const signed = await signer(alice.credentials).sign(new HttpRequest({ method: 'GET', hostname: url.hostname, port: Number(url.port), path: livePath(poolId, alice.identityId), headers: { host: url.host } }));
+    const raw = await new Promise<string>((resolve) => {
+      let text = '';
+      const req = httpRequest({ host: url.hostname, port: url.port, path: livePath(poolId, alice.identityId), headers: signed.headers as Record<string, string> }, (res) => {
+        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        setTimeout(() => {
+          req.destroy();
+          resolve(text);
+        }, 700);
+      });
+      req.end();
+    });
+    assert.match(raw, /^: connected\n\n/);
+    assert.ok((raw.match(/: keep-alive\n\n/g) ?? []).length >= 2);
+  });
+});
+
+describe('live stream across processes on PostgreSQL', { skip: (await postgresAvailable()) ? false : 'PostgreSQL is not reachable' }, () => {
+  test('a change written through one process reaches a listener on another', async () => {
+    const database = await createTestDatabase('cognisync_live');
+    const env = { COGNISYNC_MASTER_KEY: 'shared-live-key' };
+    const first = await startServer({ databaseUrl: database.url, env });
+    const second = await startServer({ databaseUrl: database.url, env });
+    try {
+      const poolId = (await identityClient(first.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'live-pg', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
+      const user = await identityCredentials(first.endpoint, poolId);
+      const stream = await openPresigned(second.endpoint, poolId, user.identityId, user.credentials);
+      assert.equal(stream.status, 200);
+      const sent = Date.now();
+      await write(first.endpoint, user.credentials, { IdentityPoolId: poolId, IdentityId: user.identityId, DatasetName: 'shared' }, 'hello', 'laptop');
+      const [event] = await stream.waitFor(1);
+      assert.equal(event.datasetName, 'shared');
+      assert.equal(event.deviceId, 'laptop');
+      assert.ok(event.receivedAt - sent < 500);
+      stream.close();
+    } finally {
+      await first.stop();
+      await second.stop();
+      await database.drop();
+    }
+  });
+});

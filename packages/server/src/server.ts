@@ -18,6 +18,7 @@ import { syncOperations } from './operations/sync/index.js';
 import { openStore } from './store/open-store.js';
 import { KinesisDelivery } from './outbox/kinesis-delivery.js';
 import { OutboxWorker } from './outbox/outbox-worker.js';
+import { SnsDelivery } from './outbox/sns-delivery.js';
 import { SyncTriggerInvoker } from './triggers/sync-trigger.js';
 import { LiveHub } from './live/live-hub.js';
 
@@ -71,7 +72,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const openIdTokens = await OpenIdTokens.load(store, masterKey, config.publicUrl ?? `http://${host}:${address.port}`);
   const kinesis = new KinesisDelivery({ region: config.region, ...(config.kinesisEndpoint ? { endpoint: config.kinesisEndpoint } : {}) });
-  const outboxWorker = new OutboxWorker(store, kinesis, logger);
+  const sns = new SnsDelivery({ region: config.region, ...(config.snsEndpoint ? { endpoint: config.snsEndpoint } : {}) });
+  const outboxWorker = new OutboxWorker(store, kinesis, sns, logger);
   outboxWorker.start();
   const liveHub = new LiveHub();
   await liveHub.start(store);
@@ -113,6 +115,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         await outboxWorker.stop();
         await liveHub.stop();
         kinesis.destroy();
+        sns.destroy();
         await store.close();
         logger.flush();
       })();

@@ -11,6 +11,10 @@ import type { Logger } from 'pino';
 import type { ClaimedOutboxEntry, Store } from '../store/store.js';
 import { BulkPublishJob, MAX_BULK_ATTEMPTS } from './bulk-publish-job.js';
 import type { KinesisDelivery } from './kinesis-delivery.js';
+import type { SnsDelivery } from './sns-delivery.js';
+
+/** A notification that could not be delivered this many times is dropped (notifications are hints). */
+const MAX_PUSH_ATTEMPTS = 10;
 
 export interface OutboxWorkerOptions {
   pollMs?: number;
@@ -35,6 +39,7 @@ export class OutboxWorker {
   constructor(
     private readonly store: Store,
     private readonly kinesis: KinesisDelivery,
+    private readonly sns: SnsDelivery,
     private readonly logger: Logger,
     options: OutboxWorkerOptions = {},
   ) {
@@ -89,8 +94,10 @@ export class OutboxWorker {
     if (claimed.length === 0) return 0;
     const streams = claimed.filter((entry) => entry.kind === 'stream');
     if (streams.length > 0) await this.deliverStreams(streams);
+    const pushes = claimed.filter((entry) => entry.kind === 'push');
+    if (pushes.length > 0) await this.deliverPushes(pushes);
     for (const entry of claimed) {
-      if (entry.kind === 'stream') continue;
+      if (entry.kind === 'stream' || entry.kind === 'push') continue;
       try {
         if (entry.kind === 'bulk-publish') await this.bulk.step(entry, Date.now());
         else await this.bulk.finish(entry, Date.now());
@@ -100,6 +107,26 @@ export class OutboxWorker {
       }
     }
     return claimed.length;
+  }
+
+  private async deliverPushes(entries: ClaimedOutboxEntry[]): Promise<void> {
+    const byId = new Map(entries.map((entry) => [entry.outboxId, entry]));
+    for (const outcome of await this.sns.deliver(entries)) {
+      const entry = byId.get(outcome.outboxId)!;
+      if (outcome.result === 'delivered') {
+        await this.store.completeOutbox([entry.outboxId]);
+      } else if (outcome.result === 'dead-token') {
+        this.logger.info({ deviceId: outcome.payload.deviceId, platform: outcome.payload.platform }, 'push endpoint disabled; unregistering the device');
+        await this.store.deleteDevice(outcome.payload.message.identityPoolId, outcome.payload.message.identityId, outcome.payload.deviceId);
+        await this.store.completeOutbox([entry.outboxId]);
+      } else if (entry.attempts + 1 >= MAX_PUSH_ATTEMPTS) {
+        this.logger.warn({ outboxId: entry.outboxId, error: outcome.error }, 'push notification dropped after repeated failures');
+        await this.store.completeOutbox([entry.outboxId]);
+      } else {
+        this.logger.warn({ outboxId: entry.outboxId, attempts: entry.attempts + 1, error: outcome.error }, 'push delivery failed; will retry');
+        await this.store.retryOutbox(entry.outboxId, Date.now() + retryDelayMs(entry.attempts), outcome.error);
+      }
+    }
   }
 
   private async deliverStreams(entries: ClaimedOutboxEntry[]): Promise<void> {

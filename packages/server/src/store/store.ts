@@ -15,7 +15,7 @@ export interface StreamTarget {
  * Entries of one partition are delivered one after another, in the order they were written.
  */
 export interface OutboxEntry {
-  kind: 'stream' | 'bulk-publish' | 'bulk-finish';
+  kind: 'stream' | 'bulk-publish' | 'bulk-finish' | 'push';
   partitionKey: string;
   payload: unknown;
   /** Set on every entry of a pool's running bulk publish (so the job can count and cancel them). */
@@ -105,6 +105,11 @@ export interface RecordsPage {
   next: RecordCursor | undefined;
 }
 
+/** Where a pool's change notifications go: its PushSync platform applications (SNS). */
+export interface PushTarget {
+  applicationArns: string[];
+}
+
 /** A committed change to a dataset, as live listeners receive it. */
 export interface ChangeEvent {
   identityPoolId: string;
@@ -125,6 +130,8 @@ export interface UpdateRecordsRequest extends DatasetKey {
   limits: Limits;
   /** When set, the change's Cognito Streams records join the outbox in the same transaction. */
   stream?: StreamTarget;
+  /** When set, a push notification per subscribed device (except the writer's) joins the outbox too. */
+  push?: PushTarget;
 }
 
 export interface UpdateRecordsResult {
@@ -231,7 +238,7 @@ export interface Store {
   /** Live datasets of an identity ordered by name, starting after `afterName`. */
   listDatasets(identityPoolId: string, identityId: string, afterName: string | undefined, limit: number): Promise<DatasetRecord[]>;
   /** Deletes a live dataset and its records for good; returns what it was, or undefined if there was none. */
-  deleteDataset(key: DatasetKey, now: number, stream?: StreamTarget): Promise<DatasetRecord | undefined>;
+  deleteDataset(key: DatasetKey, now: number, stream?: StreamTarget, push?: PushTarget): Promise<DatasetRecord | undefined>;
   /** The current versions of some records of a live dataset (absent keys are left out). */
   getRecords(key: DatasetKey, keys: readonly string[]): Promise<Map<string, StoredRecord>>;
   /** Live datasets of a pool ordered by (identity, name), after `after`. */
@@ -252,6 +259,8 @@ export interface Store {
   subscribe(key: DatasetKey, deviceId: string, now: number): Promise<void>;
   unsubscribe(key: DatasetKey, deviceId: string): Promise<void>;
   listSubscriptions(key: DatasetKey): Promise<string[]>;
+  /** Unregisters a device (and its subscriptions), e.g. when its push token is dead. */
+  deleteDevice(identityPoolId: string, identityId: string, deviceId: string): Promise<void>;
 
   /** Creates an identity with the given logins (none for an unauthenticated identity). */
   createIdentity(identity: IdentityRecord): Promise<void>;

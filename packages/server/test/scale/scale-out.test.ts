@@ -82,7 +82,7 @@ describe('several server processes on one PostgreSQL database', { skip: skipPost
     assert.deepEqual(codes, servers.map(() => 0));
   });
 
-  test('a contended hot dataset: every acknowledged write gets the next SyncCount, and replaying them gives the final state', async () => {
+  test('a contended hot dataset: every acknowledged write gets the next SyncCount, and replaying them gives the final state', async (t) => {
     const key = { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'hot' };
     const recordKeys = ['alpha', 'beta', 'gamma', 'delta'];
     const loops = 12;
@@ -117,6 +117,7 @@ describe('several server processes on one PostgreSQL database', { skip: skipPost
       }),
     );
 
+    t.diagnostic(`${acknowledged.length} writes acknowledged, ${conflicts} rejected with ResourceConflictException`);
     assert.equal(acknowledged.length + conflicts, loops * iterations);
     assert.ok(acknowledged.length > 0, 'some writes succeeded');
     assert.ok(conflicts > 0, 'some writes lost a race and were rejected');
@@ -241,24 +242,27 @@ async function writeUntilKilled(server: ServerProcess, poolId: string, options: 
 }
 
 /** Asserts every acknowledged write survived; at most one unacknowledged (in-flight) write per writer may have, too. */
-async function assertDurable(server: ServerProcess, poolId: string, acknowledged: Map<string, Map<string, string>>) {
+async function assertDurable(server: ServerProcess, poolId: string, acknowledged: Map<string, Map<string, string>>): Promise<number> {
   const client = syncClient(server.endpoint);
+  let unacknowledgedSurvivors = 0;
   for (const [identityId, writes] of acknowledged) {
     const { records, datasetSyncCount } = await listAll(client, { IdentityPoolId: poolId, IdentityId: identityId, DatasetName: 'durable' });
     const stored = new Map(records.map((record) => [record.Key!, record.Value!]));
     for (const [recordKey, value] of writes) assert.equal(stored.get(recordKey), value, `acknowledged write ${recordKey} of ${identityId} survived`);
     const extra = records.length - writes.size;
     assert.ok(extra === 0 || extra === 1, `only an in-flight write may have survived unacknowledged (found ${extra} extra)`);
+    unacknowledgedSurvivors += extra;
     // Each write was one UpdateRecords of one new key: the dataset counter matches the records exactly.
     assert.equal(datasetSyncCount, records.length);
   }
   client.destroy();
+  return unacknowledgedSurvivors;
 }
 
 describe('kill -9 in the middle of a write load loses no acknowledged write', () => {
   const load = { writers: 6, maxWritesPerWriter: 150, killAfter: 240 };
 
-  test('SQLite, default synchronous mode (NORMAL in WAL)', async () => {
+  test('SQLite, default synchronous mode (NORMAL in WAL)', async (t) => {
     assert.equal(process.env.COGNISYNC_SQLITE_SYNCHRONOUS, undefined, 'the server runs with the default synchronous mode');
     const dataDir = mkdtempSync(join(tmpdir(), 'cognisync-kill-'));
     const restarted: ServerProcess[] = [];
@@ -266,27 +270,31 @@ describe('kill -9 in the middle of a write load loses no acknowledged write', ()
       const server = await startServer({ dataDir });
       const poolId = await createPool(server.endpoint, 'durability');
       const { acknowledged, total } = await writeUntilKilled(server, poolId, load);
+      t.diagnostic(`${total} writes acknowledged before kill -9`);
       assert.ok(total >= 1, 'writes were acknowledged before the kill');
       // Killed before any checkpoint could fold everything in: recovery goes through the WAL.
       assert.ok(existsSync(join(dataDir, 'cognisync.db-wal')), 'the write-ahead log was left behind');
       restarted.push(await startServer({ dataDir }));
-      await assertDurable(restarted[0]!, poolId, acknowledged);
+      const survivors = await assertDurable(restarted[0]!, poolId, acknowledged);
+      t.diagnostic(`all acknowledged writes present after restart; ${survivors} unacknowledged in-flight writes had committed too`);
     } finally {
       for (const server of restarted) assert.equal(await server.stop(), 0);
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
 
-  test('PostgreSQL', { skip: skipPostgres }, async () => {
+  test('PostgreSQL', { skip: skipPostgres }, async (t) => {
     const database = await createTestDatabase('cognisync_kill');
     const restarted: ServerProcess[] = [];
     try {
       const server = await startServer({ databaseUrl: database.url, env: sharedEnv });
       const poolId = await createPool(server.endpoint, 'durability');
       const { acknowledged, total } = await writeUntilKilled(server, poolId, load);
+      t.diagnostic(`${total} writes acknowledged before kill -9`);
       assert.ok(total >= 1, 'writes were acknowledged before the kill');
       restarted.push(await startServer({ databaseUrl: database.url, env: sharedEnv }));
-      await assertDurable(restarted[0]!, poolId, acknowledged);
+      const survivors = await assertDurable(restarted[0]!, poolId, acknowledged);
+      t.diagnostic(`all acknowledged writes present after restart; ${survivors} unacknowledged in-flight writes had committed too`);
     } finally {
       for (const server of restarted) assert.equal(await server.stop(), 0);
       await database.drop();
@@ -364,7 +372,7 @@ describe('PostgreSQL outage and recovery', { skip: skipPostgres }, () => {
     assert.equal(code, 0, `the server exited cleanly; stderr:\n${server?.stderr()}`);
   });
 
-  test('requests fail with an AWS-shaped 5xx while the database is away, and succeed again once it is back', async () => {
+  test('requests fail with an AWS-shaped 5xx while the database is away, and succeed again once it is back', async (t) => {
     const running = server!;
     const client = syncClient(running.endpoint);
     const ready = async () => (await fetch(`${running.endpoint}/ready`)).status;
@@ -395,6 +403,7 @@ describe('PostgreSQL outage and recovery', { skip: skipPostgres }, () => {
     await sleep(700);
     stopWriters = true;
     await Promise.all(writers);
+    t.diagnostic(`writers' failures during the outage: ${JSON.stringify(Object.fromEntries([...new Set(failures)].map((f) => [f, failures.filter((g) => g === f).length])))}`);
     assert.ok(failures.length > 0, 'the writers saw the outage');
     assert.deepEqual(failures.filter((failure) => !allowed.has(failure)), [], 'every failure was InternalErrorException (500) or TooManyRequestsException (429)');
 
@@ -414,7 +423,8 @@ describe('PostgreSQL outage and recovery', { skip: skipPostgres }, () => {
     assert.ok(isAlive(running), `the server survived the outage; stderr:\n${running.stderr()}`);
 
     proxy.restore();
-    const deadline = Date.now() + 10_000;
+    const restoredAt = Date.now();
+    const deadline = restoredAt + 10_000;
     let recovered: Awaited<ReturnType<typeof listAll>> | undefined;
     while (!recovered) {
       try {
@@ -424,6 +434,7 @@ describe('PostgreSQL outage and recovery', { skip: skipPostgres }, () => {
         await sleep(200);
       }
     }
+    t.diagnostic(`requests succeeded again ${Date.now() - restoredAt} ms after the database came back`);
     assert.equal(await ready(), 200);
     assert.deepEqual(recovered.records.map((record) => [record.Key, record.Value, record.SyncCount]), [['before', 'intact', 1]]);
     const again = await client.send(new ListRecordsCommand(key));

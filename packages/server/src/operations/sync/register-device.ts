@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidConfigurationException } from '../../errors.js';
 import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
+import { applicationPlatform } from '../../outbox/entries.js';
 import { defineSyncOperation } from '../operation.js';
 
 export default defineSyncOperation({
@@ -10,7 +11,7 @@ export default defineSyncOperation({
   callers: ['identity'],
   async handle(context, input: { IdentityPoolId: string; IdentityId: string; Platform: string; Token: string }, store) {
     const settings = (await store.getPoolSyncSettings(input.IdentityPoolId))!;
-    const platformApp = settings.pushSync?.ApplicationArns?.find((arn) => arn.split(':')[5]?.split('/')[1] === input.Platform);
+    const platformApp = settings.pushSync?.ApplicationArns?.find((arn) => applicationPlatform(arn) === input.Platform);
     if (!platformApp) {
       throw new InvalidConfigurationException(`Push sync is not configured for platform ${input.Platform} in identity pool ${input.IdentityPoolId}`);
     }

@@ -1,7 +1,13 @@
-// Whether a pool's committed changes go to a Cognito Stream (configured and ENABLED).
-import type { PoolSyncSettings, StreamTarget } from '../../store/store.js';
+// Where a pool's committed changes go besides the store: its Cognito Stream (configured and ENABLED) and
+// its push-sync platform applications.
+import type { PoolSyncSettings, PushTarget, StreamTarget } from '../../store/store.js';
 
 export function streamTarget(settings: PoolSyncSettings | undefined): StreamTarget | undefined {
   const streams = settings?.cognitoStreams;
   return streams?.StreamingStatus === 'ENABLED' && streams.StreamName ? { streamName: streams.StreamName } : undefined;
+}
+
+export function pushTarget(settings: PoolSyncSettings | undefined): PushTarget | undefined {
+  const applicationArns = settings?.pushSync?.ApplicationArns ?? [];
+  return applicationArns.length > 0 ? { applicationArns } : undefined;
 }

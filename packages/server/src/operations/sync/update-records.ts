@@ -1,7 +1,8 @@
 // UpdateRecords: apply a batch of record patches atomically under optimistic concurrency (see
 // core/record-patches.ts), creating the dataset on first write. Requires a SyncSessionToken from ListRecords.
 // A pool's SyncTrigger function sees the patches first and decides what is stored; with Cognito Streams
-// enabled, the change joins the outbox in the same transaction.
+// enabled and with push sync configured, the change (and a notification per subscribed device) joins the
+// outbox in the same transaction.
 import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
 import { modifiedBy } from '../../auth/principal.js';
 import type { RecordPatch } from '../../core/record-patches.js';
@@ -9,7 +10,7 @@ import { keysOfOutput, patchesFromOutput, syncTriggerEvent } from '../../core/sy
 import type { DatasetKey, Store } from '../../store/store.js';
 import { defineSyncOperation, type SyncOperationContext } from '../operation.js';
 import { recordOutput } from './output-shapes.js';
-import { streamTarget } from './stream-target.js';
+import { pushTarget, streamTarget } from './stream-target.js';
 
 interface UpdateRecordsInput {
   IdentityPoolId: string;
@@ -51,6 +52,7 @@ export default defineSyncOperation({
     }));
     const patches = await applySyncTrigger(context, store, settings?.cognitoEvents.SyncTrigger, key, requested);
     const stream = streamTarget(settings);
+    const push = pushTarget(settings);
     const result = await store.updateRecords({
       ...key,
       patches,
@@ -59,8 +61,9 @@ export default defineSyncOperation({
       limits: context.limits,
       ...(input.DeviceId ? { deviceId: input.DeviceId } : {}),
       ...(stream ? { stream } : {}),
+      ...(push ? { push } : {}),
     });
-    if (stream) context.integrations.outbox.notify();
+    if (stream || push) context.integrations.outbox.notify();
     return { Records: result.records.map(recordOutput) };
   },
 });

@@ -5,11 +5,11 @@
 // never wait for each other. Reads run in REPEATABLE READ snapshots.
 import pg from 'pg';
 import { applyRecordPatches } from '../../core/record-patches.js';
-import { bulkPublishJob, streamEntries } from '../../outbox/entries.js';
+import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { InternalErrorException, LimitExceededException, ResourceConflictException, ServiceError, TooManyRequestsException } from '../../errors.js';
 import type {
-  ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
+  ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
   LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS } from '../store.js';
@@ -151,20 +151,43 @@ export class PostgresStore implements Store {
     this.pool.on('error', (error) => options.onBackgroundError?.(error));
   }
 
+  /**
+   * Runs `fn` on a checked-out pooled client. pg-pool listens for 'error' only on idle clients, so a connection
+   * lost while a client is checked out (database restart, network cut mid-transaction) would be an unhandled
+   * 'error' event and crash the process. The listener here keeps it handled (the pending query rejects with the
+   * same error) and the broken client is discarded on release instead of returning to the pool.
+   */
+  private async withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    const onError = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', onError);
+    try {
+      return await fn(client);
+    } finally {
+      client.removeListener('error', onError);
+      client.release(broken);
+    }
+  }
+
   /** Runs `fn` on a pooled client inside a transaction; failures are mapped to AWS errors. */
   private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
-    let client: pg.PoolClient | undefined;
     try {
-      client = await this.pool.connect();
-      await client.query(begin);
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
+      return await this.withClient(async (client) => {
+        await client.query(begin);
+        try {
+          const result = await fn(client);
+          await client.query('COMMIT');
+          return result;
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      });
     } catch (error) {
-      if (client) await client.query('ROLLBACK').catch(() => undefined);
       throw toServiceError(error);
-    } finally {
-      client?.release();
     }
   }
 
@@ -185,28 +208,28 @@ export class PostgresStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      // Session-level lock: a second process starting now waits here, then finds nothing left to do.
-      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [MIGRATION_LOCK]);
-      await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
-      const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
-      for (const migration of postgresMigrations) {
-        if (applied.has(migration.version)) continue;
-        await client.query('BEGIN');
-        try {
-          await client.query(migration.sql);
-          await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, Date.now()]);
-          await client.query('COMMIT');
-        } catch (error) {
-          await client.query('ROLLBACK');
-          throw error;
+    await this.withClient(async (client) => {
+      try {
+        // Session-level lock: a second process starting now waits here, then finds nothing left to do.
+        await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [MIGRATION_LOCK]);
+        await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+        const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+        for (const migration of postgresMigrations) {
+          if (applied.has(migration.version)) continue;
+          await client.query('BEGIN');
+          try {
+            await client.query(migration.sql);
+            await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, Date.now()]);
+            await client.query('COMMIT');
+          } catch (error) {
+            await client.query('ROLLBACK');
+            throw error;
+          }
         }
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [MIGRATION_LOCK]).catch(() => undefined);
       }
-    } finally {
-      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [MIGRATION_LOCK]).catch(() => undefined);
-      client.release();
-    }
+    });
   }
 
   async close(): Promise<void> {
@@ -334,7 +357,17 @@ export class PostgresStore implements Store {
     return rows.map(toDataset);
   }
 
-  async deleteDataset(key: DatasetKey, now: number, stream?: StreamTarget): Promise<DatasetRecord | undefined> {
+  private async subscribedDevices(client: Queryable, key: DatasetKey): Promise<DeviceRecord[]> {
+    return this.query<DeviceRecord>(
+      `SELECT d.identity_pool_id AS "identityPoolId", d.identity_id AS "identityId", d.device_id AS "deviceId", d.platform, d.token, d.creation_date AS "creationDate"
+       FROM subscriptions s JOIN devices d ON d.identity_pool_id = s.identity_pool_id AND d.identity_id = s.identity_id AND d.device_id = s.device_id
+       WHERE s.identity_pool_id = $1 AND s.identity_id = $2 AND s.dataset_name = $3 ORDER BY d.device_id`,
+      [key.identityPoolId, key.identityId, key.datasetName],
+      client,
+    );
+  }
+
+  async deleteDataset(key: DatasetKey, now: number, stream?: StreamTarget, push?: PushTarget): Promise<DatasetRecord | undefined> {
     return this.transaction(async (client) => {
       await this.lockIdentity(client, key.identityPoolId, key.identityId);
       const row = await this.datasetRow(key, client);
@@ -345,6 +378,7 @@ export class PostgresStore implements Store {
         [now, row.dataset_id],
       );
       if (stream) await this.insertOutbox(client, streamEntries(stream, key, 'remove', [], row.sync_count, now), now);
+      if (push) await this.insertOutbox(client, pushEntries(push, key, await this.subscribedDevices(client, key), 'DatasetDeleted', row.sync_count, undefined), now);
       await this.notifyChange(client, { identityPoolId: key.identityPoolId, identityId: key.identityId, datasetName: key.datasetName, syncCount: row.sync_count });
       return toDataset(row);
     });
@@ -443,6 +477,7 @@ export class PostgresStore implements Store {
         );
       }
       if (request.stream) await this.insertOutbox(client, streamEntries(request.stream, request, 'replace', applied.records, syncCount, request.now), request.now);
+      if (request.push) await this.insertOutbox(client, pushEntries(request.push, request, await this.subscribedDevices(client, request), 'DatasetUpdated', syncCount, request.deviceId), request.now);
       await this.notifyChange(client, { identityPoolId, identityId, datasetName, syncCount, ...(request.deviceId ? { deviceId: request.deviceId } : {}) });
       return {
         dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: request.now, lastModifiedBy: request.modifiedBy, syncCount, dataStorage, numRecords },
@@ -506,6 +541,13 @@ export class PostgresStore implements Store {
 
   async unsubscribe(key: DatasetKey, deviceId: string): Promise<void> {
     await this.query('DELETE FROM subscriptions WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 AND device_id = $4', [key.identityPoolId, key.identityId, key.datasetName, deviceId]);
+  }
+
+  async deleteDevice(identityPoolId: string, identityId: string, deviceId: string): Promise<void> {
+    await this.transaction(async (client) => {
+      await client.query('DELETE FROM subscriptions WHERE identity_pool_id = $1 AND identity_id = $2 AND device_id = $3', [identityPoolId, identityId, deviceId]);
+      await client.query('DELETE FROM devices WHERE identity_pool_id = $1 AND identity_id = $2 AND device_id = $3', [identityPoolId, identityId, deviceId]);
+    });
   }
 
   async listSubscriptions(key: DatasetKey): Promise<string[]> {

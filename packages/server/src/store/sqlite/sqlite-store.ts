@@ -5,11 +5,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { applyRecordPatches } from '../../core/record-patches.js';
-import { bulkPublishJob, streamEntries } from '../../outbox/entries.js';
+import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { LimitExceededException, ResourceConflictException } from '../../errors.js';
 import type {
-  ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
+  ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
   LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS } from '../store.js';
@@ -201,6 +201,13 @@ export class SqliteStore implements Store {
       listSubscriptions: db.prepare<[string, string, string], { device_id: string }>(
         'SELECT device_id FROM subscriptions WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ? ORDER BY device_id',
       ),
+      subscribedDevices: db.prepare<[string, string, string], DeviceRecord>(
+        `SELECT d.identity_pool_id AS identityPoolId, d.identity_id AS identityId, d.device_id AS deviceId, d.platform, d.token, d.creation_date AS creationDate
+         FROM subscriptions s JOIN devices d ON d.identity_pool_id = s.identity_pool_id AND d.identity_id = s.identity_id AND d.device_id = s.device_id
+         WHERE s.identity_pool_id = ? AND s.identity_id = ? AND s.dataset_name = ? ORDER BY d.device_id`,
+      ),
+      deleteDevice: db.prepare('DELETE FROM devices WHERE identity_pool_id = ? AND identity_id = ? AND device_id = ?'),
+      deleteDeviceSubscriptions: db.prepare('DELETE FROM subscriptions WHERE identity_pool_id = ? AND identity_id = ? AND device_id = ?'),
       mergedDatasetNames: db.prepare<[string, string, string], { dataset_name: string }>(
         'SELECT dataset_name FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND merged_base_name = ? AND live = 1 ORDER BY dataset_name',
       ),
@@ -385,13 +392,14 @@ export class SqliteStore implements Store {
     return this.sql.listDatasets.all(identityPoolId, identityId, afterName ?? '', limit).map(toDataset);
   }
 
-  async deleteDataset(key: DatasetKey, now: number, stream?: StreamTarget): Promise<DatasetRecord | undefined> {
+  async deleteDataset(key: DatasetKey, now: number, stream?: StreamTarget, push?: PushTarget): Promise<DatasetRecord | undefined> {
     const deleted = this.write(() => {
       const row = this.sql.getDataset.get(key.identityPoolId, key.identityId, key.datasetName);
       if (!row || !row.live) return undefined;
       this.sql.deleteDatasetRecords.run(row.dataset_id);
       this.sql.markDatasetDeleted.run(now, row.dataset_id);
       if (stream) this.insertOutbox(streamEntries(stream, key, 'remove', [], row.sync_count, now), now);
+      if (push) this.insertOutbox(pushEntries(push, key, this.sql.subscribedDevices.all(key.identityPoolId, key.identityId, key.datasetName), 'DatasetDeleted', row.sync_count, undefined), now);
       return toDataset(row);
     });
     if (deleted) this.changes.emit('change', { identityPoolId: key.identityPoolId, identityId: key.identityId, datasetName: key.datasetName, syncCount: deleted.syncCount } satisfies ChangeEvent);
@@ -464,6 +472,10 @@ export class SqliteStore implements Store {
         this.sql.upsertRecord.run(datasetId, record.key, record.value, record.syncCount, record.lastModifiedDate, record.lastModifiedBy, record.deviceLastModifiedDate);
       }
       if (request.stream) this.insertOutbox(streamEntries(request.stream, request, 'replace', applied.records, syncCount, request.now), request.now);
+      if (request.push) {
+        const devices = this.sql.subscribedDevices.all(identityPoolId, identityId, datasetName);
+        this.insertOutbox(pushEntries(request.push, request, devices, 'DatasetUpdated', syncCount, request.deviceId), request.now);
+      }
       return {
         dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: request.now, lastModifiedBy: request.modifiedBy, syncCount, dataStorage, numRecords },
         records: applied.records,
@@ -517,6 +529,13 @@ export class SqliteStore implements Store {
 
   async unsubscribe(key: DatasetKey, deviceId: string): Promise<void> {
     this.sql.unsubscribe.run(key.identityPoolId, key.identityId, key.datasetName, deviceId);
+  }
+
+  async deleteDevice(identityPoolId: string, identityId: string, deviceId: string): Promise<void> {
+    this.write(() => {
+      this.sql.deleteDeviceSubscriptions.run(identityPoolId, identityId, deviceId);
+      this.sql.deleteDevice.run(identityPoolId, identityId, deviceId);
+    });
   }
 
   async listSubscriptions(key: DatasetKey): Promise<string[]> {

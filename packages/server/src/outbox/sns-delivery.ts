@@ -1,0 +1,62 @@
+// Delivers `push` outbox entries through Amazon SNS (@aws-sdk/client-sns; endpoint from COGNISYNC_SNS_ENDPOINT,
+// credentials from the standard AWS chain): the device token becomes a platform endpoint of the pool's
+// platform application (CreatePlatformEndpoint, idempotent per token), then a silent Publish carries AWS's
+// push-sync message. A disabled endpoint means a dead token: the device is unregistered.
+import { CreatePlatformEndpointCommand, PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { ClaimedOutboxEntry } from '../store/store.js';
+import type { PushMessage, PushPayload } from './entries.js';
+
+export type PushOutcome = { outboxId: number } & ({ result: 'delivered' } | { result: 'dead-token'; payload: PushPayload } | { result: 'failed'; error: string });
+
+/** The per-platform bodies of a silent data notification, as SNS's MessageStructure "json" expects. */
+export function pushMessageBody(platform: string, message: PushMessage): string {
+  const data = JSON.stringify({ data: message });
+  const apns = JSON.stringify({ aps: { 'content-available': 1 }, ...message });
+  return JSON.stringify({ default: JSON.stringify(message), GCM: data, ADM: data, [platform === 'APNS_SANDBOX' ? 'APNS_SANDBOX' : 'APNS']: apns });
+}
+
+export class SnsDelivery {
+  private readonly client: SNSClient;
+  /** Endpoint ARNs by application and token; CreatePlatformEndpoint is idempotent, this just saves a call. */
+  private readonly endpoints = new Map<string, string>();
+
+  constructor(options: { region: string; endpoint?: string; timeoutMs?: number }) {
+    this.client = new SNSClient({
+      region: options.region,
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+      requestHandler: new NodeHttpHandler({ requestTimeout: options.timeoutMs ?? 10_000, connectionTimeout: options.timeoutMs ?? 10_000 }),
+      maxAttempts: 1,
+    });
+  }
+
+  async deliver(entries: readonly ClaimedOutboxEntry[]): Promise<PushOutcome[]> {
+    return Promise.all(entries.map((entry) => this.deliverOne(entry)));
+  }
+
+  private async deliverOne(entry: ClaimedOutboxEntry): Promise<PushOutcome> {
+    const payload = entry.payload as PushPayload;
+    const cacheKey = `${payload.applicationArn}\n${payload.token}`;
+    try {
+      let endpointArn = this.endpoints.get(cacheKey);
+      if (!endpointArn) {
+        const created = await this.client.send(new CreatePlatformEndpointCommand({ PlatformApplicationArn: payload.applicationArn, Token: payload.token, CustomUserData: payload.deviceId }));
+        endpointArn = created.EndpointArn!;
+        this.endpoints.set(cacheKey, endpointArn);
+      }
+      await this.client.send(new PublishCommand({ TargetArn: endpointArn, MessageStructure: 'json', Message: pushMessageBody(payload.platform, payload.message) }));
+      return { outboxId: entry.outboxId, result: 'delivered' };
+    } catch (error) {
+      const name = (error as { name?: string }).name ?? '';
+      if (name === 'EndpointDisabledException' || name === 'EndpointDisabled') {
+        this.endpoints.delete(cacheKey);
+        return { outboxId: entry.outboxId, result: 'dead-token', payload };
+      }
+      return { outboxId: entry.outboxId, result: 'failed', error: `${name}: ${(error as Error).message}` };
+    }
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+}

@@ -2,10 +2,13 @@
 // pending schema migrations to the configured store and exits.
 import { loadConfig } from './config.js';
 import { startServer } from './server.js';
+import { resolve } from 'node:path';
 import { openStore } from './store/open-store.js';
+import { backupSqlite } from './store/sqlite/backup.js';
 
 const usage = `usage: cognisync serve [--host H] [--port N] [--data-dir DIR] [--database-url URL] [--region R]
-       cognisync migrate [--data-dir DIR] [--database-url URL]`;
+       cognisync migrate [--data-dir DIR] [--database-url URL]
+       cognisync backup --out FILE [--data-dir DIR]`;
 
 async function main(argv: string[]): Promise<void> {
   const [command = 'serve', ...rest] = argv;
@@ -18,6 +21,17 @@ async function main(argv: string[]): Promise<void> {
     const store = await openStore(loadConfig(rest, process.env));
     await store.close();
     process.stdout.write('cognisync: schema is up to date\n');
+    return;
+  }
+  if (command === 'backup') {
+    // --out is backup's own flag; the rest are the usual store flags.
+    const at = rest.indexOf('--out');
+    const out = at >= 0 ? rest[at + 1] : undefined;
+    if (!out) throw new Error(`backup needs --out FILE\n${usage}`);
+    const config = loadConfig([...rest.slice(0, at), ...rest.slice(at + 2)], process.env);
+    const pages = await backupSqlite(config, resolve(out));
+    process.stdout.write(`cognisync: backed up ${pages} pages to ${resolve(out)}\n`);
+    process.stderr.write(`cognisync: keep a copy of ${config.masterKey ? 'COGNISYNC_MASTER_KEY' : `${config.dataDir}/master.key`} too; issued credentials and the OpenID key need it.\n`);
     return;
   }
   if (command !== 'serve') throw new Error(`unknown command '${command}'\n${usage}`);

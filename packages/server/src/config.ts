@@ -30,6 +30,10 @@ export interface Config {
   syncTriggerTimeoutMs: number;
   /** Interval of the comment lines that keep idle live streams open through proxies (default 15 s). */
   liveHeartbeatMs: number;
+  /** Origins allowed by CORS (COGNISYNC_CORS_ORIGINS, comma-separated, `*` for any); empty = off. */
+  corsOrigins: string[];
+  /** Whether GET /metrics answers (COGNISYNC_METRICS=off turns it off). */
+  metricsEnabled: boolean;
   limits: Limits;
 }
 
@@ -71,6 +75,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     ...(env.COGNISYNC_WEBHOOK_SECRET ? { webhookSecret: env.COGNISYNC_WEBHOOK_SECRET } : {}),
     syncTriggerTimeoutMs: Number(env.COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS ?? 5000) || 5000,
     liveHeartbeatMs: Number(env.COGNISYNC_LIVE_HEARTBEAT_MS ?? 15_000) || 15_000,
+    corsOrigins: (env.COGNISYNC_CORS_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean),
+    metricsEnabled: (env.COGNISYNC_METRICS ?? 'on').toLowerCase() !== 'off',
     limits: limitsFromEnv(env),
   };
 }

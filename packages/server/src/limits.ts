@@ -30,6 +30,14 @@ export interface Limits {
   developerTokenTtlSeconds: number;
   /** Largest request body accepted, checked before parsing. */
   maxRequestBodyBytes: number;
+  /** Token-bucket rate per identity (requests/s, 0 = off) and its burst; applies to identity credentials. */
+  identityRequestsPerSecond: number;
+  identityRequestBurst: number;
+  /** Token-bucket rate per identity pool over all its identities and unsigned calls (0 = off) and its burst. */
+  poolRequestsPerSecond: number;
+  poolRequestBurst: number;
+  /** API requests one process works on at once; more answer TooManyRequestsException at once. */
+  maxInFlightRequests: number;
   /** Allowed clock skew of a SigV4 X-Amz-Date (AWS: 15 min). */
   signatureSkewSeconds: number;
 }
@@ -52,6 +60,11 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   developerTokenTtlSeconds: 900,
   // A full 1 MB dataset in one UpdateRecords, JSON-escaped, with room to spare.
   maxRequestBodyBytes: 8 * 1024 * 1024,
+  identityRequestsPerSecond: 50,
+  identityRequestBurst: 100,
+  poolRequestsPerSecond: 2000,
+  poolRequestBurst: 4000,
+  maxInFlightRequests: 512,
   signatureSkewSeconds: 15 * 60,
 });
 
@@ -72,6 +85,11 @@ const envNames: Record<keyof Limits, string> = {
   openIdTokenTtlSeconds: 'COGNISYNC_OPENID_TOKEN_TTL_SECONDS',
   developerTokenTtlSeconds: 'COGNISYNC_DEVELOPER_TOKEN_TTL_SECONDS',
   maxRequestBodyBytes: 'COGNISYNC_MAX_REQUEST_BODY_BYTES',
+  identityRequestsPerSecond: 'COGNISYNC_RATE_LIMIT_IDENTITY_RPS',
+  identityRequestBurst: 'COGNISYNC_RATE_LIMIT_IDENTITY_BURST',
+  poolRequestsPerSecond: 'COGNISYNC_RATE_LIMIT_POOL_RPS',
+  poolRequestBurst: 'COGNISYNC_RATE_LIMIT_POOL_BURST',
+  maxInFlightRequests: 'COGNISYNC_MAX_IN_FLIGHT_REQUESTS',
   signatureSkewSeconds: 'COGNISYNC_SIGNATURE_SKEW_SECONDS',
 };
 
@@ -82,7 +100,9 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv): Limits {
     const raw = env[envName];
     if (raw === undefined || raw === '') continue;
     const value = Number(raw);
-    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${envName} must be a positive integer, got '${raw}'`);
+    // Rates may be 0 (off); everything else must be at least 1.
+    const minimum = name === 'identityRequestsPerSecond' || name === 'poolRequestsPerSecond' ? 0 : 1;
+    if (!Number.isSafeInteger(value) || value < minimum) throw new Error(`${envName} must be an integer of at least ${minimum}, got '${raw}'`);
     limits[name] = value;
   }
   return limits;

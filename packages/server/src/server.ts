@@ -21,6 +21,10 @@ import { OutboxWorker } from './outbox/outbox-worker.js';
 import { SnsDelivery } from './outbox/sns-delivery.js';
 import { SyncTriggerInvoker } from './triggers/sync-trigger.js';
 import { LiveHub } from './live/live-hub.js';
+import { HttpPolicy } from './http/http-policy.js';
+import { Metrics } from './http/metrics.js';
+import { RateLimiter } from './http/rate-limiter.js';
+import { writeClientError } from './http/client-error.js';
 
 export interface RunningServer {
   url: string;
@@ -63,7 +67,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   // Listen first: the OpenID issuer defaults to the URL we end up on (with --port 0 it is known only now).
   // The request listener is attached before the "listening" line is printed, so no client sees the gap.
-  const server = createServer({ headersTimeout: 20_000, requestTimeout: 60_000, keepAliveTimeout: 5_000 });
+  // Slow clients cannot pin connections: headers within 20 s, the whole request within 60 s (checked every
+  // 5 s), 16 KiB of headers at most, idle keep-alive connections closed after 5 s.
+  const server = createServer({ headersTimeout: 20_000, requestTimeout: 60_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 5_000, maxHeaderSize: 16 * 1024 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -78,6 +84,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const liveHub = new LiveHub();
   await liveHub.start(store);
   const liveStreams = new Set<ServerResponse>();
+  const { limits } = config;
+  const rateLimiter = new RateLimiter(
+    { perSecond: limits.identityRequestsPerSecond, burst: limits.identityRequestBurst },
+    { perSecond: limits.poolRequestsPerSecond, burst: limits.poolRequestBurst },
+  );
+  const metrics = config.metricsEnabled ? new Metrics(store, () => liveStreams.size) : undefined;
+  // Malformed HTTP (overlong headers, bad framing) never reaches the listener: answer it AWS-shaped here.
+  server.on('clientError', (error, socket) => writeClientError(error, socket));
   const syncTrigger = new SyncTriggerInvoker({
     region: config.region,
     ...(config.lambdaEndpoint ? { lambdaEndpoint: config.lambdaEndpoint } : {}),
@@ -98,6 +112,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
       syncOperations,
       identityOperations,
       live: { store, hub: liveHub, credentials, signatureSkewSeconds: config.limits.signatureSkewSeconds, heartbeatMs: config.liveHeartbeatMs, open: liveStreams },
+      rateLimiter,
+      metrics,
+      policy: new HttpPolicy(config.corsOrigins),
     }),
   );
 
@@ -112,6 +129,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         for (const stream of liveStreams) stream.end();
         server.closeIdleConnections();
         await closed;
+        rateLimiter.stop();
         await outboxWorker.stop();
         await liveHub.stop();
         kinesis.destroy();

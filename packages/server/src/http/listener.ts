@@ -1,13 +1,14 @@
 // The request pipeline, declared in order in one place:
-//   request id → health/ready/OIDC discovery/live stream (SSE) → body (capped) → query → authenticate (SigV4) → route & bind (protocol)
-//   → authorize → validate (model) → operation → response; any error → AWS error response.
+//   request id + security/CORS headers → preflight, health/ready/metrics/OIDC discovery/live stream (SSE)
+//   → in-flight cap → body (capped) → query → authenticate (SigV4) → route & bind (protocol) → authorize
+//   → rate limit → validate (model) → operation → response; any error → AWS error response; metrics + log.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { authorize, type CredentialLookup, type Principal } from '../auth/principal.js';
 import { verifySignature } from '../auth/sigv4.js';
 import type { SyncSessionTokens } from '../core/sync-session-token.js';
-import { RequestEntityTooLargeException, ServiceError, type ServiceName } from '../errors.js';
+import { RequestEntityTooLargeException, ServiceError, TooManyRequestsException, type ServiceName } from '../errors.js';
 import type { Limits } from '../limits.js';
 import { cognitoIdentityMetadata } from '../model/cognito-identity.generated.js';
 import { cognitoSyncMetadata } from '../model/cognito-sync.generated.js';
@@ -18,6 +19,9 @@ import { decodeRestJson, RestJsonRouter } from '../protocol/rest-json.js';
 import { validateInput } from '../protocol/validate.js';
 import type { Store } from '../store/store.js';
 import { readBody } from './body.js';
+import type { HttpPolicy } from './http-policy.js';
+import type { Metrics } from './metrics.js';
+import type { RateLimiter } from './rate-limiter.js';
 import { isLivePath, serveLiveStream, type LiveStreamDependencies } from './live-stream.js';
 import { writeError, writeOutput } from './respond.js';
 
@@ -33,6 +37,9 @@ export interface ListenerDependencies {
   syncOperations: readonly Operation[];
   identityOperations: readonly Operation[];
   live: LiveStreamDependencies;
+  rateLimiter: RateLimiter;
+  metrics: Metrics | undefined;
+  policy: HttpPolicy;
 }
 
 export function createRequestListener(deps: ListenerDependencies) {
@@ -71,6 +78,9 @@ export function createRequestListener(deps: ListenerDependencies) {
       // Who called, never with a secret: the identity id, or just "developer".
       caller = principal?.kind === 'identity' ? principal.identityId : principal?.kind;
       if (principal) authorize(operation.model.name, operation.callers, principal, call.input);
+      // App users (identity credentials, unsigned Identity calls) are rate limited; the developer is not.
+      if (principal?.kind === 'identity') deps.rateLimiter.check(principal.identityPoolId, principal.identityId);
+      else if (!principal) deps.rateLimiter.check(typeof call.input.IdentityPoolId === 'string' ? call.input.IdentityPoolId : undefined, undefined);
       const input = validateInput<never>(operation.model.input, call.input);
       const output = await operation.handle(
         { requestId, principal, region: deps.region, now: new Date(), limits: deps.limits, syncSessionTokens: deps.syncSessionTokens, identity: deps.identity, integrations: deps.integrations },
@@ -84,17 +94,29 @@ export function createRequestListener(deps: ListenerDependencies) {
       status = writeError(res, service, error, requestId, deps.logger);
       errorCode = error instanceof ServiceError ? error.code : 'InternalErrorException';
     }
+    deps.metrics?.observe(operationName, status, errorCode, (performance.now() - started) / 1000);
     // Error messages carry no secrets or record values; the body and headers are never logged.
     deps.logger.info({ requestId, service, operation: operationName, caller, status, error: errorCode, ms: Math.round((performance.now() - started) * 100) / 100 }, 'request');
   }
 
+  let inFlight = 0;
+
   return (req: IncomingMessage, res: ServerResponse): void => {
     const requestId = randomUUID();
     res.setHeader('x-amzn-requestid', requestId);
+    deps.policy.apply(req, res);
+    if (deps.policy.preflight(req, res)) return;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const rawPath = q < 0 ? url : url.slice(0, q);
     const rawQuery = q < 0 ? '' : url.slice(q + 1);
+    if (req.method === 'GET' && rawPath === '/metrics' && deps.metrics) {
+      void deps.metrics.render().then(
+        ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
+        () => res.writeHead(503).end(),
+      );
+      return;
+    }
     if (req.method === 'GET' && rawPath === '/health') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
       return;
@@ -127,9 +149,19 @@ export function createRequestListener(deps: ListenerDependencies) {
       );
       return;
     }
-    serveApi(req, res, requestId, rawPath, rawQuery).catch((error: unknown) => {
-      deps.logger.error({ err: error, requestId }, 'request pipeline failed');
-      res.destroy();
-    });
+    // A flood beyond what this process works on at once is refused before its body is even read.
+    if (inFlight >= deps.limits.maxInFlightRequests) {
+      res.setHeader('connection', 'close');
+      writeError(res, rawPath === '/' ? 'identity' : 'sync', new TooManyRequestsException('The server is busy; retry the request.'), requestId, deps.logger);
+      deps.metrics?.observe(undefined, 429, 'TooManyRequestsException', 0);
+      return;
+    }
+    inFlight++;
+    serveApi(req, res, requestId, rawPath, rawQuery)
+      .catch((error: unknown) => {
+        deps.logger.error({ err: error, requestId }, 'request pipeline failed');
+        res.destroy();
+      })
+      .finally(() => inFlight--);
   };
 }

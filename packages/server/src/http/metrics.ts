@@ -1,0 +1,52 @@
+// Prometheus metrics (prom-client) on GET /metrics: requests and latency by operation and status,
+// conflicts, limit rejections, outbox backlog, open live streams.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Store } from '../store/store.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({ name: 'cognisync_requests_total', help: 'API requests by operation and HTTP status', labelNames: ['operation', 'status'] as const, registers: [this.registry] });
+  private readonly latency = new Histogram({
+    name: 'cognisync_request_duration_seconds',
+    help: 'API request latency by operation',
+    labelNames: ['operation'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  private readonly conflicts = new Counter({ name: 'cognisync_conflicts_total', help: 'UpdateRecords refused with ResourceConflictException', registers: [this.registry] });
+  private readonly rejections = new Counter({ name: 'cognisync_limit_rejections_total', help: 'Requests refused by a limit', labelNames: ['error'] as const, registers: [this.registry] });
+
+  constructor(store: Store, liveStreams: () => number) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'cognisync_' });
+    new Gauge({
+      name: 'cognisync_outbox_backlog',
+      help: 'Outbox entries not yet delivered (stream records, notifications, bulk publish steps)',
+      registers: [this.registry],
+      async collect() {
+        this.set((await store.outboxBacklog()).pending);
+      },
+    });
+    new Gauge({
+      name: 'cognisync_outbox_oldest_age_seconds',
+      help: 'Age of the oldest undelivered outbox entry',
+      registers: [this.registry],
+      async collect() {
+        const oldest = (await store.outboxBacklog()).oldestCreatedAt;
+        this.set(oldest === undefined ? 0 : (Date.now() - oldest) / 1000);
+      },
+    });
+    new Gauge({ name: 'cognisync_live_streams', help: 'Open live streams', registers: [this.registry], collect() { this.set(liveStreams()); } });
+  }
+
+  observe(operation: string | undefined, status: number, errorCode: string | undefined, seconds: number): void {
+    const name = operation ?? 'unknown';
+    this.requests.inc({ operation: name, status: String(status) });
+    this.latency.observe({ operation: name }, seconds);
+    if (errorCode === 'ResourceConflictException') this.conflicts.inc();
+    if (errorCode === 'TooManyRequestsException' || errorCode === 'LimitExceededException' || errorCode === 'RequestEntityTooLargeException') this.rejections.inc({ error: errorCode });
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,22 @@
+// `cognisync backup`: a consistent copy of a live SQLite database through SQLite's online backup API
+// (the server may keep running). PostgreSQL deployments use pg_dump.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Config } from '../../config.js';
+
+export async function backupSqlite(config: Config, destination: string): Promise<number> {
+  if (config.databaseUrl) {
+    throw new Error(`cognisync backup copies the SQLite store; for PostgreSQL use: pg_dump --format=custom --file=${destination} '${config.databaseUrl.replace(/:[^:@/]*@/, ':***@')}'`);
+  }
+  const source = join(config.dataDir, 'cognisync.db');
+  if (!existsSync(source)) throw new Error(`no database at ${source}`);
+  if (existsSync(destination)) throw new Error(`${destination} already exists; choose a new file`);
+  const db = new Database(source, { readonly: true, fileMustExist: true });
+  try {
+    const result = await db.backup(destination);
+    return result.totalPages;
+  } finally {
+    db.close();
+  }
+}

@@ -36,7 +36,6 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command !== 'serve') throw new Error(`unknown command '${command}'\n${usage}`);
   const running = await startServer(loadConfig(rest, process.env));
-  process.stdout.write(`cognisync listening on ${running.url}\n`);
   const stop = () => {
     running.close().then(
       () => process.exit(0),
@@ -46,8 +45,10 @@ async function main(argv: string[]): Promise<void> {
       },
     );
   };
+  // Handlers first: a supervisor may send SIGTERM the moment it sees the listening line.
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  process.stdout.write(`cognisync listening on ${running.url}\n`);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -35,7 +35,10 @@ export interface RunningServer {
 export async function startServer(config: Config): Promise<RunningServer> {
   // Logs go to stderr so that stdout carries only the contract's "listening" line.
   const logger = pino({ level: config.logLevel, base: undefined }, pino.destination({ dest: 2, sync: false }));
-  const store = await openStore(config, (error) => logger.warn({ err: error }, 'database connection lost; the pool reconnects'));
+  const store = await openStore(config, (error) =>
+    // Only message and code: the driver attaches its whole client object to these errors.
+    logger.warn({ error: error.message, code: (error as { code?: string }).code }, 'database connection lost; the pool reconnects'),
+  );
   const developer = await resolveDeveloperCredentials(store, config.developerAccessKeyId, config.developerSecretAccessKey);
   if (developer.generated) {
     process.stderr.write(
@@ -108,7 +111,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       credentials,
       syncSessionTokens: new SyncSessionTokens(Buffer.from(tokenSecret, 'base64'), config.limits.syncSessionTokenTtlSeconds * 1000),
       identity: { openIdTokens, logins: new LoginVerifier(openIdTokens), credentials: deriver },
-      integrations: { syncTrigger, outbox: outboxWorker },
+      integrations: { syncTrigger, outbox: outboxWorker, streams: kinesis },
       syncOperations,
       identityOperations,
       live: { store, hub: liveHub, credentials, signatureSkewSeconds: config.limits.signatureSkewSeconds, heartbeatMs: config.liveHeartbeatMs, open: liveStreams },

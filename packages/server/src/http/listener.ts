@@ -1,5 +1,5 @@
 // The request pipeline, declared in order in one place:
-//   request id + security/CORS headers → preflight, health/ready/metrics/OIDC discovery/live stream (SSE)
+//   request id + security/CORS headers → preflight, health/ready/metrics/OIDC discovery/live stream (SSE)/admin
 //   → in-flight cap → body (capped) → query → authenticate (SigV4) → route & bind (protocol) → authorize
 //   → rate limit → validate (model) → operation → response; any error → AWS error response; metrics + log.
 import { randomUUID } from 'node:crypto';
@@ -23,6 +23,7 @@ import type { HttpPolicy } from './http-policy.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { isLivePath, serveLiveStream, type LiveStreamDependencies } from './live-stream.js';
+import { isAdminPath, serveAdmin } from './admin.js';
 import { writeError, writeOutput } from './respond.js';
 
 export interface ListenerDependencies {
@@ -137,6 +138,10 @@ export function createRequestListener(deps: ListenerDependencies) {
       void deps.store.ping().then((ok) => {
         res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ready' : 'store unavailable' }));
       });
+      return;
+    }
+    if (req.method === 'GET' && isAdminPath(rawPath)) {
+      serveAdmin(req, res, rawPath, rawQuery, deps.store, deps.credentials, deps.limits.signatureSkewSeconds).catch((error: unknown) => writeError(res, 'sync', error, requestId, deps.logger));
       return;
     }
     if (req.method === 'GET' && isLivePath(rawPath)) {

@@ -29,6 +29,8 @@ export interface Integrations {
   syncTrigger: SyncTriggerInvoker;
   /** Wakes this process's outbox worker after a commit that wrote outbox entries. */
   outbox: { notify(): void };
+  /** Asks Kinesis whether a stream exists (undefined: Kinesis could not be asked). */
+  streams: { streamExists(streamName: string): Promise<boolean | undefined> };
 }
 
 export interface IdentityServices {

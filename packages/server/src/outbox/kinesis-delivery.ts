@@ -1,6 +1,6 @@
 // Delivers `stream` outbox entries to Kinesis with PutRecords (@aws-sdk/client-kinesis over HTTP/1.1;
 // endpoint from COGNISYNC_KINESIS_ENDPOINT, credentials from the standard AWS chain).
-import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { DescribeStreamSummaryCommand, KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ClaimedOutboxEntry } from '../store/store.js';
 import type { StreamPayload } from './entries.js';
@@ -56,6 +56,16 @@ export class KinesisDelivery {
       }
     }
     return result;
+  }
+
+  /** Whether the stream exists: true/false when Kinesis says so, undefined when it cannot be asked. */
+  async streamExists(streamName: string): Promise<boolean | undefined> {
+    try {
+      await this.client.send(new DescribeStreamSummaryCommand({ StreamName: streamName }), { abortSignal: AbortSignal.timeout(3000) });
+      return true;
+    } catch (error) {
+      return (error as { name?: string }).name === 'ResourceNotFoundException' ? false : undefined;
+    }
   }
 
   destroy(): void {

@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-cognito-sync';
 import { CreateStreamCommand, DescribeStreamCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { rawRequest } from '../support/signed-fetch.ts';
 import { developerCredentials, identityClient, identityCredentials, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
 
 const require = createRequire(import.meta.url);
@@ -167,6 +168,15 @@ describe('Cognito Streams', () => {
     assert.equal(again.$metadata?.httpStatusCode, 400);
   });
 
+  test('enabling a stream Kinesis does not know → InvalidParameterException', async () => {
+    const poolId = await newPool(server);
+    const error = await rejection(() =>
+      syncClient(server.endpoint).send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, CognitoStreams: { StreamName: 'no-such-stream', StreamingStatus: 'ENABLED' } })),
+    );
+    assert.equal(error.name, 'InvalidParameterException');
+    assert.match(error.message, /no-such-stream/);
+  });
+
   test('BulkPublish without an enabled stream → InvalidConfigurationException', async () => {
     const poolId = await newPool(server);
     const error = await rejection(() => syncClient(server.endpoint).send(new BulkPublishCommand({ IdentityPoolId: poolId })));
@@ -204,12 +214,16 @@ describe('delivery survives kill -9', () => {
       // First life: Kinesis unreachable (a closed port), so nothing can be delivered before the kill.
       const first = await startServer({ dataDir, env: { ...awsEnv, COGNISYNC_KINESIS_ENDPOINT: 'http://127.0.0.1:9', COGNISYNC_MASTER_KEY: 'crash-test' } });
       const poolId = await newPool(first, streamName);
+      const backlog = async () => (await rawRequest(first.endpoint, { method: 'GET', path: '/admin/outbox' })).json;
       const key = { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'journal' };
       const committed: number[] = [];
       for (let i = 0; i < 5; i++) {
         const result = await update(syncClient(first.endpoint), key, [{ Op: 'replace', Key: `entry${i}`, Value: `text ${i}`, SyncCount: 0 }]);
         committed.push(result.Records![0]!.SyncCount!);
       }
+      const visible = await backlog();
+      assert.equal(visible.pending, 5, 'the admin API shows the undelivered changes');
+      assert.ok(visible.oldestAgeSeconds >= 0);
       first.child.kill('SIGKILL');
       await new Promise((resolve) => first.child.once('exit', resolve));
 

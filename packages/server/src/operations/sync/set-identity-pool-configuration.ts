@@ -1,7 +1,9 @@
 // SetIdentityPoolConfiguration: replace the pool's PushSync and/or CognitoStreams settings (members not
-// given are kept) and echo the whole configuration (developer only).
+// given are kept) and echo the whole configuration (developer only). Enabling a stream Kinesis says does not
+// exist is refused; when Kinesis cannot be asked, the setting is stored and delivery retries until it can.
 import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
 import type { CognitoStreamsConfiguration, PushSyncConfiguration } from '../../store/store.js';
+import { InvalidParameterException } from '../../errors.js';
 import { defineSyncOperation } from '../operation.js';
 
 interface Input {
@@ -13,7 +15,11 @@ interface Input {
 export default defineSyncOperation({
   model: model.SetIdentityPoolConfiguration,
   callers: ['developer'],
-  async handle(_context, input: Input, store) {
+  async handle(context, input: Input, store) {
+    const streams = input.CognitoStreams;
+    if (streams?.StreamingStatus === 'ENABLED' && streams.StreamName && (await context.integrations.streams.streamExists(streams.StreamName)) === false) {
+      throw new InvalidParameterException(`Kinesis stream '${streams.StreamName}' does not exist.`);
+    }
     const settings = (await store.setPoolConfiguration(input.IdentityPoolId, {
       ...(input.PushSync ? { pushSync: input.PushSync } : {}),
       ...(input.CognitoStreams ? { cognitoStreams: input.CognitoStreams } : {}),

@@ -34,6 +34,8 @@ export interface Config {
   corsOrigins: string[];
   /** Whether GET /metrics answers (COGNISYNC_METRICS=off turns it off). */
   metricsEnabled: boolean;
+  /** Contact in Web Push VAPID tokens (COGNISYNC_VAPID_SUBJECT, a mailto: or https: URL). */
+  vapidSubject: string;
   limits: Limits;
 }
 
@@ -77,6 +79,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     liveHeartbeatMs: Number(env.COGNISYNC_LIVE_HEARTBEAT_MS ?? 15_000) || 15_000,
     corsOrigins: (env.COGNISYNC_CORS_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean),
     metricsEnabled: (env.COGNISYNC_METRICS ?? 'on').toLowerCase() !== 'off',
+    vapidSubject: env.COGNISYNC_VAPID_SUBJECT ?? 'mailto:cognisync@localhost',
     limits: limitsFromEnv(env),
   };
 }

@@ -19,6 +19,7 @@ import { openStore } from './store/open-store.js';
 import { KinesisDelivery } from './outbox/kinesis-delivery.js';
 import { OutboxWorker } from './outbox/outbox-worker.js';
 import { SnsDelivery } from './outbox/sns-delivery.js';
+import { WebPushDelivery } from './outbox/web-push-delivery.js';
 import { SyncTriggerInvoker } from './triggers/sync-trigger.js';
 import { LiveHub } from './live/live-hub.js';
 import { HttpPolicy } from './http/http-policy.js';
@@ -82,7 +83,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const openIdTokens = await OpenIdTokens.load(store, masterKey, config.publicUrl ?? `http://${host}:${address.port}`);
   const kinesis = new KinesisDelivery({ region: config.region, ...(config.kinesisEndpoint ? { endpoint: config.kinesisEndpoint } : {}) });
   const sns = new SnsDelivery({ region: config.region, ...(config.snsEndpoint ? { endpoint: config.snsEndpoint } : {}) });
-  const outboxWorker = new OutboxWorker(store, kinesis, sns, logger);
+  const webPush = await WebPushDelivery.load(store, masterKey, config.vapidSubject);
+  const outboxWorker = new OutboxWorker(store, kinesis, sns, webPush, logger);
   outboxWorker.start();
   const liveHub = new LiveHub();
   await liveHub.start(store);
@@ -118,6 +120,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       rateLimiter,
       metrics,
       policy: new HttpPolicy(config.corsOrigins),
+      vapidPublicKey: webPush.publicKey,
     }),
   );
 

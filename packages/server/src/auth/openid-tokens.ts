@@ -1,9 +1,9 @@
 // OpenID Connect tokens for identities (GetOpenIdToken*): RS256 JWTs signed with a server key (jose).
 // The private key is stored in the database sealed with AES-256-GCM under the master key; the public
 // half is served as a JWKS so anyone can verify the tokens.
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
 import type { Store } from '../store/store.js';
+import { seal, unseal } from './sealing.js';
 
 const SETTING = 'openid-signing-key';
 const ALG = 'RS256';
@@ -15,24 +15,6 @@ export interface OpenIdClaims {
   amr: string[];
   /** PrincipalTags of GetOpenIdTokenForDeveloperIdentity, in AWS's session-tags claim. */
   principalTags?: Record<string, string>;
-}
-
-function sealKey(masterKey: Buffer): Buffer {
-  return createHmac('sha256', masterKey).update('openid-signing-key-seal').digest();
-}
-
-function seal(masterKey: Buffer, plaintext: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', sealKey(masterKey), iv);
-  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return [iv, cipher.getAuthTag(), body].map((part) => part.toString('base64')).join('.');
-}
-
-function unseal(masterKey: Buffer, sealed: string): string {
-  const [iv, tag, body] = sealed.split('.').map((part) => Buffer.from(part, 'base64'));
-  const decipher = createDecipheriv('aes-256-gcm', sealKey(masterKey), iv!);
-  decipher.setAuthTag(tag!);
-  return Buffer.concat([decipher.update(body!), decipher.final()]).toString('utf8');
 }
 
 export class OpenIdTokens {
@@ -49,12 +31,12 @@ export class OpenIdTokens {
       const { privateKey } = await generateKeyPair(ALG, { extractable: true });
       const jwk = await exportJWK(privateKey);
       jwk.kid = await calculateJwkThumbprint(jwk);
-      return seal(masterKey, JSON.stringify(jwk));
+      return seal(masterKey, 'openid-signing-key', JSON.stringify(jwk));
     })();
     const sealed = await store.getOrCreateSetting(SETTING, candidate);
     let privateJwk: JWK;
     try {
-      privateJwk = JSON.parse(unseal(masterKey, sealed)) as JWK;
+      privateJwk = JSON.parse(unseal(masterKey, 'openid-signing-key', sealed)) as JWK;
     } catch {
       throw new Error('The OpenID signing key in the database was sealed with another master key (check COGNISYNC_MASTER_KEY)');
     }

@@ -41,6 +41,8 @@ export interface ListenerDependencies {
   rateLimiter: RateLimiter;
   metrics: Metrics | undefined;
   policy: HttpPolicy;
+  /** The Web Push application server key (public), for browsers' pushManager.subscribe. */
+  vapidPublicKey: string;
 }
 
 export function createRequestListener(deps: ListenerDependencies) {
@@ -132,6 +134,10 @@ export function createRequestListener(deps: ListenerDependencies) {
       res.writeHead(200, { 'content-type': 'application/json' }).end(
         JSON.stringify({ issuer, jwks_uri: `${issuer}/.well-known/jwks.json`, id_token_signing_alg_values_supported: ['RS256'], subject_types_supported: ['public'], response_types_supported: ['id_token'] }),
       );
+      return;
+    }
+    if (req.method === 'GET' && rawPath === '/webpush/vapid-public-key') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ publicKey: deps.vapidPublicKey }));
       return;
     }
     if (req.method === 'GET' && rawPath === '/ready') {

@@ -41,6 +41,7 @@ export interface PushMessage {
 
 /** Payload of a `push` entry: one notification to one device through its platform application. */
 export interface PushPayload {
+  /** The SNS platform application ('' for Web Push). */
   applicationArn: string;
   platform: string;
   token: string;
@@ -56,8 +57,9 @@ export function pushEntries(push: PushTarget, key: DatasetKey, devices: readonly
   const entries: OutboxEntry[] = [];
   for (const device of devices) {
     if (device.deviceId === writerDeviceId) continue;
-    const applicationArn = push.applicationArns.find((arn) => applicationPlatform(arn) === device.platform);
-    if (!applicationArn) continue;
+    // Web Push needs no platform application (cognisync's own VAPID keys sign it).
+    const applicationArn = device.platform === 'WEB_PUSH' ? '' : push.applicationArns.find((arn) => applicationPlatform(arn) === device.platform);
+    if (applicationArn === undefined) continue;
     const message: PushMessage = { source: 'cognito-sync', eventType, identityPoolId: key.identityPoolId, identityId: key.identityId, datasetName: key.datasetName, syncCount: String(syncCount) };
     entries.push({ kind: 'push', partitionKey: `push:${device.identityPoolId}:${device.deviceId}`, payload: { applicationArn, platform: device.platform, token: device.token, deviceId: device.deviceId, message } satisfies PushPayload });
   }

@@ -11,7 +11,9 @@ import type { Logger } from 'pino';
 import type { ClaimedOutboxEntry, Store } from '../store/store.js';
 import { BulkPublishJob, MAX_BULK_ATTEMPTS } from './bulk-publish-job.js';
 import type { KinesisDelivery } from './kinesis-delivery.js';
+import type { PushPayload } from './entries.js';
 import type { SnsDelivery } from './sns-delivery.js';
+import { WEB_PUSH_PLATFORM, type WebPushDelivery } from './web-push-delivery.js';
 
 /** A notification that could not be delivered this many times is dropped (notifications are hints). */
 const MAX_PUSH_ATTEMPTS = 10;
@@ -40,6 +42,7 @@ export class OutboxWorker {
     private readonly store: Store,
     private readonly kinesis: KinesisDelivery,
     private readonly sns: SnsDelivery,
+    private readonly webPush: WebPushDelivery,
     private readonly logger: Logger,
     options: OutboxWorkerOptions = {},
   ) {
@@ -111,7 +114,10 @@ export class OutboxWorker {
 
   private async deliverPushes(entries: ClaimedOutboxEntry[]): Promise<void> {
     const byId = new Map(entries.map((entry) => [entry.outboxId, entry]));
-    for (const outcome of await this.sns.deliver(entries)) {
+    const outcomes = await Promise.all(
+      entries.map((entry) => ((entry.payload as PushPayload).platform === WEB_PUSH_PLATFORM ? this.webPush.deliverOne(entry) : this.sns.deliverOne(entry))),
+    );
+    for (const outcome of outcomes) {
       const entry = byId.get(outcome.outboxId)!;
       if (outcome.result === 'delivered') {
         await this.store.completeOutbox([entry.outboxId]);

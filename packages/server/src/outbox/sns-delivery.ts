@@ -30,11 +30,7 @@ export class SnsDelivery {
     });
   }
 
-  async deliver(entries: readonly ClaimedOutboxEntry[]): Promise<PushOutcome[]> {
-    return Promise.all(entries.map((entry) => this.deliverOne(entry)));
-  }
-
-  private async deliverOne(entry: ClaimedOutboxEntry): Promise<PushOutcome> {
+  async deliverOne(entry: ClaimedOutboxEntry): Promise<PushOutcome> {
     const payload = entry.payload as PushPayload;
     const cacheKey = `${payload.applicationArn}\n${payload.token}`;
     try {

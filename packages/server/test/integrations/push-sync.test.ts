@@ -1,7 +1,14 @@
 // Push sync through a local SNS API (awsQuery wire format): every subscribed device but the writer gets one
 // silent notification with AWS's push-sync keys; a disabled endpoint unregisters the device.
 import assert from 'node:assert/strict';
+import { createECDH, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
@@ -9,7 +16,11 @@ import {
   DeleteDatasetCommand, ListRecordsCommand, RegisterDeviceCommand, SetIdentityPoolConfigurationCommand, SubscribeToDatasetCommand, UnsubscribeFromDatasetCommand,
   UpdateRecordsCommand,
 } from '@aws-sdk/client-cognito-sync';
+import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import { identityClient, identityCredentials, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
+
+const require = createRequire(import.meta.url);
+const ece = require('http_ece') as { decrypt(body: Buffer, options: object): Buffer };
 
 interface SnsCall {
   action: string;
@@ -20,6 +31,10 @@ let sns: Server;
 let snsEndpoint: string;
 const calls: SnsCall[] = [];
 let server: ServerProcess;
+/** A self-signed certificate for 127.0.0.1 (push services are https-only); the server trusts it via NODE_EXTRA_CA_CERTS. */
+const certDir = mkdtempSync(join(tmpdir(), 'cognisync-push-tls-'));
+execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+  '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { stdio: 'ignore' });
 
 const xml = (action: string, result: string) =>
   `<${action}Response xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><${action}Result>${result}</${action}Result><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></${action}Response>`;
@@ -47,7 +62,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => sns.listen(0, '127.0.0.1', resolve));
   snsEndpoint = `http://127.0.0.1:${(sns.address() as AddressInfo).port}`;
-  server = await startServer({ env: { COGNISYNC_SNS_ENDPOINT: snsEndpoint, AWS_ACCESS_KEY_ID: 'AKIDSNS', AWS_SECRET_ACCESS_KEY: 'sns-secret', AWS_REGION: 'us-east-1' } });
+  server = await startServer({ env: { COGNISYNC_SNS_ENDPOINT: snsEndpoint, AWS_ACCESS_KEY_ID: 'AKIDSNS', AWS_SECRET_ACCESS_KEY: 'sns-secret', AWS_REGION: 'us-east-1', NODE_EXTRA_CA_CERTS: join(certDir, 'cert.pem') } });
 });
 after(async () => {
   await server.stop();
@@ -121,4 +136,67 @@ test('a disabled endpoint (dead token) unregisters the device', async () => {
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.equal(error?.name, 'ResourceNotFoundException', 'the device is gone');
+});
+
+test('Web Push (VAPID, aes128gcm): a browser subscription gets the notification, decryptable only with its keys', async () => {
+  // A push service stand-in: records the VAPID header and the encrypted body; /gone answers 410.
+  const received: { authorization: string; encoding: string; body: Buffer }[] = [];
+  const pushService = createHttpsServer({ key: readFileSync(join(certDir, 'key.pem')), cert: readFileSync(join(certDir, 'cert.pem')) }, async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    if (req.url === '/gone') return void res.writeHead(410).end();
+    received.push({ authorization: String(req.headers.authorization), encoding: String(req.headers['content-encoding']), body: Buffer.concat(chunks) });
+    res.writeHead(201).end();
+  });
+  await new Promise<void>((resolve) => pushService.listen(0, '127.0.0.1', resolve));
+  const pushUrl = `https://127.0.0.1:${(pushService.address() as AddressInfo).port}`;
+  try {
+    const browserKeys = createECDH('prime256v1');
+    browserKeys.generateKeys();
+    const authSecret = randomBytes(16);
+    const subscription = { endpoint: `${pushUrl}/sub/1`, keys: { p256dh: browserKeys.getPublicKey().toString('base64url'), auth: authSecret.toString('base64url') } };
+
+    const poolId = (await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'webpush', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
+    const user = await identityCredentials(server.endpoint, poolId);
+    const client = syncClient(server.endpoint, user.credentials);
+    const identity = { IdentityPoolId: poolId, IdentityId: user.identityId };
+    const unconfigured = await rejection(() => client.send(new RegisterDeviceCommand({ ...identity, Platform: 'WEB_PUSH' as 'GCM', Token: JSON.stringify(subscription) })));
+    assert.equal(unconfigured.name, 'InvalidConfigurationException');
+    await syncClient(server.endpoint).send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, PushSync: {} }));
+    const badToken = await rejection(() => client.send(new RegisterDeviceCommand({ ...identity, Platform: 'WEB_PUSH' as 'GCM', Token: 'not json' })));
+    assert.equal(badToken.name, 'InvalidParameterException');
+    const browser = (await client.send(new RegisterDeviceCommand({ ...identity, Platform: 'WEB_PUSH' as 'GCM', Token: JSON.stringify(subscription) }))).DeviceId!;
+    const gone = (await client.send(new RegisterDeviceCommand({ ...identity, Platform: 'WEB_PUSH' as 'GCM', Token: JSON.stringify({ ...subscription, endpoint: `${pushUrl}/gone` }) }))).DeviceId!;
+    const key = { ...identity, DatasetName: 'prefs' };
+    await client.send(new SubscribeToDatasetCommand({ ...key, DeviceId: browser }));
+    await client.send(new SubscribeToDatasetCommand({ ...key, DeviceId: gone }));
+
+    const { SyncSessionToken } = await client.send(new ListRecordsCommand(key));
+    const written = await client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'theme', Value: 'dark', SyncCount: 0 }] }));
+    for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(received.length, 1, server.stderr().slice(-2000));
+    assert.equal(received[0]!.encoding, 'aes128gcm');
+    const message = JSON.parse(ece.decrypt(received[0]!.body, { version: 'aes128gcm', privateKey: browserKeys, authSecret: authSecret.toString('base64url') }).toString('utf8'));
+    assert.deepEqual(message, { source: 'cognito-sync', eventType: 'DatasetUpdated', identityPoolId: poolId, identityId: user.identityId, datasetName: 'prefs', syncCount: String(written.Records![0]!.SyncCount) });
+
+    // The VAPID token is signed by the server's key, published at /webpush/vapid-public-key.
+    const { publicKey } = (await (await fetch(`${server.endpoint}/webpush/vapid-public-key`)).json()) as { publicKey: string };
+    const [, token, k] = /^vapid t=([^,]+), k=(.+)$/.exec(received[0]!.authorization)!;
+    assert.equal(k, publicKey);
+    assert.equal(decodeProtectedHeader(token!).alg, 'ES256');
+    const raw = Buffer.from(publicKey, 'base64url');
+    const jwk = { kty: 'EC', crv: 'P-256', x: raw.subarray(1, 33).toString('base64url'), y: raw.subarray(33).toString('base64url') };
+    const { payload } = await jwtVerify(token!, await importJWK(jwk, 'ES256'), { audience: pushUrl });
+    assert.equal(payload.sub, 'mailto:cognisync@localhost');
+
+    // The subscription that answered 410 was unregistered.
+    let error;
+    for (let i = 0; i < 50 && !error; i++) {
+      error = await rejection(() => client.send(new SubscribeToDatasetCommand({ ...key, DeviceId: gone }))).catch(() => undefined);
+      if (!error) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(error?.name, 'ResourceNotFoundException');
+  } finally {
+    await new Promise<void>((resolve) => pushService.close(() => resolve()));
+  }
 });

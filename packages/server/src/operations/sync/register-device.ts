@@ -1,17 +1,37 @@
 // RegisterDevice: a stable DeviceId per (identity, platform, token) for push sync; the pool's PushSync
 // must name a platform application for that platform.
 import { randomUUID } from 'node:crypto';
-import { InvalidConfigurationException } from '../../errors.js';
+import { InvalidConfigurationException, InvalidParameterException } from '../../errors.js';
+import type { OperationModel } from '../../model/shapes.js';
+import { parseSubscription, WEB_PUSH_PLATFORM } from '../../outbox/web-push-delivery.js';
 import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
 import { applicationPlatform } from '../../outbox/entries.js';
 import { defineSyncOperation } from '../operation.js';
 
+/** The model's input with cognisync's WEB_PUSH platform added to the Platform enum. */
+const withWebPush: OperationModel = {
+  ...model.RegisterDevice,
+  input: {
+    type: 'structure',
+    members: {
+      ...model.RegisterDevice.input.members,
+      Platform: { ...model.RegisterDevice.input.members.Platform, shape: { type: 'string', enum: [...model.RegisterDevice.input.members.Platform.shape.enum, WEB_PUSH_PLATFORM] } },
+    },
+  },
+};
+
 export default defineSyncOperation({
-  model: model.RegisterDevice,
+  // Platforms: AWS's APNS, APNS_SANDBOX, GCM, ADM (via SNS), plus WEB_PUSH, whose Token is the browser's
+  // PushSubscription JSON (a cognisync extension).
+  model: withWebPush,
   callers: ['identity'],
   async handle(context, input: { IdentityPoolId: string; IdentityId: string; Platform: string; Token: string }, store) {
     const settings = (await store.getPoolSyncSettings(input.IdentityPoolId))!;
-    const platformApp = settings.pushSync?.ApplicationArns?.find((arn) => applicationPlatform(arn) === input.Platform);
+    if (input.Platform === WEB_PUSH_PLATFORM) {
+      if (!settings.pushSync) throw new InvalidConfigurationException(`Push sync is not configured for identity pool ${input.IdentityPoolId}`);
+      if (!parseSubscription(input.Token)) throw new InvalidParameterException('A WEB_PUSH Token must be the PushSubscription JSON: {"endpoint":"https://…","keys":{"p256dh":"…","auth":"…"}}');
+    }
+    const platformApp = input.Platform === WEB_PUSH_PLATFORM ? WEB_PUSH_PLATFORM : settings.pushSync?.ApplicationArns?.find((arn) => applicationPlatform(arn) === input.Platform);
     if (!platformApp) {
       throw new InvalidConfigurationException(`Push sync is not configured for platform ${input.Platform} in identity pool ${input.IdentityPoolId}`);
     }

@@ -7,7 +7,7 @@ export function streamTarget(settings: PoolSyncSettings | undefined): StreamTarg
   return streams?.StreamingStatus === 'ENABLED' && streams.StreamName ? { streamName: streams.StreamName } : undefined;
 }
 
+/** Push sync is on when the pool has a PushSync configuration (Web Push needs no application ARN). */
 export function pushTarget(settings: PoolSyncSettings | undefined): PushTarget | undefined {
-  const applicationArns = settings?.pushSync?.ApplicationArns ?? [];
-  return applicationArns.length > 0 ? { applicationArns } : undefined;
+  return settings?.pushSync ? { applicationArns: settings.pushSync.ApplicationArns ?? [] } : undefined;
 }

@@ -31,6 +31,16 @@ interface ParsedAuthorization {
 const ALGORITHM = 'AWS4-HMAC-SHA256';
 const sha256 = Hash.bind(null, 'sha256');
 
+/** `keyid/date/region/service/aws4_request`, from the Authorization header or X-Amz-Credential. */
+function parseCredential(value: string): { accessKeyId: string; scopeDate: string; region: string; service: string } {
+  const credential = value.split('/');
+  if (credential.length !== 5 || credential[4] !== 'aws4_request' || credential.some((c) => c === '')) {
+    throw new IncompleteSignatureException(`Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/aws4_request, got '${value}'`);
+  }
+  const [accessKeyId, scopeDate, region, service] = credential as [string, string, string, string];
+  return { accessKeyId, scopeDate, region, service };
+}
+
 function parseAuthorization(value: string): ParsedAuthorization {
   if (!value.startsWith(`${ALGORITHM} `)) {
     throw new IncompleteSignatureException(`Authorization header requires the ${ALGORITHM} algorithm`);
@@ -43,12 +53,7 @@ function parseAuthorization(value: string): ParsedAuthorization {
   for (const name of ['Credential', 'SignedHeaders', 'Signature']) {
     if (!fields.get(name)) throw new IncompleteSignatureException(`Authorization header requires '${name}' parameter. Authorization=${value.split(' ')[0]}`);
   }
-  const credential = fields.get('Credential')!.split('/');
-  if (credential.length !== 5 || credential[4] !== 'aws4_request' || credential.some((c) => c === '')) {
-    throw new IncompleteSignatureException(`Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/aws4_request, got '${fields.get('Credential')}'`);
-  }
-  const [accessKeyId, scopeDate, region, service] = credential as [string, string, string, string];
-  return { accessKeyId, scopeDate, region, service, signedHeaders: fields.get('SignedHeaders')!.split(';'), signature: fields.get('Signature')! };
+  return { ...parseCredential(fields.get('Credential')!), signedHeaders: fields.get('SignedHeaders')!.split(';'), signature: fields.get('Signature')! };
 }
 
 function headerValue(headers: SignedRequest['headers'], name: string): string | undefined {
@@ -190,17 +195,12 @@ async function verifyPresigned(request: SignedRequest, service: string, lookup: 
     if (!param(name)) throw new IncompleteSignatureException(`AWS query-string parameters must include '${name}'.`);
   }
   if (param('X-Amz-Algorithm') !== ALGORITHM) throw new IncompleteSignatureException(`X-Amz-Algorithm only supports '${ALGORITHM}'.`);
-  const credential = param('X-Amz-Credential')!.split('/');
-  if (credential.length !== 5 || credential[4] !== 'aws4_request' || credential.some((c) => c === '')) {
-    throw new IncompleteSignatureException(`Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/aws4_request, got '${param('X-Amz-Credential')}'`);
-  }
   const expires = Number(param('X-Amz-Expires'));
   if (!Number.isInteger(expires) || expires < 1 || expires > MAX_PRESIGNED_SECONDS) {
     throw new IncompleteSignatureException(`X-Amz-Expires must be a whole number of seconds from 1 to ${MAX_PRESIGNED_SECONDS}.`);
   }
-  const [accessKeyId, scopeDate, region, scopeService] = credential as [string, string, string, string];
   const parts: SignatureParts = {
-    accessKeyId, scopeDate, region, service: scopeService,
+    ...parseCredential(param('X-Amz-Credential')!),
     signedHeaders: param('X-Amz-SignedHeaders')!.split(';'),
     signature: param('X-Amz-Signature')!,
     amzDate: param('X-Amz-Date'),

@@ -14,6 +14,7 @@ import type {
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS } from '../store.js';
 import { postgresMigrations } from './migrations.js';
+import { toDataset, toPool, toRecord, toSettings, type DatasetRow, type PoolRow, type RecordRow } from '../rows.js';
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -36,79 +37,6 @@ const identityLockKey = (identityPoolId: string, identityId: string) => `${ident
 const MIGRATION_LOCK = 'cognisync:migrations';
 /** NOTIFY channel of committed changes: delivered at commit to every process's LISTEN connection. */
 const CHANGES_CHANNEL = 'cognisync_changes';
-
-interface DatasetRow {
-  dataset_id: number;
-  identity_pool_id: string;
-  identity_id: string;
-  dataset_name: string;
-  live: boolean;
-  creation_date: number;
-  last_modified_date: number;
-  last_modified_by: string;
-  sync_count: number;
-  data_storage: number;
-  num_records: number;
-  deleted_at_sync_count: number;
-}
-
-interface RecordRow {
-  key: string;
-  value: string | null;
-  sync_count: number;
-  last_modified_date: number;
-  last_modified_by: string;
-  device_last_modified_date: number;
-}
-
-interface PoolRow {
-  identity_pool_id: string;
-  identity_pool_name: string;
-  description: string;
-  push_sync: string | null;
-  cognito_streams: string | null;
-  cognito_events: string;
-  bulk_publish: string;
-  roles: string | null;
-  creation_date: number;
-  last_modified_date: number;
-}
-
-const toDataset = (row: DatasetRow): DatasetRecord => ({
-  identityPoolId: row.identity_pool_id,
-  identityId: row.identity_id,
-  datasetName: row.dataset_name,
-  creationDate: row.creation_date,
-  lastModifiedDate: row.last_modified_date,
-  lastModifiedBy: row.last_modified_by,
-  syncCount: row.sync_count,
-  dataStorage: row.data_storage,
-  numRecords: row.num_records,
-});
-
-const toRecord = (row: RecordRow): StoredRecord => ({
-  key: row.key,
-  value: row.value,
-  syncCount: row.sync_count,
-  lastModifiedDate: row.last_modified_date,
-  lastModifiedBy: row.last_modified_by,
-  deviceLastModifiedDate: row.device_last_modified_date,
-});
-
-const toPool = (row: PoolRow): IdentityPoolRecord => ({
-  identityPoolId: row.identity_pool_id,
-  identityPoolName: row.identity_pool_name,
-  description: JSON.parse(row.description) as Record<string, unknown>,
-  creationDate: row.creation_date,
-  lastModifiedDate: row.last_modified_date,
-});
-
-const toSettings = (row: PoolRow): PoolSyncSettings => ({
-  ...(row.push_sync ? { pushSync: JSON.parse(row.push_sync) } : {}),
-  ...(row.cognito_streams ? { cognitoStreams: JSON.parse(row.cognito_streams) } : {}),
-  cognitoEvents: JSON.parse(row.cognito_events) as Record<string, string>,
-  bulkPublish: JSON.parse(row.bulk_publish) as BulkPublishState,
-});
 
 const DEVICE_COLUMNS = 'identity_pool_id AS "identityPoolId", identity_id AS "identityId", device_id AS "deviceId", platform, token, creation_date AS "creationDate"';
 const RECORD_COLUMNS = 'key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date';

@@ -14,35 +14,12 @@ import type {
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS } from '../store.js';
 import { sqliteMigrations } from './migrations.js';
+import { toDataset, toPool, toRecord, toSettings, type DatasetRow, type PoolRow, type RecordRow } from '../rows.js';
 
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' for tests. */
   filename: string;
   synchronous?: 'FULL' | 'NORMAL';
-}
-
-interface DatasetRow {
-  dataset_id: number;
-  identity_pool_id: string;
-  identity_id: string;
-  dataset_name: string;
-  live: number;
-  creation_date: number;
-  last_modified_date: number;
-  last_modified_by: string;
-  sync_count: number;
-  data_storage: number;
-  num_records: number;
-  deleted_at_sync_count: number;
-}
-
-interface RecordRow {
-  key: string;
-  value: string | null;
-  sync_count: number;
-  last_modified_date: number;
-  last_modified_by: string;
-  device_last_modified_date: number;
 }
 
 interface IdentityRow {
@@ -61,54 +38,6 @@ interface OutboxRow {
   attempts: number;
   created_at: number;
 }
-
-interface PoolRow {
-  identity_pool_id: string;
-  identity_pool_name: string;
-  description: string;
-  push_sync: string | null;
-  cognito_streams: string | null;
-  cognito_events: string;
-  bulk_publish: string;
-  creation_date: number;
-  last_modified_date: number;
-}
-
-const toDataset = (row: DatasetRow): DatasetRecord => ({
-  identityPoolId: row.identity_pool_id,
-  identityId: row.identity_id,
-  datasetName: row.dataset_name,
-  creationDate: row.creation_date,
-  lastModifiedDate: row.last_modified_date,
-  lastModifiedBy: row.last_modified_by,
-  syncCount: row.sync_count,
-  dataStorage: row.data_storage,
-  numRecords: row.num_records,
-});
-
-const toRecord = (row: RecordRow): StoredRecord => ({
-  key: row.key,
-  value: row.value,
-  syncCount: row.sync_count,
-  lastModifiedDate: row.last_modified_date,
-  lastModifiedBy: row.last_modified_by,
-  deviceLastModifiedDate: row.device_last_modified_date,
-});
-
-const toPool = (row: PoolRow): IdentityPoolRecord => ({
-  identityPoolId: row.identity_pool_id,
-  identityPoolName: row.identity_pool_name,
-  description: JSON.parse(row.description) as Record<string, unknown>,
-  creationDate: row.creation_date,
-  lastModifiedDate: row.last_modified_date,
-});
-
-const toSettings = (row: PoolRow): PoolSyncSettings => ({
-  ...(row.push_sync ? { pushSync: JSON.parse(row.push_sync) } : {}),
-  ...(row.cognito_streams ? { cognitoStreams: JSON.parse(row.cognito_streams) } : {}),
-  cognitoEvents: JSON.parse(row.cognito_events) as Record<string, string>,
-  bulkPublish: JSON.parse(row.bulk_publish) as BulkPublishState,
-});
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;

@@ -1,0 +1,135 @@
+// Who the device is: the identity id (cached in the store) and AWS credentials for it, refreshed before expiry.
+import { ServiceError, ValidationError } from './errors.ts';
+import type { LocalStore } from './stores/store.ts';
+import type { CognitoIdentityApi, Logins } from './transport/cognito-identity-api.ts';
+import type { AwsCredentialProvider, AwsCredentials } from './transport/signed-fetch.ts';
+
+/** Local data written before the device ever learned its identity id lives under this placeholder (as Android's SDK). */
+export const unknownIdentityId = 'unknown';
+
+/** Credentials are refreshed this long before they expire (as the AWS SDKs do). */
+const refreshMarginMs = 5 * 60_000;
+
+export interface IdentityOptions {
+  identityPoolId: string;
+  store: LocalStore;
+  api: CognitoIdentityApi;
+  credentials?: AwsCredentials | AwsCredentialProvider;
+  identityId?: string;
+  logins?: Logins;
+  now: () => number;
+  /** Called (and awaited) whenever the identity id becomes known or changes; moves local data. */
+  adopt: (previousIdentityId: string, identityId: string) => Promise<void>;
+}
+
+/**
+ * Without `credentials`: GetId once (the id is cached in the store, so an anonymous user keeps it across restarts),
+ * then GetCredentialsForIdentity, cached and refreshed before expiry. With `credentials`: any AWS provider, and the
+ * identity id from `identityId` or the provider's `identityId` (as `fromCognitoIdentityPool` returns).
+ */
+export class IdentitySession {
+  private id: string | undefined;
+  private cached: AwsCredentials | undefined;
+  private inflight: Promise<AwsCredentials> | undefined;
+  private logins: Logins;
+  private lastReported: string | undefined;
+  private readonly settingName: string;
+
+  constructor(private readonly options: IdentityOptions) {
+    this.id = options.identityId;
+    this.logins = { ...options.logins };
+    this.settingName = `identityId:${options.identityPoolId}`;
+  }
+
+  get usesCognitoIdentity(): boolean {
+    return this.options.credentials === undefined;
+  }
+
+  /** The identity id known without a network call, if any. */
+  async known(): Promise<string | undefined> {
+    this.id ??= await this.options.store.getSetting(this.settingName);
+    return this.id;
+  }
+
+  /** The identity id, asking the service for one if the device has none yet. */
+  async identityId(): Promise<string> {
+    const known = await this.known();
+    if (known) return known;
+    await this.credentials();
+    if (!this.id) throw new ValidationError('MissingIdentityId', 'Pass identityId (or a credential provider that reports one, such as fromCognitoIdentityPool)');
+    return this.id;
+  }
+
+  async credentials(): Promise<AwsCredentials> {
+    if (this.cached && (this.cached.expiration === undefined || this.cached.expiration.getTime() - refreshMarginMs > this.options.now())) return this.cached;
+    this.inflight ??= this.refresh().finally(() => (this.inflight = undefined));
+    return this.inflight;
+  }
+
+  /** Logs in (or out, with `{}`): the next credentials use these logins; returns the identity id they belong to. */
+  async setLogins(logins: Logins): Promise<string> {
+    if (!this.usesCognitoIdentity) throw new ValidationError('ExternalCredentials', 'setLogins() needs the built-in Cognito Identity credentials; with your own provider call changeIdentity()');
+    await this.inflight?.catch(() => undefined);
+    this.logins = { ...logins };
+    this.cached = undefined;
+    await this.credentials();
+    return this.id!;
+  }
+
+  /** Forgets the identity and credentials (logout / wipe). */
+  async forget(): Promise<void> {
+    await this.inflight?.catch(() => undefined);
+    this.id = undefined;
+    this.cached = undefined;
+    this.logins = {};
+    await this.options.store.commit({ settings: { [this.settingName]: null } });
+  }
+
+  /** Switches to `identityId` (already moved or to be moved by the caller's adopt). */
+  async switchTo(identityId: string): Promise<void> {
+    const previous = (await this.known()) ?? unknownIdentityId;
+    if (previous === identityId) return;
+    await this.options.adopt(previous, identityId);
+    this.id = identityId;
+    this.cached = undefined;
+    await this.options.store.commit({ settings: { [this.settingName]: identityId } });
+  }
+
+  private async refresh(): Promise<AwsCredentials> {
+    const { credentials } = this.options;
+    if (credentials !== undefined) {
+      const fresh = typeof credentials === 'function' ? await credentials() : credentials;
+      // Follow the provider when the identity it reports changes (e.g. fromCognitoIdentityPool after a login),
+      // but not back over an id the app chose with changeIdentity().
+      const reported = (fresh as { identityId?: string }).identityId;
+      if (!this.options.identityId && reported && reported !== this.lastReported) {
+        this.lastReported = reported;
+        if (reported !== (await this.known())) await this.switchTo(reported);
+      }
+      this.cached = fresh;
+      return fresh;
+    }
+    const { api, identityPoolId } = this.options;
+    let id = await this.known();
+    if (!id) {
+      id = await api.getId(identityPoolId, this.logins);
+      await this.switchTo(id);
+    }
+    let fresh;
+    try {
+      fresh = await api.getCredentialsForIdentity(id, this.logins);
+    } catch (error) {
+      // The cached identity is gone, or the login already belongs to another identity: ask which one is ours now.
+      const recoverable =
+        error instanceof ServiceError &&
+        (error.name === 'ResourceNotFoundException' || (error.name === 'NotAuthorizedException' && Object.keys(this.logins).length > 0));
+      if (!recoverable) throw error;
+      const other = await api.getId(identityPoolId, this.logins);
+      if (other === id) throw error;
+      fresh = await api.getCredentialsForIdentity(other, this.logins);
+    }
+    if (fresh.identityId !== id) await this.switchTo(fresh.identityId);
+    this.cached = fresh;
+    return fresh;
+  }
+}

@@ -1,0 +1,391 @@
+// The synchronize() algorithm for one dataset, written as an explicit state machine.
+//
+//                         synchronize()
+//                               │  (lock "sync:<identity>/<dataset>": one sync per dataset across tabs/processes)
+//                               ▼
+//   ┌──────────────────────► PULL ───── ListRecords(lastSyncCount) over every page ── network/4xx ──► FAILED
+//   │◄── BACKOFF ◄── 429 / 5xx ─┤
+//   │                           │  (deleted locally? → DELETE_REMOTE → DONE)
+//   │                           ▼
+//   │                     HOOKS ── MergedDatasetNames / local `<name>.<oldId>` ─► onDatasetsMerged ─ false ─► CANCELLED
+//   │                           │
+//   │   ┌─ onDatasetDeleted ◄───┤ DatasetDeletedAfterRequestedSyncCount, or gone after we had synced
+//   │   │  true: purge local     │
+//   │   │  false: re-create from local data
+//   ├───┘ (lastSyncCount := 0)  ▼
+//   │                       RESOLVE ── local modified ∧ remote changed ∧ values differ ─► onConflict ─ false ─► CANCELLED
+//   │                           │      (remote echo of our own lost push, or equal values: not a conflict)
+//   │                           ▼
+//   │◄── local write raced ── APPLY   one transaction, compare-and-set on every record it touches;
+//   │                           │      lastSyncCount := DatasetSyncCount (everything up to it is now local)
+//   │                           ▼
+//   │                          PUSH ── nothing modified ─────────────────────────────────────────► DONE
+//   │                           │      journal `pushing` durably, then UpdateRecords(SyncSessionToken)
+//   │                           │
+//   │◄── BACKOFF ◄── 409 / 429 / 5xx (attempt < maxAttempts; else FAILED: SyncRetriesExhaustedError)
+//   │                           ▼
+//   │                      ACKNOWLEDGE  one transaction: pushed records → unmodified at the new SyncCount
+//   │                           │      (a record edited meanwhile stays modified, rebased on it);
+//   │                           │      lastSyncCount := S only if S = lastSyncCount + 1 (no other device wrote between)
+//   └──── S > lastSyncCount + 1 ┤
+//                               ▼
+//                              DONE ── lastSyncDate := now, release the lock, resolve the summary
+//
+// A crash or abort in any state leaves the store consistent: every transition that changes it is one atomic
+// commit, lastSyncCount never passes a change the device has not stored, and an UpdateRecords whose answer
+// was lost is recognised on the next pull by its journal (same value and DeviceLastModifiedDate).
+import { SyncConflict, type ConflictResolution } from './conflicts.ts';
+import { CognitoSyncClientError, ServiceError, SyncCancelledError, SyncRetriesExhaustedError } from './errors.ts';
+import { validateDatasetSize, validateValue, type ClientLimits } from './limits.ts';
+import type { LocalRecord } from './records.ts';
+import type { LocalStore } from './stores/store.ts';
+import type { CognitoSyncApi, PulledChanges, RecordPatch, RemoteRecord } from './transport/cognito-sync-api.ts';
+
+export interface RetryPolicy {
+  /** Attempts per synchronize() (the first plus retries after 409/429/5xx) before SyncRetriesExhaustedError (default 5, as the iOS SDK). */
+  maxAttempts: number;
+  /** First backoff delay; doubles per attempt, with jitter in [½, 1] of it (default 100 ms). */
+  baseDelayMs: number;
+  /** Largest backoff delay (default 3 s). */
+  maxDelayMs: number;
+}
+
+export const defaultRetryPolicy: Readonly<RetryPolicy> = Object.freeze({ maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 3000 });
+
+export interface SynchronizeOptions {
+  /**
+   * Called with every key changed both locally and remotely. Return one resolution per conflict
+   * (`conflict.resolveWithRemote()`, `.resolveWithLocal()`, `.resolveWithValue(v)`), or `false` to stop the sync
+   * (local changes are kept). Default: the remote version wins.
+   */
+  onConflict?: (conflicts: SyncConflict[]) => ConflictResolution[] | false | Promise<ConflictResolution[] | false>;
+  /**
+   * The dataset was deleted on the server since this device last synced it. Return `true` (default) to delete
+   * the local copy as well, `false` to keep the local data and push it as a new dataset.
+   */
+  onDatasetDeleted?: (datasetName: string) => boolean | Promise<boolean>;
+  /**
+   * Datasets of a merged identity (`<name>.<otherIdentityId>`, from the server after an identity merge, or local
+   * after an identity change) wait to be merged into this one. Open them with `manager.openOrCreateDataset(name)`,
+   * copy what you need, then `delete()` and synchronize them, or they are reported again. Return `false` to stop
+   * this sync; default: continue.
+   */
+  onDatasetsMerged?: (datasetNames: string[]) => boolean | Promise<boolean>;
+  /** Pull every record again (from SyncCount 0), as after a fresh install; local changes are still kept. */
+  force?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface SyncSummary {
+  /** Remote changes written locally (keys whose local value changed because of the server). */
+  pulled: number;
+  /** Records pushed and acknowledged. */
+  pushed: number;
+  /** Conflicts handed to onConflict (or resolved by the default). */
+  conflicts: number;
+  /** Attempts: 1, plus one per retry after a 409, 429, 5xx or expired session token. */
+  attempts: number;
+  /** Keys whose local value changed because of the server. */
+  changedKeys: string[];
+  /** The dataset SyncCount this device now holds. */
+  lastSyncCount: number;
+  /** Merged datasets reported to onDatasetsMerged. */
+  mergedDatasetNames: string[];
+  /** True when the dataset was deleted (locally requested, or on the server and accepted by onDatasetDeleted). */
+  datasetDeleted: boolean;
+}
+
+export interface SyncContext {
+  store: LocalStore;
+  api: CognitoSyncApi;
+  identityPoolId: string;
+  identityId: string;
+  datasetName: string;
+  deviceId?: string;
+  limits: ClientLimits;
+  retry: RetryPolicy;
+  now: () => number;
+  random: () => number;
+}
+
+type SyncState = 'pull' | 'deleteRemote' | 'hooks' | 'remoteDeleted' | 'resolve' | 'push' | 'acknowledge' | 'done';
+
+/** Rounds through PULL one synchronize() may take (pushes racing other devices, local writes racing the apply). */
+const maxRounds = 20;
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+const fromRemote = (r: RemoteRecord): LocalRecord => ({
+  key: r.key,
+  value: r.value,
+  syncCount: r.syncCount,
+  modified: false,
+  deviceLastModifiedDate: r.deviceLastModifiedDate,
+  lastModifiedDate: r.lastModifiedDate,
+  lastModifiedBy: r.lastModifiedBy,
+  pushing: null,
+});
+
+/** The remote record is what our own earlier UpdateRecords wrote (its answer was lost). */
+const isEchoOfOwnPush = (local: LocalRecord, remote: RemoteRecord) =>
+  local.pushing !== null && local.pushing.value === remote.value && local.pushing.deviceLastModifiedDate === remote.deviceLastModifiedDate;
+
+/** Runs one synchronize() of a dataset. The caller holds the dataset's sync lock. */
+export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Promise<SyncSummary> {
+  const { store, api, identityId, datasetName, signal } = { ...ctx, signal: options.signal };
+  const summary: SyncSummary = {
+    pulled: 0,
+    pushed: 0,
+    conflicts: 0,
+    attempts: 1,
+    changedKeys: [],
+    lastSyncCount: 0,
+    mergedDatasetNames: [],
+    datasetDeleted: false,
+  };
+  const changed = new Set<string>();
+  let state: SyncState = 'pull';
+  let rounds = 0;
+  let force = options.force === true;
+  let mergedReported = false;
+  let pulled: PulledChanges | undefined;
+  let pushedPatches: RecordPatch[] = [];
+  let acknowledged: RemoteRecord[] = [];
+  let countBeforePush = 0;
+
+  const dataset = async () => (await store.getDataset(identityId, datasetName)) ?? undefined;
+  /** One more attempt after a jittered exponential pause, or SyncRetriesExhaustedError when none are left. */
+  const backoff = async (error: ServiceError) => {
+    if (summary.attempts >= ctx.retry.maxAttempts) {
+      throw new SyncRetriesExhaustedError(`synchronize() of ${datasetName} gave up after ${summary.attempts} attempts: ${error.name}: ${error.message}`, { cause: error });
+    }
+    const delay = Math.min(ctx.retry.maxDelayMs, ctx.retry.baseDelayMs * 2 ** (summary.attempts - 1)) * (0.5 + ctx.random() / 2);
+    summary.attempts++;
+    await sleep(delay, signal);
+  };
+
+  for (;;) {
+    signal?.throwIfAborted();
+    switch (state) {
+      case 'pull': {
+        if (++rounds > maxRounds) throw new CognitoSyncClientError(`synchronize() of ${datasetName} did not settle after ${maxRounds} rounds`);
+        const meta = await dataset();
+        if (meta?.deleted) {
+          state = 'deleteRemote';
+          break;
+        }
+        const since = force ? 0 : (meta?.lastSyncCount ?? 0);
+        try {
+          pulled = await api.pullChanges(ctx.identityPoolId, identityId, datasetName, since, signal);
+        } catch (error) {
+          // Throttling (429) and server faults are worth another try after a pause, like a failed push.
+          if (!(error instanceof ServiceError && error.retryable)) throw error;
+          await backoff(error);
+          break;
+        }
+        force = false;
+        state = since > 0 && (pulled.datasetDeletedAfterRequestedSyncCount || !pulled.datasetExists) ? 'remoteDeleted' : 'hooks';
+        break;
+      }
+
+      case 'deleteRemote': {
+        try {
+          await api.deleteDataset(ctx.identityPoolId, identityId, datasetName, signal);
+        } catch (error) {
+          // Never synced, or another device deleted it first: either way it is gone.
+          if (!(error instanceof ServiceError && error.name === 'ResourceNotFoundException')) throw error;
+        }
+        await store.commit({ datasets: [{ identityId, datasetName, purge: true, metadata: null }] });
+        summary.datasetDeleted = true;
+        return summary;
+      }
+
+      case 'remoteDeleted': {
+        const dropLocal = (await options.onDatasetDeleted?.(datasetName)) ?? true;
+        const records = await store.listRecords(identityId, datasetName);
+        if (dropLocal) {
+          await store.commit({ datasets: [{ identityId, datasetName, purge: true, metadata: { lastSyncCount: 0 } }] });
+          for (const r of records) if (r.value !== null) changed.add(r.key);
+          summary.datasetDeleted = true;
+        } else {
+          // Keep what this device has and offer it to the server as a new dataset: every live record is new.
+          const live = records.filter((r) => r.value !== null).map((r) => ({ ...r, syncCount: 0, modified: true, pushing: null }));
+          await store.commit({ datasets: [{ identityId, datasetName, purge: true, put: live, metadata: { lastSyncCount: 0 } }] });
+        }
+        state = 'pull';
+        break;
+      }
+
+      case 'hooks': {
+        if (!mergedReported) {
+          mergedReported = true;
+          const local = (await store.listDatasets(identityId)).filter((d) => d.mergedInto === datasetName && !d.deleted).map((d) => d.datasetName);
+          const names = [...new Set([...local, ...pulled!.mergedDatasetNames])].sort();
+          if (names.length) {
+            summary.mergedDatasetNames = names;
+            if (options.onDatasetsMerged && (await options.onDatasetsMerged(names)) === false) {
+              throw new SyncCancelledError(`onDatasetsMerged stopped the sync of ${datasetName}`);
+            }
+          }
+        }
+        state = 'resolve';
+        break;
+      }
+
+      case 'resolve': {
+        const remote = pulled!;
+        const local = new Map((await store.listRecords(identityId, datasetName)).map((r) => [r.key, r]));
+        const put: LocalRecord[] = [];
+        const expect: Array<{ key: string; record: LocalRecord | undefined }> = [];
+        const conflicts: SyncConflict[] = [];
+        const changedHere: string[] = [];
+        for (const r of remote.records) {
+          const l = local.get(r.key);
+          if (!l || !l.modified) {
+            if (l && l.syncCount > r.syncCount) continue; // already newer here (a forced pull re-reading old data)
+            if ((l?.value ?? null) !== r.value) changedHere.push(r.key);
+            put.push(fromRemote(r));
+            expect.push({ key: r.key, record: l });
+          } else if (isEchoOfOwnPush(l, r) || l.value === r.value) {
+            // Our lost push, or both sides wrote the same value: no conflict. Rebase on the server's version and
+            // stay modified only if the local value moved on since.
+            put.push(l.value === r.value ? fromRemote(r) : { ...l, syncCount: r.syncCount, pushing: null });
+            expect.push({ key: r.key, record: l });
+          } else if (l.syncCount === r.syncCount) {
+            // Our change is based on exactly this version: nothing to resolve, it will be pushed.
+          } else {
+            conflicts.push(new SyncConflict(datasetName, l, r));
+          }
+        }
+        if (conflicts.length) {
+          summary.conflicts += conflicts.length;
+          const answer = options.onConflict ? await options.onConflict(conflicts) : conflicts.map((c) => c.resolveWithRemote());
+          if (answer === false) throw new SyncCancelledError(`onConflict stopped the sync of ${datasetName}`);
+          const byKey = new Map(answer.map((a) => [a.key, a]));
+          for (const conflict of conflicts) {
+            const resolution = byKey.get(conflict.key);
+            if (!resolution) throw new CognitoSyncClientError(`onConflict returned no resolution for key ${JSON.stringify(conflict.key)}`);
+            const l = conflict.localRecord;
+            const r = conflict.remoteRecord;
+            expect.push({ key: l.key, record: l });
+            if (resolution.resolution === 'remote') {
+              if (l.value !== r.value) changedHere.push(l.key);
+              put.push(fromRemote(r));
+            } else if (resolution.resolution === 'local') {
+              put.push({ ...l, syncCount: r.syncCount, pushing: null });
+            } else {
+              if (resolution.value !== null) validateValue(l.key, resolution.value, ctx.limits);
+              if (resolution.value !== l.value) changedHere.push(l.key);
+              put.push({ ...l, value: resolution.value, syncCount: r.syncCount, modified: true, deviceLastModifiedDate: ctx.now(), lastModifiedDate: ctx.now(), pushing: null });
+            }
+          }
+        }
+        const committed = await store.commit({
+          datasets: [{ identityId, datasetName, expect, put, metadata: { lastSyncCount: remote.datasetSyncCount } }],
+        });
+        if (!committed) {
+          // A put() landed while we were resolving: start over from a fresh pull.
+          state = 'pull';
+          break;
+        }
+        for (const key of changedHere) changed.add(key);
+        summary.lastSyncCount = remote.datasetSyncCount;
+        state = 'push';
+        break;
+      }
+
+      case 'push': {
+        const records = await store.listRecords(identityId, datasetName);
+        const dirty = records.filter((r) => r.modified);
+        // A key created and removed again before it ever reached the server has nothing to tell anyone.
+        const neverSynced = dirty.filter((r) => r.value === null && r.syncCount === 0);
+        const toPush = dirty.filter((r) => !(r.value === null && r.syncCount === 0));
+        if (neverSynced.length) {
+          await store.commit({
+            datasets: [{ identityId, datasetName, expect: neverSynced.map((r) => ({ key: r.key, record: r })), remove: neverSynced.map((r) => r.key) }],
+          });
+        }
+        if (!toPush.length) {
+          state = 'done';
+          break;
+        }
+        validateDatasetSize(records, ctx.limits, datasetName);
+        const journaled = toPush.map((r) => ({ ...r, pushing: { value: r.value, deviceLastModifiedDate: r.deviceLastModifiedDate } }));
+        if (!(await store.commit({ datasets: [{ identityId, datasetName, expect: toPush.map((r) => ({ key: r.key, record: r })), put: journaled }] }))) {
+          state = 'pull';
+          break;
+        }
+        pushedPatches = toPush.map((r) => ({
+          op: r.value === null ? 'remove' : 'replace',
+          key: r.key,
+          ...(r.value === null ? {} : { value: r.value }),
+          syncCount: r.syncCount,
+          deviceLastModifiedDate: r.deviceLastModifiedDate,
+        }));
+        countBeforePush = (await dataset())?.lastSyncCount ?? 0;
+        try {
+          acknowledged = await api.updateRecords(
+            { identityPoolId: ctx.identityPoolId, identityId, datasetName, syncSessionToken: pulled!.syncSessionToken, patches: pushedPatches, deviceId: ctx.deviceId },
+            signal,
+          );
+        } catch (error) {
+          // An expired SyncSessionToken (a slow onConflict) is cured by a fresh pull, like a conflict.
+          const staleToken = error instanceof ServiceError && error.name === 'InvalidParameterException' && /SyncSessionToken/i.test(error.message);
+          if (!(error instanceof ServiceError && (error.retryable || staleToken))) throw error;
+          await backoff(error);
+          state = 'pull';
+          break;
+        }
+        state = 'acknowledge';
+        break;
+      }
+
+      case 'acknowledge': {
+        const newCount = acknowledged.reduce((max, r) => Math.max(max, r.syncCount), 0);
+        const local = new Map((await store.listRecords(identityId, datasetName)).map((r) => [r.key, r]));
+        const put: LocalRecord[] = [];
+        const expect: Array<{ key: string; record: LocalRecord | undefined }> = [];
+        for (const r of acknowledged) {
+          const l = local.get(r.key);
+          if (!l) continue;
+          expect.push({ key: r.key, record: l });
+          const unchangedSincePush = l.modified && l.value === r.value && l.pushing !== null && l.deviceLastModifiedDate === l.pushing.deviceLastModifiedDate;
+          put.push(unchangedSincePush ? fromRemote(r) : { ...l, syncCount: r.syncCount, pushing: null });
+        }
+        // Each UpdateRecords raises the dataset count by one, so S = last + 1 proves no other device wrote since our
+        // pull. Otherwise keep the count and pull again: the gap holds someone else's changes.
+        const fastForward = newCount === countBeforePush + 1;
+        if (!(await store.commit({ datasets: [{ identityId, datasetName, expect, put, ...(fastForward ? { metadata: { lastSyncCount: newCount } } : {}) }] }))) {
+          // A put() raced the acknowledgement: re-read and rebase again (the server state is unchanged).
+          if (++rounds > maxRounds) throw new CognitoSyncClientError(`synchronize() of ${datasetName} did not settle after ${maxRounds} rounds`);
+          break;
+        }
+        summary.pushed += acknowledged.length;
+        if (fastForward) summary.lastSyncCount = newCount;
+        state = fastForward ? 'done' : 'pull';
+        break;
+      }
+
+      case 'done': {
+        await store.commit({ datasets: [{ identityId, datasetName, metadata: { lastSyncDate: ctx.now() } }] });
+        summary.changedKeys = [...changed].sort();
+        summary.pulled = summary.changedKeys.length;
+        summary.lastSyncCount = (await dataset())?.lastSyncCount ?? summary.lastSyncCount;
+        return summary;
+      }
+    }
+  }
+}

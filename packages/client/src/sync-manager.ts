@@ -1,0 +1,222 @@
+// SyncManager: the entry point: identity and credentials, datasets, and the sync lock around each synchronize().
+import { Dataset } from './dataset.ts';
+import { ValidationError } from './errors.ts';
+import { IdentitySession, unknownIdentityId } from './identity.ts';
+import { moveLocalData } from './identity-change.ts';
+import { defaultLimits, validateDatasetName, type ClientLimits } from './limits.ts';
+import { newDatasetFields, type DatasetMetadata } from './records.ts';
+import type { LocalStore } from './stores/store.ts';
+import { defaultRetryPolicy, runSync, type RetryPolicy, type SynchronizeOptions, type SyncSummary } from './sync-loop.ts';
+import { CognitoIdentityApi, type Logins } from './transport/cognito-identity-api.ts';
+import { CognitoSyncApi } from './transport/cognito-sync-api.ts';
+import type { AwsCredentialProvider, AwsCredentials } from './transport/signed-fetch.ts';
+
+export interface SyncManagerOptions {
+  /** `REGION:GUID` of the Cognito identity pool. */
+  identityPoolId: string;
+  /** Defaults to the region prefix of identityPoolId. */
+  region?: string;
+  /** One endpoint for Cognito Sync and Cognito Identity (a cognisync server); default: AWS's endpoints of `region`. */
+  endpoint?: string;
+  /** Cognito Identity endpoint when it differs from `endpoint`. */
+  identityEndpoint?: string;
+  /**
+   * Any AWS credentials or credential provider (e.g. `fromCognitoIdentityPool(...)`). When absent, the manager
+   * runs Cognito Identity itself: GetId (the id is cached in the store) + GetCredentialsForIdentity, refreshed
+   * five minutes before expiry.
+   */
+  credentials?: AwsCredentials | AwsCredentialProvider;
+  /** The identity id, if the app already knows it (required with credentials that do not report one). */
+  identityId?: string;
+  /** Logins for an authenticated identity (provider name → token). */
+  logins?: Logins;
+  store: LocalStore;
+  /** Sent as UpdateRecords' DeviceId. */
+  deviceId?: string;
+  /** Client-side limits; defaults are AWS's (and cognisync's). */
+  limits?: Partial<ClientLimits>;
+  retry?: Partial<RetryPolicy>;
+  /** How long synchronize() waits for another tab or process syncing the same dataset (default 60 s). */
+  lockTimeoutMs?: number;
+  /** Called after local data moved to a new identity id (login to an identity that already existed, merges). */
+  onIdentityChanged?: (change: { previousIdentityId: string; identityId: string; datasets: string[] }) => void | Promise<void>;
+  /** A fetch implementation (default: globalThis.fetch). */
+  fetch?: typeof fetch;
+  /** @internal Clock and randomness, for tests. */
+  now?: () => number;
+  random?: () => number;
+}
+
+const awsEndpoint = (service: string, region: string) => `https://${service}.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
+
+/**
+ * Keeps an identity's datasets on this device and synchronizes them with Cognito Sync (or cognisync).
+ * Several managers may share a store, also across processes (SQLite) or tabs (IndexedDB).
+ */
+export class SyncManager {
+  readonly store: LocalStore;
+  readonly identityPoolId: string;
+  readonly region: string;
+  readonly limits: ClientLimits;
+  readonly now: () => number;
+  private readonly retry: RetryPolicy;
+  private readonly session: IdentitySession;
+  private readonly syncApi: CognitoSyncApi;
+  private readonly random: () => number;
+
+  constructor(private readonly options: SyncManagerOptions) {
+    if (!options.identityPoolId || !/^[\w-]+:[0-9a-f-]+$/.test(options.identityPoolId)) {
+      throw new ValidationError('InvalidIdentityPoolId', `identityPoolId must look like REGION:GUID, got ${JSON.stringify(options.identityPoolId)}`);
+    }
+    if (!options.store) throw new ValidationError('MissingStore', 'Pass a store: new MemoryStore(), new SqliteStore(path) or new IndexedDbStore(name)');
+    this.store = options.store;
+    this.identityPoolId = options.identityPoolId;
+    this.region = options.region ?? options.identityPoolId.split(':')[0]!;
+    this.limits = { ...defaultLimits, ...options.limits };
+    this.retry = { ...defaultRetryPolicy, ...options.retry };
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+    const identityApi = new CognitoIdentityApi({
+      endpoint: options.identityEndpoint ?? options.endpoint ?? awsEndpoint('cognito-identity', this.region),
+      region: this.region,
+      fetch: fetchImpl,
+    });
+    this.session = new IdentitySession({
+      identityPoolId: options.identityPoolId,
+      store: this.store,
+      api: identityApi,
+      credentials: options.credentials,
+      identityId: options.identityId,
+      logins: options.logins,
+      now: this.now,
+      adopt: (previous, next) => this.adopt(previous, next),
+    });
+    this.syncApi = new CognitoSyncApi({
+      endpoint: options.endpoint ?? awsEndpoint('cognito-sync', this.region),
+      region: this.region,
+      fetch: fetchImpl,
+      credentials: () => this.session.credentials(),
+    });
+  }
+
+  /** The identity id; asks Cognito Identity (GetId) the first time when none is known. */
+  identityId(): Promise<string> {
+    return this.session.identityId();
+  }
+
+  /** AWS credentials of the identity (cached; refreshed before expiry). */
+  credentials(): Promise<AwsCredentials> {
+    return this.session.credentials();
+  }
+
+  /** @internal The identity whose local data reads and writes use: the known id, or a placeholder until one is known. */
+  async localIdentityId(): Promise<string> {
+    return (await this.session.known()) ?? unknownIdentityId;
+  }
+
+  /** Opens a local dataset, creating it (locally) if needed. Works offline. */
+  async openOrCreateDataset(name: string): Promise<Dataset> {
+    validateDatasetName(name);
+    const identityId = await this.localIdentityId();
+    if (!(await this.store.getDataset(identityId, name))) {
+      await this.checkDatasetQuota(identityId, name);
+      await this.store.commit({ datasets: [{ identityId, datasetName: name, metadata: newDatasetFields(this.now()) }] });
+    }
+    return new Dataset(this, name);
+  }
+
+  /** The datasets on this device (including ones deleted locally and not yet synchronized). */
+  async listDatasets(): Promise<DatasetMetadata[]> {
+    return this.store.listDatasets(await this.localIdentityId());
+  }
+
+  /** Fetches the identity's dataset list from the server (ListDatasets) into the local metadata, and returns it. */
+  async refreshDatasetMetadata(): Promise<DatasetMetadata[]> {
+    const identityId = await this.identityId();
+    const remote = await this.syncApi.listDatasets(this.identityPoolId, identityId);
+    await this.store.commit({
+      datasets: await Promise.all(
+        remote.map(async (d) => {
+          const local = await this.store.getDataset(identityId, d.datasetName);
+          return {
+            identityId,
+            datasetName: d.datasetName,
+            metadata: {
+              ...(local ? {} : newDatasetFields(this.now())),
+              creationDate: d.creationDate,
+              lastModifiedDate: d.lastModifiedDate,
+              lastModifiedBy: d.lastModifiedBy,
+              remoteDataStorage: d.dataStorage,
+              remoteNumRecords: d.numRecords,
+            },
+          };
+        }),
+      ),
+    });
+    return this.listDatasets();
+  }
+
+  /**
+   * Logs in: the identity's credentials are requested with `logins`. An anonymous identity becomes the
+   * authenticated one (same id, nothing moves); if the login already belongs to another identity, local data
+   * moves to it (see onIdentityChanged). Returns the identity id.
+   */
+  setLogins(logins: Logins): Promise<string> {
+    return this.session.setLogins(logins);
+  }
+
+  /** Moves local data to `identityId` and uses it from now on (for apps that bring their own credentials). */
+  changeIdentity(identityId: string): Promise<void> {
+    return this.session.switchTo(identityId);
+  }
+
+  /** Deletes every local dataset of the current identity and forgets the identity (e.g. on logout). */
+  async wipeData(): Promise<void> {
+    const identityId = await this.localIdentityId();
+    const datasets = await this.store.listDatasets(identityId);
+    await this.store.commit({ datasets: datasets.map((d) => ({ identityId, datasetName: d.datasetName, purge: true, metadata: null })) });
+    await this.session.forget();
+  }
+
+  /** @internal */
+  async synchronizeDataset(datasetName: string, options: SynchronizeOptions): Promise<SyncSummary> {
+    validateDatasetName(datasetName);
+    // Credentials first: they can reveal a new identity id, which moves local data before anything syncs.
+    await this.session.credentials();
+    const identityId = await this.session.identityId();
+    return this.store.withLock(
+      `sync:${identityId}/${datasetName}`,
+      () =>
+        runSync(
+          {
+            store: this.store,
+            api: this.syncApi,
+            identityPoolId: this.identityPoolId,
+            identityId,
+            datasetName,
+            deviceId: this.options.deviceId,
+            limits: this.limits,
+            retry: this.retry,
+            now: this.now,
+            random: this.random,
+          },
+          options,
+        ),
+      { timeoutMs: this.options.lockTimeoutMs },
+    );
+  }
+
+  /** @internal Refuses a new local dataset beyond the per-identity limit. */
+  async checkDatasetQuota(identityId: string, datasetName: string): Promise<void> {
+    const others = (await this.store.listDatasets(identityId)).filter((d) => !d.deleted && d.datasetName !== datasetName);
+    if (others.length >= this.limits.maxDatasetsPerIdentity) {
+      throw new ValidationError('TooManyDatasets', `Identity already has ${others.length} datasets; the limit is ${this.limits.maxDatasetsPerIdentity}`);
+    }
+  }
+
+  private async adopt(previousIdentityId: string, identityId: string): Promise<void> {
+    const datasets = await moveLocalData(this.store, previousIdentityId, identityId, this.now());
+    if (previousIdentityId !== unknownIdentityId) await this.options.onIdentityChanged?.({ previousIdentityId, identityId, datasets });
+  }
+}

@@ -1,0 +1,97 @@
+// One AWS request over fetch: SigV4-signed with @smithy/signature-v4 (or unsigned), AWS JSON errors as ServiceError.
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { NetworkError, ServiceError } from '../errors.ts';
+
+/** AWS credentials as every AWS SDK shapes them. */
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  /** When they stop working; the client refreshes before then. */
+  expiration?: Date;
+}
+
+/** Anything that yields credentials: the AWS SDK v3 credential providers all fit. */
+export type AwsCredentialProvider = () => Promise<AwsCredentials & { identityId?: string }>;
+
+export interface AwsRequest {
+  method: 'GET' | 'POST' | 'DELETE';
+  endpoint: string;
+  /** Path with its labels already URI-encoded. */
+  path: string;
+  query?: Record<string, string | undefined>;
+  headers?: Record<string, string>;
+  body?: unknown;
+  /** Signing name and region; omit `credentials` for the unsigned Cognito Identity operations. */
+  service: string;
+  region: string;
+  credentials?: AwsCredentials;
+  fetch: typeof fetch;
+  signal?: AbortSignal;
+}
+
+/** Sends the request and returns the parsed JSON body; throws ServiceError for an AWS error, NetworkError without an answer. */
+export async function sendAwsRequest<T>(request: AwsRequest): Promise<T> {
+  const base = new URL(request.endpoint);
+  const path = base.pathname.replace(/\/$/, '') + request.path;
+  const query: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.query ?? {})) if (value !== undefined) query[name] = value;
+  const body = request.body === undefined ? undefined : JSON.stringify(request.body);
+  let headers: Record<string, string> = { host: base.host, ...request.headers };
+  if (body !== undefined) headers['content-type'] ??= 'application/json';
+
+  if (request.credentials) {
+    const signer = new SignatureV4({ service: request.service, region: request.region, credentials: request.credentials, sha256: Sha256, uriEscapePath: true });
+    const signed = await signer.sign({
+      method: request.method,
+      protocol: base.protocol,
+      hostname: base.hostname,
+      port: base.port ? Number(base.port) : undefined,
+      path,
+      query,
+      headers,
+      body,
+    });
+    headers = signed.headers as Record<string, string>;
+  }
+  // fetch sets Host itself (and browsers refuse it); it was only needed for the signature.
+  delete headers.host;
+
+  const url = new URL(base.origin + path);
+  for (const [name, value] of Object.entries(query)) url.searchParams.append(name, value);
+  let response: Response;
+  try {
+    response = await request.fetch(url.toString(), { method: request.method, headers, body, signal: request.signal });
+  } catch (error) {
+    if (request.signal?.aborted) throw request.signal.reason ?? error;
+    throw new NetworkError(`${request.method} ${url.origin}${path} failed: ${(error as Error)?.message ?? error}`, { cause: error });
+  }
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (error) {
+    if (request.signal?.aborted) throw request.signal.reason ?? error;
+    throw new NetworkError(`Reading the answer of ${request.method} ${url.origin}${path} failed: ${(error as Error)?.message ?? error}`, { cause: error });
+  }
+  let parsed: Record<string, unknown> = {};
+  if (text) {
+    try {
+      parsed = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      if (response.ok) throw new ServiceError('SerializationException', `Answer of ${request.method} ${path} is not JSON`, response.status);
+    }
+  }
+  if (!response.ok) {
+    // x-amzn-ErrorType may carry ":http://…" after the name; __type may carry "namespace#" before it.
+    const header = response.headers.get('x-amzn-errortype')?.split(':')[0];
+    const type = header || (typeof parsed.__type === 'string' ? parsed.__type : typeof parsed.code === 'string' ? parsed.code : '');
+    const name = type.split('#').pop() || `Http${response.status}Error`;
+    const message = typeof parsed.message === 'string' ? parsed.message : typeof parsed.Message === 'string' ? parsed.Message : response.statusText;
+    throw new ServiceError(name, message, response.status, response.headers.get('x-amzn-requestid') ?? undefined);
+  }
+  return parsed as T;
+}
+
+/** Label encoding of the AWS SDKs (RFC 3986 unreserved characters stay, everything else is percent-encoded). */
+export const encodeLabel = (label: string) => encodeURIComponent(label).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);

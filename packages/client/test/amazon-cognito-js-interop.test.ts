@@ -1,0 +1,155 @@
+// Interop: a dataset written by amazon-cognito-js 1.1.0 (the archived browser sync manager, unmodified, with
+// aws-sdk v2's CognitoIdentityCredentials) syncs into @cognisync/client and back, conflicts included.
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { after, before, describe, test } from 'node:test';
+import AWS from 'aws-sdk';
+import { createPool, device, serverValues, startServer, type ServerProcess } from './support.ts';
+
+process.env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE = '1';
+
+/** window.localStorage for amazon-cognito-js's default store; items are own properties as on a real Storage. */
+class MemoryStorage {
+  get length(): number {
+    return Object.keys(this).length;
+  }
+  key(index: number): string | null {
+    return Object.keys(this)[index] ?? null;
+  }
+  getItem(key: string): string | null {
+    return Object.hasOwn(this, key) ? (this as unknown as Record<string, string>)[key]! : null;
+  }
+  setItem(key: string, value: string): void {
+    (this as unknown as Record<string, string>)[key] = String(value);
+  }
+  removeItem(key: string): void {
+    delete (this as unknown as Record<string, string>)[key];
+  }
+  clear(): void {
+    for (const key of Object.keys(this)) delete (this as unknown as Record<string, string>)[key];
+  }
+}
+Object.assign(globalThis, { window: { localStorage: new MemoryStorage() } });
+createRequire(import.meta.url)('amazon-cognito-js');
+Object.assign(globalThis, { AWS });
+
+type Acjs = any;
+
+/** A node-style callback call as a promise that fails instead of hanging. */
+function call<T>(what: string, invoke: (callback: (error: unknown, value: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: no callback within 15 s`)), 15_000);
+    invoke((error, value) => {
+      clearTimeout(timer);
+      if (error) reject(error);
+      else resolve(value);
+    });
+  });
+}
+
+/** amazon-cognito-js synchronize(); conflicts are resolved with `resolve(conflict)` (default: remote record). */
+function acjsSynchronize(dataset: Acjs, resolve: (conflict: Acjs) => Acjs = (c) => c.resolveWithRemoteRecord()): Promise<string[]> {
+  const events: string[] = [];
+  return new Promise((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`synchronize hung after ${events.join(' → ')}`)), 15_000);
+    dataset.synchronize({
+      onSuccess() {
+        clearTimeout(timer);
+        done([...events, 'onSuccess']);
+      },
+      onFailure(error: Error) {
+        clearTimeout(timer);
+        fail(error);
+      },
+      onConflict(ds: Acjs, conflicts: Acjs[], callback: (go: boolean) => void) {
+        events.push(`onConflict(${conflicts.map((c) => c.getKey()).join(',')})`);
+        ds.resolve(conflicts.map(resolve), () => callback(true));
+      },
+      onDatasetDeleted(_ds: Acjs, _name: string, callback: (go: boolean) => void) {
+        callback(false);
+      },
+      onDatasetsMerged(_ds: Acjs, _names: string[], callback: (go: boolean) => void) {
+        callback(false);
+      },
+    });
+  });
+}
+
+let server: ServerProcess;
+let poolId: string;
+let identityId: string;
+let acjs: Acjs;
+
+before(async () => {
+  server = await startServer();
+  poolId = await createPool(server);
+  const clientConfig: AWS.CognitoIdentity.ClientConfiguration = { endpoint: server.endpoint, region: 'us-east-1', maxRetries: 0 };
+  const credentials = new AWS.CognitoIdentityCredentials({ IdentityPoolId: poolId }, clientConfig);
+  await credentials.getPromise();
+  identityId = credentials.identityId;
+  AWS.config.region = 'us-east-1';
+  AWS.config.credentials = credentials;
+  AWS.config.update({ cognitosync: { endpoint: server.endpoint, maxRetries: 0 } } as never);
+  const manager = new (AWS as any).CognitoSyncManager();
+  acjs = await call('openOrCreateDataset', (cb) => manager.openOrCreateDataset('settings', cb));
+});
+after(async () => {
+  AWS.config.credentials = null;
+  assert.equal(await server.stop(), 0);
+});
+
+describe('amazon-cognito-js ⇄ @cognisync/client on one identity', () => {
+  test('a dataset written by amazon-cognito-js syncs into the client and the client’s changes sync back', async () => {
+    await call('put', (cb) => acjs.put('theme', 'dark', cb));
+    await call('put', (cb) => acjs.put('lang', 'fr', cb));
+    assert.deepEqual(await acjsSynchronize(acjs), ['onSuccess']);
+
+    // The same identity on another device, with this library (its own GetCredentialsForIdentity).
+    const client = device(server, poolId, { identityId });
+    const ds = await client.openOrCreateDataset('settings');
+    const pulled = await ds.synchronize();
+    assert.deepEqual(pulled.changedKeys, ['lang', 'theme']);
+    assert.deepEqual(await ds.getAll(), { lang: 'fr', theme: 'dark' });
+
+    await ds.put('theme', 'light');
+    await ds.remove('lang');
+    await ds.put('volume', '11');
+    const pushed = await ds.synchronize();
+    assert.equal(pushed.pushed, 3);
+
+    assert.deepEqual(await acjsSynchronize(acjs), ['onSuccess']);
+    const values = await call<Record<string, string>>('getAll', (cb) => acjs.getAll(cb));
+    assert.equal(values.theme, 'light');
+    assert.equal(values.volume, '11');
+    // amazon-cognito-js keeps a pulled tombstone as '' (its Record does `data.Value || ''`): removed either way.
+    assert.ok(!values.lang, `lang was removed, amazon-cognito-js holds ${JSON.stringify(values.lang)}`);
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'settings'), { theme: 'light', volume: '11' });
+  });
+
+  test('a conflict between the two libraries is seen by both sides and they converge', async () => {
+    const client = device(server, poolId, { identityId });
+    const ds = await client.openOrCreateDataset('settings');
+    await ds.synchronize();
+
+    // amazon-cognito-js changes theme and pushes; the client changed it offline too.
+    await call('put', (cb) => acjs.put('theme', 'acjs-blue', cb));
+    await ds.put('theme', 'client-red');
+    assert.deepEqual(await acjsSynchronize(acjs), ['onSuccess']);
+    const seen: string[] = [];
+    await ds.synchronize({ onConflict: (cs) => cs.map((c) => (seen.push(`${c.key}:${c.localValue}/${c.remoteValue}`), c.resolveWithLocal())) });
+    assert.deepEqual(seen, ['theme:client-red/acjs-blue']);
+
+    // Now the other way round: amazon-cognito-js meets the client's write as a conflict and takes the remote.
+    await call('put', (cb) => acjs.put('volume', 'acjs-3', cb));
+    await ds.put('volume', 'client-5');
+    await ds.synchronize();
+    assert.deepEqual(await acjsSynchronize(acjs), ['onConflict(volume)', 'onSuccess']);
+
+    const expected = { theme: 'client-red', volume: 'client-5' };
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'settings'), expected);
+    assert.equal(await call('get', (cb) => acjs.get('theme', cb)), 'client-red');
+    assert.equal(await call('get', (cb) => acjs.get('volume', cb)), 'client-5');
+    await ds.synchronize();
+    assert.deepEqual(await ds.getAll(), expected);
+  });
+});

@@ -1,0 +1,180 @@
+// Identity and credentials: GetId once (cached in the store), credentials refreshed before expiry, offline first
+// use, and identity changes (anonymous → logged in keeps local data).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { GetOpenIdTokenForDeveloperIdentityCommand } from '@aws-sdk/client-cognito-identity';
+import { NetworkError } from '../src/errors.ts';
+import { unknownIdentityId } from '../src/identity.ts';
+import { MemoryStore } from '../src/stores/memory/memory-store.ts';
+import { SyncManager } from '../src/sync-manager.ts';
+import { createPool, developerCredentials, developerWrite, device, identityClient, serverValues, spyFetch, startServer, type ServerProcess } from './support.ts';
+
+let server: ServerProcess;
+let poolId: string;
+
+before(async () => {
+  server = await startServer();
+  poolId = await createPool(server, { DeveloperProviderName: 'login.example' });
+});
+after(async () => {
+  assert.equal(await server.stop(), 0);
+});
+
+const openIdLogin = (token: string) => ({ 'cognito-identity.amazonaws.com': token });
+
+describe('identity and credentials', () => {
+  test('GetId runs once: the identity id is kept in the store for the next manager (an app restart)', async () => {
+    const store = new MemoryStore();
+    const first = spyFetch();
+    const a = device(server, poolId, { store, fetch: first.fetch });
+    const identityId = await a.identityId();
+    assert.match(identityId, /^us-east-1:[0-9a-f-]{36}$/);
+    assert.equal(await a.identityId(), identityId);
+    assert.deepEqual(first.calls, ['GetId', 'GetCredentialsForIdentity']);
+
+    const second = spyFetch();
+    const b = device(server, poolId, { store, fetch: second.fetch });
+    assert.equal(await b.identityId(), identityId);
+    await (await b.openOrCreateDataset('d')).synchronize();
+    assert.deepEqual(second.calls, ['GetCredentialsForIdentity', 'ListRecords']);
+  });
+
+  test('credentials are reused until five minutes before they expire, then refreshed once for concurrent callers', async () => {
+    let clock = Date.now();
+    const { calls, fetch } = spyFetch();
+    const m = device(server, poolId, { fetch, now: () => clock });
+    const first = await m.credentials();
+    assert.ok(first.expiration && first.sessionToken);
+    assert.equal((await m.credentials()).accessKeyId, first.accessKeyId);
+    clock = first.expiration.getTime() - 6 * 60_000;
+    assert.equal((await m.credentials()).accessKeyId, first.accessKeyId, 'still six minutes left');
+    clock = first.expiration.getTime() - 4 * 60_000;
+    const [x, y] = await Promise.all([m.credentials(), m.credentials()]);
+    assert.notEqual(x.accessKeyId, first.accessKeyId);
+    assert.equal(x.accessKeyId, y.accessKeyId);
+    assert.deepEqual(calls, ['GetId', 'GetCredentialsForIdentity', 'GetCredentialsForIdentity']);
+  });
+
+  test('offline on first launch: datasets work locally, and the first online sync gets an identity and pushes them', async () => {
+    const store = new MemoryStore();
+    let online = false;
+    const fetchWhenOnline: typeof fetch = (input, init) => (online ? fetch(input, init) : Promise.reject(new TypeError('fetch failed')));
+    const m = device(server, poolId, { store, fetch: fetchWhenOnline });
+    const ds = await m.openOrCreateDataset('settings');
+    await ds.put('theme', 'dark');
+    assert.equal(await ds.get('theme'), 'dark');
+    await assert.rejects(ds.synchronize(), NetworkError);
+    assert.equal(await ds.get('theme'), 'dark', 'a failed sync changes nothing');
+    assert.deepEqual((await store.listDatasets(unknownIdentityId)).map((d) => d.datasetName), ['settings']);
+
+    online = true;
+    const summary = await ds.synchronize();
+    assert.equal(summary.pushed, 1);
+    const identityId = await m.identityId();
+    assert.deepEqual(await store.listDatasets(unknownIdentityId), [], 'moved to the real identity');
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'settings'), { theme: 'dark' });
+  });
+
+  test('an anonymous user who logs in keeps the same identity (it is linked) and all local data', async () => {
+    const m = device(server, poolId);
+    const anonymous = await m.identityId();
+    const ds = await m.openOrCreateDataset('settings');
+    await ds.put('synced', '1');
+    await ds.synchronize();
+    await ds.put('unsynced', '2');
+    const { Token } = await identityClient(server.endpoint).send(
+      new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, IdentityId: anonymous, Logins: { 'login.example': 'alice' } }),
+    );
+    assert.equal(await m.setLogins(openIdLogin(Token!)), anonymous);
+    assert.deepEqual(await ds.getAll(), { synced: '1', unsynced: '2' });
+    await ds.synchronize();
+    assert.deepEqual(await serverValues(server, poolId, anonymous, 'settings'), { synced: '1', unsynced: '2' });
+  });
+
+  test('logging in to an identity that already exists moves the anonymous local data to it; conflicts go to onConflict', async () => {
+    // Bob already uses the app on another device: his identity has data.
+    const bob = await identityClient(server.endpoint).send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'bob' } }));
+    await developerWrite(server, poolId, bob.IdentityId!, 'settings', 'theme', 'light');
+    await developerWrite(server, poolId, bob.IdentityId!, 'settings', 'lang', 'en');
+
+    const changes: unknown[] = [];
+    const m = device(server, poolId, { onIdentityChanged: (change) => void changes.push(change) });
+    const anonymous = await m.identityId();
+    const ds = await m.openOrCreateDataset('settings');
+    await ds.putAll({ theme: 'dark', draft: 'hello' });
+    await ds.synchronize();
+    const other = await m.openOrCreateDataset('other');
+    await other.put('x', 'y');
+
+    const { Token } = await identityClient(server.endpoint).send(
+      new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'bob' } }),
+    );
+    assert.equal(await m.setLogins(openIdLogin(Token!)), bob.IdentityId);
+    assert.equal(await m.identityId(), bob.IdentityId);
+    assert.deepEqual(changes, [{ previousIdentityId: anonymous, identityId: bob.IdentityId, datasets: ['other', 'settings'] }]);
+    assert.deepEqual(await ds.getAll(), { draft: 'hello', theme: 'dark' }, 'local data came along');
+
+    const conflicts: string[] = [];
+    await ds.synchronize({ onConflict: (cs) => cs.map((c) => (conflicts.push(`${c.key}:${c.localValue}/${c.remoteValue}`), c.resolveWithLocal())) });
+    assert.deepEqual(conflicts, ['theme:dark/light']);
+    assert.deepEqual(await ds.getAll(), { draft: 'hello', lang: 'en', theme: 'dark' });
+    assert.deepEqual(await serverValues(server, poolId, bob.IdentityId!, 'settings'), { draft: 'hello', lang: 'en', theme: 'dark' });
+    await other.synchronize();
+    assert.deepEqual(await serverValues(server, poolId, bob.IdentityId!, 'other'), { x: 'y' });
+  });
+
+  test('with its own credential provider the manager signs with them; changeIdentity() moves local data', async () => {
+    const identityA = `us-east-1:${crypto.randomUUID()}`;
+    const identityB = `us-east-1:${crypto.randomUUID()}`;
+    let provided = 0;
+    const m = new SyncManager({
+      identityPoolId: poolId,
+      endpoint: server.endpoint,
+      store: new MemoryStore(),
+      credentials: async () => (provided++, { ...developerCredentials, identityId: identityA }),
+    });
+    assert.equal(await m.identityId(), identityA, 'taken from the provider, as fromCognitoIdentityPool reports it');
+    const ds = await m.openOrCreateDataset('d');
+    await ds.put('k', 'v');
+    await ds.synchronize();
+    assert.deepEqual(await serverValues(server, poolId, identityA, 'd'), { k: 'v' });
+    assert.equal(provided, 1, 'credentials without expiration are cached');
+    await assert.rejects(m.setLogins({}), /own provider/);
+    await m.changeIdentity(identityB);
+    assert.equal(await m.identityId(), identityB);
+    assert.deepEqual(await ds.getAll(), { k: 'v' });
+    await ds.synchronize();
+    assert.deepEqual(await serverValues(server, poolId, identityB, 'd'), { k: 'v' });
+  });
+
+  test('moving to an identity that already has a local dataset of the same name keeps both: <name>.<oldId> is reported as merged', async () => {
+    const identityA = `us-east-1:${crypto.randomUUID()}`;
+    const identityB = `us-east-1:${crypto.randomUUID()}`;
+    const store = new MemoryStore();
+    const m = new SyncManager({ identityPoolId: poolId, endpoint: server.endpoint, store, credentials: developerCredentials, identityId: identityA });
+    const ds = await m.openOrCreateDataset('settings');
+    await ds.put('from', 'A');
+    // This device already holds B's copy of the dataset (B used the app here before).
+    await store.commit({ datasets: [{ identityId: identityB, datasetName: 'settings', put: [{ key: 'from', value: 'B', syncCount: 0, modified: true, deviceLastModifiedDate: 1, lastModifiedDate: 1, lastModifiedBy: '', pushing: null }] }] });
+    await m.changeIdentity(identityB);
+    const mergedName = `settings.${identityA}`;
+    assert.deepEqual((await m.listDatasets()).map((d) => [d.datasetName, d.mergedInto]), [['settings', null], [mergedName, 'settings']]);
+    assert.deepEqual(await ds.getAll(), { from: 'B' });
+    const reported: string[][] = [];
+    const summary = await ds.synchronize({ onDatasetsMerged: (names) => (reported.push(names), true) });
+    assert.deepEqual(reported, [[mergedName]]);
+    assert.deepEqual(summary.mergedDatasetNames, [mergedName]);
+    assert.deepEqual(await (await m.openOrCreateDataset(mergedName)).getAll(), { from: 'A' }, 'the moved copy is intact');
+  });
+
+  test('wipeData() forgets the local datasets and the identity', async () => {
+    const store = new MemoryStore();
+    const m = device(server, poolId, { store });
+    const before = await m.identityId();
+    await (await m.openOrCreateDataset('d')).put('k', 'v');
+    await m.wipeData();
+    assert.deepEqual(await store.listDatasets(before), []);
+    const after = device(server, poolId, { store });
+    assert.notEqual(await after.identityId(), before, 'a new anonymous identity');
+  });
+});

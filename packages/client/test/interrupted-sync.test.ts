@@ -1,0 +1,190 @@
+// A synchronize() cut off at any point — response lost, aborted, or the process killed with SIGKILL — loses
+// nothing: the next sync (in a fresh process on the same SQLite file) converges without false conflicts.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import { NetworkError } from '../src/errors.ts';
+import { SqliteStore } from '../src/stores/sqlite/sqlite-store.ts';
+import type { SynchronizeOptions } from '../src/sync-loop.ts';
+import { createPool, developerWrite, device, serverValues, spyFetch, startServer, type ServerProcess } from './support.ts';
+
+let server: ServerProcess;
+let poolId: string;
+const dir = mkdtempSync(join(tmpdir(), 'cognisync-client-interrupted-'));
+
+before(async () => {
+  server = await startServer();
+  poolId = await createPool(server);
+});
+after(async () => {
+  assert.equal(await server.stop(), 0);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Conflicts would mean the client mistook its own lost write for someone else's. */
+const noConflicts: SynchronizeOptions = { onConflict: (conflicts) => assert.fail(`unexpected conflict on ${conflicts.map((c) => c.key).join(', ')}`) };
+
+describe('a response lost or aborted after the server committed the push', () => {
+  test('the next sync recognises its own write: no conflict, nothing pushed twice', async () => {
+    const first = device(server, poolId);
+    const identityId = await first.identityId();
+    let lose = true;
+    const { fetch } = spyFetch({
+      after(operation, _n, response) {
+        if (operation === 'UpdateRecords' && lose) {
+          lose = false;
+          throw new TypeError('fetch failed: connection reset');
+        }
+        return response;
+      },
+    });
+    const m = device(server, poolId, { identityId, fetch });
+    const ds = await m.openOrCreateDataset('lost');
+    await ds.putAll({ a: '1', b: '2' });
+    await assert.rejects(ds.synchronize(), NetworkError);
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'lost'), { a: '1', b: '2' }, 'the server did commit');
+    assert.equal((await ds.getRecord('a'))?.modified, true, 'locally still unacknowledged');
+
+    const again = await ds.synchronize(noConflicts);
+    assert.deepEqual([again.pushed, again.pulled, again.conflicts], [0, 0, 0]);
+    assert.equal(await ds.hasPendingChanges(), false);
+  });
+
+  test('a local edit made after the lost response is pushed over the echo, not treated as a conflict', async () => {
+    const first = device(server, poolId);
+    const identityId = await first.identityId();
+    let lose = true;
+    const { fetch } = spyFetch({
+      after(operation, _n, response) {
+        if (operation === 'UpdateRecords' && lose) {
+          lose = false;
+          throw new TypeError('fetch failed');
+        }
+        return response;
+      },
+    });
+    const m = device(server, poolId, { identityId, fetch });
+    const ds = await m.openOrCreateDataset('lost');
+    await ds.put('k', 'first');
+    await assert.rejects(ds.synchronize(), NetworkError);
+    await ds.put('k', 'second');
+    await ds.remove('gone-never-existed');
+    const summary = await ds.synchronize(noConflicts);
+    assert.equal(summary.pushed, 1);
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'lost'), { k: 'second' });
+    // Another device sees the final value.
+    const other = await device(server, poolId, { identityId }).openOrCreateDataset('lost');
+    await other.synchronize();
+    assert.deepEqual(await other.getAll(), { k: 'second' });
+  });
+
+  test('an AbortSignal fired after the push was sent rejects with its reason; the next sync converges', async () => {
+    const first = device(server, poolId);
+    const identityId = await first.identityId();
+    const controller = new AbortController();
+    const { fetch } = spyFetch({
+      after(operation, _n, response) {
+        if (operation === 'UpdateRecords' && !controller.signal.aborted) {
+          controller.abort(new Error('user navigated away'));
+          throw controller.signal.reason;
+        }
+        return response;
+      },
+    });
+    const m = device(server, poolId, { identityId, fetch });
+    const ds = await m.openOrCreateDataset('aborted');
+    await ds.put('k', 'v');
+    await assert.rejects(ds.synchronize({ signal: controller.signal }), /user navigated away/);
+    await developerWrite(server, poolId, identityId, 'aborted', 'other', 'x');
+    const summary = await ds.synchronize(noConflicts);
+    assert.deepEqual(summary.changedKeys, ['other']);
+    assert.deepEqual(await ds.getAll(), { k: 'v', other: 'x' });
+    assert.equal(await ds.hasPendingChanges(), false);
+  });
+
+  test('an AbortSignal already fired stops before any request', async () => {
+    const m = device(server, poolId);
+    await m.identityId();
+    const ds = await m.openOrCreateDataset('aborted');
+    await ds.put('k', 'v');
+    await assert.rejects(ds.synchronize({ signal: AbortSignal.abort() }), { name: 'AbortError' });
+    assert.equal((await ds.getRecord('k'))?.modified, true);
+  });
+});
+
+describe('a process killed with SIGKILL in the middle of synchronize()', () => {
+  const source = (file: string) => JSON.stringify(new URL(`../src/${file}`, import.meta.url).pathname);
+
+  /** Runs a child that writes `values`, syncs, and hangs at `stopAt` ("before:Op" or "after:Op"); then kills it. */
+  async function killChildAt(stopAt: string, path: string, identityId: string, values: Record<string, string>) {
+    const script = `
+      import { SyncManager } from ${source('sync-manager.ts')};
+      import { SqliteStore } from ${source('stores/sqlite/sqlite-store.ts')};
+      setInterval(() => {}, 1000);
+      const stopAt = ${JSON.stringify(stopAt)};
+      const operation = (input, init) => {
+        const target = new Headers(init?.headers).get('x-amz-target');
+        if (target) return target.split('.').pop();
+        const path = new URL(input).pathname;
+        return path.endsWith('/records') ? 'ListRecords' : init?.method === 'POST' ? 'UpdateRecords' : init?.method ?? 'GET';
+      };
+      const hang = (where) => { console.log('stopped ' + where); return new Promise(() => {}); };
+      const wrapped = async (input, init) => {
+        const op = operation(input, init);
+        if (stopAt === 'before:' + op) await hang(stopAt);
+        const response = await fetch(input, init);
+        if (stopAt === 'after:' + op) { await response.clone().text(); await hang(stopAt); }
+        return response;
+      };
+      const store = new SqliteStore(${JSON.stringify(path)});
+      const manager = new SyncManager({ identityPoolId: ${JSON.stringify(poolId)}, endpoint: ${JSON.stringify(server.endpoint)}, identityId: ${JSON.stringify(identityId)}, store, fetch: wrapped });
+      const ds = await manager.openOrCreateDataset('journal');
+      await ds.putAll(${JSON.stringify(values)});
+      console.log('written');
+      await ds.synchronize();
+      console.log('synced');
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const lines: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        lines.push(line);
+        if (line.startsWith('stopped')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`child exited (${code}) before stopping at ${stopAt}; output: ${lines.join(' | ')}`)));
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    assert.deepEqual(lines, ['written', `stopped ${stopAt}`]);
+  }
+
+  for (const stopAt of ['after:ListRecords', 'before:UpdateRecords', 'after:UpdateRecords']) {
+    test(`killed at ${stopAt}: a fresh process on the same SQLite file converges with nothing lost`, async () => {
+      const identityId = await device(server, poolId).identityId();
+      await developerWrite(server, poolId, identityId, 'journal', 'remote', 'r1');
+      const path = join(dir, `${stopAt.replace(':', '-')}.db`);
+      await killChildAt(stopAt, path, identityId, { a: 'A', b: 'B' });
+
+      const store = new SqliteStore(path);
+      const restarted = device(server, poolId, { identityId, store });
+      const ds = await restarted.openOrCreateDataset('journal');
+      assert.deepEqual(await ds.getAll(), { a: 'A', b: 'B', ...(stopAt === 'after:ListRecords' ? {} : { remote: 'r1' }) }, 'the killed process’s committed local state');
+      await ds.put('b', 'B2'); // edited after the restart, before syncing again
+      const summary = await ds.synchronize(noConflicts);
+      assert.equal(summary.conflicts, 0);
+      const expected = { a: 'A', b: 'B2', remote: 'r1' };
+      assert.deepEqual(await ds.getAll(), expected);
+      assert.deepEqual(await serverValues(server, poolId, identityId, 'journal'), expected);
+      assert.equal(await ds.hasPendingChanges(), false);
+      const other = await device(server, poolId, { identityId }).openOrCreateDataset('journal');
+      await other.synchronize();
+      assert.deepEqual(await other.getAll(), expected);
+      await store.close();
+    });
+  }
+});

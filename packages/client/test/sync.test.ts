@@ -1,0 +1,401 @@
+// Devices against the real server: offline edits, sync, conflicts resolved each way, deletion and merge hooks,
+// bounded retries on 409, and lastSyncCount never skipping another device's change.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { GetOpenIdTokenForDeveloperIdentityCommand, MergeDeveloperIdentitiesCommand } from '@aws-sdk/client-cognito-identity';
+import { ServiceError, SyncCancelledError, SyncRetriesExhaustedError, ValidationError } from '../src/errors.ts';
+import { MemoryStore } from '../src/stores/memory/memory-store.ts';
+import { SyncManager } from '../src/sync-manager.ts';
+import { createPool, developerCredentials, developerWrite, device, identityClient, serverValues, spyFetch, startServer, type ServerProcess } from './support.ts';
+
+let server: ServerProcess;
+let poolId: string;
+
+before(async () => {
+  server = await startServer();
+  poolId = await createPool(server);
+});
+after(async () => {
+  assert.equal(await server.stop(), 0);
+});
+
+/** Two devices of one new anonymous identity: A gets it with GetId, B is given its id. */
+async function twoDevices() {
+  const a = device(server, poolId);
+  const identityId = await a.identityId();
+  const b = device(server, poolId, { identityId });
+  return { a, b, identityId };
+}
+
+describe('two devices of one identity', () => {
+  test('edits made offline on both devices sync and converge', async () => {
+    const { a, b, identityId } = await twoDevices();
+    const da = await a.openOrCreateDataset('settings');
+    const db = await b.openOrCreateDataset('settings');
+    await da.put('theme', 'dark');
+    await da.put('lang', 'fr');
+    await db.put('volume', '7');
+    await db.put('empty', '');
+
+    const first = await da.synchronize();
+    assert.deepEqual([first.pushed, first.pulled, first.conflicts, first.lastSyncCount], [2, 0, 0, 1]);
+    const second = await db.synchronize();
+    assert.deepEqual([second.pushed, second.pulled, second.conflicts, second.lastSyncCount], [2, 2, 0, 2]);
+    assert.deepEqual(second.changedKeys, ['lang', 'theme']);
+    const third = await da.synchronize();
+    assert.deepEqual([third.pushed, third.pulled, third.lastSyncCount], [0, 2, 2]);
+
+    const expected = { empty: '', lang: 'fr', theme: 'dark', volume: '7' };
+    assert.deepEqual(await da.getAll(), expected);
+    assert.deepEqual(await db.getAll(), expected);
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'settings'), expected, "'' is a value on the server, not a removal");
+    assert.equal(await da.size(), 4);
+    assert.equal(await da.hasPendingChanges(), false);
+    assert.equal((await da.getRecord('volume'))?.syncCount, 2);
+  });
+
+  test('a removal travels as a tombstone and the key disappears on the other device', async () => {
+    const { a, b, identityId } = await twoDevices();
+    const da = await a.openOrCreateDataset('prefs');
+    await da.putAll({ x: '1', y: '2' });
+    await da.synchronize();
+    const db = await b.openOrCreateDataset('prefs');
+    await db.synchronize();
+    await db.remove('x');
+    assert.equal(await db.get('x'), undefined);
+    assert.deepEqual((await db.getRecord('x'))?.value, null, 'kept locally as a tombstone until pushed');
+    await db.synchronize();
+    const pulled = await da.synchronize();
+    assert.deepEqual(pulled.changedKeys, ['x']);
+    assert.deepEqual(await da.getAll(), { y: '2' });
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'prefs'), { y: '2' });
+  });
+
+  test('a key created and removed before any sync never reaches the server', async () => {
+    const { a } = await twoDevices();
+    const { calls, fetch } = spyFetch();
+    const manager = new SyncManager({ identityPoolId: poolId, endpoint: server.endpoint, store: new MemoryStore(), identityId: await a.identityId(), fetch });
+    const ds = await manager.openOrCreateDataset('scratch');
+    await ds.put('temp', 'x');
+    await ds.remove('temp');
+    const summary = await ds.synchronize();
+    assert.equal(summary.pushed, 0);
+    assert.deepEqual(calls, ['GetCredentialsForIdentity', 'ListRecords'], 'no UpdateRecords for nothing');
+    assert.equal(await ds.getRecord('temp'), undefined);
+  });
+
+  for (const [resolution, expected] of [
+    ['remote', 'green'],
+    ['local', 'blue'],
+    ['value', 'blue+green'],
+  ] as const) {
+    test(`a key changed on both devices goes to onConflict; resolved with the ${resolution} value, both converge`, async () => {
+      const { a, b, identityId } = await twoDevices();
+      const da = await a.openOrCreateDataset('colors');
+      const db = await b.openOrCreateDataset('colors');
+      await da.put('color', 'red');
+      await da.synchronize();
+      await db.synchronize();
+      // Both go offline and edit the same key; A syncs first.
+      await da.put('color', 'green');
+      await db.put('color', 'blue');
+      await db.put('size', 'L');
+      await da.synchronize();
+
+      const seen: Array<{ key: string; local: string | null; remote: string | null }> = [];
+      const summary = await db.synchronize({
+        onConflict(conflicts) {
+          for (const c of conflicts) seen.push({ key: c.key, local: c.localValue, remote: c.remoteValue });
+          return conflicts.map((c) =>
+            resolution === 'remote' ? c.resolveWithRemote() : resolution === 'local' ? c.resolveWithLocal() : c.resolveWithValue(`${c.localValue}+${c.remoteValue}`),
+          );
+        },
+      });
+      assert.deepEqual(seen, [{ key: 'color', local: 'blue', remote: 'green' }]);
+      assert.equal(summary.conflicts, 1);
+      await da.synchronize();
+      const values = { color: expected, size: 'L' };
+      assert.deepEqual(await da.getAll(), values);
+      assert.deepEqual(await db.getAll(), values);
+      assert.deepEqual(await serverValues(server, poolId, identityId, 'colors'), values);
+    });
+  }
+
+  test('without onConflict the remote value wins; onConflict returning false stops the sync and keeps the local change', async () => {
+    const { a, b } = await twoDevices();
+    const da = await a.openOrCreateDataset('d');
+    const db = await b.openOrCreateDataset('d');
+    await da.put('k', 'from-a');
+    await db.put('k', 'from-b');
+    await da.synchronize();
+    await assert.rejects(db.synchronize({ onConflict: () => false }), SyncCancelledError);
+    assert.equal(await db.get('k'), 'from-b', 'cancelled: the local value is untouched');
+    assert.equal((await db.getRecord('k'))?.modified, true);
+    const summary = await db.synchronize();
+    assert.equal(summary.conflicts, 1);
+    assert.equal(await db.get('k'), 'from-a');
+    assert.equal(await db.hasPendingChanges(), false);
+  });
+
+  test('a removal on one side against an edit on the other is a conflict too (null is the removed side)', async () => {
+    const { a, b } = await twoDevices();
+    const da = await a.openOrCreateDataset('d');
+    const db = await b.openOrCreateDataset('d');
+    await da.put('k', 'v1');
+    await da.synchronize();
+    await db.synchronize();
+    await da.remove('k');
+    await db.put('k', 'v2');
+    await da.synchronize();
+    let remote: string | null | undefined;
+    await db.synchronize({ onConflict: (cs) => cs.map((c) => ((remote = c.remoteValue), c.resolveWithLocal())) });
+    assert.equal(remote, null);
+    await da.synchronize();
+    assert.equal(await da.get('k'), 'v2');
+  });
+
+  test('force: true pulls everything again and repairs a local copy that lost records', async () => {
+    const { a, identityId } = await twoDevices();
+    const store = new MemoryStore();
+    const ds = await device(server, poolId, { identityId, store }).openOrCreateDataset('full');
+    await ds.putAll({ a: '1', b: '2' });
+    await ds.synchronize();
+    // Simulate a damaged local copy: records gone but lastSyncCount kept.
+    await store.commit({ datasets: [{ identityId, datasetName: 'full', purge: true }] });
+    assert.deepEqual(await ds.getAll(), {});
+    assert.equal((await ds.synchronize()).pulled, 0, 'an incremental sync has nothing new');
+    const forced = await ds.synchronize({ force: true });
+    assert.equal(forced.pulled, 2);
+    assert.deepEqual(await ds.getAll(), { a: '1', b: '2' });
+    void a;
+  });
+});
+
+describe('retries and lastSyncCount', () => {
+  test('a 409 caused by a concurrent writer is retried after a fresh pull and succeeds; attempts are reported', async () => {
+    const { a, identityId } = await twoDevices();
+    let injected = false;
+    const { fetch, calls } = spyFetch({
+      async before(operation) {
+        if (operation === 'UpdateRecords' && !injected) {
+          injected = true;
+          await developerWrite(server, poolId, identityId, 'race', 'k', 'other-device');
+        }
+      },
+    });
+    const manager = device(server, poolId, { identityId, fetch });
+    const ds = await manager.openOrCreateDataset('race');
+    await ds.put('k', 'mine');
+    const summary = await ds.synchronize({ onConflict: (cs) => cs.map((c) => c.resolveWithLocal()) });
+    assert.equal(summary.attempts, 2);
+    assert.equal(summary.conflicts, 1);
+    assert.deepEqual(calls.filter((c) => c !== 'GetCredentialsForIdentity'), ['ListRecords', 'UpdateRecords', 'ListRecords', 'UpdateRecords']);
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'race'), { k: 'mine' });
+    void a;
+  });
+
+  test('retries are bounded: a server that always answers 409 ends in SyncRetriesExhaustedError and nothing is lost', async () => {
+    const { identityId } = await twoDevices();
+    const { fetch, calls } = spyFetch({
+      instead(operation) {
+        if (operation !== 'UpdateRecords') return undefined;
+        return new Response(JSON.stringify({ __type: 'ResourceConflictException', message: 'Current SyncCount for: k is: 9 not: 0' }), {
+          status: 409,
+          headers: { 'x-amzn-ErrorType': 'ResourceConflictException:http://internal.amazon.com/coral/com.amazonaws.cognito.sync.model/' },
+        });
+      },
+    });
+    const manager = device(server, poolId, { identityId, fetch, retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } });
+    const ds = await manager.openOrCreateDataset('stuck');
+    await ds.put('k', 'keep me');
+    const error = await ds.synchronize().then(
+      () => assert.fail('expected a failure'),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof SyncRetriesExhaustedError, String(error));
+    assert.ok((error as Error).cause instanceof ServiceError && ((error as Error).cause as ServiceError).name === 'ResourceConflictException');
+    assert.equal(calls.filter((c) => c === 'UpdateRecords').length, 3);
+    assert.equal(await ds.get('k'), 'keep me');
+    assert.equal(await ds.hasPendingChanges(), true);
+  });
+
+  test('a throttled pull (429 TooManyRequestsException) is retried after a pause', async () => {
+    const { identityId } = await twoDevices();
+    const { fetch, calls } = spyFetch({
+      instead: (operation, n) =>
+        operation === 'ListRecords' && n === 1
+          ? new Response(JSON.stringify({ __type: 'TooManyRequestsException', message: 'Rate exceeded' }), { status: 429, headers: { 'x-amzn-ErrorType': 'TooManyRequestsException' } })
+          : undefined,
+    });
+    const ds = await device(server, poolId, { identityId, fetch }).openOrCreateDataset('throttled');
+    await ds.put('k', 'v');
+    const summary = await ds.synchronize();
+    assert.deepEqual([summary.attempts, summary.pushed], [2, 1]);
+    assert.deepEqual(calls.filter((c) => c !== 'GetCredentialsForIdentity'), ['ListRecords', 'ListRecords', 'UpdateRecords']);
+  });
+
+  test('a push that lands after another device’s write does not fast-forward past it (the amazon-cognito-js skip)', async () => {
+    const { a, identityId } = await twoDevices();
+    const da = await a.openOrCreateDataset('gap');
+    await da.put('seed', '0');
+    await da.synchronize();
+    let injected = false;
+    const { fetch, calls } = spyFetch({
+      async before(operation) {
+        // Between this device's pull and its push, another device writes a different key.
+        if (operation === 'UpdateRecords' && !injected) {
+          injected = true;
+          await developerWrite(server, poolId, identityId, 'gap', 'theirs', 'from-elsewhere');
+        }
+      },
+    });
+    const b = device(server, poolId, { identityId, fetch });
+    const db = await b.openOrCreateDataset('gap');
+    await db.synchronize();
+    await db.put('mine', '1');
+    const summary = await db.synchronize();
+    assert.equal(summary.pushed, 1);
+    assert.deepEqual(calls.filter((c) => c !== 'GetCredentialsForIdentity'), ['ListRecords', 'ListRecords', 'UpdateRecords', 'ListRecords']);
+    assert.deepEqual(await db.getAll(), { mine: '1', seed: '0', theirs: 'from-elsewhere' }, 'the other device’s write was pulled, not skipped');
+    assert.equal(summary.lastSyncCount, 3, 'seed 1, theirs 2, mine 3');
+  });
+});
+
+describe('deletion and merges', () => {
+  test('delete() removes the dataset on the server at the next sync; the other device’s onDatasetDeleted fires', async () => {
+    const { a, b, identityId } = await twoDevices();
+    const da = await a.openOrCreateDataset('doomed');
+    await da.putAll({ a: '1', b: '2' });
+    await da.synchronize();
+    const db = await b.openOrCreateDataset('doomed');
+    await db.synchronize();
+
+    await da.delete();
+    assert.deepEqual(await da.getAll(), {});
+    await assert.rejects(da.put('a', 'again'), (e: unknown) => e instanceof ValidationError && e.code === 'DatasetDeleted');
+    const deleted = await da.synchronize();
+    assert.equal(deleted.datasetDeleted, true);
+    assert.equal(await a.store.getDataset(identityId, 'doomed'), undefined, 'gone locally after the sync');
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'doomed'), {});
+
+    const hook: string[] = [];
+    const summary = await db.synchronize({ onDatasetDeleted: (name) => (hook.push(name), true) });
+    assert.deepEqual(hook, ['doomed']);
+    assert.equal(summary.datasetDeleted, true);
+    assert.deepEqual(await db.getAll(), {});
+    assert.equal((await db.synchronize({ onDatasetDeleted: () => assert.fail('reported twice') })).datasetDeleted, false);
+  });
+
+  test('onDatasetDeleted answering false keeps the local data and re-creates the dataset from it', async () => {
+    const { a, b, identityId } = await twoDevices();
+    const da = await a.openOrCreateDataset('phoenix');
+    await da.put('a', '1');
+    await da.synchronize();
+    const db = await b.openOrCreateDataset('phoenix');
+    await db.synchronize();
+    await db.put('b', 'offline edit');
+    await da.delete();
+    await da.synchronize();
+    await db.synchronize({ onDatasetDeleted: () => false });
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'phoenix'), { a: '1', b: 'offline edit' });
+    const again = await (await a.openOrCreateDataset('phoenix')).synchronize();
+    assert.equal(again.pulled, 2);
+  });
+
+  test('after MergeDeveloperIdentities the destination’s sync reports the merged dataset; the app merges and deletes it', async () => {
+    const pool = await createPool(server, { DeveloperProviderName: 'login.example' });
+    const developer = identityClient(server.endpoint);
+    const source = await developer.send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: pool, Logins: { 'login.example': 'phone' } }));
+    const destination = await developer.send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: pool, Logins: { 'login.example': 'web' } }));
+    // Developer-authenticated devices bring their own credentials (here the developer's) and identity id.
+    const phone = device(server, pool, { credentials: developerCredentials, identityId: source.IdentityId! });
+    const web = device(server, pool, { credentials: developerCredentials, identityId: destination.IdentityId! });
+    const phoneSettings = await phone.openOrCreateDataset('settings');
+    await phoneSettings.putAll({ color: 'blue', shared: 'phone' });
+    await phoneSettings.synchronize();
+    const webSettings = await web.openOrCreateDataset('settings');
+    await webSettings.putAll({ size: 'L', shared: 'web' });
+    await webSettings.synchronize();
+
+    await developer.send(new MergeDeveloperIdentitiesCommand({ IdentityPoolId: pool, DeveloperProviderName: 'login.example', SourceUserIdentifier: 'phone', DestinationUserIdentifier: 'web' }));
+
+    const mergedName = `settings.${source.IdentityId}`;
+    const reported: string[][] = [];
+    const summary = await webSettings.synchronize({
+      async onDatasetsMerged(names) {
+        reported.push(names);
+        for (const name of names) {
+          const merged = await web.openOrCreateDataset(name);
+          await merged.synchronize();
+          for (const [key, value] of Object.entries(await merged.getAll())) if ((await webSettings.get(key)) === undefined) await webSettings.put(key, value);
+          await merged.delete();
+          await merged.synchronize();
+        }
+        return true;
+      },
+    });
+    assert.deepEqual(reported, [[mergedName]]);
+    assert.deepEqual(summary.mergedDatasetNames, [mergedName]);
+    assert.deepEqual(await webSettings.getAll(), { color: 'blue', shared: 'web', size: 'L' });
+    assert.deepEqual(await serverValues(server, pool, destination.IdentityId!, 'settings'), { color: 'blue', shared: 'web', size: 'L' });
+    const next = await webSettings.synchronize({ onDatasetsMerged: () => assert.fail('the merged dataset was deleted') });
+    assert.deepEqual(next.mergedDatasetNames, []);
+  });
+
+  test('onDatasetsMerged answering false stops the sync with SyncCancelledError', async () => {
+    const pool = await createPool(server, { DeveloperProviderName: 'login.example' });
+    const developer = identityClient(server.endpoint);
+    const source = await developer.send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: pool, Logins: { 'login.example': 's' } }));
+    const destination = await developer.send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: pool, Logins: { 'login.example': 'd' } }));
+    const phone = device(server, pool, { credentials: developerCredentials, identityId: source.IdentityId! });
+    const ds = await phone.openOrCreateDataset('settings');
+    await ds.put('k', 'v');
+    await ds.synchronize();
+    await developer.send(new MergeDeveloperIdentitiesCommand({ IdentityPoolId: pool, DeveloperProviderName: 'login.example', SourceUserIdentifier: 's', DestinationUserIdentifier: 'd' }));
+    const web = device(server, pool, { credentials: developerCredentials, identityId: destination.IdentityId! });
+    const webDs = await web.openOrCreateDataset('settings');
+    await webDs.put('mine', 'x');
+    await assert.rejects(webDs.synchronize({ onDatasetsMerged: () => false }), SyncCancelledError);
+    assert.equal((await webDs.getRecord('mine'))?.modified, true, 'nothing was pushed');
+  });
+});
+
+describe('paging', () => {
+  test('a pull spans every ListRecords page, and a write landing between pages is neither lost nor skipped', async () => {
+    const paged = await startServer({ env: { COGNISYNC_LIMIT_LIST_RECORDS_MAX_PAGE: '3', COGNISYNC_LIMIT_LIST_RECORDS_DEFAULT_PAGE: '3' } });
+    try {
+      const pool = await createPool(paged);
+      const writer = device(paged, pool);
+      const identityId = await writer.identityId();
+      const source = await writer.openOrCreateDataset('big');
+      await source.putAll(Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`k${String(i).padStart(2, '0')}`, `v${i}`])));
+      await source.synchronize();
+      await source.put('k05', 'v5-second');
+      await source.synchronize();
+
+      let injected = false;
+      const { fetch, calls } = spyFetch({
+        async before(operation, n) {
+          // Another device changes an already-paged key and adds one while this device is between pages.
+          if (operation === 'ListRecords' && n === 3 && !injected) {
+            injected = true;
+            await developerWrite(paged, pool, identityId, 'big', 'k00', 'changed-mid-pull');
+            await developerWrite(paged, pool, identityId, 'big', 'zz', 'added-mid-pull');
+          }
+        },
+      });
+      const reader = await device(paged, pool, { identityId, fetch }).openOrCreateDataset('big');
+      const summary = await reader.synchronize();
+      assert.ok(calls.filter((c) => c === 'ListRecords').length >= 4, `paged: ${calls.join(',')}`);
+      const expected = await serverValues(paged, pool, identityId, 'big');
+      assert.equal(expected.k00, 'changed-mid-pull');
+      assert.equal(expected.zz, 'added-mid-pull');
+      assert.deepEqual(await reader.getAll(), expected);
+      assert.equal(summary.lastSyncCount, 4, 'two pushes, then two writes during the pull');
+      assert.equal((await reader.synchronize()).pulled, 0, 'nothing was skipped, so nothing is left');
+    } finally {
+      assert.equal(await paged.stop(), 0);
+    }
+  });
+});
+

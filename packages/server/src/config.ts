@@ -30,6 +30,10 @@ export interface Config {
   syncTriggerTimeoutMs: number;
   /** Interval of the comment lines that keep idle live streams open through proxies (default 15 s). */
   liveHeartbeatMs: number;
+  /** Slow clients: all headers within this long (COGNISYNC_HEADERS_TIMEOUT_MS, default 20 s)… */
+  headersTimeoutMs: number;
+  /** …and the whole request within this long (COGNISYNC_REQUEST_TIMEOUT_MS, default 60 s). */
+  requestTimeoutMs: number;
   /** Origins allowed by CORS (COGNISYNC_CORS_ORIGINS, comma-separated, `*` for any); empty = off. */
   corsOrigins: string[];
   /** Whether GET /metrics answers (COGNISYNC_METRICS=off turns it off). */
@@ -77,6 +81,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     ...(env.COGNISYNC_WEBHOOK_SECRET ? { webhookSecret: env.COGNISYNC_WEBHOOK_SECRET } : {}),
     syncTriggerTimeoutMs: Number(env.COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS ?? 5000) || 5000,
     liveHeartbeatMs: Number(env.COGNISYNC_LIVE_HEARTBEAT_MS ?? 15_000) || 15_000,
+    headersTimeoutMs: Number(env.COGNISYNC_HEADERS_TIMEOUT_MS ?? 20_000) || 20_000,
+    requestTimeoutMs: Number(env.COGNISYNC_REQUEST_TIMEOUT_MS ?? 60_000) || 60_000,
     corsOrigins: (env.COGNISYNC_CORS_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean),
     metricsEnabled: (env.COGNISYNC_METRICS ?? 'on').toLowerCase() !== 'off',
     vapidSubject: env.COGNISYNC_VAPID_SUBJECT ?? 'mailto:cognisync@localhost',

@@ -25,7 +25,7 @@ import { LiveHub } from './live/live-hub.js';
 import { HttpPolicy } from './http/http-policy.js';
 import { Metrics } from './http/metrics.js';
 import { RateLimiter } from './http/rate-limiter.js';
-import { writeClientError } from './http/client-error.js';
+import { refuseConnect, writeClientError } from './http/client-error.js';
 
 export interface RunningServer {
   url: string;
@@ -56,11 +56,20 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   const masterKey = loadMasterKey(config.dataDir, config.masterKey);
   const deriver = new CredentialDeriver(masterKey);
+  // An issued key's secret and session token are HMACs of its id (pure), so they are computed once per key; the
+  // database lookup still runs on every request, so deleted or expired credentials stop working at once.
+  const derived = new Map<string, { secretKey: string; sessionToken: string }>();
   const credentials: CredentialLookup = async (accessKeyId) => {
     if (accessKeyId === developer.accessKeyId) return developerCredentials;
     const issued = await store.getIssuedCredentials(accessKeyId);
     if (!issued) return undefined;
-    const { secretKey, sessionToken } = deriver.derive(accessKeyId);
+    let secrets = derived.get(accessKeyId);
+    if (!secrets) {
+      if (derived.size >= 10_000) derived.delete(derived.keys().next().value!);
+      secrets = deriver.derive(accessKeyId);
+      derived.set(accessKeyId, secrets);
+    }
+    const { secretKey, sessionToken } = secrets;
     return {
       secretAccessKey: secretKey,
       sessionToken,
@@ -71,9 +80,15 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   // Listen first: the OpenID issuer defaults to the URL we end up on (with --port 0 it is known only now).
   // The request listener is attached before the "listening" line is printed, so no client sees the gap.
-  // Slow clients cannot pin connections: headers within 20 s, the whole request within 60 s (checked every
-  // 5 s), 16 KiB of headers at most, idle keep-alive connections closed after 5 s.
-  const server = createServer({ headersTimeout: 20_000, requestTimeout: 60_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 5_000, maxHeaderSize: 16 * 1024 });
+  // Slow clients cannot pin connections: headers within 20 s, the whole request within 60 s (both configurable;
+  // checked every 5 s or more often for shorter timeouts), 16 KiB of headers at most, idle keep-alive
+  // connections closed after 5 s. (requestTimeout must not be below headersTimeout.)
+  // A request without Host still reaches the pipeline, which answers it AWS-shaped (SigV4 needs a signed Host).
+  const headersTimeout = config.headersTimeoutMs;
+  const requestTimeout = Math.max(config.requestTimeoutMs, headersTimeout);
+  const server = createServer({
+    headersTimeout, requestTimeout, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(5_000, Math.ceil(headersTimeout / 4)), maxHeaderSize: 16 * 1024, requireHostHeader: false,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -97,6 +112,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const metrics = config.metricsEnabled ? new Metrics(store, () => liveStreams.size) : undefined;
   // Malformed HTTP (overlong headers, bad framing) never reaches the listener: answer it AWS-shaped here.
   server.on('clientError', (error, socket) => writeClientError(error, socket));
+  server.on('connect', (req, socket) => refuseConnect(req, socket));
   const syncTrigger = new SyncTriggerInvoker({
     region: config.region,
     ...(config.lambdaEndpoint ? { lambdaEndpoint: config.lambdaEndpoint } : {}),
@@ -123,6 +139,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
       vapidPublicKey: webPush.publicKey,
     }),
   );
+  // An Expect other than 100-continue is ignored (RFC 9110 allows it) instead of node's bare, non-AWS 417.
+  server.on('checkExpectation', (req, res) => server.emit('request', req, res));
 
   let closing: Promise<void> | undefined;
   return {

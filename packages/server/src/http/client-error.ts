@@ -1,6 +1,17 @@
 // Answers requests node:http rejects before the listener sees them (overlong headers, malformed HTTP,
-// timeouts) with an AWS-shaped error instead of a bare status line.
+// timeouts, CONNECT) with an AWS-shaped error and the security headers instead of a bare status line.
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { SECURITY_HEADERS } from './http-policy.js';
+
+const securityHeaderLines = Object.entries(SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+
+function writeRawError(socket: Duplex, status: number, reason: string, code: string, message: string): void {
+  const body = JSON.stringify({ __type: code, message });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\n${securityHeaderLines}Content-Type: application/json\r\nx-amzn-ErrorType: ${code}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
 
 export function writeClientError(error: Error & { code?: string }, socket: Duplex): void {
   if (!socket.writable || (error.code === 'ECONNRESET')) {
@@ -13,8 +24,10 @@ export function writeClientError(error: Error & { code?: string }, socket: Duple
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'Request Timeout', 'The request was not received in time']
         : [400, 'Bad Request', 'Malformed HTTP request'];
-  const body = JSON.stringify({ __type: 'InvalidParameterException', message });
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nx-amzn-ErrorType: InvalidParameterException\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  writeRawError(socket, status, reason, 'InvalidParameterException', message);
+}
+
+/** CONNECT asks for a proxy tunnel, which an API endpoint never opens (node would just drop the socket). */
+export function refuseConnect(req: IncomingMessage, socket: Duplex): void {
+  writeRawError(socket, 404, 'Not Found', 'UnknownOperationException', `No operation matches CONNECT ${String(req.url).slice(0, 256)}`);
 }

@@ -83,7 +83,13 @@ export function createRequestListener(deps: ListenerDependencies) {
       if (principal) authorize(operation.model.name, operation.callers, principal, call.input);
       // App users (identity credentials, unsigned Identity calls) are rate limited; the developer is not.
       if (principal?.kind === 'identity') deps.rateLimiter.check(principal.identityPoolId, principal.identityId);
-      else if (!principal) deps.rateLimiter.check(typeof call.input.IdentityPoolId === 'string' ? call.input.IdentityPoolId : undefined, undefined);
+      // Unsigned calls count against the pool they name and the identity they name (GetCredentialsForIdentity
+      // names only an identity, and each call stores new credentials).
+      else if (!principal) {
+        // Ids longer than the model allows fail validation anyway; they must not become bucket keys.
+        const text = (value: unknown) => (typeof value === 'string' && value.length <= 128 ? value : undefined);
+        deps.rateLimiter.check(text(call.input.IdentityPoolId), text(call.input.IdentityId));
+      }
       const input = validateInput<never>(operation.model.input, call.input);
       const output = await operation.handle(
         { requestId, principal, region: deps.region, now: new Date(), limits: deps.limits, syncSessionTokens: deps.syncSessionTokens, identity: deps.identity, integrations: deps.integrations },

@@ -35,6 +35,11 @@ export class RestJsonRouter {
   /** The operation for a method and raw path, with its still-encoded labels. */
   match(method: string, rawPath: string): { operation: Operation; labels: Map<string, string> } {
     const parts = splitPath(rawPath);
+    // SigV4 signs the path with dot segments resolved, so `…/datasets/d/subscriptions/..` carries the signature of
+    // `…/datasets/d`: routing such a path would let one signature act on another operation. (%2E still works.)
+    if (parts.some((part) => part === '.' || part === '..')) {
+      throw new InvalidParameterException("The request path must not contain '.' or '..' segments; percent-encode them (%2E)");
+    }
     let pathMatched = false;
     for (const route of this.routes) {
       if (route.segments.length !== parts.length) continue;

@@ -281,6 +281,27 @@ describe('validateInput: types', () => {
     ]);
   });
 
+  test('a million bad items give a short message: ten listed, the rest counted', () => {
+    const error = (() => {
+      try {
+        validateInput(sync.UpdateRecords.input, updateRecords({ RecordPatches: new Array(1_000_000).fill(1) }));
+      } catch (thrown) {
+        return thrown as Error;
+      }
+      throw new Error('expected a violation');
+    })();
+    assert.equal(error.name, 'InvalidParameterException');
+    assert.match(error.message, /^1000000 validation errors detected: /);
+    assert.equal(error.message.match(/failed to satisfy constraint/g)!.length, 10);
+    assert.match(error.message, /; and 999990 more$/);
+    assert.ok(error.message.length < 2000);
+  });
+
+  test('a value nested too deeply to print is shown by its kind, not a crash', () => {
+    const deep = JSON.parse('['.repeat(20_000) + ']'.repeat(20_000));
+    assertViolations(sync.UpdateRecords.input, updateRecords({ SyncSessionToken: deep }), [fails('[...]', 'syncSessionToken', 'Member must be of type string')]);
+  });
+
   test('a timestamp that is not epoch seconds is a violation', () => {
     for (const bad of ['yesterday', '2024-01-01T00:00:00Z', '', true, {}]) {
       assertViolations(sync.UpdateRecords.input, updateRecords({ RecordPatches: [{ Op: 'remove', Key: 'k', SyncCount: 1, DeviceLastModifiedDate: bad }] }), [

@@ -18,7 +18,13 @@ function fullMatch(pattern: string): RegExp {
 
 function show(value: unknown): string {
   if (value === null || value === undefined) return 'null';
-  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  let text: string;
+  try {
+    text = typeof value === 'string' ? value : JSON.stringify(value);
+  } catch {
+    // Nesting too deep for JSON.stringify's stack: the value is the client's, so say what kind it is.
+    text = Array.isArray(value) ? '[...]' : '{...}';
+  }
   return text.length > MAX_SHOWN_VALUE ? `${text.slice(0, MAX_SHOWN_VALUE)}...` : text;
 }
 
@@ -32,13 +38,17 @@ export function parseTimestamp(value: unknown): Date | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
+/** Violations listed in one message; the count still covers all (a body of a million bad items must not become a 400 MB answer). */
+const MAX_LISTED_VIOLATIONS = 10;
+
 class Collector {
   readonly messages: string[] = [];
+  count = 0;
   fail(path: string, value: unknown, constraint: string) {
-    this.messages.push(`Value '${show(value)}' at '${path}' failed to satisfy constraint: ${constraint}`);
+    if (this.count++ < MAX_LISTED_VIOLATIONS) this.messages.push(`Value '${show(value)}' at '${path}' failed to satisfy constraint: ${constraint}`);
   }
   missing(path: string) {
-    this.messages.push(`Value null at '${path}' failed to satisfy constraint: Member must not be null`);
+    if (this.count++ < MAX_LISTED_VIOLATIONS) this.messages.push(`Value null at '${path}' failed to satisfy constraint: Member must not be null`);
   }
 }
 
@@ -120,9 +130,10 @@ function checkStructure(shape: StructureShape, value: Record<string, unknown>, p
 export function validateInput<T>(shape: StructureShape, input: Record<string, unknown>): T {
   const errors = new Collector();
   const out = checkStructure(shape, input, '', errors);
-  if (errors.messages.length > 0) {
-    const count = errors.messages.length;
-    throw new InvalidParameterException(`${count} validation error${count === 1 ? '' : 's'} detected: ${errors.messages.join('; ')}`);
+  if (errors.count > 0) {
+    const { count } = errors;
+    const more = count > errors.messages.length ? `; and ${count - errors.messages.length} more` : '';
+    throw new InvalidParameterException(`${count} validation error${count === 1 ? '' : 's'} detected: ${errors.messages.join('; ')}${more}`);
   }
   return out as T;
 }

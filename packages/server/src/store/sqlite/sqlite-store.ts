@@ -44,6 +44,8 @@ export class SqliteStore implements Store {
   private statements: ReturnType<SqliteStore['prepare']> | undefined;
   /** Committed changes, for watchChanges (SQLite is one process, so an in-process emitter is the bus). */
   private readonly changes = new EventEmitter().setMaxListeners(0);
+  /** One transaction wrapper for every call: db.transaction() builds four wrapper functions each time it is called. */
+  private readonly inTransaction: Database.Transaction<(fn: () => unknown) => unknown>;
 
   constructor(options: SqliteStoreOptions) {
     if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
@@ -52,6 +54,7 @@ export class SqliteStore implements Store {
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    this.inTransaction = this.db.transaction((fn: () => unknown) => fn());
   }
 
   async migrate(): Promise<void> {
@@ -208,7 +211,12 @@ export class SqliteStore implements Store {
 
   /** Runs `fn` in a BEGIN IMMEDIATE transaction (writers take the lock up front; no upgrade deadlocks). */
   private write<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return this.inTransaction.immediate(fn) as T;
+  }
+
+  /** Runs `fn` in a deferred (read) transaction, so its queries see one snapshot. */
+  private read<T>(fn: () => T): T {
+    return this.inTransaction.deferred(fn) as T;
   }
 
   async close(): Promise<void> {
@@ -336,7 +344,7 @@ export class SqliteStore implements Store {
   }
 
   async getRecords(key: DatasetKey, keys: readonly string[]): Promise<Map<string, StoredRecord>> {
-    return this.db.transaction(() => {
+    return this.read(() => {
       const found = new Map<string, StoredRecord>();
       const row = this.sql.getDataset.get(key.identityPoolId, key.identityId, key.datasetName);
       if (!row || !row.live) return found;
@@ -345,7 +353,7 @@ export class SqliteStore implements Store {
         if (record) found.set(recordKey, toRecord(record));
       }
       return found;
-    }).deferred();
+    });
   }
 
   async listPoolDatasets(identityPoolId: string, after: { identityId: string; datasetName: string } | undefined, limit: number): Promise<DatasetRecord[]> {
@@ -354,7 +362,7 @@ export class SqliteStore implements Store {
 
   async listRecords(key: DatasetKey, lastSyncCount: number, after: RecordCursor | undefined, limit: number): Promise<RecordsPage> {
     // One read transaction so the dataset row and its records are one snapshot.
-    return this.db.transaction((): RecordsPage => {
+    return this.read((): RecordsPage => {
       const row = this.sql.getDataset.get(key.identityPoolId, key.identityId, key.datasetName);
       const mergedDatasetNames = this.sql.mergedDatasetNames.all(key.identityPoolId, key.identityId, key.datasetName).map((r) => r.dataset_name);
       if (!row || !row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, records: [], next: undefined };
@@ -363,7 +371,7 @@ export class SqliteStore implements Store {
       const records = (more ? rows.slice(0, limit) : rows).map(toRecord);
       const last = records[records.length - 1];
       return { dataset: toDataset(row), mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
-    }).deferred();
+    });
   }
 
   async updateRecords(request: UpdateRecordsRequest): Promise<UpdateRecordsResult> {

@@ -76,6 +76,11 @@ export class IdentitySession {
     return this.id!;
   }
 
+  /** Drops the cached credentials (the service called them expired), so the next call fetches new ones. */
+  expireCredentials(): void {
+    this.cached = undefined;
+  }
+
   /** Forgets the identity and credentials (logout / wipe). */
   async forget(): Promise<void> {
     await this.inflight?.catch(() => undefined);

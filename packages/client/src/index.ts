@@ -3,6 +3,8 @@ export { SyncManager, type SyncManagerOptions } from './sync-manager.ts';
 export { Dataset } from './dataset.ts';
 export { SyncConflict, type ConflictResolution } from './conflicts.ts';
 export { defaultRetryPolicy, type RetryPolicy, type SynchronizeOptions, type SyncSummary } from './sync-loop.ts';
+export { defaultReconnectPolicy, type LiveSync, type LiveSyncChange, type LiveSyncOptions, type ReconnectPolicy } from './live-sync.ts';
+export type { LiveChange } from './transport/cognito-sync-api.ts';
 export { defaultLimits, datasetNamePattern, type ClientLimits } from './limits.ts';
 export type { DatasetMetadata, LocalRecord } from './records.ts';
 export type { DatasetChange, LocalStore, StoreBatch } from './stores/store.ts';

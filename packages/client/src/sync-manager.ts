@@ -3,6 +3,7 @@ import { Dataset } from './dataset.ts';
 import { ValidationError } from './errors.ts';
 import { IdentitySession, unknownIdentityId } from './identity.ts';
 import { moveLocalData } from './identity-change.ts';
+import { LiveSyncConnection, type LiveSync, type LiveSyncOptions } from './live-sync.ts';
 import { defaultLimits, validateDatasetName, type ClientLimits } from './limits.ts';
 import { newDatasetFields, type DatasetMetadata } from './records.ts';
 import type { LocalStore } from './stores/store.ts';
@@ -31,7 +32,10 @@ export interface SyncManagerOptions {
   /** Logins for an authenticated identity (provider name → token). */
   logins?: Logins;
   store: LocalStore;
-  /** Sent as UpdateRecords' DeviceId. */
+  /**
+   * Sent as UpdateRecords' DeviceId, so that live sync can tell this device's own changes from others'. Default: a
+   * random id made once per store and kept in it (see `manager.deviceId()`).
+   */
   deviceId?: string;
   /** Client-side limits; defaults are AWS's (and cognisync's). */
   limits?: Partial<ClientLimits>;
@@ -45,6 +49,20 @@ export interface SyncManagerOptions {
   /** @internal Clock and randomness, for tests. */
   now?: () => number;
   random?: () => number;
+}
+
+/** Store setting holding the generated device id. */
+const deviceIdSetting = 'deviceId';
+
+/** A random UUID-shaped id; crypto.getRandomValues works on plain-http origins too, where randomUUID does not exist. */
+function randomDeviceId(random: () => number): string {
+  const bytes = new Uint8Array(16);
+  if (globalThis.crypto?.getRandomValues) globalThis.crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(random() * 256);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 const awsEndpoint = (service: string, region: string) => `https://${service}.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
@@ -63,6 +81,9 @@ export class SyncManager {
   private readonly session: IdentitySession;
   private readonly syncApi: CognitoSyncApi;
   private readonly random: () => number;
+  private readonly opened = new Set<string>();
+  private readonly liveSyncs = new Set<LiveSyncConnection>();
+  private deviceIdPromise: Promise<string> | undefined;
 
   constructor(private readonly options: SyncManagerOptions) {
     if (!options.identityPoolId || !/^[\w-]+:[0-9a-f-]+$/.test(options.identityPoolId)) {
@@ -110,6 +131,55 @@ export class SyncManager {
     return this.session.credentials();
   }
 
+  /**
+   * The id this device sends as UpdateRecords' DeviceId: the `deviceId` option, else a random id created on first
+   * use and kept in the store (so every manager and tab sharing the store is one device, across restarts).
+   */
+  deviceId(): Promise<string> {
+    if (this.options.deviceId) return Promise.resolve(this.options.deviceId);
+    this.deviceIdPromise ??= this.store
+      .withLock(deviceIdSetting, async () => {
+        const existing = await this.store.getSetting(deviceIdSetting);
+        if (existing) return existing;
+        const created = randomDeviceId(this.random);
+        await this.store.commit({ settings: { [deviceIdSetting]: created } });
+        return created;
+      })
+      .catch((error: unknown) => {
+        this.deviceIdPromise = undefined;
+        throw error;
+      });
+    return this.deviceIdPromise;
+  }
+
+  /**
+   * Follows the identity's live stream of changes (cognisync's `GET /live/…`, Server-Sent Events) and synchronizes a
+   * watched dataset soon after another device changed it, without polling. On every (re)connection it synchronizes
+   * every watched dataset once, since changes made while disconnected are not replayed. Changes this device made
+   * itself (same DeviceId) cause no sync. Returns a handle whose `stop()` closes the stream. Not an AWS API: against
+   * AWS Cognito Sync the stream cannot open and `onError` reports each attempt.
+   */
+  startLiveSync(options: LiveSyncOptions = {}): LiveSync {
+    const connection = new LiveSyncConnection(
+      {
+        api: this.syncApi,
+        identityPoolId: this.identityPoolId,
+        identityId: () => this.identityId(),
+        deviceId: () => this.deviceId(),
+        openedDatasets: () => [...this.opened],
+        localDataset: async (name) => this.store.getDataset(await this.localIdentityId(), name),
+        synchronize: (name, syncOptions) => this.synchronizeDataset(name, syncOptions),
+        expireCredentials: () => this.session.expireCredentials(),
+        random: this.random,
+        onStopped: () => this.liveSyncs.delete(connection),
+      },
+      options,
+    );
+    this.liveSyncs.add(connection);
+    connection.start();
+    return connection;
+  }
+
   /** @internal The identity whose local data reads and writes use: the known id, or a placeholder until one is known. */
   async localIdentityId(): Promise<string> {
     return (await this.session.known()) ?? unknownIdentityId;
@@ -123,6 +193,7 @@ export class SyncManager {
       await this.checkDatasetQuota(identityId, name);
       await this.store.commit({ datasets: [{ identityId, datasetName: name, metadata: newDatasetFields(this.now()) }] });
     }
+    this.opened.add(name);
     return new Dataset(this, name);
   }
 
@@ -185,6 +256,7 @@ export class SyncManager {
     // Credentials first: they can reveal a new identity id, which moves local data before anything syncs.
     await this.session.credentials();
     const identityId = await this.session.identityId();
+    const deviceId = await this.deviceId();
     return this.store.withLock(
       `sync:${identityId}/${datasetName}`,
       () =>
@@ -195,7 +267,7 @@ export class SyncManager {
             identityPoolId: this.identityPoolId,
             identityId,
             datasetName,
-            deviceId: this.options.deviceId,
+            deviceId,
             limits: this.limits,
             retry: this.retry,
             now: this.now,
@@ -217,6 +289,8 @@ export class SyncManager {
 
   private async adopt(previousIdentityId: string, identityId: string): Promise<void> {
     const datasets = await moveLocalData(this.store, previousIdentityId, identityId, this.now());
+    // A live stream follows one identity: reopen it for the new one (after the switch completes).
+    for (const live of this.liveSyncs) live.identityChanged();
     if (previousIdentityId !== unknownIdentityId) await this.options.onIdentityChanged?.({ previousIdentityId, identityId, datasets });
   }
 }

@@ -1,7 +1,7 @@
 // Assembles a running cognisync: store, developer credentials, session-token secret, pipeline, listener,
 // and a graceful close that stops accepting, lets in-flight requests finish and closes the store.
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { resolveDeveloperCredentials } from './auth/developer-credentials.js';
@@ -79,16 +79,21 @@ export async function startServer(config: Config): Promise<RunningServer> {
   };
 
   // Listen first: the OpenID issuer defaults to the URL we end up on (with --port 0 it is known only now).
-  // The request listener is attached before the "listening" line is printed, so no client sees the gap.
+  // Until setup finishes, requests get an AWS-shaped 503 (clients that reconnect to a fixed port may arrive
+  // before the "listening" line); then the pipeline takes over.
   // Slow clients cannot pin connections: headers within 20 s, the whole request within 60 s (both configurable;
   // checked every 5 s or more often for shorter timeouts), 16 KiB of headers at most, idle keep-alive
   // connections closed after 5 s. (requestTimeout must not be below headersTimeout.)
   // A request without Host still reaches the pipeline, which answers it AWS-shaped (SigV4 needs a signed Host).
   const headersTimeout = config.headersTimeoutMs;
   const requestTimeout = Math.max(config.requestTimeoutMs, headersTimeout);
-  const server = createServer({
-    headersTimeout, requestTimeout, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(5_000, Math.ceil(headersTimeout / 4)), maxHeaderSize: 16 * 1024, requireHostHeader: false,
-  });
+  let handle: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const server = createServer(
+    {
+      headersTimeout, requestTimeout, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(5_000, Math.ceil(headersTimeout / 4)), maxHeaderSize: 16 * 1024, requireHostHeader: false,
+    },
+    (req, res) => (handle ? handle(req, res) : answerNotReady(res)),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -119,26 +124,23 @@ export async function startServer(config: Config): Promise<RunningServer> {
     webhookSecret: config.webhookSecret ?? developer.secretAccessKey,
     timeoutMs: config.syncTriggerTimeoutMs,
   });
-  server.on(
-    'request',
-    createRequestListener({
-      store,
-      logger,
-      limits: config.limits,
-      region: config.region,
-      credentials,
-      syncSessionTokens: new SyncSessionTokens(Buffer.from(tokenSecret, 'base64'), config.limits.syncSessionTokenTtlSeconds * 1000),
-      identity: { openIdTokens, logins: new LoginVerifier(openIdTokens), credentials: deriver },
-      integrations: { syncTrigger, outbox: outboxWorker, streams: kinesis },
-      syncOperations,
-      identityOperations,
-      live: { store, hub: liveHub, credentials, signatureSkewSeconds: config.limits.signatureSkewSeconds, heartbeatMs: config.liveHeartbeatMs, open: liveStreams },
-      rateLimiter,
-      metrics,
-      policy: new HttpPolicy(config.corsOrigins),
-      vapidPublicKey: webPush.publicKey,
-    }),
-  );
+  handle = createRequestListener({
+    store,
+    logger,
+    limits: config.limits,
+    region: config.region,
+    credentials,
+    syncSessionTokens: new SyncSessionTokens(Buffer.from(tokenSecret, 'base64'), config.limits.syncSessionTokenTtlSeconds * 1000),
+    identity: { openIdTokens, logins: new LoginVerifier(openIdTokens), credentials: deriver },
+    integrations: { syncTrigger, outbox: outboxWorker, streams: kinesis },
+    syncOperations,
+    identityOperations,
+    live: { store, hub: liveHub, credentials, signatureSkewSeconds: config.limits.signatureSkewSeconds, heartbeatMs: config.liveHeartbeatMs, open: liveStreams },
+    rateLimiter,
+    metrics,
+    policy: new HttpPolicy(config.corsOrigins),
+    vapidPublicKey: webPush.publicKey,
+  });
   // An Expect other than 100-continue is ignored (RFC 9110 allows it) instead of node's bare, non-AWS 417.
   server.on('checkExpectation', (req, res) => server.emit('request', req, res));
 
@@ -164,4 +166,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
       return closing;
     },
   };
+}
+
+function answerNotReady(res: ServerResponse): void {
+  const body = JSON.stringify({ __type: 'ServiceUnavailableException', message: 'cognisync is starting; retry shortly' });
+  res.writeHead(503, { 'content-type': 'application/json', 'x-amzn-errortype': 'ServiceUnavailableException', 'retry-after': '1', connection: 'close' }).end(body);
 }

@@ -1,5 +1,5 @@
 // The Cognito Sync operations the client uses, as REST-JSON calls (2014-06-30 model), with their pagination.
-import { encodeLabel, sendAwsRequest, type AwsCredentials } from './signed-fetch.ts';
+import { encodeLabel, fetchOrNetworkError, prepareAwsRequest, sendAwsRequest, serviceErrorOf, type AwsCredentials, type AwsRequest } from './signed-fetch.ts';
 
 export interface RemoteRecord {
   key: string;
@@ -58,6 +58,16 @@ const fromWire = (r: WireRecord): RemoteRecord => ({
   lastModifiedBy: r.LastModifiedBy ?? '',
   deviceLastModifiedDate: toMs(r.DeviceLastModifiedDate),
 });
+
+/** One committed change, as cognisync's live stream sends it. */
+export interface LiveChange {
+  identityPoolId: string;
+  identityId: string;
+  datasetName: string;
+  syncCount: number;
+  /** UpdateRecords' DeviceId of the writer; null when it gave none (and for DeleteDataset). */
+  deviceId: string | null;
+}
 
 export interface ApiConfig {
   endpoint: string;
@@ -178,5 +188,31 @@ export class CognitoSyncApi {
       nextToken = page.NextToken;
     } while (nextToken);
     return datasets;
+  }
+
+  /**
+   * Opens cognisync's live stream of the identity's changes (`GET /live/identitypools/{pool}/identities/{id}`,
+   * Server-Sent Events; not an AWS API). Resolves once the answer's headers arrived with status 200: read the body
+   * until it ends; abort `signal` to close it. With `presignExpiresInSeconds`, the signature travels in the URL.
+   */
+  async openLiveStream(identityPoolId: string, identityId: string, options: { signal?: AbortSignal; presignExpiresInSeconds?: number } = {}): Promise<Response> {
+    const presign = options.presignExpiresInSeconds !== undefined;
+    const request: AwsRequest = {
+      method: 'GET',
+      path: `/live/identitypools/${encodeLabel(identityPoolId)}/identities/${encodeLabel(identityId)}`,
+      // A pre-signed GET carries no header of its own: a "simple" request, without a CORS preflight.
+      headers: presign ? {} : { accept: 'text/event-stream' },
+      endpoint: this.config.endpoint,
+      region: this.config.region,
+      service: 'cognito-sync',
+      credentials: await this.config.credentials(),
+      fetch: this.config.fetch,
+      signal: options.signal,
+    };
+    const prepared = await prepareAwsRequest(request, options.presignExpiresInSeconds);
+    const response = await fetchOrNetworkError(request, prepared);
+    if (response.ok && response.body) return response;
+    const text = await response.text().catch(() => '');
+    throw serviceErrorOf(response, text);
   }
 }

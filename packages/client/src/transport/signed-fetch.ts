@@ -31,11 +31,21 @@ export interface AwsRequest {
   signal?: AbortSignal;
 }
 
-/** Sends the request and returns the parsed JSON body; throws ServiceError for an AWS error, NetworkError without an answer. */
-export async function sendAwsRequest<T>(request: AwsRequest): Promise<T> {
+/** A request ready for fetch: its URL (with a pre-signed query when asked) and headers (with the signature otherwise). */
+export interface PreparedRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string | undefined;
+}
+
+/**
+ * Signs the request with SigV4: in the Authorization header, or, with `presignExpiresInSeconds`, in the URL's query
+ * (as @smithy/signature-v4's `presign`: for clients that cannot send headers, or to avoid a CORS preflight).
+ */
+export async function prepareAwsRequest(request: AwsRequest, presignExpiresInSeconds?: number): Promise<PreparedRequest> {
   const base = new URL(request.endpoint);
   const path = base.pathname.replace(/\/$/, '') + request.path;
-  const query: Record<string, string> = {};
+  let query: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.query ?? {})) if (value !== undefined) query[name] = value;
   const body = request.body === undefined ? undefined : JSON.stringify(request.body);
   let headers: Record<string, string> = { host: base.host, ...request.headers };
@@ -43,54 +53,64 @@ export async function sendAwsRequest<T>(request: AwsRequest): Promise<T> {
 
   if (request.credentials) {
     const signer = new SignatureV4({ service: request.service, region: request.region, credentials: request.credentials, sha256: Sha256, uriEscapePath: true });
-    const signed = await signer.sign({
-      method: request.method,
-      protocol: base.protocol,
-      hostname: base.hostname,
-      port: base.port ? Number(base.port) : undefined,
-      path,
-      query,
-      headers,
-      body,
-    });
+    const unsigned = { method: request.method, protocol: base.protocol, hostname: base.hostname, port: base.port ? Number(base.port) : undefined, path, query, headers, body };
+    const signed = presignExpiresInSeconds === undefined ? await signer.sign(unsigned) : await signer.presign(unsigned, { expiresIn: presignExpiresInSeconds });
     headers = signed.headers as Record<string, string>;
+    query = signed.query as Record<string, string>;
   }
   // fetch sets Host itself (and browsers refuse it); it was only needed for the signature.
   delete headers.host;
 
   const url = new URL(base.origin + path);
   for (const [name, value] of Object.entries(query)) url.searchParams.append(name, value);
-  let response: Response;
+  return { url: url.toString(), headers, body };
+}
+
+/** The ServiceError an AWS error answer stands for (AWS JSON error shapes, REST-JSON and awsJson1.1). */
+export function serviceErrorOf(response: Response, text: string): ServiceError {
+  let parsed: Record<string, unknown> = {};
   try {
-    response = await request.fetch(url.toString(), { method: request.method, headers, body, signal: request.signal });
+    parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    // Not JSON (a proxy's error page): the status alone names the error.
+  }
+  // x-amzn-ErrorType may carry ":http://…" after the name; __type may carry "namespace#" before it.
+  const header = response.headers.get('x-amzn-errortype')?.split(':')[0];
+  const type = header || (typeof parsed.__type === 'string' ? parsed.__type : typeof parsed.code === 'string' ? parsed.code : '');
+  const name = type.split('#').pop() || `Http${response.status}Error`;
+  const message = typeof parsed.message === 'string' ? parsed.message : typeof parsed.Message === 'string' ? parsed.Message : response.statusText;
+  return new ServiceError(name, message, response.status, response.headers.get('x-amzn-requestid') ?? undefined);
+}
+
+/** fetch, with a failure to get any answer as NetworkError (or the abort reason when the signal fired). */
+export async function fetchOrNetworkError(request: AwsRequest, prepared: PreparedRequest): Promise<Response> {
+  try {
+    return await request.fetch(prepared.url, { method: request.method, headers: prepared.headers, body: prepared.body, signal: request.signal });
   } catch (error) {
     if (request.signal?.aborted) throw request.signal.reason ?? error;
-    throw new NetworkError(`${request.method} ${url.origin}${path} failed: ${(error as Error)?.message ?? error}`, { cause: error });
+    throw new NetworkError(`${request.method} ${prepared.url.split('?')[0]} failed: ${(error as Error)?.message ?? error}`, { cause: error });
   }
+}
+
+/** Sends the request and returns the parsed JSON body; throws ServiceError for an AWS error, NetworkError without an answer. */
+export async function sendAwsRequest<T>(request: AwsRequest): Promise<T> {
+  const prepared = await prepareAwsRequest(request);
+  const response = await fetchOrNetworkError(request, prepared);
+  const where = `${request.method} ${prepared.url.split('?')[0]}`;
   let text: string;
   try {
     text = await response.text();
   } catch (error) {
     if (request.signal?.aborted) throw request.signal.reason ?? error;
-    throw new NetworkError(`Reading the answer of ${request.method} ${url.origin}${path} failed: ${(error as Error)?.message ?? error}`, { cause: error });
+    throw new NetworkError(`Reading the answer of ${where} failed: ${(error as Error)?.message ?? error}`, { cause: error });
   }
-  let parsed: Record<string, unknown> = {};
-  if (text) {
-    try {
-      parsed = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      if (response.ok) throw new ServiceError('SerializationException', `Answer of ${request.method} ${path} is not JSON`, response.status);
-    }
+  if (!response.ok) throw serviceErrorOf(response, text);
+  if (!text) return {} as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ServiceError('SerializationException', `Answer of ${where} is not JSON`, response.status);
   }
-  if (!response.ok) {
-    // x-amzn-ErrorType may carry ":http://…" after the name; __type may carry "namespace#" before it.
-    const header = response.headers.get('x-amzn-errortype')?.split(':')[0];
-    const type = header || (typeof parsed.__type === 'string' ? parsed.__type : typeof parsed.code === 'string' ? parsed.code : '');
-    const name = type.split('#').pop() || `Http${response.status}Error`;
-    const message = typeof parsed.message === 'string' ? parsed.message : typeof parsed.Message === 'string' ? parsed.Message : response.statusText;
-    throw new ServiceError(name, message, response.status, response.headers.get('x-amzn-requestid') ?? undefined);
-  }
-  return parsed as T;
 }
 
 /** Label encoding of the AWS SDKs (RFC 3986 unreserved characters stay, everything else is percent-encoded). */

@@ -1,0 +1,258 @@
+// The load generator: a separate process (pinned to its own CPU) that receives ready-made HTTP requests
+// from bench/run.ts over IPC and replays them with autocannon's programmatic API. It never signs or builds
+// requests while a measurement runs; it only hands the next one to autocannon.
+import { Agent, request as httpRequest } from 'node:http';
+import autocannon from 'autocannon';
+import type { LoadJob, LoadResult, WireRequest } from './lib/types.ts';
+
+interface PreparedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: Buffer | undefined;
+}
+
+/** Requests shared by all connections, handed out in order from one cursor. */
+interface SharedPool {
+  kind: 'shared';
+  requests: PreparedRequest[];
+  cursor: number;
+}
+
+/**
+ * One request sequence per connection ("lane"). A connection sends its next request only after the previous
+ * answer, so a lane's writes to its own dataset arrive in order and can carry SyncCounts computed in advance.
+ */
+interface LanePool {
+  kind: 'lanes';
+  lanes: Array<{ requests: PreparedRequest[]; cursor: number }>;
+}
+
+type Pool = SharedPool | LanePool;
+
+const pools = new Map<string, Pool>();
+
+const prepare = (request: WireRequest): PreparedRequest => ({
+  method: request.method,
+  path: request.path,
+  headers: request.headers,
+  body: request.body === undefined ? undefined : Buffer.from(request.body),
+});
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function run(job: LoadJob): Promise<LoadResult> {
+  const pool = pools.get(job.pool);
+  if (!pool) throw new Error(`unknown request pool ${job.pool}`);
+  if (pool.kind === 'lanes' && pool.lanes.length < (job.laneBase ?? 0) + job.connections) throw new Error(`pool ${job.pool} has too few lanes`);
+  // Unique requests (writes) must never be replayed: stop while `reserve` are left for the requests
+  // autocannon has already built for its connections.
+  const reserve = pool.kind === 'shared' ? job.connections * 2 : 2;
+  let exhausted = false;
+  let nextLane = job.laneBase ?? 0;
+  let latencies = new Float64Array(1 << 16);
+  let count = 0;
+  const statusCounts: Record<string, number> = {};
+  const errorSamples: string[] = [];
+
+  return new Promise((resolve, reject) => {
+    // Stopping autocannon takes effect only at its next sample tick; destroying the connections stops at once.
+    const clients: Array<{ destroy(): void }> = [];
+    const exhaust = () => {
+      exhausted = true;
+      for (const client of clients) {
+        try {
+          client.destroy();
+        } catch {
+          // A client still being constructed has no connection yet; it is destroyed again after construction.
+        }
+      }
+    };
+    const take = (source: { requests: PreparedRequest[]; cursor: number }) => {
+      if (source.cursor >= source.requests.length) {
+        if (job.cycle) source.cursor = 0;
+        else throw new Error('request pool exhausted (the reserve was too small)');
+      }
+      if (!job.cycle && !exhausted && source.cursor >= source.requests.length - reserve) exhaust();
+      return source.requests[source.cursor++]!;
+    };
+    const setup = (source: () => PreparedRequest) => (request: Record<string, unknown>) => {
+      const next = source();
+      request.method = next.method;
+      request.path = next.path;
+      request.headers = { ...next.headers };
+      request.body = next.body;
+      return request;
+    };
+    const onResponse = job.captureErrors
+      ? (status: number, body: string) => {
+          if ((status < 200 || status > 299) && errorSamples.length < 3) errorSamples.push(`${status} ${body.slice(0, 300)}`);
+        }
+      : undefined;
+    const placeholder = { method: 'GET', path: '/health', headers: {}, body: undefined };
+    const started = performance.now();
+    const instance = autocannon(
+      {
+        url: job.url,
+        connections: job.connections,
+        pipelining: 1,
+        duration: job.durationSeconds,
+        timeout: 30,
+        sampleInt: 100,
+        // Each connection's first request is built before setupClient runs; lane pools replace it there.
+        requests: [{ setupRequest: pool.kind === 'shared' ? setup(() => take(pool)) : setup(() => placeholder), ...(onResponse ? { onResponse } : {}) }],
+        setupClient(client: { setRequests(requests: unknown[]): void; destroy(): void }) {
+          clients.push(client);
+          if (pool.kind === 'lanes') {
+            const lane = pool.lanes[nextLane++]!;
+            client.setRequests([{ setupRequest: setup(() => take(lane)), ...(onResponse ? { onResponse } : {}) }]);
+          }
+        },
+      },
+      (error: Error | null, result: autocannon.Result) => {
+        if (error) return reject(error);
+        const elapsedSeconds = (performance.now() - started) / 1000;
+        const sorted = latencies.subarray(0, count).sort();
+        let sum = 0;
+        for (const value of sorted) sum += value;
+        resolve({
+          completed: count,
+          elapsedSeconds,
+          requestsPerSecond: count / elapsedSeconds,
+          latencyMs: {
+            p50: percentile(sorted, 50),
+            p90: percentile(sorted, 90),
+            p99: percentile(sorted, 99),
+            max: sorted.length ? sorted[sorted.length - 1]! : 0,
+            mean: count ? sum / count : 0,
+          },
+          statusCounts,
+          errors: result.errors,
+          timeouts: result.timeouts,
+          poolExhausted: exhausted,
+          errorSamples,
+        });
+      },
+    );
+    if (exhausted) exhaust();
+    instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+      if (count === latencies.length) {
+        const grown = new Float64Array(latencies.length * 2);
+        grown.set(latencies);
+        latencies = grown;
+      }
+      latencies[count++] = responseTime;
+      statusCounts[statusCode] = (statusCounts[statusCode] ?? 0) + 1;
+    });
+  });
+}
+
+/**
+ * Open-loop load at a fixed rate for the latency target. autocannon's own rate limit releases each connection's
+ * quota in a burst at the start of every second, so it would measure the burst rather than the rate; this
+ * paces requests evenly (every millisecond, the requests now due) over at most `connections` keep-alive sockets.
+ */
+function paced(job: LoadJob): Promise<LoadResult> {
+  const pool = pools.get(job.pool);
+  if (!pool || pool.kind !== 'shared') throw new Error(`paced runs need a shared pool (${job.pool})`);
+  const rate = job.overallRate!;
+  const { hostname, port } = new URL(job.url);
+  const agent = new Agent({ keepAlive: true, maxSockets: job.connections });
+  const latencies: number[] = [];
+  const statusCounts: Record<string, number> = {};
+  const errorSamples: string[] = [];
+  let errors = 0;
+  let sent = 0;
+  let inFlight = 0;
+  const started = performance.now();
+  const durationMs = job.durationSeconds * 1000;
+  return new Promise((resolve) => {
+    const send = () => {
+      if (pool.cursor >= pool.requests.length) pool.cursor = 0;
+      const next = pool.requests[pool.cursor++]!;
+      const t0 = performance.now();
+      inFlight++;
+      const req = httpRequest({ agent, hostname, port, method: next.method, path: next.path, headers: next.body ? { ...next.headers, 'content-length': String(next.body.length) } : next.headers }, (res) => {
+        const status = res.statusCode ?? 0;
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => {
+          if (status >= 300 && errorSamples.length < 3) chunks.push(chunk);
+        });
+        res.on('end', () => {
+          latencies.push(performance.now() - t0);
+          statusCounts[status] = (statusCounts[status] ?? 0) + 1;
+          if (chunks.length) errorSamples.push(`${status} ${Buffer.concat(chunks).toString().slice(0, 300)}`);
+          done();
+        });
+      });
+      req.on('error', () => {
+        errors++;
+        done();
+      });
+      req.end(next.body);
+    };
+    const done = () => {
+      inFlight--;
+      if (finished && inFlight === 0) finish();
+    };
+    let finished = false;
+    const finish = () => {
+      agent.destroy();
+      const elapsedSeconds = (performance.now() - started) / 1000;
+      const sorted = Float64Array.from(latencies).sort();
+      const sum = latencies.reduce((a, b) => a + b, 0);
+      resolve({
+        completed: latencies.length,
+        elapsedSeconds,
+        requestsPerSecond: latencies.length / elapsedSeconds,
+        latencyMs: { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted.length ? sorted[sorted.length - 1]! : 0, mean: latencies.length ? sum / latencies.length : 0 },
+        statusCounts,
+        errors,
+        timeouts: 0,
+        poolExhausted: false,
+        errorSamples,
+      });
+    };
+    const timer = setInterval(() => {
+      const elapsed = performance.now() - started;
+      if (elapsed >= durationMs) {
+        clearInterval(timer);
+        finished = true;
+        if (inFlight === 0) finish();
+        return;
+      }
+      const due = Math.floor((elapsed / 1000) * rate) - sent;
+      for (let i = 0; i < due; i++, sent++) send();
+    }, 1);
+  });
+}
+
+type Message =
+  | { type: 'load'; pool: string; requests: WireRequest[] }
+  | { type: 'load-lanes'; pool: string; lanes: WireRequest[][] }
+  | { type: 'run'; job: LoadJob }
+  | { type: 'drop'; pool: string };
+
+process.on('message', (message: Message) => {
+  if (message.type === 'load') {
+    pools.set(message.pool, { kind: 'shared', requests: message.requests.map(prepare), cursor: 0 });
+    process.send!({ type: 'loaded', pool: message.pool });
+  } else if (message.type === 'load-lanes') {
+    pools.set(message.pool, { kind: 'lanes', lanes: message.lanes.map((requests) => ({ requests: requests.map(prepare), cursor: 0 })) });
+    process.send!({ type: 'loaded', pool: message.pool });
+  } else if (message.type === 'drop') {
+    pools.delete(message.pool);
+  } else {
+    Promise.resolve(message.job)
+      .then((job) => (job.paced ? paced(job) : run(job)))
+      .then(
+      (result) => process.send!({ type: 'result', result }),
+      (error: Error) => process.send!({ type: 'error', message: error.stack ?? String(error) }),
+    );
+  }
+});
+process.on('disconnect', () => process.exit(0));
+process.send!({ type: 'ready' });

@@ -1,0 +1,360 @@
+// `npm run bench [-- --quick] [-- --synchronous FULL]`: starts the ceiling, the floor and cognisync (SQLite, and
+// PostgreSQL when one answers) on 127.0.0.1, drives bounded loads at them from a separate, pinned load-generator
+// process, and writes bench/results.json plus bench/results.md (also printed). Every ratio is taken between
+// figures measured in this run, one right after the other. See bench/README.md.
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { measureClientSync, type ClientSyncResult } from './lib/client-sync.ts';
+import { LoadGenerator, type Measurement } from './lib/load.ts';
+import { LOAD_CPU, pinSelf, pinningAvailable } from './lib/processes.ts';
+import { aggregate, evaluateTargets, renderReport } from './lib/report.ts';
+import { destroyAgent, mapLimit } from './lib/requests.ts';
+import { identityIdFor, seedDatasets, seedIdentities } from './lib/seed-sql.ts';
+import { createThrowawayDatabase, postgresServer, startCeiling, startCognisync, startFloor, type Target } from './lib/targets.ts';
+import type { WireRequest } from './lib/types.ts';
+import { buildWrites, Fixture, recordKey, value, WriteSlots, type BenchIdentity, type Patch } from './lib/workload.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    synchronous: { type: 'string', default: 'NORMAL' },
+    only: { type: 'string' },
+    'no-postgres': { type: 'boolean', default: false },
+    'cpu-prof-dir': { type: 'string' },
+    /** Only main scenarios whose name matches this regular expression (for profiling one of them). */
+    scenarios: { type: 'string' },
+    /** Seconds per measured run (overrides the mode's default). */
+    duration: { type: 'string' },
+  },
+});
+const quick = args.quick!;
+const synchronous = args.synchronous!.toUpperCase() as 'NORMAL' | 'FULL';
+if (synchronous !== 'NORMAL' && synchronous !== 'FULL') throw new Error('--synchronous must be NORMAL or FULL');
+/** `--cpu-prof-dir DIR`: cognisync runs with --cpu-prof and writes its profile there when it stops. */
+const profileArgs = args['cpu-prof-dir'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(args['cpu-prof-dir'])] : [];
+const sections = new Set((args.only ?? 'main,scaling,identities,client').split(','));
+
+/** Run lengths and sizes; --quick keeps every scenario but shortens each and shrinks the largest seedings. */
+const plan = quick
+  ? {
+      warmupSeconds: 0.25, durationSeconds: 0.6, repetitions: 1, postgresScenarios: /^UpdateRecords\(1\)$/, latencyOnPostgres: false,
+      scalingDurationSeconds: 0.6, datasetSizes: [10, 1024], scalingOnPostgres: false, identityCounts: [1_000, 10_000], identitiesOnPostgres: false, clientRepetitions: 3, clientOnPostgres: false,
+    }
+  : {
+      warmupSeconds: 0.8, durationSeconds: 1.2, repetitions: 3, postgresScenarios: /./, latencyOnPostgres: true,
+      scalingDurationSeconds: 1.5, datasetSizes: [10, 100, 1024], scalingOnPostgres: true, identityCounts: [1_000, 100_000], identitiesOnPostgres: true, clientRepetitions: 10, clientOnPostgres: true,
+    };
+if (args.duration) plan.durationSeconds = plan.scalingDurationSeconds = Number(args.duration);
+const scenarioFilter = new RegExp(args.scenarios ?? '.');
+const CONNECTIONS = 64;
+const MAIN_IDENTITIES = 64;
+/** The hot-record race writes 1,000 records per dataset, 20 datasets per identity: 4 identities hold 80k records. */
+const HOT_IDENTITIES = 4;
+const SMALL_VALUE = 64;
+const LARGE_VALUE = 1000;
+const IDENTITY_SAMPLE = 256;
+
+const started = Date.now();
+const log = (message: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${message}\n`);
+
+pinSelf(LOAD_CPU);
+const load = await LoadGenerator.start();
+const postgres = args['no-postgres'] ? undefined : await postgresServer();
+const measurements: Measurement[] = [];
+const client: ClientSyncResult[] = [];
+const cleanups: Array<() => Promise<void>> = [];
+
+function record(m: Measurement): Measurement {
+  measurements.push(m);
+  const codes = Object.entries(m.statusCounts).map(([code, n]) => `${code}:${n}`).join(' ');
+  log(`${m.scenario.padEnd(34)} ${m.target.padEnd(8)} ${m.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${m.latencyMs.p50.toFixed(2)} p99 ${m.latencyMs.p99.toFixed(2)} ms  cpu ${m.serverCpuMicrosPerRequest.toFixed(0)} µs/req  rss ${(m.serverRssPeakBytes / 2 ** 20).toFixed(0)} MB  [${codes}]${m.errors ? ` errors ${m.errors}` : ''}${m.errorSamples.length ? `  e.g. ${m.errorSamples[0]}` : ''}`);
+  return m;
+}
+
+interface RunOptions {
+  durationSeconds?: number;
+  warmupSeconds?: number;
+  repetition?: number;
+  captureErrors?: boolean;
+}
+
+/** A read scenario: a fixed list of requests replayed for the whole run. */
+async function measureReads(scenario: string, target: Target, requests: WireRequest[], options: RunOptions = {}) {
+  const pool = await load.load(requests);
+  const m = await load.measure({ scenario, target, pool, connections: CONNECTIONS, warmupSeconds: options.warmupSeconds ?? plan.warmupSeconds, durationSeconds: options.durationSeconds ?? plan.durationSeconds, cycle: true, captureErrors: options.captureErrors ?? true });
+  load.drop(pool);
+  return record({ ...m, repetition: options.repetition ?? 0 });
+}
+
+/**
+ * A write scenario whose requests may each be sent once: the warm-up gets `guessRate` × its length, the
+ * measured run 1.5 × the warm-up's rate × its length (ending early, bounded by count, if that runs out).
+ */
+async function measureWrites(scenario: string, target: Target, guessRate: number, build: (count: number) => Promise<WireRequest[]>, options: RunOptions = {}) {
+  const reserve = CONNECTIONS * 2 + 16;
+  const durationSeconds = options.durationSeconds ?? plan.durationSeconds;
+  const warmupSeconds = options.warmupSeconds ?? plan.warmupSeconds;
+  const m = await load.measure({
+    scenario,
+    target,
+    connections: CONNECTIONS,
+    warmupSeconds,
+    durationSeconds,
+    cycle: false,
+    ...(warmupSeconds > 0 ? { warmupPool: await load.load(await build(Math.ceil(guessRate * warmupSeconds) + reserve)) } : {}),
+    // Sized from the warm-up's rate, or (without one) from the caller's estimate.
+    buildPool: async (rate) => load.load(await build(Math.ceil(Math.max(warmupSeconds > 0 ? rate : guessRate, 200) * 1.5 * durationSeconds) + reserve)),
+  });
+  return record({ ...m, repetition: options.repetition ?? 0 });
+}
+
+/**
+ * Lane writes: one request sequence per connection (see load-generator.ts), each lane writing its own dataset.
+ * No warm-up run: a warm-up that stopped mid-request would leave its lane's SyncCounts unknown, and the server is
+ * warm from the reads of the same datasets just before.
+ */
+async function measureLaneWrites(scenario: string, target: Target, estimate: number, build: (lane: number, perLane: number) => Promise<WireRequest[]>, durationSeconds: number) {
+  const perLane = Math.max(20, Math.ceil((estimate * 1.5 * durationSeconds) / CONNECTIONS) + 4);
+  const pool = await load.loadLanes(await Promise.all(Array.from({ length: CONNECTIONS }, (_, lane) => build(lane, perLane))));
+  return record(await load.measure({ scenario, target, pool, connections: CONNECTIONS, warmupSeconds: 0, durationSeconds, cycle: false }));
+}
+
+const reads: Array<[string, (fixture: Fixture, identity: BenchIdentity) => Promise<WireRequest>]> = [
+  ['ListRecords(100 records)', (f, i) => f.listRecords(i, 'list100')],
+  ['ListRecords(lastSyncCount, 1 change)', (f, i) => f.listRecords(i, 'list100', { lastSyncCount: '1' })],
+  ['DescribeDataset', (f, i) => f.describeDataset(i, 'list100')],
+  ['GetCredentialsForIdentity', (f, i) => f.getCredentialsForIdentity(i)],
+];
+
+/** UpdateRecords of `patches` new keys each, `count` of them, spread round-robin over the identities. */
+function newKeyWrites(fixture: Fixture, slots: WriteSlots, patches: number) {
+  return (count: number) =>
+    buildWrites(fixture, count, (index) => {
+      const slot = slots.take(index, patches);
+      return { identity: slot.identity, datasetName: slot.datasetName, patches: slot.keys.map((key): Patch => ({ Op: 'replace', Key: key, Value: value(SMALL_VALUE, key), SyncCount: 0 })) };
+    });
+}
+
+/** Median req/s of a scenario's repetitions on a target (undefined before it ran). */
+const rateOf = (scenario: string, target: string) => {
+  const rates = measurements.filter((m) => m.scenario === scenario && m.target === target).map((m) => m.requestsPerSecond).sort((a, b) => a - b);
+  return rates.length ? rates[Math.floor(rates.length / 2)] : undefined;
+};
+
+try {
+  log(`${quick ? 'quick' : 'full'} run; SQLite synchronous=${synchronous}; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); pinning ${pinningAvailable() ? 'on (servers CPU 1, load CPU 0)' : 'off'}; PostgreSQL ${postgres ? postgres.version : args['no-postgres'] ? 'skipped (--no-postgres)' : 'not reachable (skipped)'}`);
+  const ceiling = await startCeiling();
+  cleanups.push(() => ceiling.stop());
+  const floor = await startFloor(synchronous);
+  cleanups.push(() => floor.stop());
+  const sqlite = await startCognisync({ name: 'sqlite', synchronous, extraArgs: profileArgs });
+  cleanups.push(() => sqlite.stop());
+  let pgTarget: Target | undefined;
+  if (postgres) {
+    const database = await createThrowawayDatabase(postgres.adminUrl);
+    cleanups.push(() => database.drop());
+    pgTarget = await startCognisync({ name: 'postgres', synchronous, databaseUrl: database.url, extraArgs: profileArgs });
+    cleanups.push(() => pgTarget!.stop());
+  }
+  const cognisyncTargets = [sqlite, ...(pgTarget ? [pgTarget] : [])];
+  const mainTargets = [floor, ...cognisyncTargets];
+  /** The servers a main scenario runs on (--quick runs PostgreSQL for UpdateRecords(1) only). */
+  const targetsFor = (scenario: string) => mainTargets.filter((target) => target.store !== 'postgres' || plan.postgresScenarios.test(scenario));
+
+  // Fixtures: one pool per target, identities with temporary credentials, a 100-record dataset each.
+  const fixtures = new Map<string, { fixture: Fixture; identities: BenchIdentity[]; hot: BenchIdentity[] }>();
+  for (const target of mainTargets) {
+    const fixture = new Fixture(target);
+    await fixture.createPool('bench');
+    const all = await fixture.createIdentities(MAIN_IDENTITIES + HOT_IDENTITIES);
+    const identities = all.slice(0, MAIN_IDENTITIES);
+    await mapLimit(identities, 8, (identity) => fixture.seedDataset(identity, 'list100', 100, SMALL_VALUE));
+    fixtures.set(target.name, { fixture, identities, hot: all.slice(MAIN_IDENTITIES) });
+  }
+  log(`fixtures ready: ${MAIN_IDENTITIES} identities × 100 records on ${mainTargets.map((t) => t.name).join(', ')}`);
+
+  if (sections.has('main')) {
+    const ceilingGet: WireRequest[] = [{ method: 'GET', path: '/', headers: { host: ceiling.host } }];
+    await measureReads('ceiling GET (fixed JSON)', ceiling, ceilingGet);
+
+    // Each scenario runs floor, SQLite, PostgreSQL back to back, `repetitions` times; tables show medians and
+    // every ratio is the median of ratios between runs of the same round.
+    const warmupFor = (repetition: number) => (repetition === 0 ? plan.warmupSeconds : 0);
+    for (const [scenario, patches] of [['UpdateRecords(1)', 1], ['UpdateRecords(10)', 10]] as const) {
+      if (!scenarioFilter.test(scenario)) continue;
+      const slots = new Map(mainTargets.map((target) => [target.name, new WriteSlots(fixtures.get(target.name)!.identities, `w${patches}-`)]));
+      for (let repetition = 0; repetition < plan.repetitions; repetition++) {
+        for (const target of targetsFor(scenario)) {
+          const { fixture } = fixtures.get(target.name)!;
+          const guess = rateOf(scenario, target.name) ?? (target.kind === 'floor' ? 30_000 : Math.min(rateOf(scenario, 'floor') ?? 10_000, 15_000));
+          await measureWrites(scenario, target, guess, newKeyWrites(fixture, slots.get(target.name)!, patches), { warmupSeconds: warmupFor(repetition), repetition });
+        }
+      }
+    }
+    for (const [scenario, build] of reads) {
+      if (!scenarioFilter.test(scenario)) continue;
+      for (let repetition = 0; repetition < plan.repetitions; repetition++) {
+        for (const target of targetsFor(scenario)) {
+          const { fixture, identities } = fixtures.get(target.name)!;
+          await measureReads(scenario, target, await Promise.all(identities.map((identity) => build(fixture, identity))), { warmupSeconds: warmupFor(repetition), repetition });
+        }
+      }
+    }
+    // Hot record: four devices race to create each record (SyncCount 0); exactly one of every four can win.
+    const hotOffsets = new Map<string, number>();
+    for (const target of scenarioFilter.test('Hot record') ? targetsFor('Hot record') : []) {
+      const { fixture, hot } = fixtures.get(target.name)!;
+      const guess = target.kind === 'floor' ? 30_000 : Math.min(rateOf('UpdateRecords(1)', target.name) ?? 10_000, 15_000) * 2;
+      await measureWrites('Hot record: 4 writers race per record', target, guess, async (count) => {
+        let offset = hotOffsets.get(target.name) ?? 0;
+        const first = offset;
+        offset += Math.ceil(count / 4) + 1;
+        hotOffsets.set(target.name, offset);
+        return buildWrites(fixture, count, (index) => {
+          const record = first + Math.floor(index / 4);
+          const dataset = Math.floor(record / 1000);
+          return { identity: hot[dataset % HOT_IDENTITIES]!, datasetName: `hot${Math.floor(dataset / HOT_IDENTITIES)}`, patches: [{ Op: 'replace', Key: `h${record}`, Value: value(SMALL_VALUE, record), SyncCount: 0 }] };
+        });
+      });
+    }
+    // Latency at a fixed load: open loop at half the capacity just measured, still over 64 connections. (Run
+    // closed loop, 64 connections always wait: p99 is then queueing, 64 ÷ throughput, not service time.)
+    for (const target of plan.latencyOnPostgres ? cognisyncTargets : [sqlite]) {
+      const { fixture, identities } = fixtures.get(target.name)!;
+      for (const scenario of ['UpdateRecords(1)', 'ListRecords(100 records)', 'ListRecords(lastSyncCount, 1 change)', 'DescribeDataset']) {
+        const capacity = rateOf(scenario, target.name);
+        if (!capacity || !scenarioFilter.test(scenario)) continue;
+        const rate = Math.max(50, Math.round(capacity / 2 / 50) * 50);
+        const write = scenario === 'UpdateRecords(1)';
+        const requests = write
+          ? await newKeyWrites(fixture, new WriteSlots(identities, 'lat-'), 1)(Math.ceil(rate * plan.durationSeconds * 1.05) + 100)
+          : await Promise.all(identities.map((identity) => reads.find(([name]) => name === scenario)![1](fixture, identity)));
+        const pool = await load.load(requests);
+        record(await load.measure({ scenario: `${scenario} at ${rate} req/s (½ capacity)`, target, pool, connections: CONNECTIONS, warmupSeconds: 0, durationSeconds: plan.durationSeconds, cycle: !write, pacedRate: rate }));
+        load.drop(pool);
+      }
+    }
+    await measureReads('ceiling GET (fixed JSON), again', ceiling, ceilingGet);
+  }
+
+  if (sections.has('scaling')) {
+    // Dataset size: records of ~1 KB (1,024 of them are the 1 MB cap), one dataset per connection ("lane"),
+    // written straight into the store (see seed-sql.ts) and read and written through the API.
+    for (const target of plan.scalingOnPostgres ? cognisyncTargets : [sqlite]) {
+      const fixture = new Fixture(target);
+      await fixture.createPool('scaling');
+      const owners = await fixture.createIdentities(Math.ceil((CONNECTIONS * plan.datasetSizes.length) / 19));
+      const datasets = plan.datasetSizes.flatMap((size) => Array.from({ length: CONNECTIONS }, (_, lane) => ({ size, lane, name: `size${size}-${lane}` })));
+      const owned = datasets.map((dataset, i) => ({ ...dataset, identity: owners[Math.floor(i / 19)]! }));
+      await seedDatasets(target, fixture.identityPoolId, owned.map((d) => ({ identityId: d.identity.identityId, datasetName: d.name, records: d.size, valueBytes: LARGE_VALUE })));
+      await fixture.tokens_(owned.map((d) => [d.identity, d.name] as const));
+      log(`scaling datasets seeded on ${target.name}`);
+      const options = { durationSeconds: plan.scalingDurationSeconds };
+      for (const size of plan.datasetSizes) {
+        const mine = owned.filter((d) => d.size === size);
+        await measureReads(`ListRecords full, ${size} records`, target, await Promise.all(mine.map((d) => fixture.listRecords(d.identity, d.name))), { ...options, captureErrors: false });
+      }
+      for (const size of plan.datasetSizes) {
+        const mine = owned.filter((d) => d.size === size);
+        await measureReads(`ListRecords(1 change), ${size} records`, target, await Promise.all(mine.map((d) => fixture.listRecords(d.identity, d.name, { lastSyncCount: '1' }))), options);
+      }
+      for (const size of plan.datasetSizes) {
+        const byLane = owned.filter((d) => d.size === size);
+        const guess = Math.min(rateOf('UpdateRecords(1)', target.name) ?? 5_000, 15_000);
+        await measureLaneWrites(
+          `UpdateRecords(1 replace), ${size} records`,
+          target,
+          guess,
+          async (lane, perLane) => {
+            const d = byLane[lane]!;
+            // The lane is the dataset's only writer, so every SyncCount is known in advance:
+            // as seeded, the dataset is at 2, r0000 at 2 and every other record at 1.
+            const keys = Array.from({ length: size }, (_, i) => recordKey(i));
+            const last = new Map(keys.map((key, i) => [key, i === 0 ? 2 : 1]));
+            let syncCount = 2;
+            const requests: WireRequest[] = [];
+            for (let k = 0; k < perLane; k++) {
+              const key = keys[(k + 1) % size]!;
+              requests.push(await fixture.updateRecords(d.identity, d.name, [{ Op: 'replace', Key: key, Value: value(LARGE_VALUE, `${key}/${k}`), SyncCount: last.get(key)! }]));
+              last.set(key, ++syncCount);
+            }
+            return requests;
+          },
+          plan.scalingDurationSeconds,
+        );
+      }
+    }
+  }
+
+  if (sections.has('identities')) {
+    // Number of identities in the store: rows written straight into the database, then a sample of 256 of them
+    // gets credentials and is read and written through the API.
+    for (const target of plan.identitiesOnPostgres ? cognisyncTargets : [sqlite]) {
+      const { fixture } = fixtures.get(target.name)!;
+      let seeded = 0;
+      const used = new Set<number>();
+      for (const total of plan.identityCounts) {
+        const seedStarted = Date.now();
+        await seedIdentities(target, fixture.identityPoolId, seeded, total, SMALL_VALUE);
+        log(`seeded identities ${seeded}..${total} on ${target.name} in ${((Date.now() - seedStarted) / 1000).toFixed(1)} s`);
+        seeded = total;
+        const sample: number[] = [];
+        while (sample.length < IDENTITY_SAMPLE) {
+          const index = Math.floor(Math.random() * total);
+          if (!used.has(index)) {
+            used.add(index);
+            sample.push(index);
+          }
+        }
+        const identities = await mapLimit(sample, 16, (index) => fixture.credentialsFor(identityIdFor(index)));
+        const label = total >= 1000 ? `${total / 1000}k` : String(total);
+        await measureReads(`ListRecords(1 change), ${label} identities`, target, await Promise.all(identities.map((identity) => fixture.listRecords(identity, 'p0', { lastSyncCount: '1' }))));
+        const guess = Math.min(rateOf('UpdateRecords(1)', target.name) ?? 5_000, 15_000);
+        await measureWrites(`UpdateRecords(1), ${label} identities`, target, guess, newKeyWrites(fixture, new WriteSlots(identities, 'p', 1000, 1), 1));
+      }
+    }
+  }
+
+  if (sections.has('client')) {
+    for (const target of plan.clientOnPostgres ? cognisyncTargets : [sqlite]) {
+      for (const implementation of ['library', 'sdk'] as const) {
+        const result = await measureClientSync(target, plan.clientRepetitions, LARGE_VALUE, implementation);
+        client.push(result);
+        log(`client sync on ${target.name} (${result.client}): first ${result.firstSyncMs.median.toFixed(1)} ms, push ${result.incrementalPushMs.median.toFixed(2)} ms, pull ${result.incrementalPullMs.median.toFixed(2)} ms`);
+      }
+    }
+  }
+
+  const meta = {
+    date: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    node: process.version,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cpus: cpus().length,
+    pinning: pinningAvailable() ? 'servers on CPU 1, load generator and orchestrator on CPU 0 (taskset)' : 'none',
+    sqliteSynchronous: synchronous,
+    postgres: postgres ? postgres.version : args['no-postgres'] ? 'skipped (--no-postgres)' : 'not reachable',
+    connections: CONNECTIONS,
+    warmupSeconds: plan.warmupSeconds,
+    durationSeconds: plan.durationSeconds,
+    repetitions: plan.repetitions,
+    scalingDurationSeconds: plan.scalingDurationSeconds,
+    rateLimits: 'raised out of reach (COGNISYNC_RATE_LIMIT_*=1000000): the defaults cap a pool at 2,000 and an identity at 50 req/s',
+    signing: 'pre-signed with @smithy/signature-v4 before each run (identity temporary credentials; GetCredentialsForIdentity is unsigned)',
+    wallSeconds: 0,
+  };
+  meta.wallSeconds = Math.round((Date.now() - started) / 100) / 10;
+  const targets = evaluateTargets(measurements, client);
+  // `summary`: one row per scenario and server (medians over repetitions); `measurements`: every run.
+  const results = { meta, targets, summary: aggregate(measurements), client, measurements };
+  writeFileSync(resolve(import.meta.dirname, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  const report = renderReport(results);
+  writeFileSync(join(import.meta.dirname, 'results.md'), report);
+  process.stdout.write(`${report}\n`);
+} finally {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => log(`cleanup: ${String(error)}`));
+  await load.stop();
+  destroyAgent();
+}

@@ -62,8 +62,8 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   maxRequestBodyBytes: 8 * 1024 * 1024,
   identityRequestsPerSecond: 50,
   identityRequestBurst: 100,
-  poolRequestsPerSecond: 2000,
-  poolRequestBurst: 4000,
+  poolRequestsPerSecond: 10_000,
+  poolRequestBurst: 20_000,
   maxInFlightRequests: 512,
   signatureSkewSeconds: 15 * 60,
 });

@@ -12,7 +12,8 @@ import { LOAD_CPU, pinSelf, pinningAvailable } from './lib/processes.ts';
 import { aggregate, evaluateTargets, renderReport } from './lib/report.ts';
 import { destroyAgent, mapLimit } from './lib/requests.ts';
 import { identityIdFor, seedDatasets, seedIdentities } from './lib/seed-sql.ts';
-import { createThrowawayDatabase, postgresServer, startCeiling, startCognisync, startFloor, type Target } from './lib/targets.ts';
+import { createTestDatabase } from '../packages/server/test/support/postgres.ts';
+import { postgresServer, startCeiling, startCognisync, startFloor, type Target } from './lib/targets.ts';
 import type { WireRequest } from './lib/types.ts';
 import { buildWrites, Fixture, recordKey, value, WriteSlots, type BenchIdentity, type Patch } from './lib/workload.ts';
 
@@ -153,7 +154,7 @@ try {
   cleanups.push(() => sqlite.stop());
   let pgTarget: Target | undefined;
   if (postgres) {
-    const database = await createThrowawayDatabase(postgres.adminUrl);
+    const database = await createTestDatabase('cognisync_bench', postgres.adminUrl);
     cleanups.push(() => database.drop());
     pgTarget = await startCognisync({ name: 'postgres', synchronous, databaseUrl: database.url, extraArgs: profileArgs });
     cleanups.push(() => pgTarget!.stop());
@@ -341,7 +342,7 @@ try {
     durationSeconds: plan.durationSeconds,
     repetitions: plan.repetitions,
     scalingDurationSeconds: plan.scalingDurationSeconds,
-    rateLimits: 'raised out of reach (COGNISYNC_RATE_LIMIT_*=1000000): the defaults cap a pool at 2,000 and an identity at 50 req/s',
+    rateLimits: 'raised out of reach (COGNISYNC_RATE_LIMIT_*=1000000): the defaults cap a pool at 10,000 and an identity at 50 req/s',
     signing: 'pre-signed with @smithy/signature-v4 before each run (identity temporary credentials; GetCredentialsForIdentity is unsigned)',
     wallSeconds: 0,
   };

@@ -1,6 +1,5 @@
 // The servers a run measures side by side: the node:http ceiling, the better-sqlite3 floor, cognisync on
 // SQLite and, when a PostgreSQL server answers, cognisync on a throw-away PostgreSQL database.
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -75,7 +74,7 @@ export async function startCognisync(options: { name: string; synchronous: 'NORM
       COGNISYNC_ACCESS_KEY_ID: developerCredentials.accessKeyId,
       COGNISYNC_SECRET_ACCESS_KEY: developerCredentials.secretAccessKey,
       COGNISYNC_SQLITE_SYNCHRONOUS: options.synchronous,
-      // The default token buckets (50 req/s per identity, 2,000 per pool) would cap every scenario at the
+      // The default token buckets (50 req/s per identity, 10,000 per pool) would cap every scenario at the
       // limiter; raise them out of reach so the figures show capacity. The check itself still runs per request.
       COGNISYNC_RATE_LIMIT_IDENTITY_RPS: '1000000',
       COGNISYNC_RATE_LIMIT_IDENTITY_BURST: '1000000',
@@ -122,30 +121,4 @@ export async function postgresServer(): Promise<{ adminUrl: string; version: str
   } finally {
     await client.end().catch(() => undefined);
   }
-}
-
-/** A new, empty database on the server; `drop()` removes it (also with connections still open). */
-export async function createThrowawayDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `cognisync_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      try {
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await client.end();
-      }
-    },
-  };
 }

@@ -1,24 +1,45 @@
 // Reads a request body into memory, refusing (before buffering it) anything over the configured cap.
+// Plain 'data'/'end' listeners rather than `for await`: the async iterator costs more than the rest of reading a
+// small body, and a request without a body (every GET) is answered without waiting for the stream at all.
 import type { IncomingMessage } from 'node:http';
 import { InvalidParameterException, RequestEntityTooLargeException } from '../errors.js';
 
-export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
+const EMPTY = Buffer.alloc(0);
+
+export function readBody(req: IncomingMessage, maxBytes: number): Buffer | Promise<Buffer> {
+  const length = req.headers['content-length'];
+  // HTTP/1.1: a request has a body only when it declares a length or a transfer coding.
+  if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined) return EMPTY;
+  const declared = Number(length);
   if (Number.isFinite(declared) && declared > maxBytes) {
-    throw new RequestEntityTooLargeException(`Request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`);
+    return Promise.reject(new RequestEntityTooLargeException(`Request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`));
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      req.off('data', onData).off('end', onEnd).off('error', onEnded).off('close', onEnded);
+    };
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > maxBytes) throw new RequestEntityTooLargeException(`Request body exceeds the limit of ${maxBytes} bytes`);
+      if (size > maxBytes) {
+        // The rest is never read: the answer carries `connection: close`, so the socket goes once it is written.
+        stop();
+        req.pause();
+        reject(new RequestEntityTooLargeException(`Request body exceeds the limit of ${maxBytes} bytes`));
+        return;
+      }
       chunks.push(chunk);
-    }
-  } catch (error) {
-    if (error instanceof RequestEntityTooLargeException) throw error;
+    };
+    const onEnd = () => {
+      stop();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
     // The client closed the connection mid-body or timed out: its mistake, not a server fault (no 500, no error log).
-    throw new InvalidParameterException('The request body ended before its declared length');
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+    const onEnded = () => {
+      stop();
+      reject(new InvalidParameterException('The request body ended before its declared length'));
+    };
+    req.on('data', onData).on('end', onEnd).on('error', onEnded).on('close', onEnded);
+  });
 }

@@ -177,6 +177,7 @@ export function createRequestListener(deps: ListenerDependencies) {
     serveApi(req, res, requestId, rawPath, rawQuery)
       .catch((error: unknown) => {
         deps.logger.error({ err: error, requestId }, 'request pipeline failed');
+        deps.logger.flush();
         res.destroy();
       })
       .finally(() => inFlight--);

@@ -20,6 +20,8 @@ export function writeError(res: ServerResponse, service: ServiceName, error: unk
     serviceError = error;
   } else {
     logger.error({ err: error, requestId }, 'unexpected error');
+    // Request lines are written in batches; a fault is written at once.
+    logger.flush();
     serviceError = new InternalErrorException(`An internal error occurred. Request id: ${requestId}`);
   }
   const status = errorStatus(service, serviceError.code);

@@ -10,7 +10,7 @@ import type { LoginVerifier } from '../auth/login-verifier.js';
 import type { OpenIdTokens } from '../auth/openid-tokens.js';
 import type { CredentialDeriver } from '../auth/temporary-credentials.js';
 import type { SyncTriggerInvoker } from '../triggers/sync-trigger.js';
-import type { IdentityPoolRecord, Store } from '../store/store.js';
+import type { PoolSyncSettings, Store } from '../store/store.js';
 
 export interface OperationContext {
   requestId: string;
@@ -49,8 +49,11 @@ export interface Operation {
 
 export interface SyncOperationContext extends OperationContext {
   principal: Principal;
-  /** The identity pool named in the path; the pipeline answers ResourceNotFoundException when it is unknown. */
-  pool: IdentityPoolRecord;
+  /**
+   * The sync settings of the identity pool named in the path (the pipeline answers ResourceNotFoundException
+   * when it is unknown), read once per request: the pool row is on every sync request's path.
+   */
+  settings: PoolSyncSettings;
 }
 
 /** A Cognito Sync operation on one identity pool (all but ListIdentityPoolUsage). */
@@ -64,9 +67,9 @@ export function defineSyncOperation<I extends { IdentityPoolId: string }, O exte
     model: definition.model,
     callers: definition.callers,
     async handle(context: OperationContext, input: I, store: Store) {
-      const pool = await store.getIdentityPool(input.IdentityPoolId);
-      if (!pool) throw new ResourceNotFoundException(`IdentityPool '${input.IdentityPoolId}' not found.`);
-      return definition.handle({ ...context, principal: context.principal!, pool }, input, store);
+      const settings = await store.getPoolSyncSettings(input.IdentityPoolId);
+      if (!settings) throw new ResourceNotFoundException(`IdentityPool '${input.IdentityPoolId}' not found.`);
+      return definition.handle({ ...context, principal: context.principal!, settings }, input, store);
     },
   } as Operation;
 }

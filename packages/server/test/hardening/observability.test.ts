@@ -245,8 +245,11 @@ describe('logs', () => {
     const response = await send(server.endpoint, await signRequest(server.endpoint, { method: 'POST', path: '/', service: 'cognito-identity', credentials: developer, headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSCognitoIdentityService.ListIdentityPools' }, body: '{"MaxResults":5}' }));
     assert.equal(response.status, 200, response.text);
     const requestId = response.headers['x-amzn-requestid']!;
-    await new Promise((r) => setTimeout(r, 200));
-    const line = server.stderr().split('\n').find((l) => l.includes(requestId));
+    // Request lines are written in batches, at least once a second.
+    const findLine = () => server.stderr().split('\n').find((l) => l.includes(requestId));
+    const deadline = Date.now() + 3000;
+    while (!findLine() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const line = findLine();
     assert.ok(line, 'the request id appears in the log');
     const entry = JSON.parse(line);
     assert.equal(entry.requestId, requestId);

@@ -11,7 +11,7 @@ export default defineSyncOperation({
   callers: ['identity', 'developer'],
   async handle(context, input: { IdentityPoolId: string; IdentityId: string; DatasetName: string }, store) {
     const key = { identityPoolId: input.IdentityPoolId, identityId: input.IdentityId, datasetName: input.DatasetName };
-    const settings = await store.getPoolSyncSettings(input.IdentityPoolId);
+    const { settings } = context;
     const stream = streamTarget(settings);
     const push = pushTarget(settings);
     const deleted = await store.deleteDataset(key, context.now.getTime(), stream, push);

@@ -5,8 +5,7 @@ import { defineSyncOperation } from '../operation.js';
 export default defineSyncOperation({
   model: model.GetBulkPublishDetails,
   callers: ['developer'],
-  async handle(_context, input: { IdentityPoolId: string }, store) {
-    const { bulkPublish } = (await store.getPoolSyncSettings(input.IdentityPoolId))!;
+  async handle({ settings: { bulkPublish } }, input: { IdentityPoolId: string }) {
     const date = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms));
     return {
       IdentityPoolId: input.IdentityPoolId,

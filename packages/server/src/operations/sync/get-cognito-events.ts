@@ -5,8 +5,7 @@ import { defineSyncOperation } from '../operation.js';
 export default defineSyncOperation({
   model: model.GetCognitoEvents,
   callers: ['developer'],
-  async handle(_context, input: { IdentityPoolId: string }, store) {
-    const settings = (await store.getPoolSyncSettings(input.IdentityPoolId))!;
+  async handle({ settings }) {
     return { Events: settings.cognitoEvents };
   },
 });

@@ -5,8 +5,7 @@ import { defineSyncOperation } from '../operation.js';
 export default defineSyncOperation({
   model: model.GetIdentityPoolConfiguration,
   callers: ['developer'],
-  async handle(_context, input: { IdentityPoolId: string }, store) {
-    const settings = (await store.getPoolSyncSettings(input.IdentityPoolId))!;
+  async handle({ settings }, input: { IdentityPoolId: string }) {
     return { IdentityPoolId: input.IdentityPoolId, PushSync: settings.pushSync, CognitoStreams: settings.cognitoStreams };
   },
 });

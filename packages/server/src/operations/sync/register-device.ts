@@ -26,7 +26,7 @@ export default defineSyncOperation({
   model: withWebPush,
   callers: ['identity'],
   async handle(context, input: { IdentityPoolId: string; IdentityId: string; Platform: string; Token: string }, store) {
-    const settings = (await store.getPoolSyncSettings(input.IdentityPoolId))!;
+    const { settings } = context;
     if (input.Platform === WEB_PUSH_PLATFORM) {
       if (!settings.pushSync) throw new InvalidConfigurationException(`Push sync is not configured for identity pool ${input.IdentityPoolId}`);
       if (!parseSubscription(input.Token)) throw new InvalidParameterException('A WEB_PUSH Token must be the PushSubscription JSON: {"endpoint":"https://…","keys":{"p256dh":"…","auth":"…"}}');

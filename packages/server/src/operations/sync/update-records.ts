@@ -42,7 +42,7 @@ export default defineSyncOperation({
     const key = { identityPoolId: input.IdentityPoolId, identityId: input.IdentityId, datasetName: input.DatasetName };
     const now = context.now.getTime();
     context.syncSessionTokens.verify(input.SyncSessionToken, key, now);
-    const settings = await store.getPoolSyncSettings(input.IdentityPoolId);
+    const { settings } = context;
     const requested: RecordPatch[] = (input.RecordPatches ?? []).map((patch) => ({
       op: patch.Op,
       key: patch.Key,
@@ -50,7 +50,7 @@ export default defineSyncOperation({
       syncCount: patch.SyncCount,
       ...(patch.DeviceLastModifiedDate ? { deviceLastModifiedDate: patch.DeviceLastModifiedDate.getTime() } : {}),
     }));
-    const patches = await applySyncTrigger(context, store, settings?.cognitoEvents.SyncTrigger, key, requested);
+    const patches = await applySyncTrigger(context, store, settings.cognitoEvents.SyncTrigger, key, requested);
     const stream = streamTarget(settings);
     const push = pushTarget(settings);
     const result = await store.updateRecords({

@@ -79,11 +79,15 @@ function toWire(value: unknown): unknown {
   }
   // As JSON.stringify would: an object's own toJSON first (none of our shapes has one, but stay faithful).
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return toWire((value as { toJSON(): unknown }).toJSON());
-  // No prototype: a member named "__proto__" (a client's map key) stays a member.
-  const members = Object.create(null) as Record<string, unknown>;
-  for (const key of Object.keys(value)) {
+  // A plain object keeps V8's fast JSON path (a prototype-less one is a slow dictionary); the one key that
+  // assignment would not store as a member, "__proto__" (a client's map key), is defined instead.
+  const members: Record<string, unknown> = {};
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
     const member = (value as Record<string, unknown>)[key];
-    if (member !== undefined) members[key] = toWire(member);
+    if (member === undefined) continue;
+    if (key === '__proto__') Object.defineProperty(members, key, { value: toWire(member), enumerable: true, writable: true, configurable: true });
+    else members[key] = toWire(member);
   }
   return members;
 }

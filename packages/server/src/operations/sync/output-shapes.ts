@@ -17,7 +17,8 @@ export function datasetOutput(dataset: DatasetRecord) {
 export function recordOutput(record: StoredRecord) {
   return {
     Key: record.key,
-    ...(record.value === null ? {} : { Value: record.value }),
+    // Undefined members are not written, and every record keeps one object shape.
+    Value: record.value ?? undefined,
     SyncCount: record.syncCount,
     LastModifiedDate: new Date(record.lastModifiedDate),
     LastModifiedBy: record.lastModifiedBy,

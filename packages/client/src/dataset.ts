@@ -1,6 +1,6 @@
 // Dataset: one named key-value dataset of the current identity; local reads and writes, and synchronize().
 import { ValidationError } from './errors.ts';
-import { utf8Length, validateDatasetSize, validateKey, validateValue } from './limits.ts';
+import { addUsage, validateDatasetSize, validateKey, validateValue } from './limits.ts';
 import { newDatasetFields, type DatasetMetadata, type LocalRecord } from './records.ts';
 import type { SyncManager } from './sync-manager.ts';
 import type { SynchronizeOptions, SyncSummary } from './sync-loop.ts';
@@ -47,20 +47,18 @@ export class Dataset {
 
   /** Number of live records. */
   async size(): Promise<number> {
-    return (await this.getAllRecords()).filter((r) => r.value !== null).length;
+    return (await this.manager.store.getDatasetUsage(await this.identity(), this.name)).numRecords;
   }
 
   /** Bytes the live records count against the dataset limit (UTF-8 key + value). */
   async sizeInBytes(): Promise<number> {
-    let bytes = 0;
-    for (const r of await this.getAllRecords()) if (r.value !== null) bytes += utf8Length(r.key) + utf8Length(r.value);
-    return bytes;
+    return (await this.manager.store.getDatasetUsage(await this.identity(), this.name)).dataStorage;
   }
 
   /** Whether there are local changes not yet pushed. */
   async hasPendingChanges(): Promise<boolean> {
     const meta = await this.metadata();
-    return meta?.deleted === true || (await this.getAllRecords()).some((r) => r.modified);
+    return meta?.deleted === true || (await this.manager.store.listModifiedRecords(await this.identity(), this.name)).length > 0;
   }
 
   async metadata(): Promise<DatasetMetadata | undefined> {
@@ -111,7 +109,10 @@ export class Dataset {
       const identityId = await this.identity();
       const meta = await store.getDataset(identityId, this.name);
       if (meta?.deleted) throw new ValidationError('DatasetDeleted', `Dataset ${this.name} was deleted; synchronize() it before writing to it again`);
-      const current = new Map((await store.listRecords(identityId, this.name)).map((r) => [r.key, r]));
+      // Reads only the written keys and the store's running usage, never the whole dataset. The quota check is as
+      // good as these reads (a concurrent writer of other keys is not in the expectations); the server has the last word.
+      const current = new Map<string, LocalRecord | undefined>((await store.getRecords(identityId, this.name, changes.map(([key]) => key))).map((r) => [r.key, r]));
+      const usage = await store.getDatasetUsage(identityId, this.name);
       const now = this.manager.now();
       const put: LocalRecord[] = [];
       const expect: Array<{ key: string; record: LocalRecord | undefined }> = [];
@@ -130,10 +131,12 @@ export class Dataset {
         };
         expect.push({ key, record: before });
         put.push(record);
+        addUsage(usage, before, -1);
+        addUsage(usage, record, 1);
         current.set(key, record);
       }
       if (!put.length) return;
-      validateDatasetSize(current.values(), limits, this.name);
+      validateDatasetSize(usage, limits, this.name);
       if (!meta) await this.manager.checkDatasetQuota(identityId, this.name);
       const metadata = meta ? { lastModifiedDate: now } : newDatasetFields(now);
       if (await store.commit({ datasets: [{ identityId, datasetName: this.name, expect, put, metadata }] })) return;

@@ -6,7 +6,7 @@ export { defaultRetryPolicy, type RetryPolicy, type SynchronizeOptions, type Syn
 export { defaultReconnectPolicy, type LiveSync, type LiveSyncChange, type LiveSyncOptions, type ReconnectPolicy } from './live-sync.ts';
 export type { LiveChange } from './transport/cognito-sync-api.ts';
 export { defaultLimits, datasetNamePattern, type ClientLimits } from './limits.ts';
-export type { DatasetMetadata, LocalRecord } from './records.ts';
+export type { DatasetMetadata, DatasetUsage, LocalRecord } from './records.ts';
 export type { DatasetChange, LocalStore, StoreBatch } from './stores/store.ts';
 export { MemoryStore } from './stores/memory/memory-store.ts';
 export { IndexedDbStore, type IndexedDbStoreOptions } from './stores/indexeddb/indexeddb-store.ts';

@@ -1,6 +1,7 @@
 // Client-side validation that mirrors the service's constraints, so a bad key or a full dataset fails at
 // put() with a clear error instead of at the next synchronize().
 import { ValidationError } from './errors.ts';
+import type { DatasetUsage } from './records.ts';
 
 export interface ClientLimits {
   /** Record key length in characters (API model: 1..1024). */
@@ -80,19 +81,19 @@ export function validateValue(key: string, value: unknown, limits: ClientLimits)
   if (hasUnstorableCharacter(value)) throw new ValidationError('InvalidValue', `Value of ${JSON.stringify(key)} must not contain U+0000 or an unpaired surrogate`);
 }
 
-/** Checks the dataset-wide quotas for the live records a change would leave. */
-export function validateDatasetSize(live: Iterable<{ key: string; value: string | null }>, limits: ClientLimits, datasetName: string): void {
-  let bytes = 0;
-  let count = 0;
-  for (const record of live) {
-    if (record.value === null) continue;
-    count++;
-    bytes += utf8Length(record.key) + utf8Length(record.value);
+/** Adds (`sign` 1) or takes away (-1) what one record counts against its dataset's limits; a tombstone counts nothing. */
+export function addUsage(usage: DatasetUsage, record: { key: string; value: string | null } | undefined, sign: 1 | -1): void {
+  if (record === undefined || record.value === null) return;
+  usage.numRecords += sign;
+  usage.dataStorage += sign * (utf8Length(record.key) + utf8Length(record.value));
+}
+
+/** Checks the dataset-wide quotas against the usage a change would leave. */
+export function validateDatasetSize(usage: DatasetUsage, limits: ClientLimits, datasetName: string): void {
+  if (usage.numRecords > limits.maxRecordsPerDataset) {
+    throw new ValidationError('TooManyRecords', `Dataset ${datasetName} would hold ${usage.numRecords} records; the limit is ${limits.maxRecordsPerDataset}`);
   }
-  if (count > limits.maxRecordsPerDataset) {
-    throw new ValidationError('TooManyRecords', `Dataset ${datasetName} would hold ${count} records; the limit is ${limits.maxRecordsPerDataset}`);
-  }
-  if (bytes > limits.maxDatasetBytes) {
-    throw new ValidationError('DatasetTooLarge', `Dataset ${datasetName} would hold ${bytes} bytes; the limit is ${limits.maxDatasetBytes} bytes`);
+  if (usage.dataStorage > limits.maxDatasetBytes) {
+    throw new ValidationError('DatasetTooLarge', `Dataset ${datasetName} would hold ${usage.dataStorage} bytes; the limit is ${limits.maxDatasetBytes} bytes`);
   }
 }

@@ -50,6 +50,14 @@ export interface DatasetMetadata {
 
 export type DatasetFields = Omit<DatasetMetadata, 'identityId' | 'datasetName'>;
 
+/** What a dataset's live records (value not null) count against the service's limits; names as AWS's Dataset. */
+export interface DatasetUsage {
+  /** Live records. */
+  numRecords: number;
+  /** UTF-8 bytes of their keys and values. */
+  dataStorage: number;
+}
+
 export function newDatasetFields(now: number): DatasetFields {
   return {
     lastSyncCount: 0,

@@ -17,7 +17,8 @@
 //   │                           │      (remote echo of our own lost push, or equal values: not a conflict)
 //   │                           ▼
 //   │◄── local write raced ── APPLY   one transaction, compare-and-set on every record it touches;
-//   │                           │      lastSyncCount := DatasetSyncCount (everything up to it is now local)
+//   │                           │      lastSyncCount := DatasetSyncCount (everything up to it is now local);
+//   │                           │      no commit when nothing was pulled and the count did not move
 //   │                           ▼
 //   │                          PUSH ── nothing modified ─────────────────────────────────────────► DONE
 //   │                           │      journal `pushing` durably, then UpdateRecords(SyncSessionToken)
@@ -29,7 +30,12 @@
 //   │                           │      lastSyncCount := S only if S = lastSyncCount + 1 (no other device wrote between)
 //   └──── S > lastSyncCount + 1 ┤
 //                               ▼
-//                              DONE ── lastSyncDate := now, release the lock, resolve the summary
+//                              DONE ── lastSyncDate := now (in ACKNOWLEDGE's transaction when it comes from there),
+//                                      release the lock, resolve the summary
+//
+// No state reads the whole dataset: RESOLVE reads the pulled keys, PUSH the modified records (the store's index)
+// and the dataset's usage (the store's running count), ACKNOWLEDGE the acknowledged keys. An incremental sync
+// costs the same in a dataset of ten records as in one of a thousand.
 //
 // A crash or abort in any state leaves the store consistent: every transition that changes it is one atomic
 // commit, lastSyncCount never passes a change the device has not stored, and an UpdateRecords whose answer
@@ -37,7 +43,7 @@
 import { SyncConflict, type ConflictResolution } from './conflicts.ts';
 import { CognitoSyncClientError, ServiceError, SyncCancelledError, SyncRetriesExhaustedError } from './errors.ts';
 import { validateDatasetSize, validateValue, type ClientLimits } from './limits.ts';
-import type { LocalRecord } from './records.ts';
+import type { DatasetMetadata, LocalRecord } from './records.ts';
 import type { LocalStore } from './stores/store.ts';
 import type { CognitoSyncApi, PulledChanges, RecordPatch, RemoteRecord } from './transport/cognito-sync-api.ts';
 
@@ -165,6 +171,10 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
   let pushedPatches: RecordPatch[] = [];
   let acknowledged: RemoteRecord[] = [];
   let countBeforePush = 0;
+  /** The dataset row as the current round's PULL read it. */
+  let pulledFrom: DatasetMetadata | undefined;
+  /** ACKNOWLEDGE already wrote lastSyncDate in its transaction. */
+  let syncDateWritten = false;
 
   const dataset = async () => (await store.getDataset(identityId, datasetName)) ?? undefined;
   /** One more attempt after a jittered exponential pause, or SyncRetriesExhaustedError when none are left. */
@@ -182,7 +192,7 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
     switch (state) {
       case 'pull': {
         if (++rounds > maxRounds) throw new CognitoSyncClientError(`synchronize() of ${datasetName} did not settle after ${maxRounds} rounds`);
-        const meta = await dataset();
+        const meta = (pulledFrom = await dataset());
         if (meta?.deleted) {
           state = 'deleteRemote';
           break;
@@ -247,7 +257,7 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
 
       case 'resolve': {
         const remote = pulled!;
-        const local = new Map((await store.listRecords(identityId, datasetName)).map((r) => [r.key, r]));
+        const local = new Map((await store.getRecords(identityId, datasetName, remote.records.map((r) => r.key))).map((r) => [r.key, r]));
         const put: LocalRecord[] = [];
         const expect: Array<{ key: string; record: LocalRecord | undefined }> = [];
         const conflicts: SyncConflict[] = [];
@@ -293,9 +303,10 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
             }
           }
         }
-        const committed = await store.commit({
-          datasets: [{ identityId, datasetName, expect, put, metadata: { lastSyncCount: remote.datasetSyncCount } }],
-        });
+        // Nothing pulled to store and the count unchanged (the usual sync of a device that only pushes): no commit.
+        const unchanged = put.length === 0 && pulledFrom !== undefined && pulledFrom.lastSyncCount === remote.datasetSyncCount;
+        const committed =
+          unchanged || (await store.commit({ datasets: [{ identityId, datasetName, expect, put, metadata: { lastSyncCount: remote.datasetSyncCount } }] }));
         if (!committed) {
           // A put() landed while we were resolving: start over from a fresh pull.
           state = 'pull';
@@ -308,8 +319,7 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
       }
 
       case 'push': {
-        const records = await store.listRecords(identityId, datasetName);
-        const dirty = records.filter((r) => r.modified);
+        const dirty = await store.listModifiedRecords(identityId, datasetName);
         // A key created and removed again before it ever reached the server has nothing to tell anyone.
         const neverSynced = dirty.filter((r) => r.value === null && r.syncCount === 0);
         const toPush = dirty.filter((r) => !(r.value === null && r.syncCount === 0));
@@ -322,7 +332,7 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
           state = 'done';
           break;
         }
-        validateDatasetSize(records, ctx.limits, datasetName);
+        validateDatasetSize(await store.getDatasetUsage(identityId, datasetName), ctx.limits, datasetName);
         const journaled = toPush.map((r) => ({ ...r, pushing: { value: r.value, deviceLastModifiedDate: r.deviceLastModifiedDate } }));
         if (!(await store.commit({ datasets: [{ identityId, datasetName, expect: toPush.map((r) => ({ key: r.key, record: r })), put: journaled }] }))) {
           state = 'pull';
@@ -355,7 +365,7 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
 
       case 'acknowledge': {
         const newCount = acknowledged.reduce((max, r) => Math.max(max, r.syncCount), 0);
-        const local = new Map((await store.listRecords(identityId, datasetName)).map((r) => [r.key, r]));
+        const local = new Map((await store.getRecords(identityId, datasetName, acknowledged.map((r) => r.key))).map((r) => [r.key, r]));
         const put: LocalRecord[] = [];
         const expect: Array<{ key: string; record: LocalRecord | undefined }> = [];
         for (const r of acknowledged) {
@@ -368,19 +378,22 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
         // Each UpdateRecords raises the dataset count by one, so S = last + 1 proves no other device wrote since our
         // pull. Otherwise keep the count and pull again: the gap holds someone else's changes.
         const fastForward = newCount === countBeforePush + 1;
-        if (!(await store.commit({ datasets: [{ identityId, datasetName, expect, put, ...(fastForward ? { metadata: { lastSyncCount: newCount } } : {}) }] }))) {
+        // Fast-forwarded, the sync is done: DONE's lastSyncDate goes into this transaction instead of one more.
+        const metadata = fastForward ? { lastSyncCount: newCount, lastSyncDate: ctx.now() } : undefined;
+        if (!(await store.commit({ datasets: [{ identityId, datasetName, expect, put, ...(metadata ? { metadata } : {}) }] }))) {
           // A put() raced the acknowledgement: re-read and rebase again (the server state is unchanged).
           if (++rounds > maxRounds) throw new CognitoSyncClientError(`synchronize() of ${datasetName} did not settle after ${maxRounds} rounds`);
           break;
         }
         summary.pushed += acknowledged.length;
         if (fastForward) summary.lastSyncCount = newCount;
+        syncDateWritten = fastForward;
         state = fastForward ? 'done' : 'pull';
         break;
       }
 
       case 'done': {
-        await store.commit({ datasets: [{ identityId, datasetName, metadata: { lastSyncDate: ctx.now() } }] });
+        if (!syncDateWritten) await store.commit({ datasets: [{ identityId, datasetName, metadata: { lastSyncDate: ctx.now() } }] });
         summary.changedKeys = [...changed].sort();
         summary.pulled = summary.changedKeys.length;
         summary.lastSyncCount = (await dataset())?.lastSyncCount ?? summary.lastSyncCount;

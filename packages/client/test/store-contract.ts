@@ -143,6 +143,100 @@ export const storeContract: ContractCase[] = [
     },
   },
   {
+    name: 'getRecords returns the records of the given keys that exist (tombstones included), ordered by key, of that dataset only',
+    async run(h) {
+      const store = await h.open();
+      const records = [record('c', '3'), record('a', '1', { modified: false, syncCount: 2 }), record('b', null, { syncCount: 4 }), record('😀', 'x'), record('é', 'y')];
+      await store.commit({
+        datasets: [
+          { identityId: identity, datasetName: 'd', put: records },
+          { identityId: identity, datasetName: 'd2', put: [record('a', 'other dataset')] },
+          { identityId: other, datasetName: 'd', put: [record('a', 'other identity')] },
+        ],
+      });
+      const [c, a, b, emoji] = records;
+      equal(await store.getRecords(identity, 'd', ['😀', 'c', 'missing', 'b', 'a', 'a']), [a, b, c, emoji], 'found records in key order, once each');
+      equal(await store.getRecords(identity, 'd', []), [], 'no keys');
+      equal(await store.getRecords(identity, 'none', ['a']), [], 'unknown dataset');
+      equal((await store.getRecords(identity, 'd2', ['a', 'c'])).map((r) => r.value), ['other dataset'], 'another dataset');
+      equal((await store.getRecords(other, 'd', ['a'])).map((r) => r.value), ['other identity'], 'another identity');
+      await store.close();
+    },
+  },
+  {
+    name: 'listModifiedRecords lists exactly the modified records in key order, through puts, removes, purges and failed commits',
+    async run(h) {
+      const store = await h.open();
+      const keys = (records: LocalRecord[]) => records.map((r) => r.key);
+      const a = record('a', '1');
+      await store.commit({
+        datasets: [
+          { identityId: identity, datasetName: 'd', put: [record('z', '26'), a, record('b', '2', { modified: false }), record('c', null, { pushing: { value: null, deviceLastModifiedDate: 5 } })] },
+          { identityId: identity, datasetName: 'd2', put: [record('x', '1')] },
+        ],
+      });
+      equal(await store.listModifiedRecords(identity, 'd'), [a, record('c', null, { pushing: { value: null, deviceLastModifiedDate: 5 } }), record('z', '26')], 'modified records');
+      await store.commit({ datasets: [{ identityId: identity, datasetName: 'd', put: [record('a', '1', { modified: false, syncCount: 3 }), record('b', '3')] }] });
+      equal(keys(await store.listModifiedRecords(identity, 'd')), ['b', 'c', 'z'], 'acknowledged a, modified b');
+      await store.commit({ datasets: [{ identityId: identity, datasetName: 'd', remove: ['z'] }] });
+      equal(keys(await store.listModifiedRecords(identity, 'd')), ['b', 'c'], 'after remove');
+      const failed = await store.commit({ datasets: [{ identityId: identity, datasetName: 'd', expect: [{ key: 'a', record: a }], put: [record('a', '2')] }] });
+      equal(failed, false, 'stale expectation');
+      equal(keys(await store.listModifiedRecords(identity, 'd')), ['b', 'c'], 'a failed commit changes nothing');
+      equal(keys(await store.listModifiedRecords(identity, 'd2')), ['x'], 'another dataset');
+      equal(await store.listModifiedRecords(other, 'd'), [], 'another identity');
+      await store.close();
+      const again = h.reopen ? await h.reopen() : store;
+      if (h.reopen) equal(keys(await again.listModifiedRecords(identity, 'd')), ['b', 'c'], 'after reopening');
+      await again.commit({ datasets: [{ identityId: identity, datasetName: 'd', purge: true, put: [record('n', 'new', { modified: false })] }] });
+      equal(await again.listModifiedRecords(identity, 'd'), [], 'after purge');
+      await again.close();
+    },
+  },
+  {
+    name: 'getDatasetUsage counts live records and their UTF-8 key + value bytes through every kind of write',
+    async run(h) {
+      const store = await h.open();
+      const usage = async (datasetName = 'd', identityId = identity) => {
+        const u = await store.getDatasetUsage(identityId, datasetName);
+        return [u.numRecords, u.dataStorage];
+      };
+      const put = (records: LocalRecord[], extra: object = {}) => store.commit({ datasets: [{ identityId: identity, datasetName: 'd', put: records, ...extra }] });
+      equal(await usage(), [0, 0], 'empty');
+      // 'a'+'1' = 2 bytes, 'é'+'😀' = 2 + 4, 'empty'+'' = 5; a tombstone counts nothing.
+      await put([record('a', '1'), record('é', '😀'), record('empty', ''), record('gone', null)]);
+      equal(await usage(), [3, 13], 'after the first put');
+      await put([record('a', 'xyz')]);
+      equal(await usage(), [3, 15], 'a value replaced');
+      await put([record('a', null)]);
+      equal(await usage(), [2, 11], 'a value removed (tombstone)');
+      await put([record('gone', 'v')]);
+      equal(await usage(), [3, 16], 'a tombstone brought back');
+      await store.commit({ datasets: [{ identityId: identity, datasetName: 'd', remove: ['é', 'missing', 'a'] }] });
+      equal(await usage(), [2, 10], 'records dropped');
+      await store.commit({
+        datasets: [
+          { identityId: identity, datasetName: 'd', put: [record('k', '12'), record('k', '1')] },
+          { identityId: identity, datasetName: 'd', remove: ['k'], put: [record('k', '123')] },
+          { identityId: identity, datasetName: 'd2', put: [record('x', 'y')] },
+        ],
+      });
+      equal(await usage(), [3, 14], 'a key written several times in one batch counts once, as it ends');
+      equal(await usage('d2'), [1, 2], 'another dataset');
+      equal(await usage('d', other), [0, 0], 'another identity');
+      equal(await put([record('big', 'x')], { expect: [{ key: 'k', record: undefined }] }), false, 'stale expectation');
+      equal(await usage(), [3, 14], 'a failed commit changes nothing');
+      await store.close();
+      const again = h.reopen ? await h.reopen() : store;
+      if (h.reopen) equal([(await again.getDatasetUsage(identity, 'd')).numRecords, (await again.getDatasetUsage(identity, 'd')).dataStorage], [3, 14], 'after reopening');
+      await again.commit({ datasets: [{ identityId: identity, datasetName: 'd', purge: true, put: [record('z', '26')] }] });
+      equal(await again.getDatasetUsage(identity, 'd'), { numRecords: 1, dataStorage: 3 }, 'purge, then put');
+      await again.commit({ datasets: [{ identityId: identity, datasetName: 'd', purge: true, metadata: null }] });
+      equal(await again.getDatasetUsage(identity, 'd'), { numRecords: 0, dataStorage: 0 }, 'dataset gone');
+      await again.close();
+    },
+  },
+  {
     name: 'settings are set, replaced and deleted, and persist',
     async run(h) {
       const store = await h.open();

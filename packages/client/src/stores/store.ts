@@ -1,5 +1,5 @@
 // The one interface every local store implements: reads, one atomic compare-and-set commit, settings, a lock.
-import type { DatasetFields, DatasetMetadata, LocalRecord } from '../records.ts';
+import type { DatasetFields, DatasetMetadata, DatasetUsage, LocalRecord } from '../records.ts';
 
 /** Changes to one dataset inside a commit, applied in this order: purge, remove, put, metadata. */
 export interface DatasetChange {
@@ -36,6 +36,18 @@ export interface LocalStore {
   getRecord(identityId: string, datasetName: string, key: string): Promise<LocalRecord | undefined>;
   /** Every record of the dataset, tombstones included, ordered by key (UTF-16 code unit order). */
   listRecords(identityId: string, datasetName: string): Promise<LocalRecord[]>;
+  /**
+   * The records of these keys that exist (tombstones included), ordered by key. A sync asks only for the keys it
+   * touches, so its cost follows the number of changes, not the size of the dataset.
+   */
+  getRecords(identityId: string, datasetName: string, keys: readonly string[]): Promise<LocalRecord[]>;
+  /** The records with `modified: true` (local changes not yet acknowledged), ordered by key; from an index, not a scan. */
+  listModifiedRecords(identityId: string, datasetName: string): Promise<LocalRecord[]>;
+  /**
+   * What the dataset's live records count against its limits, kept up to date by every commit (not computed by
+   * reading the records). `{ numRecords: 0, dataStorage: 0 }` for a dataset without live records.
+   */
+  getDatasetUsage(identityId: string, datasetName: string): Promise<DatasetUsage>;
   /** Applies the batch atomically; false (and nothing written) when an `expect` does not hold. */
   commit(batch: StoreBatch): Promise<boolean>;
   getSetting(name: string): Promise<string | undefined>;

@@ -1,6 +1,7 @@
 // IndexedDbStore: the LocalStore contract in one IndexedDB database, one row per record, locks via Web Locks.
 import { LockTimeoutError } from '../../errors.ts';
-import { byKey, newDatasetFields, sameRecord, type DatasetMetadata, type LocalRecord } from '../../records.ts';
+import { addUsage } from '../../limits.ts';
+import { byKey, newDatasetFields, sameRecord, type DatasetMetadata, type DatasetUsage, type LocalRecord } from '../../records.ts';
 import { NamedMutex } from '../mutex.ts';
 import type { LocalStore, StoreBatch } from '../store.ts';
 
@@ -13,8 +14,13 @@ export interface IndexedDbStoreOptions {
   locks?: LockManager;
 }
 
-const version = 1;
-type RecordRow = LocalRecord & { identityId: string; datasetName: string };
+const version = 2;
+/** `modifiedKey` is the key while the record is modified and absent otherwise, so the `modified` index holds only those. */
+type RecordRow = LocalRecord & { identityId: string; datasetName: string; modifiedKey?: string };
+type UsageRow = DatasetUsage & { identityId: string; datasetName: string };
+
+/** Above this many keys, getRecords() reads the dataset in one request instead of one request per key. */
+const keysReadOneByOne = 64;
 
 const request = <T>(r: IDBRequest<T>) =>
   new Promise<T>((resolve, reject) => {
@@ -30,14 +36,47 @@ const completion = (t: IDBTransaction) =>
   });
 
 function toRecord(row: RecordRow): LocalRecord {
-  const { identityId: _identityId, datasetName: _datasetName, ...record } = row;
+  const { identityId: _identityId, datasetName: _datasetName, modifiedKey: _modifiedKey, ...record } = row;
   return record;
+}
+
+function toRow(identityId: string, datasetName: string, record: LocalRecord): RecordRow {
+  return { ...record, identityId, datasetName, ...(record.modified ? { modifiedKey: record.key } : {}) };
+}
+
+/**
+ * Schema 2: the `modified` index on records and a `usage` row per dataset with live records. Rows that schema 1
+ * wrote get their `modifiedKey`, and the usage is counted from them, inside the upgrade transaction.
+ */
+function upgradeToVersion2(db: IDBDatabase, upgrade: IDBTransaction) {
+  const records = upgrade.objectStore('records');
+  records.createIndex('modified', ['identityId', 'datasetName', 'modifiedKey']);
+  const usage = db.createObjectStore('usage', { keyPath: ['identityId', 'datasetName'] });
+  const totals = new Map<string, UsageRow>();
+  const cursor = records.openCursor();
+  cursor.onsuccess = () => {
+    const at = cursor.result;
+    if (!at) {
+      for (const row of totals.values()) usage.put(row);
+      return;
+    }
+    const row = at.value as RecordRow;
+    if (row.modified) at.update(toRow(row.identityId, row.datasetName, toRecord(row)));
+    if (row.value !== null) {
+      const id = JSON.stringify([row.identityId, row.datasetName]);
+      let total = totals.get(id);
+      if (!total) totals.set(id, (total = { identityId: row.identityId, datasetName: row.datasetName, numRecords: 0, dataStorage: 0 }));
+      addUsage(total, row, 1);
+    }
+    at.continue();
+  };
 }
 
 /**
  * A store in the IndexedDB database `name`: object stores `datasets`, `records` (one row per record, keyed by
- * [identityId, datasetName, key]) and `settings`. Every write is one `readwrite` transaction with strict
- * durability, resolved on `complete`. Tabs of one origin share it; Web Locks keep their syncs apart.
+ * [identityId, datasetName, key], with an index of the modified ones), `usage` (one row per dataset with live
+ * records) and `settings`. Every write is one `readwrite` transaction with strict durability, resolved on
+ * `complete`. Tabs of one origin share it; Web Locks keep their syncs apart.
  */
 export class IndexedDbStore implements LocalStore {
   private database: Promise<IDBDatabase> | undefined;
@@ -57,11 +96,14 @@ export class IndexedDbStore implements LocalStore {
   private db(): Promise<IDBDatabase> {
     this.database ??= new Promise<IDBDatabase>((resolve, reject) => {
       const open = this.factory.open(this.name, version);
-      open.onupgradeneeded = () => {
+      open.onupgradeneeded = (event) => {
         const db = open.result;
-        db.createObjectStore('datasets', { keyPath: ['identityId', 'datasetName'] });
-        db.createObjectStore('records', { keyPath: ['identityId', 'datasetName', 'key'] });
-        db.createObjectStore('settings', { keyPath: 'name' });
+        if (event.oldVersion < 1) {
+          db.createObjectStore('datasets', { keyPath: ['identityId', 'datasetName'] });
+          db.createObjectStore('records', { keyPath: ['identityId', 'datasetName', 'key'] });
+          db.createObjectStore('settings', { keyPath: 'name' });
+        }
+        if (event.oldVersion < 2) upgradeToVersion2(db, open.transaction!);
       };
       open.onsuccess = () => {
         // Another tab upgrading the schema must not be blocked by this one.
@@ -93,41 +135,104 @@ export class IndexedDbStore implements LocalStore {
     return row ? toRecord(row) : undefined;
   }
 
+  /** Every key of the dataset: arrays sort after strings in IndexedDB keys, so [id, name, []] bounds them. */
+  private datasetRange(identityId: string, datasetName: string) {
+    return this.keyRange.bound([identityId, datasetName, ''], [identityId, datasetName, []]);
+  }
+
   async listRecords(identityId: string, datasetName: string) {
-    // Arrays sort after strings in IndexedDB keys, so [id, name, []] bounds every key of the dataset.
-    const rows = await this.read<RecordRow[]>('records', (s) => s.getAll(this.keyRange.bound([identityId, datasetName, ''], [identityId, datasetName, []])));
+    const rows = await this.read<RecordRow[]>('records', (s) => s.getAll(this.datasetRange(identityId, datasetName)));
     return rows.map(toRecord).sort(byKey);
+  }
+
+  async getRecords(identityId: string, datasetName: string, keys: readonly string[]) {
+    if (!keys.length) return [];
+    const wanted = new Set(keys);
+    const store = (await this.db()).transaction('records', 'readonly').objectStore('records');
+    const rows =
+      wanted.size > keysReadOneByOne
+        ? (await request<RecordRow[]>(store.getAll(this.datasetRange(identityId, datasetName)))).filter((row) => wanted.has(row.key))
+        : await Promise.all([...wanted].map((key) => request<RecordRow | undefined>(store.get([identityId, datasetName, key]))));
+    return rows.filter((row) => row !== undefined).map(toRecord).sort(byKey);
+  }
+
+  async listModifiedRecords(identityId: string, datasetName: string) {
+    // Index keys end with the record key, and IndexedDB orders strings by UTF-16 code units: already in key order.
+    const rows = await this.read<RecordRow[]>('records', (s) => s.index('modified').getAll(this.datasetRange(identityId, datasetName)));
+    return rows.map(toRecord);
+  }
+
+  async getDatasetUsage(identityId: string, datasetName: string) {
+    const row = await this.read<UsageRow | undefined>('usage', (s) => s.get([identityId, datasetName]));
+    return { numRecords: row?.numRecords ?? 0, dataStorage: row?.dataStorage ?? 0 };
   }
 
   async commit(batch: StoreBatch): Promise<boolean> {
     const db = await this.db();
-    const t = db.transaction(['datasets', 'records', 'settings'], 'readwrite', { durability: 'strict' });
+    const t = db.transaction(['datasets', 'records', 'settings', 'usage'], 'readwrite', { durability: 'strict' });
     const done = completion(t);
     const datasets = t.objectStore('datasets');
     const records = t.objectStore('records');
     const settings = t.objectStore('settings');
+    const usages = t.objectStore('usage');
     try {
-      for (const change of batch.datasets ?? []) {
-        for (const { key, record } of change.expect ?? []) {
+      const expectations = (batch.datasets ?? []).flatMap((change) =>
+        (change.expect ?? []).map(async ({ key, record }) => {
           const row = await request<RecordRow | undefined>(records.get([change.identityId, change.datasetName, key]));
-          if (!sameRecord(row ? toRecord(row) : undefined, record)) {
-            t.abort();
-            await done.catch(() => undefined);
-            return false;
-          }
-        }
+          return sameRecord(row ? toRecord(row) : undefined, record);
+        }),
+      );
+      if (!(await Promise.all(expectations)).every(Boolean)) {
+        t.abort();
+        await done.catch(() => undefined);
+        return false;
       }
       const now = Date.now();
+      /** The usage of every dataset whose records this batch writes, by dataset; stored at the end. */
+      const touched = new Map<string, UsageRow>();
       for (const change of batch.datasets ?? []) {
         const { identityId, datasetName } = change;
-        if (change.purge) records.delete(this.keyRange.bound([identityId, datasetName, ''], [identityId, datasetName, []]));
-        for (const key of change.remove ?? []) records.delete([identityId, datasetName, key]);
-        for (const record of change.put ?? []) records.put({ ...record, identityId, datasetName } satisfies RecordRow);
+        const remove = change.remove ?? [];
+        const put = change.put ?? [];
+        if (change.purge || remove.length || put.length) {
+          const id = JSON.stringify([identityId, datasetName]);
+          let usage = touched.get(id);
+          if (!usage) {
+            usage = (await request<UsageRow | undefined>(usages.get([identityId, datasetName]))) ?? { identityId, datasetName, numRecords: 0, dataStorage: 0 };
+            touched.set(id, usage);
+          }
+          if (change.purge) {
+            records.delete(this.datasetRange(identityId, datasetName));
+            usage.numRecords = 0;
+            usage.dataStorage = 0;
+          }
+          // What each removed or replaced record counted. Read after the purge (so a purged record counts nothing);
+          // a key listed twice counts what the earlier operation left.
+          const keys = [...remove, ...put.map((r) => r.key)];
+          const stored = await Promise.all(keys.map((key) => request<RecordRow | undefined>(records.get([identityId, datasetName, key]))));
+          const current = new Map<string, { key: string; value: string | null } | undefined>();
+          for (const [i, key] of keys.entries()) if (!current.has(key)) current.set(key, stored[i]);
+          for (const key of remove) {
+            addUsage(usage, current.get(key), -1);
+            current.set(key, undefined);
+            records.delete([identityId, datasetName, key]);
+          }
+          for (const record of put) {
+            addUsage(usage, current.get(record.key), -1);
+            addUsage(usage, record, 1);
+            current.set(record.key, record);
+            records.put(toRow(identityId, datasetName, record));
+          }
+        }
         if (change.metadata === null) datasets.delete([identityId, datasetName]);
-        else if (change.metadata || change.put?.length) {
+        else if (change.metadata || put.length) {
           const current = await request<DatasetMetadata | undefined>(datasets.get([identityId, datasetName]));
           datasets.put({ ...(current ?? { identityId, datasetName, ...newDatasetFields(now) }), ...change.metadata });
         }
+      }
+      for (const usage of touched.values()) {
+        if (usage.numRecords === 0) usages.delete([usage.identityId, usage.datasetName]);
+        else usages.put(usage);
       }
       for (const [name, value] of Object.entries(batch.settings ?? {})) {
         if (value === null) settings.delete(name);

@@ -19,7 +19,12 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
-const schemaVersion = 1;
+/** A record's UTF-8 key + value bytes in SQL (the database encoding is UTF-8, so a blob cast is the UTF-8 form). */
+function bytes(row: string): string {
+  return `(length(CAST(${row}.key AS BLOB)) + length(CAST(${row}.value AS BLOB)))`;
+}
+
+const schemaVersion = 2;
 const schema = `
 CREATE TABLE IF NOT EXISTS datasets (
   identity_id TEXT NOT NULL, dataset_name TEXT NOT NULL,
@@ -37,6 +42,32 @@ CREATE TABLE IF NOT EXISTS records (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+-- Schema 2: the modified records of a dataset without a scan, and its usage kept by triggers on every record write.
+CREATE INDEX IF NOT EXISTS records_modified ON records (identity_id, dataset_name, key) WHERE modified = 1;
+CREATE TABLE IF NOT EXISTS dataset_usage (
+  identity_id TEXT NOT NULL, dataset_name TEXT NOT NULL, num_records INTEGER NOT NULL, data_storage INTEGER NOT NULL,
+  PRIMARY KEY (identity_id, dataset_name)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS records_usage_insert AFTER INSERT ON records WHEN new.value IS NOT NULL BEGIN
+  INSERT INTO dataset_usage VALUES (new.identity_id, new.dataset_name, 1, ${bytes('new')})
+    ON CONFLICT DO UPDATE SET num_records = num_records + 1, data_storage = data_storage + excluded.data_storage;
+END;
+CREATE TRIGGER IF NOT EXISTS records_usage_delete AFTER DELETE ON records WHEN old.value IS NOT NULL BEGIN
+  UPDATE dataset_usage SET num_records = num_records - 1, data_storage = data_storage - ${bytes('old')}
+    WHERE identity_id = old.identity_id AND dataset_name = old.dataset_name;
+  DELETE FROM dataset_usage WHERE identity_id = old.identity_id AND dataset_name = old.dataset_name AND num_records = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS records_usage_update AFTER UPDATE OF value ON records WHEN old.value IS NOT new.value BEGIN
+  INSERT INTO dataset_usage VALUES (new.identity_id, new.dataset_name,
+      (new.value IS NOT NULL) - (old.value IS NOT NULL), coalesce(${bytes('new')}, 0) - coalesce(${bytes('old')}, 0))
+    ON CONFLICT DO UPDATE SET num_records = num_records + excluded.num_records, data_storage = data_storage + excluded.data_storage;
+  DELETE FROM dataset_usage WHERE identity_id = new.identity_id AND dataset_name = new.dataset_name AND num_records = 0;
+END;
+`;
+/** Counts a dataset's usage from its records, for files written by schema 1 (before the triggers kept it). */
+const backfillUsage = `
+DELETE FROM dataset_usage;
+INSERT INTO dataset_usage SELECT identity_id, dataset_name, count(*), sum(${bytes('records')}) FROM records WHERE value IS NOT NULL GROUP BY 1, 2;
 `;
 
 interface DatasetRow {
@@ -132,6 +163,7 @@ export class SqliteStore implements LocalStore {
       const version = this.db.pragma('user_version', { simple: true }) as number;
       if (version > schemaVersion) throw new Error(`${path} was written by a newer @cognisync/client (schema ${version})`);
       this.db.exec(schema);
+      if (version < 2) this.db.exec(backfillUsage);
       this.db.pragma(`user_version = ${schemaVersion}`);
     }).immediate();
     const db = this.db;
@@ -140,12 +172,28 @@ export class SqliteStore implements LocalStore {
       listDatasets: db.prepare<[string], DatasetRow>('SELECT * FROM datasets WHERE identity_id = ? ORDER BY dataset_name'),
       getRecord: db.prepare<[string, string, string], RecordRow>('SELECT * FROM records WHERE identity_id = ? AND dataset_name = ? AND key = ?'),
       listRecords: db.prepare<[string, string], RecordRow>('SELECT * FROM records WHERE identity_id = ? AND dataset_name = ?'),
+      // The keys travel as one JSON array: one statement for any number of keys.
+      getRecords: db.prepare<[string, string, string], RecordRow>(
+        'SELECT * FROM records WHERE identity_id = ? AND dataset_name = ? AND key IN (SELECT value FROM json_each(?))',
+      ),
+      // Without statistics the planner would walk the primary key over the whole dataset instead.
+      listModifiedRecords: db.prepare<[string, string], RecordRow>(
+        'SELECT * FROM records INDEXED BY records_modified WHERE identity_id = ? AND dataset_name = ? AND modified = 1',
+      ),
+      getDatasetUsage: db.prepare<[string, string], { num_records: number; data_storage: number }>(
+        'SELECT num_records, data_storage FROM dataset_usage WHERE identity_id = ? AND dataset_name = ?',
+      ),
       purge: db.prepare('DELETE FROM records WHERE identity_id = ? AND dataset_name = ?'),
       removeRecord: db.prepare('DELETE FROM records WHERE identity_id = ? AND dataset_name = ? AND key = ?'),
+      // An upsert, not INSERT OR REPLACE: a REPLACE deletes the old row without firing the usage delete trigger.
       putRecord: db.prepare(
-        `INSERT OR REPLACE INTO records (identity_id, dataset_name, key, value, sync_count, modified, device_last_modified_date,
+        `INSERT INTO records (identity_id, dataset_name, key, value, sync_count, modified, device_last_modified_date,
            last_modified_date, last_modified_by, pushing, pushing_value, pushing_device_last_modified_date)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET value = excluded.value, sync_count = excluded.sync_count, modified = excluded.modified,
+           device_last_modified_date = excluded.device_last_modified_date, last_modified_date = excluded.last_modified_date,
+           last_modified_by = excluded.last_modified_by, pushing = excluded.pushing, pushing_value = excluded.pushing_value,
+           pushing_device_last_modified_date = excluded.pushing_device_last_modified_date`,
       ),
       putDataset: db.prepare(
         `INSERT OR REPLACE INTO datasets (identity_id, dataset_name, last_sync_count, deleted, merged_into, creation_date,
@@ -180,6 +228,20 @@ export class SqliteStore implements LocalStore {
   async listRecords(identityId: string, datasetName: string) {
     // Sorted here: SQLite's BINARY collation orders by UTF-8 bytes, the contract by UTF-16 code units.
     return this.statements.listRecords.all(identityId, datasetName).map(toRecord).sort(byKey);
+  }
+
+  async getRecords(identityId: string, datasetName: string, keys: readonly string[]) {
+    if (!keys.length) return [];
+    return this.statements.getRecords.all(identityId, datasetName, JSON.stringify(keys)).map(toRecord).sort(byKey);
+  }
+
+  async listModifiedRecords(identityId: string, datasetName: string) {
+    return this.statements.listModifiedRecords.all(identityId, datasetName).map(toRecord).sort(byKey);
+  }
+
+  async getDatasetUsage(identityId: string, datasetName: string) {
+    const row = this.statements.getDatasetUsage.get(identityId, datasetName);
+    return { numRecords: row?.num_records ?? 0, dataStorage: row?.data_storage ?? 0 };
   }
 
   async commit(batch: StoreBatch): Promise<boolean> {

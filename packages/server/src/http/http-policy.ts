@@ -10,6 +10,8 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'cache-control': 'no-store',
 };
 
+const SECURITY_HEADER_ENTRIES = Object.entries(SECURITY_HEADERS);
+
 const CORS_ALLOW_HEADERS = 'authorization, content-type, x-amz-date, x-amz-security-token, x-amz-target, x-amz-content-sha256, x-amz-client-context, x-amz-user-agent, amz-sdk-invocation-id, amz-sdk-request';
 const CORS_EXPOSE_HEADERS = 'x-amzn-requestid, x-amzn-errortype, date';
 
@@ -18,7 +20,7 @@ export class HttpPolicy {
   constructor(private readonly corsOrigins: readonly string[]) {}
 
   apply(req: IncomingMessage, res: ServerResponse): void {
-    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    for (const [name, value] of SECURITY_HEADER_ENTRIES) res.setHeader(name, value);
     const origin = req.headers.origin;
     if (!origin || this.corsOrigins.length === 0) return;
     if (this.corsOrigins.includes('*') || this.corsOrigins.includes(origin)) {

@@ -1,7 +1,7 @@
 // REST-JSON (Cognito Sync): a routing table built from the operations' model bindings, and the binding of
 // path labels, query parameters, headers and JSON body members to an operation's input.
 import { InvalidParameterException, UnknownOperationException } from '../errors.js';
-import type { Shape } from '../model/shapes.js';
+import type { Member, Shape } from '../model/shapes.js';
 import type { Operation } from '../operations/operation.js';
 import { decodeComponent, parseJsonObject, type ApiRequest, type DecodedCall } from './request.js';
 
@@ -11,6 +11,21 @@ interface Route {
   method: string;
   segments: Segment[];
   operation: Operation;
+  binding: Binding;
+}
+
+/** Where each input member of an operation travels, worked out once from the model rather than per request. */
+interface Binding {
+  members: Array<{ name: string; wireName: string; headerName: string; location: Member['location']; shape: Shape }>;
+  hasBodyMembers: boolean;
+}
+
+function bindingOf(operation: Operation): Binding {
+  const members = Object.entries(operation.model.input.members).map(([name, member]) => {
+    const wireName = member.locationName ?? name;
+    return { name, wireName, headerName: wireName.toLowerCase(), location: member.location, shape: member.shape };
+  });
+  return { members, hasBodyMembers: members.some((member) => member.location === undefined) };
 }
 
 function splitPath(path: string): string[] {
@@ -26,6 +41,7 @@ export class RestJsonRouter {
     this.routes = operations.map((operation) => ({
       method: operation.model.http.method,
       operation,
+      binding: bindingOf(operation),
       segments: splitPath(operation.model.http.requestUri.split('?')[0]!).map((part) =>
         part.startsWith('{') && part.endsWith('}') ? { label: part.slice(1, -1).replace(/\+$/, '') } : { literal: part },
       ),
@@ -33,7 +49,7 @@ export class RestJsonRouter {
   }
 
   /** The operation for a method and raw path, with its still-encoded labels. */
-  match(method: string, rawPath: string): { operation: Operation; labels: Map<string, string> } {
+  match(method: string, rawPath: string): { operation: Operation; binding: Binding; labels: Map<string, string> } {
     const parts = splitPath(rawPath);
     // SigV4 signs the path with dot segments resolved, so `…/datasets/d/subscriptions/..` carries the signature of
     // `…/datasets/d`: routing such a path would let one signature act on another operation. (%2E still works.)
@@ -52,7 +68,7 @@ export class RestJsonRouter {
       });
       if (!matches) continue;
       pathMatched = true;
-      if (route.method === method) return { operation: route.operation, labels };
+      if (route.method === method) return { operation: route.operation, binding: route.binding, labels };
     }
     throw new UnknownOperationException(
       pathMatched ? `Method ${method} is not allowed on ${rawPath.slice(0, 256)}` : `No Cognito Sync operation matches ${method} ${rawPath.slice(0, 256)}`,
@@ -84,28 +100,26 @@ export function parseJsonBody(body: Buffer, contentType: string | undefined): Re
 }
 
 export function decodeRestJson(router: RestJsonRouter, request: ApiRequest): DecodedCall {
-  const { operation, labels } = router.match(request.method, request.rawPath);
-  const members = operation.model.input.members;
-  const hasBodyMembers = Object.values(members).some((member) => member.location === undefined);
-  const body = hasBodyMembers ? parseJsonBody(request.body, headerText(request.headers['content-type'])) : {};
+  const { operation, binding, labels } = router.match(request.method, request.rawPath);
+  const body = binding.hasBodyMembers ? parseJsonBody(request.body, headerText(request.headers['content-type'])) : {};
   const input: Record<string, unknown> = {};
-  for (const [name, member] of Object.entries(members)) {
-    const wireName = member.locationName ?? name;
+  for (const { name, wireName, headerName, location, shape } of binding.members) {
     let value: unknown;
-    switch (member.location) {
+    switch (location) {
       case 'uri': {
         const raw = labels.get(wireName);
-        value = raw === undefined ? undefined : fromText(member.shape, decodeComponent(raw, 'path'), wireName);
+        value = raw === undefined ? undefined : fromText(shape, decodeComponent(raw, 'path'), wireName);
         break;
       }
       case 'querystring': {
-        const found = request.query.filter(([key]) => key === wireName).pop();
-        value = found === undefined ? undefined : fromText(member.shape, found[1], wireName);
+        // A repeated parameter: the last one counts.
+        const found = request.query.findLast(([key]) => key === wireName);
+        value = found === undefined ? undefined : fromText(shape, found[1], wireName);
         break;
       }
       case 'header': {
-        const raw = headerText(request.headers[wireName.toLowerCase()]);
-        value = raw === undefined ? undefined : fromText(member.shape, raw, wireName);
+        const raw = headerText(request.headers[headerName]);
+        value = raw === undefined ? undefined : fromText(shape, raw, wireName);
         break;
       }
       default:

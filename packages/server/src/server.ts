@@ -162,8 +162,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         rateLimiter.stop();
         await outboxWorker.stop();
         await liveHub.stop();
-        kinesis.destroy();
-        sns.destroy();
+        await Promise.all([kinesis.destroy(), sns.destroy(), syncTrigger.destroy()]);
         await store.close();
         clearInterval(logFlusher);
         logger.flush();

@@ -1,7 +1,7 @@
 // Delivers `stream` outbox entries to Kinesis with PutRecords (@aws-sdk/client-kinesis over HTTP/1.1;
-// endpoint from COGNISYNC_KINESIS_ENDPOINT, credentials from the standard AWS chain).
-import { DescribeStreamSummaryCommand, KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+// endpoint from COGNISYNC_KINESIS_ENDPOINT, credentials from the standard AWS chain). The SDK is loaded on
+// first use: most deployments never enable Cognito Streams, and it costs the process several MB.
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { ClaimedOutboxEntry } from '../store/store.js';
 import type { StreamPayload } from './entries.js';
 
@@ -14,20 +14,29 @@ export interface DeliveryResult {
 }
 
 export class KinesisDelivery {
-  private readonly client: KinesisClient;
+  private loaded: Promise<{ client: KinesisClient; sdk: typeof import('@aws-sdk/client-kinesis') }> | undefined;
 
-  constructor(options: { region: string; endpoint?: string; timeoutMs?: number }) {
-    this.client = new KinesisClient({
-      region: options.region,
-      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-      // HTTP/1.1 handler: Kinesis-compatible servers such as kinesalite do not speak HTTP/2.
-      requestHandler: new NodeHttpHandler({ requestTimeout: options.timeoutMs ?? 10_000, connectionTimeout: options.timeoutMs ?? 10_000 }),
-      maxAttempts: 1,
-    });
+  constructor(private readonly options: { region: string; endpoint?: string; timeoutMs?: number }) {}
+
+  private sdk() {
+    this.loaded ??= (async () => {
+      const [sdk, { NodeHttpHandler }] = await Promise.all([import('@aws-sdk/client-kinesis'), import('@smithy/node-http-handler')]);
+      const { region, endpoint, timeoutMs = 10_000 } = this.options;
+      const client = new sdk.KinesisClient({
+        region,
+        ...(endpoint ? { endpoint } : {}),
+        // HTTP/1.1 handler: Kinesis-compatible servers such as kinesalite do not speak HTTP/2.
+        requestHandler: new NodeHttpHandler({ requestTimeout: timeoutMs, connectionTimeout: timeoutMs }),
+        maxAttempts: 1,
+      });
+      return { client, sdk };
+    })();
+    return this.loaded;
   }
 
   /** Sends the entries (heads of distinct partitions, so their relative order does not matter). */
   async deliver(entries: readonly ClaimedOutboxEntry[]): Promise<DeliveryResult> {
+    const { client, sdk } = await this.sdk();
     const result: DeliveryResult = { delivered: [], failed: [] };
     const byStream = new Map<string, ClaimedOutboxEntry[]>();
     for (const entry of entries) {
@@ -38,8 +47,8 @@ export class KinesisDelivery {
       for (let i = 0; i < streamEntries.length; i += MAX_RECORDS_PER_CALL) {
         const batch = streamEntries.slice(i, i + MAX_RECORDS_PER_CALL);
         try {
-          const response = await this.client.send(
-            new PutRecordsCommand({
+          const response = await client.send(
+            new sdk.PutRecordsCommand({
               StreamName: streamName,
               Records: batch.map((entry) => ({ Data: Buffer.from(JSON.stringify((entry.payload as StreamPayload).record)), PartitionKey: entry.partitionKey })),
             }),
@@ -61,14 +70,16 @@ export class KinesisDelivery {
   /** Whether the stream exists: true/false when Kinesis says so, undefined when it cannot be asked. */
   async streamExists(streamName: string): Promise<boolean | undefined> {
     try {
-      await this.client.send(new DescribeStreamSummaryCommand({ StreamName: streamName }), { abortSignal: AbortSignal.timeout(3000) });
+      const { client, sdk } = await this.sdk();
+      await client.send(new sdk.DescribeStreamSummaryCommand({ StreamName: streamName }), { abortSignal: AbortSignal.timeout(3000) });
       return true;
     } catch (error) {
       return (error as { name?: string }).name === 'ResourceNotFoundException' ? false : undefined;
     }
   }
 
-  destroy(): void {
-    this.client.destroy();
+  /** Closes the client's sockets, if it was ever made. */
+  async destroy(): Promise<void> {
+    (await this.loaded?.catch(() => undefined))?.client.destroy();
   }
 }

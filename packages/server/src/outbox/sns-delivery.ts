@@ -1,9 +1,9 @@
 // Delivers `push` outbox entries through Amazon SNS (@aws-sdk/client-sns; endpoint from COGNISYNC_SNS_ENDPOINT,
 // credentials from the standard AWS chain): the device token becomes a platform endpoint of the pool's
 // platform application (CreatePlatformEndpoint, idempotent per token), then a silent Publish carries AWS's
-// push-sync message. A disabled endpoint means a dead token: the device is unregistered.
-import { CreatePlatformEndpointCommand, PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+// push-sync message. A disabled endpoint means a dead token: the device is unregistered. The SDK is loaded
+// on first use, as few deployments configure push sync.
+import type { SNSClient } from '@aws-sdk/client-sns';
 import type { ClaimedOutboxEntry } from '../store/store.js';
 import type { PushMessage, PushPayload } from './entries.js';
 
@@ -17,30 +17,39 @@ export function pushMessageBody(platform: string, message: PushMessage): string 
 }
 
 export class SnsDelivery {
-  private readonly client: SNSClient;
+  private loaded: Promise<{ client: SNSClient; sdk: typeof import('@aws-sdk/client-sns') }> | undefined;
   /** Endpoint ARNs by application and token; CreatePlatformEndpoint is idempotent, this just saves a call. */
   private readonly endpoints = new Map<string, string>();
 
-  constructor(options: { region: string; endpoint?: string; timeoutMs?: number }) {
-    this.client = new SNSClient({
-      region: options.region,
-      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-      requestHandler: new NodeHttpHandler({ requestTimeout: options.timeoutMs ?? 10_000, connectionTimeout: options.timeoutMs ?? 10_000 }),
-      maxAttempts: 1,
-    });
+  constructor(private readonly options: { region: string; endpoint?: string; timeoutMs?: number }) {}
+
+  private sdk() {
+    this.loaded ??= (async () => {
+      const [sdk, { NodeHttpHandler }] = await Promise.all([import('@aws-sdk/client-sns'), import('@smithy/node-http-handler')]);
+      const { region, endpoint, timeoutMs = 10_000 } = this.options;
+      const client = new sdk.SNSClient({
+        region,
+        ...(endpoint ? { endpoint } : {}),
+        requestHandler: new NodeHttpHandler({ requestTimeout: timeoutMs, connectionTimeout: timeoutMs }),
+        maxAttempts: 1,
+      });
+      return { client, sdk };
+    })();
+    return this.loaded;
   }
 
   async deliverOne(entry: ClaimedOutboxEntry): Promise<PushOutcome> {
     const payload = entry.payload as PushPayload;
     const cacheKey = `${payload.applicationArn}\n${payload.token}`;
     try {
+      const { client, sdk } = await this.sdk();
       let endpointArn = this.endpoints.get(cacheKey);
       if (!endpointArn) {
-        const created = await this.client.send(new CreatePlatformEndpointCommand({ PlatformApplicationArn: payload.applicationArn, Token: payload.token, CustomUserData: payload.deviceId }));
+        const created = await client.send(new sdk.CreatePlatformEndpointCommand({ PlatformApplicationArn: payload.applicationArn, Token: payload.token, CustomUserData: payload.deviceId }));
         endpointArn = created.EndpointArn!;
         this.endpoints.set(cacheKey, endpointArn);
       }
-      await this.client.send(new PublishCommand({ TargetArn: endpointArn, MessageStructure: 'json', Message: pushMessageBody(payload.platform, payload.message) }));
+      await client.send(new sdk.PublishCommand({ TargetArn: endpointArn, MessageStructure: 'json', Message: pushMessageBody(payload.platform, payload.message) }));
       return { outboxId: entry.outboxId, result: 'delivered' };
     } catch (error) {
       const name = (error as { name?: string }).name ?? '';
@@ -52,7 +61,8 @@ export class SnsDelivery {
     }
   }
 
-  destroy(): void {
-    this.client.destroy();
+  /** Closes the client's sockets, if it was ever made. */
+  async destroy(): Promise<void> {
+    (await this.loaded?.catch(() => undefined))?.client.destroy();
   }
 }

@@ -1,9 +1,9 @@
 // Invokes a pool's SyncTrigger function: through the AWS Lambda Invoke API (@aws-sdk/client-lambda; endpoint
 // from COGNISYNC_LAMBDA_ENDPOINT, credentials from the standard AWS chain) for ARNs and names, or as an
-// HMAC-signed webhook POST for http(s):// URLs. Errors come back as AWS's Lambda error names.
+// HMAC-signed webhook POST for http(s):// URLs. Errors come back as AWS's Lambda error names. The Lambda SDK
+// is loaded on the first Lambda call, so pools without one (or with webhooks) never pay for it.
 import { createHmac } from 'node:crypto';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { InvalidLambdaFunctionOutputException, LambdaThrottledException } from '../errors.js';
 import type { SyncTriggerEvent } from '../core/sync-trigger.js';
 
@@ -16,7 +16,7 @@ export interface SyncTriggerOptions {
 }
 
 export class SyncTriggerInvoker {
-  private lambda: LambdaClient | undefined;
+  private lambda: Promise<{ client: LambdaClient; sdk: typeof import('@aws-sdk/client-lambda') }> | undefined;
 
   constructor(private readonly options: SyncTriggerOptions) {}
 
@@ -31,16 +31,26 @@ export class SyncTriggerInvoker {
     }
   }
 
+  private sdk() {
+    this.lambda ??= (async () => {
+      const [sdk, { NodeHttpHandler }] = await Promise.all([import('@aws-sdk/client-lambda'), import('@smithy/node-http-handler')]);
+      const { region, lambdaEndpoint, timeoutMs } = this.options;
+      const client = new sdk.LambdaClient({
+        region,
+        ...(lambdaEndpoint ? { endpoint: lambdaEndpoint } : {}),
+        requestHandler: new NodeHttpHandler({ requestTimeout: timeoutMs, connectionTimeout: timeoutMs }),
+        maxAttempts: 1,
+      });
+      return { client, sdk };
+    })();
+    return this.lambda;
+  }
+
   private async callLambda(functionName: string, body: string): Promise<string> {
-    this.lambda ??= new LambdaClient({
-      region: this.options.region,
-      ...(this.options.lambdaEndpoint ? { endpoint: this.options.lambdaEndpoint } : {}),
-      requestHandler: new NodeHttpHandler({ requestTimeout: this.options.timeoutMs, connectionTimeout: this.options.timeoutMs }),
-      maxAttempts: 1,
-    });
+    const { client, sdk } = await this.sdk();
     let response;
     try {
-      response = await this.lambda.send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: Buffer.from(body) }));
+      response = await client.send(new sdk.InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: Buffer.from(body) }));
     } catch (error) {
       const name = (error as { name?: string }).name ?? '';
       // Throttling and timeouts are worth retrying (429); anything else is the function's fault.
@@ -52,6 +62,11 @@ export class SyncTriggerInvoker {
     const text = Buffer.from(response.Payload ?? new Uint8Array()).toString('utf8');
     if (response.FunctionError) throw new InvalidLambdaFunctionOutputException(`The SyncTrigger function ${functionName} failed (${response.FunctionError})`);
     return text;
+  }
+
+  /** Closes the Lambda client's sockets, if it was ever made. */
+  async destroy(): Promise<void> {
+    (await this.lambda?.catch(() => undefined))?.client.destroy();
   }
 
   private async callWebhook(url: string, body: string): Promise<string> {

@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../../../test/support/postgres.ts';
+import type { RecordPatch } from '../../core/record-patches.ts';
+import { defaultLimits } from '../../limits.ts';
+import type { ChangeEvent } from '../store.ts';
 import { runStoreContract } from '../store.contract.ts';
 import { postgresMigrations } from './migrations.ts';
 import { PostgresStore } from './postgres-store.ts';
@@ -45,6 +48,113 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     assert.equal(rows[0].n, postgresMigrations.length);
     await admin.end();
     await Promise.all(stores.map((store) => store.close()));
+  });
+
+  // Two stores on one schema stand for two server processes: separate pools, separate LISTEN connections.
+  const POOL = 'us-east-1:00000000-0000-4000-8000-0000000000aa';
+  const IDENTITY = 'us-east-1:11111111-1111-4111-8111-1111111111aa';
+  const limits = { ...defaultLimits };
+  const write = (store: PostgresStore, datasetName: string, patches: RecordPatch[], deviceId?: string) =>
+    store.updateRecords({ identityPoolId: POOL, identityId: IDENTITY, datasetName, patches, now: Date.now(), modifiedBy: 'pg-test', limits, ...(deviceId ? { deviceId } : {}) });
+  const put = (key: string, value: string, syncCount = 0): RecordPatch => ({ op: 'replace', key, value, syncCount });
+
+  async function twoProcesses(): Promise<[PostgresStore, PostgresStore, pg.Client]> {
+    const first = await freshStore();
+    const schema = `contract_${schemaCount}`;
+    const second = new PostgresStore({ connectionString: database.url, schema, maxConnections: 4 });
+    const admin = new pg.Client({ connectionString: database.url, options: `-c search_path=${schema}` });
+    await admin.connect();
+    return [first, second, admin];
+  }
+
+  test('writers racing on one dataset from two processes: every write commits once, with SyncCounts 1..n and counters that add up', async () => {
+    const [first, second, admin] = await twoProcesses();
+    try {
+      const writes = Array.from({ length: 60 }, (_, i) => write(i % 2 ? first : second, 'raced', [put(`k${i}`, 'v'.repeat(i + 1))]));
+      const results = await Promise.all(writes);
+      assert.deepEqual(results.map((r) => r.dataset.syncCount).sort((a, b) => a - b), Array.from({ length: 60 }, (_, i) => i + 1));
+      const dataset = await first.describeDataset({ identityPoolId: POOL, identityId: IDENTITY, datasetName: 'raced' });
+      assert.equal(dataset?.syncCount, 60);
+      assert.equal(dataset?.numRecords, 60);
+      assert.equal(dataset?.dataStorage, results.reduce((sum, r) => sum + Buffer.byteLength(r.records[0]!.key) + r.records[0]!.value!.length, 0));
+      const { rows } = await admin.query('SELECT key, sync_count FROM records ORDER BY sync_count');
+      assert.deepEqual(rows.map((r) => Number(r.sync_count)), Array.from({ length: 60 }, (_, i) => i + 1));
+      for (const result of results) assert.equal(rows.find((r) => r.key === result.records[0]!.key)?.sync_count, String(result.dataset.syncCount));
+    } finally {
+      await admin.end();
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+
+  test('DeleteDataset racing with writes leaves no records behind a deleted dataset and exact counters on a live one', async () => {
+    const [first, second, admin] = await twoProcesses();
+    try {
+      for (let round = 0; round < 5; round++) {
+        const key = { identityPoolId: POOL, identityId: IDENTITY, datasetName: `round${round}` };
+        await write(first, key.datasetName, [put('seed', 'x')]);
+        await Promise.allSettled([
+          ...Array.from({ length: 12 }, (_, i) => write(i % 2 ? first : second, key.datasetName, [put(`k${i}`, 'value')])),
+          second.deleteDataset(key, Date.now()),
+        ]);
+        const { rows } = await admin.query(
+          `SELECT d.live, d.num_records, d.data_storage, count(r.key) FILTER (WHERE r.value IS NOT NULL) AS live_records,
+           coalesce(sum(octet_length(r.key) + octet_length(r.value)), 0) AS bytes, count(r.key) AS all_records
+           FROM datasets d LEFT JOIN records r ON r.dataset_id = d.dataset_id WHERE d.dataset_name = $1 GROUP BY d.dataset_id`,
+          [key.datasetName],
+        );
+        const [row] = rows;
+        if (!row.live) assert.equal(Number(row.all_records), 0);
+        assert.equal(Number(row.num_records), Number(row.live_records));
+        assert.equal(Number(row.data_storage), Number(row.bytes));
+      }
+    } finally {
+      await admin.end();
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+
+  test('first writes to new datasets of one identity from two processes never exceed the datasets-per-identity limit', async () => {
+    const [first, second, admin] = await twoProcesses();
+    try {
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) =>
+          (i % 2 ? first : second).updateRecords({ identityPoolId: POOL, identityId: IDENTITY, datasetName: `d${i}`, patches: [put('k', 'v')], now: Date.now(), modifiedBy: 'pg-test', limits: { ...limits, datasetsPerIdentity: 3 } }),
+        ),
+      );
+      assert.equal(outcomes.filter((outcome) => outcome.status === 'fulfilled').length, 3);
+      for (const outcome of outcomes) if (outcome.status === 'rejected') assert.equal((outcome.reason as { code?: string }).code, 'LimitExceededException');
+      assert.equal((await admin.query('SELECT count(*)::int AS n FROM datasets WHERE live')).rows[0].n, 3);
+    } finally {
+      await admin.end();
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+
+  test('committed writes and deletions reach the listeners of every process, in order; refused writes do not', async () => {
+    const [first, second, admin] = await twoProcesses();
+    const heard: ChangeEvent[] = [];
+    const stop = await second.watchChanges((event) => heard.push(event));
+    try {
+      await write(first, 'live', [put('a', '1')], 'phone');
+      await write(first, 'live', [put('b', '2')]);
+      await assert.rejects(write(first, 'live', [put('a', 'stale')]), { name: 'ResourceConflictException' });
+      await first.deleteDataset({ identityPoolId: POOL, identityId: IDENTITY, datasetName: 'live' }, Date.now());
+      await write(first, 'other', [put('c', '3')]);
+      await first.close(); // close() sends what is still queued
+      const deadline = Date.now() + 5000;
+      while (heard.length < 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(heard, [
+        { identityPoolId: POOL, identityId: IDENTITY, datasetName: 'live', syncCount: 1, deviceId: 'phone' },
+        { identityPoolId: POOL, identityId: IDENTITY, datasetName: 'live', syncCount: 2 },
+        { identityPoolId: POOL, identityId: IDENTITY, datasetName: 'live', syncCount: 2 },
+        { identityPoolId: POOL, identityId: IDENTITY, datasetName: 'other', syncCount: 1 },
+      ]);
+    } finally {
+      await stop();
+      await admin.end();
+      await second.close();
+    }
   });
 
   test('an unreachable database answers InternalErrorException, not a crash', async () => {

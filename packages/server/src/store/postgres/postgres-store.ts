@@ -1,8 +1,16 @@
 // The scale-out store: PostgreSQL through a bounded `pg` pool, for several stateless cognisync processes
-// on one database. Concurrency rule: every write that touches an identity's datasets first takes a
-// transaction-scoped advisory lock on (pool, identity), so writers of one identity run one at a time
-// (record conflicts and the dataset-count limit are decided on a stable view) while different identities
-// never wait for each other. Reads run in REPEATABLE READ snapshots.
+// on one database. Round trips dominate its cost (each one a loopback send that wakes a backend on the same
+// cores), so hot operations are one statement each where one statement can do it: a single statement is atomic
+// and sees one snapshot, needing neither BEGIN/COMMIT nor REPEATABLE READ. Every statement is a named prepared one.
+// Concurrency rules:
+// - Records are written only by whoever holds their dataset's row lock (UPDATE or FOR UPDATE on `datasets`).
+// - UpdateRecords on a live dataset is optimistic: it reads without locks, then writes dataset row, records and outbox
+//   in one statement whose UPDATE compares the dataset's SyncCount with the one read (the count rises with every
+//   write, so an unchanged count means unchanged records); a loser reads again.
+// - Change events are sent right after the commit, not inside the writing transaction (see ChangeNotifier).
+// - Whatever changes how many live datasets an identity has, or renames them (creating or reviving a dataset,
+//   merging, deleting the identity), first takes a transaction-scoped advisory lock on (pool, identity), so the
+//   dataset-count limit is decided on a stable count; different identities never wait for each other.
 import pg from 'pg';
 import { applyRecordPatches } from '../../core/record-patches.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
@@ -30,16 +38,253 @@ type Queryable = pg.Pool | pg.PoolClient;
 
 const BIGINT_OID = 20;
 // Counters and epoch-ms times fit a double exactly; the driver would hand them over as strings.
-const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === BIGINT_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) };
+const parseBigint = (value: string) => Number(value);
+const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === BIGINT_OID ? parseBigint : pg.types.getTypeParser(oid, format as 'text')) };
 
 /** Lock key for the advisory lock that serializes one identity's writers. */
 const identityLockKey = (identityPoolId: string, identityId: string) => `${identityPoolId}/${identityId}`;
 const MIGRATION_LOCK = 'cognisync:migrations';
-/** NOTIFY channel of committed changes: delivered at commit to every process's LISTEN connection. */
+/** NOTIFY channel of committed changes, heard by every process's LISTEN connection. */
 const CHANGES_CHANNEL = 'cognisync_changes';
 
 const DEVICE_COLUMNS = 'identity_pool_id AS "identityPoolId", identity_id AS "identityId", device_id AS "deviceId", platform, token, creation_date AS "creationDate"';
 const RECORD_COLUMNS = 'key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date';
+// Named columns, never `*`: a prepared statement's result shape must not change under it when a migration adds a column.
+const POOL_COLUMNS = 'identity_pool_id, identity_pool_name, description, push_sync, cognito_streams, cognito_events, bulk_publish, creation_date, last_modified_date';
+const DATASET_COLUMNS =
+  'dataset_id, identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, deleted_at_sync_count';
+
+const statementNames = new Map<string, string>();
+
+/**
+ * Every statement runs as a named prepared statement, its name fixed by its text: each pooled connection parses
+ * and plans it once, and later executions send only Bind/Execute. (The texts are a fixed set: no SQL is built
+ * from request data.)
+ */
+function run<R extends pg.QueryResultRow = pg.QueryResultRow>(on: Queryable, text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+  let name = statementNames.get(text);
+  if (name === undefined) statementNames.set(text, (name = `cognisync_${statementNames.size + 1}`));
+  return on.query<R>({ name, text, values });
+}
+
+/** Outbox entries as the four parallel arrays the statements below unnest (in order, so ids follow it). */
+const outboxColumns = (entries: readonly OutboxEntry[]) => [
+  entries.map((e) => e.kind),
+  entries.map((e) => e.partitionKey),
+  entries.map((e) => JSON.stringify(e.payload)),
+  entries.map((e) => e.bulkPoolId ?? null),
+];
+
+/** CTE `queued`: the outbox entries in parameters $first..$first+3 (outboxColumns), once per row of CTE `dataset`. */
+const queueOutbox = (first: number, createdAt: string) => `queued AS (
+  INSERT INTO outbox (kind, partition_key, payload, bulk_pool_id, created_at, next_attempt_at)
+  SELECT e.kind, e.partition_key, e.payload, e.bulk_pool_id, ${createdAt}, ${createdAt}
+  FROM dataset, unnest($${first}::text[], $${first + 1}::text[], $${first + 2}::text[], $${first + 3}::text[]) WITH ORDINALITY AS e (kind, partition_key, payload, bulk_pool_id, n)
+  ORDER BY e.n)`;
+
+/** UpdateRecords tries this many lock-free read-and-compare-and-set rounds before it queues behind the identity's lock. */
+const OPTIMISTIC_ATTEMPTS = 3;
+
+/** The dataset row and the current versions of the patched keys ($4), from one snapshot. */
+const READ_FOR_WRITE = `SELECT d.dataset_id, d.live, d.creation_date, d.sync_count, d.data_storage, d.num_records,
+  r.key, r.value, r.sync_count AS record_sync_count, r.last_modified_date AS record_last_modified_date, r.last_modified_by AS record_last_modified_by, r.device_last_modified_date
+  FROM datasets d LEFT JOIN records r ON r.dataset_id = d.dataset_id AND r.key = ANY($4::text[])
+  WHERE d.identity_pool_id = $1 AND d.identity_id = $2 AND d.dataset_name = $3`;
+
+/**
+ * Under the identity's lock: the dataset row, locked (one null row when there is none), and how many other live
+ * datasets the identity has. A separate statement from the lock, so its snapshot sees what earlier holders committed.
+ */
+const LOCK_DATASET = `WITH target AS (
+    SELECT dataset_id, live, creation_date, sync_count, data_storage, num_records FROM datasets
+    WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 FOR UPDATE)
+  SELECT target.*, (SELECT count(*)::int FROM datasets o WHERE o.identity_pool_id = $1 AND o.identity_id = $2 AND o.live AND o.dataset_name <> $3) AS other_live
+  FROM (VALUES (1)) AS one (x) LEFT JOIN target ON true`;
+
+/**
+ * The rest of an UpdateRecords write after CTE `dataset` (the dataset row written): upsert the records ($10–$15) and
+ * queue the outbox entries ($16–$19). Returns one row when CTE `dataset` wrote one, none otherwise (then nothing else
+ * was written either).
+ */
+const WRITE_RECORDS = `, written AS (
+    INSERT INTO records (dataset_id, key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date)
+    SELECT dataset.dataset_id, r.* FROM dataset, unnest($10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::text[], $15::bigint[]) AS r
+    ON CONFLICT (dataset_id, key) DO UPDATE SET value = excluded.value, sync_count = excluded.sync_count, last_modified_date = excluded.last_modified_date,
+    last_modified_by = excluded.last_modified_by, device_last_modified_date = excluded.device_last_modified_date),
+  ${queueOutbox(16, '$4')}
+  SELECT dataset_id FROM dataset`;
+
+/**
+ * Compare-and-set on the dataset row: it must still be the row read ($20), under the same key, as live as read ($21),
+ * at the SyncCount read ($22). Every committed write raises the SyncCount and DeleteDataset clears `live`, so an
+ * unchanged row means unchanged records. A concurrent writer's UPDATE waits for this one's row lock, then re-checks.
+ */
+const UPDATE_DATASET_AND_RECORDS = `WITH dataset AS (
+    UPDATE datasets SET live = true, creation_date = $9, last_modified_date = $4, last_modified_by = $5, sync_count = $6, data_storage = $7, num_records = $8,
+    sync_sessions_count = sync_sessions_count + 1
+    WHERE dataset_id = $20 AND identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 AND live = $21 AND sync_count = $22
+    RETURNING dataset_id)${WRITE_RECORDS}`;
+
+/** A dataset's first write (only under the identity's lock, so no one else creates it meanwhile). */
+const INSERT_DATASET_AND_RECORDS = `WITH dataset AS (
+    INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, sync_sessions_count)
+    VALUES ($1, $2, $3, true, $9, $4, $5, $6, $7, $8, 1) RETURNING dataset_id)${WRITE_RECORDS}`;
+
+/** DeleteDataset after locking the row ($1): records, dataset state and outbox ($3–$6) at once. */
+const DELETE_DATASET = `WITH removed AS (DELETE FROM records WHERE dataset_id = $1),
+  dataset AS (
+    UPDATE datasets SET live = false, deleted_at_sync_count = sync_count, data_storage = 0, num_records = 0, last_modified_date = $2 WHERE dataset_id = $1
+    RETURNING dataset_id),
+  ${queueOutbox(3, '$2')}
+  SELECT dataset_id FROM dataset`;
+
+const D_DATASET_COLUMNS = DATASET_COLUMNS.split(', ').map((column) => `d.${column}`).join(', ');
+
+/**
+ * ListRecords' page in one statement: always one row, the dataset's columns null when it has none; the merged
+ * dataset names; the page ($7 rows at most) as JSON arrays in (SyncCount, key) order, null when empty.
+ */
+const LIST_RECORDS = `SELECT ${D_DATASET_COLUMNS},
+  (SELECT array_agg(m.dataset_name ORDER BY m.dataset_name) FROM datasets m WHERE m.identity_pool_id = $1 AND m.identity_id = $2 AND m.merged_base_name = $3 AND m.live)
+    AS merged_dataset_names,
+  (SELECT json_agg(json_build_array(r.key, r.value, r.sync_count, r.last_modified_date, r.last_modified_by, r.device_last_modified_date) ORDER BY r.sync_count, r.key)
+    FROM (SELECT ${RECORD_COLUMNS} FROM records WHERE dataset_id = d.dataset_id AND d.live AND sync_count > $4 AND (sync_count, key) > ($5, $6::text COLLATE "C")
+      ORDER BY sync_count, key LIMIT $7) r) AS records
+  FROM (VALUES (1)) AS one (x) LEFT JOIN datasets d ON d.identity_pool_id = $1 AND d.identity_id = $2 AND d.dataset_name = $3`;
+
+interface DatasetVersionRow {
+  dataset_id: number;
+  live: boolean;
+  creation_date: number;
+  sync_count: number;
+  data_storage: number;
+  num_records: number;
+}
+
+/** The dataset state an UpdateRecords write starts from (and compares against). */
+interface DatasetVersion {
+  datasetId: number;
+  live: boolean;
+  creationDate: number;
+  syncCount: number;
+  dataStorage: number;
+  numRecords: number;
+}
+
+const datasetVersion = (row: DatasetVersionRow): DatasetVersion => ({
+  datasetId: row.dataset_id,
+  live: row.live,
+  creationDate: row.creation_date,
+  syncCount: row.sync_count,
+  dataStorage: row.data_storage,
+  numRecords: row.num_records,
+});
+
+interface ReadForWriteRow extends DatasetVersionRow {
+  key: string | null;
+  value: string | null;
+  record_sync_count: number;
+  record_last_modified_date: number;
+  record_last_modified_by: string;
+  device_last_modified_date: number;
+}
+
+type LockedDatasetRow = { [K in keyof DatasetVersionRow]: DatasetVersionRow[K] | null } & { other_live: number };
+
+type ListRecordsRow = { [K in keyof DatasetRow]: DatasetRow[K] | null } & {
+  merged_dataset_names: string[] | null;
+  records: Array<[key: string, value: string | null, syncCount: number, lastModifiedDate: number, lastModifiedBy: string, deviceLastModifiedDate: number]> | null;
+};
+
+const POOL_USAGE_COLUMNS =
+  'sum(sync_sessions_count)::bigint AS sessions, sum(CASE WHEN live THEN data_storage ELSE 0 END)::bigint AS bytes, max(last_modified_date) AS last';
+
+interface PoolUsageRow {
+  sessions: number | null;
+  bytes: number | null;
+  last: number | null;
+}
+
+const toPoolUsage = (identityPoolId: string, usage: PoolUsageRow): IdentityPoolUsage => ({
+  identityPoolId,
+  syncSessionsCount: usage.sessions ?? 0,
+  dataStorage: usage.bytes ?? 0,
+  lastModifiedDate: usage.last ?? undefined,
+});
+
+/** An identity with its logins (one statement, so one snapshot), from `identities i`. */
+const IDENTITY_COLUMNS = `i.identity_id, i.identity_pool_id, i.creation_date, i.last_modified_date,
+  (SELECT json_agg(json_build_array(l.provider_name, l.user_identifier) ORDER BY l.provider_name, l.user_identifier) FROM identity_logins l WHERE l.identity_id = i.identity_id) AS logins`;
+
+interface IdentityRow {
+  identity_id: string;
+  identity_pool_id: string;
+  creation_date: number;
+  last_modified_date: number;
+  logins: Array<[providerName: string, userIdentifier: string]> | null;
+}
+
+const toIdentity = (row: IdentityRow): IdentityRecord => ({
+  identityId: row.identity_id,
+  identityPoolId: row.identity_pool_id,
+  creationDate: row.creation_date,
+  lastModifiedDate: row.last_modified_date,
+  logins: (row.logins ?? []).map(([providerName, userIdentifier]) => ({ providerName, userIdentifier })),
+});
+
+/** Sends the queued change events in order, one notification each, in one statement. */
+const NOTIFY_CHANGES = 'SELECT pg_notify($1, e.payload) FROM unnest($2::text[]) WITH ORDINALITY AS e (payload, n) ORDER BY e.n';
+
+/**
+ * Announces committed changes (pg_notify) right after their commit, in the order they committed here, batching
+ * whatever queues while a send is in flight into the next statement.
+ *
+ * Why not pg_notify inside the writing transaction, which would tie the event to the commit: PostgreSQL serializes
+ * the commits of all transactions that notify on one database-wide lock, held through the commit's WAL flush. Under
+ * load 9 of 10 pooled connections waited on it (wait event Lock/object), capping writes at one WAL flush at a time
+ * (pgbench, 10 clients, one-row UPDATEs: 900–2,700 tps with pg_notify in the write, 5,000–10,000 without or with it
+ * in a transaction of its own after the commit, on the 2-core VM of bench/README.md). A transaction
+ * that only notifies writes nothing to flush, so it holds the lock briefly. The cost, which SQLite's in-process
+ * emitter shares: a process killed between a commit and the send loses that event. Events are cues for listeners to
+ * sync, which they also do when they (re)connect, so a lost cue delays a device and loses no data.
+ */
+class ChangeNotifier {
+  private readonly queue: string[] = [];
+  private sending: Promise<void> | undefined;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly channel: string,
+    private readonly onError: ((error: Error) => void) | undefined,
+  ) {}
+
+  publish(event: ChangeEvent): void {
+    this.queue.push(JSON.stringify(event));
+    this.sending ??= this.send();
+  }
+
+  /** Resolves once every event published so far has been sent (or has failed to be). */
+  async flush(): Promise<void> {
+    await this.sending;
+  }
+
+  private async send(): Promise<void> {
+    while (this.queue.length > 0) {
+      // PostgreSQL folds identical notifications of one transaction into one (an update and the deletion after it
+      // can read the same), so a batch ends before a repeated payload.
+      const seen = new Set<string>();
+      let end = 0;
+      while (end < this.queue.length && !seen.has(this.queue[end]!)) seen.add(this.queue[end++]!);
+      const payloads = this.queue.splice(0, end);
+      try {
+        await run(this.pool, NOTIFY_CHANGES, [this.channel, payloads]);
+      } catch (error) {
+        this.onError?.(error as Error);
+      }
+    }
+    this.sending = undefined;
+  }
+}
 
 /** SQLSTATEs and driver failures that mean "busy, retry" vs "database unreachable". */
 const BUSY_CODES = new Set(['40001', '40P01', '55P03', '53300', '57014']);
@@ -62,11 +307,12 @@ function toServiceError(error: unknown): unknown {
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   private readonly connectionString: string;
-  private readonly schema: string | undefined;
+  /** NOTIFY channel of committed changes; one per schema, so test schemas sharing a database do not hear each other. */
+  private readonly channel: string;
+  private readonly notifier: ChangeNotifier;
 
   constructor(options: PostgresStoreOptions) {
     this.connectionString = options.connectionString;
-    this.schema = options.schema;
     this.pool = new pg.Pool({
       connectionString: options.connectionString,
       max: options.maxConnections ?? 10,
@@ -77,6 +323,8 @@ export class PostgresStore implements Store {
     });
     // An idle connection that dies (database restart) must not crash the process; the pool reconnects.
     this.pool.on('error', (error) => options.onBackgroundError?.(error));
+    this.channel = options.schema ? `${CHANGES_CHANNEL}_${options.schema}` : CHANGES_CHANNEL;
+    this.notifier = new ChangeNotifier(this.pool, this.channel, options.onBackgroundError);
   }
 
   /**
@@ -101,10 +349,10 @@ export class PostgresStore implements Store {
   }
 
   /** Runs `fn` on a pooled client inside a transaction; failures are mapped to AWS errors. */
-  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     try {
       return await this.withClient(async (client) => {
-        await client.query(begin);
+        await client.query('BEGIN');
         try {
           const result = await fn(client);
           await client.query('COMMIT');
@@ -119,20 +367,16 @@ export class PostgresStore implements Store {
     }
   }
 
-  private read<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    return this.transaction(fn, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  }
-
   private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = [], on: Queryable = this.pool): Promise<R[]> {
     try {
-      return (await on.query<R>(sql, params)).rows;
+      return (await run<R>(on, sql, params)).rows;
     } catch (error) {
       throw toServiceError(error);
     }
   }
 
   private async lockIdentity(client: pg.PoolClient, identityPoolId: string, identityId: string): Promise<void> {
-    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [identityLockKey(identityPoolId, identityId)]);
+    await run(client, 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [identityLockKey(identityPoolId, identityId)]);
   }
 
   async migrate(): Promise<void> {
@@ -161,6 +405,7 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.notifier.flush();
     await this.pool.end();
   }
 
@@ -180,10 +425,11 @@ export class PostgresStore implements Store {
 
   async createIdentityPool(pool: IdentityPoolRecord, maxPools: number): Promise<void> {
     await this.transaction(async (client) => {
-      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', ['cognisync:pools']);
-      const [{ n }] = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM identity_pools')).rows as [{ n: number }];
+      await run(client, 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', ['cognisync:pools']);
+      const [{ n }] = (await run<{ n: number }>(client, 'SELECT count(*)::int AS n FROM identity_pools')).rows as [{ n: number }];
       if (n >= maxPools) throw new LimitExceededException(`The maximum of ${maxPools} identity pools has been reached`);
-      await client.query(
+      await run(
+        client,
         'INSERT INTO identity_pools (identity_pool_id, identity_pool_name, description, creation_date, last_modified_date) VALUES ($1, $2, $3, $4, $5)',
         [pool.identityPoolId, pool.identityPoolName, JSON.stringify(pool.description), pool.creationDate, pool.lastModifiedDate],
       );
@@ -191,12 +437,12 @@ export class PostgresStore implements Store {
   }
 
   async getIdentityPool(identityPoolId: string): Promise<IdentityPoolRecord | undefined> {
-    const [row] = await this.query<PoolRow>('SELECT * FROM identity_pools WHERE identity_pool_id = $1', [identityPoolId]);
+    const [row] = await this.query<PoolRow>(`SELECT ${POOL_COLUMNS} FROM identity_pools WHERE identity_pool_id = $1`, [identityPoolId]);
     return row && toPool(row);
   }
 
   async listIdentityPools(afterId: string | undefined, limit: number): Promise<IdentityPoolRecord[]> {
-    const rows = await this.query<PoolRow>('SELECT * FROM identity_pools WHERE identity_pool_id > $1 ORDER BY identity_pool_id LIMIT $2', [afterId ?? '', limit]);
+    const rows = await this.query<PoolRow>(`SELECT ${POOL_COLUMNS} FROM identity_pools WHERE identity_pool_id > $1 ORDER BY identity_pool_id LIMIT $2`, [afterId ?? '', limit]);
     return rows.map(toPool);
   }
 
@@ -211,21 +457,21 @@ export class PostgresStore implements Store {
   async deleteIdentityPool(identityPoolId: string): Promise<boolean> {
     return this.transaction(async (client) => {
       for (const table of ['subscriptions', 'devices', 'datasets', 'issued_credentials', 'identity_logins', 'identities']) {
-        await client.query(`DELETE FROM ${table} WHERE identity_pool_id = $1`, [identityPoolId]);
+        await run(client, `DELETE FROM ${table} WHERE identity_pool_id = $1`, [identityPoolId]);
       }
-      return ((await client.query('DELETE FROM identity_pools WHERE identity_pool_id = $1', [identityPoolId])).rowCount ?? 0) > 0;
+      return ((await run(client, 'DELETE FROM identity_pools WHERE identity_pool_id = $1', [identityPoolId])).rowCount ?? 0) > 0;
     });
   }
 
   async getPoolSyncSettings(identityPoolId: string): Promise<PoolSyncSettings | undefined> {
-    const [row] = await this.query<PoolRow>('SELECT * FROM identity_pools WHERE identity_pool_id = $1', [identityPoolId]);
+    const [row] = await this.query<PoolRow>(`SELECT ${POOL_COLUMNS} FROM identity_pools WHERE identity_pool_id = $1`, [identityPoolId]);
     return row && toSettings(row);
   }
 
   /** Reads the pool row FOR UPDATE, lets `change` compute the new settings, returns them (undefined: no pool). */
   private updatePoolRow<T>(identityPoolId: string, change: (row: PoolRow, client: pg.PoolClient) => Promise<T>): Promise<T | undefined> {
     return this.transaction(async (client) => {
-      const [row] = (await client.query<PoolRow>('SELECT * FROM identity_pools WHERE identity_pool_id = $1 FOR UPDATE', [identityPoolId])).rows;
+      const [row] = (await run<PoolRow>(client, `SELECT ${POOL_COLUMNS} FROM identity_pools WHERE identity_pool_id = $1 FOR UPDATE`, [identityPoolId])).rows;
       return row ? change(row, client) : undefined;
     });
   }
@@ -233,7 +479,7 @@ export class PostgresStore implements Store {
   async setPoolConfiguration(identityPoolId: string, changes: Pick<PoolSyncSettings, 'pushSync' | 'cognitoStreams'>): Promise<PoolSyncSettings | undefined> {
     return this.updatePoolRow(identityPoolId, async (row, client) => {
       const settings = { ...toSettings(row), ...changes };
-      await client.query('UPDATE identity_pools SET push_sync = $1, cognito_streams = $2 WHERE identity_pool_id = $3', [
+      await run(client, 'UPDATE identity_pools SET push_sync = $1, cognito_streams = $2 WHERE identity_pool_id = $3', [
         settings.pushSync ? JSON.stringify(settings.pushSync) : null,
         settings.cognitoStreams ? JSON.stringify(settings.cognitoStreams) : null,
         identityPoolId,
@@ -249,7 +495,7 @@ export class PostgresStore implements Store {
         if (fn === '') delete events[type];
         else events[type] = fn;
       }
-      await client.query('UPDATE identity_pools SET cognito_events = $1 WHERE identity_pool_id = $2', [JSON.stringify(events), identityPoolId]);
+      await run(client, 'UPDATE identity_pools SET cognito_events = $1 WHERE identity_pool_id = $2', [JSON.stringify(events), identityPoolId]);
     });
   }
 
@@ -257,7 +503,7 @@ export class PostgresStore implements Store {
     return this.updatePoolRow(identityPoolId, async (row, client) => {
       const settings = toSettings(row);
       const next = decide(settings);
-      await client.query('UPDATE identity_pools SET bulk_publish = $1 WHERE identity_pool_id = $2', [JSON.stringify(next), identityPoolId]);
+      await run(client, 'UPDATE identity_pools SET bulk_publish = $1 WHERE identity_pool_id = $2', [JSON.stringify(next), identityPoolId]);
       if (next.status === 'IN_PROGRESS') await this.insertOutbox(client, [bulkPublishJob(identityPoolId, settings)], now);
       return next;
     });
@@ -267,19 +513,17 @@ export class PostgresStore implements Store {
     await this.query('UPDATE identity_pools SET bulk_publish = $1 WHERE identity_pool_id = $2', [JSON.stringify(state), identityPoolId]);
   }
 
-  private async datasetRow(key: DatasetKey, on: Queryable): Promise<DatasetRow | undefined> {
-    const [row] = await this.query<DatasetRow>('SELECT * FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3', [key.identityPoolId, key.identityId, key.datasetName], on);
-    return row;
-  }
-
   async describeDataset(key: DatasetKey): Promise<DatasetRecord | undefined> {
-    const row = await this.datasetRow(key, this.pool);
-    return row && row.live ? toDataset(row) : undefined;
+    const [row] = await this.query<DatasetRow>(
+      `SELECT ${DATASET_COLUMNS} FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 AND live`,
+      [key.identityPoolId, key.identityId, key.datasetName],
+    );
+    return row && toDataset(row);
   }
 
   async listDatasets(identityPoolId: string, identityId: string, afterName: string | undefined, limit: number): Promise<DatasetRecord[]> {
     const rows = await this.query<DatasetRow>(
-      'SELECT * FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND live AND dataset_name > $3 ORDER BY dataset_name LIMIT $4',
+      `SELECT ${DATASET_COLUMNS} FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND live AND dataset_name > $3 ORDER BY dataset_name LIMIT $4`,
       [identityPoolId, identityId, afterName ?? '', limit],
     );
     return rows.map(toDataset);
@@ -296,20 +540,22 @@ export class PostgresStore implements Store {
   }
 
   async deleteDataset(key: DatasetKey, now: number, stream?: StreamTarget, push?: PushTarget): Promise<DatasetRecord | undefined> {
-    return this.transaction(async (client) => {
-      await this.lockIdentity(client, key.identityPoolId, key.identityId);
-      const row = await this.datasetRow(key, client);
-      if (!row || !row.live) return undefined;
-      await client.query('DELETE FROM records WHERE dataset_id = $1', [row.dataset_id]);
-      await client.query(
-        'UPDATE datasets SET live = false, deleted_at_sync_count = sync_count, data_storage = 0, num_records = 0, last_modified_date = $1 WHERE dataset_id = $2',
-        [now, row.dataset_id],
-      );
-      if (stream) await this.insertOutbox(client, streamEntries(stream, key, 'remove', [], row.sync_count, now), now);
-      if (push) await this.insertOutbox(client, pushEntries(push, key, await this.subscribedDevices(client, key), 'DatasetDeleted', row.sync_count, undefined), now);
-      await this.notifyChange(client, { identityPoolId: key.identityPoolId, identityId: key.identityId, datasetName: key.datasetName, syncCount: row.sync_count });
+    const deleted = await this.transaction(async (client) => {
+      // The row lock waits for a write in flight and keeps later ones out (records are written only under it),
+      // so the next statement's snapshot holds every record there is to delete.
+      const [row] = (await run<DatasetRow>(client, `SELECT ${DATASET_COLUMNS} FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 AND live FOR UPDATE`, [
+        key.identityPoolId, key.identityId, key.datasetName,
+      ])).rows;
+      if (!row) return undefined;
+      const outbox = [
+        ...(stream ? streamEntries(stream, key, 'remove', [], row.sync_count, now) : []),
+        ...(push ? pushEntries(push, key, await this.subscribedDevices(client, key), 'DatasetDeleted', row.sync_count, undefined) : []),
+      ];
+      await run(client, DELETE_DATASET, [row.dataset_id, now, ...outboxColumns(outbox)]);
       return toDataset(row);
     });
+    if (deleted) this.notifier.publish({ identityPoolId: key.identityPoolId, identityId: key.identityId, datasetName: key.datasetName, syncCount: deleted.syncCount });
+    return deleted;
   }
 
   async getRecords(key: DatasetKey, keys: readonly string[]): Promise<Map<string, StoredRecord>> {
@@ -323,7 +569,7 @@ export class PostgresStore implements Store {
 
   async listPoolDatasets(identityPoolId: string, after: { identityId: string; datasetName: string } | undefined, limit: number): Promise<DatasetRecord[]> {
     const rows = await this.query<DatasetRow>(
-      `SELECT * FROM datasets WHERE identity_pool_id = $1 AND live AND (identity_id, dataset_name) > ($2::text COLLATE "C", $3::text COLLATE "C")
+      `SELECT ${DATASET_COLUMNS} FROM datasets WHERE identity_pool_id = $1 AND live AND (identity_id, dataset_name) > ($2::text COLLATE "C", $3::text COLLATE "C")
        ORDER BY identity_id, dataset_name LIMIT $4`,
       [identityPoolId, after?.identityId ?? '', after?.datasetName ?? '', limit],
     );
@@ -331,87 +577,119 @@ export class PostgresStore implements Store {
   }
 
   async listRecords(key: DatasetKey, lastSyncCount: number, after: RecordCursor | undefined, limit: number): Promise<RecordsPage> {
-    return this.read(async (client) => {
-      const merged = await client.query<{ dataset_name: string }>(
-        'SELECT dataset_name FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND merged_base_name = $3 AND live ORDER BY dataset_name',
-        [key.identityPoolId, key.identityId, key.datasetName],
-      );
-      const mergedDatasetNames = merged.rows.map((r) => r.dataset_name);
-      const row = await this.datasetRow(key, client);
-      if (!row || !row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, records: [], next: undefined };
-      const rows = (
-        await client.query<RecordRow>(
-          `SELECT ${RECORD_COLUMNS} FROM records WHERE dataset_id = $1 AND sync_count > $2 AND (sync_count, key) > ($3, $4::text COLLATE "C")
-           ORDER BY sync_count, key LIMIT $5`,
-          [row.dataset_id, lastSyncCount, after?.syncCount ?? 0, after?.key ?? '', limit + 1],
-        )
-      ).rows;
-      const more = rows.length > limit;
-      const records = (more ? rows.slice(0, limit) : rows).map(toRecord);
-      const last = records[records.length - 1];
-      return { dataset: toDataset(row), mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
-    });
+    // One statement, so one snapshot: the dataset, its merged names and the page agree without a transaction.
+    const [row] = (await this.query<ListRecordsRow>(LIST_RECORDS, [key.identityPoolId, key.identityId, key.datasetName, lastSyncCount, after?.syncCount ?? 0, after?.key ?? '', limit + 1])) as [ListRecordsRow];
+    const mergedDatasetNames = row.merged_dataset_names ?? [];
+    if (!row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count ?? 0, records: [], next: undefined };
+    const dataset = row as DatasetRow;
+    const page = row.records ?? [];
+    const more = page.length > limit;
+    const records = (more ? page.slice(0, limit) : page).map(
+      ([recordKey, value, syncCount, lastModifiedDate, lastModifiedBy, deviceLastModifiedDate]): StoredRecord => ({ key: recordKey, value, syncCount, lastModifiedDate, lastModifiedBy, deviceLastModifiedDate }),
+    );
+    const last = records[records.length - 1];
+    return { dataset: toDataset(dataset), mergedDatasetNames, deletedAtSyncCount: dataset.deleted_at_sync_count, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
   }
 
+  /**
+   * Optimistic first: read the dataset and the patched records (one statement, no lock), apply the patches, write
+   * everything in one statement that only takes effect if the dataset is still at the SyncCount read (see the
+   * module comment). A write that loses a race reads again; creating or reviving a dataset, and a write that keeps
+   * losing, run under the identity's lock instead.
+   */
   async updateRecords(request: UpdateRecordsRequest): Promise<UpdateRecordsResult> {
-    const { identityPoolId, identityId, datasetName } = request;
-    return this.transaction(async (client) => {
-      await this.lockIdentity(client, identityPoolId, identityId);
-      const row = await this.datasetRow(request, client);
-      const live = Boolean(row?.live);
-      const current = new Map<string, StoredRecord>();
-      if (row && live && request.patches.length > 0) {
-        const found = await client.query<RecordRow>(`SELECT ${RECORD_COLUMNS} FROM records WHERE dataset_id = $1 AND key = ANY($2::text[])`, [row.dataset_id, request.patches.map((p) => p.key)]);
-        for (const record of found.rows) current.set(record.key, toRecord(record));
+    try {
+      const keys = request.patches.map((patch) => patch.key);
+      for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
+        const rows = (await run<ReadForWriteRow>(this.pool, READ_FOR_WRITE, [request.identityPoolId, request.identityId, request.datasetName, keys])).rows;
+        const found = rows[0] && datasetVersion(rows[0]);
+        // Creating or reviving changes how many live datasets the identity has: decided under its lock.
+        if (!found?.live) break;
+        const current = new Map<string, StoredRecord>();
+        for (const row of rows) {
+          if (row.key === null) continue;
+          current.set(row.key, {
+            key: row.key,
+            value: row.value,
+            syncCount: row.record_sync_count,
+            lastModifiedDate: row.record_last_modified_date,
+            lastModifiedBy: row.record_last_modified_by,
+            deviceLastModifiedDate: row.device_last_modified_date,
+          });
+        }
+        const devices = request.push ? await this.subscribedDevices(this.pool, request) : [];
+        const result = await this.writeRecords(this.pool, request, found, current, 0, devices);
+        if (result) return this.published(request, result);
       }
-      const otherLiveDatasets = live
-        ? 0
-        : (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND live', [identityPoolId, identityId])).rows[0]!.n;
-      const applied = applyRecordPatches({
-        dataset: { live, syncCount: row?.sync_count ?? 0, dataStorage: row?.data_storage ?? 0, numRecords: row?.num_records ?? 0 },
-        otherLiveDatasets,
-        current,
-        patches: request.patches,
-        now: request.now,
-        modifiedBy: request.modifiedBy,
-        limits: request.limits,
-      });
-      const creationDate = live && row ? row.creation_date : request.now;
-      const { syncCount, dataStorage, numRecords } = applied.dataset;
-      let datasetId: number;
-      if (row) {
-        datasetId = row.dataset_id;
-        await client.query(
-          `UPDATE datasets SET live = true, creation_date = $1, last_modified_date = $2, last_modified_by = $3, sync_count = $4, data_storage = $5, num_records = $6,
-           sync_sessions_count = sync_sessions_count + 1 WHERE dataset_id = $7`,
-          [creationDate, request.now, request.modifiedBy, syncCount, dataStorage, numRecords, datasetId],
-        );
-      } else {
-        const inserted = await client.query<{ dataset_id: number }>(
-          `INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, sync_sessions_count)
-           VALUES ($1, $2, $3, true, $4, $5, $6, $7, $8, $9, 1) RETURNING dataset_id`,
-          [identityPoolId, identityId, datasetName, creationDate, request.now, request.modifiedBy, syncCount, dataStorage, numRecords],
-        );
-        datasetId = inserted.rows[0]!.dataset_id;
-      }
-      if (applied.records.length > 0) {
-        const r = applied.records;
-        await client.query(
-          `INSERT INTO records (dataset_id, key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date)
-           SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[])
-           ON CONFLICT (dataset_id, key) DO UPDATE SET value = excluded.value, sync_count = excluded.sync_count, last_modified_date = excluded.last_modified_date,
-           last_modified_by = excluded.last_modified_by, device_last_modified_date = excluded.device_last_modified_date`,
-          [datasetId, r.map((x) => x.key), r.map((x) => x.value), r.map((x) => x.syncCount), r.map((x) => x.lastModifiedDate), r.map((x) => x.lastModifiedBy), r.map((x) => x.deviceLastModifiedDate)],
-        );
-      }
-      if (request.stream) await this.insertOutbox(client, streamEntries(request.stream, request, 'replace', applied.records, syncCount, request.now), request.now);
-      if (request.push) await this.insertOutbox(client, pushEntries(request.push, request, await this.subscribedDevices(client, request), 'DatasetUpdated', syncCount, request.deviceId), request.now);
-      await this.notifyChange(client, { identityPoolId, identityId, datasetName, syncCount, ...(request.deviceId ? { deviceId: request.deviceId } : {}) });
-      return {
-        dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: request.now, lastModifiedBy: request.modifiedBy, syncCount, dataStorage, numRecords },
-        records: applied.records,
-      };
+      return this.published(request, await this.transaction((client) => this.updateRecordsLocked(client, request)));
+    } catch (error) {
+      throw toServiceError(error);
+    }
+  }
+
+  /** Announces a committed UpdateRecords to the change listeners. */
+  private published(request: UpdateRecordsRequest, result: UpdateRecordsResult): UpdateRecordsResult {
+    const { identityPoolId, identityId, datasetName, deviceId } = request;
+    this.notifier.publish({ identityPoolId, identityId, datasetName, syncCount: result.dataset.syncCount, ...(deviceId ? { deviceId } : {}) });
+    return result;
+  }
+
+  /** UpdateRecords holding the identity's advisory lock and the dataset's row lock, so what it reads stays true. */
+  private async updateRecordsLocked(client: pg.PoolClient, request: UpdateRecordsRequest): Promise<UpdateRecordsResult> {
+    await this.lockIdentity(client, request.identityPoolId, request.identityId);
+    const [locked] = (await run<LockedDatasetRow>(client, LOCK_DATASET, [request.identityPoolId, request.identityId, request.datasetName])).rows;
+    const found = locked!.dataset_id === null ? undefined : datasetVersion(locked as DatasetVersionRow);
+    const current = new Map<string, StoredRecord>();
+    if (found?.live && request.patches.length > 0) {
+      const rows = await run<RecordRow>(client, `SELECT ${RECORD_COLUMNS} FROM records WHERE dataset_id = $1 AND key = ANY($2::text[])`, [found.datasetId, request.patches.map((patch) => patch.key)]);
+      for (const row of rows.rows) current.set(row.key, toRecord(row));
+    }
+    const devices = request.push ? await this.subscribedDevices(client, request) : [];
+    const result = await this.writeRecords(client, request, found, current, locked!.other_live, devices);
+    if (!result) throw new Error(`UpdateRecords: dataset ${request.datasetName} of ${request.identityId} changed while locked`);
+    return result;
+  }
+
+  /**
+   * Applies the patches to the dataset as read and writes the dataset row, the records and the outbox entries in one
+   * statement. Undefined when the dataset is no longer as read (nothing was written).
+   */
+  private async writeRecords(
+    on: Queryable,
+    request: UpdateRecordsRequest,
+    found: DatasetVersion | undefined,
+    current: ReadonlyMap<string, StoredRecord>,
+    otherLiveDatasets: number,
+    devices: readonly DeviceRecord[],
+  ): Promise<UpdateRecordsResult | undefined> {
+    const { identityPoolId, identityId, datasetName, now, modifiedBy } = request;
+    const live = found?.live ?? false;
+    const applied = applyRecordPatches({
+      dataset: { live, syncCount: found?.syncCount ?? 0, dataStorage: found?.dataStorage ?? 0, numRecords: found?.numRecords ?? 0 },
+      otherLiveDatasets,
+      current,
+      patches: request.patches,
+      now,
+      modifiedBy,
+      limits: request.limits,
     });
+    const creationDate = live ? found!.creationDate : now;
+    const { syncCount, dataStorage, numRecords } = applied.dataset;
+    const records = applied.records;
+    const outbox = [
+      ...(request.stream ? streamEntries(request.stream, request, 'replace', records, syncCount, now) : []),
+      ...(request.push ? pushEntries(request.push, request, devices, 'DatasetUpdated', syncCount, request.deviceId) : []),
+    ];
+    const values: unknown[] = [
+      identityPoolId, identityId, datasetName, now, modifiedBy, syncCount, dataStorage, numRecords, creationDate,
+      records.map((r) => r.key), records.map((r) => r.value), records.map((r) => r.syncCount), records.map((r) => r.lastModifiedDate), records.map((r) => r.lastModifiedBy), records.map((r) => r.deviceLastModifiedDate),
+      ...outboxColumns(outbox),
+    ];
+    const written = found
+      ? await run(on, UPDATE_DATASET_AND_RECORDS, [...values, found.datasetId, found.live, found.syncCount])
+      : await run(on, INSERT_DATASET_AND_RECORDS, values);
+    if (written.rowCount === 0) return undefined;
+    return { dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: now, lastModifiedBy: modifiedBy, syncCount, dataStorage, numRecords }, records };
   }
 
   async describeIdentityUsage(identityPoolId: string, identityId: string): Promise<IdentityUsage> {
@@ -422,27 +700,18 @@ export class PostgresStore implements Store {
     return { identityPoolId, identityId, datasetCount: usage!.n, dataStorage: usage!.bytes ?? 0, lastModifiedDate: usage!.last ?? undefined };
   }
 
-  private async poolUsage(identityPoolId: string, on: Queryable): Promise<IdentityPoolUsage> {
-    const [usage] = await this.query<{ sessions: number | null; bytes: number | null; last: number | null }>(
-      `SELECT sum(sync_sessions_count)::bigint AS sessions, sum(CASE WHEN live THEN data_storage ELSE 0 END)::bigint AS bytes, max(last_modified_date) AS last
-       FROM datasets WHERE identity_pool_id = $1`,
-      [identityPoolId],
-      on,
-    );
-    return { identityPoolId, syncSessionsCount: usage!.sessions ?? 0, dataStorage: usage!.bytes ?? 0, lastModifiedDate: usage!.last ?? undefined };
-  }
-
   async describeIdentityPoolUsage(identityPoolId: string): Promise<IdentityPoolUsage> {
-    return this.poolUsage(identityPoolId, this.pool);
+    const [usage] = await this.query<PoolUsageRow>(`SELECT ${POOL_USAGE_COLUMNS} FROM datasets WHERE identity_pool_id = $1`, [identityPoolId]);
+    return toPoolUsage(identityPoolId, usage!);
   }
 
   async listIdentityPoolUsage(afterId: string | undefined, limit: number): Promise<IdentityPoolUsage[]> {
-    return this.read(async (client) => {
-      const pools = await client.query<{ identity_pool_id: string }>('SELECT identity_pool_id FROM identity_pools WHERE identity_pool_id > $1 ORDER BY identity_pool_id LIMIT $2', [afterId ?? '', limit]);
-      const usages: IdentityPoolUsage[] = [];
-      for (const pool of pools.rows) usages.push(await this.poolUsage(pool.identity_pool_id, client));
-      return usages;
-    });
+    const rows = await this.query<PoolUsageRow & { identity_pool_id: string }>(
+      `SELECT p.identity_pool_id, u.* FROM identity_pools p CROSS JOIN LATERAL (SELECT ${POOL_USAGE_COLUMNS} FROM datasets WHERE identity_pool_id = p.identity_pool_id) u
+       WHERE p.identity_pool_id > $1 ORDER BY p.identity_pool_id LIMIT $2`,
+      [afterId ?? '', limit],
+    );
+    return rows.map((row) => toPoolUsage(row.identity_pool_id, row));
   }
 
   async registerDevice(device: DeviceRecord): Promise<DeviceRecord> {
@@ -473,8 +742,8 @@ export class PostgresStore implements Store {
 
   async deleteDevice(identityPoolId: string, identityId: string, deviceId: string): Promise<void> {
     await this.transaction(async (client) => {
-      await client.query('DELETE FROM subscriptions WHERE identity_pool_id = $1 AND identity_id = $2 AND device_id = $3', [identityPoolId, identityId, deviceId]);
-      await client.query('DELETE FROM devices WHERE identity_pool_id = $1 AND identity_id = $2 AND device_id = $3', [identityPoolId, identityId, deviceId]);
+      await run(client, 'DELETE FROM subscriptions WHERE identity_pool_id = $1 AND identity_id = $2 AND device_id = $3', [identityPoolId, identityId, deviceId]);
+      await run(client, 'DELETE FROM devices WHERE identity_pool_id = $1 AND identity_id = $2 AND device_id = $3', [identityPoolId, identityId, deviceId]);
     });
   }
 
@@ -487,37 +756,20 @@ export class PostgresStore implements Store {
 
   async createIdentity(identity: IdentityRecord): Promise<void> {
     await this.transaction(async (client) => {
-      await client.query('INSERT INTO identities (identity_id, identity_pool_id, creation_date, last_modified_date) VALUES ($1, $2, $3, $4)', [
+      await run(client, 'INSERT INTO identities (identity_id, identity_pool_id, creation_date, last_modified_date) VALUES ($1, $2, $3, $4)', [
         identity.identityId, identity.identityPoolId, identity.creationDate, identity.lastModifiedDate,
       ]);
       for (const login of identity.logins) {
-        await client.query('INSERT INTO identity_logins (identity_pool_id, provider_name, user_identifier, identity_id) VALUES ($1, $2, $3, $4)', [
+        await run(client, 'INSERT INTO identity_logins (identity_pool_id, provider_name, user_identifier, identity_id) VALUES ($1, $2, $3, $4)', [
           identity.identityPoolId, login.providerName, login.userIdentifier, identity.identityId,
         ]);
       }
     });
   }
 
-  private async identityRecord(row: { identity_id: string; identity_pool_id: string; creation_date: number; last_modified_date: number }, on: Queryable): Promise<IdentityRecord> {
-    const logins = await this.query<{ provider_name: string; user_identifier: string }>(
-      'SELECT provider_name, user_identifier FROM identity_logins WHERE identity_id = $1 ORDER BY provider_name, user_identifier',
-      [row.identity_id],
-      on,
-    );
-    return {
-      identityId: row.identity_id,
-      identityPoolId: row.identity_pool_id,
-      creationDate: row.creation_date,
-      lastModifiedDate: row.last_modified_date,
-      logins: logins.map((login) => ({ providerName: login.provider_name, userIdentifier: login.user_identifier })),
-    };
-  }
-
   async getIdentity(identityId: string): Promise<IdentityRecord | undefined> {
-    return this.read(async (client) => {
-      const [row] = (await client.query('SELECT * FROM identities WHERE identity_id = $1', [identityId])).rows;
-      return row ? this.identityRecord(row, client) : undefined;
-    });
+    const [row] = await this.query<IdentityRow>(`SELECT ${IDENTITY_COLUMNS} FROM identities i WHERE i.identity_id = $1`, [identityId]);
+    return row && toIdentity(row);
   }
 
   async findIdentityByLogin(identityPoolId: string, login: Login): Promise<string | undefined> {
@@ -530,15 +782,17 @@ export class PostgresStore implements Store {
 
   async linkLogin(identityPoolId: string, identityId: string, login: Login, now: number): Promise<LoginOwnedElsewhere | undefined> {
     return this.transaction(async (client) => {
-      const inserted = await client.query(
+      const inserted = await run(
+        client,
         'INSERT INTO identity_logins (identity_pool_id, provider_name, user_identifier, identity_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
         [identityPoolId, login.providerName, login.userIdentifier, identityId],
       );
       if ((inserted.rowCount ?? 0) > 0) {
-        await client.query('UPDATE identities SET last_modified_date = $1 WHERE identity_id = $2', [now, identityId]);
+        await run(client, 'UPDATE identities SET last_modified_date = $1 WHERE identity_id = $2', [now, identityId]);
         return undefined;
       }
-      const [owner] = (await client.query<{ identity_id: string }>(
+      const [owner] = (await run<{ identity_id: string }>(
+        client,
         'SELECT identity_id FROM identity_logins WHERE identity_pool_id = $1 AND provider_name = $2 AND user_identifier = $3',
         [identityPoolId, login.providerName, login.userIdentifier],
       )).rows;
@@ -549,33 +803,32 @@ export class PostgresStore implements Store {
   async unlinkLogins(identityId: string, providerName: string, userIdentifier: string | undefined, now: number): Promise<number> {
     return this.transaction(async (client) => {
       const result = userIdentifier === undefined
-        ? await client.query('DELETE FROM identity_logins WHERE identity_id = $1 AND provider_name = $2', [identityId, providerName])
-        : await client.query('DELETE FROM identity_logins WHERE identity_id = $1 AND provider_name = $2 AND user_identifier = $3', [identityId, providerName, userIdentifier]);
+        ? await run(client, 'DELETE FROM identity_logins WHERE identity_id = $1 AND provider_name = $2', [identityId, providerName])
+        : await run(client, 'DELETE FROM identity_logins WHERE identity_id = $1 AND provider_name = $2 AND user_identifier = $3', [identityId, providerName, userIdentifier]);
       const removed = result.rowCount ?? 0;
-      if (removed > 0) await client.query('UPDATE identities SET last_modified_date = $1 WHERE identity_id = $2', [now, identityId]);
+      if (removed > 0) await run(client, 'UPDATE identities SET last_modified_date = $1 WHERE identity_id = $2', [now, identityId]);
       return removed;
     });
   }
 
   async listIdentities(identityPoolId: string, afterId: string | undefined, limit: number): Promise<IdentityRecord[]> {
-    return this.read(async (client) => {
-      const rows = (await client.query('SELECT * FROM identities WHERE identity_pool_id = $1 AND identity_id > $2 ORDER BY identity_id LIMIT $3', [identityPoolId, afterId ?? '', limit])).rows;
-      const identities: IdentityRecord[] = [];
-      for (const row of rows) identities.push(await this.identityRecord(row, client));
-      return identities;
-    });
+    const rows = await this.query<IdentityRow>(
+      `SELECT ${IDENTITY_COLUMNS} FROM identities i WHERE i.identity_pool_id = $1 AND i.identity_id > $2 ORDER BY i.identity_id LIMIT $3`,
+      [identityPoolId, afterId ?? '', limit],
+    );
+    return rows.map(toIdentity);
   }
 
   private async removeIdentity(client: pg.PoolClient, identityId: string): Promise<boolean> {
     for (const table of ['subscriptions', 'devices', 'datasets', 'issued_credentials', 'identity_logins']) {
-      await client.query(`DELETE FROM ${table} WHERE identity_id = $1`, [identityId]);
+      await run(client, `DELETE FROM ${table} WHERE identity_id = $1`, [identityId]);
     }
-    return ((await client.query('DELETE FROM identities WHERE identity_id = $1', [identityId])).rowCount ?? 0) > 0;
+    return ((await run(client, 'DELETE FROM identities WHERE identity_id = $1', [identityId])).rowCount ?? 0) > 0;
   }
 
   async deleteIdentity(identityId: string): Promise<boolean> {
     return this.transaction(async (client) => {
-      const [row] = (await client.query<{ identity_pool_id: string }>('SELECT identity_pool_id FROM identities WHERE identity_id = $1', [identityId])).rows;
+      const [row] = (await run<{ identity_pool_id: string }>(client, 'SELECT identity_pool_id FROM identities WHERE identity_id = $1', [identityId])).rows;
       if (row) await this.lockIdentity(client, row.identity_pool_id, identityId);
       return this.removeIdentity(client, identityId);
     });
@@ -586,43 +839,46 @@ export class PostgresStore implements Store {
     await this.transaction(async (client) => {
       // Always lock in the same order, so two merges of the same pair cannot deadlock.
       for (const id of [sourceIdentityId, destinationIdentityId].sort()) await this.lockIdentity(client, identityPoolId, id);
-      const clashes = await client.query<{ dataset_name: string; live: boolean }>(
+      const clashes = await run<{ dataset_name: string; live: boolean }>(
+        client,
         `SELECT d.dataset_name, d.live FROM datasets d JOIN datasets s ON s.identity_pool_id = d.identity_pool_id
          AND d.dataset_name = s.dataset_name || '.' || s.identity_id WHERE d.identity_pool_id = $1 AND d.identity_id = $2 AND s.identity_id = $3 AND s.live`,
         [identityPoolId, destinationIdentityId, sourceIdentityId],
       );
       for (const clash of clashes.rows) {
         if (clash.live) throw new ResourceConflictException(`Identity ${destinationIdentityId} already has a dataset named ${clash.dataset_name}; cannot merge.`);
-        await client.query('DELETE FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3', [identityPoolId, destinationIdentityId, clash.dataset_name]);
+        await run(client, 'DELETE FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3', [identityPoolId, destinationIdentityId, clash.dataset_name]);
       }
-      await client.query('UPDATE identity_logins SET identity_id = $1 WHERE identity_id = $2', [destinationIdentityId, sourceIdentityId]);
-      await client.query(
+      await run(client, 'UPDATE identity_logins SET identity_id = $1 WHERE identity_id = $2', [destinationIdentityId, sourceIdentityId]);
+      await run(
+        client,
         `UPDATE datasets SET identity_id = $1, merged_base_name = dataset_name, dataset_name = dataset_name || '.' || identity_id
          WHERE identity_pool_id = $2 AND identity_id = $3 AND live`,
         [destinationIdentityId, identityPoolId, sourceIdentityId],
       );
-      await client.query(
+      await run(
+        client,
         `UPDATE devices d SET identity_id = $1 WHERE d.identity_id = $2 AND NOT EXISTS
          (SELECT 1 FROM devices e WHERE e.identity_pool_id = d.identity_pool_id AND e.identity_id = $1 AND e.platform = d.platform AND e.token = d.token)`,
         [destinationIdentityId, sourceIdentityId],
       );
       await this.removeIdentity(client, sourceIdentityId);
-      await client.query('UPDATE identities SET last_modified_date = $1 WHERE identity_id = $2', [now, destinationIdentityId]);
+      await run(client, 'UPDATE identities SET last_modified_date = $1 WHERE identity_id = $2', [now, destinationIdentityId]);
     });
   }
 
   async saveIssuedCredentials(credentials: IssuedCredentialsRecord): Promise<void> {
-    await this.transaction(async (client) => {
-      await client.query('DELETE FROM issued_credentials WHERE identity_id = $1 AND expiration < $2', [credentials.identityId, Date.now() - EXPIRED_CREDENTIALS_RETENTION_MS]);
-      await client.query('INSERT INTO issued_credentials (access_key_id, identity_pool_id, identity_id, expiration) VALUES ($1, $2, $3, $4)', [
-        credentials.accessKeyId, credentials.identityPoolId, credentials.identityId, credentials.expiration,
-      ]);
-    });
+    // One statement: the purge of the identity's long-expired credentials commits with the insert.
+    await this.query(
+      `WITH purged AS (DELETE FROM issued_credentials WHERE identity_id = $3 AND expiration < $5)
+       INSERT INTO issued_credentials (access_key_id, identity_pool_id, identity_id, expiration) VALUES ($1, $2, $3, $4)`,
+      [credentials.accessKeyId, credentials.identityPoolId, credentials.identityId, credentials.expiration, Date.now() - EXPIRED_CREDENTIALS_RETENTION_MS],
+    );
   }
 
   async getIssuedCredentials(accessKeyId: string): Promise<IssuedCredentialsRecord | undefined> {
     const [row] = await this.query<{ access_key_id: string; identity_pool_id: string; identity_id: string; expiration: number }>(
-      'SELECT * FROM issued_credentials WHERE access_key_id = $1',
+      'SELECT access_key_id, identity_pool_id, identity_id, expiration FROM issued_credentials WHERE access_key_id = $1',
       [accessKeyId],
     );
     return row && { accessKeyId: row.access_key_id, identityPoolId: row.identity_pool_id, identityId: row.identity_id, expiration: row.expiration };
@@ -639,22 +895,28 @@ export class PostgresStore implements Store {
 
   private async insertOutbox(client: Queryable, entries: readonly OutboxEntry[], now: number): Promise<void> {
     if (entries.length === 0) return;
-    await client.query(
+    await run(
+      client,
       `INSERT INTO outbox (kind, partition_key, payload, bulk_pool_id, created_at, next_attempt_at)
        SELECT kind, partition_key, payload, bulk_pool_id, $5, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
        WITH ORDINALITY AS e(kind, partition_key, payload, bulk_pool_id, n) ORDER BY n`,
-      [entries.map((e) => e.kind), entries.map((e) => e.partitionKey), entries.map((e) => JSON.stringify(e.payload)), entries.map((e) => e.bulkPoolId ?? null), now],
+      [...outboxColumns(entries), now],
     );
   }
 
   async enqueueOutbox(entries: readonly OutboxEntry[], now: number): Promise<void> {
-    await this.transaction((client) => this.insertOutbox(client, entries, now));
+    try {
+      await this.insertOutbox(this.pool, entries, now); // one statement: atomic without a transaction
+    } catch (error) {
+      throw toServiceError(error);
+    }
   }
 
   async claimOutbox(owner: string, now: number, leaseMs: number, limit: number): Promise<ClaimedOutboxEntry[]> {
     return this.transaction(async (client) => {
       // SKIP LOCKED: two processes claiming at once take disjoint entries; the lease keeps them disjoint after commit.
-      const rows = await client.query<{ outbox_id: number; kind: OutboxEntry['kind']; partition_key: string; payload: string; bulk_pool_id: string | null; attempts: number; created_at: number }>(
+      const rows = await run<{ outbox_id: number; kind: OutboxEntry['kind']; partition_key: string; payload: string; bulk_pool_id: string | null; attempts: number; created_at: number }>(
+        client,
         `SELECT outbox_id, kind, partition_key, payload, bulk_pool_id, attempts, created_at FROM outbox o
          WHERE next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1)
          AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.partition_key = o.partition_key AND p.outbox_id < o.outbox_id)
@@ -662,7 +924,7 @@ export class PostgresStore implements Store {
         [now, limit],
       );
       if (rows.rows.length === 0) return [];
-      await client.query('UPDATE outbox SET claimed_by = $1, claimed_until = $2 WHERE outbox_id = ANY($3::bigint[])', [owner, now + leaseMs, rows.rows.map((r) => r.outbox_id)]);
+      await run(client, 'UPDATE outbox SET claimed_by = $1, claimed_until = $2 WHERE outbox_id = ANY($3::bigint[])', [owner, now + leaseMs, rows.rows.map((r) => r.outbox_id)]);
       return rows.rows.map((row) => ({
         outboxId: row.outbox_id,
         kind: row.kind,
@@ -691,7 +953,7 @@ export class PostgresStore implements Store {
 
   async advanceOutbox(outboxId: number, next: readonly OutboxEntry[], now: number): Promise<void> {
     await this.transaction(async (client) => {
-      await client.query('DELETE FROM outbox WHERE outbox_id = $1', [outboxId]);
+      await run(client, 'DELETE FROM outbox WHERE outbox_id = $1', [outboxId]);
       await this.insertOutbox(client, next, now);
     });
   }
@@ -710,16 +972,6 @@ export class PostgresStore implements Store {
   async outboxBacklog(): Promise<OutboxBacklog> {
     const [row] = await this.query<{ n: number; oldest: number | null }>('SELECT count(*)::int AS n, min(created_at) AS oldest FROM outbox');
     return { pending: row!.n, oldestCreatedAt: row!.oldest ?? undefined };
-  }
-
-  /** Queued in the transaction; PostgreSQL delivers it to every listener when (and only if) it commits. */
-  private async notifyChange(client: pg.PoolClient, event: ChangeEvent): Promise<void> {
-    await client.query('SELECT pg_notify($1, $2)', [this.channel(), JSON.stringify(event)]);
-  }
-
-  /** One channel per schema, so test schemas sharing a database do not hear each other. */
-  private channel(): string {
-    return this.schema ? `${CHANGES_CHANNEL}_${this.schema}` : CHANGES_CHANNEL;
   }
 
   async watchChanges(listener: (event: ChangeEvent) => void): Promise<() => Promise<void>> {
@@ -744,7 +996,7 @@ export class PostgresStore implements Store {
       });
       try {
         await next.connect();
-        await next.query(`LISTEN ${this.channel()}`);
+        await next.query(`LISTEN ${this.channel}`);
         client = next;
       } catch {
         await next.end().catch(() => undefined);

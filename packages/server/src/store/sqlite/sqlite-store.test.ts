@@ -1,10 +1,11 @@
 // Runs the Store contract against the SQLite store, plus what only a file-backed database can show:
-// idempotent migrations and durability across close and reopen.
+// idempotent migrations, durability across close and reopen, and WAL checkpoints on a worker thread.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { defaultLimits } from '../../limits.js';
 import { runStoreContract } from '../store.contract.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -56,5 +57,53 @@ describe('SqliteStore on a file', () => {
     } finally {
       await store.close();
     }
+  });
+
+  /** Threads of this process (Linux); undefined elsewhere. */
+  const threads = () => (existsSync('/proc/self/task') ? readdirSync('/proc/self/task').length : undefined);
+
+  /** `count` single-record writes, yielding to the event loop between them as a server does between requests. */
+  async function writeMany(store: SqliteStore, count: number, first = 0, datasets = 8) {
+    for (let i = first; i < first + count; i++) {
+      const dataset = { ...key, datasetName: `d${i % datasets}` };
+      await store.updateRecords({ ...dataset, patches: [{ op: 'replace', key: `k${i}`, value: 'x'.repeat(64), syncCount: 0 }], now: 1000 + i, modifiedBy: 'test', limits: { ...defaultLimits } });
+      if (i % 4 === 0) await nextTurn();
+    }
+  }
+
+  test('sustained writes keep the WAL bounded and every write; close removes the WAL and the checkpoint thread', async () => {
+    const filename = join(dir, 'sustained', 'cognisync.db');
+    const store = new SqliteStore({ filename });
+    await store.migrate();
+    await store.createIdentityPool({ identityPoolId: POOL, identityPoolName: 'pool', description: {}, creationDate: 1, lastModifiedDate: 1 }, 10);
+    const threadsBefore = threads();
+    // About 30,000 pages (120 MB) of WAL if nothing checkpointed it.
+    const writes = 6000;
+    let largestWal = 0;
+    for (let done = 0; done < writes; done += 500) {
+      await writeMany(store, 500, done);
+      largestWal = Math.max(largestWal, statSync(`${filename}-wal`).size);
+    }
+    assert.ok(largestWal < 48 * 2 ** 20, `the WAL grew to ${largestWal} bytes`);
+    let records = 0;
+    for (let d = 0; d < 8; d++) records += (await store.listRecords({ ...key, datasetName: `d${d}` }, 0, undefined, 1024)).records.length;
+    assert.equal(records, writes);
+    await store.close();
+    assert.equal(existsSync(`${filename}-wal`), false);
+    assert.equal(existsSync(`${filename}-shm`), false);
+    if (threadsBefore !== undefined) assert.equal(threads(), threadsBefore);
+  });
+
+  test('stores opened and closed one after another leave no threads behind', async () => {
+    const before = threads();
+    for (let n = 0; n < 6; n++) {
+      const store = new SqliteStore({ filename: join(dir, 'many', `store-${n}.db`) });
+      await store.migrate();
+      await store.createIdentityPool({ identityPoolId: POOL, identityPoolName: 'pool', description: {}, creationDate: 1, lastModifiedDate: 1 }, 10);
+      // Enough writes to start the checkpoint worker.
+      await writeMany(store, 600);
+      await store.close();
+    }
+    if (before !== undefined) assert.equal(threads(), before);
   });
 });

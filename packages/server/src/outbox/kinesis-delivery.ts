@@ -3,7 +3,10 @@
 // first use: most deployments never enable Cognito Streams, and it costs the process several MB.
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { ClaimedOutboxEntry } from '../store/store.js';
+import { LazyAwsClient } from './lazy-aws-client.js';
 import type { StreamPayload } from './entries.js';
+
+const loadKinesisSdk = () => import('@aws-sdk/client-kinesis');
 
 /** PutRecords accepts at most 500 records per call. */
 const MAX_RECORDS_PER_CALL = 500;
@@ -14,29 +17,15 @@ export interface DeliveryResult {
 }
 
 export class KinesisDelivery {
-  private loaded: Promise<{ client: KinesisClient; sdk: typeof import('@aws-sdk/client-kinesis') }> | undefined;
+  private readonly kinesis: LazyAwsClient<Awaited<ReturnType<typeof loadKinesisSdk>>, KinesisClient>;
 
-  constructor(private readonly options: { region: string; endpoint?: string; timeoutMs?: number }) {}
-
-  private sdk() {
-    this.loaded ??= (async () => {
-      const [sdk, { NodeHttpHandler }] = await Promise.all([import('@aws-sdk/client-kinesis'), import('@smithy/node-http-handler')]);
-      const { region, endpoint, timeoutMs = 10_000 } = this.options;
-      const client = new sdk.KinesisClient({
-        region,
-        ...(endpoint ? { endpoint } : {}),
-        // HTTP/1.1 handler: Kinesis-compatible servers such as kinesalite do not speak HTTP/2.
-        requestHandler: new NodeHttpHandler({ requestTimeout: timeoutMs, connectionTimeout: timeoutMs }),
-        maxAttempts: 1,
-      });
-      return { client, sdk };
-    })();
-    return this.loaded;
+  constructor(options: { region: string; endpoint?: string; timeoutMs?: number }) {
+    this.kinesis = new LazyAwsClient(loadKinesisSdk, (sdk, config) => new sdk.KinesisClient(config), { ...options, timeoutMs: options.timeoutMs ?? 10_000 });
   }
 
   /** Sends the entries (heads of distinct partitions, so their relative order does not matter). */
   async deliver(entries: readonly ClaimedOutboxEntry[]): Promise<DeliveryResult> {
-    const { client, sdk } = await this.sdk();
+    const { client, sdk } = await this.kinesis.get();
     const result: DeliveryResult = { delivered: [], failed: [] };
     const byStream = new Map<string, ClaimedOutboxEntry[]>();
     for (const entry of entries) {
@@ -70,7 +59,7 @@ export class KinesisDelivery {
   /** Whether the stream exists: true/false when Kinesis says so, undefined when it cannot be asked. */
   async streamExists(streamName: string): Promise<boolean | undefined> {
     try {
-      const { client, sdk } = await this.sdk();
+      const { client, sdk } = await this.kinesis.get();
       await client.send(new sdk.DescribeStreamSummaryCommand({ StreamName: streamName }), { abortSignal: AbortSignal.timeout(3000) });
       return true;
     } catch (error) {
@@ -80,6 +69,6 @@ export class KinesisDelivery {
 
   /** Closes the client's sockets, if it was ever made. */
   async destroy(): Promise<void> {
-    (await this.loaded?.catch(() => undefined))?.client.destroy();
+    await this.kinesis.destroy();
   }
 }

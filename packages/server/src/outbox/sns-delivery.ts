@@ -6,6 +6,9 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { ClaimedOutboxEntry } from '../store/store.js';
 import type { PushMessage, PushPayload } from './entries.js';
+import { LazyAwsClient } from './lazy-aws-client.js';
+
+const loadSnsSdk = () => import('@aws-sdk/client-sns');
 
 export type PushOutcome = { outboxId: number } & ({ result: 'delivered' } | { result: 'dead-token'; payload: PushPayload } | { result: 'failed'; error: string });
 
@@ -17,32 +20,19 @@ export function pushMessageBody(platform: string, message: PushMessage): string 
 }
 
 export class SnsDelivery {
-  private loaded: Promise<{ client: SNSClient; sdk: typeof import('@aws-sdk/client-sns') }> | undefined;
+  private readonly sns: LazyAwsClient<Awaited<ReturnType<typeof loadSnsSdk>>, SNSClient>;
   /** Endpoint ARNs by application and token; CreatePlatformEndpoint is idempotent, this just saves a call. */
   private readonly endpoints = new Map<string, string>();
 
-  constructor(private readonly options: { region: string; endpoint?: string; timeoutMs?: number }) {}
-
-  private sdk() {
-    this.loaded ??= (async () => {
-      const [sdk, { NodeHttpHandler }] = await Promise.all([import('@aws-sdk/client-sns'), import('@smithy/node-http-handler')]);
-      const { region, endpoint, timeoutMs = 10_000 } = this.options;
-      const client = new sdk.SNSClient({
-        region,
-        ...(endpoint ? { endpoint } : {}),
-        requestHandler: new NodeHttpHandler({ requestTimeout: timeoutMs, connectionTimeout: timeoutMs }),
-        maxAttempts: 1,
-      });
-      return { client, sdk };
-    })();
-    return this.loaded;
+  constructor(options: { region: string; endpoint?: string; timeoutMs?: number }) {
+    this.sns = new LazyAwsClient(loadSnsSdk, (sdk, config) => new sdk.SNSClient(config), { ...options, timeoutMs: options.timeoutMs ?? 10_000 });
   }
 
   async deliverOne(entry: ClaimedOutboxEntry): Promise<PushOutcome> {
     const payload = entry.payload as PushPayload;
     const cacheKey = `${payload.applicationArn}\n${payload.token}`;
     try {
-      const { client, sdk } = await this.sdk();
+      const { client, sdk } = await this.sns.get();
       let endpointArn = this.endpoints.get(cacheKey);
       if (!endpointArn) {
         const created = await client.send(new sdk.CreatePlatformEndpointCommand({ PlatformApplicationArn: payload.applicationArn, Token: payload.token, CustomUserData: payload.deviceId }));
@@ -63,6 +53,6 @@ export class SnsDelivery {
 
   /** Closes the client's sockets, if it was ever made. */
   async destroy(): Promise<void> {
-    (await this.loaded?.catch(() => undefined))?.client.destroy();
+    await this.sns.destroy();
   }
 }

@@ -4,8 +4,11 @@
 // is loaded on the first Lambda call, so pools without one (or with webhooks) never pay for it.
 import { createHmac } from 'node:crypto';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
+import { LazyAwsClient } from '../outbox/lazy-aws-client.js';
 import { InvalidLambdaFunctionOutputException, LambdaThrottledException } from '../errors.js';
 import type { SyncTriggerEvent } from '../core/sync-trigger.js';
+
+const loadLambdaSdk = () => import('@aws-sdk/client-lambda');
 
 export interface SyncTriggerOptions {
   region: string;
@@ -16,9 +19,12 @@ export interface SyncTriggerOptions {
 }
 
 export class SyncTriggerInvoker {
-  private lambda: Promise<{ client: LambdaClient; sdk: typeof import('@aws-sdk/client-lambda') }> | undefined;
+  private readonly lambda: LazyAwsClient<Awaited<ReturnType<typeof loadLambdaSdk>>, LambdaClient>;
 
-  constructor(private readonly options: SyncTriggerOptions) {}
+  constructor(private readonly options: SyncTriggerOptions) {
+    const { region, lambdaEndpoint, timeoutMs } = options;
+    this.lambda = new LazyAwsClient(loadLambdaSdk, (sdk, config) => new sdk.LambdaClient(config), { region, timeoutMs, ...(lambdaEndpoint ? { endpoint: lambdaEndpoint } : {}) });
+  }
 
   /** Calls the function with the event and returns its parsed answer. */
   async invoke(functionRef: string, event: SyncTriggerEvent): Promise<unknown> {
@@ -31,23 +37,8 @@ export class SyncTriggerInvoker {
     }
   }
 
-  private sdk() {
-    this.lambda ??= (async () => {
-      const [sdk, { NodeHttpHandler }] = await Promise.all([import('@aws-sdk/client-lambda'), import('@smithy/node-http-handler')]);
-      const { region, lambdaEndpoint, timeoutMs } = this.options;
-      const client = new sdk.LambdaClient({
-        region,
-        ...(lambdaEndpoint ? { endpoint: lambdaEndpoint } : {}),
-        requestHandler: new NodeHttpHandler({ requestTimeout: timeoutMs, connectionTimeout: timeoutMs }),
-        maxAttempts: 1,
-      });
-      return { client, sdk };
-    })();
-    return this.lambda;
-  }
-
   private async callLambda(functionName: string, body: string): Promise<string> {
-    const { client, sdk } = await this.sdk();
+    const { client, sdk } = await this.lambda.get();
     let response;
     try {
       response = await client.send(new sdk.InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: Buffer.from(body) }));
@@ -66,7 +57,7 @@ export class SyncTriggerInvoker {
 
   /** Closes the Lambda client's sockets, if it was ever made. */
   async destroy(): Promise<void> {
-    (await this.lambda?.catch(() => undefined))?.client.destroy();
+    await this.lambda.destroy();
   }
 
   private async callWebhook(url: string, body: string): Promise<string> {

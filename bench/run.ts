@@ -222,19 +222,22 @@ try {
     }
     // Latency at a fixed load: open loop at half the capacity just measured, still over 64 connections. (Run
     // closed loop, 64 connections always wait: p99 is then queueing, 64 ÷ throughput, not service time.)
+    // The floor runs at the SQLite server's rate right after it: the tail the machine itself adds at that load.
     for (const target of plan.latencyOnPostgres ? cognisyncTargets : [sqlite]) {
-      const { fixture, identities } = fixtures.get(target.name)!;
       for (const scenario of ['UpdateRecords(1)', 'ListRecords(100 records)', 'ListRecords(lastSyncCount, 1 change)', 'DescribeDataset']) {
         const capacity = rateOf(scenario, target.name);
         if (!capacity || !scenarioFilter.test(scenario)) continue;
         const rate = Math.max(50, Math.round(capacity / 2 / 50) * 50);
         const write = scenario === 'UpdateRecords(1)';
-        const requests = write
-          ? await newKeyWrites(fixture, new WriteSlots(identities, 'lat-'), 1)(Math.ceil(rate * plan.durationSeconds * 1.05) + 100)
-          : await Promise.all(identities.map((identity) => reads.find(([name]) => name === scenario)![1](fixture, identity)));
-        const pool = await load.load(requests);
-        record(await load.measure({ scenario: `${scenario} at ${rate} req/s (½ capacity)`, target, pool, connections: CONNECTIONS, warmupSeconds: 0, durationSeconds: plan.durationSeconds, cycle: !write, pacedRate: rate }));
-        load.drop(pool);
+        for (const paced of target === sqlite ? [sqlite, floor] : [target]) {
+          const { fixture, identities } = fixtures.get(paced.name)!;
+          const requests = write
+            ? await newKeyWrites(fixture, new WriteSlots(identities, 'lat-'), 1)(Math.ceil(rate * plan.durationSeconds * 1.05) + 100)
+            : await Promise.all(identities.map((identity) => reads.find(([name]) => name === scenario)![1](fixture, identity)));
+          const pool = await load.load(requests);
+          record(await load.measure({ scenario: `${scenario} at ${rate} req/s (½ capacity)`, target: paced, pool, connections: CONNECTIONS, warmupSeconds: 0, durationSeconds: plan.durationSeconds, cycle: !write, pacedRate: rate }));
+          load.drop(pool);
+        }
       }
     }
     await measureReads('ceiling GET (fixed JSON), again', ceiling, ceilingGet);

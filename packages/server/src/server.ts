@@ -78,7 +78,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       secretAccessKey: secretKey,
       sessionToken,
       expiration: issued.expiration,
-      principal: { kind: 'identity', identityPoolId: issued.identityPoolId, identityId: issued.identityId, accessKeyId },
+      principal: { kind: 'identity', identityPoolId: issued.identityPoolId, identityId: issued.identityId, accessKeyId, poolSettings: issued.poolSettings },
     };
   };
 

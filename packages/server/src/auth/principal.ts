@@ -1,5 +1,6 @@
 // Who is calling: the principals a verified signature can stand for, and the per-operation access rule.
 import { NotAuthorizedException } from '../errors.js';
+import type { PoolSyncSettings } from '../store/store.js';
 
 /** The developer (administrator) of this server, holding the COGNISYNC_ACCESS_KEY_ID credentials. */
 export interface DeveloperPrincipal {
@@ -13,6 +14,8 @@ export interface IdentityPrincipal {
   identityPoolId: string;
   identityId: string;
   accessKeyId: string;
+  /** The sync settings of its pool, read with its credentials for this request (see defineSyncOperation). */
+  poolSettings?: PoolSyncSettings;
 }
 
 export type Principal = DeveloperPrincipal | IdentityPrincipal;

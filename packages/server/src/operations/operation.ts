@@ -51,7 +51,8 @@ export interface SyncOperationContext extends OperationContext {
   principal: Principal;
   /**
    * The sync settings of the identity pool named in the path (the pipeline answers ResourceNotFoundException
-   * when it is unknown), read once per request: the pool row is on every sync request's path.
+   * when it is unknown), read once per request: the pool row is on every sync request's path. For an identity
+   * (which reaches only its own pool) they were read with its credentials, in the same statement.
    */
   settings: PoolSyncSettings;
 }
@@ -67,7 +68,11 @@ export function defineSyncOperation<I extends { IdentityPoolId: string }, O exte
     model: definition.model,
     callers: definition.callers,
     async handle(context: OperationContext, input: I, store: Store) {
-      const settings = await store.getPoolSyncSettings(input.IdentityPoolId);
+      const { principal } = context;
+      const settings =
+        principal?.kind === 'identity' && principal.poolSettings && principal.identityPoolId === input.IdentityPoolId
+          ? principal.poolSettings
+          : await store.getPoolSyncSettings(input.IdentityPoolId);
       if (!settings) throw new ResourceNotFoundException(`IdentityPool '${input.IdentityPoolId}' not found.`);
       return definition.handle({ ...context, principal: context.principal!, settings }, input, store);
     },

@@ -1,6 +1,6 @@
 // Row shapes both SQL stores share (same column names) and their mapping to the Store contract's records.
 import type { BulkPublishState } from '../core/bulk-publish.js';
-import type { DatasetRecord, IdentityPoolRecord, PoolSyncSettings, StoredRecord } from './store.js';
+import type { DatasetRecord, IdentityPoolRecord, IssuedCredentials, PoolSyncSettings, StoredRecord } from './store.js';
 
 export interface DatasetRow {
   dataset_id: number;
@@ -68,9 +68,27 @@ export const toPool = (row: PoolRow): IdentityPoolRecord => ({
   lastModifiedDate: row.last_modified_date,
 });
 
-export const toSettings = (row: PoolRow): PoolSyncSettings => ({
+export type SettingsColumns = Pick<PoolRow, 'push_sync' | 'cognito_streams' | 'cognito_events' | 'bulk_publish'>;
+
+export const toSettings = (row: SettingsColumns): PoolSyncSettings => ({
   ...(row.push_sync ? { pushSync: JSON.parse(row.push_sync) } : {}),
   ...(row.cognito_streams ? { cognitoStreams: JSON.parse(row.cognito_streams) } : {}),
   cognitoEvents: JSON.parse(row.cognito_events) as Record<string, string>,
   bulkPublish: JSON.parse(row.bulk_publish) as BulkPublishState,
+});
+
+/** issued_credentials joined with its pool's settings columns (see Store.getIssuedCredentials). */
+export interface IssuedCredentialsRow extends SettingsColumns {
+  access_key_id: string;
+  identity_pool_id: string;
+  identity_id: string;
+  expiration: number;
+}
+
+export const toIssuedCredentials = (row: IssuedCredentialsRow): IssuedCredentials => ({
+  accessKeyId: row.access_key_id,
+  identityPoolId: row.identity_pool_id,
+  identityId: row.identity_id,
+  expiration: row.expiration,
+  poolSettings: toSettings(row),
 });

@@ -61,6 +61,8 @@ const issued = (accessKeyId: string, identityId = IDENTITY, identityPoolId = POO
   identityId,
   expiration,
 });
+/** What getIssuedCredentials returns for `record`: the record with its pool's current sync settings. */
+const withPoolSettings = async (store: Store, record: IssuedCredentialsRecord) => ({ ...record, poolSettings: await store.getPoolSyncSettings(record.identityPoolId) });
 
 const idsOfIdentities = (identities: IdentityRecord[]) => identities.map((identity) => identity.identityId);
 
@@ -211,7 +213,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual(await store.getIdentity(OTHER_IDENTITY), otherBefore);
         assert.equal(await store.findIdentityByLogin(OTHER_POOL, shared), OTHER_IDENTITY);
         assert.equal(await store.findIdentityByLogin(OTHER_POOL, own), OTHER_IDENTITY);
-        assert.deepEqual(await store.getIssuedCredentials('ASIAKEPTPOOL'), issued('ASIAKEPTPOOL', OTHER_IDENTITY, OTHER_POOL));
+        assert.deepEqual(await store.getIssuedCredentials('ASIAKEPTPOOL'), await withPoolSettings(store, issued('ASIAKEPTPOOL', OTHER_IDENTITY, OTHER_POOL)));
         assert.deepEqual(await store.listIdentities(OTHER_POOL, undefined, 10), [otherBefore]);
         assert.deepEqual(await store.getPoolRoles(OTHER_POOL), roles);
       });
@@ -904,7 +906,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
 
         assert.deepEqual(await store.getIdentity(OTHER_IDENTITY), otherIdentityBefore);
         assert.equal(await store.findIdentityByLogin(POOL, theirs), OTHER_IDENTITY);
-        assert.deepEqual(await store.getIssuedCredentials(`ASIA-${OTHER_IDENTITY}`), issued(`ASIA-${OTHER_IDENTITY}`, OTHER_IDENTITY));
+        assert.deepEqual(await store.getIssuedCredentials(`ASIA-${OTHER_IDENTITY}`), await withPoolSettings(store, issued(`ASIA-${OTHER_IDENTITY}`, OTHER_IDENTITY)));
         assert.deepEqual(await observeOther(), otherBefore);
         assert.ok(await store.describeDataset(datasetKey('scores', OTHER_IDENTITY)));
         assert.ok(await store.getDevice(POOL, OTHER_IDENTITY, `device-${OTHER_IDENTITY}`));
@@ -948,7 +950,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           assert.equal(await store.findIdentityByLogin(POOL, login('provider-b', 'source-2')), DESTINATION);
           assert.equal(await store.findIdentityByLogin(POOL, login('provider-a', 'destination-1')), DESTINATION);
           assert.equal(await store.getIssuedCredentials('ASIASOURCE'), undefined);
-          assert.deepEqual(await store.getIssuedCredentials('ASIADESTINATION'), issued('ASIADESTINATION', DESTINATION));
+          assert.deepEqual(await store.getIssuedCredentials('ASIADESTINATION'), await withPoolSettings(store, issued('ASIADESTINATION', DESTINATION)));
           assert.deepEqual(idsOfIdentities(await store.listIdentities(POOL, undefined, 10)), [DESTINATION]);
           // A moved login now belongs to the destination: linking it to it is a no-op.
           assert.equal(await store.linkLogin(POOL, DESTINATION, login('provider-a', 'source-1'), T0 + 200), undefined);
@@ -1031,10 +1033,23 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const second = issued('ASIASECOND', IDENTITY, POOL, FAR_FUTURE + 1000);
         const elsewhere = issued('ASIAELSEWHERE', OTHER_IDENTITY, OTHER_POOL, FAR_FUTURE + 2000);
         for (const credentials of [first, second, elsewhere]) await store.saveIssuedCredentials(credentials);
-        assert.deepEqual(await store.getIssuedCredentials('ASIAFIRST'), first);
-        assert.deepEqual(await store.getIssuedCredentials('ASIASECOND'), second);
-        assert.deepEqual(await store.getIssuedCredentials('ASIAELSEWHERE'), elsewhere);
+        assert.deepEqual(await store.getIssuedCredentials('ASIAFIRST'), await withPoolSettings(store, first));
+        assert.deepEqual(await store.getIssuedCredentials('ASIASECOND'), await withPoolSettings(store, second));
+        assert.deepEqual(await store.getIssuedCredentials('ASIAELSEWHERE'), await withPoolSettings(store, elsewhere));
         assert.equal(await store.getIssuedCredentials('ASIAUNKNOWN'), undefined);
+      });
+
+      storeTest('getIssuedCredentials reads the pool\'s current sync settings with the credentials', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentity(identityRecord(IDENTITY));
+        await store.saveIssuedCredentials(issued('ASIASETTINGS'));
+        const before = await store.getIssuedCredentials('ASIASETTINGS');
+        assert.deepEqual(before?.poolSettings, await store.getPoolSyncSettings(POOL));
+        const streams = { StreamName: 'changes', RoleArn: 'arn:aws:iam::123456789012:role/streams', StreamingStatus: 'ENABLED' as const };
+        await store.setPoolConfiguration(POOL, { cognitoStreams: streams });
+        const after = await store.getIssuedCredentials('ASIASETTINGS');
+        assert.deepEqual(after?.poolSettings.cognitoStreams, streams);
+        assert.deepEqual(after, await withPoolSettings(store, issued('ASIASETTINGS')));
       });
     });
 

@@ -193,6 +193,14 @@ export interface IssuedCredentialsRecord {
   expiration: number;
 }
 
+/**
+ * Issued credentials as a request's signature check reads them: with the sync settings of their pool, read in
+ * the same statement, so that a sync request by an identity reads its pool row once (see defineSyncOperation).
+ */
+export interface IssuedCredentials extends IssuedCredentialsRecord {
+  poolSettings: PoolSyncSettings;
+}
+
 export interface PoolRoles {
   Roles?: Record<string, string>;
   RoleMappings?: Record<string, unknown>;
@@ -284,7 +292,8 @@ export interface Store {
   mergeIdentities(identityPoolId: string, sourceIdentityId: string, destinationIdentityId: string, now: number): Promise<void>;
 
   saveIssuedCredentials(credentials: IssuedCredentialsRecord): Promise<void>;
-  getIssuedCredentials(accessKeyId: string): Promise<IssuedCredentialsRecord | undefined>;
+  /** Undefined for an unknown key, and for a key whose identity pool is gone. */
+  getIssuedCredentials(accessKeyId: string): Promise<IssuedCredentials | undefined>;
 
   getPoolRoles(identityPoolId: string): Promise<PoolRoles | undefined>;
   setPoolRoles(identityPoolId: string, roles: PoolRoles): Promise<boolean>;

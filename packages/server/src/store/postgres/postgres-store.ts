@@ -17,12 +17,12 @@ import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { InternalErrorException, LimitExceededException, ResourceConflictException, ServiceError, TooManyRequestsException } from '../../errors.js';
 import type {
-  ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
+  ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentials, IssuedCredentialsRecord, Login,
   LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS } from '../store.js';
 import { postgresMigrations } from './migrations.js';
-import { toDataset, toPool, toRecord, toSettings, type DatasetRow, type PoolRow, type RecordRow } from '../rows.js';
+import { toDataset, toIssuedCredentials, toPool, toRecord, toSettings, type DatasetRow, type IssuedCredentialsRow, type PoolRow, type RecordRow } from '../rows.js';
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -876,12 +876,13 @@ export class PostgresStore implements Store {
     );
   }
 
-  async getIssuedCredentials(accessKeyId: string): Promise<IssuedCredentialsRecord | undefined> {
-    const [row] = await this.query<{ access_key_id: string; identity_pool_id: string; identity_id: string; expiration: number }>(
-      'SELECT access_key_id, identity_pool_id, identity_id, expiration FROM issued_credentials WHERE access_key_id = $1',
+  async getIssuedCredentials(accessKeyId: string): Promise<IssuedCredentials | undefined> {
+    const [row] = await this.query<IssuedCredentialsRow>(
+      `SELECT c.access_key_id, c.identity_pool_id, c.identity_id, c.expiration, p.push_sync, p.cognito_streams, p.cognito_events, p.bulk_publish
+         FROM issued_credentials c JOIN identity_pools p ON p.identity_pool_id = c.identity_pool_id WHERE c.access_key_id = $1`,
       [accessKeyId],
     );
-    return row && { accessKeyId: row.access_key_id, identityPoolId: row.identity_pool_id, identityId: row.identity_id, expiration: row.expiration };
+    return row && toIssuedCredentials(row);
   }
 
   async getPoolRoles(identityPoolId: string): Promise<PoolRoles | undefined> {

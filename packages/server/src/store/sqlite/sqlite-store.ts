@@ -10,13 +10,13 @@ import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { LimitExceededException, ResourceConflictException } from '../../errors.js';
 import type {
-  ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentialsRecord, Login,
+  ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentials, IssuedCredentialsRecord, Login,
   LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS } from '../store.js';
 import { sqliteMigrations } from './migrations.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
-import { toDataset, toPool, toSettings, type DatasetRow, type PoolRow } from '../rows.js';
+import { toDataset, toIssuedCredentials, toPool, toSettings, type DatasetRow, type IssuedCredentialsRow, type PoolRow } from '../rows.js';
 
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' for tests. */
@@ -183,8 +183,9 @@ export class SqliteStore implements Store {
       moveLogins: db.prepare('UPDATE identity_logins SET identity_id = ? WHERE identity_id = ?'),
       insertCredentials: db.prepare('INSERT INTO issued_credentials (access_key_id, identity_pool_id, identity_id, expiration) VALUES (?, ?, ?, ?)'),
       purgeExpiredCredentials: db.prepare('DELETE FROM issued_credentials WHERE identity_id = ? AND expiration < ?'),
-      getCredentials: db.prepare<[string], { access_key_id: string; identity_pool_id: string; identity_id: string; expiration: number }>(
-        'SELECT * FROM issued_credentials WHERE access_key_id = ?',
+      getCredentials: db.prepare<[string], IssuedCredentialsRow>(
+        `SELECT c.access_key_id, c.identity_pool_id, c.identity_id, c.expiration, p.push_sync, p.cognito_streams, p.cognito_events, p.bulk_publish
+           FROM issued_credentials c JOIN identity_pools p ON p.identity_pool_id = c.identity_pool_id WHERE c.access_key_id = ?`,
       ),
       deleteIdentityCredentials: db.prepare('DELETE FROM issued_credentials WHERE identity_id = ?'),
       deletePoolCredentials: db.prepare('DELETE FROM issued_credentials WHERE identity_pool_id = ?'),
@@ -593,9 +594,9 @@ export class SqliteStore implements Store {
     });
   }
 
-  async getIssuedCredentials(accessKeyId: string): Promise<IssuedCredentialsRecord | undefined> {
+  async getIssuedCredentials(accessKeyId: string): Promise<IssuedCredentials | undefined> {
     const row = this.sql.getCredentials.get(accessKeyId);
-    return row && { accessKeyId: row.access_key_id, identityPoolId: row.identity_pool_id, identityId: row.identity_id, expiration: row.expiration };
+    return row && toIssuedCredentials(row);
   }
 
   async getPoolRoles(identityPoolId: string): Promise<PoolRoles | undefined> {

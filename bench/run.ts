@@ -13,7 +13,7 @@ import { aggregate, evaluateTargets, renderReport } from './lib/report.ts';
 import { destroyAgent, mapLimit } from './lib/requests.ts';
 import { identityIdFor, seedDatasets, seedIdentities } from './lib/seed-sql.ts';
 import { createTestDatabase } from '../packages/server/test/support/postgres.ts';
-import { postgresServer, startCeiling, startCognisync, startFloor, type Target } from './lib/targets.ts';
+import { buildServer, postgresServer, startCeiling, startCognisync, startFloor, type Target } from './lib/targets.ts';
 import type { WireRequest } from './lib/types.ts';
 import { buildWrites, Fixture, recordKey, value, WriteSlots, type BenchIdentity, type Patch } from './lib/workload.ts';
 
@@ -146,6 +146,7 @@ const rateOf = (scenario: string, target: string) => {
 
 try {
   log(`${quick ? 'quick' : 'full'} run; SQLite synchronous=${synchronous}; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); pinning ${pinningAvailable() ? 'on (servers CPU 1, load CPU 0)' : 'off'}; PostgreSQL ${postgres ? postgres.version : args['no-postgres'] ? 'skipped (--no-postgres)' : 'not reachable (skipped)'}`);
+  log(buildServer() ? 'server bundle rebuilt (cognisync runs from dist/cli.mjs, as after npm ci)' : 'the server under test has no build script: it runs as its bin runs it');
   const ceiling = await startCeiling();
   cleanups.push(() => ceiling.stop());
   const floor = await startFloor(synchronous);

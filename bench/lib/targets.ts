@@ -1,8 +1,9 @@
 // The servers a run measures side by side: the node:http ceiling, the better-sqlite3 floor, cognisync on
 // SQLite and, when a PostgreSQL server answers, cognisync on a throw-away PostgreSQL database.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { SERVER_CPU, startServerProcess, type RunningProcess } from './processes.ts';
 import type { Credentials } from './requests.ts';
@@ -11,6 +12,19 @@ const repoRoot = resolve(import.meta.dirname, '../..');
 /** COGNISYNC_BENCH_BIN runs another build of the server (e.g. a checkout from before a change) through the same benchmark. */
 const cognisyncBin = process.env.COGNISYNC_BENCH_BIN ? resolve(process.env.COGNISYNC_BENCH_BIN) : join(repoRoot, 'packages/server/bin/cognisync.js');
 const baselines = join(repoRoot, 'bench/baselines');
+
+/**
+ * Rebuilds the server bundle (dist/cli.mjs) of the build under test, so that it runs as `npm ci` leaves it: from the
+ * bundle, not through tsx (bin/cognisync.js falls back to tsx when src is newer). Returns false for a build without
+ * a build script (an older checkout), which then runs however its bin runs it.
+ */
+export function buildServer(): boolean {
+  const packageDir = dirname(dirname(cognisyncBin));
+  const manifest = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  if (!manifest.scripts?.build) return false;
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: packageDir, stdio: ['ignore', 'ignore', 'inherit'] });
+  return true;
+}
 
 /** Developer credentials the benchmark gives every cognisync it starts. */
 export const developerCredentials: Credentials = {

@@ -10,6 +10,7 @@ import type { LocalStore } from './stores/store.ts';
 import { defaultRetryPolicy, runSync, type RetryPolicy, type SynchronizeOptions, type SyncSummary } from './sync-loop.ts';
 import { CognitoIdentityApi, type Logins } from './transport/cognito-identity-api.ts';
 import { CognitoSyncApi } from './transport/cognito-sync-api.ts';
+import { nodeHttpExchange } from './transport/node-http.ts';
 import type { AwsCredentialProvider, AwsCredentials } from './transport/signed-fetch.ts';
 
 export interface SyncManagerOptions {
@@ -44,7 +45,11 @@ export interface SyncManagerOptions {
   lockTimeoutMs?: number;
   /** Called after local data moved to a new identity id (login to an identity that already existed, merges). */
   onIdentityChanged?: (change: { previousIdentityId: string; identityId: string; datasets: string[] }) => void | Promise<void>;
-  /** A fetch implementation (default: globalThis.fetch). */
+  /**
+   * A fetch implementation for every request. Default: globalThis.fetch, except that in Node (≥ 20.16) the API calls
+   * go over node:http / node:https and their global agents, as the AWS SDK v3 does (about 1 ms less per request); pass
+   * `fetch: globalThis.fetch` to send those through fetch too (e.g. for an undici dispatcher or a fetch mock).
+   */
   fetch?: typeof fetch;
   /** @internal Clock and randomness, for tests. */
   now?: () => number;
@@ -98,10 +103,13 @@ export class SyncManager {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+    // The app's fetch carries everything; without one, Node's API calls use node:http (see node-http.ts).
+    const exchange = options.fetch ? undefined : nodeHttpExchange();
     const identityApi = new CognitoIdentityApi({
       endpoint: options.identityEndpoint ?? options.endpoint ?? awsEndpoint('cognito-identity', this.region),
       region: this.region,
       fetch: fetchImpl,
+      exchange,
     });
     this.session = new IdentitySession({
       identityPoolId: options.identityPoolId,
@@ -117,6 +125,7 @@ export class SyncManager {
       endpoint: options.endpoint ?? awsEndpoint('cognito-sync', this.region),
       region: this.region,
       fetch: fetchImpl,
+      exchange,
       credentials: () => this.session.credentials(),
     });
   }

@@ -399,3 +399,54 @@ describe('paging', () => {
   });
 });
 
+
+describe('round trips', () => {
+  test('a first sync is one ListRecords; pushing one change is ListRecords + UpdateRecords; pulling one is one ListRecords', async () => {
+    const { a, b, identityId } = await twoDevices();
+    const seed = await a.openOrCreateDataset('trips');
+    await seed.putAll(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, `v${i}`])));
+    await seed.synchronize();
+
+    const { calls, fetch } = spyFetch();
+    const manager = new SyncManager({ identityPoolId: poolId, endpoint: server.endpoint, store: new MemoryStore(), identityId, fetch });
+    await manager.credentials();
+    const ds = await manager.openOrCreateDataset('trips');
+    const trips = async (run: () => Promise<unknown>) => {
+      calls.length = 0;
+      await run();
+      return [...calls];
+    };
+    assert.deepEqual(await trips(() => ds.synchronize()), ['ListRecords']);
+    assert.equal(await ds.size(), 50);
+    assert.deepEqual(await trips(async () => assert.equal((await ds.synchronize({})).pulled, 0)), ['ListRecords'], 'nothing to do');
+    await ds.put('k1', 'changed here');
+    assert.deepEqual(await trips(async () => assert.equal((await ds.synchronize()).pushed, 1)), ['ListRecords', 'UpdateRecords'], 'no re-read after the push');
+    const other = await b.openOrCreateDataset('trips');
+    await other.synchronize();
+    await other.put('k2', 'changed there');
+    await other.synchronize();
+    assert.deepEqual(await trips(async () => assert.equal((await ds.synchronize()).pulled, 1)), ['ListRecords']);
+    assert.equal(await ds.get('k2'), 'changed there');
+  });
+
+  test('in Node, without `fetch` the API calls go over node:http; with `fetch` every call uses it', async () => {
+    const original = globalThis.fetch;
+    let fetched = 0;
+    globalThis.fetch = (input, init) => {
+      fetched++;
+      return original(input, init);
+    };
+    try {
+      const ds = await device(server, poolId).openOrCreateDataset('transport');
+      await ds.put('k', 'v');
+      assert.equal((await ds.synchronize()).pushed, 1);
+      assert.equal(fetched, 0, 'GetId, GetCredentialsForIdentity, ListRecords and UpdateRecords went over node:http');
+      const viaFetch = await device(server, poolId, { fetch: globalThis.fetch }).openOrCreateDataset('transport');
+      await viaFetch.put('k', 'v');
+      await viaFetch.synchronize();
+      assert.equal(fetched, 4, 'GetId, GetCredentialsForIdentity, ListRecords, UpdateRecords');
+    } finally {
+      globalThis.fetch = original;
+    }
+  });
+});

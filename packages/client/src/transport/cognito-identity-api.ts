@@ -1,10 +1,10 @@
 // GetId and GetCredentialsForIdentity (awsJson1_1, unsigned as in the model): the default credential source.
-import { sendAwsRequest, type AwsCredentials } from './signed-fetch.ts';
+import { sendAwsRequest, type AwsCredentials, type HttpExchange } from './signed-fetch.ts';
 
 export type Logins = Record<string, string>;
 
 export class CognitoIdentityApi {
-  constructor(private readonly config: { endpoint: string; region: string; fetch: typeof fetch }) {}
+  constructor(private readonly config: { endpoint: string; region: string; fetch: typeof fetch; exchange?: HttpExchange }) {}
 
   private call<T>(operation: string, body: unknown, signal?: AbortSignal) {
     return sendAwsRequest<T>({
@@ -16,6 +16,7 @@ export class CognitoIdentityApi {
       headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `AWSCognitoIdentityService.${operation}` },
       body,
       fetch: this.config.fetch,
+      exchange: this.config.exchange,
       signal,
     });
   }

@@ -1,5 +1,5 @@
 // The Cognito Sync operations the client uses, as REST-JSON calls (2014-06-30 model), with their pagination.
-import { encodeLabel, fetchOrNetworkError, prepareAwsRequest, sendAwsRequest, serviceErrorOf, type AwsCredentials, type AwsRequest } from './signed-fetch.ts';
+import { encodeLabel, fetchOrNetworkError, prepareAwsRequest, sendAwsRequest, serviceErrorOf, type AwsCredentials, type AwsRequest, type HttpExchange } from './signed-fetch.ts';
 
 export interface RemoteRecord {
   key: string;
@@ -72,7 +72,10 @@ export interface LiveChange {
 export interface ApiConfig {
   endpoint: string;
   region: string;
+  /** For the live stream (a streamed answer), and for the other calls when `exchange` is absent. */
   fetch: typeof fetch;
+  /** How the other calls are sent (node:http in Node, see node-http.ts). */
+  exchange?: HttpExchange;
   credentials: () => Promise<AwsCredentials>;
 }
 
@@ -92,6 +95,7 @@ export class CognitoSyncApi {
       service: 'cognito-sync',
       credentials: await this.config.credentials(),
       fetch: this.config.fetch,
+      exchange: this.config.exchange,
       ...options,
     });
   }

@@ -1,7 +1,7 @@
-// One AWS request over fetch: SigV4-signed with @smithy/signature-v4 (or unsigned), AWS JSON errors as ServiceError.
-import { Sha256 } from '@aws-crypto/sha256-js';
+// One AWS request: SigV4-signed with @smithy/signature-v4 (or unsigned), sent with fetch or another HttpExchange, AWS JSON errors as ServiceError.
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NetworkError, ServiceError } from '../errors.ts';
+import { Sha256 } from './sha256.ts';
 
 /** AWS credentials as every AWS SDK shapes them. */
 export interface AwsCredentials {
@@ -28,7 +28,30 @@ export interface AwsRequest {
   region: string;
   credentials?: AwsCredentials;
   fetch: typeof fetch;
+  /** How sendAwsRequest sends it and reads the answer; default: `fetch`. (Streamed answers always use `fetch`.) */
+  exchange?: HttpExchange;
   signal?: AbortSignal;
+}
+
+/** What sendAwsRequest needs of an answer: the status line, its headers, and the whole body. */
+export interface HttpAnswer {
+  status: number;
+  statusText: string;
+  /** A header's value (repeated headers joined with ", "), or null. */
+  header(name: string): string | null;
+  /** Reads the whole body as UTF-8; rejects when the connection fails before it ends. */
+  text(): Promise<string>;
+}
+
+/** Sends one request and resolves once the answer's head arrived; rejects when no answer arrives. */
+export type HttpExchange = (url: string, init: { method: string; headers: Record<string, string>; body: string | undefined; signal?: AbortSignal }) => Promise<HttpAnswer>;
+
+/** An HttpExchange over a fetch implementation. */
+export function fetchExchange(fetchImpl: typeof fetch): HttpExchange {
+  return async (url, init) => {
+    const response = await fetchImpl(url, init);
+    return { status: response.status, statusText: response.statusText, header: (name) => response.headers.get(name), text: () => response.text() };
+  };
 }
 
 /** A request ready for fetch: its URL (with a pre-signed query when asked) and headers (with the signature otherwise). */
@@ -67,7 +90,8 @@ export async function prepareAwsRequest(request: AwsRequest, presignExpiresInSec
 }
 
 /** The ServiceError an AWS error answer stands for (AWS JSON error shapes, REST-JSON and awsJson1.1). */
-export function serviceErrorOf(response: Response, text: string): ServiceError {
+export function serviceErrorOf(response: Response | Omit<HttpAnswer, 'text'>, text: string): ServiceError {
+  const header = (name: string) => ('headers' in response ? response.headers.get(name) : response.header(name));
   let parsed: Record<string, unknown> = {};
   try {
     parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
@@ -75,41 +99,46 @@ export function serviceErrorOf(response: Response, text: string): ServiceError {
     // Not JSON (a proxy's error page): the status alone names the error.
   }
   // x-amzn-ErrorType may carry ":http://…" after the name; __type may carry "namespace#" before it.
-  const header = response.headers.get('x-amzn-errortype')?.split(':')[0];
-  const type = header || (typeof parsed.__type === 'string' ? parsed.__type : typeof parsed.code === 'string' ? parsed.code : '');
+  const errorType = header('x-amzn-errortype')?.split(':')[0];
+  const type = errorType || (typeof parsed.__type === 'string' ? parsed.__type : typeof parsed.code === 'string' ? parsed.code : '');
   const name = type.split('#').pop() || `Http${response.status}Error`;
   const message = typeof parsed.message === 'string' ? parsed.message : typeof parsed.Message === 'string' ? parsed.Message : response.statusText;
-  return new ServiceError(name, message, response.status, response.headers.get('x-amzn-requestid') ?? undefined);
+  return new ServiceError(name, message, response.status, header('x-amzn-requestid') ?? undefined);
 }
 
-/** fetch, with a failure to get any answer as NetworkError (or the abort reason when the signal fired). */
-export async function fetchOrNetworkError(request: AwsRequest, prepared: PreparedRequest): Promise<Response> {
+/** Sends the prepared request, with a failure to get any answer as NetworkError (or the abort reason when the signal fired). */
+async function sendOrNetworkError<A>(request: AwsRequest, prepared: PreparedRequest, send: typeof fetch | HttpExchange): Promise<A> {
   try {
-    return await request.fetch(prepared.url, { method: request.method, headers: prepared.headers, body: prepared.body, signal: request.signal });
+    return (await send(prepared.url, { method: request.method, headers: prepared.headers, body: prepared.body, signal: request.signal })) as A;
   } catch (error) {
     if (request.signal?.aborted) throw request.signal.reason ?? error;
     throw new NetworkError(`${request.method} ${prepared.url.split('?')[0]} failed: ${(error as Error)?.message ?? error}`, { cause: error });
   }
 }
 
+/** fetch, with a failure to get any answer as NetworkError (or the abort reason when the signal fired). */
+export function fetchOrNetworkError(request: AwsRequest, prepared: PreparedRequest): Promise<Response> {
+  return sendOrNetworkError<Response>(request, prepared, request.fetch);
+}
+
 /** Sends the request and returns the parsed JSON body; throws ServiceError for an AWS error, NetworkError without an answer. */
 export async function sendAwsRequest<T>(request: AwsRequest): Promise<T> {
   const prepared = await prepareAwsRequest(request);
-  const response = await fetchOrNetworkError(request, prepared);
+  const answer = await sendOrNetworkError<HttpAnswer>(request, prepared, request.exchange ?? fetchExchange(request.fetch));
   const where = `${request.method} ${prepared.url.split('?')[0]}`;
   let text: string;
   try {
-    text = await response.text();
+    text = await answer.text();
   } catch (error) {
     if (request.signal?.aborted) throw request.signal.reason ?? error;
     throw new NetworkError(`Reading the answer of ${where} failed: ${(error as Error)?.message ?? error}`, { cause: error });
   }
-  if (!response.ok) throw serviceErrorOf(response, text);
+  if (answer.status < 200 || answer.status > 299) throw serviceErrorOf(answer, text);
   if (!text) return {} as T;
   try {
     return JSON.parse(text) as T;
   } catch {
-    throw new ServiceError('SerializationException', `Answer of ${where} is not JSON`, response.status);
+    throw new ServiceError('SerializationException', `Answer of ${where} is not JSON`, answer.status);
   }
 }
 

@@ -24,6 +24,8 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     'no-postgres': { type: 'boolean', default: false },
     'cpu-prof-dir': { type: 'string' },
+    /** Extra node flags for the cognisync processes, space-separated (e.g. '--max-semi-space-size=16' for an A/B). */
+    'server-node-args': { type: 'string' },
     /** Only main scenarios whose name matches this regular expression (for profiling one of them). */
     scenarios: { type: 'string' },
     /** Seconds per measured run (overrides the mode's default). */
@@ -34,7 +36,10 @@ const quick = args.quick!;
 const synchronous = args.synchronous!.toUpperCase() as 'NORMAL' | 'FULL';
 if (synchronous !== 'NORMAL' && synchronous !== 'FULL') throw new Error('--synchronous must be NORMAL or FULL');
 /** `--cpu-prof-dir DIR`: cognisync runs with --cpu-prof and writes its profile there when it stops. */
-const profileArgs = args['cpu-prof-dir'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(args['cpu-prof-dir'])] : [];
+const profileArgs = [
+  ...(args['cpu-prof-dir'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(args['cpu-prof-dir'])] : []),
+  ...(args['server-node-args']?.split(' ').filter(Boolean) ?? []),
+];
 const sections = new Set((args.only ?? 'main,scaling,identities,client').split(','));
 
 /** Run lengths and sizes; --quick keeps every scenario but shortens each and shrinks the largest seedings. */

@@ -1,6 +1,6 @@
 // SyncSessionTokens: opaque, HMAC-signed proofs that a ListRecords for one identity's dataset came
 // first. They carry no server state, so any server process sharing the secret accepts them.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { InvalidParameterException } from '../errors.js';
 import type { DatasetKey } from '../store/store.js';
 
@@ -13,10 +13,15 @@ interface TokenBody {
 }
 
 export class SyncSessionTokens {
+  /** A KeyObject: an HMAC takes it without preparing the key again on every token. */
+  private readonly secret: KeyObject;
+
   constructor(
-    private readonly secret: Buffer,
+    secret: Buffer,
     private readonly ttlMs: number,
-  ) {}
+  ) {
+    this.secret = createSecretKey(secret);
+  }
 
   issue(key: DatasetKey, now: number): string {
     const body: TokenBody = { p: key.identityPoolId, i: key.identityId, d: key.datasetName, t: now };

@@ -49,7 +49,7 @@ export function createRequestListener(deps: ListenerDependencies) {
   const router = new RestJsonRouter(deps.syncOperations);
   const targets = new AwsJsonTargets(deps.identityOperations);
 
-  async function authenticate(request: ApiRequest, service: ServiceName): Promise<Principal> {
+  function authenticate(request: ApiRequest, service: ServiceName): Promise<Principal> {
     // Both models sign with their endpoint prefix (cognito-sync / cognito-identity).
     const signingName = service === 'sync' ? cognitoSyncMetadata.endpointPrefix : cognitoIdentityMetadata.endpointPrefix;
     return verifySignature(request, signingName, deps.credentials, new Date(), deps.limits.signatureSkewSeconds);
@@ -64,7 +64,9 @@ export function createRequestListener(deps: ListenerDependencies) {
     let errorCode: string | undefined;
     let status: number;
     try {
-      const body = await readBody(req, deps.limits.maxRequestBodyBytes);
+      // A request without a body (every GET) has its empty Buffer at once: no await, no extra turn of the loop.
+      const read = readBody(req, deps.limits.maxRequestBodyBytes);
+      const body = Buffer.isBuffer(read) ? read : await read;
       const request: ApiRequest = { method: req.method ?? 'GET', rawPath, query: parseQuery(rawQuery), headers: req.headers, body };
       let call: DecodedCall;
       let principal: Principal | undefined;

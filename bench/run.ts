@@ -30,6 +30,13 @@ const { values: args } = parseArgs({
     scenarios: { type: 'string' },
     /** Seconds per measured run (overrides the mode's default). */
     duration: { type: 'string' },
+    /** Rounds of the main scenarios (overrides the mode's default). */
+    repetitions: { type: 'string' },
+    /**
+     * A/B: another build's bin (e.g. a worktree of the previous commit) runs as server "compare" on SQLite, in
+     * every round of the main scenarios right after "sqlite"; the table gives compare ÷ sqlite per round.
+     */
+    'compare-bin': { type: 'string' },
   },
 });
 const quick = args.quick!;
@@ -50,9 +57,10 @@ const plan = quick
     }
   : {
       // Paced runs are longer: their p99 is the 1-in-100 worst, and in a 1.2 s run a single stall of the VM decides it.
-      warmupSeconds: 0.8, durationSeconds: 1.2, repetitions: 3, postgresScenarios: /./, latencyOnPostgres: true, pacedDurationSeconds: 5,
+      warmupSeconds: 0.8, durationSeconds: 1.2, repetitions: 5, postgresScenarios: /./, latencyOnPostgres: true, pacedDurationSeconds: 5,
       scalingDurationSeconds: 1.5, datasetSizes: [10, 100, 1024], scalingOnPostgres: true, identityCounts: [1_000, 100_000], identitiesOnPostgres: true, clientRepetitions: 10, clientOnPostgres: true,
     };
+if (args.repetitions) plan.repetitions = Number(args.repetitions);
 if (args.duration) plan.durationSeconds = plan.scalingDurationSeconds = plan.pacedDurationSeconds = Number(args.duration);
 const scenarioFilter = new RegExp(args.scenarios ?? '.');
 const CONNECTIONS = 64;
@@ -153,6 +161,7 @@ const rateOf = (scenario: string, target: string) => {
 try {
   log(`${quick ? 'quick' : 'full'} run; SQLite synchronous=${synchronous}; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); pinning ${pinningAvailable() ? 'on (servers CPU 1, load CPU 0)' : 'off'}; PostgreSQL ${postgres ? postgres.version : args['no-postgres'] ? 'skipped (--no-postgres)' : 'not reachable (skipped)'}`);
   log(buildServer() ? 'server bundle rebuilt (cognisync runs from dist/cli.mjs, as after npm ci)' : 'the server under test has no build script: it runs as its bin runs it');
+  if (args['compare-bin']) buildServer(args['compare-bin']);
   const ceiling = await startCeiling();
   cleanups.push(() => ceiling.stop());
   const floor = await startFloor(synchronous);
@@ -167,7 +176,12 @@ try {
     cleanups.push(() => pgTarget!.stop());
   }
   const cognisyncTargets = [sqlite, ...(pgTarget ? [pgTarget] : [])];
-  const mainTargets = [floor, ...cognisyncTargets];
+  let compare: Target | undefined;
+  if (args['compare-bin']) {
+    compare = await startCognisync({ name: 'compare', synchronous, extraArgs: profileArgs, bin: args['compare-bin'] });
+    cleanups.push(() => compare!.stop());
+  }
+  const mainTargets = [floor, sqlite, ...(compare ? [compare] : []), ...(pgTarget ? [pgTarget] : [])];
   /** The servers a main scenario runs on (--quick runs PostgreSQL for UpdateRecords(1) only). */
   const targetsFor = (scenario: string) => mainTargets.filter((target) => target.store !== 'postgres' || plan.postgresScenarios.test(scenario));
 

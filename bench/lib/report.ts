@@ -205,7 +205,7 @@ export function renderReport(results: { meta: Record<string, unknown>; measureme
   out.push(
     ...measurementRows(main, (m) => {
       const overFloor = m.target === 'floor' || m.target === 'ceiling' ? undefined : pairedRatio(raw, m.scenario, m.target, 'floor');
-      const overSqlite = m.target === 'postgres' ? pairedRatio(raw, m.scenario, 'postgres', 'sqlite') : undefined;
+      const overSqlite = m.target === 'postgres' || m.target === 'compare' ? pairedRatio(raw, m.scenario, m.target, 'sqlite') : undefined;
       return [
         String(m.runs ?? 1),
         overFloor === undefined ? '' : fixed(overFloor),

@@ -18,8 +18,8 @@ const baselines = join(repoRoot, 'bench/baselines');
  * bundle, not through tsx (bin/cognisync.js falls back to tsx when src is newer). Returns false for a build without
  * a build script (an older checkout), which then runs however its bin runs it.
  */
-export function buildServer(): boolean {
-  const packageDir = dirname(dirname(cognisyncBin));
+export function buildServer(bin = cognisyncBin): boolean {
+  const packageDir = dirname(dirname(resolve(bin)));
   const manifest = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
   if (!manifest.scripts?.build) return false;
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: packageDir, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -77,12 +77,12 @@ export async function startFloor(synchronous: 'NORMAL' | 'FULL'): Promise<Target
 }
 
 /** cognisync exactly as users run it (`cognisync serve --port 0`), logging at its default level. */
-export async function startCognisync(options: { name: string; synchronous: 'NORMAL' | 'FULL'; databaseUrl?: string; extraArgs?: string[]; env?: NodeJS.ProcessEnv }): Promise<Target> {
+export async function startCognisync(options: { name: string; synchronous: 'NORMAL' | 'FULL'; databaseUrl?: string; extraArgs?: string[]; env?: NodeJS.ProcessEnv; bin?: string }): Promise<Target> {
   const dataDir = tempDir(options.name);
   const proc = await startServerProcess({
     name: options.name,
     command: process.execPath,
-    args: [...(options.extraArgs ?? []), cognisyncBin, 'serve', '--port', '0', '--data-dir', dataDir, ...(options.databaseUrl ? ['--database-url', options.databaseUrl] : [])],
+    args: [...(options.extraArgs ?? []), options.bin ? resolve(options.bin) : cognisyncBin, 'serve', '--port', '0', '--data-dir', dataDir, ...(options.databaseUrl ? ['--database-url', options.databaseUrl] : [])],
     env: {
       ...process.env,
       COGNISYNC_ACCESS_KEY_ID: developerCredentials.accessKeyId,

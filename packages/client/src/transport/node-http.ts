@@ -6,6 +6,7 @@
 // UpdateRecords per push). The AWS SDK v3 uses node:http in Node for the same reason (@smithy/node-http-handler).
 // Streamed answers (the live stream) still use fetch. Sockets come from the global agents (keep-alive, and whatever
 // proxy agent the app installed there).
+import { nodeBuiltin } from './node-builtin.ts';
 import type { HttpAnswer, HttpExchange } from './signed-fetch.ts';
 
 type Http = typeof import('node:http');
@@ -46,15 +47,8 @@ function answerOf(response: IncomingMessage): HttpAnswer {
  * `process.getBuiltinModule`, Node ≥ 20.16, so this module imports nothing from Node and bundles for browsers).
  */
 export function nodeHttpExchange(): HttpExchange | undefined {
-  const runtime = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  let http: Http | undefined;
-  let https: Https | undefined;
-  try {
-    http = runtime?.getBuiltinModule?.('node:http') as Http | undefined;
-    https = runtime?.getBuiltinModule?.('node:https') as Https | undefined;
-  } catch {
-    return undefined;
-  }
+  const http = nodeBuiltin<Http>('node:http');
+  const https = nodeBuiltin<Https>('node:https');
   if (!http || !https) return undefined;
   const { request: httpRequest } = http;
   const { request: httpsRequest } = https;

@@ -5,24 +5,12 @@
 // signature costs ~0.2 ms cold and ~0.03 ms warm. The AWS SDK v3 does the same in Node (@smithy/hash-node). Browsers
 // keep the pure-JS hash: WebCrypto is asynchronous per digest (in Node it costs ~0.5 ms a signature, warm).
 import { Sha256 as JsSha256 } from '@aws-crypto/sha256-js';
+import { nodeBuiltin } from './node-builtin.ts';
 
 /** What @smithy/signature-v4 hands a hash: strings (as UTF-8) and bytes. */
 export type SourceData = string | ArrayBuffer | ArrayBufferView;
 
 type NodeCrypto = typeof import('node:crypto');
-
-/**
- * node:crypto, without importing it: `process.getBuiltinModule` (Node ≥ 20.16) keeps this module free of Node
- * imports, so the browser entry and its bundlers never see one. Undefined in browsers and older Node 20 releases.
- */
-function builtinCrypto(): NodeCrypto | undefined {
-  const runtime = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  try {
-    return runtime?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** A hash (or, given a secret, an HMAC) with the interface of @aws-crypto/sha256-js, computed by node:crypto. */
 function nodeSha256(crypto: NodeCrypto) {
@@ -53,7 +41,7 @@ function nodeSha256(crypto: NodeCrypto) {
   };
 }
 
-const crypto = builtinCrypto();
+const crypto = nodeBuiltin<NodeCrypto>('node:crypto');
 
 /** The hash SigV4 signing uses in this runtime. */
 export const Sha256: new (secret?: SourceData) => { update(data: SourceData): void; digest(): Promise<Uint8Array>; reset(): void } = crypto

@@ -15,7 +15,7 @@ export function writeOutput(res: ServerResponse, service: ServiceName, output: o
   // would copy it again, which for 1 MB answers to many clients at once doubled the heap.
   const text = serializeOutput(output);
   const body = text.length <= STRING_BODY_MAX ? text : Buffer.from(text);
-  res.writeHead(200, { 'content-type': contentTypes[service], 'content-length': typeof body === 'string' ? Buffer.byteLength(body) : body.length });
+  res.writeHead(200, { 'content-type': contentTypes[service], 'content-length': Buffer.byteLength(body) });
   res.end(body);
   return 200;
 }

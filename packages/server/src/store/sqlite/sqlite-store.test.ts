@@ -8,6 +8,8 @@ import { after, describe, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { defaultLimits } from '../../limits.js';
 import { runStoreContract } from '../store.contract.js';
+import Database from 'better-sqlite3';
+import { sqliteMigrations } from './migrations.js';
 import { SqliteStore } from './sqlite-store.js';
 
 runStoreContract('SqliteStore (:memory:)', async () => {
@@ -48,6 +50,46 @@ describe('SqliteStore on a file', () => {
     const next = await reopened.updateRecords({ ...key, patches: [{ op: 'replace', key: 'k', value: 'w', syncCount: 1 }], now: 2000, modifiedBy: 'test', limits: { ...defaultLimits } });
     assert.equal(next.dataset.syncCount, 2);
     await reopened.close();
+  });
+
+  test('migration 4 moves records of a database at schema 3 into a rowid table, every field and SyncCount kept', async () => {
+    const filename = join(dir, 'schema3.db');
+    // The database as schema 3 left it: migrations 1-3 only, with a record, a tombstone and a 1 KB value.
+    const raw = new Database(filename);
+    raw.pragma('foreign_keys = ON');
+    raw.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    for (const migration of sqliteMigrations.filter((m) => m.version <= 3)) {
+      raw.exec(migration.sql);
+      raw.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(migration.version, migration.name);
+    }
+    const recordsTable = (db: Database.Database) => String(db.prepare("SELECT sql FROM sqlite_master WHERE name = 'records'").pluck().get());
+    assert.match(recordsTable(raw), /WITHOUT ROWID/);
+    const writer = raw;
+    writer.prepare("INSERT INTO identity_pools (identity_pool_id, identity_pool_name, description, creation_date, last_modified_date) VALUES (?, 'pool', '{}', 1, 1)").run(POOL);
+    const datasetId = writer
+      .prepare("INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records) VALUES (?, ?, ?, 1, 1, 3, 'dev', 3, 1002, 1) RETURNING dataset_id")
+      .pluck()
+      .get(POOL, key.identityId, key.datasetName) as number;
+    const insert = writer.prepare('INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)');
+    insert.run(datasetId, 'big', 'x'.repeat(1000), 2, 2000, 'dev', 1999);
+    insert.run(datasetId, 'gone', null, 3, 3000, 'dev', 2999);
+    writer.close();
+
+    const store = new SqliteStore({ filename });
+    await store.migrate();
+    const page = await store.listRecords(key, 0, undefined, 10);
+    assert.deepEqual(page.records, [
+      { key: 'big', value: 'x'.repeat(1000), syncCount: 2, lastModifiedDate: 2000, lastModifiedBy: 'dev', deviceLastModifiedDate: 1999 },
+      { key: 'gone', value: null, syncCount: 3, lastModifiedDate: 3000, lastModifiedBy: 'dev', deviceLastModifiedDate: 2999 },
+    ]);
+    assert.equal((await store.listRecords(key, 2, undefined, 10)).records.length, 1, 'the SyncCount index is back');
+    await store.updateRecords({ ...key, patches: [{ op: 'replace', key: 'big', value: 'y', syncCount: 2 }], now: 4000, modifiedBy: 'test', limits: { ...defaultLimits } });
+    assert.equal((await store.getRecords(key, ['big'])).get('big')?.syncCount, 4);
+    await store.close();
+    const after4 = new Database(filename, { readonly: true });
+    assert.doesNotMatch(recordsTable(after4), /WITHOUT ROWID/);
+    assert.deepEqual(after4.prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'records' AND type = 'index' AND sql IS NOT NULL").pluck().all(), ['records_by_sync_count']);
+    after4.close();
   });
 
   test('a store used before migrate() fails loudly rather than silently', async () => {

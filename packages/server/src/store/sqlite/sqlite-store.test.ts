@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import Database from 'better-sqlite3';
 import { defaultLimits } from '../../limits.js';
 import { runStoreContract } from '../store.contract.js';
-import Database from 'better-sqlite3';
 import { sqliteMigrations } from './migrations.js';
 import { SqliteStore } from './sqlite-store.js';
 
@@ -64,16 +64,15 @@ describe('SqliteStore on a file', () => {
     }
     const recordsTable = (db: Database.Database) => String(db.prepare("SELECT sql FROM sqlite_master WHERE name = 'records'").pluck().get());
     assert.match(recordsTable(raw), /WITHOUT ROWID/);
-    const writer = raw;
-    writer.prepare("INSERT INTO identity_pools (identity_pool_id, identity_pool_name, description, creation_date, last_modified_date) VALUES (?, 'pool', '{}', 1, 1)").run(POOL);
-    const datasetId = writer
+    raw.prepare("INSERT INTO identity_pools (identity_pool_id, identity_pool_name, description, creation_date, last_modified_date) VALUES (?, 'pool', '{}', 1, 1)").run(POOL);
+    const datasetId = raw
       .prepare("INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records) VALUES (?, ?, ?, 1, 1, 3, 'dev', 3, 1002, 1) RETURNING dataset_id")
       .pluck()
       .get(POOL, key.identityId, key.datasetName) as number;
-    const insert = writer.prepare('INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const insert = raw.prepare('INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)');
     insert.run(datasetId, 'big', 'x'.repeat(1000), 2, 2000, 'dev', 1999);
     insert.run(datasetId, 'gone', null, 3, 3000, 'dev', 2999);
-    writer.close();
+    raw.close();
 
     const store = new SqliteStore({ filename });
     await store.migrate();

@@ -6,17 +6,19 @@ import { serializeOutput } from '../protocol/request.js';
 
 const contentTypes: Record<ServiceName, string> = { sync: 'application/json', identity: 'application/x-amz-json-1.1' };
 
-/** Answers up to this many characters go out as a string; larger ones as a Buffer (see writeOutput). */
-const STRING_BODY_MAX = 16 * 1024;
+/** Answers longer than this many characters go out after their headers rather than joined with them (see writeOutput). */
+const JOINED_BODY_MAX = 16 * 1024;
 
 export function writeOutput(res: ServerResponse, service: ServiceName, output: object): number {
-  // node:http joins a string body with the headers into one write(2); a Buffer goes out after them (writev).
-  // Small answers (nearly all) take the single write. A large one goes as a Buffer: joining it with the headers
-  // would copy it again, which for 1 MB answers to many clients at once doubled the heap.
+  // node:http joins a string body with the headers into one write(2), which is what small answers (nearly all)
+  // want. A large answer (a full dataset is ~1 MB of JSON) is sent after its headers instead: joining would copy
+  // it into a second string, and a Buffer copy would stay on the heap until the next major GC. Written as a
+  // string, the socket copies it into native memory that is freed as soon as the kernel has taken it (at once
+  // on loopback), so each answer leaves one string of garbage rather than two copies.
   const text = serializeOutput(output);
-  const body = text.length <= STRING_BODY_MAX ? text : Buffer.from(text);
-  res.writeHead(200, { 'content-type': contentTypes[service], 'content-length': Buffer.byteLength(body) });
-  res.end(body);
+  res.writeHead(200, { 'content-type': contentTypes[service], 'content-length': Buffer.byteLength(text) });
+  if (text.length > JOINED_BODY_MAX) res.flushHeaders();
+  res.end(text);
   return 200;
 }
 

@@ -117,3 +117,29 @@ test('ListIdentityPoolUsage pages through every pool with MaxResults and Count',
   const unknown = await rejection(() => sync.send(new DescribeIdentityPoolUsageCommand({ IdentityPoolId: 'us-east-1:11111111-2222-3333-4444-555555555555' })));
   assert.equal(unknown.name, 'ResourceNotFoundException');
 });
+
+test('a dataset at the 1 MB cap comes back whole, byte for byte, in one ListRecords answer', async () => {
+  // 1,024 records of 1,024 UTF-8 bytes each (key + value), with two- and three-byte characters: exactly the
+  // default cap of 1,048,576 bytes, and an answer far larger than the ones written together with their headers.
+  const poolId = await newPool('full');
+  const identityId = newIdentityId();
+  const key = (i: number) => `k${String(i).padStart(4, '0')}`;
+  const value = (i: number) => `${i % 10}${'é'.repeat(507)}€x`;
+  for (let batch = 0; batch < 8; batch++) {
+    const patches = Array.from({ length: 128 }, (_, j): RecordPatch => ({ Op: 'replace', Key: key(batch * 128 + j), Value: value(batch * 128 + j), SyncCount: 0 }));
+    await write(poolId, identityId, 'full', patches);
+  }
+  const datasetKey = { IdentityPoolId: poolId, IdentityId: identityId, DatasetName: 'full' };
+  const { Dataset } = await sync.send(new DescribeDatasetCommand(datasetKey));
+  assert.equal(Dataset!.DataStorage, 1024 * 1024);
+  assert.equal(Dataset!.NumRecords, 1024);
+  const listed = await sync.send(new ListRecordsCommand(datasetKey));
+  assert.equal(listed.NextToken, undefined);
+  assert.equal(listed.Records!.length, 1024);
+  const byKey = new Map(listed.Records!.map((record) => [record.Key!, record.Value]));
+  for (let i = 0; i < 1024; i++) assert.equal(byKey.get(key(i)), value(i), key(i));
+  // One byte over the cap is refused, and the answer after it is still whole.
+  const over = await rejection(() => write(poolId, identityId, 'full', [{ Op: 'replace', Key: 'k0000', Value: `${value(0)}y`, SyncCount: 1 }]));
+  assert.equal(over.name, 'LimitExceededException');
+  assert.equal((await sync.send(new ListRecordsCommand(datasetKey))).Records!.length, 1024);
+});

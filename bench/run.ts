@@ -33,14 +33,19 @@ const { values: args } = parseArgs({
     /** Rounds of the main scenarios (overrides the mode's default). */
     repetitions: { type: 'string' },
     /**
-     * A/B: another build's bin (e.g. a worktree of the previous commit) runs as server "compare" on SQLite, in
-     * every round of the main scenarios right after "sqlite"; the table gives compare ÷ sqlite per round.
+     * A/B: another build's bin (e.g. a worktree of the previous commit) runs as server "compare" (on SQLite unless
+     * --compare-store postgres), in every round of the main scenarios right after the server of its store; the
+     * table gives compare ÷ that server per round.
      */
     'compare-bin': { type: 'string' },
+    /** The store the "compare" build runs on: sqlite (default), or postgres (its own throw-away database; compared with "postgres"). */
+    'compare-store': { type: 'string', default: 'sqlite' },
   },
 });
 const quick = args.quick!;
 const synchronous = args.synchronous!.toUpperCase() as 'NORMAL' | 'FULL';
+const compareStore = args['compare-store']!;
+if (compareStore !== 'sqlite' && compareStore !== 'postgres') throw new Error('--compare-store must be sqlite or postgres');
 if (synchronous !== 'NORMAL' && synchronous !== 'FULL') throw new Error('--synchronous must be NORMAL or FULL');
 /** `--cpu-prof-dir DIR`: cognisync runs with --cpu-prof and writes its profile there when it stops. */
 const profileArgs = [
@@ -178,10 +183,21 @@ try {
   const cognisyncTargets = [sqlite, ...(pgTarget ? [pgTarget] : [])];
   let compare: Target | undefined;
   if (args['compare-bin']) {
-    compare = await startCognisync({ name: 'compare', synchronous, extraArgs: profileArgs, bin: args['compare-bin'] });
+    let databaseUrl: string | undefined;
+    if (compareStore === 'postgres') {
+      if (!postgres) throw new Error('--compare-store postgres needs a reachable PostgreSQL');
+      const database = await createTestDatabase('cognisync_bench_compare', postgres.adminUrl);
+      cleanups.push(() => database.drop());
+      databaseUrl = database.url;
+    }
+    compare = await startCognisync({ name: 'compare', synchronous, extraArgs: profileArgs, bin: args['compare-bin'], ...(databaseUrl ? { databaseUrl } : {}) });
     cleanups.push(() => compare!.stop());
   }
-  const mainTargets = [floor, sqlite, ...(compare ? [compare] : []), ...(pgTarget ? [pgTarget] : [])];
+  // "compare" runs right after the server of its own store in every round.
+  const mainTargets =
+    compare && compareStore === 'postgres'
+      ? [floor, sqlite, ...(pgTarget ? [pgTarget] : []), compare]
+      : [floor, sqlite, ...(compare ? [compare] : []), ...(pgTarget ? [pgTarget] : [])];
   /** The servers a main scenario runs on (--quick runs PostgreSQL for UpdateRecords(1) only). */
   const targetsFor = (scenario: string) => mainTargets.filter((target) => target.store !== 'postgres' || plan.postgresScenarios.test(scenario));
 

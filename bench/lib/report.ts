@@ -197,7 +197,7 @@ export function renderReport(results: { meta: Record<string, unknown>; measureme
   const ceilingRate = ceilingRuns.length ? ceilingRuns.map((m) => m.requestsPerSecond).sort((a, b) => a - b)[Math.floor(ceilingRuns.length / 2)]! : undefined;
   out.push('## Main scenarios', '');
   out.push(
-    'Medians over the runs; runs of one round go floor → SQLite → PostgreSQL back to back, and × floor / × SQLite are the medians of the ratios within each round. × ceiling is over the median of the node:http ceiling runs. ' +
+    'Medians over the runs; runs of one round go floor → SQLite → PostgreSQL back to back, and × floor / × SQLite are the medians of the ratios within each round (an A/B build, "compare", is set against the server of its own store in the × SQLite column). × ceiling is over the median of the node:http ceiling runs. ' +
       'Hot record: 4 requests race to create each record with SyncCount 0, so exactly 1 in 4 must succeed (200) and 3 must be ResourceConflictException (409).',
     '',
   );
@@ -207,7 +207,9 @@ export function renderReport(results: { meta: Record<string, unknown>; measureme
   out.push(
     ...measurementRows(main, (m) => {
       const overFloor = m.target === 'floor' || m.target === 'ceiling' ? undefined : pairedRatio(raw, m.scenario, m.target, 'floor');
-      const overSqlite = m.target === 'postgres' || m.target === 'compare' ? pairedRatio(raw, m.scenario, m.target, 'sqlite') : undefined;
+      // "compare" (an A/B build) is set against the server of its own store.
+      const base = m.target === 'postgres' || (m.target === 'compare' && m.store !== 'postgres') ? 'sqlite' : m.target === 'compare' ? 'postgres' : undefined;
+      const overSqlite = base ? pairedRatio(raw, m.scenario, m.target, base) : undefined;
       return [
         String(m.runs ?? 1),
         overFloor === undefined ? '' : fixed(overFloor),

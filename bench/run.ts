@@ -44,9 +44,9 @@ const { values: args } = parseArgs({
 });
 const quick = args.quick!;
 const synchronous = args.synchronous!.toUpperCase() as 'NORMAL' | 'FULL';
+if (synchronous !== 'NORMAL' && synchronous !== 'FULL') throw new Error('--synchronous must be NORMAL or FULL');
 const compareStore = args['compare-store']!;
 if (compareStore !== 'sqlite' && compareStore !== 'postgres') throw new Error('--compare-store must be sqlite or postgres');
-if (synchronous !== 'NORMAL' && synchronous !== 'FULL') throw new Error('--synchronous must be NORMAL or FULL');
 /** `--cpu-prof-dir DIR`: cognisync runs with --cpu-prof and writes its profile there when it stops. */
 const profileArgs = [
   ...(args['cpu-prof-dir'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(args['cpu-prof-dir'])] : []),
@@ -194,10 +194,8 @@ try {
     cleanups.push(() => compare!.stop());
   }
   // "compare" runs right after the server of its own store in every round.
-  const mainTargets =
-    compare && compareStore === 'postgres'
-      ? [floor, sqlite, ...(pgTarget ? [pgTarget] : []), compare]
-      : [floor, sqlite, ...(compare ? [compare] : []), ...(pgTarget ? [pgTarget] : [])];
+  const compareAfter = (store: 'sqlite' | 'postgres') => (compare && compareStore === store ? [compare] : []);
+  const mainTargets = [floor, sqlite, ...compareAfter('sqlite'), ...(pgTarget ? [pgTarget] : []), ...compareAfter('postgres')];
   /** The servers a main scenario runs on (--quick runs PostgreSQL for UpdateRecords(1) only). */
   const targetsFor = (scenario: string) => mainTargets.filter((target) => target.store !== 'postgres' || plan.postgresScenarios.test(scenario));
 

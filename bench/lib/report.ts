@@ -208,7 +208,7 @@ export function renderReport(results: { meta: Record<string, unknown>; measureme
     ...measurementRows(main, (m) => {
       const overFloor = m.target === 'floor' || m.target === 'ceiling' ? undefined : pairedRatio(raw, m.scenario, m.target, 'floor');
       // "compare" (an A/B build) is set against the server of its own store.
-      const base = m.target === 'postgres' || (m.target === 'compare' && m.store !== 'postgres') ? 'sqlite' : m.target === 'compare' ? 'postgres' : undefined;
+      const base = m.target === 'postgres' ? 'sqlite' : m.target === 'compare' ? m.store : undefined;
       const overSqlite = base ? pairedRatio(raw, m.scenario, m.target, base) : undefined;
       return [
         String(m.runs ?? 1),

@@ -2,6 +2,7 @@
 // Plain 'data'/'end' listeners rather than `for await`: the async iterator costs more than the rest of reading a
 // small body, and a request without a body (every GET) is answered without waiting for the stream at all.
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { InvalidParameterException, RequestEntityTooLargeException } from '../errors.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -23,9 +24,8 @@ export function readBody(req: IncomingMessage, maxBytes: number): Buffer | Promi
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxBytes) {
-        // The rest is never read: the answer carries `connection: close`, so the socket goes once it is written.
+        // The rest is dropped unread (see lingerAfterRefusal); the answer carries `connection: close`.
         stop();
-        req.pause();
         reject(new RequestEntityTooLargeException(`Request body exceeds the limit of ${maxBytes} bytes`));
         return;
       }
@@ -42,4 +42,35 @@ export function readBody(req: IncomingMessage, maxBytes: number): Buffer | Promi
     };
     req.on('data', onData).on('end', onEnd).on('error', onEnded).on('close', onEnded);
   });
+}
+
+/** How long a refused request's connection may stay open for the rest of its body, in all and without data. */
+export const LINGER_MS = 5_000;
+export const LINGER_IDLE_MS = 2_000;
+
+/**
+ * Call once a request's body has been refused unread (413): its connection then closes the way nginx's and
+ * Apache's "lingering close" does. Closing a socket while the client is still sending makes the kernel answer
+ * with a reset, and a client still writing its body loses the 413 already on its way (it sees EPIPE or
+ * ECONNRESET instead of RequestEntityTooLargeException; one large upload in three on loopback). So: the rest
+ * of the body is read and dropped, our side is closed for writing once the answer is out (FIN), and the socket
+ * goes when the client closes its side, after LINGER_MS in all, or after LINGER_IDLE_MS without data.
+ * node's http server closes a `connection: close` response's socket through `socket.destroySoon()`; that one
+ * socket gets a lingering version of it.
+ */
+export function lingerAfterRefusal(req: IncomingMessage): void {
+  const socket = req.socket as Socket & { destroySoon?: () => void };
+  req.resume();
+  socket.destroySoon = function lingeringClose(this: Socket) {
+    this.end();
+    const close = () => this.destroy();
+    const total = setTimeout(close, LINGER_MS);
+    const idle = setTimeout(close, LINGER_IDLE_MS);
+    this.on('data', () => idle.refresh());
+    this.once('close', () => {
+      clearTimeout(total);
+      clearTimeout(idle);
+    });
+    this.resume();
+  };
 }

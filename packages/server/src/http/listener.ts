@@ -18,7 +18,7 @@ import { parseQuery, type ApiRequest, type DecodedCall } from '../protocol/reque
 import { decodeRestJson, RestJsonRouter } from '../protocol/rest-json.js';
 import { validateInput } from '../protocol/validate.js';
 import type { Store } from '../store/store.js';
-import { readBody } from './body.js';
+import { lingerAfterRefusal, readBody } from './body.js';
 import type { HttpPolicy } from './http-policy.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -100,8 +100,11 @@ export function createRequestListener(deps: ListenerDependencies) {
       );
       status = writeOutput(res, service, output);
     } catch (error) {
-      // The rest of an oversized body is never read: answer, then drop the connection.
-      if (error instanceof RequestEntityTooLargeException) res.setHeader('connection', 'close');
+      // The rest of an oversized body is never stored: answer, then close the connection without losing the answer.
+      if (error instanceof RequestEntityTooLargeException) {
+        res.setHeader('connection', 'close');
+        lingerAfterRefusal(req);
+      }
       status = writeError(res, service, error, requestId, deps.logger);
       errorCode = error instanceof ServiceError ? error.code : 'InternalErrorException';
     }

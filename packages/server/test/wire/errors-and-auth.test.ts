@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
-import { ListRecordsCommand } from '@aws-sdk/client-cognito-sync';
+import { ListRecordsCommand, UpdateRecordsCommand } from '@aws-sdk/client-cognito-sync';
 import { developerCredentials, identityClient, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
+import { exchange } from '../support/raw-http.ts';
 import { rawRequest, type RawResponse } from '../support/signed-fetch.ts';
 
 let server: ServerProcess;
@@ -124,6 +125,27 @@ describe('malformed input', () => {
     assertAwsError(response, 413, 'RequestEntityTooLargeException');
     const health = await fetch(`${server.endpoint}/health`);
     assert.equal(health.status, 200);
+  });
+
+  // Closing on a client that is still sending makes the kernel reset the connection, and the 413 already sent is
+  // lost (before the lingering close, about one 16 MB upload in three ended in EPIPE here).
+  test('a client still sending a large body gets its 413 (lingering close), through raw TCP and the SDK', async () => {
+    const size = 16_000_000;
+    const head = `POST ${datasetPath} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${size}\r\nconnection: close\r\n\r\n`;
+    const bytes = Buffer.concat([Buffer.from(head, 'latin1'), Buffer.alloc(size, 0x7b)]);
+    const outcomes: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const outcome = await exchange(server.endpoint, bytes);
+      outcomes.push(outcome.kind === 'response' ? `${outcome.response.status} ${outcome.response.headers['x-amzn-errortype']}` : `closed (${outcome.error})`);
+    }
+    assert.deepEqual(outcomes, Array(10).fill('413 RequestEntityTooLargeException'));
+    const token = await sessionToken();
+    const patches = Array.from({ length: 16 }, (_, i) => ({ Op: 'replace' as const, Key: `big-${i}`, Value: 'v'.repeat(1_000_000), SyncCount: 0 }));
+    for (let i = 0; i < 3; i++) {
+      const error = await rejection(() => syncClient(server.endpoint).send(new UpdateRecordsCommand({ IdentityPoolId: poolId, IdentityId: identityId, DatasetName: 'ds', SyncSessionToken: token, RecordPatches: patches })));
+      assert.equal(error.name, 'RequestEntityTooLargeException', error.message);
+      assert.equal(error.$metadata?.httpStatusCode, 413);
+    }
   });
 });
 

@@ -13,6 +13,7 @@ import { CredentialDeriver } from './auth/temporary-credentials.js';
 import type { Config } from './config.js';
 import { SyncSessionTokens } from './core/sync-session-token.js';
 import { createRequestListener } from './http/listener.js';
+import { closeAfterAnswer } from './http/body.js';
 import { identityOperations } from './operations/identity/index.js';
 import { syncOperations } from './operations/sync/index.js';
 import { openStore } from './store/open-store.js';
@@ -96,7 +97,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     {
       headersTimeout, requestTimeout, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(5_000, Math.ceil(headersTimeout / 4)), maxHeaderSize: 16 * 1024, requireHostHeader: false,
     },
-    (req, res) => (handle ? handle(req, res) : answerNotReady(res)),
+    (req, res) => (handle ? handle(req, res) : answerNotReady(req, res)),
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -172,7 +173,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
   };
 }
 
-function answerNotReady(res: ServerResponse): void {
+function answerNotReady(req: IncomingMessage, res: ServerResponse): void {
   const body = JSON.stringify({ __type: 'ServiceUnavailableException', message: 'cognisync is starting; retry shortly' });
-  res.writeHead(503, { 'content-type': 'application/json', 'x-amzn-errortype': 'ServiceUnavailableException', 'retry-after': '1', connection: 'close' }).end(body);
+  closeAfterAnswer(req, res);
+  res.writeHead(503, { 'content-type': 'application/json', 'x-amzn-errortype': 'ServiceUnavailableException', 'retry-after': '1' }).end(body);
 }

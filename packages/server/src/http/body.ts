@@ -1,7 +1,7 @@
 // Reads a request body into memory, refusing (before buffering it) anything over the configured cap.
 // Plain 'data'/'end' listeners rather than `for await`: the async iterator costs more than the rest of reading a
 // small body, and a request without a body (every GET) is answered without waiting for the stream at all.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { InvalidParameterException, RequestEntityTooLargeException } from '../errors.js';
 
@@ -24,7 +24,7 @@ export function readBody(req: IncomingMessage, maxBytes: number): Buffer | Promi
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxBytes) {
-        // The rest is dropped unread (see lingerAfterRefusal); the answer carries `connection: close`.
+        // The rest is dropped unread (see closeAfterAnswer).
         stop();
         reject(new RequestEntityTooLargeException(`Request body exceeds the limit of ${maxBytes} bytes`));
         return;
@@ -49,16 +49,17 @@ export const LINGER_MS = 5_000;
 export const LINGER_IDLE_MS = 2_000;
 
 /**
- * Call once a request's body has been refused unread (413): its connection then closes the way nginx's and
- * Apache's "lingering close" does. Closing a socket while the client is still sending makes the kernel answer
- * with a reset, and a client still writing its body loses the 413 already on its way (it sees EPIPE or
- * ECONNRESET instead of RequestEntityTooLargeException; one large upload in three on loopback). So: the rest
- * of the body is read and dropped, our side is closed for writing once the answer is out (FIN), and the socket
- * goes when the client closes its side, after LINGER_MS in all, or after LINGER_IDLE_MS without data.
- * node's http server closes a `connection: close` response's socket through `socket.destroySoon()`; that one
- * socket gets a lingering version of it.
+ * For an answer sent before the request's body was read (413, and 429 / 503 turned away unread): the answer
+ * carries `connection: close`, and the connection then closes the way nginx's and Apache's "lingering close" does.
+ * Closing a socket while the client is still sending makes the kernel answer with a reset, and a client still
+ * writing its body loses the answer already on its way (it sees EPIPE or ECONNRESET instead of the AWS error; one
+ * 16 MB upload in three on loopback). So: the rest of the body is read and dropped, our side is closed for
+ * writing once the answer is out (FIN), and the socket goes when the client closes its side, after LINGER_MS in
+ * all, or after LINGER_IDLE_MS without data. node's http server closes a `connection: close` response's socket
+ * through `socket.destroySoon()`; that one socket gets a lingering version of it.
  */
-export function lingerAfterRefusal(req: IncomingMessage): void {
+export function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
+  res.setHeader('connection', 'close');
   const socket = req.socket as Socket & { destroySoon?: () => void };
   req.resume();
   socket.destroySoon = function lingeringClose(this: Socket) {

@@ -18,7 +18,7 @@ import { parseQuery, type ApiRequest, type DecodedCall } from '../protocol/reque
 import { decodeRestJson, RestJsonRouter } from '../protocol/rest-json.js';
 import { validateInput } from '../protocol/validate.js';
 import type { Store } from '../store/store.js';
-import { lingerAfterRefusal, readBody } from './body.js';
+import { closeAfterAnswer, readBody } from './body.js';
 import type { HttpPolicy } from './http-policy.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -101,10 +101,7 @@ export function createRequestListener(deps: ListenerDependencies) {
       status = writeOutput(res, service, output);
     } catch (error) {
       // The rest of an oversized body is never stored: answer, then close the connection without losing the answer.
-      if (error instanceof RequestEntityTooLargeException) {
-        res.setHeader('connection', 'close');
-        lingerAfterRefusal(req);
-      }
+      if (error instanceof RequestEntityTooLargeException) closeAfterAnswer(req, res);
       status = writeError(res, service, error, requestId, deps.logger);
       errorCode = error instanceof ServiceError ? error.code : 'InternalErrorException';
     }
@@ -173,7 +170,7 @@ export function createRequestListener(deps: ListenerDependencies) {
     }
     // A flood beyond what this process works on at once is refused before its body is even read.
     if (inFlight >= deps.limits.maxInFlightRequests) {
-      res.setHeader('connection', 'close');
+      closeAfterAnswer(req, res);
       writeError(res, rawPath === '/' ? 'identity' : 'sync', new TooManyRequestsException('The server is busy; retry the request.'), requestId, deps.logger);
       deps.metrics?.observe(undefined, 429, 'TooManyRequestsException', 0);
       return;

@@ -165,6 +165,15 @@ describe('in-flight cap', () => {
       refused.push(await send(server.endpoint, await signRequest(server.endpoint, { method: 'GET', path })));
     });
     for (const response of refused) assertAwsError(response, 429, 'TooManyRequestsException', /busy/);
+    // Refused before its body is read, a large upload still gets its 429 (the close lingers), not EPIPE.
+    const size = 16_000_000;
+    const upload = Buffer.concat([Buffer.from(`POST ${path.replace(/\/records$/, '')} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${size}\r\nconnection: close\r\n\r\n`, 'latin1'), Buffer.alloc(size, 0x7b)]);
+    const uploads: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const outcome = await exchange(server.endpoint, upload);
+      uploads.push(outcome.kind === 'response' ? `${outcome.response.status}` : `closed (${outcome.error})`);
+    }
+    assert.deepEqual(uploads, Array(6).fill('429'));
     assert.equal((await fetch(`${server.endpoint}/health`)).status, 200, '/health is outside the cap');
 
     // The slow bodies end: their requests complete (unsigned → 403) and free the slots.

@@ -1,4 +1,5 @@
-// Reads a request body into memory, refusing (before buffering it) anything over the configured cap.
+// Request bodies: reads one into memory, refusing (before buffering it) anything over the configured cap, and
+// closes the connection of a request answered without reading its body so that the answer is not lost.
 // Plain 'data'/'end' listeners rather than `for await`: the async iterator costs more than the rest of reading a
 // small body, and a request without a body (every GET) is answered without waiting for the stream at all.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -45,8 +46,8 @@ export function readBody(req: IncomingMessage, maxBytes: number): Buffer | Promi
 }
 
 /** How long a refused request's connection may stay open for the rest of its body, in all and without data. */
-export const LINGER_MS = 5_000;
-export const LINGER_IDLE_MS = 2_000;
+const LINGER_MS = 5_000;
+const LINGER_IDLE_MS = 2_000;
 
 /**
  * For an answer sent before the request's body was read (413, and 429 / 503 turned away unread): the answer

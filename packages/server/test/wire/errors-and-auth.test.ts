@@ -1,6 +1,7 @@
 // The front door over raw HTTP: SigV4 failures, malformed input, routing and body limits all get AWS-shaped
 // errors (status, x-amzn-ErrorType, {"__type","message"}) — and the server keeps serving.
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
 import { ListRecordsCommand, UpdateRecordsCommand } from '@aws-sdk/client-cognito-sync';
@@ -146,6 +147,36 @@ describe('malformed input', () => {
       assert.equal(error.name, 'RequestEntityTooLargeException', error.message);
       assert.equal(error.$metadata?.httpStatusCode, 413);
     }
+  });
+
+  test('the lingering close is bounded: a client that keeps sending, or goes quiet, is disconnected', async () => {
+    const url = new URL(server.endpoint);
+    // allowHalfOpen: the server's FIN must not end our side, or we could not tell when the server really closes.
+    const refused = (trickleMs: number | undefined) =>
+      new Promise<{ status: string; closedAfterMs: number }>((resolve, reject) => {
+        const socket = connect({ host: url.hostname, port: Number(url.port), allowHalfOpen: true });
+        const started = Date.now();
+        let received = '';
+        socket.on('data', (chunk) => (received += chunk.toString('latin1')));
+        socket.on('error', () => undefined);
+        socket.write(`POST ${datasetPath} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100000000\r\n\r\n`);
+        socket.write(Buffer.alloc(100_000, 0x7b));
+        // A quiet client learns that the server has gone only when it writes again (the answer is a reset).
+        const trickle = trickleMs === undefined ? setTimeout(() => socket.write('{'), 3_000) : setInterval(() => socket.writable && socket.write(Buffer.alloc(1_000, 0x7b)), trickleMs);
+        const timer = setTimeout(() => reject(new Error('still connected after 15 s')), 15_000);
+        socket.on('close', () => {
+          clearInterval(trickle);
+          clearTimeout(trickle);
+          clearTimeout(timer);
+          resolve({ status: received.slice(0, 12), closedAfterMs: Date.now() - started });
+        });
+      });
+    const [sending, quiet] = await Promise.all([refused(200), refused(undefined)]);
+    assert.equal(sending.status, 'HTTP/1.1 413');
+    assert.equal(quiet.status, 'HTTP/1.1 413');
+    // 5 s in all (while data keeps coming) and 2 s without data, on the server; a client notices on its next write.
+    assert.ok(sending.closedAfterMs >= 4_000 && sending.closedAfterMs < 9_000, `sending client closed after ${sending.closedAfterMs} ms`);
+    assert.ok(quiet.closedAfterMs >= 3_000 && quiet.closedAfterMs < 5_000, `quiet client closed after ${quiet.closedAfterMs} ms`);
   });
 });
 

@@ -62,17 +62,18 @@ const LINGER_IDLE_MS = 2_000;
 export function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
   res.setHeader('connection', 'close');
   const socket = req.socket as Socket & { destroySoon?: () => void };
+  // The body goes on through node's parser to `req` (the socket itself may emit no 'data': the parser can read
+  // its handle natively), so that is where arriving data is seen.
   req.resume();
   socket.destroySoon = function lingeringClose(this: Socket) {
     this.end();
     const close = () => this.destroy();
     const total = setTimeout(close, LINGER_MS);
     const idle = setTimeout(close, LINGER_IDLE_MS);
-    this.on('data', () => idle.refresh());
+    req.on('data', () => idle.refresh());
     this.once('close', () => {
       clearTimeout(total);
       clearTimeout(idle);
     });
-    this.resume();
   };
 }

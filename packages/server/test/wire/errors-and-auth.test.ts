@@ -161,8 +161,12 @@ describe('malformed input', () => {
         socket.on('error', () => undefined);
         socket.write(`POST ${datasetPath} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100000000\r\n\r\n`);
         socket.write(Buffer.alloc(100_000, 0x7b));
-        // A quiet client learns that the server has gone only when it writes again (the answer is a reset).
-        const trickle = trickleMs === undefined ? setTimeout(() => socket.write('{'), 3_000) : setInterval(() => socket.writable && socket.write(Buffer.alloc(1_000, 0x7b)), trickleMs);
+        // A quiet client learns that the server has gone only by writing again: the first write draws a reset,
+        // the next one fails on it.
+        const trickle =
+          trickleMs === undefined
+            ? setTimeout(() => socket.write('{', () => setTimeout(() => socket.writable && socket.write('{'), 300)), 3_000)
+            : setInterval(() => socket.writable && socket.write(Buffer.alloc(1_000, 0x7b)), trickleMs);
         const timer = setTimeout(() => reject(new Error('still connected after 15 s')), 15_000);
         socket.on('close', () => {
           clearInterval(trickle);

@@ -166,7 +166,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
         await Promise.all([kinesis.destroy(), sns.destroy(), syncTrigger.destroy()]);
         await store.close();
         clearInterval(logFlusher);
-        logger.flush();
+        // Wait for the batched request lines to reach stderr (the caller exits the process next), but not for a
+        // stderr reader that has stopped reading.
+        await new Promise<void>((resolve) => {
+          setTimeout(resolve, 2000).unref();
+          logger.flush(() => resolve());
+        });
       })();
       return closing;
     },

@@ -259,6 +259,26 @@ describe('logs', () => {
     assert.equal(entry.caller, 'developer');
   });
 
+  test('a graceful stop (SIGTERM) writes out every request line still waiting in the log buffer', async () => {
+    const own = await startServer({ env: { COGNISYNC_LOG_LEVEL: 'info' } });
+    let code: number | null;
+    const requestIds: string[] = [];
+    try {
+      // Unsigned calls: each is answered (MissingAuthenticationTokenException) and logged.
+      for (let i = 0; i < 10; i++) {
+        const response = await fetch(`${own.endpoint}/`, { method: 'POST', headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSCognitoIdentityService.ListIdentityPools' }, body: '{}' });
+        await response.arrayBuffer();
+        requestIds.push(response.headers.get('x-amzn-requestid')!);
+      }
+    } finally {
+      // At once: the lines are still in the server's buffer (written in batches, at least once a second).
+      code = await own.stop();
+    }
+    assert.equal(code, 0);
+    const logged = new Set(own.stderr().split('\n').filter((line) => line.includes('"msg":"request"')).map((line) => JSON.parse(line).requestId));
+    assert.deepEqual(requestIds.filter((id) => !logged.has(id)), [], 'every answered request is in the log');
+  });
+
   test('no secret, token or record value ever reaches the log (debug level, every kind of traffic)', async () => {
     const developer = { accessKeyId: 'AKIDCOGNISYNCTEST01', secretAccessKey: developerSecret };
     const cognito = identityClient(server.endpoint, developer);

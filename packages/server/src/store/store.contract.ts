@@ -409,6 +409,26 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal((await store.describeDataset(key))?.syncCount, 2);
       });
 
+      storeTest('many concurrent writers of one dataset: new keys all commit in turn, stale ones conflict, none blocks the rest', async (store) => {
+        await update(store, key, [put('base', 'v')], T0);
+        const writes = Array.from({ length: 24 }, (_, i) =>
+          // Every third write names a stale SyncCount for `base` and must conflict without holding up the others.
+          i % 3 === 2 ? update(store, key, [put('base', `stale-${i}`, 0)], T0 + 1 + i) : update(store, key, [put(`k${i}`, `v${i}`)], T0 + 1 + i),
+        );
+        const outcomes = await Promise.allSettled(writes);
+        const committed = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value.dataset.syncCount] : []));
+        assert.equal(committed.length, 16);
+        for (const [i, outcome] of outcomes.entries()) {
+          if (i % 3 === 2) assert.equal(outcome.status === 'rejected' && (outcome.reason as { code?: string }).code, 'ResourceConflictException');
+        }
+        // Each commit got its own SyncCount: 2..17, in some order.
+        assert.deepEqual([...committed].sort((a, b) => a - b), Array.from({ length: 16 }, (_, i) => i + 2));
+        const dataset = await store.describeDataset(key);
+        assert.equal(dataset?.syncCount, 17);
+        assert.equal(dataset?.numRecords, 17);
+        assert.equal((await update(store, key, [put('base', 'after', 1)], T0 + 100)).dataset.syncCount, 18);
+      });
+
       storeTest('remove leaves a tombstone with the new SyncCount and gives back its records and bytes', async (store) => {
         await update(store, key, [put('keep', 'value'), put('drop', 'some longer value')], T0);
         const removed = await update(store, key, [remove('drop', 1)], T0 + 1);

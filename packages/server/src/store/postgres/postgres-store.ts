@@ -310,6 +310,12 @@ export class PostgresStore implements Store {
   /** NOTIFY channel of committed changes; one per schema, so test schemas sharing a database do not hear each other. */
   private readonly channel: string;
   private readonly notifier: ChangeNotifier;
+  /**
+   * The last UpdateRecords queued on each dataset in this process (settled, never rejecting), so that this
+   * process's writers of one dataset take turns instead of racing: every write raises the dataset's SyncCount,
+   * so racing optimistic writers of one dataset fail all but one of their compare-and-sets and read again.
+   */
+  private readonly datasetWrites = new Map<string, Promise<void>>();
 
   constructor(options: PostgresStoreOptions) {
     this.connectionString = options.connectionString;
@@ -595,9 +601,26 @@ export class PostgresStore implements Store {
    * Optimistic first: read the dataset and the patched records (one statement, no lock), apply the patches, write
    * everything in one statement that only takes effect if the dataset is still at the SyncCount read (see the
    * module comment). A write that loses a race reads again; creating or reviving a dataset, and a write that keeps
-   * losing, run under the identity's lock instead.
+   * losing, run under the identity's lock instead. Writes of one dataset from this process run one at a time
+   * (datasetWrites); other processes' writes still race and are caught by the compare-and-set.
    */
   async updateRecords(request: UpdateRecordsRequest): Promise<UpdateRecordsResult> {
+    const key = `${request.identityPoolId}/${request.identityId}/${request.datasetName}`;
+    const previous = this.datasetWrites.get(key);
+    const write = previous ? previous.then(() => this.updateRecordsInTurn(request)) : this.updateRecordsInTurn(request);
+    const settled = write.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.datasetWrites.set(key, settled);
+    try {
+      return await write;
+    } finally {
+      if (this.datasetWrites.get(key) === settled) this.datasetWrites.delete(key);
+    }
+  }
+
+  private async updateRecordsInTurn(request: UpdateRecordsRequest): Promise<UpdateRecordsResult> {
     try {
       const keys = request.patches.map((patch) => patch.key);
       for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {

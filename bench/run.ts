@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { measureClientSync, type ClientSyncResult } from './lib/client-sync.ts';
 import { LoadGenerator, type Measurement } from './lib/load.ts';
 import { LOAD_CPU, pinSelf, pinningAvailable } from './lib/processes.ts';
-import { aggregate, evaluateTargets, renderReport } from './lib/report.ts';
+import { aggregate, answerProblem, evaluateTargets, renderReport } from './lib/report.ts';
 import { destroyAgent, mapLimit } from './lib/requests.ts';
 import { identityIdFor, seedDatasets, seedIdentities } from './lib/seed-sql.ts';
 import { createTestDatabase } from '../packages/server/test/support/postgres.ts';
@@ -86,8 +86,13 @@ const measurements: Measurement[] = [];
 const client: ClientSyncResult[] = [];
 const cleanups: Array<() => Promise<void>> = [];
 
+/** Runs whose answers were wrong (answerProblem): listed at the end, and the run exits with status 1. */
+const problems: string[] = [];
+
 function record(m: Measurement): Measurement {
   measurements.push(m);
+  const problem = answerProblem(m, CONNECTIONS);
+  if (problem) problems.push(`${m.scenario} on ${m.target}: ${problem}`);
   const codes = Object.entries(m.statusCounts).map(([code, n]) => `${code}:${n}`).join(' ');
   log(`${m.scenario.padEnd(34)} ${m.target.padEnd(8)} ${m.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${m.latencyMs.p50.toFixed(2)} p99 ${m.latencyMs.p99.toFixed(2)} ms  cpu ${m.serverCpuMicrosPerRequest.toFixed(0)} µs/req  rss ${(m.serverRssPeakBytes / 2 ** 20).toFixed(0)} MB  [${codes}]${m.errors ? ` errors ${m.errors}` : ''}${m.errorSamples.length ? `  e.g. ${m.errorSamples[0]}` : ''}`);
   return m;
@@ -406,6 +411,10 @@ try {
   const report = renderReport(results);
   writeFileSync(join(import.meta.dirname, 'results.md'), report);
   process.stdout.write(`${report}\n`);
+  if (problems.length > 0) {
+    log(`${problems.length} runs had wrong answers, so their figures do not measure the operation:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    process.exitCode = 1;
+  }
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => log(`cleanup: ${String(error)}`));
   await load.stop();

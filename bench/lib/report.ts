@@ -14,6 +14,25 @@ const median = (values: number[]) => {
 };
 
 /**
+ * What is wrong with a run's answers, if anything: a figure measured on failed requests measures the error path.
+ * Every scenario must be answered 2xx without transport errors, except the hot-record race, whose answers must be
+ * 200 or ResourceConflictException (409) and about one success per four requests (each race of four that the run
+ * ended in the middle of may have had its winner without all its losers: up to one per connection).
+ */
+export function answerProblem(m: Measurement, connections: number): string | undefined {
+  const transport = m.errors + m.timeouts;
+  if (transport > 0) return `${transport} transport errors or timeouts${m.errorSamples.length ? ` (e.g. ${m.errorSamples[0]})` : ''}`;
+  if (m.completed === 0) return 'no request completed';
+  const counts = Object.entries(m.statusCounts).map(([code, n]) => `${code}: ${n}`).join(', ');
+  if (!m.scenario.startsWith('Hot record')) return m.non2xx > 0 ? `${m.non2xx} answers were not 2xx (${counts})${m.errorSamples.length ? `, e.g. ${m.errorSamples[0]}` : ''}` : undefined;
+  const won = m.statusCounts['200'] ?? 0;
+  const lost = m.statusCounts['409'] ?? 0;
+  if (won + lost !== m.completed) return `answers other than 200 and 409 (${counts})`;
+  if (Math.abs(won - m.completed / 4) > connections) return `${won} of ${m.completed} races won, expected about one in four (${counts})`;
+  return undefined;
+}
+
+/**
  * One row per scenario and server: medians over its repetitions (req/s, latencies, CPU), the highest RSS,
  * and every status and error summed.
  */

@@ -12,7 +12,6 @@ import { value } from './workload.ts';
 
 const RECORDS = 10;
 
-/** The identity id of seeded identity `index` (PostgreSQL computes the same with md5(…)::uuid). */
 /**
  * After a bulk load into PostgreSQL: vacuum and analyze the tables now, and checkpoint, as the SQLite path ends with
  * `wal_checkpoint(TRUNCATE)`. Otherwise the first reads of the new rows set their hint bits (dirtying every page
@@ -24,6 +23,7 @@ async function settle(client: pg.Client, tables: string): Promise<void> {
   await client.query('CHECKPOINT');
 }
 
+/** The identity id of seeded identity `index` (PostgreSQL computes the same with md5(…)::uuid). */
 export function identityIdFor(index: number): string {
   const hex = createHash('md5').update(`bench-${index}`).digest('hex');
   return `us-east-1:${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;

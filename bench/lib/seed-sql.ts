@@ -13,14 +13,33 @@ import { value } from './workload.ts';
 const RECORDS = 10;
 
 /**
- * After a bulk load into PostgreSQL: vacuum and analyze the tables now, and checkpoint, as the SQLite path ends with
- * `wal_checkpoint(TRUNCATE)`. Otherwise the first reads of the new rows set their hint bits (dirtying every page
- * they read), and autovacuum and the next checkpoint do the rest of that work, all in the background of a later
- * measurement.
+ * Runs a bulk load on the target's PostgreSQL database, then vacuums and analyzes `tables` and checkpoints, as the
+ * SQLite path (onSqlite) ends with a WAL checkpoint. Otherwise the first reads of the new rows set their hint bits
+ * (dirtying every page they read), and autovacuum and the next checkpoint do the rest of that work, all in the
+ * background of a later measurement.
  */
-async function settle(client: pg.Client, tables: string): Promise<void> {
-  await client.query(`VACUUM (ANALYZE) ${tables}`);
-  await client.query('CHECKPOINT');
+async function onPostgres(target: Target, tables: string, load: (client: pg.Client) => Promise<void>): Promise<void> {
+  const client = new pg.Client({ connectionString: target.databaseUrl });
+  await client.connect();
+  try {
+    await load(client);
+    await client.query(`VACUUM (ANALYZE) ${tables}`);
+    await client.query('CHECKPOINT');
+  } finally {
+    await client.end();
+  }
+}
+
+/** Runs a bulk load on the target's SQLite file (shared with the running server), then checkpoints the WAL. */
+function onSqlite(target: Target, load: (db: Database.Database) => void): void {
+  const db = new Database(join(target.dataDir, 'cognisync.db'));
+  try {
+    db.pragma('busy_timeout = 10000');
+    load(db);
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } finally {
+    db.close();
+  }
 }
 
 /** The identity id of seeded identity `index` (PostgreSQL computes the same with md5(…)::uuid). */
@@ -35,9 +54,7 @@ export async function seedIdentities(target: Target, identityPoolId: string, fro
   const recordValue = value(valueBytes, 'seed');
   const dataStorage = Array.from({ length: RECORDS }, (_, r) => Buffer.byteLength(`k${r}`) + valueBytes).reduce((a, b) => a + b, 0);
   if (target.store === 'postgres') {
-    const client = new pg.Client({ connectionString: target.databaseUrl });
-    await client.connect();
-    try {
+    await onPostgres(target, 'identities, datasets, records', async (client) => {
       const chunk = 20_000;
       for (let start = from; start < to; start += chunk) {
         await client.query(
@@ -54,15 +71,10 @@ export async function seedIdentities(target: Target, identityPoolId: string, fro
           [start, Math.min(start + chunk, to), identityPoolId, now, dataStorage, recordValue],
         );
       }
-      await settle(client, 'identities, datasets, records');
-    } finally {
-      await client.end();
-    }
+    });
     return;
   }
-  const db = new Database(join(target.dataDir, 'cognisync.db'));
-  try {
-    db.pragma('busy_timeout = 10000');
+  onSqlite(target, (db) => {
     const insertIdentity = db.prepare('INSERT INTO identities (identity_id, identity_pool_id, creation_date, last_modified_date) VALUES (?, ?, ?, ?)');
     const insertDataset = db.prepare(
       `INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, sync_sessions_count)
@@ -79,10 +91,7 @@ export async function seedIdentities(target: Target, identityPoolId: string, fro
     });
     // Chunks, so the server (which shares the file) is never locked out for long.
     for (let start = from; start < to; start += 10_000) seed.immediate(start, Math.min(start + 10_000, to));
-    db.pragma('wal_checkpoint(TRUNCATE)');
-  } finally {
-    db.close();
-  }
+  });
 }
 
 export interface DatasetSeed {
@@ -101,9 +110,7 @@ export async function seedDatasets(target: Target, identityPoolId: string, seeds
   const now = Date.now();
   const key = (i: number) => `r${String(i).padStart(4, '0')}`;
   if (target.store === 'postgres') {
-    const client = new pg.Client({ connectionString: target.databaseUrl });
-    await client.connect();
-    try {
+    await onPostgres(target, 'datasets, records', async (client) => {
       for (const seed of seeds) {
         const dataStorage = seed.records * (5 + seed.valueBytes);
         await client.query(
@@ -117,15 +124,10 @@ export async function seedDatasets(target: Target, identityPoolId: string, seeds
           [identityPoolId, seed.identityId, seed.datasetName, now, dataStorage, seed.records, seed.valueBytes],
         );
       }
-      await settle(client, 'datasets, records');
-    } finally {
-      await client.end();
-    }
+    });
     return;
   }
-  const db = new Database(join(target.dataDir, 'cognisync.db'));
-  try {
-    db.pragma('busy_timeout = 10000');
+  onSqlite(target, (db) => {
     const insertDataset = db.prepare(
       `INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, sync_sessions_count)
        VALUES (?, ?, ?, 1, ?, ?, ?, 2, ?, ?, 2)`,
@@ -136,8 +138,5 @@ export async function seedDatasets(target: Target, identityPoolId: string, seeds
       for (let i = 0; i < seed.records; i++) insertRecord.run(datasetId, key(i), value(seed.valueBytes, `${seed.datasetName}/${i}`), i === 0 ? 2 : 1, now, seed.identityId, now);
     });
     for (const seed of seeds) seedOne.immediate(seed);
-    db.pragma('wal_checkpoint(TRUNCATE)');
-  } finally {
-    db.close();
-  }
+  });
 }

@@ -167,7 +167,7 @@ describe('in-flight cap', () => {
     for (const response of refused) assertAwsError(response, 429, 'TooManyRequestsException', /busy/);
     // Refused before its body is read, a large upload still gets its 429 (the close lingers), not EPIPE.
     const size = 16_000_000;
-    const upload = Buffer.concat([Buffer.from(`POST ${path.replace(/\/records$/, '')} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${size}\r\nconnection: close\r\n\r\n`, 'latin1'), Buffer.alloc(size, 0x7b)]);
+    const upload = serialize({ method: 'POST', path: path.replace(/\/records$/, ''), query: '', headers: { host: 'x', 'content-type': 'application/json', 'content-length': String(size) }, body: Buffer.alloc(size, 0x7b) });
     const uploads: string[] = [];
     for (let i = 0; i < 6; i++) {
       const outcome = await exchange(server.endpoint, upload);

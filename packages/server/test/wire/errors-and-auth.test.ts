@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
 import { ListRecordsCommand, UpdateRecordsCommand } from '@aws-sdk/client-cognito-sync';
 import { developerCredentials, identityClient, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
-import { exchange } from '../support/raw-http.ts';
+import { exchange, serialize } from '../support/raw-http.ts';
 import { rawRequest, type RawResponse } from '../support/signed-fetch.ts';
 
 let server: ServerProcess;
@@ -132,8 +132,7 @@ describe('malformed input', () => {
   // lost (before the lingering close, about one 16 MB upload in three ended in EPIPE here).
   test('a client still sending a large body gets its 413 (lingering close), through raw TCP and the SDK', async () => {
     const size = 16_000_000;
-    const head = `POST ${datasetPath} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${size}\r\nconnection: close\r\n\r\n`;
-    const bytes = Buffer.concat([Buffer.from(head, 'latin1'), Buffer.alloc(size, 0x7b)]);
+    const bytes = serialize({ method: 'POST', path: datasetPath, query: '', headers: { host: '127.0.0.1', 'content-type': 'application/json', 'content-length': String(size) }, body: Buffer.alloc(size, 0x7b) });
     const outcomes: string[] = [];
     for (let i = 0; i < 10; i++) {
       const outcome = await exchange(server.endpoint, bytes);

@@ -39,11 +39,24 @@ export interface IdentityServices {
   credentials: CredentialDeriver;
 }
 
+/**
+ * AWS's JSON protocols write a timestamp as epoch seconds, a number with millisecond precision. Answers carry them
+ * in that form already, so writing one is a single JSON.stringify; `NoDates` makes a Date in an answer a type error.
+ */
+export function epochSeconds(ms: number): number {
+  return ms / 1000;
+}
+
+type HasDate<T> = T extends Date ? true : T extends object ? (true extends { [K in keyof T]-?: HasDate<T[K]> }[keyof T] ? true : false) : false;
+/** Fails to type-check when an operation's answer holds a Date anywhere (JSON.stringify would write an ISO string). */
+type NoDates<O> = true extends HasDate<O> ? { 'an answer holds a Date: use epochSeconds': never } : unknown;
+
 export interface Operation {
   readonly service: ServiceName;
   readonly model: OperationModel;
   /** Principals allowed to call; empty for the unsigned operations. */
   readonly callers: readonly PrincipalKind[];
+  /** The answer as AWS writes it, timestamps already epoch seconds (`epochSeconds`). */
   handle(context: OperationContext, input: never, store: Store): Promise<object>;
 }
 
@@ -62,7 +75,7 @@ export function defineSyncOperation<I extends { IdentityPoolId: string }, O exte
   model: OperationModel;
   callers: readonly PrincipalKind[];
   handle(context: SyncOperationContext, input: I, store: Store): Promise<O>;
-}): Operation {
+} & NoDates<O>): Operation {
   return {
     service: 'sync',
     model: definition.model,
@@ -85,6 +98,6 @@ export function defineOperation<I, O extends object>(definition: {
   model: OperationModel;
   callers: readonly PrincipalKind[];
   handle(context: OperationContext, input: I, store: Store): Promise<O>;
-}): Operation {
+} & NoDates<O>): Operation {
   return definition as Operation;
 }

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { cognitoSyncOperations } from '../model/cognito-sync.generated.js';
+import { defineOperation, epochSeconds } from '../operations/operation.js';
 import { serializeOutput } from './request.js';
 
-test('serializeOutput writes Dates as epoch seconds (millisecond precision) and drops undefined members', () => {
+test('serializeOutput writes epoch-second timestamps as they are and drops undefined members', () => {
   const text = serializeOutput({
     Records: [
-      { Key: 'a', Value: 'v', LastModifiedDate: new Date(1_700_000_000_123) },
+      { Key: 'a', Value: 'v', LastModifiedDate: epochSeconds(1_700_000_000_123) },
       { Key: 'b', Value: undefined, SyncCount: 0 },
     ],
     NextToken: undefined,
@@ -15,14 +17,19 @@ test('serializeOutput writes Dates as epoch seconds (millisecond precision) and 
   assert.equal(text, '{"Records":[{"Key":"a","Value":"v","LastModifiedDate":1700000000.123},{"Key":"b","SyncCount":0}],"Count":2,"DatasetExists":false}');
 });
 
+test('an operation whose answer holds a Date does not type-check (JSON.stringify would write an ISO string)', () => {
+  const handle = async () => ({ Dataset: { CreationDate: new Date(0) } });
+  // @ts-expect-error a Date in an answer: operations answer with epochSeconds(ms)
+  defineOperation({ service: 'sync', model: cognitoSyncOperations.DescribeDataset, callers: [], handle });
+  // @ts-expect-error also inside arrays, and when it may be undefined
+  defineOperation({ service: 'sync', model: cognitoSyncOperations.ListDatasets, callers: [], handle: async () => ({ Datasets: [{ LastModifiedDate: undefined as Date | undefined }] }) });
+  defineOperation({ service: 'sync', model: cognitoSyncOperations.DescribeDataset, callers: [], handle: async () => ({ Dataset: { CreationDate: epochSeconds(0) } }) });
+});
+
 test('serializeOutput keeps a map key named "__proto__" as a member and never touches prototypes', () => {
   const events = JSON.parse('{"__proto__":"arn:aws:lambda:us-east-1:123456789012:function:f","SyncTrigger":"x"}') as Record<string, string>;
   const text = serializeOutput({ Events: events });
   assert.deepEqual(JSON.parse(text), { Events: { ['__proto__']: 'arn:aws:lambda:us-east-1:123456789012:function:f', SyncTrigger: 'x' } });
   assert.equal(Object.getPrototypeOf(JSON.parse(text).Events), Object.prototype);
   assert.equal(({} as Record<string, unknown>).SyncTrigger, undefined);
-});
-
-test('serializeOutput uses an own toJSON, as JSON.stringify would', () => {
-  assert.equal(serializeOutput({ When: { toJSON: () => new Date(1000) } }), '{"When":1}');
 });

@@ -1,15 +1,15 @@
 // DescribeIdentity (developer only): an identity's login providers and dates.
 import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
 import type { IdentityRecord } from '../../store/store.js';
-import { defineOperation } from '../operation.js';
+import { defineOperation, epochSeconds } from '../operation.js';
 import { requireIdentity } from './identity-access.js';
 
 export function identityDescription(identity: IdentityRecord) {
   return {
     IdentityId: identity.identityId,
     Logins: [...new Set(identity.logins.map((login) => login.providerName))],
-    CreationDate: new Date(identity.creationDate),
-    LastModifiedDate: new Date(identity.lastModifiedDate),
+    CreationDate: epochSeconds(identity.creationDate),
+    LastModifiedDate: epochSeconds(identity.lastModifiedDate),
   };
 }
 

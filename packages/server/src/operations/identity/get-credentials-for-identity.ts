@@ -1,6 +1,6 @@
 // GetCredentialsForIdentity (unsigned): temporary credentials bound to one identity of one pool.
 import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
-import { defineOperation } from '../operation.js';
+import { defineOperation, epochSeconds } from '../operation.js';
 import { authenticateIdentity, requireIdentity } from './identity-access.js';
 
 export default defineOperation({
@@ -13,7 +13,7 @@ export default defineOperation({
     await store.saveIssuedCredentials({ accessKeyId: issued.accessKeyId, identityPoolId: identity.identityPoolId, identityId: identity.identityId, expiration: issued.expiration });
     return {
       IdentityId: identity.identityId,
-      Credentials: { AccessKeyId: issued.accessKeyId, SecretKey: issued.secretKey, SessionToken: issued.sessionToken, Expiration: new Date(issued.expiration) },
+      Credentials: { AccessKeyId: issued.accessKeyId, SecretKey: issued.secretKey, SessionToken: issued.sessionToken, Expiration: epochSeconds(issued.expiration) },
     };
   },
 });

@@ -1,6 +1,6 @@
 // DescribeIdentityUsage: how many datasets and bytes one identity holds, and when it last changed.
 import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
-import { defineSyncOperation } from '../operation.js';
+import { defineSyncOperation, epochSeconds } from '../operation.js';
 
 export default defineSyncOperation({
   model: model.DescribeIdentityUsage,
@@ -11,7 +11,7 @@ export default defineSyncOperation({
       IdentityUsage: {
         IdentityId: usage.identityId,
         IdentityPoolId: usage.identityPoolId,
-        LastModifiedDate: usage.lastModifiedDate === undefined ? undefined : new Date(usage.lastModifiedDate),
+        LastModifiedDate: usage.lastModifiedDate === undefined ? undefined : epochSeconds(usage.lastModifiedDate),
         DatasetCount: usage.datasetCount,
         DataStorage: usage.dataStorage,
       },

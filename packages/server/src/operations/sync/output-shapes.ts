@@ -1,12 +1,13 @@
-// Store rows → the model's Dataset, Record and IdentityPoolUsage output shapes (timestamps as Dates; the protocol writes epoch seconds).
+// Store rows → the model's Dataset, Record and IdentityPoolUsage output shapes (timestamps as epoch seconds, as AWS writes them).
 import type { DatasetRecord, IdentityPoolUsage, StoredRecord } from '../../store/store.js';
+import { epochSeconds } from '../operation.js';
 
 export function datasetOutput(dataset: DatasetRecord) {
   return {
     IdentityId: dataset.identityId,
     DatasetName: dataset.datasetName,
-    CreationDate: new Date(dataset.creationDate),
-    LastModifiedDate: new Date(dataset.lastModifiedDate),
+    CreationDate: epochSeconds(dataset.creationDate),
+    LastModifiedDate: epochSeconds(dataset.lastModifiedDate),
     LastModifiedBy: dataset.lastModifiedBy,
     DataStorage: dataset.dataStorage,
     NumRecords: dataset.numRecords,
@@ -20,9 +21,9 @@ export function recordOutput(record: StoredRecord) {
     // Undefined members are not written, and every record keeps one object shape.
     Value: record.value ?? undefined,
     SyncCount: record.syncCount,
-    LastModifiedDate: new Date(record.lastModifiedDate),
+    LastModifiedDate: epochSeconds(record.lastModifiedDate),
     LastModifiedBy: record.lastModifiedBy,
-    DeviceLastModifiedDate: new Date(record.deviceLastModifiedDate),
+    DeviceLastModifiedDate: epochSeconds(record.deviceLastModifiedDate),
   };
 }
 
@@ -31,6 +32,6 @@ export function poolUsageOutput(usage: IdentityPoolUsage) {
     IdentityPoolId: usage.identityPoolId,
     SyncSessionsCount: usage.syncSessionsCount,
     DataStorage: usage.dataStorage,
-    LastModifiedDate: usage.lastModifiedDate === undefined ? undefined : new Date(usage.lastModifiedDate),
+    LastModifiedDate: usage.lastModifiedDate === undefined ? undefined : epochSeconds(usage.lastModifiedDate),
   };
 }

@@ -13,7 +13,7 @@ import { aggregate, answerProblem, evaluateTargets, renderReport } from './lib/r
 import { destroyAgent, mapLimit } from './lib/requests.ts';
 import { identityIdFor, seedDatasets, seedIdentities } from './lib/seed-sql.ts';
 import { createTestDatabase } from '../packages/server/test/support/postgres.ts';
-import { buildServer, postgresServer, startCeiling, startCognisync, startFloor, type Target } from './lib/targets.ts';
+import { buildServer, keepServerLogsIn, postgresServer, startCeiling, startCognisync, startFloor, type Target } from './lib/targets.ts';
 import type { WireRequest } from './lib/types.ts';
 import { buildWrites, Fixture, recordKey, value, WriteSlots, type BenchIdentity, type Patch } from './lib/workload.ts';
 
@@ -40,6 +40,8 @@ const { values: args } = parseArgs({
     'compare-bin': { type: 'string' },
     /** The store the "compare" build runs on: sqlite (default), or postgres (its own throw-away database; compared with "postgres"). */
     'compare-store': { type: 'string', default: 'sqlite' },
+    /** Copy every server's stderr (cognisync's request log, one JSON line per request) to DIR/<server>.log at the end. */
+    'keep-server-logs': { type: 'string' },
   },
 });
 const quick = args.quick!;
@@ -52,6 +54,7 @@ const profileArgs = [
   ...(args['cpu-prof-dir'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(args['cpu-prof-dir'])] : []),
   ...(args['server-node-args']?.split(' ').filter(Boolean) ?? []),
 ];
+if (args['keep-server-logs']) keepServerLogsIn(resolve(args['keep-server-logs']));
 const sections = new Set((args.only ?? 'main,scaling,identities,client').split(','));
 
 /** Run lengths and sizes; --quick keeps every scenario but shortens each and shrinks the largest seedings. */

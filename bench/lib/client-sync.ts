@@ -26,6 +26,8 @@ export interface ClientSyncResult {
   incrementalPushMs: Distribution;
   /** One record changed by another device: synchronize() = ListRecords(lastSyncCount) returning it. */
   incrementalPullMs: Distribution;
+  /** Every timed round's figures, in order (results.json only). */
+  samples: { firstSyncMs: number[]; incrementalPushMs: number[]; incrementalPullMs: number[] };
 }
 
 const DATASET = 'client1mb';
@@ -174,5 +176,6 @@ export async function measureClientSync(target: Target, repetitions: number, val
     firstSyncMs: distribution(first),
     incrementalPushMs: distribution(push),
     incrementalPullMs: distribution(pull),
+    samples: { firstSyncMs: first, incrementalPushMs: push, incrementalPullMs: pull },
   };
 }

@@ -1,7 +1,7 @@
 // The servers a run measures side by side: the node:http ceiling, the better-sqlite3 floor, cognisync on
 // SQLite and, when a PostgreSQL server answers, cognisync on a throw-away PostgreSQL database.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
@@ -104,6 +104,14 @@ export async function startCognisync(options: { name: string; synchronous: 'NORM
   return target(options.name, 'cognisync', store, store === 'sqlite' ? options.synchronous : undefined, proc, dataDir, options.databaseUrl);
 }
 
+let keptLogsDir: string | undefined;
+
+/** `--keep-server-logs DIR`: each server's stderr (cognisync's request log) is copied to DIR/<name>.log when it stops. */
+export function keepServerLogsIn(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  keptLogsDir = dir;
+}
+
 function target(name: string, kind: TargetKind, store: Target['store'], synchronous: Target['synchronous'], proc: RunningProcess, dataDir: string, databaseUrl?: string): Target {
   return {
     name,
@@ -117,6 +125,7 @@ function target(name: string, kind: TargetKind, store: Target['store'], synchron
     ...(databaseUrl ? { databaseUrl } : {}),
     async stop() {
       await proc.stop();
+      if (keptLogsDir) copyFileSync(join(dataDir, 'stderr.log'), join(keptLogsDir, `${name}.log`));
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

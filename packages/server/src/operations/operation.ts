@@ -43,8 +43,10 @@ export interface IdentityServices {
  * AWS's JSON protocols write a timestamp as epoch seconds, a number with millisecond precision. Answers carry them
  * in that form already, so writing one is a single JSON.stringify; `NoDates` makes a Date in an answer a type error.
  */
-export function epochSeconds(ms: number): number {
-  return ms / 1000;
+export function epochSeconds(ms: number): number;
+export function epochSeconds(ms: number | undefined): number | undefined;
+export function epochSeconds(ms: number | undefined): number | undefined {
+  return ms === undefined ? undefined : ms / 1000;
 }
 
 type HasDate<T> = T extends Date ? true : T extends object ? (true extends { [K in keyof T]-?: HasDate<T[K]> }[keyof T] ? true : false) : false;

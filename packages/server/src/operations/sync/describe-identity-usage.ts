@@ -11,7 +11,7 @@ export default defineSyncOperation({
       IdentityUsage: {
         IdentityId: usage.identityId,
         IdentityPoolId: usage.identityPoolId,
-        LastModifiedDate: usage.lastModifiedDate === undefined ? undefined : epochSeconds(usage.lastModifiedDate),
+        LastModifiedDate: epochSeconds(usage.lastModifiedDate),
         DatasetCount: usage.datasetCount,
         DataStorage: usage.dataStorage,
       },

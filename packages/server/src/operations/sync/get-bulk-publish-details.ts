@@ -6,11 +6,10 @@ export default defineSyncOperation({
   model: model.GetBulkPublishDetails,
   callers: ['developer'],
   async handle({ settings: { bulkPublish } }, input: { IdentityPoolId: string }) {
-    const date = (ms: number | undefined) => (ms === undefined ? undefined : epochSeconds(ms));
     return {
       IdentityPoolId: input.IdentityPoolId,
-      BulkPublishStartTime: date(bulkPublish.startTime),
-      BulkPublishCompleteTime: date(bulkPublish.completeTime),
+      BulkPublishStartTime: epochSeconds(bulkPublish.startTime),
+      BulkPublishCompleteTime: epochSeconds(bulkPublish.completeTime),
       BulkPublishStatus: bulkPublish.status,
       FailureMessage: bulkPublish.failureMessage,
     };

@@ -32,6 +32,6 @@ export function poolUsageOutput(usage: IdentityPoolUsage) {
     IdentityPoolId: usage.identityPoolId,
     SyncSessionsCount: usage.syncSessionsCount,
     DataStorage: usage.dataStorage,
-    LastModifiedDate: usage.lastModifiedDate === undefined ? undefined : epochSeconds(usage.lastModifiedDate),
+    LastModifiedDate: epochSeconds(usage.lastModifiedDate),
   };
 }

@@ -1,6 +1,7 @@
 // The `cognisync` command: `serve` (the default) runs the server until SIGTERM/SIGINT; `migrate` applies
 // pending schema migrations to the configured store and exits.
 import { loadConfig } from './config.js';
+import { limitHeapGrowth } from './heap-growth.js';
 import { startServer } from './server.js';
 import { resolve } from 'node:path';
 import { openStore } from './store/open-store.js';
@@ -35,6 +36,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command !== 'serve') throw new Error(`unknown command '${command}'\n${usage}`);
+  // A long-running server keeps its heap within 2× what it holds (see heap-growth.ts); the one-shot commands need not.
+  limitHeapGrowth();
   const running = await startServer(loadConfig(rest, process.env));
   const stop = () => {
     running.close().then(

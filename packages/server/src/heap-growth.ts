@@ -1,9 +1,10 @@
 // How far V8 lets the heap grow past what survived the last full collection before it collects again.
-// V8 picks that factor itself, up to 4× on a machine with much memory. Under many concurrent 1 MB ListRecords
-// on PostgreSQL (each page passes through large strings that only a full collection frees) that let the
-// server's heap reach 130–260 MB and its RSS 210–274 MB, past the 200 MB the benchmark allows. At 2× the peak
-// was 161–193 MB and the 1 MB reads took less CPU, while small requests cost the same (bench/README.md,
-// tenth round; docs/decisions.md, Runtime). 1.5× cut memory further but made small requests ~10 % dearer.
+// V8 picks that factor itself, up to 4× on a machine with much memory. Under 64 concurrent 1 MB ListRecords on
+// PostgreSQL (whose garbage outlives young collections, and each page passes through large strings that only a
+// full collection frees) that let the server's V8 heap reach 134–160 MB and its RSS 210–274 MB, past the 200 MB
+// the benchmark allows. At 2× the RSS peak was 146–193 MB, small requests cost the same, and a 1 MB read's CPU did
+// not clearly move; 1.5× cut memory further but made small requests ~10 % dearer (bench/README.md, tenth round;
+// docs/decisions.md, Runtime).
 import v8 from 'node:v8';
 
 export const HEAP_GROWING_PERCENT = 100;

@@ -34,8 +34,8 @@ const { values: args } = parseArgs({
     repetitions: { type: 'string' },
     /**
      * A/B: another build's bin (e.g. a worktree of the previous commit) runs as server "compare" (on SQLite unless
-     * --compare-store postgres), in every round of the main scenarios right after the server of its store; the
-     * table gives compare ÷ that server per round.
+     * --compare-store postgres), in every round of the main scenarios next to the server of its store (after it in
+     * even rounds, before it in odd ones); the table gives the median of compare ÷ that server per round.
      */
     'compare-bin': { type: 'string' },
     /** The store the "compare" build runs on: sqlite (default), or postgres (its own throw-away database; compared with "postgres"). */
@@ -201,9 +201,18 @@ try {
     compare = await startCognisync({ name: 'compare', synchronous, extraArgs: profileArgs, bin: args['compare-bin'], ...(databaseUrl ? { databaseUrl } : {}) });
     cleanups.push(() => compare!.stop());
   }
-  // "compare" runs right after the server of its own store in every round.
+  // "compare" runs next to the server of its own store in every round: after it in even rounds, before it in odd
+  // ones. An A/A run (the same build twice, always in the same order) favoured whichever ran second by up to 1.10 ×,
+  // and alternating cancels that out of the median of the rounds' ratios.
   const compareAfter = (store: 'sqlite' | 'postgres') => (compare && compareStore === store ? [compare] : []);
   const mainTargets = [floor, sqlite, ...compareAfter('sqlite'), ...(pgTarget ? [pgTarget] : []), ...compareAfter('postgres')];
+  const inRoundOrder = (targets: Target[], repetition: number): Target[] => {
+    const at = compare ? targets.indexOf(compare) : -1;
+    if (repetition % 2 === 0 || at < 1) return targets;
+    const swapped = [...targets];
+    [swapped[at - 1], swapped[at]] = [swapped[at]!, swapped[at - 1]!];
+    return swapped;
+  };
   /** The servers a main scenario runs on (--quick runs PostgreSQL for UpdateRecords(1) only). */
   const targetsFor = (scenario: string) => mainTargets.filter((target) => target.store !== 'postgres' || plan.postgresScenarios.test(scenario));
 
@@ -230,7 +239,7 @@ try {
       if (!scenarioFilter.test(scenario)) continue;
       const slots = new Map(mainTargets.map((target) => [target.name, new WriteSlots(fixtures.get(target.name)!.identities, `w${patches}-`)]));
       for (let repetition = 0; repetition < plan.repetitions; repetition++) {
-        for (const target of targetsFor(scenario)) {
+        for (const target of inRoundOrder(targetsFor(scenario), repetition)) {
           const { fixture } = fixtures.get(target.name)!;
           const guess = rateOf(scenario, target.name) ?? (target.kind === 'floor' ? 30_000 : Math.min(rateOf(scenario, 'floor') ?? 10_000, 15_000));
           await measureWrites(scenario, target, guess, newKeyWrites(fixture, slots.get(target.name)!, patches), { warmupSeconds: warmupFor(repetition), repetition });
@@ -240,7 +249,7 @@ try {
     for (const [scenario, build] of reads) {
       if (!scenarioFilter.test(scenario)) continue;
       for (let repetition = 0; repetition < plan.repetitions; repetition++) {
-        for (const target of targetsFor(scenario)) {
+        for (const target of inRoundOrder(targetsFor(scenario), repetition)) {
           const { fixture, identities } = fixtures.get(target.name)!;
           await measureReads(scenario, target, await Promise.all(identities.map((identity) => build(fixture, identity))), { warmupSeconds: warmupFor(repetition), repetition });
         }

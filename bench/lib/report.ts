@@ -216,7 +216,7 @@ export function renderReport(results: { meta: Record<string, unknown>; measureme
   const ceilingRate = ceilingRuns.length ? ceilingRuns.map((m) => m.requestsPerSecond).sort((a, b) => a - b)[Math.floor(ceilingRuns.length / 2)]! : undefined;
   out.push('## Main scenarios', '');
   out.push(
-    'Medians over the runs; runs of one round go floor → SQLite → PostgreSQL back to back, and × floor / × SQLite are the medians of the ratios within each round (an A/B build, "compare", is set against the server of its own store in the × SQLite column). × ceiling is over the median of the node:http ceiling runs. ' +
+    'Medians over the runs; runs of one round go floor → SQLite → PostgreSQL back to back, and × floor / × SQLite are the medians of the ratios within each round (an A/B build, "compare", runs next to the server of its own store, after it in even rounds and before it in odd ones, and is set against it in the × SQLite column). × ceiling is over the median of the node:http ceiling runs. ' +
       'Hot record: 4 requests race to create each record with SyncCount 0, so exactly 1 in 4 must succeed (200) and 3 must be ResourceConflictException (409).',
     '',
   );

@@ -204,8 +204,8 @@ try {
   // "compare" runs next to the server of its own store in every round: after it in even rounds, before it in odd
   // ones. An A/A run (the same build twice, always in the same order) favoured whichever ran second by up to 1.10 ×,
   // and alternating cancels that out of the median of the rounds' ratios.
-  const compareAfter = (store: 'sqlite' | 'postgres') => (compare && compareStore === store ? [compare] : []);
-  const mainTargets = [floor, sqlite, ...compareAfter('sqlite'), ...(pgTarget ? [pgTarget] : []), ...compareAfter('postgres')];
+  const compareBeside = (store: 'sqlite' | 'postgres') => (compare && compareStore === store ? [compare] : []);
+  const mainTargets = [floor, sqlite, ...compareBeside('sqlite'), ...(pgTarget ? [pgTarget] : []), ...compareBeside('postgres')];
   const inRoundOrder = (targets: Target[], repetition: number): Target[] => {
     const at = compare ? targets.indexOf(compare) : -1;
     if (repetition % 2 === 0 || at < 1) return targets;

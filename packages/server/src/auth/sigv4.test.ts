@@ -74,6 +74,11 @@ const cases: Record<string, Case> = {
     body: '{}',
   },
   'an empty body': { method: 'DELETE', path: '/identitypools/p/identities/i/datasets/d', body: '' },
+  // Paths beside the plain-path shortcut (canonicalPath): dots that are not dot segments, a lone trailing dot
+  // segment, an escaped slash, and characters the SDKs would have escaped.
+  'dots inside segments': { method: 'GET', path: '/identitypools/p/identities/i/datasets/.a/..b/.../c./records' },
+  'a trailing dot segment': { method: 'GET', path: '/identitypools/p/identities/i/datasets/d/..' },
+  'an escaped slash and unescaped reserved characters': { method: 'GET', path: "/identitypools/p%2Fq/identities/i:j/datasets/a!b'c(d)e*f@g+h,i;j=k" },
 };
 
 describe('verifySignature (header-signed requests)', () => {

@@ -52,72 +52,90 @@ class Collector {
   }
 }
 
-function check(shape: Shape, value: unknown, path: string, errors: Collector): unknown {
+/** A member's path in error messages (`recordPatches.1.member.key`), built only when a violation names it. */
+const join = (parent: string, segment: string) => (parent ? `${parent}.${segment}` : segment);
+
+/** `value` at `join(parent, segment)`: the path of a leaf is built only if it fails; a container's, when entered. */
+function check(shape: Shape, value: unknown, parent: string, segment: string, errors: Collector): unknown {
   switch (shape.type) {
     case 'string': {
-      if (typeof value !== 'string') return errors.fail(path, value, 'Member must be of type string');
+      if (typeof value !== 'string') return errors.fail(join(parent, segment), value, 'Member must be of type string');
       // Both stores keep UTF-8 text: a lone surrogate would be silently replaced and NUL is refused by PostgreSQL.
-      if (!value.isWellFormed()) return errors.fail(path, value.toWellFormed(), 'Member must be a well-formed Unicode string');
-      if (value.includes('\u0000')) return errors.fail(path, value.replaceAll('\u0000', '\\0'), 'Member must not contain the NUL character');
-      if (shape.min !== undefined && value.length < shape.min) errors.fail(path, value, `Member must have length greater than or equal to ${shape.min}`);
-      if (shape.max !== undefined && value.length > shape.max) errors.fail(path, value, `Member must have length less than or equal to ${shape.max}`);
-      if (shape.pattern !== undefined && !fullMatch(shape.pattern).test(value)) errors.fail(path, value, `Member must satisfy regular expression pattern: ${shape.pattern}`);
-      if (shape.enum !== undefined && !shape.enum.includes(value)) errors.fail(path, value, `Member must satisfy enum value set: [${shape.enum.join(', ')}]`);
+      if (!value.isWellFormed()) return errors.fail(join(parent, segment), value.toWellFormed(), 'Member must be a well-formed Unicode string');
+      if (value.includes('\u0000')) return errors.fail(join(parent, segment), value.replaceAll('\u0000', '\\0'), 'Member must not contain the NUL character');
+      if (shape.min !== undefined && value.length < shape.min) errors.fail(join(parent, segment), value, `Member must have length greater than or equal to ${shape.min}`);
+      if (shape.max !== undefined && value.length > shape.max) errors.fail(join(parent, segment), value, `Member must have length less than or equal to ${shape.max}`);
+      if (shape.pattern !== undefined && !fullMatch(shape.pattern).test(value)) errors.fail(join(parent, segment), value, `Member must satisfy regular expression pattern: ${shape.pattern}`);
+      if (shape.enum !== undefined && !shape.enum.includes(value)) errors.fail(join(parent, segment), value, `Member must satisfy enum value set: [${shape.enum.join(', ')}]`);
       return value;
     }
     case 'integer':
     case 'long': {
-      if (typeof value !== 'number' || !Number.isSafeInteger(value)) return errors.fail(path, value, `Member must be of type ${shape.type} (a whole number)`);
-      if (shape.type === 'integer' && (value > 2 ** 31 - 1 || value < -(2 ** 31))) errors.fail(path, value, 'Member must be a 32-bit integer');
-      if (shape.min !== undefined && value < shape.min) errors.fail(path, value, `Member must have value greater than or equal to ${shape.min}`);
-      if (shape.max !== undefined && value > shape.max) errors.fail(path, value, `Member must have value less than or equal to ${shape.max}`);
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) return errors.fail(join(parent, segment), value, `Member must be of type ${shape.type} (a whole number)`);
+      if (shape.type === 'integer' && (value > 2 ** 31 - 1 || value < -(2 ** 31))) errors.fail(join(parent, segment), value, 'Member must be a 32-bit integer');
+      if (shape.min !== undefined && value < shape.min) errors.fail(join(parent, segment), value, `Member must have value greater than or equal to ${shape.min}`);
+      if (shape.max !== undefined && value > shape.max) errors.fail(join(parent, segment), value, `Member must have value less than or equal to ${shape.max}`);
       return value;
     }
     case 'boolean':
-      if (typeof value !== 'boolean') return errors.fail(path, value, 'Member must be of type boolean');
+      if (typeof value !== 'boolean') return errors.fail(join(parent, segment), value, 'Member must be of type boolean');
       return value;
     case 'timestamp': {
       const date = parseTimestamp(value);
-      if (!date) return errors.fail(path, value, 'Member must be a timestamp in epoch seconds');
+      if (!date) return errors.fail(join(parent, segment), value, 'Member must be a timestamp in epoch seconds');
       return date;
     }
     case 'blob':
-      if (typeof value !== 'string') return errors.fail(path, value, 'Member must be of type blob (base64 string)');
+      if (typeof value !== 'string') return errors.fail(join(parent, segment), value, 'Member must be of type blob (base64 string)');
       return value;
     case 'list': {
-      if (!Array.isArray(value)) return errors.fail(path, value, 'Member must be of type list');
-      if (shape.min !== undefined && value.length < shape.min) errors.fail(path, value, `Member must have length greater than or equal to ${shape.min}`);
-      if (shape.max !== undefined && value.length > shape.max) errors.fail(path, value, `Member must have length less than or equal to ${shape.max}`);
-      return value.map((item, index) => (item === null ? errors.missing(`${path}.${index + 1}.member`) : check(shape.member, item, `${path}.${index + 1}.member`, errors)));
+      if (!Array.isArray(value)) return errors.fail(join(parent, segment), value, 'Member must be of type list');
+      if (shape.min !== undefined && value.length < shape.min) errors.fail(join(parent, segment), value, `Member must have length greater than or equal to ${shape.min}`);
+      if (shape.max !== undefined && value.length > shape.max) errors.fail(join(parent, segment), value, `Member must have length less than or equal to ${shape.max}`);
+      const path = join(parent, segment);
+      return value.map((item, index) => (item === null ? errors.missing(`${path}.${index + 1}.member`) : check(shape.member, item, path, `${index + 1}.member`, errors)));
     }
     case 'map': {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) return errors.fail(path, value, 'Member must be of type map');
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return errors.fail(join(parent, segment), value, 'Member must be of type map');
       const entries = Object.entries(value);
-      if (shape.min !== undefined && entries.length < shape.min) errors.fail(path, value, `Member must have length greater than or equal to ${shape.min}`);
-      if (shape.max !== undefined && entries.length > shape.max) errors.fail(path, value, `Member must have length less than or equal to ${shape.max}`);
+      if (shape.min !== undefined && entries.length < shape.min) errors.fail(join(parent, segment), value, `Member must have length greater than or equal to ${shape.min}`);
+      if (shape.max !== undefined && entries.length > shape.max) errors.fail(join(parent, segment), value, `Member must have length less than or equal to ${shape.max}`);
+      const path = join(parent, segment);
       const out: Record<string, unknown> = {};
       for (const [key, item] of entries) {
-        check(shape.key, key, `${path}.${key}.key`, errors);
-        out[key] = item === null ? errors.missing(`${path}.${key}.value`) : check(shape.value, item, `${path}.${key}.value`, errors);
+        check(shape.key, key, path, `${key}.key`, errors);
+        out[key] = item === null ? errors.missing(`${path}.${key}.value`) : check(shape.value, item, path, `${key}.value`, errors);
       }
       return out;
     }
     case 'structure':
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) return errors.fail(path, value, 'Member must be of type structure');
-      return checkStructure(shape, value as Record<string, unknown>, path, errors);
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return errors.fail(join(parent, segment), value, 'Member must be of type structure');
+      return checkStructure(shape, value as Record<string, unknown>, join(parent, segment), errors);
   }
+}
+
+type MemberEntry = readonly [name: string, member: StructureShape['members'][string], pathSegment: string];
+/** Each structure's members with their path segments, worked out once per shape rather than per request. */
+const memberEntries = new WeakMap<StructureShape, readonly MemberEntry[]>();
+
+function membersOf(shape: StructureShape): readonly MemberEntry[] {
+  let entries = memberEntries.get(shape);
+  if (!entries) {
+    entries = Object.entries(shape.members).map(([name, member]): MemberEntry => [name, member, lowerFirst(name)]);
+    memberEntries.set(shape, entries);
+  }
+  return entries;
 }
 
 function checkStructure(shape: StructureShape, value: Record<string, unknown>, path: string, errors: Collector) {
   const out: Record<string, unknown> = {};
-  for (const [name, member] of Object.entries(shape.members)) {
-    const memberPath = path ? `${path}.${lowerFirst(name)}` : lowerFirst(name);
+  for (const [name, member, segment] of membersOf(shape)) {
     const item = Object.hasOwn(value, name) ? value[name] : undefined;
     if (item === undefined || item === null) {
-      if (member.required) errors.missing(memberPath);
+      if (member.required) errors.missing(join(path, segment));
       continue;
     }
-    out[name] = check(member.shape, item, memberPath, errors);
+    out[name] = check(member.shape, item, path, segment, errors);
   }
   // Members the model does not know are ignored, as AWS services do.
   return out;

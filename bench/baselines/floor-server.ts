@@ -45,11 +45,15 @@ interface RecordRow {
   device_last_modified_date: number;
 }
 
-// The statements cognisync's SQLite store runs for these operations, verbatim.
+// The statements cognisync's SQLite store runs for these operations, verbatim. cognisync reads some of their rows as
+// arrays (better-sqlite3's raw mode, cheaper than a row object); the floor takes better-sqlite3's default, objects.
 const sql = {
   getPool: db.prepare<[string], { identity_pool_id: string; description: string }>('SELECT * FROM identity_pools WHERE identity_pool_id = ?'),
   insertPool: db.prepare('INSERT INTO identity_pools (identity_pool_id, identity_pool_name, description, creation_date, last_modified_date) VALUES (?, ?, ?, ?, ?)'),
-  getDataset: db.prepare<[string, string, string], DatasetRow>('SELECT * FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?'),
+  getDataset: db.prepare<[string, string, string], DatasetRow>(
+    `SELECT dataset_id, identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records,
+     deleted_at_sync_count FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?`,
+  ),
   countLiveDatasets: db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND live = 1'),
   insertDataset: db.prepare(
     `INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, sync_sessions_count)

@@ -1,7 +1,8 @@
 // The request pipeline, declared in order in one place:
-//   request id + security/CORS headers → preflight, health/ready/metrics/OIDC discovery/live stream (SSE)/admin
+//   request id → preflight, health/ready/metrics/OIDC discovery/live stream (SSE)/admin (security/CORS headers set)
 //   → in-flight cap → body (capped) → query → authenticate (SigV4) → route & bind (protocol) → authorize
-//   → rate limit → validate (model) → operation → response; any error → AWS error response; metrics + log.
+//   → rate limit → validate (model) → operation → response with the security/CORS headers; any error → AWS error
+//   response; metrics + log.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -55,7 +56,7 @@ export function createRequestListener(deps: ListenerDependencies) {
     return verifySignature(request, signingName, deps.credentials, new Date(), deps.limits.signatureSkewSeconds);
   }
 
-  async function serveApi(req: IncomingMessage, res: ServerResponse, requestId: string, rawPath: string, rawQuery: string) {
+  async function serveApi(req: IncomingMessage, res: ServerResponse, requestId: string, rawPath: string, rawQuery: string, headers: string[]) {
     const started = performance.now();
     // Cognito Identity is served on `POST /` (X-Amz-Target); every other path is Cognito Sync's REST API.
     const service: ServiceName = rawPath === '/' ? 'identity' : 'sync';
@@ -98,11 +99,11 @@ export function createRequestListener(deps: ListenerDependencies) {
         input,
         deps.store,
       );
-      status = writeOutput(res, service, output);
+      status = writeOutput(res, service, output, headers);
     } catch (error) {
       // The rest of an oversized body is never stored: answer, then close the connection without losing the answer.
       if (error instanceof RequestEntityTooLargeException) closeAfterAnswer(req, res);
-      status = writeError(res, service, error, requestId, deps.logger);
+      status = writeError(res, service, error, requestId, deps.logger, headers);
       errorCode = error instanceof ServiceError ? error.code : 'InternalErrorException';
     }
     deps.metrics?.observe(operationName, status, errorCode, (performance.now() - started) / 1000);
@@ -110,17 +111,41 @@ export function createRequestListener(deps: ListenerDependencies) {
     deps.logger.info({ requestId, service, operation: operationName, caller, status, error: errorCode, ms: Math.round((performance.now() - started) * 100) / 100 }, 'request');
   }
 
+  /** The GET paths served beside the API. */
+  const isOwnGetPath = (rawPath: string) =>
+    (rawPath === '/metrics' && deps.metrics !== undefined) ||
+    rawPath === '/health' ||
+    rawPath === '/.well-known/jwks.json' ||
+    rawPath === '/.well-known/openid-configuration' ||
+    rawPath === '/webpush/vapid-public-key' ||
+    rawPath === '/ready' ||
+    isAdminPath(rawPath) ||
+    isLivePath(rawPath);
+
   let inFlight = 0;
+
+  function startApi(req: IncomingMessage, res: ServerResponse, requestId: string, rawPath: string, rawQuery: string): void {
+    inFlight++;
+    serveApi(req, res, requestId, rawPath, rawQuery, deps.policy.headerList(req, requestId))
+      .catch((error: unknown) => {
+        deps.logger.error({ err: error, requestId }, 'request pipeline failed');
+        deps.logger.flush();
+        res.destroy();
+      })
+      .finally(() => inFlight--);
+  }
 
   return (req: IncomingMessage, res: ServerResponse): void => {
     const requestId = randomUUID();
-    res.setHeader('x-amzn-requestid', requestId);
-    deps.policy.apply(req, res);
-    if (deps.policy.preflight(req, res)) return;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const rawPath = q < 0 ? url : url.slice(0, q);
     const rawQuery = q < 0 ? '' : url.slice(q + 1);
+    // An API call (nearly every request) hands its headers to writeHead in one list; everything else has them set here.
+    const isApi = !deps.policy.isPreflight(req) && !(req.method === 'GET' && isOwnGetPath(rawPath));
+    if (isApi && inFlight < deps.limits.maxInFlightRequests) return startApi(req, res, requestId, rawPath, rawQuery);
+    deps.policy.apply(req, res, requestId);
+    if (deps.policy.preflight(req, res)) return;
     if (req.method === 'GET' && rawPath === '/metrics' && deps.metrics) {
       void deps.metrics.render().then(
         ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
@@ -168,20 +193,10 @@ export function createRequestListener(deps: ListenerDependencies) {
       );
       return;
     }
-    // A flood beyond what this process works on at once is refused before its body is even read.
-    if (inFlight >= deps.limits.maxInFlightRequests) {
-      closeAfterAnswer(req, res);
-      writeError(res, rawPath === '/' ? 'identity' : 'sync', new TooManyRequestsException('The server is busy; retry the request.'), requestId, deps.logger);
-      deps.metrics?.observe(undefined, 429, 'TooManyRequestsException', 0);
-      return;
-    }
-    inFlight++;
-    serveApi(req, res, requestId, rawPath, rawQuery)
-      .catch((error: unknown) => {
-        deps.logger.error({ err: error, requestId }, 'request pipeline failed');
-        deps.logger.flush();
-        res.destroy();
-      })
-      .finally(() => inFlight--);
+    // What is left is an API call over the in-flight cap: a flood beyond what this process works on at once is
+    // refused before its body is even read.
+    closeAfterAnswer(req, res);
+    writeError(res, rawPath === '/' ? 'identity' : 'sync', new TooManyRequestsException('The server is busy; retry the request.'), requestId, deps.logger);
+    deps.metrics?.observe(undefined, 429, 'TooManyRequestsException', 0);
   };
 }

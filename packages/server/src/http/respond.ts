@@ -9,21 +9,29 @@ const contentTypes: Record<ServiceName, string> = { sync: 'application/json', id
 /** Answers longer than this many characters go out after their headers rather than joined with them (see writeOutput). */
 const JOINED_BODY_MAX = 16 * 1024;
 
-export function writeOutput(res: ServerResponse, service: ServiceName, output: object): number {
+/**
+ * `headers` (HttpPolicy.headerList: request id, security, CORS) go to writeHead together with the answer's own,
+ * as one flat list.
+ */
+export function writeOutput(res: ServerResponse, service: ServiceName, output: object, headers: string[]): number {
   // node:http joins a string body with the headers into one write(2), which is what small answers (nearly all)
   // want. A large answer (a full dataset is ~1 MB of JSON) is sent after its headers instead: joining would copy
   // it into a second string, and a Buffer copy would stay on the heap until the next major GC. Written as a
   // string, the socket copies it into native memory that is freed as soon as the kernel has taken it (at once
   // on loopback), so each answer leaves one string of garbage rather than two copies.
   const text = serializeOutput(output);
-  res.writeHead(200, { 'content-type': contentTypes[service], 'content-length': Buffer.byteLength(text) });
+  headers.push('content-type', contentTypes[service], 'content-length', String(Buffer.byteLength(text)));
+  res.writeHead(200, headers);
   if (text.length > JOINED_BODY_MAX) res.flushHeaders();
   res.end(text);
   return 200;
 }
 
-/** Writes `error` as AWS does; anything that is not a ServiceError is logged and becomes InternalErrorException. */
-export function writeError(res: ServerResponse, service: ServiceName, error: unknown, requestId: string, logger: Logger): number {
+/**
+ * Writes `error` as AWS does; anything that is not a ServiceError is logged and becomes InternalErrorException.
+ * `headers`, when given, are the request's headerList (otherwise they were set on `res` already).
+ */
+export function writeError(res: ServerResponse, service: ServiceName, error: unknown, requestId: string, logger: Logger, headers?: string[]): number {
   let serviceError: ServiceError;
   if (error instanceof ServiceError) {
     serviceError = error;
@@ -39,11 +47,8 @@ export function writeError(res: ServerResponse, service: ServiceName, error: unk
     res.destroy();
     return status;
   }
-  res.writeHead(status, {
-    'content-type': contentTypes[service],
-    'content-length': Buffer.byteLength(body),
-    'x-amzn-errortype': serviceError.code,
-  });
+  const own = ['content-type', contentTypes[service], 'content-length', String(Buffer.byteLength(body)), 'x-amzn-errortype', serviceError.code];
+  res.writeHead(status, headers ? headers.concat(own) : own);
   res.end(body);
   return status;
 }

@@ -46,6 +46,43 @@ const toStoredRecord = (row: RecordTuple): StoredRecord => ({
   deviceLastModifiedDate: row[5],
 });
 
+/** The two rows read on nearly every request, also as arrays (see RecordTuple), mapped in JavaScript. */
+type DatasetTuple = [
+  dataset_id: number, identity_pool_id: string, identity_id: string, dataset_name: string, live: number, creation_date: number, last_modified_date: number,
+  last_modified_by: string, sync_count: number, data_storage: number, num_records: number, deleted_at_sync_count: number,
+];
+
+const toDatasetRow = (t: DatasetTuple): DatasetRow => ({
+  dataset_id: t[0],
+  identity_pool_id: t[1],
+  identity_id: t[2],
+  dataset_name: t[3],
+  live: t[4],
+  creation_date: t[5],
+  last_modified_date: t[6],
+  last_modified_by: t[7],
+  sync_count: t[8],
+  data_storage: t[9],
+  num_records: t[10],
+  deleted_at_sync_count: t[11],
+});
+
+type CredentialsTuple = [
+  access_key_id: string, identity_pool_id: string, identity_id: string, expiration: number, push_sync: string | null, cognito_streams: string | null,
+  cognito_events: string, bulk_publish: string,
+];
+
+const toCredentialsRow = (t: CredentialsTuple): IssuedCredentialsRow => ({
+  access_key_id: t[0],
+  identity_pool_id: t[1],
+  identity_id: t[2],
+  expiration: t[3],
+  push_sync: t[4],
+  cognito_streams: t[5],
+  cognito_events: t[6],
+  bulk_publish: t[7],
+});
+
 interface OutboxRow {
   outbox_id: number;
   kind: OutboxEntry['kind'];
@@ -108,7 +145,12 @@ export class SqliteStore implements Store {
       setPoolConfiguration: db.prepare('UPDATE identity_pools SET push_sync = ?, cognito_streams = ? WHERE identity_pool_id = ?'),
       setPoolEvents: db.prepare('UPDATE identity_pools SET cognito_events = ? WHERE identity_pool_id = ?'),
       setPoolBulkPublish: db.prepare('UPDATE identity_pools SET bulk_publish = ? WHERE identity_pool_id = ?'),
-      getDataset: db.prepare<[string, string, string], DatasetRow>('SELECT * FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?'),
+      getDataset: db
+        .prepare<[string, string, string], DatasetTuple>(
+          `SELECT dataset_id, identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records,
+           deleted_at_sync_count FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?`,
+        )
+        .raw(true),
       listDatasets: db.prepare<[string, string, string, number], DatasetRow>(
         'SELECT * FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND live = 1 AND dataset_name > ? ORDER BY dataset_name LIMIT ?',
       ),
@@ -183,10 +225,12 @@ export class SqliteStore implements Store {
       moveLogins: db.prepare('UPDATE identity_logins SET identity_id = ? WHERE identity_id = ?'),
       insertCredentials: db.prepare('INSERT INTO issued_credentials (access_key_id, identity_pool_id, identity_id, expiration) VALUES (?, ?, ?, ?)'),
       purgeExpiredCredentials: db.prepare('DELETE FROM issued_credentials WHERE identity_id = ? AND expiration < ?'),
-      getCredentials: db.prepare<[string], IssuedCredentialsRow>(
-        `SELECT c.access_key_id, c.identity_pool_id, c.identity_id, c.expiration, p.push_sync, p.cognito_streams, p.cognito_events, p.bulk_publish
-           FROM issued_credentials c JOIN identity_pools p ON p.identity_pool_id = c.identity_pool_id WHERE c.access_key_id = ?`,
-      ),
+      getCredentials: db
+        .prepare<[string], CredentialsTuple>(
+          `SELECT c.access_key_id, c.identity_pool_id, c.identity_id, c.expiration, p.push_sync, p.cognito_streams, p.cognito_events, p.bulk_publish
+             FROM issued_credentials c JOIN identity_pools p ON p.identity_pool_id = c.identity_pool_id WHERE c.access_key_id = ?`,
+        )
+        .raw(true),
       deleteIdentityCredentials: db.prepare('DELETE FROM issued_credentials WHERE identity_id = ?'),
       deletePoolCredentials: db.prepare('DELETE FROM issued_credentials WHERE identity_pool_id = ?'),
       deleteIdentityDatasets: db.prepare('DELETE FROM datasets WHERE identity_id = ?'),
@@ -223,6 +267,11 @@ export class SqliteStore implements Store {
       dropBulkOutbox: db.prepare('DELETE FROM outbox WHERE bulk_pool_id = ?'),
       outboxBacklog: db.prepare<[], { n: number; oldest: number | null }>('SELECT count(*) AS n, min(created_at) AS oldest FROM outbox'),
     };
+  }
+
+  private datasetRow(identityPoolId: string, identityId: string, datasetName: string): DatasetRow | undefined {
+    const tuple = this.sql.getDataset.get(identityPoolId, identityId, datasetName);
+    return tuple && toDatasetRow(tuple);
   }
 
   private get sql() {
@@ -350,7 +399,7 @@ export class SqliteStore implements Store {
   }
 
   async describeDataset(key: DatasetKey): Promise<DatasetRecord | undefined> {
-    const row = this.sql.getDataset.get(key.identityPoolId, key.identityId, key.datasetName);
+    const row = this.datasetRow(key.identityPoolId, key.identityId, key.datasetName);
     return row && row.live ? toDataset(row) : undefined;
   }
 
@@ -360,7 +409,7 @@ export class SqliteStore implements Store {
 
   async deleteDataset(key: DatasetKey, now: number, stream?: StreamTarget, push?: PushTarget): Promise<DatasetRecord | undefined> {
     const deleted = await this.write(() => {
-      const row = this.sql.getDataset.get(key.identityPoolId, key.identityId, key.datasetName);
+      const row = this.datasetRow(key.identityPoolId, key.identityId, key.datasetName);
       if (!row || !row.live) return undefined;
       this.sql.deleteDatasetRecords.run(row.dataset_id);
       this.sql.markDatasetDeleted.run(now, row.dataset_id);
@@ -375,7 +424,7 @@ export class SqliteStore implements Store {
   async getRecords(key: DatasetKey, keys: readonly string[]): Promise<Map<string, StoredRecord>> {
     return this.read(() => {
       const found = new Map<string, StoredRecord>();
-      const row = this.sql.getDataset.get(key.identityPoolId, key.identityId, key.datasetName);
+      const row = this.datasetRow(key.identityPoolId, key.identityId, key.datasetName);
       if (!row || !row.live) return found;
       for (const recordKey of keys) {
         const record = this.sql.getRecord.get(row.dataset_id, recordKey);
@@ -392,7 +441,7 @@ export class SqliteStore implements Store {
   async listRecords(key: DatasetKey, lastSyncCount: number, after: RecordCursor | undefined, limit: number): Promise<RecordsPage> {
     // One read transaction so the dataset row and its records are one snapshot.
     return this.read((): RecordsPage => {
-      const row = this.sql.getDataset.get(key.identityPoolId, key.identityId, key.datasetName);
+      const row = this.datasetRow(key.identityPoolId, key.identityId, key.datasetName);
       const mergedDatasetNames = this.sql.mergedDatasetNames.all(key.identityPoolId, key.identityId, key.datasetName).map((r) => r.dataset_name);
       if (!row || !row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, records: [], next: undefined };
       const rows = this.sql.listRecords.all(row.dataset_id, lastSyncCount, after?.syncCount ?? 0, after?.key ?? '', limit + 1);
@@ -406,7 +455,7 @@ export class SqliteStore implements Store {
   async updateRecords(request: UpdateRecordsRequest): Promise<UpdateRecordsResult> {
     const result = await this.write((): UpdateRecordsResult => {
       const { identityPoolId, identityId, datasetName } = request;
-      const row = this.sql.getDataset.get(identityPoolId, identityId, datasetName);
+      const row = this.datasetRow(identityPoolId, identityId, datasetName);
       const live = Boolean(row?.live);
       const current = new Map<string, StoredRecord>();
       if (row && live) {
@@ -596,7 +645,7 @@ export class SqliteStore implements Store {
 
   async getIssuedCredentials(accessKeyId: string): Promise<IssuedCredentials | undefined> {
     const row = this.sql.getCredentials.get(accessKeyId);
-    return row && toIssuedCredentials(row);
+    return row && toIssuedCredentials(toCredentialsRow(row));
   }
 
   async getPoolRoles(identityPoolId: string): Promise<PoolRoles | undefined> {

@@ -204,7 +204,7 @@ export function renderReport(results: { meta: Record<string, unknown>; measureme
   out.push(`# cognisync benchmark — ${meta.mode} run, ${meta.date}`, '');
   out.push(
     `Node ${meta.node}; ${meta.cpus} × ${meta.cpu}; pinning: ${meta.pinning}; SQLite synchronous=${meta.sqliteSynchronous} (WAL); PostgreSQL ${meta.postgres}; ` +
-      `${meta.connections} connections, pipelining 1; main scenarios ${meta.repetitions} × ${meta.durationSeconds} s per server after a ${meta.warmupSeconds} s warm-up, paced (fixed-load) runs ${meta.pacedRepetitions ?? 1} × ${meta.pacedDurationSeconds} s (median p99), scaling runs ${meta.scalingDurationSeconds} s; ${meta.signing}; rate limits ${meta.rateLimits}; wall time ${meta.wallSeconds} s.`,
+      `${meta.connections} connections, pipelining 1; main scenarios ${meta.repetitions} × ${meta.durationSeconds} s per server after a ${meta.warmupSeconds} s warm-up (and, before the first, ${meta.jitWarmupSeconds ?? 0} s of untimed ListRecords on every server for the JIT), paced (fixed-load) runs ${meta.pacedRepetitions ?? 1} × ${meta.pacedDurationSeconds} s (median p99), scaling runs ${meta.scalingDurationSeconds} s; ${meta.signing}; rate limits ${meta.rateLimits}; wall time ${meta.wallSeconds} s.`,
     '',
   );
 

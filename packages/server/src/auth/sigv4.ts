@@ -30,6 +30,9 @@ const sha256 = Hash.bind(null, 'sha256');
 const sha256Hex: (data: BinaryLike) => string =
   typeof crypto.hash === 'function' ? (data) => crypto.hash('sha256', data, 'hex') : (data) => crypto.createHash('sha256').update(data).digest('hex');
 
+/** The payload hash of every GET and DELETE. */
+const EMPTY_BODY_SHA256 = sha256Hex('');
+
 /** `keyid/date/region/service/aws4_request`, from the Authorization header or X-Amz-Credential. */
 function parseCredential(value: string): Credential {
   const credential = value.split('/');
@@ -210,6 +213,20 @@ function signingKey(secretAccessKey: string, shortDate: string, region: string, 
 }
 
 /**
+ * Whether a SignedHeaders list is exactly what the signer's own would be: sorted, each name once, x-amz-date in it,
+ * and neither of the headers the signer generates and leaves out (authorization, date). The SDKs' always is.
+ */
+function isSignerList(names: readonly string[]): boolean {
+  let hasDate = false;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    if ((i > 0 && !(names[i - 1]! < name)) || name === 'authorization' || name === 'date') return false;
+    if (name === 'x-amz-date') hasDate = true;
+  }
+  return hasDate;
+}
+
+/**
  * The signature of a header-signed request, computed as @smithy/signature-v4's `sign` does for it: the
  * generated headers (authorization, date) leave the signed set, x-amz-date joins it, and a signed
  * x-amz-content-sha256 stands in for the payload hash.
@@ -218,9 +235,6 @@ let lastAmzDate: string | undefined;
 let lastLongDate = '';
 
 function headerSignature(request: SignedRequest, parts: SignatureParts, service: string, secretAccessKey: string, signingDate: Date, bodyHash: string): string {
-  const headers = signedHeaderValues(request, parts.signedHeaders);
-  delete headers.authorization;
-  delete headers.date;
   // The date as the signer re-formats it (the same text, unless a field overflowed and Date normalized it);
   // requests of the same second share it.
   if (parts.amzDate !== lastAmzDate) {
@@ -229,11 +243,26 @@ function headerSignature(request: SignedRequest, parts: SignatureParts, service:
   }
   const longDate = lastLongDate;
   const shortDate = longDate.slice(0, 8);
-  headers['x-amz-date'] = longDate;
-  const names = Object.keys(headers).sort();
-  const payloadHash = headers['x-amz-content-sha256'] ?? bodyHash;
+  let names: readonly string[] = parts.signedHeaders;
+  let payloadHash = bodyHash;
   let canonicalHeaders = '';
-  for (const name of names) canonicalHeaders += `${name}:${canonicalHeaderValue(headers[name]!)}\n`;
+  if (isSignerList(names)) {
+    // As the SDKs send it, the list is already the signer's: each value is read straight from the request.
+    for (const name of names) {
+      const value = name === 'x-amz-date' ? longDate : headerValue(request.headers, name);
+      if (value === undefined) throw new InvalidSignatureException(`Signed header '${name}' is missing from the request.`);
+      if (name === 'x-amz-content-sha256') payloadHash = value;
+      canonicalHeaders += `${name}:${canonicalHeaderValue(value)}\n`;
+    }
+  } else {
+    const headers = signedHeaderValues(request, names);
+    delete headers.authorization;
+    delete headers.date;
+    headers['x-amz-date'] = longDate;
+    names = Object.keys(headers).sort();
+    payloadHash = headers['x-amz-content-sha256'] ?? bodyHash;
+    for (const name of names) canonicalHeaders += `${name}:${canonicalHeaderValue(headers[name]!)}\n`;
+  }
   const canonicalRequest = `${request.method}\n${canonicalPath(request.rawPath)}\n${canonicalQuery(request.query)}\n${canonicalHeaders}\n${names.join(';')}\n${payloadHash}`;
   const scope = `${shortDate}/${parts.region}/${service}/aws4_request`;
   const stringToSign = `${ALGORITHM}\n${longDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
@@ -281,7 +310,7 @@ export async function verifySignature(
   }
 
   // The payload hash header, when sent, must describe the body we actually received.
-  const bodyHash = sha256Hex(request.body);
+  const bodyHash = request.body.length === 0 ? EMPTY_BODY_SHA256 : sha256Hex(request.body);
   const declaredHash = headerValue(request.headers, 'x-amz-content-sha256');
   if (declaredHash !== undefined && declaredHash !== 'UNSIGNED-PAYLOAD' && declaredHash !== bodyHash) {
     throw new InvalidSignatureException("The provided 'x-amz-content-sha256' header does not match what was computed.");

@@ -34,6 +34,16 @@ function splitPath(path: string): string[] {
   return segments;
 }
 
+/** Literal segments equal, label segments non-empty. */
+function segmentsMatch(segments: readonly Segment[], parts: readonly string[]): boolean {
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!;
+    const part = parts[i]!;
+    if ('literal' in segment ? segment.literal !== part : part === '') return false;
+  }
+  return true;
+}
+
 export class RestJsonRouter {
   private readonly routes: Route[];
 
@@ -58,17 +68,16 @@ export class RestJsonRouter {
     }
     let pathMatched = false;
     for (const route of this.routes) {
-      if (route.segments.length !== parts.length) continue;
-      const labels = new Map<string, string>();
-      const matches = route.segments.every((segment, i) => {
-        const part = parts[i]!;
-        if ('literal' in segment) return segment.literal === part;
-        labels.set(segment.label, part);
-        return part !== '';
-      });
-      if (!matches) continue;
+      if (route.segments.length !== parts.length || !segmentsMatch(route.segments, parts)) continue;
       pathMatched = true;
-      if (route.method === method) return { operation: route.operation, binding: route.binding, labels };
+      if (route.method !== method) continue;
+      // Labels are collected for the matching route only.
+      const labels = new Map<string, string>();
+      for (let i = 0; i < parts.length; i++) {
+        const segment = route.segments[i]!;
+        if ('label' in segment) labels.set(segment.label, parts[i]!);
+      }
+      return { operation: route.operation, binding: route.binding, labels };
     }
     throw new UnknownOperationException(
       pathMatched ? `Method ${method} is not allowed on ${rawPath.slice(0, 256)}` : `No Cognito Sync operation matches ${method} ${rawPath.slice(0, 256)}`,

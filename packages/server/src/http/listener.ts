@@ -111,17 +111,6 @@ export function createRequestListener(deps: ListenerDependencies) {
     deps.logger.info({ requestId, service, operation: operationName, caller, status, error: errorCode, ms: Math.round((performance.now() - started) * 100) / 100 }, 'request');
   }
 
-  /** The GET paths served beside the API. */
-  const isOwnGetPath = (rawPath: string) =>
-    (rawPath === '/metrics' && deps.metrics !== undefined) ||
-    rawPath === '/health' ||
-    rawPath === '/.well-known/jwks.json' ||
-    rawPath === '/.well-known/openid-configuration' ||
-    rawPath === '/webpush/vapid-public-key' ||
-    rawPath === '/ready' ||
-    isAdminPath(rawPath) ||
-    isLivePath(rawPath);
-
   let inFlight = 0;
 
   function startApi(req: IncomingMessage, res: ServerResponse, requestId: string, rawPath: string, rawQuery: string): void {
@@ -135,64 +124,56 @@ export function createRequestListener(deps: ListenerDependencies) {
       .finally(() => inFlight--);
   }
 
+  type OwnAnswer = (req: IncomingMessage, res: ServerResponse, requestId: string, rawPath: string, rawQuery: string) => void;
+  const json = (res: ServerResponse, status: number, body: string) => res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+  /** What is served on GET beside the API, by path. */
+  const ownGets = new Map<string, OwnAnswer>([
+    ['/health', (_req, res) => json(res, 200, '{"status":"ok"}')],
+    // The OpenID Connect discovery documents for the tokens GetOpenIdToken* issue.
+    ['/.well-known/jwks.json', (_req, res) => json(res, 200, JSON.stringify(deps.identity.openIdTokens.jwks()))],
+    [
+      '/.well-known/openid-configuration',
+      (_req, res) => {
+        const issuer = deps.identity.openIdTokens.issuer;
+        json(res, 200, JSON.stringify({ issuer, jwks_uri: `${issuer}/.well-known/jwks.json`, id_token_signing_alg_values_supported: ['RS256'], subject_types_supported: ['public'], response_types_supported: ['id_token'] }));
+      },
+    ],
+    ['/webpush/vapid-public-key', (_req, res) => json(res, 200, JSON.stringify({ publicKey: deps.vapidPublicKey }))],
+    ['/ready', (_req, res) => void deps.store.ping().then((ok) => json(res, ok ? 200 : 503, JSON.stringify({ status: ok ? 'ready' : 'store unavailable' })))],
+  ]);
+  if (deps.metrics) {
+    const { metrics } = deps;
+    ownGets.set('/metrics', (_req, res) => {
+      void metrics.render().then(
+        ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
+        () => res.writeHead(503).end(),
+      );
+    });
+  }
+  const serveAdminPage: OwnAnswer = (req, res, requestId, rawPath, rawQuery) =>
+    void serveAdmin(req, res, rawPath, rawQuery, deps.store, deps.credentials, deps.limits.signatureSkewSeconds).catch((error: unknown) => writeError(res, 'sync', error, requestId, deps.logger));
+  const serveLive: OwnAnswer = (req, res, requestId, rawPath, rawQuery) =>
+    void serveLiveStream(req, res, rawPath, rawQuery, deps.live).then(
+      () => deps.logger.info({ requestId, operation: 'LiveStream', status: 200 }, 'live stream opened'),
+      (error: unknown) => {
+        const status = writeError(res, 'sync', error, requestId, deps.logger);
+        deps.logger.info({ requestId, operation: 'LiveStream', status, error: error instanceof ServiceError ? error.code : 'InternalErrorException' }, 'request');
+      },
+    );
+  const ownGet = (rawPath: string): OwnAnswer | undefined => ownGets.get(rawPath) ?? (isAdminPath(rawPath) ? serveAdminPage : isLivePath(rawPath) ? serveLive : undefined);
+
   return (req: IncomingMessage, res: ServerResponse): void => {
     const requestId = randomUUID();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const rawPath = q < 0 ? url : url.slice(0, q);
     const rawQuery = q < 0 ? '' : url.slice(q + 1);
+    const own = req.method === 'GET' ? ownGet(rawPath) : undefined;
     // An API call (nearly every request) hands its headers to writeHead in one list; everything else has them set here.
-    const isApi = !deps.policy.isPreflight(req) && !(req.method === 'GET' && isOwnGetPath(rawPath));
-    if (isApi && inFlight < deps.limits.maxInFlightRequests) return startApi(req, res, requestId, rawPath, rawQuery);
+    if (!own && !deps.policy.isPreflight(req) && inFlight < deps.limits.maxInFlightRequests) return startApi(req, res, requestId, rawPath, rawQuery);
     deps.policy.apply(req, res, requestId);
     if (deps.policy.preflight(req, res)) return;
-    if (req.method === 'GET' && rawPath === '/metrics' && deps.metrics) {
-      void deps.metrics.render().then(
-        ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
-        () => res.writeHead(503).end(),
-      );
-      return;
-    }
-    if (req.method === 'GET' && rawPath === '/health') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-      return;
-    }
-    // The OpenID Connect discovery documents for the tokens GetOpenIdToken* issue.
-    if (req.method === 'GET' && rawPath === '/.well-known/jwks.json') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(deps.identity.openIdTokens.jwks()));
-      return;
-    }
-    if (req.method === 'GET' && rawPath === '/.well-known/openid-configuration') {
-      const issuer = deps.identity.openIdTokens.issuer;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(
-        JSON.stringify({ issuer, jwks_uri: `${issuer}/.well-known/jwks.json`, id_token_signing_alg_values_supported: ['RS256'], subject_types_supported: ['public'], response_types_supported: ['id_token'] }),
-      );
-      return;
-    }
-    if (req.method === 'GET' && rawPath === '/webpush/vapid-public-key') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ publicKey: deps.vapidPublicKey }));
-      return;
-    }
-    if (req.method === 'GET' && rawPath === '/ready') {
-      void deps.store.ping().then((ok) => {
-        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ready' : 'store unavailable' }));
-      });
-      return;
-    }
-    if (req.method === 'GET' && isAdminPath(rawPath)) {
-      serveAdmin(req, res, rawPath, rawQuery, deps.store, deps.credentials, deps.limits.signatureSkewSeconds).catch((error: unknown) => writeError(res, 'sync', error, requestId, deps.logger));
-      return;
-    }
-    if (req.method === 'GET' && isLivePath(rawPath)) {
-      serveLiveStream(req, res, rawPath, rawQuery, deps.live).then(
-        () => deps.logger.info({ requestId, operation: 'LiveStream', status: 200 }, 'live stream opened'),
-        (error: unknown) => {
-          const status = writeError(res, 'sync', error, requestId, deps.logger);
-          deps.logger.info({ requestId, operation: 'LiveStream', status, error: error instanceof ServiceError ? error.code : 'InternalErrorException' }, 'request');
-        },
-      );
-      return;
-    }
+    if (own) return own(req, res, requestId, rawPath, rawQuery);
     // What is left is an API call over the in-flight cap: a flood beyond what this process works on at once is
     // refused before its body is even read.
     closeAfterAnswer(req, res);

@@ -10,8 +10,7 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'cache-control': 'no-store',
 };
 
-const SECURITY_HEADER_ENTRIES = Object.entries(SECURITY_HEADERS);
-const SECURITY_HEADER_LIST = SECURITY_HEADER_ENTRIES.flat();
+const SECURITY_HEADER_LIST = Object.entries(SECURITY_HEADERS).flat();
 
 const CORS_ALLOW_HEADERS = 'authorization, content-type, x-amz-date, x-amz-security-token, x-amz-target, x-amz-content-sha256, x-amz-client-context, x-amz-user-agent, amz-sdk-invocation-id, amz-sdk-request';
 const CORS_EXPOSE_HEADERS = 'x-amzn-requestid, x-amzn-errortype, date';
@@ -31,10 +30,8 @@ export class HttpPolicy {
 
   /** Sets the request id, the security headers and CORS on `res` (every answer but the API's; see headerList). */
   apply(req: IncomingMessage, res: ServerResponse, requestId: string): void {
-    res.setHeader('x-amzn-requestid', requestId);
-    for (const [name, value] of SECURITY_HEADER_ENTRIES) res.setHeader(name, value);
-    const cors = this.corsHeaders(req);
-    for (let i = 0; cors && i < cors.length; i += 2) res.setHeader(cors[i]!, cors[i + 1]!);
+    const list = this.headerList(req, requestId);
+    for (let i = 0; i < list.length; i += 2) res.setHeader(list[i]!, list[i + 1]!);
   }
 
   /**

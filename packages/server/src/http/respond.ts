@@ -20,8 +20,7 @@ export function writeOutput(res: ServerResponse, service: ServiceName, output: o
   // string, the socket copies it into native memory that is freed as soon as the kernel has taken it (at once
   // on loopback), so each answer leaves one string of garbage rather than two copies.
   const text = serializeOutput(output);
-  headers.push('content-type', contentTypes[service], 'content-length', String(Buffer.byteLength(text)));
-  res.writeHead(200, headers);
+  res.writeHead(200, headers.concat('content-type', contentTypes[service], 'content-length', String(Buffer.byteLength(text))));
   if (text.length > JOINED_BODY_MAX) res.flushHeaders();
   res.end(text);
   return 200;

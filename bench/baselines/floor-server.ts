@@ -71,7 +71,7 @@ const sql = {
   ),
   listRecords: db.prepare<[number, number, number, string, number], RecordRow>(
     `SELECT key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date FROM records
-     WHERE dataset_id = ? AND sync_count > ? AND (sync_count, key) > (?, ?) ORDER BY sync_count, key LIMIT ?`,
+     WHERE dataset_id = ? AND sync_count > ? AND (sync_count, key) > (?, ?) ORDER BY sync_count, key LIMIT CAST(? AS INTEGER)`,
   ),
   mergedDatasetNames: db.prepare<[string, string, string], { dataset_name: string }>(
     'SELECT dataset_name FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND merged_base_name = ? AND live = 1 ORDER BY dataset_name',

@@ -157,6 +157,27 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     }
   });
 
+  test('a connection plans each statement once, even where ANALYZE makes the custom plans look cheaper', async () => {
+    const store = await freshStore();
+    const schema = `contract_${schemaCount}`;
+    const admin = new pg.Client({ connectionString: database.url, options: `-c search_path=${schema}` });
+    await admin.connect();
+    // Enough rows that, analyzed, READ_FOR_WRITE's generic plan (costed for a 10-key array) looks dearer than a custom one.
+    await admin.query(`INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records)
+      SELECT $1, 'us-east-1:' || g, 'seeded', true, 0, 0, 'seed', 20, 0, 20 FROM generate_series(1, 2000) g`, [POOL]);
+    await admin.query(`INSERT INTO records (dataset_id, key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date)
+      SELECT d.dataset_id, 'k' || g, 'v', g, 0, 'seed', 0 FROM datasets d, generate_series(1, 20) g`);
+    await admin.query('ANALYZE');
+    await admin.end();
+    await write(store, 'planned', [put('first', 'v')]);
+    for (let i = 1; i <= 20; i++) await write(store, 'planned', [put(`k${i}`, 'v')]);
+    // The store's own connection (it opens one here: writes run one after another) is the one whose plans count.
+    const pool = (store as unknown as { pool: pg.Pool }).pool;
+    const { rows } = await pool.query<{ statement: string; custom_plans: string }>('SELECT statement, custom_plans FROM pg_prepared_statements WHERE custom_plans > 0');
+    assert.deepEqual(rows, []);
+    await store.close();
+  });
+
   test('an unreachable database answers InternalErrorException, not a crash', async () => {
     const store = new PostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/none' });
     await assert.rejects(store.describeDataset({ identityPoolId: 'p', identityId: 'i', datasetName: 'd' }), { name: 'InternalErrorException' });

@@ -158,10 +158,13 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
   });
 
   test('a connection plans each statement once, even where ANALYZE makes the custom plans look cheaper', async () => {
-    const store = await freshStore();
-    const schema = `contract_${schemaCount}`;
+    const schema = 'planned_once';
     const admin = new pg.Client({ connectionString: database.url, options: `-c search_path=${schema}` });
     await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    // One connection, so the plans read below are those of every statement the store ran.
+    const store = new PostgresStore({ connectionString: database.url, schema, maxConnections: 1 });
+    await store.migrate();
     // Enough rows that, analyzed, READ_FOR_WRITE's generic plan (costed for a 10-key array) looks dearer than a custom one.
     await admin.query(`INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records)
       SELECT $1, 'us-east-1:' || g, 'seeded', true, 0, 0, 'seed', 20, 0, 20 FROM generate_series(1, 2000) g`, [POOL]);
@@ -171,7 +174,6 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     await admin.end();
     await write(store, 'planned', [put('first', 'v')]);
     for (let i = 1; i <= 20; i++) await write(store, 'planned', [put(`k${i}`, 'v')]);
-    // The store's own connection (it opens one here: writes run one after another) is the one whose plans count.
     const pool = (store as unknown as { pool: pg.Pool }).pool;
     const { rows } = await pool.query<{ statement: string; custom_plans: string }>('SELECT statement, custom_plans FROM pg_prepared_statements WHERE custom_plans > 0');
     assert.deepEqual(rows, []);

@@ -180,6 +180,21 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     await store.close();
   });
 
+  test("the database URL's own options are sent beside the store's, and win where both set one", async () => {
+    const settings = async (options: string, names: string[]) => {
+      const url = new URL(database.url);
+      url.searchParams.set('options', options);
+      const store = new PostgresStore({ connectionString: url.toString(), maxConnections: 1 });
+      const pool = (store as unknown as { pool: pg.Pool }).pool;
+      const values = [];
+      for (const name of names) values.push((await pool.query<Record<string, string>>(`SHOW ${name}`)).rows[0]![name]);
+      await store.close();
+      return values;
+    };
+    assert.deepEqual(await settings('-c statement_timeout=12345', ['statement_timeout', 'plan_cache_mode']), ['12345ms', 'force_generic_plan']);
+    assert.deepEqual(await settings('-c plan_cache_mode=auto', ['plan_cache_mode']), ['auto']);
+  });
+
   test('an unreachable database answers InternalErrorException, not a crash', async () => {
     const store = new PostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/none' });
     await assert.rejects(store.describeDataset({ identityPoolId: 'p', identityId: 'i', datasetName: 'd' }), { name: 'InternalErrorException' });

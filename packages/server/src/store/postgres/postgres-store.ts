@@ -309,9 +309,28 @@ function toServiceError(error: unknown): unknown {
  * round trip). The statements are a fixed set of keyed lookups whose best plan never depends on the values bound,
  * but PostgreSQL's own choice re-plans a statement on every run when the generic plan's estimate looks dearer than
  * the custom ones: after ANALYZE, READ_FOR_WRITE's generic plan is costed for a 10-key array (90 against 17), so it
- * was planned again on every UpdateRecords (`perf`: planning was 19 % of the backends' CPU). An operator's own
- * `options` in the connection string replace these.
+ * was planned again on every UpdateRecords (`perf`: planning was 19 % of the backends' CPU).
  */
+const PLAN_ONCE = '-c plan_cache_mode=force_generic_plan';
+
+/**
+ * A URL's `options` parameter (libpq's `-c name=value` settings, such as the README's synchronous_commit) taken out of
+ * it, so the pool can send them after cognisync's own: pg would otherwise let the URL's replace the pool's whole.
+ * Later settings win, so an operator can still override cognisync's. Connection strings that are not URLs keep theirs.
+ */
+function splitOptions(connectionString: string): { connectionString: string; options: string | undefined } {
+  let url: URL;
+  try {
+    url = new URL(connectionString);
+  } catch {
+    return { connectionString, options: undefined };
+  }
+  const options = url.searchParams.get('options');
+  if (options === null) return { connectionString, options: undefined };
+  url.searchParams.delete('options');
+  return { connectionString: url.toString(), options };
+}
+
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   private readonly connectionString: string;
@@ -327,13 +346,15 @@ export class PostgresStore implements Store {
 
   constructor(options: PostgresStoreOptions) {
     this.connectionString = options.connectionString;
+    const url = splitOptions(options.connectionString);
     this.pool = new pg.Pool({
-      connectionString: options.connectionString,
+      connectionString: url.connectionString,
       max: options.maxConnections ?? 10,
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: 30_000,
       types,
-      options: `-c plan_cache_mode=force_generic_plan${options.schema ? ` -c search_path=${options.schema}` : ''}`,
+      // PGOPTIONS, which pg reads only when the pool sets no options, counts as the URL's (as in libpq).
+      options: [PLAN_ONCE, options.schema && `-c search_path=${options.schema}`, url.options ?? process.env.PGOPTIONS].filter(Boolean).join(' '),
     });
     // An idle connection that dies (database restart) must not crash the process; the pool reconnects.
     this.pool.on('error', (error) => options.onBackgroundError?.(error));

@@ -1059,6 +1059,19 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(await store.getIssuedCredentials('ASIAUNKNOWN'), undefined);
       });
 
+      storeTest('lookups made at once (repeated and unknown keys among them) each get their own answer', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentityPool(poolRecord(OTHER_POOL), 10);
+        await store.createIdentity(identityRecord(IDENTITY));
+        await store.createIdentity(identityRecord(OTHER_IDENTITY, [], OTHER_POOL));
+        const first = issued('ASIAFIRST', IDENTITY, POOL, FAR_FUTURE);
+        const elsewhere = issued('ASIAELSEWHERE', OTHER_IDENTITY, OTHER_POOL, FAR_FUTURE + 2000);
+        for (const credentials of [first, elsewhere]) await store.saveIssuedCredentials(credentials);
+        const keys = ['ASIAFIRST', 'ASIAUNKNOWN', 'ASIAELSEWHERE', 'ASIAFIRST', 'ASIAOTHERUNKNOWN'];
+        const expected = { ASIAFIRST: await withPoolSettings(store, first), ASIAELSEWHERE: await withPoolSettings(store, elsewhere) } as Record<string, unknown>;
+        assert.deepEqual(await Promise.all(keys.map((key) => store.getIssuedCredentials(key))), keys.map((key) => expected[key]));
+      });
+
       storeTest('getIssuedCredentials reads the pool\'s current sync settings with the credentials', async (store) => {
         await store.createIdentityPool(poolRecord(POOL), 10);
         await store.createIdentity(identityRecord(IDENTITY));

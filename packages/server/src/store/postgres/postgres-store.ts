@@ -11,6 +11,7 @@
 // - Whatever changes how many live datasets an identity has, or renames them (creating or reviving a dataset,
 //   merging, deleting the identity), first takes a transaction-scoped advisory lock on (pool, identity), so the
 //   dataset-count limit is decided on a stable count; different identities never wait for each other.
+import DataLoader from 'dataloader';
 import pg from 'pg';
 import { applyRecordPatches } from '../../core/record-patches.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
@@ -343,6 +344,16 @@ export class PostgresStore implements Store {
    * so racing optimistic writers of one dataset fail all but one of their compare-and-sets and read again.
    */
   private readonly datasetWrites = new Map<string, Promise<void>>();
+  /**
+   * Credentials lookups, one statement per turn of the event loop (setImmediate: after every request that arrived in
+   * this turn has asked) instead of one round trip per request. Nothing is cached: each lookup reads the database
+   * after its request arrived, so deleted or expired credentials still stop working at once.
+   */
+  private readonly credentialsLookups = new DataLoader<string, IssuedCredentials | undefined>((keys) => this.readCredentials(keys), {
+    cache: false,
+    batchScheduleFn: (send) => setImmediate(send),
+    maxBatchSize: 256,
+  });
 
   constructor(options: PostgresStoreOptions) {
     this.connectionString = options.connectionString;
@@ -928,13 +939,22 @@ export class PostgresStore implements Store {
     );
   }
 
+  /** Every signed request's lookup; those made in one turn of the event loop go to the database together. */
   async getIssuedCredentials(accessKeyId: string): Promise<IssuedCredentials | undefined> {
-    const [row] = await this.query<IssuedCredentialsRow>(
+    return this.credentialsLookups.load(accessKeyId);
+  }
+
+  private async readCredentials(accessKeyIds: readonly string[]): Promise<Array<IssuedCredentials | undefined>> {
+    const rows = await this.query<IssuedCredentialsRow>(
       `SELECT c.access_key_id, c.identity_pool_id, c.identity_id, c.expiration, p.push_sync, p.cognito_streams, p.cognito_events, p.bulk_publish
-         FROM issued_credentials c JOIN identity_pools p ON p.identity_pool_id = c.identity_pool_id WHERE c.access_key_id = $1`,
-      [accessKeyId],
+         FROM issued_credentials c JOIN identity_pools p ON p.identity_pool_id = c.identity_pool_id WHERE c.access_key_id = ANY($1::text[])`,
+      [accessKeyIds],
     );
-    return row && toIssuedCredentials(row);
+    const found = new Map(rows.map((row) => [row.access_key_id, row]));
+    return accessKeyIds.map((accessKeyId) => {
+      const row = found.get(accessKeyId);
+      return row && toIssuedCredentials(row);
+    });
   }
 
   async getPoolRoles(identityPoolId: string): Promise<PoolRoles | undefined> {

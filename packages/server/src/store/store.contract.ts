@@ -429,6 +429,31 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal((await update(store, key, [put('base', 'after', 1)], T0 + 100)).dataset.syncCount, 18);
       });
 
+      storeTest('concurrent updateRecords of several datasets, with keys of any characters: each reads and writes only its own', async (store) => {
+        const odd = ['a,b', '{"x": [1]}', 'back\\slash', 'ünïcode ✓', '"quoted"', 'NULL'];
+        const alpha = datasetKey('alpha');
+        const beta = datasetKey('beta');
+        const alphaElsewhere = datasetKey('alpha', OTHER_IDENTITY);
+        await update(store, alpha, odd.map((k) => put(k, 'v1')), T0);
+        await update(store, beta, odd.map((k) => put(k, 'v1')), T0);
+        await update(store, beta, [put('a,b', 'v2', 1)], T0 + 1);
+        await update(store, alphaElsewhere, [put('a,b', 'other')], T0);
+        const [toAlpha, toBeta, toGamma, toElsewhere] = await Promise.allSettled([
+          update(store, alpha, odd.map((k) => put(k, 'v2', 1)), T0 + 2),
+          // Stale: beta's `a,b` is at SyncCount 2 now.
+          update(store, beta, [put('a,b', 'v3', 1)], T0 + 2),
+          update(store, datasetKey('gamma'), [put('a,b', 'new')], T0 + 2),
+          update(store, alphaElsewhere, [put('a,b', 'other-2', 1), put('ünïcode ✓', 'new')], T0 + 2),
+        ]);
+        assert.equal(toAlpha.status === 'fulfilled' && toAlpha.value.dataset.syncCount, 2);
+        assert.equal(toBeta.status === 'rejected' && (toBeta.reason as { code?: string }).code, 'ResourceConflictException');
+        assert.equal(toGamma.status === 'fulfilled' && toGamma.value.dataset.syncCount, 1);
+        assert.equal(toElsewhere.status === 'fulfilled' && toElsewhere.value.dataset.syncCount, 2);
+        assert.deepEqual((await allRecords(store, alpha)).map((r) => [r.key, r.value, r.syncCount]).sort(), odd.map((k) => [k, 'v2', 2]).sort());
+        assert.equal((await store.describeDataset(beta))?.syncCount, 2);
+        assert.deepEqual((await allRecords(store, alphaElsewhere)).map((r) => [r.key, r.value]).sort(), [['a,b', 'other-2'], ['ünïcode ✓', 'new']]);
+      });
+
       storeTest('remove leaves a tombstone with the new SyncCount and gives back its records and bytes', async (store) => {
         await update(store, key, [put('keep', 'value'), put('drop', 'some longer value')], T0);
         const removed = await update(store, key, [remove('drop', 1)], T0 + 1);

@@ -86,11 +86,19 @@ const queueOutbox = (first: number, createdAt: string) => `queued AS (
 /** UpdateRecords tries this many lock-free read-and-compare-and-set rounds before it queues behind the identity's lock. */
 const OPTIMISTIC_ATTEMPTS = 3;
 
-/** The dataset row and the current versions of the patched keys ($4), from one snapshot. */
-const READ_FOR_WRITE = `SELECT d.dataset_id, d.live, d.creation_date, d.sync_count, d.data_storage, d.num_records,
+/**
+ * For each of several UpdateRecords at once (request n: pool $1[n], identity $2[n], dataset $3[n], patched keys as a
+ * JSON array $4[n]), from one snapshot: the dataset row, with the current version of each patched key (one row per
+ * key, its record columns null when it has none; one row with them null when no key is patched). No row for a
+ * request whose dataset does not exist. The LIMIT 1 keeps each key a lookup of the (dataset, key) index: planned as
+ * a join, the batch read each dataset's whole record set.
+ */
+const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.sync_count, d.data_storage, d.num_records,
   r.key, r.value, r.sync_count AS record_sync_count, r.last_modified_date AS record_last_modified_date, r.last_modified_by AS record_last_modified_by, r.device_last_modified_date
-  FROM datasets d LEFT JOIN records r ON r.dataset_id = d.dataset_id AND r.key = ANY($4::text[])
-  WHERE d.identity_pool_id = $1 AND d.identity_id = $2 AND d.dataset_name = $3`;
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS q (pool, identity, name, keys, n)
+  JOIN datasets d ON d.identity_pool_id = q.pool AND d.identity_id = q.identity AND d.dataset_name = q.name
+  LEFT JOIN LATERAL json_array_elements_text(q.keys::json) AS w (key) ON true
+  LEFT JOIN LATERAL (SELECT * FROM records r WHERE r.dataset_id = d.dataset_id AND r.key = w.key LIMIT 1) r ON true`;
 
 /**
  * Under the identity's lock: the dataset row, locked (one null row when there is none), and how many other live
@@ -332,6 +340,19 @@ function splitOptions(connectionString: string): { connectionString: string; opt
   return { connectionString: url.toString(), options };
 }
 
+/**
+ * Reads that requests make at once go to the database as one statement: the batch is sent from setImmediate, after
+ * every request that arrived in this turn of the event loop has asked. Nothing is cached (each read happens after
+ * its request arrived), and a failed statement fails each read of its batch.
+ */
+const BATCHED = { cache: false, batchScheduleFn: (send: () => void) => setImmediate(send), maxBatchSize: 256 } as const;
+
+/** One UpdateRecords' optimistic read: its dataset and the keys it patches. */
+interface WriteRead {
+  key: DatasetKey;
+  keys: readonly string[];
+}
+
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   private readonly connectionString: string;
@@ -345,15 +366,13 @@ export class PostgresStore implements Store {
    */
   private readonly datasetWrites = new Map<string, Promise<void>>();
   /**
-   * Credentials lookups, one statement per turn of the event loop (setImmediate: after every request that arrived in
-   * this turn has asked) instead of one round trip per request. Nothing is cached: each lookup reads the database
-   * after its request arrived, so deleted or expired credentials still stop working at once.
+   * Credentials lookups, one statement per turn of the event loop (see BATCHED) instead of one round trip per
+   * request. Nothing is cached: each lookup reads the database after its request arrived, so deleted or expired
+   * credentials still stop working at once.
    */
-  private readonly credentialsLookups = new DataLoader<string, IssuedCredentials | undefined>((keys) => this.readCredentials(keys), {
-    cache: false,
-    batchScheduleFn: (send) => setImmediate(send),
-    maxBatchSize: 256,
-  });
+  private readonly credentialsLookups = new DataLoader<string, IssuedCredentials | undefined>((keys) => this.readCredentials(keys), BATCHED);
+  /** UpdateRecords' optimistic reads, batched the same way: each is still read after its request arrived. */
+  private readonly writeReads = new DataLoader<WriteRead, ReadForWriteRow[]>((reads) => this.readForWrites(reads), BATCHED);
 
   constructor(options: PostgresStoreOptions) {
     this.connectionString = options.connectionString;
@@ -664,7 +683,7 @@ export class PostgresStore implements Store {
     try {
       const keys = request.patches.map((patch) => patch.key);
       for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
-        const rows = (await run<ReadForWriteRow>(this.pool, READ_FOR_WRITE, [request.identityPoolId, request.identityId, request.datasetName, keys])).rows;
+        const rows = await this.writeReads.load({ key: request, keys });
         const found = rows[0] && datasetVersion(rows[0]);
         // Creating or reviving changes how many live datasets the identity has: decided under its lock.
         if (!found?.live) break;
@@ -942,6 +961,19 @@ export class PostgresStore implements Store {
   /** Every signed request's lookup; those made in one turn of the event loop go to the database together. */
   async getIssuedCredentials(accessKeyId: string): Promise<IssuedCredentials | undefined> {
     return this.credentialsLookups.load(accessKeyId);
+  }
+
+  /** The rows READ_FOR_WRITE returns for each read, in order (none when its dataset does not exist). */
+  private async readForWrites(reads: readonly WriteRead[]): Promise<ReadForWriteRow[][]> {
+    const rows = await this.query<ReadForWriteRow & { n: number }>(READ_FOR_WRITE, [
+      reads.map((read) => read.key.identityPoolId),
+      reads.map((read) => read.key.identityId),
+      reads.map((read) => read.key.datasetName),
+      reads.map((read) => JSON.stringify(read.keys)),
+    ]);
+    const byRead = reads.map((): ReadForWriteRow[] => []);
+    for (const row of rows) byRead[row.n - 1]!.push(row);
+    return byRead;
   }
 
   private async readCredentials(accessKeyIds: readonly string[]): Promise<Array<IssuedCredentials | undefined>> {

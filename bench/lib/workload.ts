@@ -161,7 +161,7 @@ export class WriteSlots {
       fill.dataset += 1;
       fill.used = 0;
     }
-    if (fill.dataset >= this.datasetsPerIdentity) throw new Error('WriteSlots: out of datasets; add identities');
+    if (fill.dataset >= this.datasetsPerIdentity) throw new Error('WriteSlots: out of datasets: this many writes need more identities (or a shorter --duration or fewer --repetitions)');
     fill.used += records;
     const keys = Array.from({ length: records }, () => `n${(this.keyCounter++).toString(36)}`);
     return { identity: this.identities[slot]!, datasetName: `${this.prefix}${fill.dataset}`, keys };

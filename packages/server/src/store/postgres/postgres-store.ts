@@ -2,6 +2,8 @@
 // on one database. Round trips dominate its cost (each one a loopback send that wakes a backend on the same
 // cores), so hot operations are one statement each where one statement can do it: a single statement is atomic
 // and sees one snapshot, needing neither BEGIN/COMMIT nor REPEATABLE READ. Every statement is a named prepared one.
+// The credentials lookup and UpdateRecords' optimistic read, which every such request makes, are sent for all the
+// requests of one turn of the event loop at once (BATCHED).
 // Concurrency rules:
 // - Records are written only by whoever holds their dataset's row lock (UPDATE or FOR UPDATE on `datasets`).
 // - UpdateRecords on a live dataset is optimistic: it reads without locks, then writes dataset row, records and outbox

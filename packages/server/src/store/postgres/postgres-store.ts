@@ -100,7 +100,7 @@ const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.syn
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS q (pool, identity, name, keys, n)
   JOIN datasets d ON d.identity_pool_id = q.pool AND d.identity_id = q.identity AND d.dataset_name = q.name
   LEFT JOIN LATERAL json_array_elements_text(q.keys::json) AS w (key) ON true
-  LEFT JOIN LATERAL (SELECT * FROM records r WHERE r.dataset_id = d.dataset_id AND r.key = w.key LIMIT 1) r ON true`;
+  LEFT JOIN LATERAL (SELECT ${RECORD_COLUMNS} FROM records r WHERE r.dataset_id = d.dataset_id AND r.key = w.key LIMIT 1) r ON true`;
 
 /**
  * Under the identity's lock: the dataset row, locked (one null row when there is none), and how many other live

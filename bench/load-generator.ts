@@ -1,16 +1,11 @@
 // The load generator: a separate process (pinned to its own CPU) that receives ready-made HTTP requests
-// from bench/run.ts over IPC and replays them with autocannon's programmatic API. It never signs or builds
-// requests while a measurement runs; it only hands the next one to autocannon.
-import { Agent, request as httpRequest } from 'node:http';
+// from bench/run.ts over IPC and replays them: closed loop with autocannon's programmatic API, open loop
+// (paced, for the latency target) with lib/paced-load.ts. It never signs or builds requests while a
+// measurement runs; it only hands the next one over.
 import autocannon from 'autocannon';
+import { pacedLoad, percentile, type PreparedRequest } from './lib/paced-load.ts';
 import type { LoadJob, LoadResult, WireRequest } from './lib/types.ts';
 
-interface PreparedRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: Buffer | undefined;
-}
 
 /** Requests shared by all connections, handed out in order from one cursor. */
 interface SharedPool {
@@ -39,10 +34,6 @@ const prepare = (request: WireRequest): PreparedRequest => ({
   body: request.body === undefined ? undefined : Buffer.from(request.body),
 });
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 function run(job: LoadJob): Promise<LoadResult> {
   const pool = pools.get(job.pool);
@@ -150,83 +141,13 @@ function run(job: LoadJob): Promise<LoadResult> {
   });
 }
 
-/**
- * Open-loop load at a fixed rate for the latency target. autocannon's own rate limit releases each connection's
- * quota in a burst at the start of every second, so it would measure the burst rather than the rate; this
- * paces requests evenly (every millisecond, the requests now due) over at most `connections` keep-alive sockets.
- */
+/** Open loop over a shared pool, replayed in order (see lib/paced-load.ts). */
 function paced(job: LoadJob): Promise<LoadResult> {
   const pool = pools.get(job.pool);
   if (!pool || pool.kind !== 'shared') throw new Error(`paced runs need a shared pool (${job.pool})`);
-  const rate = job.overallRate!;
-  const { hostname, port } = new URL(job.url);
-  const agent = new Agent({ keepAlive: true, maxSockets: job.connections });
-  const latencies: number[] = [];
-  const statusCounts: Record<string, number> = {};
-  const errorSamples: string[] = [];
-  let errors = 0;
-  let sent = 0;
-  let inFlight = 0;
-  const started = performance.now();
-  const durationMs = job.durationSeconds * 1000;
-  return new Promise((resolve) => {
-    const send = () => {
-      if (pool.cursor >= pool.requests.length) pool.cursor = 0;
-      const next = pool.requests[pool.cursor++]!;
-      const t0 = performance.now();
-      inFlight++;
-      const req = httpRequest({ agent, hostname, port, method: next.method, path: next.path, headers: next.body ? { ...next.headers, 'content-length': String(next.body.length) } : next.headers }, (res) => {
-        const status = res.statusCode ?? 0;
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => {
-          if (status >= 300 && errorSamples.length < 3) chunks.push(chunk);
-        });
-        res.on('end', () => {
-          latencies.push(performance.now() - t0);
-          statusCounts[status] = (statusCounts[status] ?? 0) + 1;
-          if (chunks.length) errorSamples.push(`${status} ${Buffer.concat(chunks).toString().slice(0, 300)}`);
-          done();
-        });
-      });
-      req.on('error', () => {
-        errors++;
-        done();
-      });
-      req.end(next.body);
-    };
-    const done = () => {
-      inFlight--;
-      if (finished && inFlight === 0) finish();
-    };
-    let finished = false;
-    const finish = () => {
-      agent.destroy();
-      const elapsedSeconds = (performance.now() - started) / 1000;
-      const sorted = Float64Array.from(latencies).sort();
-      const sum = latencies.reduce((a, b) => a + b, 0);
-      resolve({
-        completed: latencies.length,
-        elapsedSeconds,
-        requestsPerSecond: latencies.length / elapsedSeconds,
-        latencyMs: { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted.length ? sorted[sorted.length - 1]! : 0, mean: latencies.length ? sum / latencies.length : 0 },
-        statusCounts,
-        errors,
-        timeouts: 0,
-        poolExhausted: false,
-        errorSamples,
-      });
-    };
-    const timer = setInterval(() => {
-      const elapsed = performance.now() - started;
-      if (elapsed >= durationMs) {
-        clearInterval(timer);
-        finished = true;
-        if (inFlight === 0) finish();
-        return;
-      }
-      const due = Math.floor((elapsed / 1000) * rate) - sent;
-      for (let i = 0; i < due; i++, sent++) send();
-    }, 1);
+  return pacedLoad(job, () => {
+    if (pool.cursor >= pool.requests.length) pool.cursor = 0;
+    return pool.requests[pool.cursor++]!;
   });
 }
 

@@ -3,7 +3,7 @@
 // (paced, for the latency target) with lib/paced-load.ts. It never signs or builds requests while a
 // measurement runs; it only hands the next one over.
 import autocannon from 'autocannon';
-import { pacedLoad, percentile, type PreparedRequest } from './lib/paced-load.ts';
+import { latencySummary, pacedLoad, type PreparedRequest } from './lib/paced-load.ts';
 import type { LoadJob, LoadResult, WireRequest } from './lib/types.ts';
 
 
@@ -106,20 +106,11 @@ function run(job: LoadJob): Promise<LoadResult> {
       (error: Error | null, result: autocannon.Result) => {
         if (error) return reject(error);
         const elapsedSeconds = (performance.now() - started) / 1000;
-        const sorted = latencies.subarray(0, count).sort();
-        let sum = 0;
-        for (const value of sorted) sum += value;
         resolve({
           completed: count,
           elapsedSeconds,
           requestsPerSecond: count / elapsedSeconds,
-          latencyMs: {
-            p50: percentile(sorted, 50),
-            p90: percentile(sorted, 90),
-            p99: percentile(sorted, 99),
-            max: sorted.length ? sorted[sorted.length - 1]! : 0,
-            mean: count ? sum / count : 0,
-          },
+          latencyMs: latencySummary(latencies.subarray(0, count)),
           statusCounts,
           errors: result.errors,
           timeouts: result.timeouts,

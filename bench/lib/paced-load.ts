@@ -11,9 +11,23 @@ export interface PreparedRequest {
   body: Buffer | undefined;
 }
 
-export function percentile(sorted: Float64Array, p: number): number {
+function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** The latency figures of a run (ms); sorts `latencies` in place. */
+export function latencySummary(latencies: Float64Array): LoadResult['latencyMs'] {
+  const sorted = latencies.sort();
+  let sum = 0;
+  for (const value of sorted) sum += value;
+  return {
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    max: sorted.length ? sorted[sorted.length - 1]! : 0,
+    mean: sorted.length ? sum / sorted.length : 0,
+  };
 }
 
 /** A pooled request as it goes on the wire (request line, headers, body), built once. */
@@ -181,13 +195,11 @@ export async function pacedLoad(job: Pick<LoadJob, 'url' | 'connections' | 'dura
     finished = true;
     for (const connection of [...connections]) connection.socket.destroy();
     const elapsedSeconds = (performance.now() - started) / 1000;
-    const sorted = Float64Array.from(latencies).sort();
-    const sum = latencies.reduce((a, b) => a + b, 0);
     resolveRun({
       completed: latencies.length,
       elapsedSeconds,
       requestsPerSecond: latencies.length / elapsedSeconds,
-      latencyMs: { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted.length ? sorted[sorted.length - 1]! : 0, mean: latencies.length ? sum / latencies.length : 0 },
+      latencyMs: latencySummary(Float64Array.from(latencies)),
       statusCounts,
       errors,
       timeouts: 0,

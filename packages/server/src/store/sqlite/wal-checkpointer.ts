@@ -148,7 +148,7 @@ export class WalCheckpointer {
       this.wake();
       return undefined;
     }
-    return this.paused ?? this.waitForWorker(this.worker);
+    return (this.paused ??= this.waitForWorker(this.worker));
   }
 
   /** Called after each write transaction, committed or not (pairs with a beginWrite that returned undefined). */
@@ -157,20 +157,19 @@ export class WalCheckpointer {
   }
 
   private waitForWorker(worker: Worker): Promise<void> {
-    const waited = Atomics.waitAsync(this.pause, 0, PAUSED, MAX_PAUSE_MS);
-    // The pause ended in between: ask again at once (and keep no settled promise for later writes to spin on).
-    if (!waited.async) return Promise.resolve();
     // Writes waiting for the worker keep the process alive, as the writes themselves would.
     worker.ref();
-    return (this.paused = new Promise<void>((resolve) => {
+    const waited = Atomics.waitAsync(this.pause, 0, PAUSED, MAX_PAUSE_MS);
+    return new Promise<void>((resolve) => {
       this.letGo = resolve;
+      if (!waited.async) return this.wake();
       waited.value.then((outcome) => {
         // Only this pause's own timeout may break it (a later pause is a new one).
         if (this.letGo !== resolve) return;
         if (outcome === 'timed-out') Atomics.compareExchange(this.pause, 0, PAUSED, OPEN);
         this.wake();
       });
-    }));
+    });
   }
 
   /** Lets the writes waiting for a pause go (they ask again), if any wait. */

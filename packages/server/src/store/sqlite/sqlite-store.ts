@@ -292,16 +292,9 @@ export class SqliteStore implements Store {
    * unless the checkpoint worker has paused writes for a moment to let the WAL start over.
    */
   private async write<T>(fn: () => T): Promise<T> {
-    const { checkpointer } = this;
-    if (!checkpointer) return this.inTransaction.immediate(fn) as T;
-    for (let paused = checkpointer.beginWrite(); paused; paused = checkpointer.beginWrite()) await paused;
-    let result: T;
-    try {
-      result = this.inTransaction.immediate(fn) as T;
-    } finally {
-      checkpointer.endWrite();
-    }
-    checkpointer.noteWrite();
+    while (this.checkpointer?.writesPaused) await this.checkpointer.writesPaused;
+    const result = this.inTransaction.immediate(fn) as T;
+    this.checkpointer?.noteWrite();
     return result;
   }
 

@@ -191,8 +191,8 @@ export async function pacedLoad(job: Pick<LoadJob, 'url' | 'connections' | 'dura
 
   const started = performance.now();
   const durationMs = job.durationSeconds * 1000;
+  // Called once `finished` is set and nothing is in flight; the sockets it closes are not replaced.
   function finish() {
-    finished = true;
     for (const connection of [...connections]) connection.socket.destroy();
     const elapsedSeconds = (performance.now() - started) / 1000;
     resolveRun({

@@ -27,6 +27,7 @@ import { HttpPolicy } from './http/http-policy.js';
 import { Metrics } from './http/metrics.js';
 import { RateLimiter } from './http/rate-limiter.js';
 import { refuseConnect, writeClientError } from './http/client-error.js';
+import { BatchedLogDestination } from './log-destination.js';
 
 export interface RunningServer {
   url: string;
@@ -37,10 +38,13 @@ export interface RunningServer {
 export async function startServer(config: Config): Promise<RunningServer> {
   // Logs go to stderr so that stdout carries only the contract's "listening" line.
   // Lines are written in batches of 4 KiB and at least once a second, not one write(2) per request: a write per
-  // request line cost about as much CPU as the SQLite read of a small ListRecords. pino flushes what is left
-  // synchronously when the process exits.
-  const logger = pino({ level: config.logLevel, base: undefined }, pino.destination({ dest: 2, sync: false, minLength: 4096 }));
+  // request line cost about as much CPU as the SQLite read of a small ListRecords. What is left is written
+  // synchronously if the process exits without close() (a crash).
+  const logDestination = new BatchedLogDestination(2);
+  const logger = pino({ level: config.logLevel, base: undefined }, logDestination);
   const logFlusher = setInterval(() => logger.flush(), 1000).unref();
+  const flushLogAtExit = () => logDestination.flushSync();
+  process.on('exit', flushLogAtExit);
   const store = await openStore(config, (error) =>
     // Only message and code: the driver attaches its whole client object to these errors.
     logger.warn({ error: error.message, code: (error as { code?: string }).code }, 'database connection lost; the pool reconnects'),
@@ -172,6 +176,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
           setTimeout(resolve, 2000).unref();
           logger.flush(() => resolve());
         });
+        process.off('exit', flushLogAtExit);
       })();
       return closing;
     },

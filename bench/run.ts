@@ -390,9 +390,15 @@ try {
         }
         const identities = await mapLimit(sample, 16, (index) => fixture.credentialsFor(identityIdFor(index)));
         const label = total >= 1000 ? `${total / 1000}k` : String(total);
-        await measureReads(`ListRecords(1 change), ${label} identities`, target, await Promise.all(identities.map((identity) => fixture.listRecords(identity, 'p0', { lastSyncCount: '1' }))));
+        const listRequests = await Promise.all(identities.map((identity) => fixture.listRecords(identity, 'p0', { lastSyncCount: '1' })));
         const guess = Math.min(rateOf('UpdateRecords(1)', target.name) ?? 5_000, 15_000);
-        await measureWrites(`UpdateRecords(1), ${label} identities`, target, guess, newKeyWrites(fixture, new WriteSlots(identities, 'p', 1000, 1), 1));
+        const slots = new WriteSlots(identities, 'p', 1000, 1);
+        // Each size is measured at one time, so its runs cannot pair with the other size's the way rounds do: the
+        // table shows the medians of `scalingRepetitions` runs (a single run of each was 0.64–1.32 × apart).
+        for (let repetition = 0; repetition < plan.scalingRepetitions; repetition++) {
+          await measureReads(`ListRecords(1 change), ${label} identities`, target, listRequests, { repetition });
+          await measureWrites(`UpdateRecords(1), ${label} identities`, target, guess, newKeyWrites(fixture, slots, 1), { repetition });
+        }
       }
     }
   }

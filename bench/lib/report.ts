@@ -265,7 +265,7 @@ export function renderReport(results: { meta: Record<string, unknown>; measureme
   }
   const identities = ms.filter((m) => / identities$/.test(m.scenario));
   if (identities.length) {
-    out.push('## Scaling with identities in the store (each with a 10-record dataset; 256 of them sampled per run)', '');
+    out.push('## Scaling with identities in the store (each with a 10-record dataset; 256 of them sampled; medians of the runs at each size)', '');
     out.push(row([...header, '× smallest']), row(header.concat(['']).map(() => '---')));
     out.push(
       ...measurementRows(identities, (m) => {

@@ -3,9 +3,8 @@
 // (paced, for the latency target) with lib/paced-load.ts. It never signs or builds requests while a
 // measurement runs; it only hands the next one over.
 import autocannon from 'autocannon';
-import { latencySummary, pacedLoad, type PreparedRequest } from './lib/paced-load.ts';
-import type { LoadJob, LoadResult, WireRequest } from './lib/types.ts';
-
+import { latencySummary, pacedLoad } from './lib/paced-load.ts';
+import type { LoadJob, LoadResult, PreparedRequest, WireRequest } from './lib/types.ts';
 
 /** Requests shared by all connections, handed out in order from one cursor. */
 interface SharedPool {
@@ -33,7 +32,6 @@ const prepare = (request: WireRequest): PreparedRequest => ({
   headers: request.headers,
   body: request.body === undefined ? undefined : Buffer.from(request.body),
 });
-
 
 function run(job: LoadJob): Promise<LoadResult> {
   const pool = pools.get(job.pool);

@@ -5,7 +5,8 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { pacedLoad, type PreparedRequest } from './paced-load.ts';
+import { pacedLoad } from './paced-load.ts';
+import type { PreparedRequest } from './types.ts';
 
 const listen = async (server: Server | ReturnType<typeof createHttpServer>) => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

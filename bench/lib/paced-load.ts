@@ -1,15 +1,7 @@
 // Open-loop (paced) load for the latency target: a fixed rate of requests, sent evenly over keep-alive
 // connections whatever the answers, with a minimal HTTP/1.1 reader instead of node:http's client.
 import { connect, type Socket } from 'node:net';
-import type { LoadJob, LoadResult } from './types.ts';
-
-/** A pooled request, ready to send (see load-generator.ts). */
-export interface PreparedRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: Buffer | undefined;
-}
+import type { LoadJob, LoadResult, PreparedRequest } from './types.ts';
 
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;

@@ -9,6 +9,14 @@ export interface WireRequest {
   body?: string;
 }
 
+/** A WireRequest as the load generator holds it, ready to send: the body as bytes. */
+export interface PreparedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: Buffer | undefined;
+}
+
 export interface LoadJob {
   url: string;
   /** A request pool loaded into the generator before (requests are used in order from a shared cursor). */

@@ -157,6 +157,76 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     }
   });
 
+  /** Counts the writes in each statement of batched UpdateRecords writes that `store` sends. */
+  function countBatchedWrites(store: PostgresStore): number[] {
+    const pool = (store as unknown as { pool: pg.Pool }).pool;
+    const query = pool.query.bind(pool) as (config: { text?: string; values?: unknown[][] }) => Promise<unknown>;
+    const sizes: number[] = [];
+    (pool as unknown as { query: typeof query }).query = (config) => {
+      if (typeof config === 'object' && config.text?.includes('UPDATE datasets d SET live = true')) sizes.push(config.values![0]!.length);
+      return query(config);
+    };
+    return sizes;
+  }
+
+  test("writes of several datasets in one turn share a statement, each its own compare-and-set: exact SyncCounts, counters and stream entries under racing processes", async () => {
+    const [first, second, admin] = await twoProcesses();
+    try {
+      const firstSizes = countBatchedWrites(first);
+      const secondSizes = countBatchedWrites(second);
+      const names = Array.from({ length: 6 }, (_, i) => `batched${i}`);
+      const stream = { streamName: 'audit' };
+      const writeStreamed = (store: PostgresStore, datasetName: string, key: string, value: string) =>
+        store.updateRecords({ identityPoolId: POOL, identityId: IDENTITY, datasetName, patches: [put(key, value)], now: Date.now(), modifiedBy: 'pg-test', limits, stream });
+      for (const name of names) await writeStreamed(first, name, 'seed', 's');
+      // Both processes write every dataset at once: batches of one process meet the other's writes of the same rows.
+      const results = await Promise.all(Array.from({ length: 72 }, (_, i) => writeStreamed(i % 2 ? first : second, names[i % names.length]!, `k${i}`, 'v'.repeat(1 + (i % 7)))));
+      assert.ok([...firstSizes, ...secondSizes].some((size) => size > 1), `no statement carried more than one write: ${[...firstSizes, ...secondSizes]}`);
+      for (const name of names) {
+        const mine = results.filter((r) => r.dataset.datasetName === name);
+        assert.deepEqual(mine.map((r) => r.dataset.syncCount).sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 2));
+        const { rows: [dataset] } = await admin.query(
+          `SELECT d.sync_count, d.num_records, d.data_storage, count(r.key)::int AS records, sum(octet_length(r.key) + octet_length(r.value))::int AS bytes
+           FROM datasets d JOIN records r ON r.dataset_id = d.dataset_id WHERE d.dataset_name = $1 GROUP BY d.dataset_id`,
+          [name],
+        );
+        assert.deepEqual([Number(dataset.sync_count), Number(dataset.num_records), Number(dataset.data_storage)], [13, 13, dataset.bytes]);
+        assert.equal(dataset.records, 13);
+        // One stream entry per committed write, queued in the order the writes committed.
+        const { rows: entries } = await admin.query(`SELECT payload FROM outbox WHERE kind = 'stream' AND payload::json->'record'->>'dataSetName' = $1 ORDER BY outbox_id`, [name]);
+        assert.deepEqual(entries.map((e) => JSON.parse(e.payload).record.syncCount), Array.from({ length: 13 }, (_, i) => i + 1));
+        for (const entry of entries) {
+          const { record } = JSON.parse(entry.payload);
+          const committed = results.find((r) => r.dataset.datasetName === name && r.dataset.syncCount === record.syncCount);
+          if (committed) assert.equal(record.kinesisSyncRecords[0].key, committed.records[0]!.key);
+        }
+      }
+    } finally {
+      await admin.end();
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+
+  test("a write that fails inside a batch fails alone: the writes it was sent with commit", async () => {
+    const store = await freshStore();
+    try {
+      const sizes = countBatchedWrites(store);
+      const names = ['good1', 'bad', 'good2', 'good3'];
+      for (const name of names) await write(store, name, [put('seed', 's')]);
+      // PostgreSQL's text cannot hold NUL, so that one write's statement fails wherever it is sent.
+      const outcomes = await Promise.allSettled(names.map((name) => write(store, name, [put('k', name === 'bad' ? 'nul\u0000' : 'ok', 0)])));
+      assert.equal(sizes[0], 4, `the four writes went out together first: ${sizes}`);
+      assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      for (const name of names) {
+        const dataset = await store.describeDataset({ identityPoolId: POOL, identityId: IDENTITY, datasetName: name });
+        assert.equal(dataset?.syncCount, name === 'bad' ? 1 : 2);
+        assert.equal(dataset?.numRecords, name === 'bad' ? 1 : 2);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   test('a connection plans each statement once, even where ANALYZE makes the custom plans look cheaper', async () => {
     const schema = 'planned_once';
     const admin = new pg.Client({ connectionString: database.url, options: `-c search_path=${schema}` });

@@ -113,9 +113,8 @@ const LOCK_DATASET = `WITH target AS (
   FROM (VALUES (1)) AS one (x) LEFT JOIN target ON true`;
 
 /**
- * The rest of an UpdateRecords write after CTE `dataset` (the dataset row written): upsert the records ($10–$15) and
- * queue the outbox entries ($16–$19). Returns one row when CTE `dataset` wrote one, none otherwise (then nothing else
- * was written either).
+ * The rest of a dataset's first write after CTE `dataset` (the dataset row inserted): insert the records ($10–$15)
+ * and queue the outbox entries ($16–$19).
  */
 const WRITE_RECORDS = `, written AS (
     INSERT INTO records (dataset_id, key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date)
@@ -126,15 +125,38 @@ const WRITE_RECORDS = `, written AS (
   SELECT dataset_id FROM dataset`;
 
 /**
- * Compare-and-set on the dataset row: it must still be the row read ($20), under the same key, as live as read ($21),
- * at the SyncCount read ($22). Every committed write raises the SyncCount and DeleteDataset clears `live`, so an
- * unchanged row means unchanged records. A concurrent writer's UPDATE waits for this one's row lock, then re-checks.
+ * The writes of several UpdateRecords on live datasets in one statement (one round trip, one commit): update n is
+ * parameter element n of $1–$12, its records are the elements of $13–$19 whose $13 is n, its outbox entries those of
+ * $20–$24 whose $20 is n (queued in array order, so ids follow it). Each update is a compare-and-set on its dataset
+ * row: still the row read ($4), under the same key ($1–$3), as live as read ($5), at the SyncCount read ($6). Every
+ * committed write raises the SyncCount and DeleteDataset clears `live`, so an unchanged row means unchanged records.
+ * An update whose row changed writes nothing, records and outbox included, and the others still commit. Returns
+ * the n of each update that took effect. A concurrent writer's UPDATE waits for this one's row lock, then re-checks.
  */
-const UPDATE_DATASET_AND_RECORDS = `WITH dataset AS (
-    UPDATE datasets SET live = true, creation_date = $9, last_modified_date = $4, last_modified_by = $5, sync_count = $6, data_storage = $7, num_records = $8,
-    sync_sessions_count = sync_sessions_count + 1
-    WHERE dataset_id = $20 AND identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 AND live = $21 AND sync_count = $22
-    RETURNING dataset_id)${WRITE_RECORDS}`;
+const UPDATE_DATASETS_AND_RECORDS = `WITH q AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bool[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
+      WITH ORDINALITY AS q (pool, identity, name, dataset_id, was_live, was_sync_count, now, modified_by, sync_count, data_storage, num_records, creation_date, n)),
+  dataset AS (
+    UPDATE datasets d SET live = true, creation_date = q.creation_date, last_modified_date = q.now, last_modified_by = q.modified_by, sync_count = q.sync_count,
+    data_storage = q.data_storage, num_records = q.num_records, sync_sessions_count = d.sync_sessions_count + 1
+    FROM q WHERE d.dataset_id = q.dataset_id AND d.identity_pool_id = q.pool AND d.identity_id = q.identity AND d.dataset_name = q.name
+    AND d.live = q.was_live AND d.sync_count = q.was_sync_count
+    RETURNING d.dataset_id, q.n, q.now),
+  written AS (
+    INSERT INTO records (dataset_id, key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date)
+    SELECT dataset.dataset_id, r.key, r.value, r.sync_count, r.last_modified_date, r.last_modified_by, r.device_last_modified_date
+    FROM unnest($13::bigint[], $14::text[], $15::text[], $16::bigint[], $17::bigint[], $18::text[], $19::bigint[])
+      AS r (n, key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date)
+    JOIN dataset ON dataset.n = r.n
+    ON CONFLICT (dataset_id, key) DO UPDATE SET value = excluded.value, sync_count = excluded.sync_count, last_modified_date = excluded.last_modified_date,
+    last_modified_by = excluded.last_modified_by, device_last_modified_date = excluded.device_last_modified_date),
+  queued AS (
+    INSERT INTO outbox (kind, partition_key, payload, bulk_pool_id, created_at, next_attempt_at)
+    SELECT e.kind, e.partition_key, e.payload, e.bulk_pool_id, dataset.now, dataset.now
+    FROM unnest($20::bigint[], $21::text[], $22::text[], $23::text[], $24::text[]) WITH ORDINALITY AS e (n, kind, partition_key, payload, bulk_pool_id, position)
+    JOIN dataset ON dataset.n = e.n
+    ORDER BY e.position)
+  SELECT n FROM dataset`;
 
 /** A dataset's first write (only under the identity's lock, so no one else creates it meanwhile). */
 const INSERT_DATASET_AND_RECORDS = `WITH dataset AS (
@@ -355,6 +377,25 @@ interface WriteRead {
   keys: readonly string[];
 }
 
+/** One UpdateRecords' write of a live dataset, as UPDATE_DATASETS_AND_RECORDS takes it. */
+interface DatasetUpdate {
+  request: UpdateRecordsRequest;
+  /** The dataset as read: the compare-and-set expects it unchanged. */
+  found: DatasetVersion;
+  dataset: { syncCount: number; dataStorage: number; numRecords: number; creationDate: number };
+  records: readonly StoredRecord[];
+  outbox: readonly OutboxEntry[];
+}
+
+/**
+ * Writes whose records carry more than this many characters of keys and values go out alone, so a statement of
+ * batched writes stays within about 64 × 64 K characters however large single writes are (a dataset holds up to 1 MB).
+ */
+const MAX_BATCHED_WRITE_LENGTH = 64 * 1024;
+const writeLength = (records: readonly StoredRecord[]) => records.reduce((sum, r) => sum + r.key.length + (r.value?.length ?? 0), 0);
+/** Most writes in one statement. */
+const MAX_WRITES_PER_STATEMENT = 64;
+
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   private readonly connectionString: string;
@@ -375,6 +416,15 @@ export class PostgresStore implements Store {
   private readonly credentialsLookups = new DataLoader<string, IssuedCredentials | undefined>((keys) => this.readCredentials(keys), BATCHED);
   /** UpdateRecords' optimistic reads, batched the same way: each is still read after its request arrived. */
   private readonly writeReads = new DataLoader<WriteRead, ReadForWriteRow[]>((reads) => this.readForWrites(reads), BATCHED);
+  /**
+   * UpdateRecords' optimistic writes, batched the same way: the writes of one turn of the event loop go to the
+   * database as one statement and commit together, each still a compare-and-set of its own dataset. Every write is
+   * acknowledged only after that commit.
+   */
+  private readonly datasetUpdates = new DataLoader<DatasetUpdate, boolean>((updates) => this.updateDatasetsBatched(updates), {
+    ...BATCHED,
+    maxBatchSize: MAX_WRITES_PER_STATEMENT,
+  });
 
   constructor(options: PostgresStoreOptions) {
     this.connectionString = options.connectionString;
@@ -764,16 +814,80 @@ export class PostgresStore implements Store {
       ...(request.stream ? streamEntries(request.stream, request, 'replace', records, syncCount, now) : []),
       ...(request.push ? pushEntries(request.push, request, devices, 'DatasetUpdated', syncCount, request.deviceId) : []),
     ];
-    const values: unknown[] = [
-      identityPoolId, identityId, datasetName, now, modifiedBy, syncCount, dataStorage, numRecords, creationDate,
-      records.map((r) => r.key), records.map((r) => r.value), records.map((r) => r.syncCount), records.map((r) => r.lastModifiedDate), records.map((r) => r.lastModifiedBy), records.map((r) => r.deviceLastModifiedDate),
-      ...outboxColumns(outbox),
-    ];
-    const written = found
-      ? await run(on, UPDATE_DATASET_AND_RECORDS, [...values, found.datasetId, found.live, found.syncCount])
-      : await run(on, INSERT_DATASET_AND_RECORDS, values);
-    if (written.rowCount === 0) return undefined;
+    if (found) {
+      const update: DatasetUpdate = { request, found, dataset: { syncCount, dataStorage, numRecords, creationDate }, records, outbox };
+      // Under a lock the write belongs to the locked transaction's connection; otherwise it can share a statement.
+      const batched = on === this.pool && writeLength(records) <= MAX_BATCHED_WRITE_LENGTH;
+      const won = batched ? await this.datasetUpdates.load(update) : (await this.updateDatasets(on, [update]))[0];
+      if (!won) return undefined;
+    } else {
+      const values: unknown[] = [
+        identityPoolId, identityId, datasetName, now, modifiedBy, syncCount, dataStorage, numRecords, creationDate,
+        records.map((r) => r.key), records.map((r) => r.value), records.map((r) => r.syncCount), records.map((r) => r.lastModifiedDate), records.map((r) => r.lastModifiedBy), records.map((r) => r.deviceLastModifiedDate),
+        ...outboxColumns(outbox),
+      ];
+      const written = await run(on, INSERT_DATASET_AND_RECORDS, values);
+      if (written.rowCount === 0) return undefined;
+    }
     return { dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: now, lastModifiedBy: modifiedBy, syncCount, dataStorage, numRecords }, records };
+  }
+
+  /**
+   * A batch of optimistic writes: one statement, and if it fails, each write again in a statement of its own, so one
+   * write's error (or a deadlock with another process's batch) is that write's alone.
+   */
+  private async updateDatasetsBatched(updates: readonly DatasetUpdate[]): Promise<Array<boolean | Error>> {
+    if (updates.length === 1) return this.updateDatasets(this.pool, updates);
+    try {
+      return await this.updateDatasets(this.pool, updates);
+    } catch {
+      return Promise.all(
+        updates.map((update) =>
+          this.updateDatasets(this.pool, [update]).then(
+            ([won]) => won!,
+            (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+          ),
+        ),
+      );
+    }
+  }
+
+  /**
+   * Runs UPDATE_DATASETS_AND_RECORDS for `updates`; for each, whether it took effect. Sorted by dataset first, so
+   * concurrent batches of several processes tend to lock their rows in one order.
+   */
+  private async updateDatasets(on: Queryable, updates: readonly DatasetUpdate[]): Promise<boolean[]> {
+    const order = updates.map((_, i) => i).sort((a, b) => updates[a]!.found.datasetId - updates[b]!.found.datasetId);
+    const sorted = order.map((i) => updates[i]!);
+    const records = sorted.flatMap((update, i) => update.records.map((record) => [i + 1, record] as const));
+    const outbox = sorted.flatMap((update, i) => update.outbox.map((entry) => [i + 1, entry] as const));
+    const { rows } = await run<{ n: number }>(on, UPDATE_DATASETS_AND_RECORDS, [
+      sorted.map((u) => u.request.identityPoolId),
+      sorted.map((u) => u.request.identityId),
+      sorted.map((u) => u.request.datasetName),
+      sorted.map((u) => u.found.datasetId),
+      sorted.map((u) => u.found.live),
+      sorted.map((u) => u.found.syncCount),
+      sorted.map((u) => u.request.now),
+      sorted.map((u) => u.request.modifiedBy),
+      sorted.map((u) => u.dataset.syncCount),
+      sorted.map((u) => u.dataset.dataStorage),
+      sorted.map((u) => u.dataset.numRecords),
+      sorted.map((u) => u.dataset.creationDate),
+      records.map(([n]) => n),
+      records.map(([, r]) => r.key),
+      records.map(([, r]) => r.value),
+      records.map(([, r]) => r.syncCount),
+      records.map(([, r]) => r.lastModifiedDate),
+      records.map(([, r]) => r.lastModifiedBy),
+      records.map(([, r]) => r.deviceLastModifiedDate),
+      outbox.map(([n]) => n),
+      ...outboxColumns(outbox.map(([, entry]) => entry)),
+    ]);
+    const won = new Set(rows.map((row) => row.n));
+    const result: boolean[] = [];
+    order.forEach((original, i) => (result[original] = won.has(i + 1)));
+    return result;
   }
 
   async describeIdentityUsage(identityPoolId: string, identityId: string): Promise<IdentityUsage> {

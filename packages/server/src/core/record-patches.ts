@@ -45,6 +45,16 @@ export function recordBytes(key: string, value: string | null): number {
 }
 
 /**
+ * Characters of keys and values in patches or records: what a store weighs when it groups writes into one
+ * statement or transaction (a cheap measure of their size; not the UTF-8 bytes the dataset limit counts).
+ */
+export function textLength(items: ReadonlyArray<{ key: string; value?: string | null }>): number {
+  let length = 0;
+  for (const item of items) length += item.key.length + (item.value?.length ?? 0);
+  return length;
+}
+
+/**
  * Applies a request's patches all-or-nothing. Every patch must carry the record's current SyncCount
  * (0 for a record never written); one stale patch fails the whole request with ResourceConflictException.
  * A successful request moves the dataset SyncCount up by exactly one and stamps every patched record with it.

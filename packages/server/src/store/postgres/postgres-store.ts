@@ -15,7 +15,7 @@
 //   dataset-count limit is decided on a stable count; different identities never wait for each other.
 import DataLoader from 'dataloader';
 import pg from 'pg';
-import { applyRecordPatches } from '../../core/record-patches.js';
+import { applyRecordPatches, textLength } from '../../core/record-patches.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { InternalErrorException, LimitExceededException, ResourceConflictException, ServiceError, TooManyRequestsException } from '../../errors.js';
@@ -392,7 +392,6 @@ interface DatasetUpdate {
  * batched writes stays within about 64 × 64 K characters however large single writes are (a dataset holds up to 1 MB).
  */
 const MAX_BATCHED_WRITE_LENGTH = 64 * 1024;
-const writeLength = (records: readonly StoredRecord[]) => records.reduce((sum, r) => sum + r.key.length + (r.value?.length ?? 0), 0);
 /** Most writes in one statement. */
 const MAX_WRITES_PER_STATEMENT = 64;
 
@@ -817,7 +816,7 @@ export class PostgresStore implements Store {
     if (found) {
       const update: DatasetUpdate = { request, found, dataset: { syncCount, dataStorage, numRecords, creationDate }, records, outbox };
       // Under a lock the write belongs to the locked transaction's connection; otherwise it can share a statement.
-      const batched = on === this.pool && writeLength(records) <= MAX_BATCHED_WRITE_LENGTH;
+      const batched = on === this.pool && textLength(records) <= MAX_BATCHED_WRITE_LENGTH;
       const won = batched ? await this.datasetUpdates.load(update) : (await this.updateDatasets(on, [update]))[0];
       if (!won) return undefined;
     } else {

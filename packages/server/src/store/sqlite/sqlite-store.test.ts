@@ -100,6 +100,59 @@ describe('SqliteStore on a file', () => {
     }
   });
 
+  test('writes asked for in one turn commit together (group commit); one that throws rolls back alone; close waits for queued writes', async () => {
+    const filename = join(dir, 'grouped.db');
+    const store = new SqliteStore({ filename });
+    await store.migrate();
+    type Transaction = ((fn: () => unknown) => unknown) & { immediate: (fn: () => unknown) => unknown; deferred: (fn: () => unknown) => unknown };
+    const internals = store as unknown as { write<T>(fn: () => T): Promise<T>; db: Database.Database; inTransaction: Transaction };
+    const original = internals.inTransaction;
+    let transactions = 0;
+    // Counts the BEGIN IMMEDIATE transactions; a transaction function's own properties cannot be replaced.
+    internals.inTransaction = Object.assign((fn: () => unknown) => original(fn), {
+      deferred: original.deferred,
+      immediate: (fn: () => unknown) => {
+        transactions++;
+        return original.immediate(fn);
+      },
+    });
+    const update = (datasetName: string, k: string, syncCount = 0) =>
+      store.updateRecords({ ...key, datasetName, patches: [{ op: 'replace', key: k, value: 'v', syncCount }], now: 1000, modifiedBy: 'test', limits: { ...defaultLimits } });
+    await update('a', 'seed');
+    transactions = 0;
+    const outcomes = await Promise.allSettled([
+      update('a', 'k1'),
+      update('b', 'k1'),
+      // Written, then thrown: its savepoint must take the half-write back.
+      internals.write(() => {
+        internals.db.prepare("INSERT INTO settings (name, value) VALUES ('half', 'written')").run();
+        throw new Error('boom');
+      }),
+      update('a', 'seed', 0), // stale: 'seed' is at SyncCount 1
+      update('a', 'k2'),
+    ]);
+    assert.equal(transactions, 1);
+    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    assert.equal((outcomes[3] as PromiseRejectedResult).reason.name, 'ResourceConflictException');
+    assert.deepEqual(internals.db.prepare("SELECT count(*) AS n FROM settings WHERE name = 'half'").get(), { n: 0 });
+    // In the order asked: 'a' at 1 (seed), then k1 at 2 and k2 at 3.
+    const page = await store.listRecords({ ...key, datasetName: 'a' }, 0, undefined, 10);
+    assert.deepEqual(page.records.map((r) => [r.key, r.syncCount]), [['seed', 1], ['k1', 2], ['k2', 3]]);
+    // A transaction takes at most 256 K characters of keys and values (unless one write alone is larger).
+    transactions = 0;
+    const big = (datasetName: string) => store.updateRecords({ ...key, datasetName, patches: [{ op: 'replace', key: 'big', value: 'x'.repeat(200_000), syncCount: 0 }], now: 1000, modifiedBy: 'test', limits: { ...defaultLimits } });
+    await Promise.all([big('big1'), big('big2'), update('b', 'k2')]);
+    assert.equal(transactions, 2);
+    // Asked for and not awaited: close() commits it before closing the file.
+    const last = update('c', 'late');
+    await store.close();
+    assert.equal((await last).dataset.syncCount, 1);
+    const reopened = new SqliteStore({ filename });
+    await reopened.migrate();
+    assert.equal((await reopened.describeDataset({ ...key, datasetName: 'c' }))?.syncCount, 1);
+    await reopened.close();
+  });
+
   /** Threads of this process (Linux); undefined elsewhere. */
   const threads = () => (existsSync('/proc/self/task') ? readdirSync('/proc/self/task').length : undefined);
 

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { applyRecordPatches } from '../../core/record-patches.js';
+import { applyRecordPatches, textLength } from '../../core/record-patches.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { LimitExceededException, ResourceConflictException } from '../../errors.js';
@@ -44,6 +44,12 @@ type RecordTuple = [key: string, value: string | null, syncCount: number, lastMo
  * with `LIMIT ?` and 5 µs with this; a 100-record page 168 and 117 µs.
  */
 const LIMIT = 'LIMIT CAST(? AS INTEGER)';
+/**
+ * Most writes one group commit takes (see write()), and most characters of record keys and values: the thread is
+ * the store's for all of them at once, so a transaction stays within a few ms however large the writes are.
+ */
+const MAX_WRITES_PER_TRANSACTION = 64;
+const MAX_TRANSACTION_SIZE = 256 * 1024;
 
 const toStoredRecord = (row: RecordTuple): StoredRecord => ({
   key: row[0],
@@ -109,6 +115,10 @@ export class SqliteStore implements Store {
   /** One transaction wrapper for every call: db.transaction() builds four wrapper functions each time it is called. */
   private readonly inTransaction: Database.Transaction<(fn: () => unknown) => unknown>;
   private readonly checkpointer: WalCheckpointer | undefined;
+  /** Writes waiting for the next group commit (see write()). */
+  private queuedWrites: Array<{ fn: () => unknown; size: number; resolve: (value: unknown) => void; reject: (error: unknown) => void }> = [];
+  /** Set while commitQueued() runs; close() waits for it. */
+  private committing: Promise<void> | undefined;
 
   constructor(options: SqliteStoreOptions) {
     const synchronous = options.synchronous ?? 'NORMAL';
@@ -288,14 +298,68 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Runs `fn` in a BEGIN IMMEDIATE transaction (writers take the lock up front; no upgrade deadlocks), at once
-   * unless the checkpoint worker has paused writes for a moment to let the WAL start over.
+   * Runs `fn` in a BEGIN IMMEDIATE transaction (writers take the lock up front; no upgrade deadlocks), together with
+   * the other writes asked for in this turn of the event loop (group commit): they run one after another, each in a
+   * savepoint of one transaction, so they share its commit and the WAL frames of the pages they all touch, and a write
+   * that throws rolls back to its savepoint and fails alone. Each write resolves only after that commit. Writes are
+   * held back while the checkpoint worker has paused them for a moment to let the WAL start over.
    */
-  private async write<T>(fn: () => T): Promise<T> {
-    while (this.checkpointer?.writesPaused) await this.checkpointer.writesPaused;
-    const result = this.inTransaction.immediate(fn) as T;
-    this.checkpointer?.noteWrite();
-    return result;
+  private write<T>(fn: () => T, size = 0): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const queued = this.queuedWrites.push({ fn, size, resolve: resolve as (value: unknown) => void, reject });
+      if (queued === 1 && !this.committing) this.committing = new Promise<void>((done) => setImmediate(() => void this.commitQueued().finally(done)));
+    });
+  }
+
+  /**
+   * Commits the queued writes in order, at most MAX_WRITES_PER_TRANSACTION and MAX_TRANSACTION_SIZE (unless one
+   * write alone is larger) at a time, until none is left.
+   */
+  private async commitQueued(): Promise<void> {
+    try {
+      await this.commitBatches();
+    } finally {
+      this.committing = undefined;
+    }
+  }
+
+  private async commitBatches(): Promise<void> {
+    while (this.queuedWrites.length > 0) {
+      while (this.checkpointer?.writesPaused) await this.checkpointer.writesPaused;
+      let take = 1;
+      let size = this.queuedWrites[0]!.size;
+      while (take < this.queuedWrites.length && take < MAX_WRITES_PER_TRANSACTION && size + this.queuedWrites[take]!.size <= MAX_TRANSACTION_SIZE) size += this.queuedWrites[take++]!.size;
+      const batch = this.queuedWrites.splice(0, take);
+      const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+      try {
+        if (batch.length === 1) {
+          outcomes.push({ ok: true, value: this.inTransaction.immediate(batch[0]!.fn) });
+        } else {
+          this.inTransaction.immediate(() => {
+            for (const write of batch) {
+              try {
+                // A transaction function called inside a transaction runs in a savepoint.
+                outcomes.push({ ok: true, value: this.inTransaction(write.fn) });
+              } catch (error) {
+                outcomes.push({ ok: false, error });
+              }
+            }
+          });
+        }
+      } catch (error) {
+        // Nothing was committed (BEGIN or COMMIT failed, or the single write threw): every write of the batch fails.
+        for (const write of batch) write.reject(error);
+        continue;
+      }
+      this.checkpointer?.noteWrites(batch.length);
+      batch.forEach((write, i) => {
+        const outcome = outcomes[i]!;
+        if (outcome.ok) write.resolve(outcome.value);
+        else write.reject(outcome.error);
+      });
+      // Let the callers of this batch go on (and queue more) before the next batch takes the thread.
+      if (this.queuedWrites.length > 0) await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   /** Runs `fn` in a deferred (read) transaction, so its queries see one snapshot. */
@@ -304,6 +368,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.committing;
     // The worker's connection closes first, so this one is the last: SQLite then checkpoints and removes the WAL.
     await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
@@ -503,7 +568,7 @@ export class SqliteStore implements Store {
         dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: request.now, lastModifiedBy: request.modifiedBy, syncCount, dataStorage, numRecords },
         records: applied.records,
       };
-    });
+    }, textLength(request.patches));
     const { identityPoolId, identityId, datasetName } = request;
     this.changes.emit('change', { identityPoolId, identityId, datasetName, syncCount: result.dataset.syncCount, ...(request.deviceId ? { deviceId: request.deviceId } : {}) } satisfies ChangeEvent);
     return result;

@@ -118,9 +118,12 @@ export class WalCheckpointer {
     private readonly synchronous: 'FULL' | 'NORMAL',
   ) {}
 
-  /** Called after each write transaction commits. */
-  noteWrite(): void {
-    if (this.done || ++this.writes % CHECKPOINT_EVERY_WRITES !== 0) return;
+  /** Called after each write transaction commits, with the number of writes it held (see the store's group commit). */
+  noteWrites(count: number): void {
+    if (this.done) return;
+    const before = this.writes;
+    this.writes += count;
+    if (Math.floor(this.writes / CHECKPOINT_EVERY_WRITES) === Math.floor(before / CHECKPOINT_EVERY_WRITES)) return;
     if (this.worker) this.worker.postMessage('checkpoint');
     else this.start();
   }

@@ -40,6 +40,11 @@ const { values: args } = parseArgs({
     'compare-bin': { type: 'string' },
     /** The store the "compare" build runs on: sqlite (default), or postgres (its own throw-away database; compared with "postgres"). */
     'compare-store': { type: 'string', default: 'sqlite' },
+    /**
+     * The fixed load of the paced runs in req/s, instead of ½ of the capacity just measured: to compare the latency of
+     * two builds (or two runs) at the same load. The report then says "at N req/s (fixed)", and the target row still reads it.
+     */
+    'paced-rate': { type: 'string' },
     /** Copy every server's stderr (cognisync's request log, one JSON line per request) to DIR/<server>.log at the end. */
     'keep-server-logs': { type: 'string' },
   },
@@ -71,6 +76,8 @@ const plan = quick
 if (args.repetitions) plan.repetitions = Number(args.repetitions);
 if (args.duration) plan.durationSeconds = plan.scalingDurationSeconds = plan.pacedDurationSeconds = Number(args.duration);
 const scenarioFilter = new RegExp(args.scenarios ?? '.');
+const pacedRate = args['paced-rate'] === undefined ? undefined : Number(args['paced-rate']);
+if (pacedRate !== undefined && !(pacedRate > 0)) throw new Error('--paced-rate must be a positive number of requests per second');
 const CONNECTIONS = 64;
 const MAIN_IDENTITIES = 64;
 /** The hot-record race writes 1,000 records per dataset, 20 datasets per identity: 4 identities hold 80k records. */
@@ -291,7 +298,7 @@ try {
       for (const scenario of ['UpdateRecords(1)', 'ListRecords(100 records)', 'ListRecords(lastSyncCount, 1 change)', 'DescribeDataset']) {
         const capacity = rateOf(scenario, target.name);
         if (!capacity || !scenarioFilter.test(scenario)) continue;
-        const rate = Math.max(50, Math.round(capacity / 2 / 50) * 50);
+        const rate = pacedRate ?? Math.max(50, Math.round(capacity / 2 / 50) * 50);
         const write = scenario === 'UpdateRecords(1)';
         // Several shorter runs, alternating with the floor, and the median p99: one stall of the VM decides a
         // single run's p99.
@@ -302,7 +309,7 @@ try {
               ? await newKeyWrites(fixture, new WriteSlots(identities, `lat${repetition}-`), 1)(Math.ceil(rate * plan.pacedDurationSeconds * 1.05) + 100)
               : await Promise.all(identities.map((identity) => reads.find(([name]) => name === scenario)![1](fixture, identity)));
             const pool = await load.load(requests);
-            const m = await load.measure({ scenario: `${scenario} at ${rate} req/s (½ capacity)`, target: paced, pool, connections: CONNECTIONS, warmupSeconds: 0, durationSeconds: plan.pacedDurationSeconds, cycle: !write, pacedRate: rate });
+            const m = await load.measure({ scenario: `${scenario} at ${rate} req/s (${pacedRate ? 'fixed' : '½ capacity'})`, target: paced, pool, connections: CONNECTIONS, warmupSeconds: 0, durationSeconds: plan.pacedDurationSeconds, cycle: !write, pacedRate: rate });
             record({ ...m, repetition });
             load.drop(pool);
           }

@@ -77,6 +77,8 @@ export function pairedRatio(ms: Measurement[], scenario: string, over: string, u
   return ratios.length ? median(ratios) : undefined;
 }
 
+/** A paced (open-loop) run's scenario: "… at N req/s (½ capacity)", or "(fixed)" with --paced-rate. */
+const isPaced = (scenario: string) => / req\/s \((?:½ capacity|fixed)\)$/.test(scenario);
 const find = (ms: Measurement[], scenario: string, target: string) => ms.find((m) => m.scenario === scenario && m.target === target);
 const fixed = (n: number, digits = 2) => n.toFixed(digits);
 const syncLabel = (m: { synchronous?: string | undefined; store?: string | undefined }) => (m.synchronous ? m.synchronous : m.store === 'postgres' ? 'n/a (PostgreSQL)' : 'n/a');
@@ -112,10 +114,10 @@ export function evaluateTargets(raw: Measurement[], client: ClientSyncResult[]):
   ratio('ListRecords(100 records)', 'sqlite', 'floor', 0.7, 'signed ListRecords (100 records) ≥ 0.7 × floor');
   ratio('ListRecords(lastSyncCount, 1 change)', 'sqlite', 'floor', 0.7, 'signed ListRecords (1 change) ≥ 0.7 × floor');
 
-  const paced = ms.filter((m) => m.target === 'sqlite' && m.scenario.includes('½ capacity'));
+  const paced = ms.filter((m) => m.target === 'sqlite' && isPaced(m.scenario));
   if (paced.length) {
     verdicts.push({
-      target: 'p99 ≤ 10 ms at 64 connections on SQLite (open loop at ½ of measured capacity)',
+      target: `p99 ≤ 10 ms at 64 connections on SQLite (open loop at ${paced[0]!.scenario.endsWith('(fixed)') ? 'the fixed --paced-rate' : '½ of measured capacity'})`,
       figure:
         paced
           .map((m) => {
@@ -222,7 +224,7 @@ export function renderReport(results: { meta: Record<string, unknown>; measureme
   );
   out.push(row([...header, 'runs', '× floor', '× SQLite', '× ceiling']), row(header.concat(['', '', '', '']).map(() => '---')));
   const main = ms.filter((m) => MAIN_SCENARIOS.includes(m.scenario) || m.target === 'ceiling');
-  const paced = ms.filter((m) => m.scenario.includes('½ capacity'));
+  const paced = ms.filter((m) => isPaced(m.scenario));
   out.push(
     ...measurementRows(main, (m) => {
       const overFloor = m.target === 'floor' || m.target === 'ceiling' ? undefined : pairedRatio(raw, m.scenario, m.target, 'floor');

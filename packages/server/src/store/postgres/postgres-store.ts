@@ -408,6 +408,12 @@ export class PostgresStore implements Store {
    */
   private readonly datasetWrites = new Map<string, Promise<void>>();
   /**
+   * UpdateRecords between their turn's start and their answer (not those waiting behind a write of the same dataset).
+   * A write alone in here has nothing to share a statement with, so it goes straight out: a chain of writes to one
+   * dataset (the hot-record race) would otherwise wait a turn of the event loop at every write.
+   */
+  private activeWrites = 0;
+  /**
    * Credentials lookups, one statement per turn of the event loop (see BATCHED) instead of one round trip per
    * request. Nothing is cached: each lookup reads the database after its request arrived, so deleted or expired
    * credentials still stop working at once.
@@ -731,6 +737,7 @@ export class PostgresStore implements Store {
   }
 
   private async updateRecordsInTurn(request: UpdateRecordsRequest): Promise<UpdateRecordsResult> {
+    this.activeWrites++;
     try {
       const keys = request.patches.map((patch) => patch.key);
       for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
@@ -757,6 +764,8 @@ export class PostgresStore implements Store {
       return this.published(request, await this.transaction((client) => this.updateRecordsLocked(client, request)));
     } catch (error) {
       throw toServiceError(error);
+    } finally {
+      this.activeWrites--;
     }
   }
 
@@ -815,8 +824,9 @@ export class PostgresStore implements Store {
     ];
     if (found) {
       const update: DatasetUpdate = { request, found, dataset: { syncCount, dataStorage, numRecords, creationDate }, records, outbox };
-      // Under a lock the write belongs to the locked transaction's connection; otherwise it can share a statement.
-      const batched = on === this.pool && textLength(records) <= MAX_BATCHED_WRITE_LENGTH;
+      // Under a lock the write belongs to the locked transaction's connection; otherwise it can share a statement
+      // with the other writes of its turn, if there are any.
+      const batched = on === this.pool && this.activeWrites > 1 && textLength(records) <= MAX_BATCHED_WRITE_LENGTH;
       const won = batched ? await this.datasetUpdates.load(update) : (await this.updateDatasets(on, [update]))[0];
       if (!won) return undefined;
     } else {

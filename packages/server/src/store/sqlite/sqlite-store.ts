@@ -1,6 +1,7 @@
 // The embedded store: better-sqlite3 (synchronous, in-process) in WAL mode behind the async Store contract.
-// Writes run in BEGIN IMMEDIATE transactions, so several processes on one file serialize cleanly. A file-backed
-// store checkpoints its WAL on a worker thread (wal-checkpointer.ts), off the event loop.
+// Writes run in BEGIN IMMEDIATE transactions, so several processes on one file serialize cleanly; the writes of one
+// turn of the event loop share one (group commit, see write()). A file-backed store checkpoints its WAL on a worker
+// thread (wal-checkpointer.ts), off the event loop.
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';

@@ -80,6 +80,11 @@ const pacedRate = args['paced-rate'] === undefined ? undefined : Number(args['pa
 if (pacedRate !== undefined && !(pacedRate > 0)) throw new Error('--paced-rate must be a positive number of requests per second');
 const CONNECTIONS = 64;
 const MAIN_IDENTITIES = 64;
+/**
+ * Datasets of their own that each allocator of new-key writes may give a main identity: UpdateRecords(1), (10) and
+ * each of the 3 paced runs, 4 + 8 + 3 × 2 = 18, with list100 19 of AWS's 20. Runs that need more get new identities.
+ */
+const WRITE_DATASETS = { 1: 4, 10: 8, paced: 2 } as const;
 /** The hot-record race writes 1,000 records per dataset, 20 datasets per identity: 4 identities hold 80k records. */
 const HOT_IDENTITIES = 4;
 const SMALL_VALUE = 64;
@@ -165,11 +170,13 @@ const reads: Array<[string, (fixture: Fixture, identity: BenchIdentity) => Promi
 
 /** UpdateRecords of `patches` new keys each, `count` of them, spread round-robin over the identities. */
 function newKeyWrites(fixture: Fixture, slots: WriteSlots, patches: number) {
-  return (count: number) =>
-    buildWrites(fixture, count, (index) => {
-      const slot = slots.take(index, patches);
+  return async (count: number) => {
+    await slots.reserve(count, patches);
+    return buildWrites(fixture, count, () => {
+      const slot = slots.take(patches);
       return { identity: slot.identity, datasetName: slot.datasetName, patches: slot.keys.map((key): Patch => ({ Op: 'replace', Key: key, Value: value(SMALL_VALUE, key), SyncCount: 0 })) };
     });
+  };
 }
 
 /** Median req/s of a scenario's repetitions on a target (undefined before it ran). */
@@ -256,7 +263,10 @@ try {
     const warmupFor = (repetition: number) => (repetition === 0 ? plan.warmupSeconds : 0);
     for (const [scenario, patches] of [['UpdateRecords(1)', 1], ['UpdateRecords(10)', 10]] as const) {
       if (!scenarioFilter.test(scenario)) continue;
-      const slots = new Map(mainTargets.map((target) => [target.name, new WriteSlots(fixtures.get(target.name)!.identities, `w${patches}-`)]));
+      const slots = new Map(mainTargets.map((target) => {
+        const { fixture, identities } = fixtures.get(target.name)!;
+        return [target.name, new WriteSlots(identities, `w${patches}-`, WRITE_DATASETS[patches], (count) => fixture.createIdentities(count))];
+      }));
       for (let repetition = 0; repetition < plan.repetitions; repetition++) {
         for (const target of inRoundOrder(targetsFor(scenario), repetition)) {
           const { fixture } = fixtures.get(target.name)!;
@@ -306,7 +316,7 @@ try {
           for (const paced of target === sqlite ? [sqlite, floor] : [target]) {
             const { fixture, identities } = fixtures.get(paced.name)!;
             const requests = write
-              ? await newKeyWrites(fixture, new WriteSlots(identities, `lat${repetition}-`), 1)(Math.ceil(rate * plan.pacedDurationSeconds * 1.05) + 100)
+              ? await newKeyWrites(fixture, new WriteSlots(identities, `lat${repetition}-`, WRITE_DATASETS.paced, (count) => fixture.createIdentities(count)), 1)(Math.ceil(rate * plan.pacedDurationSeconds * 1.05) + 100)
               : await Promise.all(identities.map((identity) => reads.find(([name]) => name === scenario)![1](fixture, identity)));
             const pool = await load.load(requests);
             const m = await load.measure({ scenario: `${scenario} at ${rate} req/s (${pacedRate ? 'fixed' : '½ capacity'})`, target: paced, pool, connections: CONNECTIONS, warmupSeconds: 0, durationSeconds: plan.pacedDurationSeconds, cycle: !write, pacedRate: rate });
@@ -401,7 +411,7 @@ try {
         const guess = Math.min(rateOf('UpdateRecords(1)', target.name) ?? 5_000, 15_000);
         // The writes go to a dataset of their own ('q0'): written into 'p0', they would give the next run's
         // ListRecords(lastSyncCount 1) every record written since instead of 1 change (as they did in the fifteenth round).
-        const slots = new WriteSlots(identities, 'q', 1000, 1);
+        const slots = new WriteSlots(identities, 'q', 1);
         // Each size is measured at one time, so its runs cannot pair with the other size's the way rounds do: the
         // table shows the medians of `scalingRepetitions` runs (a single run of each was 0.64–1.32 × apart).
         for (let repetition = 0; repetition < plan.scalingRepetitions; repetition++) {

@@ -136,35 +136,63 @@ export const recordKey = (i: number) => `r${String(i).padStart(4, '0')}`;
 
 /**
  * Hands out datasets with room for new records, round-robin over identities so that concurrent writes land
- * on different identities (one identity's writes serialize on PostgreSQL's per-identity lock).
+ * on different identities (one identity's writes serialize on PostgreSQL's per-identity lock). Each allocator keeps
+ * to its own few datasets per identity (AWS allows 20 in all, and several allocators share the main identities), and
+ * reserve() creates more identities when a run needs more room than there is: how many writes a run sends grows with
+ * the machine's speed.
  */
 export class WriteSlots {
-  private readonly fill: Array<{ dataset: number; used: number }>;
+  private readonly fill: Array<{ identity: BenchIdentity; dataset: number; used: number }> = [];
+  private next = 0;
   private keyCounter = 0;
 
   constructor(
-    private readonly identities: readonly BenchIdentity[],
+    identities: readonly BenchIdentity[],
     private readonly prefix: string,
+    /** Datasets per identity this allocator may use. */
+    private readonly datasetsPerIdentity: number,
+    /** Creates identities for reserve(); without it, running out of room is an error. */
+    private readonly more?: (count: number) => Promise<BenchIdentity[]>,
     /** Records per dataset before moving on (AWS's limit is 1,024). */
     private readonly capacity = 1000,
-    /** Datasets per identity this allocator may use (AWS's limit is 20 in all). */
-    private readonly datasetsPerIdentity = 15,
   ) {
-    this.fill = identities.map(() => ({ dataset: 0, used: 0 }));
+    this.add(identities);
   }
 
-  /** Where the `index`-th write of `records` new keys goes. */
-  take(index: number, records: number): { identity: BenchIdentity; datasetName: string; keys: string[] } {
-    const slot = index % this.identities.length;
-    const fill = this.fill[slot]!;
-    if (fill.used + records > this.capacity) {
-      fill.dataset += 1;
-      fill.used = 0;
+  private add(identities: readonly BenchIdentity[]): void {
+    for (const identity of identities) this.fill.push({ identity, dataset: 0, used: 0 });
+  }
+
+  /** How many more writes of `records` new keys each fit. */
+  private room(records: number): number {
+    const perDataset = Math.floor(this.capacity / records);
+    let room = 0;
+    for (const f of this.fill) room += Math.floor((this.capacity - f.used) / records) + (this.datasetsPerIdentity - 1 - f.dataset) * perDataset;
+    return room;
+  }
+
+  /** Makes room for `count` more writes of `records` new keys each, with new identities if need be. */
+  async reserve(count: number, records: number): Promise<void> {
+    const missing = count - this.room(records);
+    if (missing <= 0) return;
+    if (!this.more) throw new Error(`WriteSlots: no room for ${missing} more writes (${this.prefix})`);
+    this.add(await this.more(Math.ceil(missing / (this.datasetsPerIdentity * Math.floor(this.capacity / records)))));
+  }
+
+  /** Where the next write of `records` new keys goes (after reserve()). */
+  take(records: number): { identity: BenchIdentity; datasetName: string; keys: string[] } {
+    for (let tried = 0; tried < this.fill.length; tried++) {
+      const fill = this.fill[this.next++ % this.fill.length]!;
+      if (fill.used + records > this.capacity) {
+        if (fill.dataset + 1 >= this.datasetsPerIdentity) continue;
+        fill.dataset += 1;
+        fill.used = 0;
+      }
+      fill.used += records;
+      const keys = Array.from({ length: records }, () => `n${(this.keyCounter++).toString(36)}`);
+      return { identity: fill.identity, datasetName: `${this.prefix}${fill.dataset}`, keys };
     }
-    if (fill.dataset >= this.datasetsPerIdentity) throw new Error('WriteSlots: out of datasets: this many writes need more identities (or a shorter --duration or fewer --repetitions)');
-    fill.used += records;
-    const keys = Array.from({ length: records }, () => `n${(this.keyCounter++).toString(36)}`);
-    return { identity: this.identities[slot]!, datasetName: `${this.prefix}${fill.dataset}`, keys };
+    throw new Error(`WriteSlots: out of room (${this.prefix}): reserve() first`);
   }
 }
 

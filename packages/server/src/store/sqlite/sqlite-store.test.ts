@@ -153,6 +153,19 @@ describe('SqliteStore on a file', () => {
     await reopened.close();
   });
 
+  test('a write asked for as soon as the one before it is answered is committed too', { timeout: 5_000 }, async () => {
+    const store = new SqliteStore({ filename: join(dir, 'chained.db') });
+    await store.migrate();
+    try {
+      const internals = store as unknown as { write<T>(fn: () => T): Promise<T> };
+      // The second write is asked for in the first one's continuation, while the group commit is finishing its round.
+      const second = await internals.write(() => 1).then(() => internals.write(() => 2));
+      assert.equal(second, 2);
+    } finally {
+      await store.close();
+    }
+  });
+
   /** Threads of this process (Linux); undefined elsewhere. */
   const threads = () => (existsSync('/proc/self/task') ? readdirSync('/proc/self/task').length : undefined);
 

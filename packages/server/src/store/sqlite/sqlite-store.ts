@@ -307,60 +307,68 @@ export class SqliteStore implements Store {
    */
   private write<T>(fn: () => T, size = 0): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const queued = this.queuedWrites.push({ fn, size, resolve: resolve as (value: unknown) => void, reject });
-      if (queued === 1 && !this.committing) this.committing = new Promise<void>((done) => setImmediate(() => void this.commitQueued().finally(done)));
+      this.queuedWrites.push({ fn, size, resolve: resolve as (value: unknown) => void, reject });
+      this.committing ??= this.commitQueued();
     });
   }
 
   /**
    * Commits the queued writes in order, at most MAX_WRITES_PER_TRANSACTION and MAX_TRANSACTION_SIZE (unless one
-   * write alone is larger) at a time, until none is left.
+   * write alone is larger) at a time, until none is left. It ends in the same step as it finds the queue empty, so
+   * a write asked for by the continuation of one it has just answered starts the next round.
    */
   private async commitQueued(): Promise<void> {
     try {
-      await this.commitBatches();
+      // The rest of this turn asks for its writes first.
+      await new Promise((resolve) => setImmediate(resolve));
+      for (;;) {
+        while (this.checkpointer?.writesPaused) await this.checkpointer.writesPaused;
+        this.commitBatch(this.takeBatch());
+        if (this.queuedWrites.length === 0) return;
+        // Let the callers of this batch go on (and ask for more) before the next batch takes the thread.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     } finally {
       this.committing = undefined;
     }
   }
 
-  private async commitBatches(): Promise<void> {
-    while (this.queuedWrites.length > 0) {
-      while (this.checkpointer?.writesPaused) await this.checkpointer.writesPaused;
-      let take = 1;
-      let size = this.queuedWrites[0]!.size;
-      while (take < this.queuedWrites.length && take < MAX_WRITES_PER_TRANSACTION && size + this.queuedWrites[take]!.size <= MAX_TRANSACTION_SIZE) size += this.queuedWrites[take++]!.size;
-      const batch = this.queuedWrites.splice(0, take);
-      const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
-      try {
-        if (batch.length === 1) {
-          outcomes.push({ ok: true, value: this.inTransaction.immediate(batch[0]!.fn) });
-        } else {
-          this.inTransaction.immediate(() => {
-            for (const write of batch) {
-              try {
-                // A transaction function called inside a transaction runs in a savepoint.
-                outcomes.push({ ok: true, value: this.inTransaction(write.fn) });
-              } catch (error) {
-                outcomes.push({ ok: false, error });
-              }
+  private takeBatch(): SqliteStore['queuedWrites'] {
+    let take = 1;
+    let size = this.queuedWrites[0]!.size;
+    while (take < this.queuedWrites.length && take < MAX_WRITES_PER_TRANSACTION && size + this.queuedWrites[take]!.size <= MAX_TRANSACTION_SIZE) size += this.queuedWrites[take++]!.size;
+    return this.queuedWrites.splice(0, take);
+  }
+
+  /** One transaction for `batch`, each write in a savepoint (a lone write needs none); then each is answered. */
+  private commitBatch(batch: SqliteStore['queuedWrites']): void {
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      if (batch.length === 1) {
+        outcomes.push({ ok: true, value: this.inTransaction.immediate(batch[0]!.fn) });
+      } else {
+        this.inTransaction.immediate(() => {
+          for (const write of batch) {
+            try {
+              // A transaction function called inside a transaction runs in a savepoint.
+              outcomes.push({ ok: true, value: this.inTransaction(write.fn) });
+            } catch (error) {
+              outcomes.push({ ok: false, error });
             }
-          });
-        }
-      } catch (error) {
-        // Nothing was committed (BEGIN or COMMIT failed, or the single write threw): every write of the batch fails.
-        for (const write of batch) write.reject(error);
-        continue;
+          }
+        });
       }
-      this.checkpointer?.noteWrites(batch.length);
-      batch.forEach((write, i) => {
-        const outcome = outcomes[i]!;
-        if (outcome.ok) write.resolve(outcome.value);
-        else write.reject(outcome.error);
-      });
-      // Let the callers of this batch go on (and queue more) before the next batch takes the thread.
-      if (this.queuedWrites.length > 0) await new Promise((resolve) => setImmediate(resolve));
+    } catch (error) {
+      // Nothing was committed (BEGIN or COMMIT failed, or the lone write threw): every write of the batch fails.
+      for (const write of batch) write.reject(error);
+      return;
     }
+    this.checkpointer?.noteWrites(batch.length);
+    batch.forEach((write, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) write.resolve(outcome.value);
+      else write.reject(outcome.error);
+    });
   }
 
   /** Runs `fn` in a deferred (read) transaction, so its queries see one snapshot. */

@@ -78,6 +78,16 @@ const outboxColumns = (entries: readonly OutboxEntry[]) => [
   entries.map((e) => e.bulkPoolId ?? null),
 ];
 
+/** Records as the six parallel arrays the statements below unnest (key, value, SyncCount, dates, modified by). */
+const recordColumns = (records: readonly StoredRecord[]) => [
+  records.map((r) => r.key),
+  records.map((r) => r.value),
+  records.map((r) => r.syncCount),
+  records.map((r) => r.lastModifiedDate),
+  records.map((r) => r.lastModifiedBy),
+  records.map((r) => r.deviceLastModifiedDate),
+];
+
 /** CTE `queued`: the outbox entries in parameters $first..$first+3 (outboxColumns), once per row of CTE `dataset`. */
 const queueOutbox = (first: number, createdAt: string) => `queued AS (
   INSERT INTO outbox (kind, partition_key, payload, bulk_pool_id, created_at, next_attempt_at)
@@ -832,7 +842,7 @@ export class PostgresStore implements Store {
     } else {
       const values: unknown[] = [
         identityPoolId, identityId, datasetName, now, modifiedBy, syncCount, dataStorage, numRecords, creationDate,
-        records.map((r) => r.key), records.map((r) => r.value), records.map((r) => r.syncCount), records.map((r) => r.lastModifiedDate), records.map((r) => r.lastModifiedBy), records.map((r) => r.deviceLastModifiedDate),
+        ...recordColumns(records),
         ...outboxColumns(outbox),
       ];
       const written = await run(on, INSERT_DATASET_AND_RECORDS, values);
@@ -884,12 +894,7 @@ export class PostgresStore implements Store {
       sorted.map((u) => u.dataset.numRecords),
       sorted.map((u) => u.dataset.creationDate),
       records.map(([n]) => n),
-      records.map(([, r]) => r.key),
-      records.map(([, r]) => r.value),
-      records.map(([, r]) => r.syncCount),
-      records.map(([, r]) => r.lastModifiedDate),
-      records.map(([, r]) => r.lastModifiedBy),
-      records.map(([, r]) => r.deviceLastModifiedDate),
+      ...recordColumns(records.map(([, record]) => record)),
       outbox.map(([n]) => n),
       ...outboxColumns(outbox.map(([, entry]) => entry)),
     ]);

@@ -17,50 +17,70 @@ import { buildServer, keepServerLogsIn, postgresServer, startCeiling, startCogni
 import type { WireRequest } from './lib/types.ts';
 import { buildWrites, Fixture, recordKey, value, WriteSlots, type BenchIdentity, type Patch } from './lib/workload.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    synchronous: { type: 'string', default: 'NORMAL' },
-    only: { type: 'string' },
-    'no-postgres': { type: 'boolean', default: false },
-    'cpu-prof-dir': { type: 'string' },
-    /** Extra node flags for the cognisync processes, space-separated (e.g. '--max-semi-space-size=16' for an A/B). */
-    'server-node-args': { type: 'string' },
-    /** Only main scenarios whose name matches this regular expression (for profiling one of them). */
-    scenarios: { type: 'string' },
-    /** Seconds per measured run (overrides the mode's default). */
-    duration: { type: 'string' },
-    /** Rounds of the main scenarios (overrides the mode's default). */
-    repetitions: { type: 'string' },
-    /**
-     * A/B: another build's bin (e.g. a worktree of the previous commit) runs as server "compare" (on SQLite unless
-     * --compare-store postgres), in every round of the main scenarios next to the server of its store (after it in
-     * even rounds, before it in odd ones); the table gives the median of compare ÷ that server per round.
-     */
-    'compare-bin': { type: 'string' },
-    /** The store the "compare" build runs on: sqlite (default), or postgres (its own throw-away database; compared with "postgres"). */
-    'compare-store': { type: 'string', default: 'sqlite' },
-    /**
-     * The fixed load of the paced runs in req/s, instead of ½ of the capacity just measured: to compare the latency of
-     * two builds (or two runs) at the same load. The report then says "at N req/s (fixed)", and the target row still reads it.
-     */
-    'paced-rate': { type: 'string' },
-    /** Copy every server's stderr (cognisync's request log, one JSON line per request) to DIR/<server>.log at the end. */
-    'keep-server-logs': { type: 'string' },
-  },
-});
+/** The command line: each option with the line `--help` prints for it. */
+const OPTIONS = {
+  quick: { type: 'boolean', default: false, help: 'every section, shorter and smaller (under a minute); what CI runs' },
+  synchronous: { type: 'string', default: 'NORMAL', help: 'SQLite synchronous mode of the floor and cognisync: NORMAL or FULL' },
+  only: { type: 'string', help: 'sections to run, comma-separated: main, scaling, identities, client (default: all)' },
+  'no-postgres': { type: 'boolean', default: false, help: 'skip PostgreSQL even when one answers' },
+  'cpu-prof-dir': { type: 'string', help: 'DIR: cognisync runs with --cpu-prof and writes its profile there when it stops' },
+  /** e.g. '--max-semi-space-size=16' for an A/B. */
+  'server-node-args': { type: 'string', help: "extra node flags for the cognisync processes, space-separated" },
+  scenarios: { type: 'string', help: 'REGEX: only the main scenarios whose name matches (to profile one of them)' },
+  duration: { type: 'string', help: "SECONDS per measured run (overrides the mode's default)" },
+  repetitions: { type: 'string', help: "rounds of the main scenarios (overrides the mode's default)" },
+  /**
+   * A/B: another build's bin (e.g. a worktree of the previous commit) runs as server "compare" (on SQLite unless
+   * --compare-store postgres), in every round of the main scenarios next to the server of its store (after it in
+   * even rounds, before it in odd ones); the table gives the median of compare ÷ that server per round.
+   */
+  'compare-bin': { type: 'string', help: 'BIN: A/B, another build\'s packages/server/bin/cognisync.js runs as "compare" next to the server of its store' },
+  'compare-store': { type: 'string', default: 'sqlite', help: 'the store of the "compare" build: sqlite, or postgres (its own throw-away database)' },
+  /**
+   * The fixed load of the paced runs in req/s, instead of ½ of the capacity just measured: to compare the latency of
+   * two builds (or two runs) at the same load. The report then says "at N req/s (fixed)", and the target row still reads it.
+   */
+  'paced-rate': { type: 'string', help: 'REQ/S: the paced runs at this fixed load instead of ½ of the capacity just measured' },
+  'keep-server-logs': { type: 'string', help: "DIR: copy every server's stderr (cognisync's request log) to DIR/<server>.log at the end" },
+  help: { type: 'boolean', short: 'h', default: false, help: 'print this and exit' },
+} as const;
+
+function usage(): string {
+  const lines = Object.entries(OPTIONS).map(([name, option]) => `  --${name}${option.type === 'string' ? ' …' : ''}`.padEnd(26) + option.help);
+  return `npm run bench [-- OPTIONS]: cognisync against the ceiling and floor baselines, as ratios (see bench/README.md)\n${lines.join('\n')}\n`;
+}
+
+/** A mistake on the command line: one line and the usage on stderr, exit status 2 (no stack trace). */
+function usageError(message: string): never {
+  process.stderr.write(`bench: ${message}\n${usage()}`);
+  process.exit(2);
+}
+
+let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>;
+try {
+  parsed = parseArgs({ options: OPTIONS });
+} catch (error) {
+  usageError((error as Error).message);
+}
+const { values: args } = parsed;
+if (args.help) {
+  process.stdout.write(usage());
+  process.exit(0);
+}
 const quick = args.quick!;
 const synchronous = args.synchronous!.toUpperCase() as 'NORMAL' | 'FULL';
-if (synchronous !== 'NORMAL' && synchronous !== 'FULL') throw new Error('--synchronous must be NORMAL or FULL');
+if (synchronous !== 'NORMAL' && synchronous !== 'FULL') usageError('--synchronous must be NORMAL or FULL');
 const compareStore = args['compare-store']!;
-if (compareStore !== 'sqlite' && compareStore !== 'postgres') throw new Error('--compare-store must be sqlite or postgres');
+if (compareStore !== 'sqlite' && compareStore !== 'postgres') usageError('--compare-store must be sqlite or postgres');
 /** `--cpu-prof-dir DIR`: cognisync runs with --cpu-prof and writes its profile there when it stops. */
 const profileArgs = [
   ...(args['cpu-prof-dir'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(args['cpu-prof-dir'])] : []),
   ...(args['server-node-args']?.split(' ').filter(Boolean) ?? []),
 ];
 if (args['keep-server-logs']) keepServerLogsIn(resolve(args['keep-server-logs']));
-const sections = new Set((args.only ?? 'main,scaling,identities,client').split(','));
+const SECTIONS = ['main', 'scaling', 'identities', 'client'];
+const sections = new Set((args.only ?? SECTIONS.join(',')).split(','));
+for (const section of sections) if (!SECTIONS.includes(section)) usageError(`--only: no section '${section}' (sections: ${SECTIONS.join(', ')})`);
 
 /** Run lengths and sizes; --quick keeps every scenario but shortens each and shrinks the largest seedings. */
 const plan = quick
@@ -73,11 +93,23 @@ const plan = quick
       jitWarmupSeconds: 3, warmupSeconds: 0.8, durationSeconds: 1.2, repetitions: 5, postgresScenarios: /./, latencyOnPostgres: true, pacedDurationSeconds: 3, pacedRepetitions: 3,
       scalingDurationSeconds: 1.2, scalingRepetitions: 3, datasetSizes: [10, 100, 1024], scalingOnPostgres: true, identityCounts: [1_000, 100_000], identitiesOnPostgres: true, clientRepetitions: 10, clientOnPostgres: true,
     };
-if (args.repetitions) plan.repetitions = Number(args.repetitions);
-if (args.duration) plan.durationSeconds = plan.scalingDurationSeconds = plan.pacedDurationSeconds = Number(args.duration);
-const scenarioFilter = new RegExp(args.scenarios ?? '.');
+if (args.repetitions) {
+  plan.repetitions = Number(args.repetitions);
+  if (!Number.isInteger(plan.repetitions) || plan.repetitions < 1) usageError('--repetitions must be a whole number of rounds, at least 1');
+}
+if (args.duration) {
+  const seconds = Number(args.duration);
+  if (!(seconds > 0)) usageError('--duration must be a positive number of seconds');
+  plan.durationSeconds = plan.scalingDurationSeconds = plan.pacedDurationSeconds = seconds;
+}
+let scenarioFilter: RegExp;
+try {
+  scenarioFilter = new RegExp(args.scenarios ?? '.');
+} catch (error) {
+  usageError(`--scenarios: ${(error as Error).message}`);
+}
 const pacedRate = args['paced-rate'] === undefined ? undefined : Number(args['paced-rate']);
-if (pacedRate !== undefined && !(pacedRate > 0)) throw new Error('--paced-rate must be a positive number of requests per second');
+if (pacedRate !== undefined && !(pacedRate > 0)) usageError('--paced-rate must be a positive number of requests per second');
 const CONNECTIONS = 64;
 const MAIN_IDENTITIES = 64;
 /**

@@ -4,6 +4,9 @@
 //                               │  (lock "sync:<identity>/<dataset>": one sync per dataset across tabs/processes)
 //                               ▼
 //   ┌──────────────────────► PULL ───── ListRecords(lastSyncCount) over every page ── network/4xx ──► FAILED
+//   │                           │  PUSH FIRST: this manager pulled the dataset < 5 min ago (its SyncSessionToken
+//   │                           │  kept, no merged datasets) and a change to push is based on a server version
+//   │                           ├─ (SyncCount > 0) ─► PUSH with that token, no pull; any 4xx refusal ─► PULL
 //   │◄── BACKOFF ◄── 429 / 5xx ─┤
 //   │                           │  (deleted locally? → DELETE_REMOTE → DONE)
 //   │                           ▼
@@ -32,6 +35,12 @@
 //                               ▼
 //                              DONE ── lastSyncDate := now (in ACKNOWLEDGE's transaction when it comes from there),
 //                                      release the lock, resolve the summary
+//
+// PUSH FIRST saves the pull's round trip when nobody else wrote: S = lastSyncCount + 1 proves it, exactly as after
+// a pull, and anything else (S further on, a conflict, a token the server no longer takes) ends in the pull that was
+// skipped. A push that changes only new keys (SyncCount 0) always pulls first: on a dataset deleted elsewhere (which
+// leaves its count where it was) it would re-create the dataset at S = lastSyncCount + 1 and hide the deletion, where
+// a patch based on a server version is refused (its record is gone) and the pull reports the deletion.
 //
 // No state reads the whole dataset: RESOLVE reads the pulled keys, PUSH the modified records (the store's index)
 // and the dataset's usage (the store's running count), ACKNOWLEDGE the acknowledged keys. An incremental sync
@@ -101,6 +110,16 @@ export interface SyncSummary {
   datasetDeleted: boolean;
 }
 
+/** The SyncSessionToken of a manager's latest pull of a dataset, for PUSH FIRST. */
+export interface RecentToken {
+  token: string;
+  /** When the pull that got it ended (ctx.now()). */
+  at: number;
+}
+
+/** How long after its pull a SyncSessionToken is used for PUSH FIRST (cognisync accepts them for 1 h by default). */
+export const pushFirstMaxAgeMs = 5 * 60_000;
+
 export interface SyncContext {
   store: LocalStore;
   api: CognitoSyncApi;
@@ -112,6 +131,8 @@ export interface SyncContext {
   retry: RetryPolicy;
   now: () => number;
   random: () => number;
+  /** The manager's recent tokens by `identityId/datasetName` (in memory; cleared when the identity changes). */
+  recentTokens?: Map<string, RecentToken>;
 }
 
 type SyncState = 'pull' | 'deleteRemote' | 'hooks' | 'remoteDeleted' | 'resolve' | 'push' | 'acknowledge' | 'done';
@@ -175,6 +196,12 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
   let pulledFrom: DatasetMetadata | undefined;
   /** ACKNOWLEDGE already wrote lastSyncDate in its transaction. */
   let syncDateWritten = false;
+  /** PUSH runs before any pull of this sync, with a recent token (PUSH FIRST). */
+  let pushFirst = false;
+  const tokenKey = `${identityId}/${datasetName}`;
+  /** When `pulled`'s token was got, and whether a later sync may push first with it (no merged datasets were seen). */
+  let tokenAt = 0;
+  let tokenReusable = false;
 
   const dataset = async () => (await store.getDataset(identityId, datasetName)) ?? undefined;
   /** One more attempt after a jittered exponential pause, or SyncRetriesExhaustedError when none are left. */
@@ -198,6 +225,15 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
           break;
         }
         const since = force ? 0 : (meta?.lastSyncCount ?? 0);
+        const recent = rounds === 1 && since > 0 ? ctx.recentTokens?.get(tokenKey) : undefined;
+        if (recent && ctx.now() - recent.at < pushFirstMaxAgeMs) {
+          pulled = { records: [], datasetSyncCount: since, datasetExists: true, datasetDeletedAfterRequestedSyncCount: false, mergedDatasetNames: [], syncSessionToken: recent.token };
+          pushFirst = true;
+          tokenAt = recent.at;
+          tokenReusable = true;
+          state = 'push';
+          break;
+        }
         try {
           pulled = await api.pullChanges(ctx.identityPoolId, identityId, datasetName, since, signal);
         } catch (error) {
@@ -206,6 +242,12 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
           await backoff(error);
           break;
         }
+        // Merged datasets must reach onDatasetsMerged at every sync, so a dataset that has them never pushes first.
+        // (A dataset the server does not have yet gets its token kept once a push created it, in ACKNOWLEDGE.)
+        tokenAt = ctx.now();
+        tokenReusable = pulled.mergedDatasetNames.length === 0;
+        if (tokenReusable && pulled.datasetExists) ctx.recentTokens?.set(tokenKey, { token: pulled.syncSessionToken, at: tokenAt });
+        else ctx.recentTokens?.delete(tokenKey);
         force = false;
         state = since > 0 && (pulled.datasetDeletedAfterRequestedSyncCount || !pulled.datasetExists) ? 'remoteDeleted' : 'hooks';
         break;
@@ -245,6 +287,8 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
           const local = (await store.listDatasets(identityId)).filter((d) => d.mergedInto === datasetName && !d.deleted).map((d) => d.datasetName);
           const names = [...new Set([...local, ...pulled!.mergedDatasetNames])].sort();
           if (names.length) {
+            tokenReusable = false;
+            ctx.recentTokens?.delete(tokenKey);
             summary.mergedDatasetNames = names;
             if (options.onDatasetsMerged && (await options.onDatasetsMerged(names)) === false) {
               throw new SyncCancelledError(`onDatasetsMerged stopped the sync of ${datasetName}`);
@@ -328,6 +372,12 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
             datasets: [{ identityId, datasetName, expect: neverSynced.map((r) => ({ key: r.key, record: r })), remove: neverSynced.map((r) => r.key) }],
           });
         }
+        if (pushFirst && !toPush.some((r) => r.syncCount > 0)) {
+          // Nothing to push, or only new keys: pull first after all (see PUSH FIRST above).
+          pushFirst = false;
+          state = 'pull';
+          break;
+        }
         if (!toPush.length) {
           state = 'done';
           break;
@@ -352,6 +402,14 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
             signal,
           );
         } catch (error) {
+          if (pushFirst && error instanceof ServiceError && error.statusCode >= 400 && error.statusCode < 500 && error.statusCode !== 429) {
+            // Refused without a pull before it (a conflict, a token the server no longer takes, ...): the pull that was
+            // skipped shows why, or meets the same error itself. Not an attempt, and no pause.
+            ctx.recentTokens?.delete(tokenKey);
+            pushFirst = false;
+            state = 'pull';
+            break;
+          }
           // An expired SyncSessionToken (a slow onConflict) is cured by a fresh pull, like a conflict.
           const staleToken = error instanceof ServiceError && error.name === 'InvalidParameterException' && /SyncSessionToken/i.test(error.message);
           if (!(error instanceof ServiceError && (error.retryable || staleToken))) throw error;
@@ -359,6 +417,8 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
           state = 'pull';
           break;
         }
+        pushFirst = false;
+        if (tokenReusable) ctx.recentTokens?.set(tokenKey, { token: pulled!.syncSessionToken, at: tokenAt });
         state = 'acknowledge';
         break;
       }

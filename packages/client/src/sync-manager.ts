@@ -7,7 +7,7 @@ import { LiveSyncConnection, type LiveSync, type LiveSyncOptions } from './live-
 import { defaultLimits, validateDatasetName, type ClientLimits } from './limits.ts';
 import { newDatasetFields, type DatasetMetadata } from './records.ts';
 import type { LocalStore } from './stores/store.ts';
-import { defaultRetryPolicy, runSync, type RetryPolicy, type SynchronizeOptions, type SyncSummary } from './sync-loop.ts';
+import { defaultRetryPolicy, runSync, type RecentToken, type RetryPolicy, type SynchronizeOptions, type SyncSummary } from './sync-loop.ts';
 import { CognitoIdentityApi, type Logins } from './transport/cognito-identity-api.ts';
 import { CognitoSyncApi } from './transport/cognito-sync-api.ts';
 import { nodeHttpExchange } from './transport/node-http.ts';
@@ -88,6 +88,8 @@ export class SyncManager {
   private readonly random: () => number;
   private readonly opened = new Set<string>();
   private readonly liveSyncs = new Set<LiveSyncConnection>();
+  /** Each dataset's latest SyncSessionToken, so that a sync soon after can push before it pulls (see sync-loop.ts). */
+  private readonly recentTokens = new Map<string, RecentToken>();
   private deviceIdPromise: Promise<string> | undefined;
 
   constructor(private readonly options: SyncManagerOptions) {
@@ -281,6 +283,7 @@ export class SyncManager {
             retry: this.retry,
             now: this.now,
             random: this.random,
+            recentTokens: this.recentTokens,
           },
           options,
         ),
@@ -297,6 +300,8 @@ export class SyncManager {
   }
 
   private async adopt(previousIdentityId: string, identityId: string): Promise<void> {
+    // Moved data can bring merged datasets (`<name>.<oldId>`), which only a pull reports.
+    this.recentTokens.clear();
     const datasets = await moveLocalData(this.store, previousIdentityId, identityId, this.now());
     // A live stream follows one identity: reopen it for the new one (after the switch completes).
     for (const live of this.liveSyncs) live.identityChanged();

@@ -401,7 +401,7 @@ describe('paging', () => {
 
 
 describe('round trips', () => {
-  test('a first sync is one ListRecords; pushing one change is ListRecords + UpdateRecords; pulling one is one ListRecords', async () => {
+  test('a first sync is one ListRecords; a change to a synced key is one UpdateRecords (push first); a new key is ListRecords + UpdateRecords; pulling one is one ListRecords', async () => {
     const { a, b, identityId } = await twoDevices();
     const seed = await a.openOrCreateDataset('trips');
     await seed.putAll(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, `v${i}`])));
@@ -420,7 +420,9 @@ describe('round trips', () => {
     assert.equal(await ds.size(), 50);
     assert.deepEqual(await trips(async () => assert.equal((await ds.synchronize({})).pulled, 0)), ['ListRecords'], 'nothing to do');
     await ds.put('k1', 'changed here');
-    assert.deepEqual(await trips(async () => assert.equal((await ds.synchronize()).pushed, 1)), ['ListRecords', 'UpdateRecords'], 'no re-read after the push');
+    assert.deepEqual(await trips(async () => assert.equal((await ds.synchronize()).pushed, 1)), ['UpdateRecords'], 'pushed first, no pull and no re-read after the push');
+    await ds.put('new', 'key');
+    assert.deepEqual(await trips(async () => assert.equal((await ds.synchronize()).pushed, 1)), ['ListRecords', 'UpdateRecords'], 'only new keys: pulled first');
     const other = await b.openOrCreateDataset('trips');
     await other.synchronize();
     await other.put('k2', 'changed there');
@@ -448,5 +450,134 @@ describe('round trips', () => {
     } finally {
       globalThis.fetch = original;
     }
+  });
+});
+
+describe('push first (a change to a synced key, within 5 min of this manager\'s last pull)', () => {
+  /** Device A (spied) and device B of one identity, both holding `keys` as synced records of `name`. */
+  async function syncedPair(name: string, keys: Record<string, string>, options: { now?: () => number } = {}) {
+    const { a: seeder, identityId } = await twoDevices();
+    const seed = await seeder.openOrCreateDataset(name);
+    await seed.putAll(keys);
+    await seed.synchronize();
+    const spy = spyFetch();
+    const a = device(server, poolId, { identityId, fetch: spy.fetch, ...options });
+    const da = await a.openOrCreateDataset(name);
+    await da.synchronize();
+    const b = device(server, poolId, { identityId });
+    const db = await b.openOrCreateDataset(name);
+    await db.synchronize();
+    const trips = async (run: () => Promise<unknown>) => {
+      spy.calls.length = 0;
+      await run();
+      return spy.calls.filter((c) => c !== 'GetCredentialsForIdentity');
+    };
+    return { identityId, da, db, trips };
+  }
+
+  test('another device changed the same key: the 409 leads to the pull it skipped, onConflict, and a push; one attempt', async () => {
+    const { identityId, da, db, trips } = await syncedPair('pf-conflict', { k: 'base', other: 'x' });
+    await db.put('k', 'theirs');
+    await db.synchronize();
+    await da.put('k', 'mine');
+    const seen: string[] = [];
+    let summary: Awaited<ReturnType<typeof da.synchronize>> | undefined;
+    const calls = await trips(async () => {
+      summary = await da.synchronize({ onConflict: (cs) => cs.map((c) => (seen.push(`${c.localValue}/${c.remoteValue}`), c.resolveWithLocal())) });
+    });
+    assert.deepEqual(calls, ['UpdateRecords', 'ListRecords', 'UpdateRecords']);
+    assert.deepEqual(seen, ['mine/theirs']);
+    assert.deepEqual([summary!.attempts, summary!.conflicts, summary!.pushed], [1, 1, 1]);
+    await db.synchronize();
+    const values = { k: 'mine', other: 'x' };
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'pf-conflict'), values);
+    assert.deepEqual(await da.getAll(), values);
+    assert.deepEqual(await db.getAll(), values);
+  });
+
+  test('another device wrote a different key since the pull: the push lands at S > last + 1, so the sync pulls that write too', async () => {
+    const { identityId, da, trips } = await syncedPair('pf-gap', { k: '1' });
+    await developerWrite(server, poolId, identityId, 'pf-gap', 'theirs', 'elsewhere');
+    await da.put('k', '2');
+    let summary: Awaited<ReturnType<typeof da.synchronize>> | undefined;
+    assert.deepEqual(await trips(async () => (summary = await da.synchronize())), ['UpdateRecords', 'ListRecords']);
+    assert.deepEqual([summary!.pushed, summary!.pulled, summary!.lastSyncCount], [1, 1, 3]);
+    assert.deepEqual(summary!.changedKeys, ['theirs']);
+    assert.deepEqual(await da.getAll(), { k: '2', theirs: 'elsewhere' });
+  });
+
+  for (const keep of [true, false]) {
+    for (const edit of [true, false]) {
+      test(`a dataset deleted elsewhere is reported, not re-created behind the hook's back (${edit ? 'an edit and a new key' : 'only a new key'}; onDatasetDeleted → ${!keep})`, async () => {
+        const name = `pf-deleted-${keep}-${edit}`;
+        const { identityId, da, db, trips } = await syncedPair(name, { k: 'v', j: 'w' });
+        await db.delete();
+        await db.synchronize();
+        // An edit's patch is refused: its record went with the dataset. Only new keys would be accepted, and re-create
+        // the dataset at the next SyncCount (a deletion leaves the count), so they are never pushed first.
+        if (edit) await da.put('k', 'edited');
+        await da.put('fresh', 'new');
+        const reported: string[] = [];
+        const calls = await trips(() => da.synchronize({ onDatasetDeleted: (deleted) => (reported.push(deleted), !keep) }));
+        assert.deepEqual(reported, [name]);
+        assert.deepEqual(calls.slice(0, 2), edit ? ['UpdateRecords', 'ListRecords'] : ['ListRecords', 'ListRecords'], 'the deletion is seen by a pull (and the next pull is from 0)');
+        const expected = keep ? { fresh: 'new', j: 'w', k: edit ? 'edited' : 'v' } : {};
+        assert.deepEqual(await da.getAll(), expected);
+        assert.deepEqual(await serverValues(server, poolId, identityId, name), expected);
+      });
+    }
+  }
+
+  test('a token the server refuses (400) is not an error: the sync pulls and pushes with a fresh one', async () => {
+    const { identityId } = await twoDevices();
+    let refused = 0;
+    const { fetch, calls } = spyFetch({
+      instead: (operation, n) =>
+        operation === 'UpdateRecords' && n === 2
+          ? (refused++, new Response(JSON.stringify({ __type: 'InvalidParameterException', message: 'Invalid SyncSessionToken' }), { status: 400, headers: { 'x-amzn-ErrorType': 'InvalidParameterException' } }))
+          : undefined,
+    });
+    const ds = await device(server, poolId, { identityId, fetch }).openOrCreateDataset('pf-token');
+    await ds.put('k', '1');
+    await ds.synchronize();
+    await ds.put('k', '2');
+    calls.length = 0;
+    const summary = await ds.synchronize();
+    assert.equal(refused, 1);
+    assert.deepEqual(calls.filter((c) => c !== 'GetCredentialsForIdentity'), ['UpdateRecords', 'ListRecords', 'UpdateRecords']);
+    assert.deepEqual([summary.attempts, summary.pushed], [1, 1]);
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'pf-token'), { k: '2' });
+  });
+
+  test('a token older than 5 minutes is not used', async () => {
+    let clock = Date.now();
+    const { da, trips } = await syncedPair('pf-old', { k: '1' }, { now: () => clock });
+    clock += 5 * 60_000;
+    await da.put('k', '2');
+    assert.deepEqual(await trips(() => da.synchronize()), ['ListRecords', 'UpdateRecords']);
+    await da.put('k', '3');
+    assert.deepEqual(await trips(() => da.synchronize()), ['UpdateRecords'], 'the pull just made is fresh');
+  });
+
+  test('a dataset whose last pull reported merged datasets pulls first, so onDatasetsMerged sees them again', async () => {
+    const pool = await createPool(server, { DeveloperProviderName: 'login.example' });
+    const developer = identityClient(server.endpoint);
+    const source = await developer.send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: pool, Logins: { 'login.example': 'pf-s' } }));
+    const destination = await developer.send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: pool, Logins: { 'login.example': 'pf-d' } }));
+    const phone = await device(server, pool, { credentials: developerCredentials, identityId: source.IdentityId! }).openOrCreateDataset('settings');
+    await phone.put('k', 'v');
+    await phone.synchronize();
+    await developer.send(new MergeDeveloperIdentitiesCommand({ IdentityPoolId: pool, DeveloperProviderName: 'login.example', SourceUserIdentifier: 'pf-s', DestinationUserIdentifier: 'pf-d' }));
+    const { fetch, calls } = spyFetch();
+    const web = await device(server, pool, { credentials: developerCredentials, identityId: destination.IdentityId!, fetch }).openOrCreateDataset('settings');
+    await web.put('mine', 'x');
+    let reports = 0;
+    const onDatasetsMerged = () => (reports++, true);
+    await web.synchronize({ onDatasetsMerged });
+    await web.put('mine', 'y');
+    calls.length = 0;
+    await web.synchronize({ onDatasetsMerged });
+    assert.equal(reports, 2);
+    assert.deepEqual(calls, ['ListRecords', 'UpdateRecords']);
   });
 });

@@ -242,10 +242,11 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
           await backoff(error);
           break;
         }
-        // Merged datasets must reach onDatasetsMerged at every sync, so a dataset that has them never pushes first.
+        // Merged datasets (the server's, or local ones HOOKS found in an earlier round of this sync) must reach
+        // onDatasetsMerged at every sync, so a dataset that has them never pushes first.
         // (A dataset the server does not have yet gets its token kept once a push created it, in ACKNOWLEDGE.)
         tokenAt = ctx.now();
-        tokenReusable = pulled.mergedDatasetNames.length === 0;
+        tokenReusable = pulled.mergedDatasetNames.length === 0 && summary.mergedDatasetNames.length === 0;
         if (tokenReusable && pulled.datasetExists) ctx.recentTokens?.set(tokenKey, { token: pulled.syncSessionToken, at: tokenAt });
         else ctx.recentTokens?.delete(tokenKey);
         force = false;

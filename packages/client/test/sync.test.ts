@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { GetOpenIdTokenForDeveloperIdentityCommand, MergeDeveloperIdentitiesCommand } from '@aws-sdk/client-cognito-identity';
+import type { SyncConflict } from '../src/conflicts.ts';
 import { ServiceError, SyncCancelledError, SyncRetriesExhaustedError, ValidationError } from '../src/errors.ts';
 import { MemoryStore } from '../src/stores/memory/memory-store.ts';
 import { SyncManager } from '../src/sync-manager.ts';
@@ -557,6 +558,36 @@ describe('push first (a change to a synced key, within 5 min of this manager\'s 
     assert.deepEqual(await trips(() => da.synchronize()), ['ListRecords', 'UpdateRecords']);
     await da.put('k', '3');
     assert.deepEqual(await trips(() => da.synchronize()), ['UpdateRecords'], 'the pull just made is fresh');
+  });
+
+  test('local merged datasets (after an identity change) keep every sync pulling first, also after a sync that retried a 409', async () => {
+    const identityA = `us-east-1:${crypto.randomUUID()}`;
+    const identityB = `us-east-1:${crypto.randomUUID()}`;
+    const store = new MemoryStore();
+    let injected = false;
+    const { fetch, calls } = spyFetch({
+      async before(operation) {
+        // Another device writes the key between this device's pull and its push: a 409 and a second pull round.
+        if (operation === 'UpdateRecords' && !injected) {
+          injected = true;
+          await developerWrite(server, poolId, identityB, 'settings', 'from', 'elsewhere');
+        }
+      },
+    });
+    const m = new SyncManager({ identityPoolId: poolId, endpoint: server.endpoint, store, credentials: developerCredentials, identityId: identityA, fetch, retry: { baseDelayMs: 1, maxDelayMs: 2 } });
+    const ds = await m.openOrCreateDataset('settings');
+    await ds.put('from', 'A');
+    // This device already holds B's copy of the dataset, so A's copy stays as settings.<A>, merged into it.
+    await store.commit({ datasets: [{ identityId: identityB, datasetName: 'settings', put: [{ key: 'from', value: 'B', syncCount: 0, modified: true, deviceLastModifiedDate: 1, lastModifiedDate: 1, lastModifiedBy: '', pushing: null }] }] });
+    await m.changeIdentity(identityB);
+    let reports = 0;
+    const options = { onDatasetsMerged: () => (reports++, true), onConflict: (cs: SyncConflict[]) => cs.map((c) => c.resolveWithLocal()) };
+    assert.equal((await ds.synchronize(options)).attempts, 2);
+    await ds.put('from', 'again');
+    calls.length = 0;
+    await ds.synchronize(options);
+    assert.equal(reports, 2, 'reported by both syncs');
+    assert.deepEqual(calls.filter((c) => c !== 'GetCredentialsForIdentity'), ['ListRecords', 'UpdateRecords']);
   });
 
   test('a dataset whose last pull reported merged datasets pulls first, so onDatasetsMerged sees them again', async () => {

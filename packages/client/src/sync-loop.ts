@@ -117,8 +117,8 @@ export interface RecentToken {
   at: number;
 }
 
-/** How long after its pull a SyncSessionToken is used for PUSH FIRST (cognisync accepts them for 1 h by default). */
-export const pushFirstMaxAgeMs = 5 * 60_000;
+/** How long after its pull a SyncSessionToken is used for PUSH FIRST by default (cognisync accepts them for 1 h). */
+export const defaultPushFirstWithinMs = 5 * 60_000;
 
 export interface SyncContext {
   store: LocalStore;
@@ -133,6 +133,8 @@ export interface SyncContext {
   random: () => number;
   /** The manager's recent tokens by `identityId/datasetName` (in memory; cleared when the identity changes). */
   recentTokens?: Map<string, RecentToken>;
+  /** PUSH FIRST only with a token got less than this long ago; 0: always pull first. */
+  pushFirstWithinMs?: number;
 }
 
 type SyncState = 'pull' | 'deleteRemote' | 'hooks' | 'remoteDeleted' | 'resolve' | 'push' | 'acknowledge' | 'done';
@@ -226,7 +228,7 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
         }
         const since = force ? 0 : (meta?.lastSyncCount ?? 0);
         const recent = rounds === 1 && since > 0 ? ctx.recentTokens?.get(tokenKey) : undefined;
-        if (recent && ctx.now() - recent.at < pushFirstMaxAgeMs) {
+        if (recent && ctx.now() - recent.at < (ctx.pushFirstWithinMs ?? defaultPushFirstWithinMs)) {
           pulled = { records: [], datasetSyncCount: since, datasetExists: true, datasetDeletedAfterRequestedSyncCount: false, mergedDatasetNames: [], syncSessionToken: recent.token };
           pushFirst = true;
           tokenAt = recent.at;

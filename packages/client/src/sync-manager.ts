@@ -43,6 +43,12 @@ export interface SyncManagerOptions {
   retry?: Partial<RetryPolicy>;
   /** How long synchronize() waits for another tab or process syncing the same dataset (default 60 s). */
   lockTimeoutMs?: number;
+  /**
+   * A sync that changes keys the server has pushes first (one round trip, no pull) when this manager pulled the
+   * dataset less than this long ago (default 5 min; see "Push first" in the README). 0: every sync pulls first, as the
+   * AWS SDKs' sync managers do.
+   */
+  pushFirstWithinMs?: number;
   /** Called after local data moved to a new identity id (login to an identity that already existed, merges). */
   onIdentityChanged?: (change: { previousIdentityId: string; identityId: string; datasets: string[] }) => void | Promise<void>;
   /**
@@ -284,6 +290,7 @@ export class SyncManager {
             now: this.now,
             random: this.random,
             recentTokens: this.recentTokens,
+            pushFirstWithinMs: this.options.pushFirstWithinMs,
           },
           options,
         ),

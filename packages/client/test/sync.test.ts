@@ -456,7 +456,7 @@ describe('round trips', () => {
 
 describe('push first (a change to a synced key, within 5 min of this manager\'s last pull)', () => {
   /** Device A (spied) and device B of one identity, both holding `keys` as synced records of `name`. */
-  async function syncedPair(name: string, keys: Record<string, string>, options: { now?: () => number } = {}) {
+  async function syncedPair(name: string, keys: Record<string, string>, options: { now?: () => number; pushFirstWithinMs?: number } = {}) {
     const { a: seeder, identityId } = await twoDevices();
     const seed = await seeder.openOrCreateDataset(name);
     await seed.putAll(keys);
@@ -550,7 +550,7 @@ describe('push first (a change to a synced key, within 5 min of this manager\'s 
     assert.deepEqual(await serverValues(server, poolId, identityId, 'pf-token'), { k: '2' });
   });
 
-  test('a token older than 5 minutes is not used', async () => {
+  test('a token older than 5 minutes (or than pushFirstWithinMs) is not used; pushFirstWithinMs: 0 always pulls first', async () => {
     let clock = Date.now();
     const { da, trips } = await syncedPair('pf-old', { k: '1' }, { now: () => clock });
     clock += 5 * 60_000;
@@ -558,6 +558,14 @@ describe('push first (a change to a synced key, within 5 min of this manager\'s 
     assert.deepEqual(await trips(() => da.synchronize()), ['ListRecords', 'UpdateRecords']);
     await da.put('k', '3');
     assert.deepEqual(await trips(() => da.synchronize()), ['UpdateRecords'], 'the pull just made is fresh');
+
+    const longer = await syncedPair('pf-within', { k: '1' }, { now: () => clock, pushFirstWithinMs: 3_600_000 });
+    clock += 30 * 60_000;
+    await longer.da.put('k', '2');
+    assert.deepEqual(await longer.trips(() => longer.da.synchronize()), ['UpdateRecords'], 'within the hour asked for');
+    const never = await syncedPair('pf-never', { k: '1' }, { pushFirstWithinMs: 0 });
+    await never.da.put('k', '2');
+    assert.deepEqual(await never.trips(() => never.da.synchronize()), ['ListRecords', 'UpdateRecords']);
   });
 
   test('local merged datasets (after an identity change) keep every sync pulling first, also after a sync that retried a 409', async () => {

@@ -91,7 +91,7 @@ const plan = quick
   : {
       // Paced runs are longer, and repeated: their p99 is the 1-in-100 worst, and a single stall of the VM decides it.
       jitWarmupSeconds: 3, warmupSeconds: 0.8, durationSeconds: 1.2, repetitions: 5, postgresScenarios: /./, latencyOnPostgres: true, pacedDurationSeconds: 3, pacedRepetitions: 3,
-      scalingDurationSeconds: 1.2, scalingRepetitions: 3, datasetSizes: [10, 100, 1024], scalingOnPostgres: true, identityCounts: [1_000, 100_000], identitiesOnPostgres: true, clientRepetitions: 10, clientOnPostgres: true,
+      scalingDurationSeconds: 1.2, scalingRepetitions: 3, datasetSizes: [10, 100, 1024], scalingOnPostgres: true, identityCounts: [1_000, 100_000], identitiesOnPostgres: true, clientRepetitions: 30, clientOnPostgres: true,
     };
 if (args.repetitions) {
   plan.repetitions = Number(args.repetitions);

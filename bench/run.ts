@@ -25,7 +25,7 @@ const OPTIONS = {
   'no-postgres': { type: 'boolean', default: false, help: 'skip PostgreSQL even when one answers' },
   'cpu-prof-dir': { type: 'string', help: 'DIR: cognisync runs with --cpu-prof and writes its profile there when it stops' },
   /** e.g. '--max-semi-space-size=16' for an A/B. */
-  'server-node-args': { type: 'string', help: "extra node flags for the cognisync processes, space-separated" },
+  'server-node-args': { type: 'string', help: 'extra node flags for the cognisync processes, space-separated' },
   scenarios: { type: 'string', help: 'REGEX: only the main scenarios whose name matches (to profile one of them)' },
   duration: { type: 'string', help: "SECONDS per measured run (overrides the mode's default)" },
   repetitions: { type: 'string', help: "rounds of the main scenarios (overrides the mode's default)" },

@@ -28,6 +28,19 @@ async function twoDevices() {
   return { a, b, identityId };
 }
 
+/** A spied fetch that lets another writer act once, just before this device's first UpdateRecords goes out. */
+function writeBeforeFirstPush(write: () => Promise<void>) {
+  let written = false;
+  return spyFetch({
+    async before(operation) {
+      if (operation === 'UpdateRecords' && !written) {
+        written = true;
+        await write();
+      }
+    },
+  });
+}
+
 describe('two devices of one identity', () => {
   test('edits made offline on both devices sync and converge', async () => {
     const { a, b, identityId } = await twoDevices();
@@ -175,15 +188,7 @@ describe('two devices of one identity', () => {
 describe('retries and lastSyncCount', () => {
   test('a 409 caused by a concurrent writer is retried after a fresh pull and succeeds; attempts are reported', async () => {
     const { a, identityId } = await twoDevices();
-    let injected = false;
-    const { fetch, calls } = spyFetch({
-      async before(operation) {
-        if (operation === 'UpdateRecords' && !injected) {
-          injected = true;
-          await developerWrite(server, poolId, identityId, 'race', 'k', 'other-device');
-        }
-      },
-    });
+    const { fetch, calls } = writeBeforeFirstPush(() => developerWrite(server, poolId, identityId, 'race', 'k', 'other-device'));
     const manager = device(server, poolId, { identityId, fetch });
     const ds = await manager.openOrCreateDataset('race');
     await ds.put('k', 'mine');
@@ -240,16 +245,8 @@ describe('retries and lastSyncCount', () => {
     const da = await a.openOrCreateDataset('gap');
     await da.put('seed', '0');
     await da.synchronize();
-    let injected = false;
-    const { fetch, calls } = spyFetch({
-      async before(operation) {
-        // Between this device's pull and its push, another device writes a different key.
-        if (operation === 'UpdateRecords' && !injected) {
-          injected = true;
-          await developerWrite(server, poolId, identityId, 'gap', 'theirs', 'from-elsewhere');
-        }
-      },
-    });
+    // Between this device's pull and its push, another device writes a different key.
+    const { fetch, calls } = writeBeforeFirstPush(() => developerWrite(server, poolId, identityId, 'gap', 'theirs', 'from-elsewhere'));
     const b = device(server, poolId, { identityId, fetch });
     const db = await b.openOrCreateDataset('gap');
     await db.synchronize();
@@ -572,16 +569,8 @@ describe('push first (a change to a synced key, within 5 min of this manager\'s 
     const identityA = `us-east-1:${crypto.randomUUID()}`;
     const identityB = `us-east-1:${crypto.randomUUID()}`;
     const store = new MemoryStore();
-    let injected = false;
-    const { fetch, calls } = spyFetch({
-      async before(operation) {
-        // Another device writes the key between this device's pull and its push: a 409 and a second pull round.
-        if (operation === 'UpdateRecords' && !injected) {
-          injected = true;
-          await developerWrite(server, poolId, identityB, 'settings', 'from', 'elsewhere');
-        }
-      },
-    });
+    // Another device writes the key between this device's pull and its push: a 409 and a second pull round.
+    const { fetch, calls } = writeBeforeFirstPush(() => developerWrite(server, poolId, identityB, 'settings', 'from', 'elsewhere'));
     const m = new SyncManager({ identityPoolId: poolId, endpoint: server.endpoint, store, credentials: developerCredentials, identityId: identityA, fetch, retry: { baseDelayMs: 1, maxDelayMs: 2 } });
     const ds = await m.openOrCreateDataset('settings');
     await ds.put('from', 'A');

@@ -38,9 +38,10 @@
 //
 // PUSH FIRST saves the pull's round trip when nobody else wrote: S = lastSyncCount + 1 proves it, exactly as after
 // a pull, and anything else (S further on, a conflict, a token the server no longer takes) ends in the pull that was
-// skipped. A push that changes only new keys (SyncCount 0) always pulls first: on a dataset deleted elsewhere (which
-// leaves its count where it was) it would re-create the dataset at S = lastSyncCount + 1 and hide the deletion, where
-// a patch based on a server version is refused (its record is gone) and the pull reports the deletion.
+// skipped. A push that changes only new keys (SyncCount 0) always pulls first: on a server whose deletion leaves the
+// count where it was (not cognisync's, which takes the next one; AWS's is not documented), it would re-create a
+// dataset deleted elsewhere at S = lastSyncCount + 1 and hide the deletion, where a patch based on a server version
+// is refused (its record is gone) and the pull reports the deletion.
 //
 // No state reads the whole dataset: RESOLVE reads the pulled keys, PUSH the modified records (the store's index)
 // and the dataset's usage (the store's running count), ACKNOWLEDGE the acknowledged keys. An incremental sync

@@ -3,11 +3,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { GetOpenIdTokenForDeveloperIdentityCommand, MergeDeveloperIdentitiesCommand } from '@aws-sdk/client-cognito-identity';
+import { DeleteDatasetCommand } from '@aws-sdk/client-cognito-sync';
 import type { SyncConflict } from '../src/conflicts.ts';
 import { ServiceError, SyncCancelledError, SyncRetriesExhaustedError, ValidationError } from '../src/errors.ts';
 import { MemoryStore } from '../src/stores/memory/memory-store.ts';
 import { SyncManager } from '../src/sync-manager.ts';
-import { createPool, developerCredentials, developerWrite, device, identityClient, serverValues, spyFetch, startServer, type ServerProcess } from './support.ts';
+import { createPool, developerCredentials, developerWrite, device, identityClient, serverValues, spyFetch, startServer, syncClient, type ServerProcess } from './support.ts';
 
 let server: ServerProcess;
 let poolId: string;
@@ -358,6 +359,28 @@ describe('deletion and merges', () => {
   });
 });
 
+describe('deletion racing a sync', () => {
+  test('a dataset deleted between this sync\'s pull and its push of new keys is reported, and both sides converge', async () => {
+    const { a, identityId } = await twoDevices();
+    const seed = await a.openOrCreateDataset('race-delete');
+    await seed.put('old', '1');
+    await seed.synchronize();
+    const { fetch } = writeBeforeFirstPush(async () => {
+      await syncClient(server.endpoint).send(new DeleteDatasetCommand({ IdentityPoolId: poolId, IdentityId: identityId, DatasetName: 'race-delete' }));
+    });
+    const ds = await device(server, poolId, { identityId, fetch }).openOrCreateDataset('race-delete');
+    await ds.synchronize();
+    await ds.put('fresh', 'new');
+    const reported: string[] = [];
+    // The push re-creates the dataset one count past the deletion, two past this device's pull: it pulls the gap,
+    // where the deletion shows. (Had the deletion kept the count, the push would have looked like the only change.)
+    await ds.synchronize({ onDatasetDeleted: (name) => (reported.push(name), true) });
+    assert.deepEqual(reported, ['race-delete']);
+    assert.deepEqual(await ds.getAll(), await serverValues(server, poolId, identityId, 'race-delete'));
+    assert.deepEqual(await ds.getAll(), { fresh: 'new' });
+  });
+});
+
 describe('paging', () => {
   test('a pull spans every ListRecords page, and a write landing between pages is neither lost nor skipped', async () => {
     const paged = await startServer({ env: { COGNISYNC_LIMIT_LIST_RECORDS_MAX_PAGE: '3', COGNISYNC_LIMIT_LIST_RECORDS_DEFAULT_PAGE: '3' } });
@@ -511,8 +534,8 @@ describe('push first (a change to a synced key, within 5 min of this manager\'s 
         const { identityId, da, db, trips } = await syncedPair(name, { k: 'v', j: 'w' });
         await db.delete();
         await db.synchronize();
-        // An edit's patch is refused: its record went with the dataset. Only new keys would be accepted, and re-create
-        // the dataset at the next SyncCount (a deletion leaves the count), so they are never pushed first.
+        // An edit's patch is refused: its record went with the dataset. Only new keys would be accepted and re-create
+        // it, so they are never pushed first (on a server whose deletion kept the count, that would hide the deletion).
         if (edit) await da.put('k', 'edited');
         await da.put('fresh', 'new');
         const reported: string[] = [];

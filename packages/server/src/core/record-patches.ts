@@ -59,6 +59,17 @@ export function textLength(items: ReadonlyArray<{ key: string; value?: string | 
  * (0 for a record never written); one stale patch fails the whole request with ResourceConflictException.
  * A successful request moves the dataset SyncCount up by exactly one and stamps every patched record with it.
  */
+/**
+ * The SyncCount a DeleteDataset takes: the next one, as a write would (the stores' SQL says the same, `sync_count + 1`).
+ * A deletion that left the count where it was would be invisible in the count's sequence: a device that pulled at
+ * that count and then pushed only new keys would re-create the dataset at the very next count, take it for its own
+ * write alone, and never learn of the deletion. At the next count, such a push lands one further on, the device
+ * pulls the gap, and ListRecords reports DatasetDeletedAfterRequestedSyncCount.
+ */
+export function deletedSyncCount(syncCount: number): number {
+  return syncCount + 1;
+}
+
 export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult {
   const { dataset, current, patches, limits } = input;
   const seen = new Set<string>();

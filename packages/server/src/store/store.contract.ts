@@ -618,7 +618,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         });
       });
 
-      storeTest('deleteDataset returns the old metadata; the dataset is gone and deletedAtSyncCount remembers its count', async (store) => {
+      storeTest('deleteDataset returns the old metadata; the dataset is gone, and the deletion took the next SyncCount (deletedAtSyncCount)', async (store) => {
         await update(store, key, [put('a', '1'), put('b', '2')], T0);
         await update(store, key, [put('a', '3', 1)], T0 + 1);
         const before = await store.describeDataset(key);
@@ -627,7 +627,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const page = await store.listRecords(key, 0, undefined, 10);
         assert.equal(page.dataset, undefined);
         assert.deepEqual(page.records, []);
-        assert.equal(page.deletedAtSyncCount, 2);
+        assert.equal(page.deletedAtSyncCount, 3, 'the dataset was at 2');
         assert.equal(page.next, undefined);
         assert.equal(await store.deleteDataset(key, T0 + 3), undefined);
         assert.equal(await store.deleteDataset(datasetKey('never'), T0 + 3), undefined);
@@ -644,17 +644,18 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         await store.deleteDataset(key, T0 + 3);
         // The old records are gone: a patch naming an old SyncCount conflicts.
         await assert.rejects(update(store, key, [put('a', 'new', 2)], T0 + 4), serviceError('ResourceConflictException'));
+        // 3 was the last write, 4 the deletion: a device that pulled at 3 and writes new keys sees 5, not 3 + 1.
         const recreated = await update(store, key, [put('a', 'new')], T0 + 5);
-        assert.equal(recreated.dataset.syncCount, 4);
-        assert.deepEqual(recreated.records.map((r) => [r.key, r.value, r.syncCount]), [['a', 'new', 4]]);
+        assert.equal(recreated.dataset.syncCount, 5);
+        assert.deepEqual(recreated.records.map((r) => [r.key, r.value, r.syncCount]), [['a', 'new', 5]]);
         const dataset = await store.describeDataset(key);
-        assert.equal(dataset?.syncCount, 4);
+        assert.equal(dataset?.syncCount, 5);
         assert.equal(dataset?.numRecords, 1);
         assert.equal(dataset?.dataStorage, utf8('anew'));
         assert.equal(dataset?.creationDate, T0 + 5);
         const page = await store.listRecords(key, 0, undefined, 10);
-        assert.deepEqual(page.records.map((r) => [r.key, r.value, r.syncCount]), [['a', 'new', 4]]);
-        assert.equal(page.deletedAtSyncCount, 3);
+        assert.deepEqual(page.records.map((r) => [r.key, r.value, r.syncCount]), [['a', 'new', 5]]);
+        assert.equal(page.deletedAtSyncCount, 4);
         // A client synced before the deletion asks from its old count and gets only the new life's records.
         assert.deepEqual((await store.listRecords(key, 2, undefined, 10)).records.map((r) => r.key), ['a']);
       });

@@ -275,6 +275,7 @@ async function runModelOp(op: ModelOp) {
     else {
       dataset.exists = false;
       dataset.records.clear();
+      dataset.counter += 1; // the deletion takes the next SyncCount
       modelAccepted++;
     }
   };

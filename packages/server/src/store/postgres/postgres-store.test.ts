@@ -147,7 +147,8 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
       assert.deepEqual(heard, [
         { identityPoolId: POOL, identityId: IDENTITY, datasetName: 'live', syncCount: 1, deviceId: 'phone' },
         { identityPoolId: POOL, identityId: IDENTITY, datasetName: 'live', syncCount: 2 },
-        { identityPoolId: POOL, identityId: IDENTITY, datasetName: 'live', syncCount: 2 },
+        // The deletion, at the next SyncCount.
+        { identityPoolId: POOL, identityId: IDENTITY, datasetName: 'live', syncCount: 3 },
         { identityPoolId: POOL, identityId: IDENTITY, datasetName: 'other', syncCount: 1 },
       ]);
     } finally {

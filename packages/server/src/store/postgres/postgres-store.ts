@@ -15,7 +15,7 @@
 //   dataset-count limit is decided on a stable count; different identities never wait for each other.
 import DataLoader from 'dataloader';
 import pg from 'pg';
-import { applyRecordPatches, textLength } from '../../core/record-patches.js';
+import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { InternalErrorException, LimitExceededException, ResourceConflictException, ServiceError, TooManyRequestsException } from '../../errors.js';
@@ -176,7 +176,7 @@ const INSERT_DATASET_AND_RECORDS = `WITH dataset AS (
 /** DeleteDataset after locking the row ($1): records, dataset state and outbox ($3–$6) at once. */
 const DELETE_DATASET = `WITH removed AS (DELETE FROM records WHERE dataset_id = $1),
   dataset AS (
-    UPDATE datasets SET live = false, deleted_at_sync_count = sync_count, data_storage = 0, num_records = 0, last_modified_date = $2 WHERE dataset_id = $1
+    UPDATE datasets SET live = false, sync_count = sync_count + 1, deleted_at_sync_count = sync_count + 1, data_storage = 0, num_records = 0, last_modified_date = $2 WHERE dataset_id = $1
     RETURNING dataset_id),
   ${queueOutbox(3, '$2')}
   SELECT dataset_id FROM dataset`;
@@ -679,14 +679,16 @@ export class PostgresStore implements Store {
         key.identityPoolId, key.identityId, key.datasetName,
       ])).rows;
       if (!row) return undefined;
+      // The deletion is a change of its own, at the next SyncCount (see deletedSyncCount).
+      const syncCount = deletedSyncCount(row.sync_count);
       const outbox = [
-        ...(stream ? streamEntries(stream, key, 'remove', [], row.sync_count, now) : []),
-        ...(push ? pushEntries(push, key, await this.subscribedDevices(client, key), 'DatasetDeleted', row.sync_count, undefined) : []),
+        ...(stream ? streamEntries(stream, key, 'remove', [], syncCount, now) : []),
+        ...(push ? pushEntries(push, key, await this.subscribedDevices(client, key), 'DatasetDeleted', syncCount, undefined) : []),
       ];
       await run(client, DELETE_DATASET, [row.dataset_id, now, ...outboxColumns(outbox)]);
       return toDataset(row);
     });
-    if (deleted) this.notifier.publish({ identityPoolId: key.identityPoolId, identityId: key.identityId, datasetName: key.datasetName, syncCount: deleted.syncCount });
+    if (deleted) this.notifier.publish({ identityPoolId: key.identityPoolId, identityId: key.identityId, datasetName: key.datasetName, syncCount: deletedSyncCount(deleted.syncCount) });
     return deleted;
   }
 

@@ -55,12 +55,7 @@ export function textLength(items: ReadonlyArray<{ key: string; value?: string | 
 }
 
 /**
- * Applies a request's patches all-or-nothing. Every patch must carry the record's current SyncCount
- * (0 for a record never written); one stale patch fails the whole request with ResourceConflictException.
- * A successful request moves the dataset SyncCount up by exactly one and stamps every patched record with it.
- */
-/**
- * The SyncCount a DeleteDataset takes: the next one, as a write would (the stores' SQL says the same, `sync_count + 1`).
+ * The SyncCount a DeleteDataset takes: the next one, as a write would.
  * A deletion that left the count where it was would be invisible in the count's sequence: a device that pulled at
  * that count and then pushed only new keys would re-create the dataset at the very next count, take it for its own
  * write alone, and never learn of the deletion. At the next count, such a push lands one further on, the device
@@ -70,6 +65,11 @@ export function deletedSyncCount(syncCount: number): number {
   return syncCount + 1;
 }
 
+/**
+ * Applies a request's patches all-or-nothing. Every patch must carry the record's current SyncCount
+ * (0 for a record never written); one stale patch fails the whole request with ResourceConflictException.
+ * A successful request moves the dataset SyncCount up by exactly one and stamps every patched record with it.
+ */
 export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult {
   const { dataset, current, patches, limits } = input;
   const seen = new Set<string>();

@@ -173,12 +173,12 @@ const INSERT_DATASET_AND_RECORDS = `WITH dataset AS (
     INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, sync_sessions_count)
     VALUES ($1, $2, $3, true, $9, $4, $5, $6, $7, $8, 1) RETURNING dataset_id)${WRITE_RECORDS}`;
 
-/** DeleteDataset after locking the row ($1): records, dataset state and outbox ($3–$6) at once. */
+/** DeleteDataset after locking the row ($1): records, dataset state (its new SyncCount $3) and outbox ($4–$7) at once. */
 const DELETE_DATASET = `WITH removed AS (DELETE FROM records WHERE dataset_id = $1),
   dataset AS (
-    UPDATE datasets SET live = false, sync_count = sync_count + 1, deleted_at_sync_count = sync_count + 1, data_storage = 0, num_records = 0, last_modified_date = $2 WHERE dataset_id = $1
+    UPDATE datasets SET live = false, sync_count = $3, deleted_at_sync_count = $3, data_storage = 0, num_records = 0, last_modified_date = $2 WHERE dataset_id = $1
     RETURNING dataset_id),
-  ${queueOutbox(3, '$2')}
+  ${queueOutbox(4, '$2')}
   SELECT dataset_id FROM dataset`;
 
 const D_DATASET_COLUMNS = DATASET_COLUMNS.split(', ').map((column) => `d.${column}`).join(', ');
@@ -685,7 +685,7 @@ export class PostgresStore implements Store {
         ...(stream ? streamEntries(stream, key, 'remove', [], syncCount, now) : []),
         ...(push ? pushEntries(push, key, await this.subscribedDevices(client, key), 'DatasetDeleted', syncCount, undefined) : []),
       ];
-      await run(client, DELETE_DATASET, [row.dataset_id, now, ...outboxColumns(outbox)]);
+      await run(client, DELETE_DATASET, [row.dataset_id, now, syncCount, ...outboxColumns(outbox)]);
       return toDataset(row);
     });
     if (deleted) this.notifier.publish({ identityPoolId: key.identityPoolId, identityId: key.identityId, datasetName: key.datasetName, syncCount: deletedSyncCount(deleted.syncCount) });

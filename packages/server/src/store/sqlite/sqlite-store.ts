@@ -182,7 +182,7 @@ export class SqliteStore implements Store {
         `UPDATE datasets SET live = 1, creation_date = ?, last_modified_date = ?, last_modified_by = ?, sync_count = ?, data_storage = ?, num_records = ?,
          sync_sessions_count = sync_sessions_count + 1 WHERE dataset_id = ?`,
       ),
-      markDatasetDeleted: db.prepare('UPDATE datasets SET live = 0, sync_count = sync_count + 1, deleted_at_sync_count = sync_count + 1, data_storage = 0, num_records = 0, last_modified_date = ? WHERE dataset_id = ?'),
+      markDatasetDeleted: db.prepare('UPDATE datasets SET live = 0, sync_count = ?, deleted_at_sync_count = ?, data_storage = 0, num_records = 0, last_modified_date = ? WHERE dataset_id = ?'),
       deleteDatasetRecords: db.prepare('DELETE FROM records WHERE dataset_id = ?'),
       getRecord: db.prepare<[number, string], RecordTuple>('SELECT key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date FROM records WHERE dataset_id = ? AND key = ?').raw(true),
       upsertRecord: db.prepare(
@@ -494,9 +494,9 @@ export class SqliteStore implements Store {
       const row = this.datasetRow(key.identityPoolId, key.identityId, key.datasetName);
       if (!row || !row.live) return undefined;
       this.sql.deleteDatasetRecords.run(row.dataset_id);
-      this.sql.markDatasetDeleted.run(now, row.dataset_id);
       // The deletion is a change of its own, at the next SyncCount (see deletedSyncCount).
       const syncCount = deletedSyncCount(row.sync_count);
+      this.sql.markDatasetDeleted.run(syncCount, syncCount, now, row.dataset_id);
       if (stream) this.insertOutbox(streamEntries(stream, key, 'remove', [], syncCount, now), now);
       if (push) this.insertOutbox(pushEntries(push, key, this.sql.subscribedDevices.all(key.identityPoolId, key.identityId, key.datasetName), 'DatasetDeleted', syncCount, undefined), now);
       return toDataset(row);

@@ -121,6 +121,8 @@ const WRITE_DATASETS = { 1: 4, 10: 8, paced: 2 } as const;
 const HOT_IDENTITIES = 4;
 const SMALL_VALUE = 64;
 const LARGE_VALUE = 1000;
+/** Where seed-sql.ts leaves each scaling dataset: at SyncCount 2, with r0000 at 2 and every other record at 1. */
+const SEEDED_SYNC_COUNT = 2;
 const IDENTITY_SAMPLE = 256;
 
 const started = Date.now();
@@ -187,10 +189,10 @@ async function measureWrites(scenario: string, target: Target, guessRate: number
  * No warm-up run: a warm-up that stopped mid-request would leave its lane's SyncCounts unknown, and the server is
  * warm from the reads of the same datasets just before.
  */
-async function measureLaneWrites(scenario: string, target: Target, estimate: number, build: (lane: number, perLane: number) => Promise<WireRequest[]>, durationSeconds: number) {
+async function measureLaneWrites(scenario: string, target: Target, estimate: number, build: (lane: number, perLane: number) => Promise<WireRequest[]>, durationSeconds: number, repetition: number) {
   const perLane = Math.max(20, Math.ceil((estimate * 1.5 * durationSeconds) / CONNECTIONS) + 4);
   const pool = await load.loadLanes(await Promise.all(Array.from({ length: CONNECTIONS }, (_, lane) => build(lane, perLane))));
-  return record(await load.measure({ scenario, target, pool, connections: CONNECTIONS, warmupSeconds: 0, durationSeconds, cycle: false }));
+  return record({ ...(await load.measure({ scenario, target, pool, connections: CONNECTIONS, warmupSeconds: 0, durationSeconds, cycle: false })), repetition });
 }
 
 const reads: Array<[string, (fixture: Fixture, identity: BenchIdentity) => Promise<WireRequest>]> = [
@@ -389,30 +391,40 @@ try {
           }
         }
       }
-      for (const size of plan.datasetSizes) {
-        const byLane = owned.filter((d) => d.size === size);
-        const guess = Math.min(rateOf('UpdateRecords(1)', target.name) ?? 5_000, 15_000);
-        await measureLaneWrites(
-          `UpdateRecords(1 replace), ${size} records`,
-          target,
-          guess,
-          async (lane, perLane) => {
-            const d = byLane[lane]!;
-            // The lane is the dataset's only writer, so every SyncCount is known in advance:
-            // as seeded, the dataset is at 2, r0000 at 2 and every other record at 1.
-            const keys = Array.from({ length: size }, (_, i) => recordKey(i));
-            const last = new Map(keys.map((key, i) => [key, i === 0 ? 2 : 1]));
-            let syncCount = 2;
-            const requests: WireRequest[] = [];
-            for (let k = 0; k < perLane; k++) {
-              const key = keys[(k + 1) % size]!;
-              requests.push(await fixture.updateRecords(d.identity, d.name, [{ Op: 'replace', Key: key, Value: value(LARGE_VALUE, `${key}/${k}`), SyncCount: last.get(key)! }]));
-              last.set(key, ++syncCount);
-            }
-            return requests;
-          },
-          plan.scalingDurationSeconds,
-        );
+      // The writes run in rounds over the sizes too. Each lane is its dataset's only writer, so its SyncCounts can be
+      // computed in advance; between rounds they are read back (the records changed since seeding), since a run
+      // that ends by time leaves unsent the rest of what was built for it.
+      const state = new Map(owned.map((d) => [d.name, { last: new Map<string, number>(), syncCount: SEEDED_SYNC_COUNT, writes: 0 }]));
+      const seededCount = (key: string) => (key === recordKey(0) ? SEEDED_SYNC_COUNT : 1);
+      for (let repetition = 0; repetition < plan.scalingRepetitions; repetition++) {
+        for (const size of plan.datasetSizes) {
+          const byLane = owned.filter((d) => d.size === size);
+          const guess = Math.min(rateOf('UpdateRecords(1)', target.name) ?? 5_000, 15_000);
+          await measureLaneWrites(
+            `UpdateRecords(1 replace), ${size} records`,
+            target,
+            guess,
+            async (lane, perLane) => {
+              const d = byLane[lane]!;
+              const laneState = state.get(d.name)!;
+              if (repetition > 0) {
+                const changed = await fixture.changesSince(d.identity, d.name, SEEDED_SYNC_COUNT);
+                laneState.last = changed.records;
+                laneState.syncCount = changed.datasetSyncCount;
+              }
+              const requests: WireRequest[] = [];
+              for (let k = 0; k < perLane; k++) {
+                const key = recordKey((laneState.writes + k + 1) % size);
+                requests.push(await fixture.updateRecords(d.identity, d.name, [{ Op: 'replace', Key: key, Value: value(LARGE_VALUE, `${key}/${repetition}/${k}`), SyncCount: laneState.last.get(key) ?? seededCount(key) }]));
+                laneState.last.set(key, ++laneState.syncCount);
+              }
+              laneState.writes += perLane;
+              return requests;
+            },
+            plan.scalingDurationSeconds,
+            repetition,
+          );
+        }
       }
     }
   }

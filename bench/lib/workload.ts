@@ -107,6 +107,21 @@ export class Fixture {
     return buildRequest(this.target.host, { service: 'cognito-identity', method: 'POST', path: '/', operation: 'GetCredentialsForIdentity', body: { IdentityId: identity.identityId } }, 'none');
   }
 
+  /** Every record changed after `lastSyncCount`, as key → SyncCount, and the dataset's SyncCount, read through the API. */
+  async changesSince(identity: BenchIdentity, datasetName: string, lastSyncCount: number): Promise<{ records: Map<string, number>; datasetSyncCount: number }> {
+    const records = new Map<string, number>();
+    let datasetSyncCount = 0;
+    let nextToken: string | undefined;
+    do {
+      const query: Record<string, string> = { lastSyncCount: String(lastSyncCount), maxResults: '1024', ...(nextToken ? { nextToken } : {}) };
+      const page = await call(this.target.url, { service: 'cognito-sync', method: 'GET', path: syncPath(this.identityPoolId, identity.identityId, datasetName, '/records'), query }, this.signing(identity));
+      for (const record of page.Records as Array<{ Key: string; SyncCount: number }>) records.set(record.Key, record.SyncCount);
+      datasetSyncCount = page.DatasetSyncCount as number;
+      nextToken = page.NextToken as string | undefined;
+    } while (nextToken);
+    return { records, datasetSyncCount };
+  }
+
   /** Sends one UpdateRecords during setup and checks it succeeded. */
   async write(identity: BenchIdentity, datasetName: string, patches: Patch[]): Promise<void> {
     await this.token(identity, datasetName);

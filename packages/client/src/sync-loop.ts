@@ -38,7 +38,8 @@
 //
 // PUSH FIRST saves the pull's round trip when nobody else wrote: S = lastSyncCount + 1 proves it, exactly as after
 // a pull, and anything else (S further on, a conflict, a token the server no longer takes) ends in the pull that was
-// skipped. A push that changes only new keys (SyncCount 0) always pulls first: on a server whose deletion leaves the
+// skipped. A push with a record still journaled by an earlier push whose answer never came pulls first, so that
+// RESOLVE can recognise that write as our own. A push that changes only new keys (SyncCount 0) always pulls first: on a server whose deletion leaves the
 // count where it was (not cognisync's, which takes the next one; AWS's is not documented), it would re-create a
 // dataset deleted elsewhere at S = lastSyncCount + 1 and hide the deletion, where a patch based on a server version
 // is refused (its record is gone) and the pull reports the deletion.
@@ -376,8 +377,10 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
             datasets: [{ identityId, datasetName, expect: neverSynced.map((r) => ({ key: r.key, record: r })), remove: neverSynced.map((r) => r.key) }],
           });
         }
-        if (pushFirst && !toPush.some((r) => r.syncCount > 0)) {
-          // Nothing to push, or only new keys: pull first after all (see PUSH FIRST above).
+        if (pushFirst && (!toPush.some((r) => r.syncCount > 0) || toPush.some((r) => r.pushing !== null))) {
+          // Nothing to push, or only new keys: pull first after all (see PUSH FIRST above). So also when an earlier
+          // push's answer never came: only a pull tells whether the server has it, and journaling this push would
+          // overwrite the record of what that one sent (RESOLVE would then take our own write for a conflict).
           pushFirst = false;
           state = 'pull';
           break;

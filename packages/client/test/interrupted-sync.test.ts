@@ -82,6 +82,35 @@ describe('a response lost or aborted after the server committed the push', () =>
     assert.deepEqual(await other.getAll(), { k: 'second' });
   });
 
+  test('the same for a key the server already had, when the next sync could push first: the lost write is pulled first, not overwritten in the journal', async () => {
+    const first = device(server, poolId);
+    const identityId = await first.identityId();
+    let lose = false;
+    const { fetch, calls } = spyFetch({
+      after(operation, _n, response) {
+        if (operation === 'UpdateRecords' && lose) {
+          lose = false;
+          throw new TypeError('fetch failed');
+        }
+        return response;
+      },
+    });
+    const m = device(server, poolId, { identityId, fetch });
+    const ds = await m.openOrCreateDataset('lost-synced');
+    await ds.put('k', 'zero');
+    await ds.synchronize(noConflicts);
+    await ds.put('k', 'first');
+    lose = true;
+    await assert.rejects(ds.synchronize(), NetworkError);
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'lost-synced'), { k: 'first' }, 'the server did commit');
+    await ds.put('k', 'second');
+    calls.length = 0;
+    const summary = await ds.synchronize(noConflicts);
+    assert.deepEqual([summary.pushed, summary.conflicts], [1, 0]);
+    assert.deepEqual(calls, ['ListRecords', 'UpdateRecords'], 'an unacknowledged push is settled by a pull before anything is pushed');
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'lost-synced'), { k: 'second' });
+  });
+
   test('an AbortSignal fired after the push was sent rejects with its reason; the next sync converges', async () => {
     const first = device(server, poolId);
     const identityId = await first.identityId();

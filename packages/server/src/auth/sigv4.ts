@@ -114,7 +114,8 @@ async function checkSignatureParts(parts: SignatureParts, service: string, looku
   if (!parts.signedHeaders.includes('host')) throw new InvalidSignatureException("'Host' must be a 'SignedHeader' in the AWS Authorization.");
   const credentials = await lookup(parts.accessKeyId);
   if (!credentials) throw new UnrecognizedClientException('The security token included in the request is invalid.');
-  if (credentials.sessionToken !== undefined && parts.sessionToken !== credentials.sessionToken) {
+  // Temporary credentials need their own token; long-term ones (the developer's) take none, as AWS refuses any.
+  if (parts.sessionToken !== credentials.sessionToken) {
     throw new UnrecognizedClientException('The security token included in the request is invalid.');
   }
   if (credentials.expiration !== undefined && credentials.expiration <= now.getTime()) {

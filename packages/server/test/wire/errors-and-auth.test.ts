@@ -57,6 +57,11 @@ describe('SigV4', () => {
     assertAwsError(response, 403, 'UnrecognizedClientException', /security token included in the request is invalid/);
   });
 
+  test('long-term (developer) credentials with a session token → 403 UnrecognizedClientException, as AWS', async () => {
+    const response = await rawRequest(server.endpoint, { method: 'GET', path: datasetPath, credentials: { ...developerCredentials, sessionToken: 'junk' } });
+    assertAwsError(response, 403, 'UnrecognizedClientException', /security token included in the request is invalid/);
+  });
+
   test('a signature older than 15 minutes → InvalidSignatureException "Signature expired"', async () => {
     const response = await rawRequest(server.endpoint, { method: 'GET', path: datasetPath, signingDate: new Date(Date.now() - 16 * 60_000) });
     assertAwsError(response, 403, 'InvalidSignatureException', /Signature expired/);

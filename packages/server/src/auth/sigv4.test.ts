@@ -92,10 +92,21 @@ describe('verifySignature (header-signed requests)', () => {
     });
   }
 
-  test('accepts UNSIGNED-PAYLOAD when the client signed it', async () => {
-    const request = await signed({ ...cases['UpdateRecords with a JSON body']!, headers: { 'content-type': 'application/json', 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } });
-    await verify(request);
-    await verify({ ...request, body: Buffer.from('{"something":"else"}') });
+  test('UNSIGNED-PAYLOAD: accepted without a body, refused with one (the body could be swapped)', async () => {
+    const get = await signed({ ...cases['ListRecords with query parameters']!, headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } });
+    await verify(get);
+    const post = await signed({ ...cases['UpdateRecords with a JSON body']!, headers: { 'content-type': 'application/json', 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } });
+    for (const body of [post.body, Buffer.from('{"something":"else"}')]) {
+      await assert.rejects(verify({ ...post, body }), { name: 'InvalidSignatureException', message: /UNSIGNED-PAYLOAD.*body must be signed/ });
+    }
+  });
+
+  test("a signed header named like an Object.prototype member is missing, not read from the prototype", async () => {
+    const request = await signed(cases['ListRecords with query parameters']!);
+    for (const name of ['constructor', '__proto__', 'hasOwnProperty']) {
+      const authorization = (request.headers.authorization as string).replace('SignedHeaders=', `SignedHeaders=${name};`);
+      await assert.rejects(verify({ ...request, headers: { ...request.headers, authorization } }), { name: 'InvalidSignatureException', message: `Signed header '${name}' is missing from the request.` });
+    }
   });
 
   test('refuses a changed path, query, signed header, body or secret', async () => {

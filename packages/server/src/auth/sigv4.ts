@@ -73,9 +73,10 @@ function parseAuthorization(value: string): [credential: string, signedHeaders: 
   return [fields.get('Credential')!, fields.get('SignedHeaders')!, fields.get('Signature')!];
 }
 
+/** A header's value; undefined for anything else, such as a name the caller chose that is an Object.prototype member (`constructor`, `__proto__`). */
 function headerValue(headers: SignedRequest['headers'], name: string): string | undefined {
   const value = headers[name];
-  return Array.isArray(value) ? value.join(',') : value;
+  return typeof value === 'string' ? value : Array.isArray(value) ? value.join(',') : undefined;
 }
 
 /** X-Amz-Date (basic ISO-8601, `YYYYMMDDTHHMMSSZ`) to a Date. */
@@ -310,11 +311,15 @@ export async function verifySignature(
     throw new InvalidSignatureException(`Signature expired: ${parts.amzDate} is now earlier than ${formatAmzDate(new Date(now.getTime() - skewMs))} (${formatAmzDate(now)} - ${skewSeconds / 60} min.)`);
   }
 
-  // The payload hash header, when sent, must describe the body we actually received.
+  // The payload hash header, when sent, must describe the body we actually received. UNSIGNED-PAYLOAD (S3's way
+  // of leaving a body out of the signature) is taken only without a body: a signed request's body cannot be
+  // swapped by whoever captured it. No AWS SDK or CLI sends it to Cognito.
   const bodyHash = request.body.length === 0 ? EMPTY_BODY_SHA256 : sha256Hex(request.body);
   const declaredHash = headerValue(request.headers, 'x-amz-content-sha256');
-  if (declaredHash !== undefined && declaredHash !== 'UNSIGNED-PAYLOAD' && declaredHash !== bodyHash) {
-    throw new InvalidSignatureException("The provided 'x-amz-content-sha256' header does not match what was computed.");
+  if (declaredHash === 'UNSIGNED-PAYLOAD' ? request.body.length > 0 : declaredHash !== undefined && declaredHash !== bodyHash) {
+    throw new InvalidSignatureException(
+      declaredHash === 'UNSIGNED-PAYLOAD' ? "'x-amz-content-sha256: UNSIGNED-PAYLOAD' is not accepted with a body: the body must be signed." : "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    );
   }
 
   compareSignatures(parts.signature, headerSignature(request, parts, service, credentials.secretAccessKey, signingDate, bodyHash));
@@ -330,6 +335,12 @@ const MAX_PRESIGNED_SECONDS = 7 * 24 * 3600;
  * X-Amz-Expires bounding the URL's life instead of the ±15 min window, and an empty payload.
  */
 async function verifyPresigned(request: SignedRequest, service: string, lookup: CredentialLookup, now: Date, skewSeconds: number): Promise<Principal> {
+  // A pre-signed URL signs no body (its payload hash is the empty one) and only the headers it names, so it is
+  // accepted only where there is nothing else to sign: a GET without a body. Elsewhere it would let whoever holds
+  // the URL send any body (or, on Cognito Identity's POST /, any X-Amz-Target) for as long as it is valid.
+  if (request.method !== 'GET' || request.body.length > 0) {
+    throw new InvalidSignatureException('Query-string (pre-signed URL) authentication is accepted only on GET requests without a body; sign this request with an Authorization header.');
+  }
   const param = (name: string) => request.query.find(([key]) => key === name)?.[1];
   for (const name of PRESIGN_PARAMETERS) {
     if (!param(name)) throw new IncompleteSignatureException(`AWS query-string parameters must include '${name}'.`);

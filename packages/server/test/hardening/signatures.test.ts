@@ -172,6 +172,22 @@ describe('reuse elsewhere', () => {
     const liveQuery = encodeQuery(await presign(livePath(alice.identityId)));
     assertAwsError(await get(livePath(bob.identityId), liveQuery), 403, 'InvalidSignatureException', MISMATCH);
     assertAwsError(await get(`${datasetPath(alice.identityId)}/records`, liveQuery), 403, 'InvalidSignatureException', MISMATCH);
+    // A signed-header list naming an Object.prototype member is a missing header, not a 500.
+    for (const name of ['constructor', '__proto__']) {
+      const odd = { ...(await presign(`${datasetPath(alice.identityId)}/records`)), 'X-Amz-SignedHeaders': `${name};host` };
+      assertAwsError(await get(`${datasetPath(alice.identityId)}/records`, encodeQuery(odd)), 403, 'InvalidSignatureException', new RegExp(`Signed header '${name}' is missing`));
+    }
+    // A pre-signed URL signs no body: it is refused on POST (here Cognito Identity's, where it would also let the
+    // holder pick any X-Amz-Target), whatever the body.
+    const developer = new SignatureV4({ service: 'cognito-identity', region: 'us-east-1', sha256: Hash.bind(null, 'sha256'), credentials: developerCredentials });
+    const postQuery = encodeQuery((await developer.presign(new HttpRequest({ method: 'POST', hostname: url.hostname, port: Number(url.port), path: '/', headers: { host: url.host } }), { expiresIn: 300 })).query as Record<string, string>);
+    const body = Buffer.from(JSON.stringify({ IdentityPoolName: 'presigned', AllowUnauthenticatedIdentities: true }));
+    const created = await send(server.endpoint, {
+      method: 'POST', path: '/', query: postQuery,
+      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'content-length': String(body.length), 'x-amz-target': 'AWSCognitoIdentityService.CreateIdentityPool' },
+      body,
+    });
+    assertAwsError(created, 400, 'InvalidSignatureException', /only on GET requests/);
     // Pre-signed URLs carry their own expiry, bounded at 7 days.
     const tooLong = { ...(await presign(livePath(alice.identityId))), 'X-Amz-Expires': String(8 * 24 * 3600) };
     assertAwsError(await get(livePath(alice.identityId), encodeQuery(tooLong)), 403, 'IncompleteSignatureException', /X-Amz-Expires/);

@@ -1,6 +1,7 @@
 // The BulkPublish job, run from the outbox so it survives restarts: `bulk-publish` walks the pool's datasets
 // a page at a time, turning each into `stream` entries (tagged with the pool); `bulk-finish` waits until
-// those are delivered and marks the job SUCCEEDED. A stream entry that keeps failing fails the job.
+// those are delivered and marks the job SUCCEEDED. A stream entry that keeps failing fails the job: one of the job's,
+// or a change's entry of the same pool, which holds back the job's entries queued behind it in its dataset's partition.
 import type { BulkPublishState } from '../core/bulk-publish.js';
 import type { ClaimedOutboxEntry, OutboxEntry, Store } from '../store/store.js';
 import { streamEntries, type BulkPublishPayload } from './entries.js';
@@ -41,16 +42,23 @@ export class BulkPublishJob {
       return;
     }
     const settings = await this.store.getPoolSyncSettings(job.identityPoolId);
-    if (settings) await this.store.setBulkPublishState(job.identityPoolId, { ...settings.bulkPublish, status: 'SUCCEEDED', completeTime: now });
+    // No entries left can also mean fail() dropped them while this entry was claimed: a FAILED job stays FAILED.
+    if (settings?.bulkPublish.status === 'IN_PROGRESS') {
+      await this.store.setBulkPublishState(job.identityPoolId, { ...settings.bulkPublish, status: 'SUCCEEDED', completeTime: now });
+    }
     await this.store.completeOutbox([entry.outboxId]);
   }
 
-  /** Gives up on the pool's bulk publish: FAILED with the reason, its remaining entries dropped. */
+  /**
+   * Gives up on the pool's bulk publish, if one is in progress: FAILED with the reason, then its remaining entries
+   * dropped (in that order, so that a `bulk-finish` counting no entries left already reads FAILED).
+   */
   async fail(identityPoolId: string, reason: string): Promise<void> {
     const settings = await this.store.getPoolSyncSettings(identityPoolId);
+    if (settings?.bulkPublish.status === 'IN_PROGRESS') {
+      const failed: BulkPublishState = { status: 'FAILED', ...(settings.bulkPublish.startTime !== undefined ? { startTime: settings.bulkPublish.startTime } : {}), failureMessage: reason };
+      await this.store.setBulkPublishState(identityPoolId, failed);
+    }
     await this.store.dropBulkOutbox(identityPoolId);
-    if (!settings) return;
-    const failed: BulkPublishState = { status: 'FAILED', ...(settings.bulkPublish.startTime !== undefined ? { startTime: settings.bulkPublish.startTime } : {}), failureMessage: reason };
-    await this.store.setBulkPublishState(identityPoolId, failed);
   }
 }

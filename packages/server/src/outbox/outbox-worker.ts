@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { ClaimedOutboxEntry, Store } from '../store/store.js';
 import { BulkPublishJob, MAX_BULK_ATTEMPTS } from './bulk-publish-job.js';
 import type { KinesisDelivery } from './kinesis-delivery.js';
-import type { PushPayload } from './entries.js';
+import type { PushPayload, StreamPayload } from './entries.js';
 import type { SnsDelivery } from './sns-delivery.js';
 import { WEB_PUSH_PLATFORM, type WebPushDelivery } from './web-push-delivery.js';
 
@@ -142,9 +142,15 @@ export class OutboxWorker {
     for (const failure of result.failed) {
       const entry = byId.get(failure.outboxId)!;
       this.logger.warn({ outboxId: entry.outboxId, partitionKey: entry.partitionKey, attempts: entry.attempts + 1, error: failure.error }, 'stream delivery failed; will retry');
-      if (entry.bulkPoolId && entry.attempts + 1 >= MAX_BULK_ATTEMPTS) {
-        await this.bulk.fail(entry.bulkPoolId, `Delivery to the stream failed ${MAX_BULK_ATTEMPTS} times: ${failure.error}`);
-        continue;
+      if (entry.attempts + 1 >= MAX_BULK_ATTEMPTS) {
+        const reason = `Delivery to the stream failed ${MAX_BULK_ATTEMPTS} times: ${failure.error}`;
+        if (entry.bulkPoolId) {
+          await this.bulk.fail(entry.bulkPoolId, reason);
+          continue;
+        }
+        // A change's entry is kept and retried (changes are delivered at least once), but a bulk publish of its pool
+        // would wait behind it for as long as it fails: that job fails now (nothing happens when none is running).
+        await this.bulk.fail((entry.payload as StreamPayload).record.identityPoolId, reason);
       }
       await this.store.retryOutbox(entry.outboxId, Date.now() + retryDelayMs(entry.attempts), failure.error);
     }

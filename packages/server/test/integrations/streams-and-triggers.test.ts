@@ -206,6 +206,57 @@ describe('BulkPublish 24-hour rule with a short interval', () => {
   });
 });
 
+describe('BulkPublish against a Kinesis that refuses every record', () => {
+  test('FAILED, never SUCCEEDED: the job\'s own entries, or a change queued before them, failing 6 times fail it; a new run may start', async () => {
+    // Knows every stream (so streaming can be switched on) and refuses every PutRecords.
+    const refusing = createServer((req, res) => {
+      void readBody(req).then(() => {
+        const target = String(req.headers['x-amz-target'] ?? '');
+        if (target.endsWith('DescribeStreamSummary')) {
+          res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ StreamDescriptionSummary: { StreamName: 's', StreamStatus: 'ACTIVE' } }));
+        } else {
+          res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ __type: 'AccessDeniedException', message: 'refused' }));
+        }
+      });
+    });
+    const server = await startServer({ env: { ...awsEnv, COGNISYNC_KINESIS_ENDPOINT: await listen(refusing) } });
+    try {
+      const sync = syncClient(server.endpoint);
+      // One pool whose only entries are the job's (its record written before streaming was switched on); one with a
+      // change queued (and failing) before the job's entries.
+      const quiet = await newPool(server);
+      const write = (poolId: string) => update(sync, { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'd' }, [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }]);
+      await write(quiet);
+      await sync.send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: quiet, CognitoStreams: { StreamName: 'refused', RoleArn: 'arn:aws:iam::123456789012:role/streams', StreamingStatus: 'ENABLED' } }));
+      const busy = await newPool(server, 'refused');
+      await write(busy);
+      for (const poolId of [quiet, busy]) await sync.send(new BulkPublishCommand({ IdentityPoolId: poolId }));
+      const outcome = async (poolId: string) => {
+        for (let i = 0; i < 300; i++) {
+          const details = await sync.send(new GetBulkPublishDetailsCommand({ IdentityPoolId: poolId }));
+          if (details.BulkPublishStatus !== 'IN_PROGRESS') return details;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return sync.send(new GetBulkPublishDetailsCommand({ IdentityPoolId: poolId }));
+      };
+      for (const poolId of [quiet, busy]) {
+        const details = await outcome(poolId);
+        assert.equal(details.BulkPublishStatus, 'FAILED', poolId);
+        assert.match(details.FailureMessage ?? '', /Delivery to the stream failed 6 times/);
+      }
+      // What a finishing step still in flight could have overwritten it with: nothing, a while later.
+      await new Promise((r) => setTimeout(r, 500));
+      for (const poolId of [quiet, busy]) assert.equal((await sync.send(new GetBulkPublishDetailsCommand({ IdentityPoolId: poolId }))).BulkPublishStatus, 'FAILED');
+      // A failed run does not count as a publish: another may start at once.
+      await sync.send(new BulkPublishCommand({ IdentityPoolId: quiet }));
+      assert.equal((await sync.send(new GetBulkPublishDetailsCommand({ IdentityPoolId: quiet }))).BulkPublishStatus, 'IN_PROGRESS');
+    } finally {
+      await server.stop();
+      await new Promise<void>((resolve) => refusing.close(() => resolve()));
+    }
+  });
+});
+
 describe('delivery survives kill -9', () => {
   test('changes committed while Kinesis is unreachable arrive after a crash and restart, exactly as committed', async () => {
     const streamName = await createStream();

@@ -34,6 +34,11 @@ export interface Config {
   headersTimeoutMs: number;
   /** …and the whole request within this long (COGNISYNC_REQUEST_TIMEOUT_MS, default 60 s). */
   requestTimeoutMs: number;
+  /**
+   * How long a stop (SIGTERM/SIGINT) waits for requests in flight before it cuts their connections
+   * (COGNISYNC_SHUTDOWN_GRACE_MS, default 10 s): a client that stopped sending its body must not hold the stop.
+   */
+  shutdownGraceMs: number;
   /** Origins allowed by CORS (COGNISYNC_CORS_ORIGINS, comma-separated, `*` for any); empty = off. */
   corsOrigins: string[];
   /** Whether GET /metrics answers (COGNISYNC_METRICS=off turns it off). */
@@ -83,6 +88,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     liveHeartbeatMs: Number(env.COGNISYNC_LIVE_HEARTBEAT_MS ?? 15_000) || 15_000,
     headersTimeoutMs: Number(env.COGNISYNC_HEADERS_TIMEOUT_MS ?? 20_000) || 20_000,
     requestTimeoutMs: Number(env.COGNISYNC_REQUEST_TIMEOUT_MS ?? 60_000) || 60_000,
+    shutdownGraceMs: Number(env.COGNISYNC_SHUTDOWN_GRACE_MS ?? 10_000) || 10_000,
     corsOrigins: (env.COGNISYNC_CORS_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean),
     metricsEnabled: (env.COGNISYNC_METRICS ?? 'on').toLowerCase() !== 'off',
     vapidSubject: env.COGNISYNC_VAPID_SUBJECT ?? 'mailto:cognisync@localhost',

@@ -163,7 +163,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
         // Live streams never finish by themselves: end them so the close can complete.
         for (const stream of liveStreams) stream.end();
         server.closeIdleConnections();
+        // In-flight requests get a grace period, then their connections are cut: after close() node no longer
+        // applies the request timeout, so a client that stopped sending its body would hold the stop for good.
+        const cutOff = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
         await closed;
+        clearTimeout(cutOff);
         rateLimiter.stop();
         await outboxWorker.stop();
         await liveHub.stop();

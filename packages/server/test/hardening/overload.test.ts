@@ -145,6 +145,19 @@ function openSocket(endpoint: string, head: string): Promise<Socket & { received
   });
 }
 
+describe('stopping', () => {
+  test('SIGTERM with a request whose body never finishes: the connection is cut after the grace period and the process exits 0', async () => {
+    const server = await startServer({ env: { COGNISYNC_SHUTDOWN_GRACE_MS: '500' } });
+    const poolId = await createPool(server.endpoint, 'stopping');
+    const stalled = await openSocket(server.endpoint, `POST ${recordsPath(poolId, newIdentityId()).replace(/\/records$/, '')} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"Sync`);
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    assert.equal(await server.stop(), 0);
+    assert.ok(Date.now() - started < 5_000, `stopped after ${Date.now() - started} ms`);
+    stalled.destroy();
+  });
+});
+
 describe('in-flight cap', () => {
   let server: ServerProcess;
   before(async () => {

@@ -1035,6 +1035,26 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           assert.equal(next.dataset.syncCount, 3);
         });
 
+        storeTest('a long name is cut short to fit 128 characters with its suffix; two that would meet refuse the merge, nothing written', async (store) => {
+          await seed(store);
+          const long = `${'n'.repeat(100)}a`;
+          await update(store, datasetKey(long, SOURCE), [put('k', 'v')], T0 + 10);
+          await store.mergeIdentities(POOL, SOURCE, DESTINATION, T0 + 100);
+          const cut = `${'n'.repeat(127 - SOURCE.length)}.${SOURCE}`;
+          assert.equal(cut.length, 128);
+          assert.equal((await allRecords(store, datasetKey(cut, DESTINATION))).length, 1);
+          assert.equal((await store.describeDataset(datasetKey(cut, DESTINATION)))?.datasetName, cut);
+          assert.deepEqual((await store.listRecords(datasetKey(long, DESTINATION), 0, undefined, 10)).mergedDatasetNames, [cut]);
+
+          // THIRD_IDENTITY has two long names that agree in the characters kept.
+          await store.createIdentity(identityRecord(THIRD_IDENTITY, [login('provider-a', 'third-1')]));
+          await update(store, datasetKey(`${'m'.repeat(100)}a`, THIRD_IDENTITY), [put('k', 'a')], T0 + 110);
+          await update(store, datasetKey(`${'m'.repeat(100)}b`, THIRD_IDENTITY), [put('k', 'b')], T0 + 111);
+          await assert.rejects(store.mergeIdentities(POOL, THIRD_IDENTITY, DESTINATION, T0 + 120), { name: 'ResourceConflictException', message: /would both be merged as/ });
+          assert.equal((await store.listDatasets(POOL, THIRD_IDENTITY, undefined, 10)).length, 2);
+          assert.ok(await store.getIdentity(THIRD_IDENTITY));
+        });
+
         storeTest('listRecords of the destination\'s <name> reports the merged datasets; the destination\'s own datasets are untouched', async (store) => {
           await seed(store);
           const destinationSettings = datasetKey('settings', DESTINATION);

@@ -15,6 +15,7 @@
 //   dataset-count limit is decided on a stable count; different identities never wait for each other.
 import DataLoader from 'dataloader';
 import pg from 'pg';
+import { mergedDatasetNames } from '../../core/merged-datasets.js';
 import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
@@ -1053,11 +1054,16 @@ export class PostgresStore implements Store {
     await this.transaction(async (client) => {
       // Always lock in the same order, so two merges of the same pair cannot deadlock.
       for (const id of [sourceIdentityId, destinationIdentityId].sort()) await this.lockIdentity(client, identityPoolId, id);
+      const datasets = (await run<{ dataset_id: string; dataset_name: string }>(
+        client,
+        'SELECT dataset_id, dataset_name FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND live',
+        [identityPoolId, sourceIdentityId],
+      )).rows;
+      const mergedNames = mergedDatasetNames(datasets.map((d) => d.dataset_name), sourceIdentityId);
       const clashes = await run<{ dataset_name: string; live: boolean }>(
         client,
-        `SELECT d.dataset_name, d.live FROM datasets d JOIN datasets s ON s.identity_pool_id = d.identity_pool_id
-         AND d.dataset_name = s.dataset_name || '.' || s.identity_id WHERE d.identity_pool_id = $1 AND d.identity_id = $2 AND s.identity_id = $3 AND s.live`,
-        [identityPoolId, destinationIdentityId, sourceIdentityId],
+        'SELECT dataset_name, live FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = ANY($3::text[])',
+        [identityPoolId, destinationIdentityId, [...mergedNames.values()]],
       );
       for (const clash of clashes.rows) {
         if (clash.live) throw new ResourceConflictException(`Identity ${destinationIdentityId} already has a dataset named ${clash.dataset_name}; cannot merge.`);
@@ -1066,9 +1072,9 @@ export class PostgresStore implements Store {
       await run(client, 'UPDATE identity_logins SET identity_id = $1 WHERE identity_id = $2', [destinationIdentityId, sourceIdentityId]);
       await run(
         client,
-        `UPDATE datasets SET identity_id = $1, merged_base_name = dataset_name, dataset_name = dataset_name || '.' || identity_id
-         WHERE identity_pool_id = $2 AND identity_id = $3 AND live`,
-        [destinationIdentityId, identityPoolId, sourceIdentityId],
+        `UPDATE datasets d SET identity_id = $1, merged_base_name = d.dataset_name, dataset_name = m.merged_name
+         FROM unnest($2::bigint[], $3::text[]) AS m(dataset_id, merged_name) WHERE d.dataset_id = m.dataset_id`,
+        [destinationIdentityId, datasets.map((d) => d.dataset_id), datasets.map((d) => mergedNames.get(d.dataset_name)!)],
       );
       await run(
         client,

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { mergedDatasetNames } from '../../core/merged-datasets.js';
 import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
@@ -255,15 +256,12 @@ export class SqliteStore implements Store {
       deleteIdentityDatasets: db.prepare('DELETE FROM datasets WHERE identity_id = ?'),
       deleteIdentityDevices: db.prepare('DELETE FROM devices WHERE identity_id = ?'),
       deleteIdentitySubscriptions: db.prepare('DELETE FROM subscriptions WHERE identity_id = ?'),
-      mergeClashes: db.prepare<[string, string, string], { dataset_name: string; live: number }>(
-        `SELECT d.dataset_name, d.live FROM datasets d JOIN datasets s ON s.identity_pool_id = d.identity_pool_id
-         AND d.dataset_name = s.dataset_name || '.' || s.identity_id WHERE d.identity_pool_id = ? AND d.identity_id = ? AND s.identity_id = ? AND s.live = 1`,
+      liveDatasetNames: db.prepare<[string, string], { dataset_id: number; dataset_name: string }>(
+        'SELECT dataset_id, dataset_name FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND live = 1',
       ),
+      datasetLiveness: db.prepare<[string, string, string], { live: number }>('SELECT live FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?'),
       deleteDatasetByName: db.prepare('DELETE FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?'),
-      mergeDatasets: db.prepare(
-        `UPDATE datasets SET identity_id = ?, merged_base_name = dataset_name, dataset_name = dataset_name || '.' || identity_id
-         WHERE identity_pool_id = ? AND identity_id = ? AND live = 1`,
-      ),
+      mergeDataset: db.prepare('UPDATE datasets SET identity_id = ?, merged_base_name = dataset_name, dataset_name = ? WHERE dataset_id = ?'),
       moveDevices: db.prepare('UPDATE OR IGNORE devices SET identity_id = ? WHERE identity_id = ?'),
       getPoolRoles: db.prepare<[string], { roles: string | null }>('SELECT roles FROM identity_pools WHERE identity_pool_id = ?'),
       setPoolRoles: db.prepare('UPDATE identity_pools SET roles = ? WHERE identity_pool_id = ?'),
@@ -708,12 +706,15 @@ export class SqliteStore implements Store {
   async mergeIdentities(identityPoolId: string, sourceIdentityId: string, destinationIdentityId: string, now: number): Promise<void> {
     if (sourceIdentityId === destinationIdentityId) return;
     await this.write(() => {
-      for (const clash of this.sql.mergeClashes.all(identityPoolId, destinationIdentityId, sourceIdentityId)) {
-        if (clash.live) throw new ResourceConflictException(`Identity ${destinationIdentityId} already has a dataset named ${clash.dataset_name}; cannot merge.`);
-        this.sql.deleteDatasetByName.run(identityPoolId, destinationIdentityId, clash.dataset_name);
+      const datasets = this.sql.liveDatasetNames.all(identityPoolId, sourceIdentityId);
+      const mergedNames = mergedDatasetNames(datasets.map((d) => d.dataset_name), sourceIdentityId);
+      for (const mergedName of mergedNames.values()) {
+        const clash = this.sql.datasetLiveness.get(identityPoolId, destinationIdentityId, mergedName);
+        if (clash?.live) throw new ResourceConflictException(`Identity ${destinationIdentityId} already has a dataset named ${mergedName}; cannot merge.`);
+        if (clash) this.sql.deleteDatasetByName.run(identityPoolId, destinationIdentityId, mergedName);
       }
       this.sql.moveLogins.run(destinationIdentityId, sourceIdentityId);
-      this.sql.mergeDatasets.run(destinationIdentityId, identityPoolId, sourceIdentityId);
+      for (const dataset of datasets) this.sql.mergeDataset.run(destinationIdentityId, mergedNames.get(dataset.dataset_name)!, dataset.dataset_id);
       this.sql.moveDevices.run(destinationIdentityId, sourceIdentityId);
       this.removeIdentity(sourceIdentityId);
       this.sql.touchIdentity.run(now, destinationIdentityId);

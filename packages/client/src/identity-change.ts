@@ -8,6 +8,11 @@ export function mergedDatasetName(datasetName: string, fromIdentityId: string): 
   return datasetName.slice(0, Math.max(1, 128 - suffix.length)) + suffix;
 }
 
+/** Whether `datasetName` has the form of a merged identity's dataset, `<name>.<identityId>`. */
+export function isMergedDatasetName(datasetName: string): boolean {
+  return /.\.[\w-]+:[0-9a-f-]+$/.test(datasetName);
+}
+
 /**
  * Moves every local dataset of `fromIdentityId` to `toIdentityId` in one atomic commit. Live records become
  * local changes (SyncCount 0, modified), so the next synchronize() pushes them to the new identity, with

@@ -2,7 +2,7 @@
 import { Dataset } from './dataset.ts';
 import { ValidationError } from './errors.ts';
 import { IdentitySession, unknownIdentityId } from './identity.ts';
-import { moveLocalData } from './identity-change.ts';
+import { isMergedDatasetName, moveLocalData } from './identity-change.ts';
 import { LiveSyncConnection, type LiveSync, type LiveSyncOptions } from './live-sync.ts';
 import { defaultLimits, validateDatasetName, type ClientLimits } from './limits.ts';
 import { newDatasetFields, type DatasetMetadata } from './records.ts';
@@ -298,8 +298,13 @@ export class SyncManager {
     );
   }
 
-  /** @internal Refuses a new local dataset beyond the per-identity limit. */
+  /**
+   * @internal Refuses a new local dataset beyond the per-identity limit. A merged identity's dataset
+   * (`<name>.<identityId>`) is exempt: the server keeps it past the limit (a merge never drops data), and the app
+   * must be able to open it to copy and delete it, as onDatasetsMerged asks.
+   */
   async checkDatasetQuota(identityId: string, datasetName: string): Promise<void> {
+    if (isMergedDatasetName(datasetName)) return;
     const others = (await this.store.listDatasets(identityId)).filter((d) => !d.deleted && d.datasetName !== datasetName);
     if (others.length >= this.limits.maxDatasetsPerIdentity) {
       throw new ValidationError('TooManyDatasets', `Identity already has ${others.length} datasets; the limit is ${this.limits.maxDatasetsPerIdentity}`);

@@ -341,6 +341,38 @@ describe('deletion and merges', () => {
     assert.deepEqual(next.mergedDatasetNames, []);
   });
 
+  test('a merged dataset can be opened, copied and deleted when the destination already has 20 datasets', async () => {
+    const pool = await createPool(server, { DeveloperProviderName: 'login.example' });
+    const developer = identityClient(server.endpoint);
+    const source = await developer.send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: pool, Logins: { 'login.example': 'old' } }));
+    const destination = await developer.send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: pool, Logins: { 'login.example': 'new' } }));
+    const old = await (device(server, pool, { credentials: developerCredentials, identityId: source.IdentityId! })).openOrCreateDataset('settings');
+    await old.put('color', 'blue');
+    await old.synchronize();
+    const web = device(server, pool, { credentials: developerCredentials, identityId: destination.IdentityId! });
+    const settings = await web.openOrCreateDataset('settings');
+    await settings.put('size', 'L');
+    await settings.synchronize();
+    for (let i = 1; i < 20; i++) await web.openOrCreateDataset(`other${i}`);
+    await assert.rejects(web.openOrCreateDataset('one-too-many'), { name: 'ValidationError', code: 'TooManyDatasets' });
+    await developer.send(new MergeDeveloperIdentitiesCommand({ IdentityPoolId: pool, DeveloperProviderName: 'login.example', SourceUserIdentifier: 'old', DestinationUserIdentifier: 'new' }));
+
+    await settings.synchronize({
+      async onDatasetsMerged(names) {
+        for (const name of names) {
+          const merged = await web.openOrCreateDataset(name);
+          await merged.synchronize();
+          for (const [key, value] of Object.entries(await merged.getAll())) await settings.put(key, value);
+          await merged.delete();
+          await merged.synchronize();
+        }
+        return true;
+      },
+    });
+    assert.deepEqual(await serverValues(server, pool, destination.IdentityId!, 'settings'), { color: 'blue', size: 'L' });
+    assert.deepEqual((await settings.synchronize()).mergedDatasetNames, []);
+  });
+
   test('onDatasetsMerged answering false stops the sync with SyncCancelledError', async () => {
     const pool = await createPool(server, { DeveloperProviderName: 'login.example' });
     const developer = identityClient(server.endpoint);

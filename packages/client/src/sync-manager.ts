@@ -1,6 +1,6 @@
 // SyncManager: the entry point: identity and credentials, datasets, and the sync lock around each synchronize().
 import { Dataset } from './dataset.ts';
-import { ValidationError } from './errors.ts';
+import { ServiceError, ValidationError } from './errors.ts';
 import { IdentitySession, unknownIdentityId } from './identity.ts';
 import { isMergedDatasetName, moveLocalData } from './identity-change.ts';
 import { LiveSyncConnection, type LiveSync, type LiveSyncOptions } from './live-sync.ts';
@@ -267,8 +267,25 @@ export class SyncManager {
     await this.session.forget();
   }
 
-  /** @internal */
+  /**
+   * @internal One sync; when the service refuses the credentials it was given while they still looked valid here
+   * (revoked by an identity merge or deletion, or expired early by the server's clock), they are dropped and, if
+   * their source yields other ones, the sync runs once more with those. Otherwise every sync until their local
+   * expiry (up to an hour) would fail the same way.
+   */
   async synchronizeDataset(datasetName: string, options: SynchronizeOptions): Promise<SyncSummary> {
+    const used = await this.session.credentials();
+    try {
+      return await this.synchronizeOnce(datasetName, options);
+    } catch (error) {
+      if (!(error instanceof ServiceError && (error.name === 'UnrecognizedClientException' || error.name === 'ExpiredTokenException'))) throw error;
+      this.session.expireCredentials();
+      if ((await this.session.credentials()).accessKeyId === used.accessKeyId) throw error;
+      return this.synchronizeOnce(datasetName, options);
+    }
+  }
+
+  private async synchronizeOnce(datasetName: string, options: SynchronizeOptions): Promise<SyncSummary> {
     validateDatasetName(datasetName);
     // Credentials first: they can reveal a new identity id, which moves local data before anything syncs.
     await this.session.credentials();

@@ -123,6 +123,30 @@ describe('identity and credentials', () => {
     assert.deepEqual(await serverValues(server, poolId, bob.IdentityId!, 'other'), { x: 'y' });
   });
 
+  test('credentials the service refuses while they still look valid are dropped: the sync runs again with fresh ones', async () => {
+    const identityId = `us-east-1:${crypto.randomUUID()}`;
+    const far = new Date(Date.now() + 3600_000);
+    let provided = 0;
+    const revoked = { accessKeyId: 'ASIAREVOKED', secretAccessKey: 'gone', sessionToken: 'gone', expiration: far };
+    const m = new SyncManager({
+      identityPoolId: poolId,
+      endpoint: server.endpoint,
+      store: new MemoryStore(),
+      identityId,
+      credentials: async () => (provided++ === 0 ? revoked : { ...developerCredentials, expiration: far }),
+    });
+    const ds = await m.openOrCreateDataset('revoked');
+    await ds.put('k', 'v');
+    const summary = await ds.synchronize();
+    assert.equal(summary.pushed, 1);
+    assert.equal(provided, 2);
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'revoked'), { k: 'v' });
+
+    // A source that keeps giving the refused credentials: the error reaches the app (no loop).
+    const stuck = new SyncManager({ identityPoolId: poolId, endpoint: server.endpoint, store: new MemoryStore(), identityId, credentials: async () => revoked });
+    await assert.rejects((await stuck.openOrCreateDataset('revoked')).synchronize(), { name: 'UnrecognizedClientException' });
+  });
+
   test('with its own credential provider the manager signs with them; changeIdentity() moves local data', async () => {
     const identityA = `us-east-1:${crypto.randomUUID()}`;
     const identityB = `us-east-1:${crypto.randomUUID()}`;

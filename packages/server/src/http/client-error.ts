@@ -1,5 +1,6 @@
 // Answers requests node:http rejects before the listener sees them (overlong headers, malformed HTTP,
 // timeouts, CONNECT) with an AWS-shaped error and the security headers instead of a bare status line.
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { SECURITY_HEADERS } from './http-policy.js';
@@ -9,7 +10,7 @@ const securityHeaderLines = Object.entries(SECURITY_HEADERS).map(([name, value])
 function writeRawError(socket: Duplex, status: number, reason: string, code: string, message: string): void {
   const body = JSON.stringify({ __type: code, message });
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\n${securityHeaderLines}Content-Type: application/json\r\nx-amzn-ErrorType: ${code}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${reason}\r\n${securityHeaderLines}Content-Type: application/json\r\nx-amzn-ErrorType: ${code}\r\nx-amzn-RequestId: ${randomUUID()}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 

@@ -105,11 +105,14 @@ describe('metrics', () => {
     assert.ok(sample(await metricsOf(server), 'cognisync_outbox_oldest_age_seconds') >= 0);
   });
 
-  test('/health and /ready answer 200 without credentials; /metrics too', async () => {
+  test('/health and /ready answer 200 without credentials; /metrics too; HEAD as GET, without a body', async () => {
     for (const path of ['/health', '/ready', '/metrics']) {
       const response = await fetch(`${server.endpoint}${path}`);
       assert.equal(response.status, 200, path);
       await response.text();
+      const head = await fetch(`${server.endpoint}${path}`, { method: 'HEAD' });
+      assert.equal(head.status, 200, `HEAD ${path}`);
+      assert.equal(await head.text(), '');
     }
     assert.deepEqual(await (await fetch(`${server.endpoint}/ready`)).json(), { status: 'ready' });
   });

@@ -192,6 +192,7 @@ export function awsErrorShapeProblem(response: WireResponse): string | undefined
   if (!response.json || typeof response.json !== 'object') return `body is not JSON: ${response.text.slice(0, 200)}`;
   if (response.json.__type !== type) return `__type ${response.json.__type} differs from x-amzn-ErrorType ${type}`;
   if (typeof response.json.message !== 'string' || response.json.message === '') return `no message: ${response.text.slice(0, 200)}`;
+  if (!response.headers['x-amzn-requestid']) return `no x-amzn-RequestId header (status ${response.status})`;
   if (/\.ts:\d+|\n\s+at /.test(response.text)) return `stack trace on the wire: ${response.text.slice(0, 300)}`;
   return undefined;
 }

@@ -30,6 +30,12 @@ export interface Limits {
   developerTokenTtlSeconds: number;
   /** Largest request body accepted, checked before parsing. */
   maxRequestBodyBytes: number;
+  /**
+   * Largest body of a Cognito Identity request (`POST /`, read before anything is authenticated, and unsigned for
+   * GetId and GetCredentialsForIdentity): the largest the model allows is about 500 KB (10 logins of 50,000
+   * characters), so anyone's 8 MB body is not parsed.
+   */
+  maxIdentityRequestBodyBytes: number;
   /** Token-bucket rate per identity (requests/s, 0 = off) and its burst; applies to identity credentials. */
   identityRequestsPerSecond: number;
   identityRequestBurst: number;
@@ -60,6 +66,7 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   developerTokenTtlSeconds: 900,
   // A full 1 MB dataset in one UpdateRecords, JSON-escaped, with room to spare.
   maxRequestBodyBytes: 8 * 1024 * 1024,
+  maxIdentityRequestBodyBytes: 1024 * 1024,
   identityRequestsPerSecond: 50,
   identityRequestBurst: 100,
   poolRequestsPerSecond: 10_000,
@@ -85,6 +92,7 @@ const envNames: Record<keyof Limits, string> = {
   openIdTokenTtlSeconds: 'COGNISYNC_OPENID_TOKEN_TTL_SECONDS',
   developerTokenTtlSeconds: 'COGNISYNC_DEVELOPER_TOKEN_TTL_SECONDS',
   maxRequestBodyBytes: 'COGNISYNC_MAX_REQUEST_BODY_BYTES',
+  maxIdentityRequestBodyBytes: 'COGNISYNC_MAX_IDENTITY_REQUEST_BODY_BYTES',
   identityRequestsPerSecond: 'COGNISYNC_RATE_LIMIT_IDENTITY_RPS',
   identityRequestBurst: 'COGNISYNC_RATE_LIMIT_IDENTITY_BURST',
   poolRequestsPerSecond: 'COGNISYNC_RATE_LIMIT_POOL_RPS',

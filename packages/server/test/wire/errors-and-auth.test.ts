@@ -15,7 +15,7 @@ let identityId: string;
 let datasetPath: string;
 
 before(async () => {
-  server = await startServer({ env: { COGNISYNC_MAX_REQUEST_BODY_BYTES: '65536' } });
+  server = await startServer({ env: { COGNISYNC_MAX_REQUEST_BODY_BYTES: '65536', COGNISYNC_MAX_IDENTITY_REQUEST_BODY_BYTES: '32768' } });
   poolId = (await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'errors', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
   identityId = newIdentityId();
   datasetPath = `/identitypools/${encodeURIComponent(poolId)}/identities/${encodeURIComponent(identityId)}/datasets/ds`;
@@ -124,6 +124,15 @@ describe('malformed input', () => {
   test('unknown routes and methods → 404 UnknownOperationException', async () => {
     assertAwsError(await rawRequest(server.endpoint, { method: 'GET', path: '/nothing/here' }), 404, 'UnknownOperationException');
     assertAwsError(await rawRequest(server.endpoint, { method: 'PUT', path: datasetPath }), 404, 'UnknownOperationException', /not allowed/);
+  });
+
+  test('Cognito Identity bodies have their own, smaller cap (read before anything is authenticated)', async () => {
+    const body = JSON.stringify({ IdentityPoolId: poolId, Logins: { 'graph.facebook.com': 'x'.repeat(40_000) } });
+    const identity = await rawRequest(server.endpoint, { method: 'POST', path: '/', unsigned: true, headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSCognitoIdentityService.GetId' }, body });
+    assertAwsError(identity, 413, 'RequestEntityTooLargeException', /limit of 32768 bytes/);
+    // The same size is below the Sync API's cap: that request gets as far as authentication.
+    const sync = await rawRequest(server.endpoint, { method: 'POST', path: datasetPath, unsigned: true, headers: { 'content-type': 'application/json' }, body });
+    assertAwsError(sync, 403, 'MissingAuthenticationTokenException');
   });
 
   test('an oversized body is refused with 413 before it is read, and the server keeps serving', async () => {

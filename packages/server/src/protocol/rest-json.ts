@@ -94,7 +94,8 @@ function isJsonContentType(value: string | undefined): boolean {
 /** Query and uri members arrive as text; integers must be plain decimal numbers. */
 function fromText(shape: Shape, text: string, wireName: string): unknown {
   if (shape.type === 'integer' || shape.type === 'long') {
-    if (!/^-?\d{1,16}$/.test(text)) throw new InvalidParameterException(`Value '${text.slice(0, 64)}' at '${wireName}' failed to satisfy constraint: Member must be a whole number`);
+    // Up to 19 digits, a long's; validateInput then checks the range (and brings a long past 2^53 to the nearest safe value).
+    if (!/^-?\d{1,19}$/.test(text)) throw new InvalidParameterException(`Value '${text.slice(0, 64)}' at '${wireName}' failed to satisfy constraint: Member must be a whole number of at most 19 digits`);
     return Number(text);
   }
   if (shape.type === 'boolean') return text === 'true' ? true : text === 'false' ? false : text;

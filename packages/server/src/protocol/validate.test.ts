@@ -268,7 +268,16 @@ describe('validateInput: types', () => {
     assertViolations(sync.UpdateRecords.input, updateRecords({ RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 1.5 }] }), [
       fails('1.5', 'recordPatches.1.member.syncCount', 'Member must be of type long (a whole number)'),
     ]);
+    assertViolations(sync.UpdateRecords.input, updateRecords({ RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 1e400 }] }), [
+      fails('Infinity', 'recordPatches.1.member.syncCount', 'Member must be of type long (a whole number)'),
+    ]);
+    assertViolations(sync.UpdateRecords.input, updateRecords({ RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 2 ** 64 }] }), [
+      fails(String(2 ** 64), 'recordPatches.1.member.syncCount', 'Member must be a 64-bit integer'),
+    ]);
     assertViolations(sync.UpdateRecords.input, updateRecords({ RecordPatches: { Op: 'replace' } }), [fails('{"Op":"replace"}', 'recordPatches', 'Member must be of type list')]);
+    // A long within 64 bits but past 2^53 is taken, as the nearest safe value (no count ever gets there).
+    const far = validateInput<{ LastSyncCount: number }>(sync.ListRecords.input, { IdentityPoolId: POOL, IdentityId: IDENTITY, DatasetName: 'd', LastSyncCount: 9223372036854775807 });
+    assert.equal(far.LastSyncCount, Number.MAX_SAFE_INTEGER);
     assertViolations(sync.UpdateRecords.input, updateRecords({ RecordPatches: [null] }), [missing('recordPatches.1.member')]);
     assertViolations(sync.UpdateRecords.input, updateRecords({ SyncSessionToken: 5 }), [fails('5', 'syncSessionToken', 'Member must be of type string')]);
     assertViolations(identity.CreateIdentityPool.input, { IdentityPoolName: 'p', AllowUnauthenticatedIdentities: 'true' }, [

@@ -16,8 +16,13 @@ function fullMatch(pattern: string): RegExp {
   return re;
 }
 
+/** 2^63: a long is a signed 64-bit integer. */
+const LONG_LIMIT = 2 ** 63;
+
 function show(value: unknown): string {
   if (value === null || value === undefined) return 'null';
+  // JSON would write a number too large for a double (1e400 in the request) as null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   let text: string;
   try {
     text = typeof value === 'string' ? value : JSON.stringify(value);
@@ -71,11 +76,16 @@ function check(shape: Shape, value: unknown, parent: string, segment: string, er
     }
     case 'integer':
     case 'long': {
-      if (typeof value !== 'number' || !Number.isSafeInteger(value)) return errors.fail(join(parent, segment), value, `Member must be of type ${shape.type} (a whole number)`);
+      if (typeof value !== 'number' || !Number.isInteger(value)) return errors.fail(join(parent, segment), value, `Member must be of type ${shape.type} (a whole number)`);
+      if (shape.type === 'long' && Math.abs(value) > LONG_LIMIT) return errors.fail(join(parent, segment), value, 'Member must be a 64-bit integer');
       if (shape.type === 'integer' && (value > 2 ** 31 - 1 || value < -(2 ** 31))) errors.fail(join(parent, segment), value, 'Member must be a 32-bit integer');
-      if (shape.min !== undefined && value < shape.min) errors.fail(join(parent, segment), value, `Member must have value greater than or equal to ${shape.min}`);
-      if (shape.max !== undefined && value > shape.max) errors.fail(join(parent, segment), value, `Member must have value less than or equal to ${shape.max}`);
-      return value;
+      // A long past 2^53 (JSON numbers are doubles here) is beyond any count or size cognisync keeps: the nearest
+      // safe value compares the same way with every one of them (a LastSyncCount after everything, a SyncCount
+      // that matches no record).
+      const number = Number.isSafeInteger(value) ? value : Math.sign(value) * Number.MAX_SAFE_INTEGER;
+      if (shape.min !== undefined && number < shape.min) errors.fail(join(parent, segment), value, `Member must have value greater than or equal to ${shape.min}`);
+      if (shape.max !== undefined && number > shape.max) errors.fail(join(parent, segment), value, `Member must have value less than or equal to ${shape.max}`);
+      return number;
     }
     case 'boolean':
       if (typeof value !== 'boolean') return errors.fail(join(parent, segment), value, 'Member must be of type boolean');

@@ -126,6 +126,14 @@ describe('malformed input', () => {
     assertAwsError(await rawRequest(server.endpoint, { method: 'PUT', path: datasetPath }), 404, 'UnknownOperationException', /not allowed/);
   });
 
+  test('a LastSyncCount anywhere in a long\'s range is taken (nothing after it); past 19 digits it is refused by name', async () => {
+    const far = await rawRequest(server.endpoint, { method: 'GET', path: `${datasetPath}/records`, query: { lastSyncCount: '9223372036854775807' } });
+    assert.equal(far.status, 200, far.text);
+    assert.deepEqual(far.json.Records, []);
+    const beyond = await rawRequest(server.endpoint, { method: 'GET', path: `${datasetPath}/records`, query: { lastSyncCount: '92233720368547758070' } });
+    assertAwsError(beyond, 400, 'InvalidParameterException', /lastSyncCount.*at most 19 digits/);
+  });
+
   test('Cognito Identity bodies have their own, smaller cap (read before anything is authenticated)', async () => {
     const body = JSON.stringify({ IdentityPoolId: poolId, Logins: { 'graph.facebook.com': 'x'.repeat(40_000) } });
     const identity = await rawRequest(server.endpoint, { method: 'POST', path: '/', unsigned: true, headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSCognitoIdentityService.GetId' }, body });

@@ -150,8 +150,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
     policy: new HttpPolicy(config.corsOrigins),
     vapidPublicKey: webPush.publicKey,
   });
-  // An Expect other than 100-continue is ignored (RFC 9110 allows it) instead of node's bare, non-AWS 417.
+  // An Expect other than 100-continue is ignored (RFC 9110 allows it) instead of node's bare, non-AWS 417; and
+  // 100 Continue is sent by readBody, only for a body it is going to read (not one it refuses by its length).
   server.on('checkExpectation', (req, res) => server.emit('request', req, res));
+  server.on('checkContinue', (req, res) => server.emit('request', req, res));
 
   let closing: Promise<void> | undefined;
   return {

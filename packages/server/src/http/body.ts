@@ -8,7 +8,12 @@ import { InvalidParameterException, RequestEntityTooLargeException } from '../er
 
 const EMPTY = Buffer.alloc(0);
 
-export function readBody(req: IncomingMessage, maxBytes: number): Buffer | Promise<Buffer> {
+/**
+ * Reads the body, or refuses it by its declared length alone. A client that sent `Expect: 100-continue` is told
+ * to go on (through `res`) only once its body is going to be read: the server hands such requests over without
+ * node's automatic 100 Continue (server.ts), so a body refused by its length is never sent at all.
+ */
+export function readBody(req: IncomingMessage, maxBytes: number, res?: ServerResponse): Buffer | Promise<Buffer> {
   const length = req.headers['content-length'];
   // HTTP/1.1: a request has a body only when it declares a length or a transfer coding.
   if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined) return EMPTY;
@@ -16,6 +21,7 @@ export function readBody(req: IncomingMessage, maxBytes: number): Buffer | Promi
   if (Number.isFinite(declared) && declared > maxBytes) {
     return Promise.reject(new RequestEntityTooLargeException(`Request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`));
   }
+  if (res && req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

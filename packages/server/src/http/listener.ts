@@ -66,7 +66,7 @@ export function createRequestListener(deps: ListenerDependencies) {
     let status: number;
     try {
       // A request without a body (every GET) has its empty Buffer at once: no await, no extra turn of the loop.
-      const read = readBody(req, service === 'identity' ? Math.min(deps.limits.maxIdentityRequestBodyBytes, deps.limits.maxRequestBodyBytes) : deps.limits.maxRequestBodyBytes);
+      const read = readBody(req, service === 'identity' ? Math.min(deps.limits.maxIdentityRequestBodyBytes, deps.limits.maxRequestBodyBytes) : deps.limits.maxRequestBodyBytes, res);
       const body = Buffer.isBuffer(read) ? read : await read;
       const request: ApiRequest = { method: req.method ?? 'GET', rawPath, query: parseQuery(rawQuery), headers: req.headers, body };
       let call: DecodedCall;

@@ -143,6 +143,22 @@ describe('malformed input', () => {
     assertAwsError(sync, 403, 'MissingAuthenticationTokenException');
   });
 
+  test('Expect: 100-continue: a body too large by its declared length gets 413 at once, never 100 Continue; one within the limit is asked for', async () => {
+    const firstLine = (headers: string) =>
+      new Promise<string>((resolve, reject) => {
+        const url = new URL(server.endpoint);
+        const socket = connect(Number(url.port), url.hostname, () => socket.write(headers));
+        socket.once('data', (chunk) => {
+          resolve(chunk.toString('latin1').split('\r\n')[0]!);
+          socket.destroy();
+        });
+        socket.once('error', reject);
+      });
+    const head = (length: number) => `POST ${datasetPath} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\nexpect: 100-continue\r\n\r\n`;
+    assert.match(await firstLine(head(70_000)), /^HTTP\/1.1 413 /);
+    assert.equal(await firstLine(head(100)), 'HTTP/1.1 100 Continue');
+  });
+
   test('an oversized body is refused with 413 before it is read, and the server keeps serving', async () => {
     const response = await rawRequest(server.endpoint, { method: 'POST', path: datasetPath, headers: { 'content-type': 'application/json' }, body: 'x'.repeat(70_000) });
     assertAwsError(response, 413, 'RequestEntityTooLargeException');

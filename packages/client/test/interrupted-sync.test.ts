@@ -28,22 +28,26 @@ after(async () => {
 /** Conflicts would mean the client mistook its own lost write for someone else's. */
 const noConflicts: SynchronizeOptions = { onConflict: (conflicts) => assert.fail(`unexpected conflict on ${conflicts.map((c) => c.key).join(', ')}`) };
 
+/** A device of a new identity whose next UpdateRecords answer is lost after the server committed it (at once, or once `loseNext()` is called). */
+async function deviceLosingAnAnswer(armed = true) {
+  const identityId = await device(server, poolId).identityId();
+  let lose = armed;
+  const { fetch, calls } = spyFetch({
+    after(operation, _n, response) {
+      if (operation === 'UpdateRecords' && lose) {
+        lose = false;
+        throw new TypeError('fetch failed: connection reset');
+      }
+      return response;
+    },
+  });
+  return { identityId, manager: device(server, poolId, { identityId, fetch }), calls, loseNext: () => (lose = true) };
+}
+
 describe('a response lost or aborted after the server committed the push', () => {
   test('the next sync recognises its own write: no conflict, nothing pushed twice', async () => {
-    const first = device(server, poolId);
-    const identityId = await first.identityId();
-    let lose = true;
-    const { fetch } = spyFetch({
-      after(operation, _n, response) {
-        if (operation === 'UpdateRecords' && lose) {
-          lose = false;
-          throw new TypeError('fetch failed: connection reset');
-        }
-        return response;
-      },
-    });
-    const m = device(server, poolId, { identityId, fetch });
-    const ds = await m.openOrCreateDataset('lost');
+    const { identityId, manager } = await deviceLosingAnAnswer();
+    const ds = await manager.openOrCreateDataset('lost');
     await ds.putAll({ a: '1', b: '2' });
     await assert.rejects(ds.synchronize(), NetworkError);
     assert.deepEqual(await serverValues(server, poolId, identityId, 'lost'), { a: '1', b: '2' }, 'the server did commit');
@@ -55,20 +59,8 @@ describe('a response lost or aborted after the server committed the push', () =>
   });
 
   test('a local edit made after the lost response is pushed over the echo, not treated as a conflict', async () => {
-    const first = device(server, poolId);
-    const identityId = await first.identityId();
-    let lose = true;
-    const { fetch } = spyFetch({
-      after(operation, _n, response) {
-        if (operation === 'UpdateRecords' && lose) {
-          lose = false;
-          throw new TypeError('fetch failed');
-        }
-        return response;
-      },
-    });
-    const m = device(server, poolId, { identityId, fetch });
-    const ds = await m.openOrCreateDataset('lost');
+    const { identityId, manager } = await deviceLosingAnAnswer();
+    const ds = await manager.openOrCreateDataset('lost');
     await ds.put('k', 'first');
     await assert.rejects(ds.synchronize(), NetworkError);
     await ds.put('k', 'second');
@@ -83,24 +75,12 @@ describe('a response lost or aborted after the server committed the push', () =>
   });
 
   test('the same for a key the server already had, when the next sync could push first: the lost write is pulled first, not overwritten in the journal', async () => {
-    const first = device(server, poolId);
-    const identityId = await first.identityId();
-    let lose = false;
-    const { fetch, calls } = spyFetch({
-      after(operation, _n, response) {
-        if (operation === 'UpdateRecords' && lose) {
-          lose = false;
-          throw new TypeError('fetch failed');
-        }
-        return response;
-      },
-    });
-    const m = device(server, poolId, { identityId, fetch });
-    const ds = await m.openOrCreateDataset('lost-synced');
+    const { identityId, manager, calls, loseNext } = await deviceLosingAnAnswer(false);
+    const ds = await manager.openOrCreateDataset('lost-synced');
     await ds.put('k', 'zero');
     await ds.synchronize(noConflicts);
     await ds.put('k', 'first');
-    lose = true;
+    loseNext();
     await assert.rejects(ds.synchronize(), NetworkError);
     assert.deepEqual(await serverValues(server, poolId, identityId, 'lost-synced'), { k: 'first' }, 'the server did commit');
     await ds.put('k', 'second');

@@ -61,14 +61,15 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     strict: true,
     allowPositionals: false,
   });
-  const portText = values.port ?? env.PORT ?? '8080';
+  // An empty variable (`PORT=` in an env file) counts as unset, not as "any port" or "every interface".
+  const portText = values.port ?? (env.PORT || '8080');
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port '${portText}'`);
   const synchronous = (env.COGNISYNC_SQLITE_SYNCHRONOUS ?? 'NORMAL').toUpperCase();
   if (synchronous !== 'FULL' && synchronous !== 'NORMAL') throw new Error('COGNISYNC_SQLITE_SYNCHRONOUS must be FULL or NORMAL');
   const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
   return {
-    host: values.host ?? env.HOST ?? '127.0.0.1',
+    host: values.host ?? (env.HOST || '127.0.0.1'),
     port,
     dataDir: resolve(values['data-dir'] ?? env.COGNISYNC_DATA_DIR ?? './data'),
     ...(databaseUrl ? { databaseUrl } : {}),

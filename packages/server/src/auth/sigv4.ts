@@ -351,8 +351,10 @@ async function verifyPresigned(request: SignedRequest, service: string, lookup: 
     throw new IncompleteSignatureException(`X-Amz-Expires must be a whole number of seconds from 1 to ${MAX_PRESIGNED_SECONDS}.`);
   }
   const parts = signatureParts(parseCredential(param('X-Amz-Credential')!), param('X-Amz-SignedHeaders')!, param('X-Amz-Signature')!, param('X-Amz-Date'), param('X-Amz-Security-Token'));
-  const { credentials, signingDate, skewMs } = await checkSignatureParts(parts, service, lookup, now, skewSeconds);
-  if (signingDate.getTime() + expires * 1000 + skewMs < now.getTime()) {
+  const { credentials, signingDate } = await checkSignatureParts(parts, service, lookup, now, skewSeconds);
+  // X-Amz-Expires is the URL's whole life: the clock-skew allowance applies to its start only (a signer whose
+  // clock runs ahead), not on top of its end.
+  if (signingDate.getTime() + expires * 1000 < now.getTime()) {
     throw new InvalidSignatureException(`Signature expired: the pre-signed URL from ${parts.amzDate} was valid for ${expires} seconds.`);
   }
   const headers = signedHeaderValues(request, parts.signedHeaders);

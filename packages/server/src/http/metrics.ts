@@ -18,12 +18,18 @@ export class Metrics {
 
   constructor(store: Store, liveStreams: () => number) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cognisync_' });
+    // The outbox gauges read the store: while it cannot be read they are NaN (unknown, not 0), and every other metric is
+    // still served (a failing collect would fail the whole page, just when the metrics matter most).
     new Gauge({
       name: 'cognisync_outbox_backlog',
       help: 'Outbox entries not yet delivered (stream records, notifications, bulk publish steps)',
       registers: [this.registry],
       async collect() {
-        this.set((await store.outboxBacklog()).pending);
+        try {
+          this.set((await store.outboxBacklog()).pending);
+        } catch {
+          this.set(Number.NaN);
+        }
       },
     });
     new Gauge({
@@ -31,8 +37,12 @@ export class Metrics {
       help: 'Age of the oldest undelivered outbox entry',
       registers: [this.registry],
       async collect() {
-        const oldest = (await store.outboxBacklog()).oldestCreatedAt;
-        this.set(oldest === undefined ? 0 : (Date.now() - oldest) / 1000);
+        try {
+          const oldest = (await store.outboxBacklog()).oldestCreatedAt;
+          this.set(oldest === undefined ? 0 : (Date.now() - oldest) / 1000);
+        } catch {
+          this.set(Number.NaN);
+        }
       },
     });
     new Gauge({ name: 'cognisync_live_streams', help: 'Open live streams', registers: [this.registry], collect() { this.set(liveStreams()); } });

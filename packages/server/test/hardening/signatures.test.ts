@@ -188,6 +188,9 @@ describe('reuse elsewhere', () => {
       body,
     });
     assertAwsError(created, 400, 'InvalidSignatureException', /only on GET requests/);
+    // X-Amz-Expires is the URL's whole life: no clock-skew allowance on top of it.
+    const expired = (await signer.presign(new HttpRequest({ method: 'GET', hostname: url.hostname, port: Number(url.port), path: `${datasetPath(alice.identityId)}/records`, headers: { host: url.host } }), { expiresIn: 30, signingDate: new Date(Date.now() - 60_000) })).query as Record<string, string>;
+    assertAwsError(await get(`${datasetPath(alice.identityId)}/records`, encodeQuery(expired)), 403, 'InvalidSignatureException', /Signature expired/);
     // Pre-signed URLs carry their own expiry, bounded at 7 days.
     const tooLong = { ...(await presign(livePath(alice.identityId))), 'X-Amz-Expires': String(8 * 24 * 3600) };
     assertAwsError(await get(livePath(alice.identityId), encodeQuery(tooLong)), 403, 'IncompleteSignatureException', /X-Amz-Expires/);

@@ -44,6 +44,8 @@ export interface Limits {
   poolRequestBurst: number;
   /** API requests one process works on at once; more answer TooManyRequestsException at once. */
   maxInFlightRequests: number;
+  /** Live streams (GET /live/…) one identity may hold open in one process; more answer LimitExceededException. */
+  liveStreamsPerIdentity: number;
   /** Allowed clock skew of a SigV4 X-Amz-Date (AWS: 15 min). */
   signatureSkewSeconds: number;
 }
@@ -72,6 +74,7 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   poolRequestsPerSecond: 10_000,
   poolRequestBurst: 20_000,
   maxInFlightRequests: 512,
+  liveStreamsPerIdentity: 20,
   signatureSkewSeconds: 15 * 60,
 });
 
@@ -98,6 +101,7 @@ const envNames: Record<keyof Limits, string> = {
   poolRequestsPerSecond: 'COGNISYNC_RATE_LIMIT_POOL_RPS',
   poolRequestBurst: 'COGNISYNC_RATE_LIMIT_POOL_BURST',
   maxInFlightRequests: 'COGNISYNC_MAX_IN_FLIGHT_REQUESTS',
+  liveStreamsPerIdentity: 'COGNISYNC_LIMIT_LIVE_STREAMS_PER_IDENTITY',
   signatureSkewSeconds: 'COGNISYNC_SIGNATURE_SKEW_SECONDS',
 };
 

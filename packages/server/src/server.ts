@@ -144,7 +144,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
     integrations: { syncTrigger, outbox: outboxWorker, streams: kinesis },
     syncOperations,
     identityOperations,
-    live: { store, hub: liveHub, credentials, signatureSkewSeconds: config.limits.signatureSkewSeconds, heartbeatMs: config.liveHeartbeatMs, open: liveStreams },
+    live: {
+      store, hub: liveHub, credentials, signatureSkewSeconds: config.limits.signatureSkewSeconds, heartbeatMs: config.liveHeartbeatMs, open: liveStreams,
+      rateLimiter, maxStreamsPerIdentity: config.limits.liveStreamsPerIdentity, openByIdentity: new Map(),
+    },
     rateLimiter,
     metrics,
     policy: new HttpPolicy(config.corsOrigins),

@@ -4,7 +4,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authorize, type CredentialLookup } from '../auth/principal.js';
 import { verifySignature } from '../auth/sigv4.js';
-import { ResourceNotFoundException } from '../errors.js';
+import { LimitExceededException, ResourceNotFoundException } from '../errors.js';
+import type { RateLimiter } from './rate-limiter.js';
 import type { LiveHub } from '../live/live-hub.js';
 import { decodeComponent, parseQuery } from '../protocol/request.js';
 import { validateInput } from '../protocol/validate.js';
@@ -21,7 +22,16 @@ export interface LiveStreamDependencies {
   heartbeatMs: number;
   /** Open streams, so shutdown can end them (an open stream would otherwise keep the server from closing). */
   open: Set<ServerResponse>;
+  /** Opening a stream counts against the identity's request rate, as an API call does. */
+  rateLimiter: RateLimiter;
+  /** Streams one identity may hold open in this process at once (tabs and devices; each holds a socket). */
+  maxStreamsPerIdentity: number;
+  /** Open streams by `pool/identity`. */
+  openByIdentity: Map<string, number>;
 }
+
+/** A stream whose client has stopped reading is ended once this much waits to be sent; it reconnects and resyncs. */
+const MAX_UNSENT_BYTES = 1024 * 1024;
 
 export const isLivePath = (rawPath: string) => LIVE_PATH.test(rawPath);
 
@@ -34,7 +44,13 @@ export async function serveLiveStream(req: IncomingMessage, res: ServerResponse,
   authorize('LiveStream', ['identity', 'developer'], principal, input);
   // The same constraints as DescribeIdentityUsage's path members.
   validateInput(cognitoSyncOperations.DescribeIdentityUsage.input, input);
+  if (principal.kind === 'identity') deps.rateLimiter.check(input.IdentityPoolId, input.IdentityId);
   if (!(await deps.store.getIdentityPool(input.IdentityPoolId))) throw new ResourceNotFoundException(`IdentityPool '${input.IdentityPoolId}' not found.`);
+  const identityKey = `${input.IdentityPoolId}/${input.IdentityId}`;
+  const opened = deps.openByIdentity.get(identityKey) ?? 0;
+  if (opened >= deps.maxStreamsPerIdentity) {
+    throw new LimitExceededException(`Identity ${input.IdentityId} already has ${opened} live streams open; the limit is ${deps.maxStreamsPerIdentity}.`);
+  }
 
   // Headers and a first comment go out at once, so clients know the stream is open before any change.
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -42,14 +58,25 @@ export async function serveLiveStream(req: IncomingMessage, res: ServerResponse,
   req.socket.setNoDelay(true);
   req.socket.setTimeout(0);
   const unsubscribe = deps.hub.subscribe(input.IdentityPoolId, input.IdentityId, (event) => {
+    if (res.writableLength > MAX_UNSENT_BYTES) {
+      res.destroy();
+      return;
+    }
     res.write(`id: ${event.syncCount}\ndata: ${JSON.stringify({ identityPoolId: event.identityPoolId, identityId: event.identityId, datasetName: event.datasetName, syncCount: event.syncCount, deviceId: event.deviceId ?? null })}\n\n`);
   });
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), deps.heartbeatMs);
   deps.open.add(res);
+  deps.openByIdentity.set(identityKey, opened + 1);
+  let closed = false;
   const close = () => {
+    if (closed) return;
+    closed = true;
     clearInterval(heartbeat);
     unsubscribe();
     deps.open.delete(res);
+    const left = (deps.openByIdentity.get(identityKey) ?? 1) - 1;
+    if (left > 0) deps.openByIdentity.set(identityKey, left);
+    else deps.openByIdentity.delete(identityKey);
   };
   res.once('close', close);
   req.once('close', close);

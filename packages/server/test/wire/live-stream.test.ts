@@ -176,6 +176,33 @@ describe('live stream on one server', () => {
   });
 });
 
+describe('live stream limits', () => {
+  test('one identity holds at most COGNISYNC_LIMIT_LIVE_STREAMS_PER_IDENTITY streams (LimitExceededException), and opening one counts against its request rate', async () => {
+    const server = await startServer({ env: { COGNISYNC_LIMIT_LIVE_STREAMS_PER_IDENTITY: '2', COGNISYNC_RATE_LIMIT_IDENTITY_RPS: '1', COGNISYNC_RATE_LIMIT_IDENTITY_BURST: '5' } });
+    try {
+      const poolId = (await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'live-limits', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
+      const alice = await identityCredentials(server.endpoint, poolId);
+      const first = await openSigned(server.endpoint, poolId, alice.identityId, alice.credentials);
+      const second = await openSigned(server.endpoint, poolId, alice.identityId, alice.credentials);
+      const third = await openSigned(server.endpoint, poolId, alice.identityId, alice.credentials);
+      assert.deepEqual([first.status, second.status, third.status], [200, 200, 400]);
+      assert.equal(third.headers['x-amzn-errortype'], 'LimitExceededException');
+      // A closed stream frees its place.
+      first.close();
+      await new Promise((r) => setTimeout(r, 100));
+      const again = await openSigned(server.endpoint, poolId, alice.identityId, alice.credentials);
+      assert.equal(again.status, 200);
+      // GetCredentialsForIdentity and four opens used the burst of 5: Alice's next request (a stream or an API call) waits.
+      const throttled = await openSigned(server.endpoint, poolId, alice.identityId, alice.credentials);
+      assert.equal(throttled.status, 429);
+      assert.equal(throttled.headers['x-amzn-errortype'], 'TooManyRequestsException');
+      for (const stream of [second, third, again, throttled]) stream.close();
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+});
+
 describe('live stream across processes on PostgreSQL', { skip: (await postgresAvailable()) ? false : 'PostgreSQL is not reachable' }, () => {
   test('a change written through one process reaches a listener on another', async () => {
     const database = await createTestDatabase('cognisync_live');

@@ -12,7 +12,7 @@ export async function openStore(config: Config, onBackgroundError?: (error: Erro
     await store.migrate();
     return store;
   }
-  const store = new SqliteStore({ filename: join(config.dataDir, 'cognisync.db'), synchronous: config.sqliteSynchronous });
+  const store = new SqliteStore({ filename: join(config.dataDir, 'cognisync.db'), synchronous: config.sqliteSynchronous, lockFilename: join(config.dataDir, 'cognisync.lock') });
   await store.migrate();
   return store;
 }

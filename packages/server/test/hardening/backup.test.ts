@@ -97,3 +97,17 @@ test('backup refuses a PostgreSQL store (pg_dump is the tool, password masked) a
   await assert.rejects(backup(out, ['--data-dir', join(work, 'empty')]), (error: { stderr: string }) => /no database at/.test(error.stderr));
   assert.equal(existsSync(out), false);
 });
+
+test('one process per SQLite data dir: a second server on it is refused with a clear message (and may start once the first is gone, even after kill -9)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cognisync-lock-'));
+  try {
+    const first = await startServer({ dataDir: dir, env });
+    await assert.rejects(startServer({ dataDir: dir, env }), /exited with 1 before listening[\s\S]*data dir .* is in use by another cognisync process/);
+    first.child.kill('SIGKILL');
+    await new Promise((resolve) => first.child.once('exit', resolve));
+    const next = await startServer({ dataDir: dir, env });
+    assert.equal(await next.stop(), 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { mergedDatasetNames } from '../../core/merged-datasets.js';
+import { lockDataDir } from './data-dir-lock.js';
 import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
@@ -24,6 +25,8 @@ export interface SqliteStoreOptions {
   /** File path, or ':memory:' for tests. */
   filename: string;
   synchronous?: 'FULL' | 'NORMAL';
+  /** Refuse to open (DataDirInUseError) while another process holds this lock file, and hold it until close(). */
+  lockFilename?: string;
 }
 
 interface IdentityRow {
@@ -111,6 +114,8 @@ interface OutboxRow {
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
+  /** The data dir's lock (see data-dir-lock.ts), when this store was opened for a server. */
+  private readonly lock: Database.Database | undefined;
   private statements: ReturnType<SqliteStore['prepare']> | undefined;
   /** Committed changes, for watchChanges (SQLite is one process, so an in-process emitter is the bus). */
   private readonly changes = new EventEmitter().setMaxListeners(0);
@@ -125,6 +130,7 @@ export class SqliteStore implements Store {
   constructor(options: SqliteStoreOptions) {
     const synchronous = options.synchronous ?? 'NORMAL';
     if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
+    this.lock = options.lockFilename ? lockDataDir(options.lockFilename, dirname(options.filename)) : undefined;
     this.db = new Database(options.filename);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${synchronous}`);
@@ -379,6 +385,7 @@ export class SqliteStore implements Store {
     // The worker's connection closes first, so this one is the last: SQLite then checkpoints and removes the WAL.
     await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
+    if (this.lock?.open) this.lock.close();
   }
 
   async ping(): Promise<boolean> {

@@ -50,6 +50,19 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     await Promise.all(stores.map((store) => store.close()));
   });
 
+  test('a schema migrated by a newer cognisync is refused', async () => {
+    const store = await freshStore();
+    await store.close();
+    const schema = `contract_${schemaCount}`;
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    await admin.query(`INSERT INTO ${schema}.schema_migrations VALUES (99, 'from the future', 0)`);
+    await admin.end();
+    const older = new PostgresStore({ connectionString: database.url, schema, maxConnections: 2 });
+    await assert.rejects(older.migrate(), /schema version 99, newer than this cognisync's/);
+    await older.close();
+  });
+
   // Two stores on one schema stand for two server processes: separate pools, separate LISTEN connections.
   const POOL = 'us-east-1:00000000-0000-4000-8000-0000000000aa';
   const IDENTITY = 'us-east-1:11111111-1111-4111-8111-1111111111aa';

@@ -16,6 +16,7 @@
 import DataLoader from 'dataloader';
 import pg from 'pg';
 import { mergedDatasetNames } from '../../core/merged-datasets.js';
+import { refuseNewerSchema } from '../schema-version.js';
 import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
@@ -519,6 +520,7 @@ export class PostgresStore implements Store {
         await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [MIGRATION_LOCK]);
         await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
         const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+        refuseNewerSchema(applied, postgresMigrations);
         for (const migration of postgresMigrations) {
           if (applied.has(migration.version)) continue;
           await client.query('BEGIN');

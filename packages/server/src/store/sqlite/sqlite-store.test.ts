@@ -52,6 +52,19 @@ describe('SqliteStore on a file', () => {
     await reopened.close();
   });
 
+  test('a database migrated by a newer cognisync is refused, untouched', async () => {
+    const filename = join(dir, 'newer.db');
+    const store = new SqliteStore({ filename });
+    await store.migrate();
+    await store.close();
+    const raw = new Database(filename);
+    raw.prepare("INSERT INTO schema_migrations VALUES (99, 'from the future', 0)").run();
+    raw.close();
+    const older = new SqliteStore({ filename });
+    await assert.rejects(older.migrate(), /schema version 99, newer than this cognisync's/);
+    await older.close();
+  });
+
   test('migration 4 moves records of a database at schema 3 into a rowid table, every field and SyncCount kept', async () => {
     const filename = join(dir, 'schema3.db');
     // The database as schema 3 left it: migrations 1-3 only, with a record, a tombstone and a 1 KB value.

@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { mergedDatasetNames } from '../../core/merged-datasets.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { refuseNewerSchema } from '../schema-version.js';
 import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
@@ -144,6 +145,7 @@ export class SqliteStore implements Store {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
     const apply = this.db.transaction(() => {
       const applied = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+      refuseNewerSchema(applied, sqliteMigrations);
       for (const migration of sqliteMigrations) {
         if (applied.has(migration.version)) continue;
         this.db.exec(migration.sql);

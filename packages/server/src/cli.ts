@@ -13,7 +13,7 @@ const usage = `usage: cognisync serve [--host H] [--port N] [--data-dir DIR] [--
 
 async function main(argv: string[]): Promise<void> {
   const [command = 'serve', ...rest] = argv;
-  if (command === '--help' || command === '-h' || command === 'help') {
+  if (command === '--help' || command === '-h' || command === 'help' || rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${usage}\n`);
     return;
   }
@@ -25,11 +25,11 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'backup') {
-    // --out is backup's own flag; the rest are the usual store flags.
-    const at = rest.indexOf('--out');
-    const out = at >= 0 ? rest[at + 1] : undefined;
-    if (!out) throw new Error(`backup needs --out FILE\n${usage}`);
-    const config = loadConfig([...rest.slice(0, at), ...rest.slice(at + 2)], process.env);
+    // --out is backup's own flag (also as --out=FILE); the rest are the usual store flags.
+    const at = rest.findIndex((arg) => arg === '--out' || arg.startsWith('--out='));
+    const out = at < 0 ? undefined : rest[at]!.startsWith('--out=') ? rest[at]!.slice('--out='.length) : rest[at + 1];
+    if (!out || out.startsWith('--')) throw new Error(`backup needs --out FILE\n${usage}`);
+    const config = loadConfig([...rest.slice(0, at), ...rest.slice(at + (rest[at]!.startsWith('--out=') ? 1 : 2))], process.env);
     const pages = await backupSqlite(config, resolve(out));
     process.stdout.write(`cognisync: backed up ${pages} pages to ${resolve(out)}\n`);
     process.stderr.write(`cognisync: keep a copy of ${config.masterKey ? 'COGNISYNC_MASTER_KEY' : `${config.dataDir}/master.key`} too; issued credentials and the OpenID key need it.\n`);

@@ -63,7 +63,7 @@ export async function serveLiveStream(req: IncomingMessage, res: ServerResponse,
       return;
     }
     res.write(`id: ${event.syncCount}\ndata: ${JSON.stringify({ identityPoolId: event.identityPoolId, identityId: event.identityId, datasetName: event.datasetName, syncCount: event.syncCount, deviceId: event.deviceId ?? null })}\n\n`);
-  });
+  }, () => res.end());
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), deps.heartbeatMs);
   deps.open.add(res);
   deps.openByIdentity.set(identityKey, opened + 1);

@@ -2,30 +2,41 @@
 import type { ChangeEvent, Store } from '../store/store.js';
 
 type Listener = (event: ChangeEvent) => void;
+interface Subscriber {
+  listener: Listener;
+  /** Changes may have been missed (the store's watch had a gap): the stream should end so its client catches up. */
+  onGap: () => void;
+}
 
 const identityKey = (identityPoolId: string, identityId: string) => `${identityPoolId}/${identityId}`;
 
 export class LiveHub {
-  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly listeners = new Map<string, Set<Subscriber>>();
   private stopWatching: (() => Promise<void>) | undefined;
 
   /** Starts receiving the store's change events (from every process on PostgreSQL). */
   async start(store: Store): Promise<void> {
-    this.stopWatching = await store.watchChanges((event) => this.publish(event));
+    this.stopWatching = await store.watchChanges(
+      (event) => this.publish(event),
+      () => {
+        for (const set of [...this.listeners.values()]) for (const subscriber of [...set]) subscriber.onGap();
+      },
+    );
   }
 
   publish(event: ChangeEvent): void {
-    for (const listener of this.listeners.get(identityKey(event.identityPoolId, event.identityId)) ?? []) listener(event);
+    for (const subscriber of this.listeners.get(identityKey(event.identityPoolId, event.identityId)) ?? []) subscriber.listener(event);
   }
 
   /** Listens to one identity's changes; returns the function that stops listening. */
-  subscribe(identityPoolId: string, identityId: string, listener: Listener): () => void {
+  subscribe(identityPoolId: string, identityId: string, listener: Listener, onGap: () => void = () => undefined): () => void {
     const key = identityKey(identityPoolId, identityId);
-    const set = this.listeners.get(key) ?? new Set<Listener>();
-    set.add(listener);
+    const set = this.listeners.get(key) ?? new Set<Subscriber>();
+    const subscriber = { listener, onGap };
+    set.add(subscriber);
     this.listeners.set(key, set);
     return () => {
-      set.delete(listener);
+      set.delete(subscriber);
       if (set.size === 0) this.listeners.delete(key);
     };
   }

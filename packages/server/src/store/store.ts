@@ -319,6 +319,7 @@ export interface Store {
   /**
    * Calls `listener` after every committed UpdateRecords or DeleteDataset — on PostgreSQL from every process
    * sharing the database (LISTEN/NOTIFY), on SQLite from this process. Returns a function that stops watching.
+   * `onGap` is called when changes may have been missed (PostgreSQL: the LISTEN connection is back after a drop).
    */
-  watchChanges(listener: (event: ChangeEvent) => void): Promise<() => Promise<void>>;
+  watchChanges(listener: (event: ChangeEvent) => void, onGap?: () => void): Promise<() => Promise<void>>;
 }

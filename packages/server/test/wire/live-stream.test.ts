@@ -8,6 +8,7 @@ import { ListRecordsCommand, UpdateRecordsCommand } from '@aws-sdk/client-cognit
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
+import pg from 'pg';
 import { createTestDatabase, postgresAvailable } from '../support/postgres.ts';
 import { developerCredentials, identityClient, identityCredentials, startServer, syncClient, type ClientCredentials, type ServerProcess } from '../support/server-process.ts';
 
@@ -16,6 +17,8 @@ interface LiveStream {
   headers: IncomingMessage['headers'];
   body: string;
   events: any[];
+  /** The server ended the stream. */
+  ended: boolean;
   waitFor(count: number, timeoutMs?: number): Promise<any[]>;
   close(): void;
 }
@@ -37,6 +40,7 @@ function openStream(endpoint: string, path: string, query: Record<string, string
         headers: res.headers,
         body: '',
         events: [],
+        ended: false,
         waitFor: (count, timeoutMs = 2000) =>
           new Promise((done, fail) => {
             const started = Date.now();
@@ -49,6 +53,7 @@ function openStream(endpoint: string, path: string, query: Record<string, string
           }),
         close: () => req.destroy(),
       };
+      res.on('end', () => (stream.ended = true));
       res.on('data', (chunk: Buffer) => {
         stream.body += chunk.toString();
         const blocks = stream.body.split('\n\n');
@@ -220,6 +225,15 @@ describe('live stream across processes on PostgreSQL', { skip: (await postgresAv
       assert.equal(event.datasetName, 'shared');
       assert.equal(event.deviceId, 'laptop');
       assert.ok(event.receivedAt - sent < 500);
+      // The second process's LISTEN connection drops: once it is back, its streams end, so that their clients
+      // reconnect and catch up what it may have missed.
+      const admin = new pg.Client({ connectionString: database.url });
+      await admin.connect();
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'");
+      await admin.end();
+      const deadline = Date.now() + 3000;
+      while (!stream.ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(stream.ended, true, 'the stream ended after the gap');
       stream.close();
     } finally {
       await first.stop();

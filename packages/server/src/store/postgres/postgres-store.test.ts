@@ -143,6 +143,36 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     }
   });
 
+  test('a dropped LISTEN connection is back within a second each time (the backoff starts over), and says changes may have been missed', async () => {
+    const [first, second, admin] = await twoProcesses();
+    const heard: ChangeEvent[] = [];
+    let gaps = 0;
+    const stop = await second.watchChanges((event) => heard.push(event), () => gaps++);
+    const schema = `contract_${schemaCount}`;
+    const until = async (done: () => boolean, what: string) => {
+      const deadline = Date.now() + 3000;
+      while (!done()) {
+        if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    try {
+      for (let drop = 1; drop <= 4; drop++) {
+        const killed = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1`, [`LISTEN cognisync_changes_${schema}`]);
+        assert.equal(killed.rowCount, 1);
+        const started = Date.now();
+        await until(() => gaps === drop, `gap ${drop}`);
+        assert.ok(Date.now() - started < 1000, `drop ${drop}: back after ${Date.now() - started} ms`);
+        await write(first, 'after-drop', [put(`k${drop}`, 'v')]);
+        await until(() => heard.length === drop, `the change after drop ${drop}`);
+      }
+    } finally {
+      await stop();
+      await admin.end();
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+
   test('committed writes and deletions reach the listeners of every process, in order; refused writes do not', async () => {
     const [first, second, admin] = await twoProcesses();
     const heard: ChangeEvent[] = [];

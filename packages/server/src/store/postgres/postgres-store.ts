@@ -457,6 +457,11 @@ export class PostgresStore implements Store {
     });
     // An idle connection that dies (database restart) must not crash the process; the pool reconnects.
     this.pool.on('error', (error) => options.onBackgroundError?.(error));
+    // Nor one that dies between a query's end and its next checkout: the pool removes its own listener when it
+    // hands a connection out, and withClient adds its own only after `await pool.connect()` resumes, so a
+    // "terminating connection" arriving in between had no listener and crashed the process (node-postgres #2762).
+    // The query in flight, if any, still fails with the error, and withClient discards the broken connection.
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
     this.channel = options.schema ? `${CHANGES_CHANNEL}_${options.schema}` : CHANGES_CHANNEL;
     this.notifier = new ChangeNotifier(this.pool, this.channel, options.onBackgroundError);
   }
@@ -1219,11 +1224,16 @@ export class PostgresStore implements Store {
     return { pending: row!.n, oldestCreatedAt: row!.oldest ?? undefined };
   }
 
-  async watchChanges(listener: (event: ChangeEvent) => void): Promise<() => Promise<void>> {
+  async watchChanges(listener: (event: ChangeEvent) => void, onGap?: () => void): Promise<() => Promise<void>> {
     let client: pg.Client | undefined;
     let stopped = false;
     let retryTimer: NodeJS.Timeout | undefined;
-    // A dedicated connection (LISTEN needs one); when it drops, reconnect with backoff.
+    let listened = false;
+    const FIRST_RETRY_MS = 200;
+    // A dedicated connection (LISTEN needs one); when it drops, reconnect with backoff, which starts over from
+    // FIRST_RETRY_MS after every connection that was up (it used to keep doubling, to 10 s, across drops). Changes
+    // committed while it is down are not heard: onGap says so once it is back, and live streams then end, so that
+    // their clients reconnect and catch up with ListRecords.
     const connect = async (delayMs: number): Promise<void> => {
       if (stopped) return;
       const next = new pg.Client({ connectionString: this.connectionString });
@@ -1237,18 +1247,20 @@ export class PostgresStore implements Store {
       });
       next.on('error', () => {
         next.end().catch(() => undefined);
-        if (client === next && !stopped) retryTimer = setTimeout(() => void connect(Math.min(delayMs * 2, 10_000)), delayMs);
+        if (client === next && !stopped) retryTimer = setTimeout(() => void connect(FIRST_RETRY_MS * 2), FIRST_RETRY_MS);
       });
       try {
         await next.connect();
         await next.query(`LISTEN ${this.channel}`);
         client = next;
+        if (listened) onGap?.();
+        listened = true;
       } catch {
         await next.end().catch(() => undefined);
         if (!stopped) retryTimer = setTimeout(() => void connect(Math.min(delayMs * 2, 10_000)), delayMs);
       }
     };
-    await connect(200);
+    await connect(FIRST_RETRY_MS);
     return async () => {
       stopped = true;
       clearTimeout(retryTimer);

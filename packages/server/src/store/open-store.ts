@@ -9,7 +9,13 @@ export async function openStore(config: Config, onBackgroundError?: (error: Erro
   if (config.databaseUrl) {
     if (!/^postgres(ql)?:\/\//.test(config.databaseUrl)) throw new Error('--database-url must be a postgres:// or postgresql:// URL');
     const store = new PostgresStore({ connectionString: config.databaseUrl, maxConnections: config.databaseMaxConnections, ...(onBackgroundError ? { onBackgroundError } : {}) });
-    await store.migrate();
+    try {
+      await store.migrate();
+    } catch (error) {
+      await store.close().catch(() => undefined);
+      // Say which database (password masked): the driver's own message names only an address or a code.
+      throw new Error(`cannot use the database at ${config.databaseUrl.replace(/:[^:@/]*@/, ':***@')}: ${(error as Error).message}`, { cause: error });
+    }
     return store;
   }
   const store = new SqliteStore({ filename: join(config.dataDir, 'cognisync.db'), synchronous: config.sqliteSynchronous, lockFilename: join(config.dataDir, 'cognisync.lock') });

@@ -43,6 +43,31 @@ test('bad commands and options fail with a clear message and a non-zero exit', a
   const badUrl = await cognisync('serve', '--port', '0', '--database-url', 'mysql://localhost/x');
   assert.notEqual(badUrl.code, 0);
   assert.match(badUrl.stderr, /postgres:\/\//);
+  // An unreachable database is named, its password masked.
+  const unreachable = await cognisync('serve', '--port', '0', '--database-url', 'postgres://user:hunter2@127.0.0.1:1/x');
+  assert.equal(unreachable.code, 1);
+  assert.match(unreachable.stderr, /cannot use the database at postgres:\/\/user:\*\*\*@127\.0\.0\.1:1\/x: .*ECONNREFUSED/);
+  assert.doesNotMatch(unreachable.stderr, /hunter2/);
+});
+
+test('--help after any command prints the usage and exits 0; backup takes --out=FILE too', async () => {
+  for (const command of ['serve', 'migrate', 'backup']) {
+    const help = await cognisync(command, '--help');
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^usage: cognisync serve/);
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'cognisync-cli-'));
+  try {
+    assert.equal((await cognisync('migrate', '--data-dir', dataDir)).code, 0);
+    const backup = await cognisync('backup', `--out=${join(dataDir, 'copy.db')}`, '--data-dir', dataDir);
+    assert.equal(backup.code, 0, backup.stderr);
+    assert.match(backup.stdout, /backed up \d+ pages/);
+    const missing = await cognisync('backup', '--out', '--data-dir', dataDir);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /backup needs --out FILE/);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
 
 test('serve prints exactly one listening line on stdout; generated credentials go to stderr once', async () => {

@@ -38,8 +38,16 @@ async function main(argv: string[]): Promise<void> {
   if (command !== 'serve') throw new Error(`unknown command '${command}'\n${usage}`);
   // A long-running server keeps its heap within 2× what it holds (see heap-growth.ts); the one-shot commands need not.
   limitHeapGrowth();
-  const running = await startServer(loadConfig(rest, process.env));
+  // Handlers before anything starts: a stop asked for during startup (a supervisor giving up, Ctrl-C) waits for
+  // startup to finish, then stops as cleanly as any other, exit status 0.
+  let running: Awaited<ReturnType<typeof startServer>> | undefined;
+  let stopping = false;
   const stop = () => {
+    if (stopping || !running) {
+      stopping = true;
+      return;
+    }
+    stopping = true;
     running.close().then(
       () => process.exit(0),
       (error: unknown) => {
@@ -48,9 +56,13 @@ async function main(argv: string[]): Promise<void> {
       },
     );
   };
-  // Handlers first: a supervisor may send SIGTERM the moment it sees the listening line.
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  running = await startServer(loadConfig(rest, process.env));
+  if (stopping) {
+    stopping = false;
+    return stop();
+  }
   process.stdout.write(`cognisync listening on ${running.url}\n`);
 }
 

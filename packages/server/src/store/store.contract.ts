@@ -1090,6 +1090,22 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
     });
 
     describe('issued credentials', () => {
+      storeTest('a write authenticated with credentials that DeleteIdentities removed since creates no dataset (NotAuthorizedException); the developer\'s still may', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentity(identityRecord(IDENTITY, []));
+        await store.saveIssuedCredentials(issued('ASIALIVE'));
+        const key = datasetKey('created');
+        const withCredentials = (accessKeyId: string, datasetName: string) =>
+          store.updateRecords({ ...datasetKey(datasetName), patches: [put('k', 'v')], now: T0, modifiedBy: IDENTITY, limits: limitsWith(), issuedAccessKeyId: accessKeyId });
+        assert.equal((await withCredentials('ASIALIVE', 'created')).dataset.syncCount, 1);
+        await store.deleteIdentity(IDENTITY);
+        await assert.rejects(withCredentials('ASIALIVE', 'after-deletion'), { name: 'NotAuthorizedException', message: /revoked while it ran/ });
+        assert.equal(await store.describeDataset(datasetKey('after-deletion')), undefined);
+        assert.equal(await store.describeDataset(key), undefined, 'DeleteIdentities took the first one');
+        // Developer writes carry no issued credentials and may write to any identity id.
+        assert.equal((await update(store, datasetKey('developer'), [put('k', 'v')])).dataset.syncCount, 1);
+      });
+
       storeTest('saveIssuedCredentials round-trips; an unknown access key is undefined, also among lookups made at once', async (store) => {
         await store.createIdentityPool(poolRecord(POOL), 10);
         await store.createIdentityPool(poolRecord(OTHER_POOL), 10);

@@ -1,6 +1,7 @@
 // The Store contract: everything cognisync persists, behind one async interface that the SQLite and
 // PostgreSQL stores both implement and one contract suite (store.contract.ts) checks.
 // Times are epoch milliseconds; every method that changes several rows runs in one transaction.
+import { NotAuthorizedException } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { RecordPatch } from '../core/record-patches.js';
 import type { BulkPublishState } from '../core/bulk-publish.js';
@@ -132,7 +133,16 @@ export interface UpdateRecordsRequest extends DatasetKey {
   stream?: StreamTarget;
   /** When set, a push notification per subscribed device (except the writer's) joins the outbox too. */
   push?: PushTarget;
+  /**
+   * The issued (identity) credentials the write was authenticated with. A dataset is created or revived only while
+   * they still exist, checked under the identity's lock: DeleteIdentities may have run since the request was
+   * authenticated, and must not leave a dataset behind (NotAuthorizedException).
+   */
+  issuedAccessKeyId?: string;
 }
+
+/** A write authenticated with credentials that DeleteIdentities removed while it ran. */
+export const revokedWhileWriting = (identityId: string) => new NotAuthorizedException(`The credentials of this request were revoked while it ran (identity ${identityId} was deleted).`);
 
 export interface UpdateRecordsResult {
   dataset: DatasetRecord;

@@ -65,6 +65,7 @@ export default defineSyncOperation({
       deviceId: input.DeviceId || undefined,
       stream,
       push,
+      issuedAccessKeyId: context.principal.kind === 'identity' ? context.principal.accessKeyId : undefined,
     });
     if (stream || push) context.integrations.outbox.notify();
     return { Records: result.records.map(recordOutput) };

@@ -25,7 +25,7 @@ import type {
   ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentials, IssuedCredentialsRecord, Login,
   LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
-import { EXPIRED_CREDENTIALS_RETENTION_MS } from '../store.js';
+import { EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting } from '../store.js';
 import { postgresMigrations } from './migrations.js';
 import { toDataset, toIssuedCredentials, toPool, toRecord, toSettings, type DatasetRow, type IssuedCredentialsRow, type PoolRow, type RecordRow } from '../rows.js';
 
@@ -801,6 +801,10 @@ export class PostgresStore implements Store {
     await this.lockIdentity(client, request.identityPoolId, request.identityId);
     const [locked] = (await run<LockedDatasetRow>(client, LOCK_DATASET, [request.identityPoolId, request.identityId, request.datasetName])).rows;
     const found = locked!.dataset_id === null ? undefined : datasetVersion(locked as DatasetVersionRow);
+    if (!found?.live && request.issuedAccessKeyId !== undefined) {
+      const issued = await run(client, 'SELECT 1 FROM issued_credentials WHERE access_key_id = $1', [request.issuedAccessKeyId]);
+      if (issued.rowCount === 0) throw revokedWhileWriting(request.identityId);
+    }
     const current = new Map<string, StoredRecord>();
     if (found?.live && request.patches.length > 0) {
       const rows = await run<RecordRow>(client, `SELECT ${RECORD_COLUMNS} FROM records WHERE dataset_id = $1 AND key = ANY($2::text[])`, [found.datasetId, request.patches.map((patch) => patch.key)]);

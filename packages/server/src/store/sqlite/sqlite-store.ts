@@ -17,7 +17,7 @@ import type {
   ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentials, IssuedCredentialsRecord, Login,
   LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
-import { EXPIRED_CREDENTIALS_RETENTION_MS } from '../store.js';
+import { EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting } from '../store.js';
 import { sqliteMigrations } from './migrations.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
 import { toDataset, toIssuedCredentials, toPool, toSettings, type DatasetRow, type IssuedCredentialsRow, type PoolRow } from '../rows.js';
@@ -251,6 +251,7 @@ export class SqliteStore implements Store {
       deleteIdentityLogins: db.prepare('DELETE FROM identity_logins WHERE identity_id = ?'),
       deletePoolLogins: db.prepare('DELETE FROM identity_logins WHERE identity_pool_id = ?'),
       moveLogins: db.prepare('UPDATE identity_logins SET identity_id = ? WHERE identity_id = ?'),
+      issuedCredentialsExist: db.prepare<[string], { found: number }>('SELECT 1 AS found FROM issued_credentials WHERE access_key_id = ?'),
       insertCredentials: db.prepare('INSERT INTO issued_credentials (access_key_id, identity_pool_id, identity_id, expiration) VALUES (?, ?, ?, ?)'),
       purgeExpiredCredentials: db.prepare('DELETE FROM issued_credentials WHERE identity_id = ? AND expiration < ?'),
       getCredentials: db
@@ -548,6 +549,7 @@ export class SqliteStore implements Store {
       const { identityPoolId, identityId, datasetName } = request;
       const row = this.datasetRow(identityPoolId, identityId, datasetName);
       const live = Boolean(row?.live);
+      if (!live && request.issuedAccessKeyId !== undefined && !this.sql.issuedCredentialsExist.get(request.issuedAccessKeyId)) throw revokedWhileWriting(identityId);
       const current = new Map<string, StoredRecord>();
       if (row && live) {
         for (const patch of request.patches) {

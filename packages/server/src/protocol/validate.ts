@@ -114,7 +114,8 @@ function check(shape: Shape, value: unknown, parent: string, segment: string, er
       const out: Record<string, unknown> = {};
       for (const [key, item] of entries) {
         check(shape.key, key, path, `${key}.key`, errors);
-        out[key] = item === null ? errors.missing(`${path}.${key}.value`) : check(shape.value, item, path, `${key}.value`, errors);
+        // defineProperty, not assignment: a key named `__proto__` is the client's data, not this object's prototype.
+        Object.defineProperty(out, key, { value: item === null ? errors.missing(`${path}.${key}.value`) : check(shape.value, item, path, `${key}.value`, errors), enumerable: true, writable: true, configurable: true });
       }
       return out;
     }

@@ -10,7 +10,7 @@ import {
   CreateIdentityPoolCommand, DeleteIdentitiesCommand, DescribeIdentityCommand, GetCredentialsForIdentityCommand, GetIdCommand,
   GetIdentityPoolRolesCommand, GetOpenIdTokenCommand, GetOpenIdTokenForDeveloperIdentityCommand, ListIdentitiesCommand,
   LookupDeveloperIdentityCommand, MergeDeveloperIdentitiesCommand, SetIdentityPoolRolesCommand, UnlinkDeveloperIdentityCommand,
-  UnlinkIdentityCommand,
+  UnlinkIdentityCommand, UpdateIdentityPoolCommand,
 } from '@aws-sdk/client-cognito-identity';
 import { ListDatasetsCommand, ListRecordsCommand, UpdateRecordsCommand, type CognitoSyncClient } from '@aws-sdk/client-cognito-sync';
 import { fromCognitoIdentityPool } from '@aws-sdk/credential-providers';
@@ -96,6 +96,34 @@ describe('unauthenticated identities', () => {
     const mixed = syncClient(server.endpoint, { ...a.credentials, sessionToken: b.credentials.sessionToken });
     const error = await rejection(() => mixed.send(new ListDatasetsCommand({ IdentityPoolId: poolId, IdentityId: a.identityId })));
     assert.equal(error.name, 'UnrecognizedClientException');
+  });
+
+  test('once the pool forbids unauthenticated identities, an unauthenticated identity\'s own token does not stand in for a login', async () => {
+    const poolId = await createPool();
+    const { IdentityId } = await identity().send(new GetIdCommand({ IdentityPoolId: poolId }));
+    const { Token } = await identity().send(new GetOpenIdTokenCommand({ IdentityId }));
+    await identity().send(new UpdateIdentityPoolCommand({ IdentityPoolId: poolId, IdentityPoolName: 'ids', AllowUnauthenticatedIdentities: false }));
+    const Logins = { 'cognito-identity.amazonaws.com': Token! };
+    for (const call of [
+      () => identity().send(new GetCredentialsForIdentityCommand({ IdentityId, Logins })),
+      () => identity().send(new GetOpenIdTokenCommand({ IdentityId, Logins })),
+      () => identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins })),
+    ]) {
+      const error = await rejection(call);
+      assert.equal(error.name, 'NotAuthorizedException');
+      assert.match(error.message, /Unauthenticated access is not supported/);
+    }
+  });
+
+  test("GetId with the token of an identity deleted since is refused, and moves nothing", async () => {
+    const poolId = await createPool();
+    const { IdentityId: gone } = await identity().send(new GetIdCommand({ IdentityPoolId: poolId }));
+    const { Token } = await identity().send(new GetOpenIdTokenCommand({ IdentityId: gone }));
+    await identity().send(new DeleteIdentitiesCommand({ IdentityIdsToDelete: [gone!] }));
+    const error = await rejection(() => identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: { 'cognito-identity.amazonaws.com': Token! } })));
+    assert.equal(error.name, 'NotAuthorizedException');
+    assert.match(error.message, /no longer exists/);
+    assert.deepEqual((await identity().send(new ListIdentitiesCommand({ IdentityPoolId: poolId, MaxResults: 10 }))).Identities, []);
   });
 });
 
@@ -184,6 +212,25 @@ describe('developer-authenticated identities', () => {
     assert.equal(lookup.IdentityId, destination.IdentityId, 'the source user now logs in to the destination');
     const gone = await rejection(() => identity().send(new DescribeIdentityCommand({ IdentityId: source.IdentityId! })));
     assert.equal(gone.name, 'ResourceNotFoundException');
+  });
+});
+
+describe('developer provider names and Logins keys', () => {
+  test('a provider named like an Object.prototype member is an ordinary name (no 500), and a Cognito token in Logins is not stored as a login', async () => {
+    for (const provider of ['constructor', '__proto__']) {
+      const poolId = await createPool({ DeveloperProviderName: provider });
+      const missing = await rejection(() => identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: {} })));
+      assert.equal(missing.name, 'InvalidParameterException', provider);
+      const Logins = JSON.parse(`{"${provider}": "user-1"}`) as Record<string, string>;
+      const first = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins }));
+      const again = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins }));
+      assert.equal(again.IdentityId, first.IdentityId, `${provider}: the same user, the same identity`);
+    }
+    const poolId = await createPool({ DeveloperProviderName: 'login.example' });
+    const other = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'other' } }));
+    const user = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'user', 'cognito-identity.amazonaws.com': other.Token! } }));
+    const described = await identity().send(new DescribeIdentityCommand({ IdentityId: user.IdentityId }));
+    assert.deepEqual(described.Logins, ['login.example']);
   });
 });
 

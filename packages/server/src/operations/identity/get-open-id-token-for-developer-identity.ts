@@ -1,6 +1,7 @@
 // GetOpenIdTokenForDeveloperIdentity (developer only): register or find the identity of a user of the
 // pool's developer provider, optionally linking it to an existing identity, and return an OpenID token.
 import { DeveloperUserAlreadyRegisteredException, InvalidParameterException } from '../../errors.js';
+import { COGNITO_LOGIN_PROVIDER } from '../../auth/login-verifier.js';
 import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
 import { defineOperation } from '../operation.js';
 import { authenticationMethods, developerProvider, newIdentityId, requirePool, requirePoolIdentity } from './identity-access.js';
@@ -20,10 +21,13 @@ export default defineOperation({
   async handle(context, input: Input, store) {
     const pool = await requirePool(store, input.IdentityPoolId);
     const providerName = developerProvider(pool);
-    const developerUser = input.Logins[providerName];
+    // Own keys only: a provider named like an Object.prototype member (`constructor`) must not read the prototype.
+    const developerUser = Object.hasOwn(input.Logins, providerName) ? input.Logins[providerName] : undefined;
     if (developerUser === undefined) throw new InvalidParameterException(`Logins must contain the pool's developer provider ${providerName}.`);
-    const { [providerName]: _developer, ...otherLogins } = input.Logins;
-    const logins = [{ providerName, userIdentifier: developerUser }, ...(await context.identity.logins.verify(pool, otherLogins))];
+    const otherLogins = Object.fromEntries(Object.entries(input.Logins).filter(([name]) => name !== providerName));
+    // Cognito's own tokens name an identity; they are not logins to store (GetId does not link them either).
+    const verified = (await context.identity.logins.verify(pool, otherLogins)).filter((login) => login.providerName !== COGNITO_LOGIN_PROVIDER);
+    const logins = [{ providerName, userIdentifier: developerUser }, ...verified];
     const now = context.now.getTime();
 
     const owner = await store.findIdentityByLogin(pool.identityPoolId, logins[0]!);

@@ -1,5 +1,6 @@
 // Lookups and login checks shared by the Cognito Identity operations.
 import { InvalidParameterException, NotAuthorizedException, ResourceNotFoundException } from '../../errors.js';
+import { COGNITO_LOGIN_PROVIDER } from '../../auth/login-verifier.js';
 import type { IdentityPoolRecord, IdentityRecord, Login, Store } from '../../store/store.js';
 import type { OperationContext } from '../operation.js';
 
@@ -53,7 +54,7 @@ export async function authenticateIdentity(
   const pool = await requirePool(store, identity.identityPoolId);
   const presented = logins && Object.keys(logins).length > 0 ? await context.identity.logins.verify(pool, logins) : [];
   const provesIdentity = (login: Login) =>
-    login.providerName === 'cognito-identity.amazonaws.com'
+    login.providerName === COGNITO_LOGIN_PROVIDER
       ? login.userIdentifier === identity.identityId
       : identity.logins.some((own) => own.providerName === login.providerName && own.userIdentifier === login.userIdentifier);
 
@@ -63,16 +64,20 @@ export async function authenticateIdentity(
     }
     return { pool, identity, presented };
   }
-  if (presented.length === 0) {
+  for (const login of presented) {
+    if (login.providerName === COGNITO_LOGIN_PROVIDER && login.userIdentifier !== identity.identityId) {
+      throw new NotAuthorizedException("Logins don't match. The token was issued for another identity.");
+    }
+  }
+  // An identity without logins is unauthenticated, and its own Cognito token (amr "unauthenticated") proves no
+  // more than that: only a login of another provider, linked now, makes it authenticated.
+  const linkable = presented.filter((login) => login.providerName !== COGNITO_LOGIN_PROVIDER);
+  if (linkable.length === 0) {
     if (!allowsUnauthenticated(pool)) throw new NotAuthorizedException('Unauthenticated access is not supported for this identity pool.');
     return { pool, identity, presented };
   }
   const now = context.now.getTime();
-  for (const login of presented) {
-    if (login.providerName === 'cognito-identity.amazonaws.com') {
-      if (login.userIdentifier !== identity.identityId) throw new NotAuthorizedException("Logins don't match. The token was issued for another identity.");
-      continue;
-    }
+  for (const login of linkable) {
     const owned = await store.linkLogin(pool.identityPoolId, identity.identityId, login, now);
     if (owned) throw new NotAuthorizedException(`Login for ${login.providerName} already belongs to identity ${owned.ownedBy}.`);
   }

@@ -1,6 +1,6 @@
 // Assembles a running cognisync: store, developer credentials, session-token secret, pipeline, listener,
 // and a graceful close that stops accepting, lets in-flight requests finish and closes the store.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
@@ -97,11 +97,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const headersTimeout = config.headersTimeoutMs;
   const requestTimeout = Math.max(config.requestTimeoutMs, headersTimeout);
   let handle: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const policy = new HttpPolicy(config.corsOrigins);
   const server = createServer(
     {
       headersTimeout, requestTimeout, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(5_000, Math.ceil(headersTimeout / 4)), maxHeaderSize: 16 * 1024, requireHostHeader: false,
     },
-    (req, res) => (handle ? handle(req, res) : answerNotReady(req, res)),
+    (req, res) => (handle ? handle(req, res) : answerNotReady(req, res, policy)),
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -150,7 +151,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     },
     rateLimiter,
     metrics,
-    policy: new HttpPolicy(config.corsOrigins),
+    policy,
     vapidPublicKey: webPush.publicKey,
   });
   // An Expect other than 100-continue is ignored (RFC 9110 allows it) instead of node's bare, non-AWS 417; and
@@ -192,8 +193,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
   };
 }
 
-function answerNotReady(req: IncomingMessage, res: ServerResponse): void {
+/** The 503 of a server still starting, with the same security, CORS and request-id headers as any answer (a browser reads it as a 503, not a CORS failure). */
+function answerNotReady(req: IncomingMessage, res: ServerResponse, policy: HttpPolicy): void {
   const body = JSON.stringify({ __type: 'ServiceUnavailableException', message: 'cognisync is starting; retry shortly' });
+  policy.apply(req, res, randomUUID());
   closeAfterAnswer(req, res);
   res.writeHead(503, { 'content-type': 'application/json', 'x-amzn-errortype': 'ServiceUnavailableException', 'retry-after': '1' }).end(body);
 }

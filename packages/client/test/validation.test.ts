@@ -14,7 +14,7 @@ const code = (expected: string) => (error: unknown) => error instanceof Validati
 describe('client-side validation', () => {
   test('dataset names follow [a-zA-Z0-9_.:-]{1,128}', async () => {
     const m = manager();
-    for (const bad of ['', 'a b', 'ü', 'x'.repeat(129), 'a/b']) await assert.rejects(m.openOrCreateDataset(bad), code('InvalidDatasetName'), bad);
+    for (const bad of ['', 'a b', 'ü', 'x'.repeat(129), 'a/b', '.', '..']) await assert.rejects(m.openOrCreateDataset(bad), code('InvalidDatasetName'), bad);
     for (const good of ['a', 'A_z-0.9:x', 'x'.repeat(128)]) assert.equal((await m.openOrCreateDataset(good)).name, good);
   });
 

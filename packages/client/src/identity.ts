@@ -114,11 +114,24 @@ export class IdentitySession {
       this.cached = fresh;
       return fresh;
     }
-    const { api, identityPoolId } = this.options;
+    const { api, identityPoolId, store } = this.options;
     let id = await this.known();
     if (!id) {
-      id = await api.getId(identityPoolId, this.logins);
-      await this.switchTo(id);
+      // One identity per store: another manager, tab or process sharing it may be asking at this very moment.
+      // Under the store's lock the first one's answer is read back instead of asking for a second identity (each
+      // would have moved the device's data to its own and split the device between two identities).
+      id = await store.withLock(this.settingName, async () => {
+        const stored = await store.getSetting(this.settingName);
+        if (!stored) {
+          const created = await api.getId(identityPoolId, this.logins);
+          await this.switchTo(created);
+          return created;
+        }
+        // What this manager wrote before the id was known (under the placeholder) joins the others' data.
+        await this.options.adopt(unknownIdentityId, stored);
+        this.id = stored;
+        return stored;
+      });
     }
     let fresh;
     try {

@@ -123,6 +123,24 @@ describe('identity and credentials', () => {
     assert.deepEqual(await serverValues(server, poolId, bob.IdentityId!, 'other'), { x: 'y' });
   });
 
+  test('two managers (tabs, processes) on one new store ask at once: one identity, and the data both wrote offline is on it', async () => {
+    const store = new MemoryStore();
+    const a = device(server, poolId, { store });
+    const b = device(server, poolId, { store });
+    await (await a.openOrCreateDataset('shared')).put('fromA', '1');
+    await (await b.openOrCreateDataset('other')).put('fromB', '2');
+    const spied = spyFetch();
+    const c = device(server, poolId, { store, fetch: spied.fetch });
+    const [ia, ib, ic] = await Promise.all([a.identityId(), b.identityId(), c.identityId()]);
+    assert.equal(ib, ia);
+    assert.equal(ic, ia);
+    assert.equal(spied.calls.filter((call) => call === 'GetId').length <= 1, true);
+    await (await a.openOrCreateDataset('shared')).synchronize();
+    await (await b.openOrCreateDataset('other')).synchronize();
+    assert.deepEqual(await serverValues(server, poolId, ia, 'shared'), { fromA: '1' });
+    assert.deepEqual(await serverValues(server, poolId, ia, 'other'), { fromB: '2' });
+  });
+
   test('credentials the service refuses while they still look valid are dropped: the sync runs again with fresh ones', async () => {
     const identityId = `us-east-1:${crypto.randomUUID()}`;
     const far = new Date(Date.now() + 3600_000);

@@ -113,6 +113,7 @@ export class Dataset {
       // good as these reads (a concurrent writer of other keys is not in the expectations); the server has the last word.
       const current = new Map<string, LocalRecord | undefined>((await store.getRecords(identityId, this.name, changes.map(([key]) => key))).map((r) => [r.key, r]));
       const usage = await store.getDatasetUsage(identityId, this.name);
+      const before = { ...usage };
       const now = this.manager.now();
       const put: LocalRecord[] = [];
       const expect: Array<{ key: string; record: LocalRecord | undefined }> = [];
@@ -136,7 +137,7 @@ export class Dataset {
         current.set(key, record);
       }
       if (!put.length) return;
-      validateDatasetSize(usage, limits, this.name);
+      validateDatasetSize(usage, limits, this.name, before);
       if (!meta) await this.manager.checkDatasetQuota(identityId, this.name);
       const metadata = meta ? { lastModifiedDate: now } : newDatasetFields(now);
       if (await store.commit({ datasets: [{ identityId, datasetName: this.name, expect, put, metadata }] })) return;

@@ -92,11 +92,15 @@ export function addUsage(usage: DatasetUsage, record: { key: string; value: stri
 }
 
 /** Checks the dataset-wide quotas against the usage a change would leave. */
-export function validateDatasetSize(usage: DatasetUsage, limits: ClientLimits, datasetName: string): void {
-  if (usage.numRecords > limits.maxRecordsPerDataset) {
-    throw new ValidationError('TooManyRecords', `Dataset ${datasetName} would hold ${usage.numRecords} records; the limit is ${limits.maxRecordsPerDataset}`);
+/**
+ * Refuses a dataset over its limits. With `before` (a local write), only a write that grows it is refused: a
+ * dataset that a pull took over the limit (other devices' records added to this one's) can still shrink.
+ */
+export function validateDatasetSize(usage: DatasetUsage, limits: ClientLimits, datasetName: string, before?: DatasetUsage): void {
+  if (usage.numRecords > limits.maxRecordsPerDataset && !(before && usage.numRecords <= before.numRecords)) {
+    throw new ValidationError('TooManyRecords', `Dataset ${datasetName} would hold ${usage.numRecords} records; the limit is ${limits.maxRecordsPerDataset} (remove records to bring it under)`);
   }
-  if (usage.dataStorage > limits.maxDatasetBytes) {
-    throw new ValidationError('DatasetTooLarge', `Dataset ${datasetName} would hold ${usage.dataStorage} bytes; the limit is ${limits.maxDatasetBytes} bytes`);
+  if (usage.dataStorage > limits.maxDatasetBytes && !(before && usage.dataStorage <= before.dataStorage)) {
+    throw new ValidationError('DatasetTooLarge', `Dataset ${datasetName} would hold ${usage.dataStorage} bytes; the limit is ${limits.maxDatasetBytes} bytes (remove or shorten records to bring it under)`);
   }
 }

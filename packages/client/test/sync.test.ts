@@ -391,6 +391,32 @@ describe('deletion and merges', () => {
   });
 });
 
+describe('a dataset a pull took over the limit', () => {
+  test('can still shrink: removes are allowed, and once under the limit it syncs', async () => {
+    // Only B has the small limit; A (and the server) take more.
+    const a = device(server, poolId);
+    const identityId = await a.identityId();
+    const b = device(server, poolId, { identityId, limits: { maxRecordsPerDataset: 4 } });
+    const da = await a.openOrCreateDataset('full');
+    await da.putAll({ r1: '1', r2: '2', r3: '3' });
+    await da.synchronize();
+    const db = await b.openOrCreateDataset('full');
+    await db.synchronize();
+    await da.putAll({ fromA: 'a', alsoA: 'a' });
+    await da.synchronize();
+    await db.put('fromB', 'b');
+    // B's pull brings A's two records: six here, two over the limit, so B's push is refused before it is sent.
+    await assert.rejects(db.synchronize(), { name: 'ValidationError', code: 'TooManyRecords', message: /remove records/ });
+    assert.equal(await db.size(), 6);
+    await assert.rejects(db.put('more', 'x'), { name: 'ValidationError', code: 'TooManyRecords' }, 'growing is still refused');
+    await db.remove('r1');
+    await db.put('r3', 'changed');
+    await db.remove('alsoA');
+    await db.synchronize();
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'full'), { fromA: 'a', fromB: 'b', r2: '2', r3: 'changed' });
+  });
+});
+
 describe('deletion racing a sync', () => {
   test('a dataset deleted between this sync\'s pull and its push of new keys is reported, and both sides converge', async () => {
     const { a, identityId } = await twoDevices();

@@ -76,6 +76,10 @@ export class Dataset {
   /** Sets several keys in one atomic local write. */
   async putAll(values: Record<string, string>): Promise<void> {
     const limits = this.manager.limits;
+    // An array would become keys "0", "1", …; null a bare TypeError.
+    if (typeof values !== 'object' || values === null || Array.isArray(values)) {
+      throw new ValidationError('InvalidValues', `putAll() takes an object of key → value, got ${Array.isArray(values) ? 'an array' : String(values)}`);
+    }
     for (const [key, value] of Object.entries(values)) {
       validateKey(key, limits);
       validateValue(key, value, limits);

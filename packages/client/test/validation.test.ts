@@ -15,6 +15,9 @@ describe('client-side validation', () => {
   test('dataset names follow [a-zA-Z0-9_.:-]{1,128}', async () => {
     const m = manager();
     for (const bad of ['', 'a b', 'ü', 'x'.repeat(129), 'a/b', '.', '..']) await assert.rejects(m.openOrCreateDataset(bad), code('InvalidDatasetName'), bad);
+    const ds = await m.openOrCreateDataset('values');
+    for (const bad of [['a', 'b'], null, 'k=v']) await assert.rejects(ds.putAll(bad as never), code('InvalidValues'), String(bad));
+    assert.equal(await ds.size(), 0);
     for (const good of ['a', 'A_z-0.9:x', 'x'.repeat(128)]) assert.equal((await m.openOrCreateDataset(good)).name, good);
   });
 

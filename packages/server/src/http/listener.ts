@@ -150,16 +150,26 @@ export function createRequestListener(deps: ListenerDependencies) {
       );
     });
   }
-  const serveAdminPage: OwnAnswer = (req, res, requestId, rawPath, rawQuery) =>
-    void serveAdmin(req, res, rawPath, rawQuery, deps.store, deps.credentials, deps.limits.signatureSkewSeconds).catch((error: unknown) => writeError(res, 'sync', error, requestId, deps.logger));
-  const serveLive: OwnAnswer = (req, res, requestId, rawPath, rawQuery) =>
-    void serveLiveStream(req, res, rawPath, rawQuery, deps.live).then(
-      () => deps.logger.info({ requestId, operation: 'LiveStream', status: 200 }, 'live stream opened'),
-      (error: unknown) => {
-        const status = writeError(res, 'sync', error, requestId, deps.logger);
-        deps.logger.info({ requestId, operation: 'LiveStream', status, error: error instanceof ServiceError ? error.code : 'InternalErrorException' }, 'request');
-      },
+  /** The request line and metrics of an answer served beside the API (the admin page, a live stream's opening). */
+  const served = (operation: string, requestId: string, started: number, status: number, error?: unknown) => {
+    const errorCode = error === undefined ? undefined : error instanceof ServiceError ? error.code : 'InternalErrorException';
+    deps.metrics?.observe(operation, status, errorCode, (performance.now() - started) / 1000);
+    deps.logger.info({ requestId, operation, status, error: errorCode }, 'request');
+  };
+  const serveAdminPage: OwnAnswer = (req, res, requestId, rawPath, rawQuery) => {
+    const started = performance.now();
+    void serveAdmin(req, res, rawPath, rawQuery, deps.store, deps.credentials, deps.limits.signatureSkewSeconds).then(
+      () => served('Admin', requestId, started, res.statusCode),
+      (error: unknown) => served('Admin', requestId, started, writeError(res, 'sync', error, requestId, deps.logger), error),
     );
+  };
+  const serveLive: OwnAnswer = (req, res, requestId, rawPath, rawQuery) => {
+    const started = performance.now();
+    void serveLiveStream(req, res, rawPath, rawQuery, deps.live).then(
+      () => served('LiveStream', requestId, started, 200),
+      (error: unknown) => served('LiveStream', requestId, started, writeError(res, 'sync', error, requestId, deps.logger), error),
+    );
+  };
   const ownGet = (rawPath: string): OwnAnswer | undefined => ownGets.get(rawPath) ?? (isAdminPath(rawPath) ? serveAdminPage : isLivePath(rawPath) ? serveLive : undefined);
 
   return (req: IncomingMessage, res: ServerResponse): void => {

@@ -63,6 +63,18 @@ describe('metrics', () => {
     assert.ok(sample(metrics, 'cognisync_process_resident_memory_bytes') > 0, 'process metrics too');
   });
 
+  test('live-stream openings and admin requests are counted too, refused ones included', async () => {
+    const livePath = `/live/identitypools/${encodeURIComponent(poolId)}/identities/${encodeURIComponent(newIdentityId())}`;
+    const unsigned = await fetch(`${server.endpoint}${livePath}`);
+    assert.equal(unsigned.status, 403);
+    await unsigned.text();
+    const admin = await fetch(`${server.endpoint}/admin/outbox`);
+    await admin.text();
+    const metrics = await metricsOf(server);
+    assert.equal(sample(metrics, 'cognisync_requests_total', { operation: 'LiveStream', status: '403' }), 1);
+    assert.equal(sample(metrics, 'cognisync_requests_total', { operation: 'Admin', status: String(admin.status) }), 1);
+  });
+
   test('a conflict increments cognisync_conflicts_total', async () => {
     const client = syncClient(server.endpoint);
     const key = { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'd' };

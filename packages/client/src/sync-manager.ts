@@ -259,8 +259,12 @@ export class SyncManager {
     return this.session.switchTo(identityId);
   }
 
-  /** Deletes every local dataset of the current identity and forgets the identity (e.g. on logout). */
+  /**
+   * Deletes every local dataset of the current identity and forgets the identity (e.g. on logout). Live syncs of
+   * this manager are stopped first: one left running would ask for a new identity at once.
+   */
   async wipeData(): Promise<void> {
+    await Promise.all([...this.liveSyncs].map((live) => live.stop()));
     const identityId = await this.localIdentityId();
     const datasets = await this.store.listDatasets(identityId);
     await this.store.commit({ datasets: datasets.map((d) => ({ identityId, datasetName: d.datasetName, purge: true, metadata: null })) });

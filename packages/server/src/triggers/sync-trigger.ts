@@ -39,13 +39,16 @@ export class SyncTriggerInvoker {
 
   private async callLambda(functionName: string, body: string): Promise<string> {
     const { client, sdk } = await this.lambda.get();
+    // A deadline for the whole call, the answer's body included: the HTTP handler's own timeouts only bound idle
+    // sockets, so a function answering slowly (or stalling mid-answer) was waited for and its answer stored.
+    const deadline = AbortSignal.timeout(this.options.timeoutMs);
     let response;
     try {
-      response = await client.send(new sdk.InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: Buffer.from(body) }));
+      response = await client.send(new sdk.InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: Buffer.from(body) }), { abortSignal: deadline });
     } catch (error) {
       const name = (error as { name?: string }).name ?? '';
       // Throttling and timeouts are worth retrying (429); anything else is the function's fault.
-      if (name === 'TooManyRequestsException' || name === 'TimeoutError' || /timeout/i.test((error as Error).message ?? '')) {
+      if (deadline.aborted || name === 'TooManyRequestsException' || name === 'TimeoutError' || /timeout/i.test((error as Error).message ?? '')) {
         throw new LambdaThrottledException(`The SyncTrigger function ${functionName} was throttled or timed out`);
       }
       throw new InvalidLambdaFunctionOutputException(`The SyncTrigger function ${functionName} could not be invoked: ${name || (error as Error).message}`);
@@ -64,6 +67,8 @@ export class SyncTriggerInvoker {
     const timestamp = Math.floor(Date.now() / 1000).toString();
     const signature = createHmac('sha256', this.options.webhookSecret).update(`${timestamp}.${body}`).digest('hex');
     let response: Response;
+    let text: string;
+    // One deadline for the answer and its body: a webhook stalling mid-body is a timeout too (it was a 500).
     try {
       response = await fetch(url, {
         method: 'POST',
@@ -71,11 +76,11 @@ export class SyncTriggerInvoker {
         body,
         signal: AbortSignal.timeout(this.options.timeoutMs),
       });
+      text = await response.text();
     } catch (error) {
       if ((error as Error).name === 'TimeoutError') throw new LambdaThrottledException('The SyncTrigger webhook timed out');
       throw new InvalidLambdaFunctionOutputException(`The SyncTrigger webhook could not be reached: ${(error as Error).message}`);
     }
-    const text = await response.text();
     if (response.status === 429 || response.status === 503) throw new LambdaThrottledException(`The SyncTrigger webhook answered ${response.status}`);
     if (!response.ok) throw new InvalidLambdaFunctionOutputException(`The SyncTrigger webhook answered ${response.status}`);
     return text;

@@ -395,22 +395,39 @@ describe('SyncTrigger', () => {
     }
   });
 
-  test('a webhook that does not answer in time → LambdaThrottledException, nothing written', async () => {
-    const slow = await startServer({ env: { ...awsEnv, COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS: '300' } });
-    const hanging = createServer(() => undefined);
+  test('a function that does not answer in time, or stalls mid-answer → LambdaThrottledException at the timeout, nothing written (webhook and Lambda)', async () => {
+    // Webhooks: /hang never answers, /stall sends its headers and the start of a body, then nothing.
+    const hanging = createServer((req, res) => {
+      if (req.url === '/stall') res.writeHead(200, { 'content-type': 'application/json' }).write('{"ver');
+    });
     const url = await listen(hanging);
+    // A Lambda Invoke API whose function `slow` answers a correct echo after 1 s and `stalling` stalls mid-answer.
+    const slowLambda = createServer(async (req, res) => {
+      const body = await readBody(req);
+      if (/stalling/.test(req.url ?? '')) return void res.writeHead(200, { 'content-type': 'application/json' }).write('{"ver');
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(body), 1000);
+    });
+    const slow = await startServer({ env: { ...awsEnv, COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS: '300', COGNISYNC_LAMBDA_ENDPOINT: await listen(slowLambda) } });
     try {
-      const poolId = await newPool(slow);
-      await syncClient(slow.endpoint).send(new SetCognitoEventsCommand({ IdentityPoolId: poolId, Events: { SyncTrigger: url } }));
-      const user = await identityCredentials(slow.endpoint, poolId);
-      const client = syncClient(slow.endpoint, user.credentials);
-      const key = { IdentityPoolId: poolId, IdentityId: user.identityId, DatasetName: 'd' };
-      const error = await rejection(() => update(client, key, [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }]));
-      assert.equal(error.name, 'LambdaThrottledException');
-      assert.equal((await client.send(new ListRecordsCommand(key))).DatasetExists, false);
+      for (const functionRef of [`${url}/hang`, `${url}/stall`, 'arn:aws:lambda:us-east-1:123456789012:function:slow', 'arn:aws:lambda:us-east-1:123456789012:function:stalling']) {
+        const poolId = await newPool(slow);
+        await syncClient(slow.endpoint).send(new SetCognitoEventsCommand({ IdentityPoolId: poolId, Events: { SyncTrigger: functionRef } }));
+        const user = await identityCredentials(slow.endpoint, poolId);
+        const client = syncClient(slow.endpoint, user.credentials);
+        const key = { IdentityPoolId: poolId, IdentityId: user.identityId, DatasetName: 'd' };
+        const started = Date.now();
+        const error = await rejection(() => update(client, key, [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }]));
+        assert.equal(error.name, 'LambdaThrottledException', functionRef);
+        assert.ok(Date.now() - started < 900, `${functionRef}: refused after ${Date.now() - started} ms`);
+        await new Promise((r) => setTimeout(r, 1000));
+        assert.equal((await client.send(new ListRecordsCommand(key))).DatasetExists, false, functionRef);
+      }
+      assert.doesNotMatch(slow.stderr(), /unexpected error/);
     } finally {
-      hanging.closeAllConnections();
-      await new Promise<void>((resolve) => hanging.close(() => resolve()));
+      for (const fake of [hanging, slowLambda]) {
+        fake.closeAllConnections();
+        await new Promise<void>((resolve) => fake.close(() => resolve()));
+      }
       await slow.stop();
     }
   });

@@ -61,7 +61,7 @@ export function validateDatasetName(name: unknown): asserts name is string {
     throw new ValidationError('InvalidDatasetName', `Dataset name ${JSON.stringify(name)} must be 1-128 characters of a-z, A-Z, 0-9, '_', '.', ':' or '-'`);
   }
   // The pattern allows them, but as a path segment URLs resolve them away (the request would address another
-  // path), and the server refuses them: a dataset named so could never sync.
+  // path), as they do for the AWS SDKs: a dataset named so could never sync.
   if (name === '.' || name === '..') throw new ValidationError('InvalidDatasetName', `Dataset name ${JSON.stringify(name)} cannot be used: it is a relative path segment in the API's URLs`);
 }
 

@@ -1,5 +1,5 @@
 // Page sizes and NextToken positions shared by the List* operations.
-import { InvalidParameterException } from '../errors.js';
+import { invalidValue } from '../protocol/validate.js';
 
 /**
  * The page size for a MaxResults: the model gives no bounds, so below 1 is refused and anything above
@@ -7,7 +7,7 @@ import { InvalidParameterException } from '../errors.js';
  */
 export function pageSize(maxResults: number | undefined, defaultSize: number, maxSize: number): number {
   if (maxResults === undefined) return defaultSize;
-  if (maxResults < 1) throw new InvalidParameterException(`MaxResults must be at least 1, got ${maxResults}`);
+  if (maxResults < 1) throw invalidValue('maxResults', maxResults, 'Member must have value greater than or equal to 1');
   return Math.min(maxResults, maxSize);
 }
 

@@ -4,6 +4,7 @@ import { InvalidParameterException, UnknownOperationException } from '../errors.
 import type { Member, Shape } from '../model/shapes.js';
 import type { Operation } from '../operations/operation.js';
 import { decodeComponent, parseJsonObject, type ApiRequest, type DecodedCall } from './request.js';
+import { invalidValue } from './validate.js';
 
 type Segment = { literal: string } | { label: string };
 
@@ -95,7 +96,7 @@ function isJsonContentType(value: string | undefined): boolean {
 function fromText(shape: Shape, text: string, wireName: string): unknown {
   if (shape.type === 'integer' || shape.type === 'long') {
     // Up to 19 digits, a long's; validateInput then checks the range (and brings a long past 2^53 to the nearest safe value).
-    if (!/^-?\d{1,19}$/.test(text)) throw new InvalidParameterException(`Value '${text.slice(0, 64)}' at '${wireName}' failed to satisfy constraint: Member must be a whole number of at most 19 digits`);
+    if (!/^-?\d{1,19}$/.test(text)) throw invalidValue(wireName, text, 'Member must be a whole number of at most 19 digits');
     return Number(text);
   }
   if (shape.type === 'boolean') return text === 'true' ? true : text === 'false' ? false : text;

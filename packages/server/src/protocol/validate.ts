@@ -1,6 +1,6 @@
 // Model-driven input validation: checks a decoded request against its operation's shape tree and
 // answers AWS's "N validation errors detected" InvalidParameterException, converting timestamps to Dates.
-import { InvalidParameterException } from '../errors.js';
+import { InvalidParameterException, type ServiceError } from '../errors.js';
 import type { Shape, StructureShape } from '../model/shapes.js';
 
 const MAX_SHOWN_VALUE = 128;
@@ -41,6 +41,11 @@ export function parseTimestamp(value: unknown): Date | undefined {
   if (!Number.isFinite(seconds)) return undefined;
   const date = new Date(Math.round(seconds * 1000));
   return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/** One violation found outside the model's own constraints, in the same Coral wording as validateInput's. */
+export function invalidValue(path: string, value: unknown, constraint: string): ServiceError {
+  return new InvalidParameterException(`1 validation error detected: Value '${show(value)}' at '${path}' failed to satisfy constraint: ${constraint}`);
 }
 
 /** Violations listed in one message; the count still covers all (a body of a million bad items must not become a 400 MB answer). */

@@ -131,7 +131,12 @@ describe('malformed input', () => {
     assert.equal(far.status, 200, far.text);
     assert.deepEqual(far.json.Records, []);
     const beyond = await rawRequest(server.endpoint, { method: 'GET', path: `${datasetPath}/records`, query: { lastSyncCount: '92233720368547758070' } });
-    assertAwsError(beyond, 400, 'InvalidParameterException', /lastSyncCount.*at most 19 digits/);
+    assertAwsError(beyond, 400, 'InvalidParameterException', /^1 validation error detected: Value '92233720368547758070' at 'lastSyncCount' failed to satisfy constraint: .*at most 19 digits/);
+    // The checks outside the model speak the same Coral wording.
+    const negative = await rawRequest(server.endpoint, { method: 'GET', path: `${datasetPath}/records`, query: { lastSyncCount: '-1' } });
+    assertAwsError(negative, 400, 'InvalidParameterException', /^1 validation error detected: Value '-1' at 'lastSyncCount' failed to satisfy constraint: Member must have value greater than or equal to 0$/);
+    const none = await rawRequest(server.endpoint, { method: 'GET', path: `${datasetPath}/records`, query: { maxResults: '0' } });
+    assertAwsError(none, 400, 'InvalidParameterException', /^1 validation error detected: Value '0' at 'maxResults' failed to satisfy constraint: Member must have value greater than or equal to 1$/);
   });
 
   test('Cognito Identity bodies have their own, smaller cap (read before anything is authenticated)', async () => {

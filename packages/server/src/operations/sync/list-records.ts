@@ -1,8 +1,8 @@
 // ListRecords: the records changed after lastSyncCount (tombstones included), in SyncCount order, paginated,
 // with the dataset's state and a SyncSessionToken for the UpdateRecords that follows.
 import { decodePageToken, encodePageToken } from '../../core/page-token.js';
-import { InvalidParameterException } from '../../errors.js';
 import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
+import { invalidValue } from '../../protocol/validate.js';
 import type { RecordCursor } from '../../store/store.js';
 import { defineSyncOperation } from '../operation.js';
 import { pageSize } from '../pagination.js';
@@ -26,7 +26,7 @@ export default defineSyncOperation({
   callers: ['identity', 'developer'],
   async handle(context, input: ListRecordsInput, store) {
     const lastSyncCount = input.LastSyncCount ?? 0;
-    if (lastSyncCount < 0) throw new InvalidParameterException(`LastSyncCount must not be negative, got ${lastSyncCount}`);
+    if (lastSyncCount < 0) throw invalidValue('lastSyncCount', lastSyncCount, 'Member must have value greater than or equal to 0');
     const limit = pageSize(input.MaxResults, context.limits.listRecordsDefaultPage, context.limits.listRecordsMaxPage);
     let after: RecordCursor | undefined;
     if (input.NextToken !== undefined) {

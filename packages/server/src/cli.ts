@@ -27,9 +27,10 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'backup') {
     // --out is backup's own flag (also as --out=FILE); the rest are the usual store flags.
     const at = rest.findIndex((arg) => arg === '--out' || arg.startsWith('--out='));
-    const out = at < 0 ? undefined : rest[at]!.startsWith('--out=') ? rest[at]!.slice('--out='.length) : rest[at + 1];
+    const inline = at >= 0 && rest[at]!.startsWith('--out=');
+    const out = at < 0 ? undefined : inline ? rest[at]!.slice('--out='.length) : rest[at + 1];
     if (!out || out.startsWith('--')) throw new Error(`backup needs --out FILE\n${usage}`);
-    const config = loadConfig([...rest.slice(0, at), ...rest.slice(at + (rest[at]!.startsWith('--out=') ? 1 : 2))], process.env);
+    const config = loadConfig([...rest.slice(0, at), ...rest.slice(at + (inline ? 1 : 2))], process.env);
     const pages = await backupSqlite(config, resolve(out));
     process.stdout.write(`cognisync: backed up ${pages} pages to ${resolve(out)}\n`);
     process.stderr.write(`cognisync: keep a copy of ${config.masterKey ? 'COGNISYNC_MASTER_KEY' : `${config.dataDir}/master.key`} too; issued credentials and the OpenID key need it.\n`);
@@ -41,13 +42,13 @@ async function main(argv: string[]): Promise<void> {
   // Handlers before anything starts: a stop asked for during startup (a supervisor giving up, Ctrl-C) waits for
   // startup to finish, then stops as cleanly as any other, exit status 0.
   let running: Awaited<ReturnType<typeof startServer>> | undefined;
-  let stopping = false;
+  let stopRequested = false;
   const stop = () => {
-    if (stopping || !running) {
-      stopping = true;
+    if (!running) {
+      stopRequested = true;
       return;
     }
-    stopping = true;
+    // close() is idempotent: a SIGINT after a SIGTERM waits for the same stop.
     running.close().then(
       () => process.exit(0),
       (error: unknown) => {
@@ -59,10 +60,7 @@ async function main(argv: string[]): Promise<void> {
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   running = await startServer(loadConfig(rest, process.env));
-  if (stopping) {
-    stopping = false;
-    return stop();
-  }
+  if (stopRequested) return stop();
   process.stdout.write(`cognisync listening on ${running.url}\n`);
 }
 

@@ -147,7 +147,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     identityOperations,
     live: {
       store, hub: liveHub, credentials, signatureSkewSeconds: config.limits.signatureSkewSeconds, heartbeatMs: config.liveHeartbeatMs, open: liveStreams,
-      rateLimiter, maxStreamsPerIdentity: config.limits.liveStreamsPerIdentity, openByIdentity: new Map(),
+      rateLimiter, maxStreamsPerIdentity: config.limits.liveStreamsPerIdentity,
     },
     rateLimiter,
     metrics,

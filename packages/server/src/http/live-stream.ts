@@ -26,8 +26,6 @@ export interface LiveStreamDependencies {
   rateLimiter: RateLimiter;
   /** Streams one identity may hold open in this process at once (tabs and devices; each holds a socket). */
   maxStreamsPerIdentity: number;
-  /** Open streams by `pool/identity`. */
-  openByIdentity: Map<string, number>;
 }
 
 /** A stream whose client has stopped reading is ended once this much waits to be sent; it reconnects and resyncs. */
@@ -46,8 +44,7 @@ export async function serveLiveStream(req: IncomingMessage, res: ServerResponse,
   validateInput(cognitoSyncOperations.DescribeIdentityUsage.input, input);
   if (principal.kind === 'identity') deps.rateLimiter.check(input.IdentityPoolId, input.IdentityId);
   if (!(await deps.store.getIdentityPool(input.IdentityPoolId))) throw new ResourceNotFoundException(`IdentityPool '${input.IdentityPoolId}' not found.`);
-  const identityKey = `${input.IdentityPoolId}/${input.IdentityId}`;
-  const opened = deps.openByIdentity.get(identityKey) ?? 0;
+  const opened = deps.hub.listening(input.IdentityPoolId, input.IdentityId);
   if (opened >= deps.maxStreamsPerIdentity) {
     throw new LimitExceededException(`Identity ${input.IdentityId} already has ${opened} live streams open; the limit is ${deps.maxStreamsPerIdentity}.`);
   }
@@ -66,17 +63,10 @@ export async function serveLiveStream(req: IncomingMessage, res: ServerResponse,
   }, () => res.end());
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), deps.heartbeatMs);
   deps.open.add(res);
-  deps.openByIdentity.set(identityKey, opened + 1);
-  let closed = false;
   const close = () => {
-    if (closed) return;
-    closed = true;
     clearInterval(heartbeat);
     unsubscribe();
     deps.open.delete(res);
-    const left = (deps.openByIdentity.get(identityKey) ?? 1) - 1;
-    if (left > 0) deps.openByIdentity.set(identityKey, left);
-    else deps.openByIdentity.delete(identityKey);
   };
   res.once('close', close);
   req.once('close', close);

@@ -42,6 +42,11 @@ export class LiveHub {
   }
 
   /** How many live streams are open (for metrics and tests). */
+  /** How many listen to this identity's changes (its open live streams). */
+  listening(identityPoolId: string, identityId: string): number {
+    return this.listeners.get(identityKey(identityPoolId, identityId))?.size ?? 0;
+  }
+
   get size(): number {
     let count = 0;
     for (const set of this.listeners.values()) count += set.size;

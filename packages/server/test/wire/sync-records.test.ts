@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
 import {
-  DeleteDatasetCommand, DescribeDatasetCommand, ListRecordsCommand, UpdateRecordsCommand, type CognitoSyncClient, type RecordPatch,
+  DeleteDatasetCommand, DescribeDatasetCommand, ListDatasetsCommand, ListRecordsCommand, UpdateRecordsCommand, type CognitoSyncClient, type RecordPatch,
 } from '@aws-sdk/client-cognito-sync';
 import { identityClient, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
 
@@ -153,6 +153,14 @@ describe('UpdateRecords', () => {
     const badToken = await rejection(() => sync.send(new ListRecordsCommand({ ...key, NextToken: 'not-a-token' })));
     assert.equal(badToken.name, 'InvalidParameterException');
     assert.equal(badToken.$metadata?.httpStatusCode, 400);
+    // Well-formed tokens holding strings no store can compare against (PostgreSQL refuses NUL: it was a 500 there).
+    for (const position of [{ c: 1, k: 'a\u0000' }, { c: 1, k: '\ud800' }]) {
+      const forged = await rejection(() => sync.send(new ListRecordsCommand({ ...key, NextToken: Buffer.from(JSON.stringify(position)).toString('base64url') })));
+      assert.equal(forged.name, 'InvalidParameterException', JSON.stringify(position));
+      assert.equal(forged.message, 'Invalid NextToken');
+    }
+    const forgedName = await rejection(() => sync.send(new ListDatasetsCommand({ IdentityPoolId: key.IdentityPoolId, IdentityId: key.IdentityId, NextToken: Buffer.from(JSON.stringify({ n: '\u0000' })).toString('base64url') })));
+    assert.equal(forgedName.name, 'InvalidParameterException');
     const negative = await rejection(() => sync.send(new ListRecordsCommand({ ...key, LastSyncCount: -1 })));
     assert.equal(negative.name, 'InvalidParameterException');
     const zero = await rejection(() => sync.send(new ListRecordsCommand({ ...key, MaxResults: 0 })));

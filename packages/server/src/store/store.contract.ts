@@ -883,6 +883,37 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(await store.findIdentityByLogin(POOL, login('provider-a', 'user-1')), OTHER_IDENTITY);
       });
 
+      storeTest('unlinking an identity\'s last login makes it inaccessible and revokes its credentials; a new link or a merge makes it accessible', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentity(identityRecord(IDENTITY, [login('provider-a', 'user-1'), login('provider-b', 'user-1')]));
+        await store.createIdentity(identityRecord(OTHER_IDENTITY, [login('provider-a', 'user-9')]));
+        await store.createIdentity(identityRecord(THIRD_IDENTITY));
+        await store.saveIssuedCredentials(issued('ASIAUNLINKED', IDENTITY));
+        await store.saveIssuedCredentials(issued('ASIAOTHERKEPT', OTHER_IDENTITY));
+
+        // One login left: still accessible, credentials kept.
+        assert.equal(await store.unlinkLogins(IDENTITY, 'provider-a', undefined, T0 + 10), 1);
+        assert.equal((await store.getIdentity(IDENTITY))!.inaccessible, undefined);
+        assert.ok(await store.getIssuedCredentials('ASIAUNLINKED'));
+
+        assert.equal(await store.unlinkLogins(IDENTITY, 'provider-b', 'user-1', T0 + 20), 1);
+        assert.deepEqual(await store.getIdentity(IDENTITY), { ...identityRecord(IDENTITY), lastModifiedDate: T0 + 20, inaccessible: true });
+        assert.equal(await store.getIssuedCredentials('ASIAUNLINKED'), undefined);
+        assert.ok(await store.getIssuedCredentials('ASIAOTHERKEPT'));
+        assert.equal((await store.listIdentities(POOL, undefined, 10)).find((i) => i.identityId === IDENTITY)!.inaccessible, true);
+        // An identity that never had a login is unauthenticated, not inaccessible.
+        assert.equal((await store.getIdentity(THIRD_IDENTITY))!.inaccessible, undefined);
+
+        assert.equal(await store.linkLogin(POOL, IDENTITY, login('provider-c', 'user-1'), T0 + 30), undefined);
+        assert.equal((await store.getIdentity(IDENTITY))!.inaccessible, undefined);
+
+        // A merge that brings logins into an inaccessible identity makes it accessible too.
+        assert.equal(await store.unlinkLogins(IDENTITY, 'provider-c', undefined, T0 + 40), 1);
+        assert.equal((await store.getIdentity(IDENTITY))!.inaccessible, true);
+        await store.mergeIdentities(POOL, OTHER_IDENTITY, IDENTITY, T0 + 50);
+        assert.deepEqual(await store.getIdentity(IDENTITY), { ...identityRecord(IDENTITY, [login('provider-a', 'user-9')]), lastModifiedDate: T0 + 50 });
+      });
+
       storeTest('listIdentities orders by id, pages with afterId and lists only the pool\'s identities', async (store) => {
         await store.createIdentityPool(poolRecord(POOL), 10);
         await store.createIdentityPool(poolRecord(OTHER_POOL), 10);

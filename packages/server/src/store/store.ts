@@ -186,6 +186,12 @@ export interface IdentityRecord {
   logins: Login[];
   creationDate: number;
   lastModifiedDate: number;
+  /**
+   * True once an unlink removed the identity's last login: as AWS documents for UnlinkIdentity and
+   * UnlinkDeveloperIdentity, the identity is then inaccessible (its id alone must not open it as an unauthenticated
+   * one), until the developer links a login to it again. Absent (false) otherwise.
+   */
+  inaccessible?: boolean;
 }
 
 /**
@@ -285,9 +291,15 @@ export interface Store {
   getIdentity(identityId: string): Promise<IdentityRecord | undefined>;
   /** The identity of the pool a login belongs to. */
   findIdentityByLogin(identityPoolId: string, login: Login): Promise<string | undefined>;
-  /** Links a login to an identity; no-op if already linked to it; reports the owner if linked elsewhere. */
+  /**
+   * Links a login to an identity (which makes an inaccessible one accessible again); no-op if already linked to it;
+   * reports the owner if linked elsewhere.
+   */
   linkLogin(identityPoolId: string, identityId: string, login: Login, now: number): Promise<LoginOwnedElsewhere | undefined>;
-  /** Unlinks the identity's logins of a provider (only `userIdentifier`'s when given); returns how many went. */
+  /**
+   * Unlinks the identity's logins of a provider (only `userIdentifier`'s when given); returns how many went. Removing
+   * its last login makes the identity inaccessible and revokes its issued credentials, in the same transaction.
+   */
   unlinkLogins(identityId: string, providerName: string, userIdentifier: string | undefined, now: number): Promise<number>;
   /** Identities of a pool ordered by id, starting after `afterId`. */
   listIdentities(identityPoolId: string, afterId: string | undefined, limit: number): Promise<IdentityRecord[]>;

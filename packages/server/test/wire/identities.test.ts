@@ -192,6 +192,34 @@ describe('developer-authenticated identities', () => {
     assert.equal(notDeveloper.name, 'NotAuthorizedException', 'developer operations refuse identity credentials');
   });
 
+  test('unlinking an identity\'s last login makes it inaccessible: its id or an old token no longer opens it, until the developer links a login again', async () => {
+    const poolId = await createPool({ DeveloperProviderName: 'login.example' });
+    const zed = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'zed' } }));
+    const cognitoLogin = { 'cognito-identity.amazonaws.com': zed.Token! };
+    const { Credentials } = await identity().send(new GetCredentialsForIdentityCommand({ IdentityId: zed.IdentityId!, Logins: cognitoLogin }));
+    const zedCredentials = { accessKeyId: Credentials!.AccessKeyId!, secretAccessKey: Credentials!.SecretKey!, sessionToken: Credentials!.SessionToken! };
+    await writeRecord(syncClient(server.endpoint, zedCredentials), poolId, zed.IdentityId!, 'private', 'k', 'zed-secret');
+
+    await identity().send(new UnlinkDeveloperIdentityCommand({ IdentityId: zed.IdentityId!, IdentityPoolId: poolId, DeveloperProviderName: 'login.example', DeveloperUserIdentifier: 'zed' }));
+    // The pool allows unauthenticated identities, yet the id alone (which is no secret) opens nothing.
+    for (const Logins of [undefined, cognitoLogin]) {
+      const refused = await rejection(() => identity().send(new GetCredentialsForIdentityCommand({ IdentityId: zed.IdentityId!, Logins })));
+      assert.equal(refused.name, 'NotAuthorizedException');
+      assert.match(refused.message, /inaccessible/);
+      assert.equal((await rejection(() => identity().send(new GetOpenIdTokenCommand({ IdentityId: zed.IdentityId!, Logins })))).name, 'NotAuthorizedException');
+    }
+    assert.equal((await rejection(() => identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: cognitoLogin })))).name, 'NotAuthorizedException');
+    // Credentials issued before the unlink are revoked with it.
+    const revoked = await rejection(() => syncClient(server.endpoint, zedCredentials).send(new ListRecordsCommand({ IdentityPoolId: poolId, IdentityId: zed.IdentityId!, DatasetName: 'private' })));
+    assert.equal(revoked.name, 'UnrecognizedClientException');
+    // The same user logging in again gets a new identity; the developer can link a login back to the old one.
+    const again = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'zed' } }));
+    assert.notEqual(again.IdentityId, zed.IdentityId);
+    const relinked = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, IdentityId: zed.IdentityId!, Logins: { 'login.example': 'zed-restored' } }));
+    const restored = await identity().send(new GetCredentialsForIdentityCommand({ IdentityId: zed.IdentityId!, Logins: { 'cognito-identity.amazonaws.com': relinked.Token! } }));
+    assert.ok(restored.Credentials?.AccessKeyId);
+  });
+
   test('MergeDeveloperIdentities keeps the source’s data as MergedDatasetNames of the destination', async () => {
     const poolId = await createPool({ DeveloperProviderName: 'login.example' });
     const source = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'phone-user' } }));

@@ -40,10 +40,15 @@ export function allowsUnauthenticated(pool: IdentityPoolRecord): boolean {
   return pool.description.AllowUnauthenticatedIdentities === true;
 }
 
+export const INACCESSIBLE_MESSAGE = 'Identity is inaccessible: its last login was unlinked.';
+
 /**
  * The unsigned calls (GetCredentialsForIdentity, GetOpenIdToken, UnlinkIdentity) prove who they are with
  * Logins. An authenticated identity must present at least one valid login of its own; an unauthenticated
  * one needs a pool that allows them, and logins it presents (unowned) are linked to it, making it authenticated.
+ * An identity whose last login was unlinked is inaccessible, as AWS documents for both unlink operations: it has
+ * no login left to present, and its id (which is no secret) or an old token of it must not open it as an
+ * unauthenticated one. Only the developer can link it a login again.
  */
 export async function authenticateIdentity(
   context: OperationContext,
@@ -51,6 +56,7 @@ export async function authenticateIdentity(
   identity: IdentityRecord,
   logins: Record<string, string> | undefined,
 ): Promise<{ pool: IdentityPoolRecord; identity: IdentityRecord; presented: Login[] }> {
+  if (identity.inaccessible) throw new NotAuthorizedException(INACCESSIBLE_MESSAGE);
   const pool = await requirePool(store, identity.identityPoolId);
   const presented = logins && Object.keys(logins).length > 0 ? await context.identity.logins.verify(pool, logins) : [];
   const provesIdentity = (login: Login) =>

@@ -126,4 +126,12 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX outbox_by_bulk_pool ON outbox (bulk_pool_id) WHERE bulk_pool_id IS NOT NULL;
     `,
   },
+  {
+    version: 3,
+    name: 'inaccessible identities',
+    sql: `
+      -- As SQLite's migration 5: an identity whose last login was unlinked.
+      ALTER TABLE identities ADD COLUMN inaccessible BOOLEAN NOT NULL DEFAULT false;
+    `,
+  },
 ];

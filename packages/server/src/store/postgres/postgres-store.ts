@@ -258,7 +258,7 @@ const toPoolUsage = (identityPoolId: string, usage: PoolUsageRow): IdentityPoolU
 });
 
 /** An identity with its logins (one statement, so one snapshot), from `identities i`. */
-const IDENTITY_COLUMNS = `i.identity_id, i.identity_pool_id, i.creation_date, i.last_modified_date,
+const IDENTITY_COLUMNS = `i.identity_id, i.identity_pool_id, i.creation_date, i.last_modified_date, i.inaccessible,
   (SELECT json_agg(json_build_array(l.provider_name, l.user_identifier) ORDER BY l.provider_name, l.user_identifier) FROM identity_logins l WHERE l.identity_id = i.identity_id) AS logins`;
 
 interface IdentityRow {
@@ -266,6 +266,7 @@ interface IdentityRow {
   identity_pool_id: string;
   creation_date: number;
   last_modified_date: number;
+  inaccessible: boolean;
   logins: Array<[providerName: string, userIdentifier: string]> | null;
 }
 
@@ -275,7 +276,15 @@ const toIdentity = (row: IdentityRow): IdentityRecord => ({
   creationDate: row.creation_date,
   lastModifiedDate: row.last_modified_date,
   logins: (row.logins ?? []).map(([providerName, userIdentifier]) => ({ providerName, userIdentifier })),
+  ...(row.inaccessible ? { inaccessible: true } : {}),
 });
+
+/** After a link, or a merge that may bring logins: an identity with a login is accessible. */
+const TOUCH_LINKED_IDENTITY = `UPDATE identities i SET last_modified_date = $1,
+  inaccessible = i.inaccessible AND NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = i.identity_id) WHERE i.identity_id = $2`;
+/** After an unlink: inaccessible once no login is left. */
+const TOUCH_UNLINKED_IDENTITY = `UPDATE identities i SET last_modified_date = $1,
+  inaccessible = NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = i.identity_id) WHERE i.identity_id = $2 RETURNING i.inaccessible`;
 
 /** Sends the queued change events in order, one notification each, in one statement. */
 const NOTIFY_CHANGES = 'SELECT pg_notify($1, e.payload) FROM unnest($2::text[]) WITH ORDINALITY AS e (payload, n) ORDER BY e.n';
@@ -1014,7 +1023,7 @@ export class PostgresStore implements Store {
         [identityPoolId, login.providerName, login.userIdentifier, identityId],
       );
       if ((inserted.rowCount ?? 0) > 0) {
-        await run(client, 'UPDATE identities SET last_modified_date = $1 WHERE identity_id = $2', [now, identityId]);
+        await run(client, TOUCH_LINKED_IDENTITY, [now, identityId]);
         return undefined;
       }
       const [owner] = (await run<{ identity_id: string }>(
@@ -1032,7 +1041,10 @@ export class PostgresStore implements Store {
         ? await run(client, 'DELETE FROM identity_logins WHERE identity_id = $1 AND provider_name = $2', [identityId, providerName])
         : await run(client, 'DELETE FROM identity_logins WHERE identity_id = $1 AND provider_name = $2 AND user_identifier = $3', [identityId, providerName, userIdentifier]);
       const removed = result.rowCount ?? 0;
-      if (removed > 0) await run(client, 'UPDATE identities SET last_modified_date = $1 WHERE identity_id = $2', [now, identityId]);
+      if (removed > 0) {
+        const [touched] = (await run<{ inaccessible: boolean }>(client, TOUCH_UNLINKED_IDENTITY, [now, identityId])).rows;
+        if (touched?.inaccessible) await run(client, 'DELETE FROM issued_credentials WHERE identity_id = $1', [identityId]);
+      }
       return removed;
     });
   }
@@ -1094,7 +1106,7 @@ export class PostgresStore implements Store {
         [destinationIdentityId, sourceIdentityId],
       );
       await this.removeIdentity(client, sourceIdentityId);
-      await run(client, 'UPDATE identities SET last_modified_date = $1 WHERE identity_id = $2', [now, destinationIdentityId]);
+      await run(client, TOUCH_LINKED_IDENTITY, [now, destinationIdentityId]);
     });
   }
 

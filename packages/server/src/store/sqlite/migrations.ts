@@ -164,4 +164,13 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX records_by_sync_count ON records (dataset_id, sync_count, key);
     `,
   },
+  {
+    version: 5,
+    name: 'inaccessible identities',
+    sql: `
+      -- An identity whose last login was unlinked (see IdentityRecord.inaccessible). Identities that lost their
+      -- last login before this migration cannot be told apart from never-authenticated ones and stay as they were.
+      ALTER TABLE identities ADD COLUMN inaccessible INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

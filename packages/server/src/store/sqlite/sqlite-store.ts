@@ -35,6 +35,7 @@ interface IdentityRow {
   identity_pool_id: string;
   creation_date: number;
   last_modified_date: number;
+  inaccessible: number;
 }
 
 /**
@@ -236,6 +237,14 @@ export class SqliteStore implements Store {
       insertIdentity: db.prepare('INSERT INTO identities (identity_id, identity_pool_id, creation_date, last_modified_date) VALUES (?, ?, ?, ?)'),
       getIdentity: db.prepare<[string], IdentityRow>('SELECT * FROM identities WHERE identity_id = ?'),
       touchIdentity: db.prepare('UPDATE identities SET last_modified_date = ? WHERE identity_id = ?'),
+      /** After a link, or a merge that may bring logins: an identity with a login is accessible. */
+      touchLinkedIdentity: db.prepare(
+        'UPDATE identities SET last_modified_date = ?, inaccessible = inaccessible AND NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = identities.identity_id) WHERE identity_id = ?',
+      ),
+      /** After an unlink: inaccessible once no login is left (returns the flag). */
+      touchUnlinkedIdentity: db.prepare<[number, string], { inaccessible: number }>(
+        'UPDATE identities SET last_modified_date = ?, inaccessible = NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = identities.identity_id) WHERE identity_id = ? RETURNING inaccessible',
+      ),
       listIdentities: db.prepare<[string, string, number], IdentityRow>(`SELECT * FROM identities WHERE identity_pool_id = ? AND identity_id > ? ORDER BY identity_id ${LIMIT}`),
       deleteIdentity: db.prepare('DELETE FROM identities WHERE identity_id = ?'),
       deletePoolIdentities: db.prepare('DELETE FROM identities WHERE identity_pool_id = ?'),
@@ -669,6 +678,7 @@ export class SqliteStore implements Store {
       creationDate: row.creation_date,
       lastModifiedDate: row.last_modified_date,
       logins: this.sql.identityLogins.all(row.identity_id).map((login) => ({ providerName: login.provider_name, userIdentifier: login.user_identifier })),
+      ...(row.inaccessible ? { inaccessible: true } : {}),
     };
   }
 
@@ -682,7 +692,7 @@ export class SqliteStore implements Store {
       if (owner === identityId) return undefined;
       if (owner) return { ownedBy: owner };
       this.sql.insertLogin.run(identityPoolId, login.providerName, login.userIdentifier, identityId);
-      this.sql.touchIdentity.run(now, identityId);
+      this.sql.touchLinkedIdentity.run(now, identityId);
       return undefined;
     });
   }
@@ -692,7 +702,7 @@ export class SqliteStore implements Store {
       const removed = userIdentifier === undefined
         ? this.sql.deleteProviderLogins.run(identityId, providerName).changes
         : this.sql.deleteUserLogin.run(identityId, providerName, userIdentifier).changes;
-      if (removed > 0) this.sql.touchIdentity.run(now, identityId);
+      if (removed > 0 && this.sql.touchUnlinkedIdentity.get(now, identityId)?.inaccessible) this.sql.deleteIdentityCredentials.run(identityId);
       return removed;
     });
   }
@@ -728,7 +738,7 @@ export class SqliteStore implements Store {
       for (const dataset of datasets) this.sql.mergeDataset.run(destinationIdentityId, mergedNames.get(dataset.dataset_name)!, dataset.dataset_id);
       this.sql.moveDevices.run(destinationIdentityId, sourceIdentityId);
       this.removeIdentity(sourceIdentityId);
-      this.sql.touchIdentity.run(now, destinationIdentityId);
+      this.sql.touchLinkedIdentity.run(now, destinationIdentityId);
     });
   }
 

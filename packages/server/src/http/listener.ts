@@ -188,7 +188,10 @@ export function createRequestListener(deps: ListenerDependencies) {
     // What is left is an API call over the in-flight cap: a flood beyond what this process works on at once is
     // refused before its body is even read.
     closeAfterAnswer(req, res);
-    writeError(res, rawPath === '/' ? 'identity' : 'sync', new TooManyRequestsException('The server is busy; retry the request.'), requestId, deps.logger);
+    const service: ServiceName = rawPath === '/' ? 'identity' : 'sync';
+    writeError(res, service, new TooManyRequestsException('The server is busy; retry the request.'), requestId, deps.logger);
     deps.metrics?.observe(undefined, 429, 'TooManyRequestsException', 0);
+    // Logged like every other answer: a refusal under overload is when the log is needed most.
+    deps.logger.info({ requestId, service, status: 429, error: 'TooManyRequestsException', ms: 0 }, 'request');
   };
 }

@@ -161,7 +161,7 @@ describe('stopping', () => {
 describe('in-flight cap', () => {
   let server: ServerProcess;
   before(async () => {
-    server = await startServer({ env: { COGNISYNC_MAX_IN_FLIGHT_REQUESTS: '4' } });
+    server = await startServer({ env: { COGNISYNC_MAX_IN_FLIGHT_REQUESTS: '4', COGNISYNC_LOG_LEVEL: 'info' } });
   });
   after(() => server.stop());
 
@@ -188,6 +188,10 @@ describe('in-flight cap', () => {
     }
     assert.deepEqual(uploads, Array(6).fill('429'));
     assert.equal((await fetch(`${server.endpoint}/health`)).status, 200, '/health is outside the cap');
+    // Each refusal has its request line (the log is written in batches, at least once a second).
+    const refusalLines = () => server.stderr().split('\n').filter((line) => line.includes('"msg":"request"') && line.includes('"status":429')).length;
+    for (let waited = 0; refusalLines() < 26 && waited < 3000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(refusalLines(), 26);
 
     // The slow bodies end: their requests complete (unsigned → 403) and free the slots.
     for (const holder of holders) holder.write('x'.repeat(94));

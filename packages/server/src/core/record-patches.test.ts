@@ -57,11 +57,13 @@ describe('applyRecordPatches: the conflict rule', () => {
   test('a record that never existed must be patched with SyncCount 0', () => {
     assert.equal(applyRecordPatches(input([], [put('fresh', 'v', 0)])).records[0]?.syncCount, 8);
     assert.throws(() => applyRecordPatches(input([], [put('fresh', 'v', 1)])), error('ResourceConflictException', 'Current SyncCount for: fresh is: 0 not: 1'));
-    // Removing a record that never existed is allowed with 0, and leaves a tombstone.
-    const removed = applyRecordPatches(input([], [remove('fresh', 0)]));
-    assert.deepEqual(removed.records.map((r) => [r.key, r.value, r.syncCount]), [['fresh', null, 8]]);
-    assert.equal(removed.dataset.numRecords, 0);
-    assert.equal(removed.dataset.dataStorage, 0);
+    // Removing a record that never existed is allowed with 0; it stores nothing, and is answered as absent at 0.
+    const removed = applyRecordPatches(input([], [remove('fresh', 0), put('kept', 'v', 0)]));
+    assert.deepEqual(removed.records.map((r) => [r.key, r.value, r.syncCount]), [['kept', 'v', 8]]);
+    assert.deepEqual(removed.answer.map((r) => [r.key, r.value, r.syncCount]), [['fresh', null, 0], ['kept', 'v', 8]]);
+    assert.equal(removed.dataset.syncCount, 8);
+    assert.equal(removed.dataset.numRecords, 1);
+    assert.equal(removed.dataset.dataStorage, 5);
   });
 
   test('a tombstone must be patched with the tombstone\'s SyncCount, not 0', () => {

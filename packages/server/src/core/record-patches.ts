@@ -35,8 +35,10 @@ export interface ApplyPatchesInput {
 
 export interface ApplyPatchesResult {
   dataset: DatasetState;
-  /** The new versions of every patched record. */
+  /** The new versions of the patched records, to store. */
   records: StoredRecord[];
+  /** The answer: a record for every patch, in the request's order (see `applyRecordPatches`). */
+  answer: StoredRecord[];
 }
 
 /** Bytes a record counts against the dataset limit: UTF-8 key + value; a tombstone counts nothing. */
@@ -68,7 +70,13 @@ export function deletedSyncCount(syncCount: number): number {
 /**
  * Applies a request's patches all-or-nothing. Every patch must carry the record's current SyncCount
  * (0 for a record never written); one stale patch fails the whole request with ResourceConflictException.
- * A successful request moves the dataset SyncCount up by exactly one and stamps every patched record with it.
+ * A successful request moves the dataset SyncCount up by exactly one and stamps every record it stores with it.
+ *
+ * Removing a key the dataset has never held stores nothing: there is no value for another device to drop, and a
+ * tombstone per such key (which counts toward no limit) let any caller grow a dataset without bound, thousands of
+ * made-up keys per request. Its answer is the key as it stays, absent at SyncCount 0, so a client that put and
+ * removed a key before ever syncing it (amazon-cognito-js pushes those) marks it synced, and can later write the
+ * key again from SyncCount 0. A tombstone that exists is stamped anew as before.
  */
 export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult {
   const { dataset, current, patches, limits } = input;
@@ -92,19 +100,22 @@ export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult
   let dataStorage = dataset.live ? dataset.dataStorage : 0;
   let numRecords = dataset.live ? dataset.numRecords : 0;
   const records: StoredRecord[] = [];
+  const answer: StoredRecord[] = [];
   for (const patch of patches) {
     const before = current.get(patch.key);
     const value = patch.op === 'remove' ? null : (patch.value as string);
     dataStorage += recordBytes(patch.key, value) - (before ? recordBytes(before.key, before.value) : 0);
     numRecords += (value === null ? 0 : 1) - (before && before.value !== null ? 1 : 0);
-    records.push({
+    const record: StoredRecord = {
       key: patch.key,
       value,
-      syncCount,
+      syncCount: value === null && !before ? 0 : syncCount,
       lastModifiedDate: input.now,
       lastModifiedBy: input.modifiedBy,
       deviceLastModifiedDate: patch.deviceLastModifiedDate ?? input.now,
-    });
+    };
+    if (record.syncCount !== 0) records.push(record);
+    answer.push(record);
   }
   if (dataStorage > limits.datasetBytes) {
     throw new LimitExceededException(`Dataset would hold ${dataStorage} bytes; the limit is ${limits.datasetBytes} bytes`);
@@ -112,5 +123,5 @@ export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult
   if (numRecords > limits.recordsPerDataset) {
     throw new LimitExceededException(`Dataset would hold ${numRecords} records; the limit is ${limits.recordsPerDataset} records`);
   }
-  return { dataset: { live: true, syncCount, dataStorage, numRecords }, records };
+  return { dataset: { live: true, syncCount, dataStorage, numRecords }, records, answer };
 }

@@ -475,6 +475,21 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(after?.dataStorage, utf8('keepvalue'));
       });
 
+      storeTest('removing keys the dataset never held stores nothing and answers them absent at SyncCount 0', async (store) => {
+        await update(store, key, [put('keep', 'value')], T0);
+        const made = Array.from({ length: 50 }, (_, i) => remove(`made-up-${i}`, 0));
+        const result = await update(store, key, [...made, put('new', 'v')], T0 + 1);
+        assert.deepEqual(result.records.map((r) => [r.key, r.value, r.syncCount]), [...made.map((p) => [p.key, null, 0]), ['new', 'v', 2]]);
+        assert.equal(result.dataset.syncCount, 2);
+        assert.deepEqual((await allRecords(store, key)).map((r) => [r.key, r.value, r.syncCount]), [['keep', 'value', 1], ['new', 'v', 2]]);
+        // Only such removes: the dataset still takes the request's SyncCount, and the key can be written from 0.
+        const only = await update(store, key, [remove('made-up-0', 0)], T0 + 2);
+        assert.equal(only.dataset.syncCount, 3);
+        assert.deepEqual((await allRecords(store, key)).length, 2);
+        await update(store, key, [put('made-up-0', 'real')], T0 + 3);
+        assert.deepEqual((await store.getRecords(key, ['made-up-0'])).get('made-up-0')?.syncCount, 4);
+      });
+
       storeTest('dataStorage counts UTF-8 bytes of key plus value, across replaces', async (store) => {
         const multiKey = 'ключ';
         const multiValue = '値😀é';

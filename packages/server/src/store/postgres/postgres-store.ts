@@ -871,7 +871,7 @@ export class PostgresStore implements Store {
       const written = await run(on, INSERT_DATASET_AND_RECORDS, values);
       if (written.rowCount === 0) return undefined;
     }
-    return { dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: now, lastModifiedBy: modifiedBy, syncCount, dataStorage, numRecords }, records };
+    return { dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: now, lastModifiedBy: modifiedBy, syncCount, dataStorage, numRecords }, records: applied.answer };
   }
 
   /**

@@ -595,7 +595,7 @@ export class SqliteStore implements Store {
       }
       return {
         dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: request.now, lastModifiedBy: request.modifiedBy, syncCount, dataStorage, numRecords },
-        records: applied.records,
+        records: applied.answer,
       };
     }, textLength(request.patches));
     const { identityPoolId, identityId, datasetName } = request;

@@ -351,9 +351,14 @@ describe('SyncTrigger', () => {
       version: 2, eventType: 'SyncTrigger', region: 'us-east-1', identityPoolId: key.IdentityPoolId, identityId: key.IdentityId, datasetName: 'notes',
       datasetRecords: { greeting: { oldValue: 'HELLO', newValue: 'hi there', op: 'replace' }, drop: { oldValue: null, newValue: 'never stored', op: 'replace' } },
     });
-    assert.deepEqual(result.Records!.map((r) => [r.Key, r.Value]), [['greeting', 'HI THERE'], ['audit', `by ${key.IdentityId}`]]);
+    // The dropped key is answered too, as it stays (never stored: absent at SyncCount 0), so clients mark it synced.
+    assert.deepEqual(result.Records!.map((r) => [r.Key, r.Value, r.SyncCount]), [['greeting', 'HI THERE', 2], ['audit', `by ${key.IdentityId}`, 2], ['drop', undefined, 0]]);
     const listed = await client.send(new ListRecordsCommand(key));
     assert.deepEqual(new Map(listed.Records!.map((r) => [r.Key, r.Value])), new Map([['greeting', 'HI THERE'], ['audit', `by ${key.IdentityId}`]]));
+    // A stored key the function drops is answered as stored.
+    await update(syncClient(server.endpoint), key, [{ Op: 'replace', Key: 'drop', Value: 'by the developer', SyncCount: 0 }]);
+    const kept = await update(client, key, [{ Op: 'replace', Key: 'drop', Value: 'refused', SyncCount: 3 }]);
+    assert.deepEqual(kept.Records!.filter((r) => r.Key === 'drop').map((r) => [r.Value, r.SyncCount]), [['by the developer', 3]]);
   });
 
   test('a throttled function → LambdaThrottledException (429); a failing or malformed one → InvalidLambdaFunctionOutputException (400); nothing is written', async () => {

@@ -7,7 +7,7 @@ import { cognitoSyncOperations as model } from '../../model/cognito-sync.generat
 import { modifiedBy } from '../../auth/principal.js';
 import type { RecordPatch } from '../../core/record-patches.js';
 import { keysOfOutput, patchesFromOutput, syncTriggerEvent } from '../../core/sync-trigger.js';
-import type { DatasetKey, Store } from '../../store/store.js';
+import type { DatasetKey, Store, StoredRecord } from '../../store/store.js';
 import { defineSyncOperation, type SyncOperationContext } from '../operation.js';
 import { recordOutput } from './output-shapes.js';
 import { pushTarget, streamTarget } from './stream-target.js';
@@ -23,16 +23,35 @@ interface UpdateRecordsInput {
 }
 
 /**
- * Runs the SyncTrigger and returns the patches it decided on. As AWS documents, the trigger runs for
- * changes made with Cognito identity credentials, not for the developer's own writes.
+ * Runs the SyncTrigger and returns the patches it decided on, with the stored records it read. As AWS documents,
+ * the trigger runs for changes made with Cognito identity credentials, not for the developer's own writes.
  */
-async function applySyncTrigger(context: SyncOperationContext, store: Store, functionRef: string | undefined, key: DatasetKey, patches: RecordPatch[]): Promise<RecordPatch[]> {
-  if (!functionRef || context.principal.kind !== 'identity') return patches;
+async function applySyncTrigger(
+  context: SyncOperationContext,
+  store: Store,
+  functionRef: string | undefined,
+  key: DatasetKey,
+  patches: RecordPatch[],
+): Promise<{ patches: RecordPatch[]; current?: Map<string, StoredRecord> }> {
+  if (!functionRef || context.principal.kind !== 'identity') return { patches };
   const current = await store.getRecords(key, patches.map((patch) => patch.key));
   const output = await context.integrations.syncTrigger.invoke(functionRef, syncTriggerEvent(context.region, key, patches, current));
   const added = keysOfOutput(output).filter((recordKey) => !current.has(recordKey) && !patches.some((patch) => patch.key === recordKey));
   if (added.length > 0) for (const [recordKey, record] of await store.getRecords(key, added)) current.set(recordKey, record);
-  return patchesFromOutput(output, patches, current);
+  return { patches: patchesFromOutput(output, patches, current), current };
+}
+
+/**
+ * The records of the keys a SyncTrigger dropped, as they stay: the stored version, or absent at SyncCount 0. Every
+ * patched key is answered, because the official clients clear a record's "modified" mark only from the answer:
+ * amazon-cognito-js re-pushed a dropped key on every sync, and an answer with no records at all never calls back
+ * (amazon-cognito-js#49), so that dataset's syncs hung for good.
+ */
+function droppedRecords(requested: readonly RecordPatch[], written: readonly StoredRecord[], current: ReadonlyMap<string, StoredRecord>, now: number, modifiedBy: string): StoredRecord[] {
+  const answered = new Set(written.map((record) => record.key));
+  return requested
+    .filter((patch) => !answered.has(patch.key))
+    .map((patch) => current.get(patch.key) ?? { key: patch.key, value: null, syncCount: 0, lastModifiedDate: now, lastModifiedBy: modifiedBy, deviceLastModifiedDate: now });
 }
 
 export default defineSyncOperation({
@@ -51,7 +70,7 @@ export default defineSyncOperation({
       syncCount: patch.SyncCount,
       deviceLastModifiedDate: patch.DeviceLastModifiedDate?.getTime(),
     }));
-    const patches = await applySyncTrigger(context, store, settings.cognitoEvents.SyncTrigger, key, requested);
+    const { patches, current } = await applySyncTrigger(context, store, settings.cognitoEvents.SyncTrigger, key, requested);
     const stream = streamTarget(settings);
     const push = pushTarget(settings);
     const result = await store.updateRecords({
@@ -68,6 +87,7 @@ export default defineSyncOperation({
       issuedAccessKeyId: context.principal.kind === 'identity' ? context.principal.accessKeyId : undefined,
     });
     if (stream || push) context.integrations.outbox.notify();
-    return { Records: result.records.map(recordOutput) };
+    const records = current ? [...result.records, ...droppedRecords(requested, result.records, current, now, modifiedBy(context.principal))] : result.records;
+    return { Records: records.map(recordOutput) };
   },
 });

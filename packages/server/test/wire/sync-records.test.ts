@@ -284,6 +284,21 @@ describe('DeleteDataset', () => {
     assert.equal(current.DatasetDeletedAfterRequestedSyncCount, false);
     assert.equal((await sync.send(new DescribeDatasetCommand(key))).Dataset!.NumRecords, 1);
   });
+
+  test('a LastSyncCount past the dataset\'s own count (a device ahead of a server restored from a backup) is told its copy is gone', async () => {
+    const key = dataset('restored');
+    const written = await update(key, [{ Op: 'replace', Key: 'a', Value: '1', SyncCount: 0 }]);
+    const count = written.Records![0]!.SyncCount!;
+    const ahead = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: count + 2 }));
+    assert.equal(ahead.DatasetExists, true);
+    assert.equal(ahead.DatasetSyncCount, count);
+    assert.equal(ahead.DatasetDeletedAfterRequestedSyncCount, true);
+    assert.equal((await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: count }))).DatasetDeletedAfterRequestedSyncCount, false);
+    // The same for a dataset the restored server never had.
+    const never = await sync.send(new ListRecordsCommand({ ...dataset('never-had'), LastSyncCount: 3 }));
+    assert.equal(never.DatasetExists, false);
+    assert.equal(never.DatasetDeletedAfterRequestedSyncCount, true);
+  });
 });
 
 describe('unknown identity pool', () => {

@@ -38,6 +38,11 @@ export default defineSyncOperation({
     const exists = page.dataset !== undefined;
     // A device that synced at or before the last deletion must drop its copy (even if the dataset was recreated).
     const deletedAfterRequest = lastSyncCount > 0 && page.deletedAtSyncCount > 0 && (!exists || lastSyncCount <= page.deletedAtSyncCount);
+    // A device that synced past anything this dataset reached has history the server no longer has: the database
+    // was restored from a backup older than that sync (SyncCounts never go back otherwise). Its copy is told to go
+    // as after a deletion, so that it pulls the server's state again instead of skipping the counts that are
+    // written a second time from here on (decisions.md, "Backup and restore").
+    const historyLost = lastSyncCount > (exists ? page.dataset.syncCount : page.deletedAtSyncCount);
     return {
       Records: page.records.map(recordOutput),
       NextToken: page.next ? encodePageToken({ c: page.next.syncCount, k: page.next.key }) : undefined,
@@ -46,7 +51,7 @@ export default defineSyncOperation({
       LastModifiedBy: page.dataset?.lastModifiedBy,
       MergedDatasetNames: page.mergedDatasetNames,
       DatasetExists: exists,
-      DatasetDeletedAfterRequestedSyncCount: deletedAfterRequest,
+      DatasetDeletedAfterRequestedSyncCount: deletedAfterRequest || historyLost,
       SyncSessionToken: context.syncSessionTokens.issue(key, context.now.getTime()),
     };
   },

@@ -66,6 +66,17 @@ describe('applyRecordPatches: the conflict rule', () => {
     assert.equal(removed.dataset.dataStorage, 5);
   });
 
+  test('a deletion after the SyncSessionToken\'s ListRecords is a conflict, even for new keys', () => {
+    const deleted = { live: false, syncCount: 9, dataStorage: 0, numRecords: 0, deletedAtSyncCount: 9 };
+    assert.throws(() => applyRecordPatches(input([], [put('new', 'v', 0)], { dataset: deleted, sessionSyncCount: 7 })), error('ResourceConflictException', /deleted after this SyncSessionToken/));
+    // Listed after the deletion, or with a token that does not say: the dataset is re-created.
+    assert.equal(applyRecordPatches(input([], [put('new', 'v', 0)], { dataset: deleted, sessionSyncCount: 9 })).dataset.syncCount, 10);
+    assert.equal(applyRecordPatches(input([], [put('new', 'v', 0)], { dataset: deleted })).dataset.syncCount, 10);
+    // Re-created since by another device: still a conflict for a token from before the deletion.
+    const recreated = { live: true, syncCount: 11, dataStorage: 0, numRecords: 0, deletedAtSyncCount: 9 };
+    assert.throws(() => applyRecordPatches(input([], [put('new', 'v', 0)], { dataset: recreated, sessionSyncCount: 8 })), error('ResourceConflictException'));
+  });
+
   test('a tombstone must be patched with the tombstone\'s SyncCount, not 0', () => {
     const records = [stored('gone', null, 6)];
     assert.throws(() => applyRecordPatches(input(records, [put('gone', 'back', 0)])), error('ResourceConflictException', 'Current SyncCount for: gone is: 6 not: 0'));

@@ -19,6 +19,8 @@ export interface DatasetState {
   syncCount: number;
   dataStorage: number;
   numRecords: number;
+  /** The SyncCount its last deletion took (0: never deleted). */
+  deletedAtSyncCount?: number;
 }
 
 export interface ApplyPatchesInput {
@@ -27,6 +29,8 @@ export interface ApplyPatchesInput {
   otherLiveDatasets: number;
   /** Current stored versions of (at least) the patched keys. */
   current: ReadonlyMap<string, StoredRecord>;
+  /** The dataset SyncCount the ListRecords that issued the request's SyncSessionToken answered (unknown for older tokens). */
+  sessionSyncCount?: number;
   patches: readonly RecordPatch[];
   now: number;
   modifiedBy: string;
@@ -91,6 +95,12 @@ export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult
     if (patch.syncCount !== currentSyncCount) {
       throw new ResourceConflictException(`Current SyncCount for: ${patch.key} is: ${currentSyncCount} not: ${patch.syncCount}`);
     }
+  }
+  // A deletion after the ListRecords this write is based on: the client has not seen it, and a push that goes on to
+  // re-create the dataset (new keys need no current SyncCount) would hide it from clients that move their last
+  // SyncCount up to the push's, as amazon-cognito-js does. A conflict sends it back to ListRecords, which reports it.
+  if (input.sessionSyncCount !== undefined && (dataset.deletedAtSyncCount ?? 0) > input.sessionSyncCount) {
+    throw new ResourceConflictException('The dataset was deleted after this SyncSessionToken was issued; call ListRecords again.');
   }
   if (!dataset.live && input.otherLiveDatasets >= limits.datasetsPerIdentity) {
     throw new LimitExceededException(`Identity already has the maximum of ${limits.datasetsPerIdentity} datasets`);

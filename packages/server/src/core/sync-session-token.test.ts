@@ -12,23 +12,25 @@ const invalid = (message: string | RegExp) => ({ name: 'InvalidParameterExceptio
 
 describe('SyncSessionTokens', () => {
   test('a token verifies for the dataset it was issued for, across instances sharing the secret', () => {
-    const token = tokens.issue(key, NOW);
+    const token = tokens.issue(key, NOW, 0);
     assert.equal(typeof token, 'string');
     tokens.verify(token, key, NOW);
     tokens.verify(token, { ...key }, NOW + 1000);
     new SyncSessionTokens(Buffer.from('a secret of the server'), TTL).verify(token, key, NOW);
-    assert.notEqual(tokens.issue(key, NOW + 1), token);
+    assert.notEqual(tokens.issue(key, NOW + 1, 0), token);
+    // It carries the dataset SyncCount it was issued at; a token from before that was recorded carries none.
+    assert.equal(tokens.verify(tokens.issue(key, NOW, 42), key, NOW), 42);
   });
 
   test('a token for another dataset, identity or pool is refused', () => {
-    const token = tokens.issue(key, NOW);
+    const token = tokens.issue(key, NOW, 0);
     for (const other of [{ datasetName: 'other' }, { identityId: 'us-east-1:22222222-2222-4222-8222-222222222222' }, { identityPoolId: 'us-east-1:00000000-0000-4000-8000-000000000002' }]) {
       assert.throws(() => tokens.verify(token, { ...key, ...other }, NOW), invalid('SyncSessionToken was issued for a different identity or dataset'), JSON.stringify(other));
     }
   });
 
   test('a tampered payload or signature is refused', () => {
-    const token = tokens.issue(key, NOW);
+    const token = tokens.issue(key, NOW, 0);
     const [payload, mac] = token.split('.') as [string, string];
     const body = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
     const forged = Buffer.from(JSON.stringify({ ...body, d: 'other' })).toString('base64url');
@@ -41,18 +43,18 @@ describe('SyncSessionTokens', () => {
   });
 
   test('a signature of the right length in non-ASCII characters is refused, not a crash', () => {
-    const token = tokens.issue(key, NOW);
+    const token = tokens.issue(key, NOW, 0);
     const [payload, mac] = token.split('.') as [string, string];
     assert.throws(() => tokens.verify(`${payload}.${'é'.repeat(mac.length)}`, key, NOW), invalid('Invalid SyncSessionToken'));
   });
 
   test('a token signed with another secret is refused', () => {
-    const foreign = new SyncSessionTokens(Buffer.from('another secret'), TTL).issue(key, NOW);
+    const foreign = new SyncSessionTokens(Buffer.from('another secret'), TTL).issue(key, NOW, 0);
     assert.throws(() => tokens.verify(foreign, key, NOW), invalid('Invalid SyncSessionToken'));
   });
 
   test('a token lives exactly its TTL', () => {
-    const token = tokens.issue(key, NOW);
+    const token = tokens.issue(key, NOW, 0);
     tokens.verify(token, key, NOW + TTL);
     assert.throws(() => tokens.verify(token, key, NOW + TTL + 1), invalid(/expired/));
     assert.throws(() => new SyncSessionTokens(Buffer.from('a secret of the server'), 1000).verify(token, key, NOW + 1001), invalid('SyncSessionToken has expired; call ListRecords again'));

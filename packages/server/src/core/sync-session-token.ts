@@ -10,6 +10,8 @@ interface TokenBody {
   d: string;
   /** Issue time, epoch ms. */
   t: number;
+  /** The dataset SyncCount the issuing ListRecords answered (absent in tokens issued before 2026-12-07). */
+  c?: number;
 }
 
 export class SyncSessionTokens {
@@ -23,14 +25,17 @@ export class SyncSessionTokens {
     this.secret = createSecretKey(secret);
   }
 
-  issue(key: DatasetKey, now: number): string {
-    const body: TokenBody = { p: key.identityPoolId, i: key.identityId, d: key.datasetName, t: now };
+  issue(key: DatasetKey, now: number, datasetSyncCount: number): string {
+    const body: TokenBody = { p: key.identityPoolId, i: key.identityId, d: key.datasetName, t: now, c: datasetSyncCount };
     const payload = Buffer.from(JSON.stringify(body)).toString('base64url');
     return `${payload}.${this.mac(payload)}`;
   }
 
-  /** Throws InvalidParameterException unless the token was issued by us, for this dataset, and is still fresh. */
-  verify(token: string, key: DatasetKey, now: number): void {
+  /**
+   * Throws InvalidParameterException unless the token was issued by us, for this dataset, and is still fresh; returns
+   * the dataset SyncCount it was issued at (undefined for a token from before that was recorded).
+   */
+  verify(token: string, key: DatasetKey, now: number): number | undefined {
     const [payload, mac, extra] = token.split('.');
     // Compare byte lengths, not string lengths: timingSafeEqual throws on buffers of different sizes.
     const given = Buffer.from(mac ?? '');
@@ -43,6 +48,7 @@ export class SyncSessionTokens {
       throw new InvalidParameterException('SyncSessionToken was issued for a different identity or dataset');
     }
     if (now - body.t > this.ttlMs) throw new InvalidParameterException('SyncSessionToken has expired; call ListRecords again');
+    return typeof body.c === 'number' ? body.c : undefined;
   }
 
   private mac(payload: string): string {

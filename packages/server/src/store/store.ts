@@ -139,6 +139,8 @@ export interface UpdateRecordsRequest extends DatasetKey {
    * authenticated, and must not leave a dataset behind (NotAuthorizedException).
    */
   issuedAccessKeyId?: string;
+  /** The dataset SyncCount the request's SyncSessionToken was issued at; a deletion since then is a conflict (applyRecordPatches). */
+  sessionSyncCount?: number;
 }
 
 /** A write authenticated with credentials that DeleteIdentities removed while it ran. */

@@ -285,6 +285,22 @@ describe('DeleteDataset', () => {
     assert.equal((await sync.send(new DescribeDatasetCommand(key))).Dataset!.NumRecords, 1);
   });
 
+  test('a push with a SyncSessionToken from before a deletion is a conflict, even of new keys, so the pull that follows reports the deletion', async () => {
+    const key = dataset('deleted-under-push');
+    const first = await update(key, [{ Op: 'replace', Key: 'x', Value: '1', SyncCount: 0 }]);
+    const listed = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 0 }));
+    await sync.send(new DeleteDatasetCommand(key));
+    const push = await rejection(() => sync.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: listed.SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'z', Value: 'new', SyncCount: 0 }] })));
+    assert.equal(push.name, 'ResourceConflictException');
+    assert.equal(push.$metadata?.httpStatusCode, 409);
+    assert.equal((await sync.send(new ListRecordsCommand(key))).DatasetExists, false, 'nothing re-created');
+    const pulled = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: first.Records![0]!.SyncCount }));
+    assert.equal(pulled.DatasetDeletedAfterRequestedSyncCount, true);
+    // A token issued after the deletion re-creates the dataset.
+    const recreated = await sync.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: pulled.SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'z', Value: 'new', SyncCount: 0 }] }));
+    assert.equal(recreated.Records![0]!.Key, 'z');
+  });
+
   test('a LastSyncCount past the dataset\'s own count (a device ahead of a server restored from a backup) is told its copy is gone', async () => {
     const key = dataset('restored');
     const written = await update(key, [{ Op: 'replace', Key: 'a', Value: '1', SyncCount: 0 }]);

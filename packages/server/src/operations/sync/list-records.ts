@@ -36,13 +36,15 @@ export default defineSyncOperation({
     const key = { identityPoolId: input.IdentityPoolId, identityId: input.IdentityId, datasetName: input.DatasetName };
     const page = await store.listRecords(key, lastSyncCount, after, limit);
     const exists = page.dataset !== undefined;
+    // Where the dataset's counter stands: its SyncCount, or the count its deletion took when it is gone.
+    const reached = page.dataset?.syncCount ?? page.deletedAtSyncCount;
     // A device that synced at or before the last deletion must drop its copy (even if the dataset was recreated).
     const deletedAfterRequest = lastSyncCount > 0 && page.deletedAtSyncCount > 0 && (!exists || lastSyncCount <= page.deletedAtSyncCount);
     // A device that synced past anything this dataset reached has history the server no longer has: the database
     // was restored from a backup older than that sync (SyncCounts never go back otherwise). Its copy is told to go
     // as after a deletion, so that it pulls the server's state again instead of skipping the counts that are
     // written a second time from here on (decisions.md, "Backup and restore").
-    const historyLost = lastSyncCount > (exists ? page.dataset.syncCount : page.deletedAtSyncCount);
+    const historyLost = lastSyncCount > reached;
     return {
       Records: page.records.map(recordOutput),
       NextToken: page.next ? encodePageToken({ c: page.next.syncCount, k: page.next.key }) : undefined,
@@ -52,7 +54,7 @@ export default defineSyncOperation({
       MergedDatasetNames: page.mergedDatasetNames,
       DatasetExists: exists,
       DatasetDeletedAfterRequestedSyncCount: deletedAfterRequest || historyLost,
-      SyncSessionToken: context.syncSessionTokens.issue(key, context.now.getTime()),
+      SyncSessionToken: context.syncSessionTokens.issue(key, context.now.getTime(), reached),
     };
   },
 });

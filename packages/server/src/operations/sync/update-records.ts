@@ -60,7 +60,7 @@ export default defineSyncOperation({
   async handle(context, input: UpdateRecordsInput, store) {
     const key = { identityPoolId: input.IdentityPoolId, identityId: input.IdentityId, datasetName: input.DatasetName };
     const now = context.now.getTime();
-    context.syncSessionTokens.verify(input.SyncSessionToken, key, now);
+    const sessionSyncCount = context.syncSessionTokens.verify(input.SyncSessionToken, key, now);
     const { settings } = context;
     // Literals with every field (undefined where absent) rather than conditional spreads, which take V8's slow path.
     const requested: RecordPatch[] = (input.RecordPatches ?? []).map((patch) => ({
@@ -85,6 +85,7 @@ export default defineSyncOperation({
       stream,
       push,
       issuedAccessKeyId: context.principal.kind === 'identity' ? context.principal.accessKeyId : undefined,
+      sessionSyncCount,
     });
     if (stream || push) context.integrations.outbox.notify();
     const records = current ? [...result.records, ...droppedRecords(requested, result.records, current, now, modifiedBy(context.principal))] : result.records;

@@ -107,7 +107,7 @@ const OPTIMISTIC_ATTEMPTS = 3;
  * request whose dataset does not exist. The LIMIT 1 keeps each key a lookup of the (dataset, key) index: planned as
  * a join, the batch read each dataset's whole record set.
  */
-const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.sync_count, d.data_storage, d.num_records,
+const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.sync_count, d.data_storage, d.num_records, d.deleted_at_sync_count,
   r.key, r.value, r.sync_count AS record_sync_count, r.last_modified_date AS record_last_modified_date, r.last_modified_by AS record_last_modified_by, r.device_last_modified_date
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS q (pool, identity, name, keys, n)
   JOIN datasets d ON d.identity_pool_id = q.pool AND d.identity_id = q.identity AND d.dataset_name = q.name
@@ -119,7 +119,7 @@ const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.syn
  * datasets the identity has. A separate statement from the lock, so its snapshot sees what earlier holders committed.
  */
 const LOCK_DATASET = `WITH target AS (
-    SELECT dataset_id, live, creation_date, sync_count, data_storage, num_records FROM datasets
+    SELECT dataset_id, live, creation_date, sync_count, data_storage, num_records, deleted_at_sync_count FROM datasets
     WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 FOR UPDATE)
   SELECT target.*, (SELECT count(*)::int FROM datasets o WHERE o.identity_pool_id = $1 AND o.identity_id = $2 AND o.live AND o.dataset_name <> $3) AS other_live
   FROM (VALUES (1)) AS one (x) LEFT JOIN target ON true`;
@@ -204,6 +204,7 @@ interface DatasetVersionRow {
   sync_count: number;
   data_storage: number;
   num_records: number;
+  deleted_at_sync_count: number;
 }
 
 /** The dataset state an UpdateRecords write starts from (and compares against). */
@@ -214,6 +215,7 @@ interface DatasetVersion {
   syncCount: number;
   dataStorage: number;
   numRecords: number;
+  deletedAtSyncCount: number;
 }
 
 const datasetVersion = (row: DatasetVersionRow): DatasetVersion => ({
@@ -223,6 +225,7 @@ const datasetVersion = (row: DatasetVersionRow): DatasetVersion => ({
   syncCount: row.sync_count,
   dataStorage: row.data_storage,
   numRecords: row.num_records,
+  deletedAtSyncCount: row.deleted_at_sync_count,
 });
 
 interface ReadForWriteRow extends DatasetVersionRow {
@@ -840,9 +843,10 @@ export class PostgresStore implements Store {
     const { identityPoolId, identityId, datasetName, now, modifiedBy } = request;
     const live = found?.live ?? false;
     const applied = applyRecordPatches({
-      dataset: { live, syncCount: found?.syncCount ?? 0, dataStorage: found?.dataStorage ?? 0, numRecords: found?.numRecords ?? 0 },
+      dataset: { live, syncCount: found?.syncCount ?? 0, dataStorage: found?.dataStorage ?? 0, numRecords: found?.numRecords ?? 0, deletedAtSyncCount: found?.deletedAtSyncCount ?? 0 },
       otherLiveDatasets,
       current,
+      sessionSyncCount: request.sessionSyncCount,
       patches: request.patches,
       now,
       modifiedBy,

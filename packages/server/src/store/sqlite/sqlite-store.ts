@@ -567,9 +567,10 @@ export class SqliteStore implements Store {
         }
       }
       const applied = applyRecordPatches({
-        dataset: { live, syncCount: row?.sync_count ?? 0, dataStorage: row?.data_storage ?? 0, numRecords: row?.num_records ?? 0 },
+        dataset: { live, syncCount: row?.sync_count ?? 0, dataStorage: row?.data_storage ?? 0, numRecords: row?.num_records ?? 0, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0 },
         otherLiveDatasets: live ? 0 : this.sql.countLiveDatasets.get(identityPoolId, identityId)!.n,
         current,
+        sessionSyncCount: request.sessionSyncCount,
         patches: request.patches,
         now: request.now,
         modifiedBy: request.modifiedBy,

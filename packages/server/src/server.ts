@@ -97,12 +97,19 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const headersTimeout = config.headersTimeoutMs;
   const requestTimeout = Math.max(config.requestTimeoutMs, headersTimeout);
   let handle: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  let stopping = false;
   const policy = new HttpPolicy(config.corsOrigins);
   const server = createServer(
     {
       headersTimeout, requestTimeout, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(5_000, Math.ceil(headersTimeout / 4)), maxHeaderSize: 16 * 1024, requireHostHeader: false,
     },
-    (req, res) => (handle ? handle(req, res) : answerNotReady(req, res, policy)),
+    (req, res) => {
+      // Once stopping, each answer closes its connection: node 20 keeps a busy keep-alive connection open after
+      // server.close(), and it went on taking new requests until the grace period cut it mid-request.
+      if (stopping) res.shouldKeepAlive = false;
+      if (handle) handle(req, res);
+      else answerNotReady(req, res, policy);
+    },
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -165,15 +172,20 @@ export async function startServer(config: Config): Promise<RunningServer> {
     server,
     close() {
       closing ??= (async () => {
+        stopping = true;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         // Live streams never finish by themselves: end them so the close can complete.
         for (const stream of liveStreams) stream.end();
+        // A connection whose request was in flight goes idle once answered (its answer was already under way with
+        // keep-alive): close those as they come, rather than waiting for their next request or the cut-off.
         server.closeIdleConnections();
+        const idleSweep = setInterval(() => server.closeIdleConnections(), 50);
         // In-flight requests get a grace period, then their connections are cut: after close() node no longer
         // applies the request timeout, so a client that stopped sending its body would hold the stop for good.
         const cutOff = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
         await closed;
         clearTimeout(cutOff);
+        clearInterval(idleSweep);
         rateLimiter.stop();
         await outboxWorker.stop();
         await liveHub.stop();

@@ -156,6 +156,24 @@ describe('stopping', () => {
     assert.ok(Date.now() - started < 5_000, `stopped after ${Date.now() - started} ms`);
     stalled.destroy();
   });
+
+  test('SIGTERM with a keep-alive request in flight: it is answered with Connection: close, the connection closes, and the stop does not wait for the grace period', async () => {
+    const server = await startServer({ env: { COGNISYNC_SHUTDOWN_GRACE_MS: '8000' } });
+    // The request line and headers, all but the blank line that ends them: in flight when the stop comes.
+    const busy = await openSocket(server.endpoint, 'GET /health HTTP/1.1\r\nhost: x\r\n');
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    const stopped = server.stop();
+    await new Promise((r) => setTimeout(r, 200));
+    busy.write('\r\n');
+    const code = await stopped;
+    assert.equal(code, 0);
+    assert.ok(Date.now() - started < 4_000, `stopped after ${Date.now() - started} ms (grace 8 s)`);
+    const response = parseResponse(Buffer.concat(busy.received));
+    assert.equal(response?.status, 200);
+    assert.match(Buffer.concat(busy.received).toString('latin1'), /\r\nconnection: close\r\n/i);
+    assert.ok(busy.closedAt !== undefined, 'the server closed the connection');
+  });
 });
 
 describe('in-flight cap', () => {

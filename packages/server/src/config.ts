@@ -1,6 +1,7 @@
 // Server configuration from command-line flags and environment variables (flags win).
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import pino from 'pino';
 import { limitsFromEnv, type Limits } from './limits.js';
 
 export interface Config {
@@ -41,11 +42,49 @@ export interface Config {
   shutdownGraceMs: number;
   /** Origins allowed by CORS (COGNISYNC_CORS_ORIGINS, comma-separated, `*` for any); empty = off. */
   corsOrigins: string[];
-  /** Whether GET /metrics answers (COGNISYNC_METRICS=off turns it off). */
+  /** Whether GET /metrics answers (COGNISYNC_METRICS=off, false, no or 0 turns it off). */
   metricsEnabled: boolean;
   /** Contact in Web Push VAPID tokens (COGNISYNC_VAPID_SUBJECT, a mailto: or https: URL). */
   vapidSubject: string;
   limits: Limits;
+}
+
+// The longest delay node's timers honour (setTimeout, setInterval, AbortSignal.timeout): a longer one fires after 1 ms.
+const maxTimerMs = 2_147_483_647;
+
+// pino's own levels, so a typo fails here with the list rather than inside pino with a message naming no variable.
+const logLevels = [...Object.keys(pino.levels.values), 'silent'];
+
+// The usual spellings of a switch, so `COGNISYNC_METRICS=false` does not leave metrics on.
+const switchValues = new Map(Object.entries({ on: true, true: true, yes: true, 1: true, off: false, false: false, no: false, 0: false }));
+
+// A region is the prefix of every pool and identity id, which the model requires to match `[\w-]+:[0-9a-f-]+` in at
+// most 55 characters: with a 36-character UUID and the colon, a region of more than 18 characters makes unusable ids.
+const regionPattern = /^[a-z0-9-]{1,18}$/;
+
+/** A flag or variable as given, with the name to blame when it is wrong; an empty value counts as unset. */
+interface Setting {
+  name: string;
+  text: string;
+}
+
+function setting(name: string, text: string | undefined): Setting | undefined {
+  return text === undefined || text === '' ? undefined : { name, text };
+}
+
+// Plain decimal digits only: Number() also takes '1e3', '0x10', '1.5', ' 8 ' and '' (as 0).
+function isWholeNumberIn(text: string, minimum: number, maximum: number): boolean {
+  return /^\d+$/.test(text) && Number(text) >= minimum && Number(text) <= maximum;
+}
+
+function wholeNumber(given: Setting | undefined, fallback: number, minimum: number, maximum: number, unit = ''): number {
+  if (!given) return fallback;
+  if (!isWholeNumberIn(given.text, minimum, maximum)) throw new Error(`${given.name} must be a whole number${unit} from ${minimum} to ${maximum}, got '${given.text}'`);
+  return Number(given.text);
+}
+
+function milliseconds(given: Setting | undefined, fallback: number, minimum = 1): number {
+  return wholeNumber(given, fallback, minimum, maxTimerMs, ' of milliseconds');
 }
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
@@ -61,38 +100,52 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     strict: true,
     allowPositionals: false,
   });
-  // An empty variable (`PORT=` in an env file) counts as unset, not as "any port" or "every interface".
-  const portText = values.port ?? (env.PORT || '8080');
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port '${portText}'`);
-  const synchronous = (env.COGNISYNC_SQLITE_SYNCHRONOUS ?? 'NORMAL').toUpperCase();
+  // An empty variable (`PORT=` in an env file) counts as unset, not as "any port", "every interface" or "the current
+  // directory"; so does an empty flag. A flag wins over its variable.
+  const variable = (name: string) => setting(name, env[name]);
+  const flagOr = (flag: keyof typeof values, name: string) => setting(`--${flag}`, values[flag]) ?? variable(name);
+
+  const port = flagOr('port', 'PORT') ?? { name: 'PORT', text: '8080' };
+  if (!isWholeNumberIn(port.text, 0, 65535)) throw new Error(`invalid port '${port.text}': ${port.name} must be a whole number from 0 to 65535`);
+  const synchronous = (variable('COGNISYNC_SQLITE_SYNCHRONOUS')?.text ?? 'NORMAL').toUpperCase();
   if (synchronous !== 'FULL' && synchronous !== 'NORMAL') throw new Error('COGNISYNC_SQLITE_SYNCHRONOUS must be FULL or NORMAL');
-  const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
+  const region = flagOr('region', 'COGNISYNC_REGION') ?? { name: 'COGNISYNC_REGION', text: 'us-east-1' };
+  if (!regionPattern.test(region.text)) {
+    throw new Error(`${region.name} must be a region name of up to 18 lowercase letters, digits and hyphens (such as us-east-1), got '${region.text}'`);
+  }
+  const logLevel = variable('COGNISYNC_LOG_LEVEL')?.text.toLowerCase() ?? 'info';
+  if (!logLevels.includes(logLevel)) throw new Error(`COGNISYNC_LOG_LEVEL must be one of ${logLevels.join(', ')}, got '${env.COGNISYNC_LOG_LEVEL}'`);
+  const metricsEnabled = switchValues.get((variable('COGNISYNC_METRICS')?.text ?? 'on').toLowerCase());
+  if (metricsEnabled === undefined) throw new Error(`COGNISYNC_METRICS must be on or off (or true/false, yes/no, 1/0), got '${env.COGNISYNC_METRICS}'`);
+  const databaseUrl = flagOr('database-url', 'DATABASE_URL')?.text;
   return {
-    host: values.host ?? (env.HOST || '127.0.0.1'),
-    port,
-    dataDir: resolve(values['data-dir'] ?? env.COGNISYNC_DATA_DIR ?? './data'),
+    host: flagOr('host', 'HOST')?.text ?? '127.0.0.1',
+    port: Number(port.text),
+    dataDir: resolve(flagOr('data-dir', 'COGNISYNC_DATA_DIR')?.text ?? './data'),
     ...(databaseUrl ? { databaseUrl } : {}),
-    databaseMaxConnections: Number(env.COGNISYNC_DATABASE_MAX_CONNECTIONS ?? 10) || 10,
-    region: values.region ?? env.COGNISYNC_REGION ?? 'us-east-1',
+    // pg's pool takes any number here, and a negative one makes every query wait forever (`migrate` then exits 0
+    // having done nothing); PostgreSQL itself allows at most 262,143 connections.
+    databaseMaxConnections: wholeNumber(variable('COGNISYNC_DATABASE_MAX_CONNECTIONS'), 10, 1, 262_143),
+    region: region.text,
     ...(env.COGNISYNC_ACCESS_KEY_ID ? { developerAccessKeyId: env.COGNISYNC_ACCESS_KEY_ID } : {}),
     ...(env.COGNISYNC_SECRET_ACCESS_KEY ? { developerSecretAccessKey: env.COGNISYNC_SECRET_ACCESS_KEY } : {}),
     ...(env.COGNISYNC_MASTER_KEY ? { masterKey: env.COGNISYNC_MASTER_KEY } : {}),
     ...(env.COGNISYNC_PUBLIC_URL ? { publicUrl: env.COGNISYNC_PUBLIC_URL.replace(/\/+$/, '') } : {}),
     sqliteSynchronous: synchronous,
-    logLevel: env.COGNISYNC_LOG_LEVEL ?? 'info',
+    logLevel,
     ...(env.COGNISYNC_LAMBDA_ENDPOINT ? { lambdaEndpoint: env.COGNISYNC_LAMBDA_ENDPOINT } : {}),
     ...(env.COGNISYNC_KINESIS_ENDPOINT ? { kinesisEndpoint: env.COGNISYNC_KINESIS_ENDPOINT } : {}),
     ...(env.COGNISYNC_SNS_ENDPOINT ? { snsEndpoint: env.COGNISYNC_SNS_ENDPOINT } : {}),
     ...(env.COGNISYNC_WEBHOOK_SECRET ? { webhookSecret: env.COGNISYNC_WEBHOOK_SECRET } : {}),
-    syncTriggerTimeoutMs: Number(env.COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS ?? 5000) || 5000,
-    liveHeartbeatMs: Number(env.COGNISYNC_LIVE_HEARTBEAT_MS ?? 15_000) || 15_000,
-    headersTimeoutMs: Number(env.COGNISYNC_HEADERS_TIMEOUT_MS ?? 20_000) || 20_000,
-    requestTimeoutMs: Number(env.COGNISYNC_REQUEST_TIMEOUT_MS ?? 60_000) || 60_000,
-    shutdownGraceMs: Number(env.COGNISYNC_SHUTDOWN_GRACE_MS ?? 10_000) || 10_000,
+    syncTriggerTimeoutMs: milliseconds(variable('COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS'), 5000),
+    liveHeartbeatMs: milliseconds(variable('COGNISYNC_LIVE_HEARTBEAT_MS'), 15_000),
+    headersTimeoutMs: milliseconds(variable('COGNISYNC_HEADERS_TIMEOUT_MS'), 20_000),
+    requestTimeoutMs: milliseconds(variable('COGNISYNC_REQUEST_TIMEOUT_MS'), 60_000),
+    // 0 is a choice here (cut the connections at once), not a mistake.
+    shutdownGraceMs: milliseconds(variable('COGNISYNC_SHUTDOWN_GRACE_MS'), 10_000, 0),
     corsOrigins: (env.COGNISYNC_CORS_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean),
-    metricsEnabled: (env.COGNISYNC_METRICS ?? 'on').toLowerCase() !== 'off',
-    vapidSubject: env.COGNISYNC_VAPID_SUBJECT ?? 'mailto:cognisync@localhost',
+    metricsEnabled,
+    vapidSubject: variable('COGNISYNC_VAPID_SUBJECT')?.text ?? 'mailto:cognisync@localhost',
     limits: limitsFromEnv(env),
   };
 }

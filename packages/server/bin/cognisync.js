@@ -4,6 +4,18 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// A SIGTERM or SIGINT before the CLI has loaded (its own handlers come with it, ~0.5 s on the sources) would kill the
+// process with status 143: it is held here, and the CLI takes it over (cli.ts, heldSignals).
+const held = [];
+const hold = (signal) => held.push(signal);
+process.on('SIGTERM', hold);
+process.on('SIGINT', hold);
+globalThis[Symbol.for('cognisync.heldSignals')] = () => {
+  process.off('SIGTERM', hold);
+  process.off('SIGINT', hold);
+  return held;
+};
+
 const dist = fileURLToPath(new URL('../dist/cli.mjs', import.meta.url));
 const src = fileURLToPath(new URL('../src', import.meta.url));
 

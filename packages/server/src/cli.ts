@@ -11,8 +11,19 @@ const usage = `usage: cognisync serve [--host H] [--port N] [--data-dir DIR] [--
        cognisync migrate [--data-dir DIR] [--database-url URL]
        cognisync backup --out FILE [--data-dir DIR]`;
 
+/** Takes over the signals bin/cognisync.js held while the CLI loaded: none when the CLI was loaded another way. */
+function heldSignals(): string[] {
+  const take = (globalThis as Record<symbol, unknown>)[Symbol.for('cognisync.heldSignals')] as (() => string[]) | undefined;
+  return take?.() ?? [];
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command = 'serve', ...rest] = argv;
+  if (command !== 'serve') {
+    // The one-shot commands stop on a signal as any process does.
+    const [signal] = heldSignals();
+    if (signal) process.kill(process.pid, signal);
+  }
   if (command === '--help' || command === '-h' || command === 'help' || rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${usage}\n`);
     return;
@@ -59,6 +70,7 @@ async function main(argv: string[]): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  if (heldSignals().length > 0) stopRequested = true;
   running = await startServer(loadConfig(rest, process.env));
   if (stopRequested) return stop();
   process.stdout.write(`cognisync listening on ${running.url}\n`);

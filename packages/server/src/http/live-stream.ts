@@ -31,6 +31,14 @@ export interface LiveStreamDependencies {
 /** A stream whose client has stopped reading is ended once this much waits to be sent; it reconnects and resyncs. */
 const MAX_UNSENT_BYTES = 1024 * 1024;
 
+/**
+ * How old the last check of a stream's credentials may be when an event is sent. A stream outlives the request that
+ * opened it, and credentials must stop working at once (decisions.md): they are read again before an event goes out
+ * (at most once a second) and at every heartbeat, and the stream ends once they are gone (DeleteIdentities, the
+ * pool deleted, the identity's last login unlinked) or expired.
+ */
+const CREDENTIALS_RECHECK_MS = 1000;
+
 export const isLivePath = (rawPath: string) => LIVE_PATH.test(rawPath);
 
 /** Answers the live stream, or throws a ServiceError for the caller to write (before any byte is sent). */
@@ -38,6 +46,7 @@ export async function serveLiveStream(req: IncomingMessage, res: ServerResponse,
   const [, rawPool, rawIdentity] = LIVE_PATH.exec(rawPath)!;
   const request = { method: req.method ?? 'GET', rawPath, query: parseQuery(rawQuery), headers: req.headers, body: Buffer.alloc(0) };
   const principal = await verifySignature(request, 'cognito-sync', deps.credentials, new Date(), deps.signatureSkewSeconds);
+  const signedWith = await deps.credentials(principal.accessKeyId);
   const input = { IdentityPoolId: decodeComponent(rawPool!, 'path'), IdentityId: decodeComponent(rawIdentity!, 'path') };
   authorize('LiveStream', ['identity', 'developer'], principal, input);
   // The same constraints as DescribeIdentityUsage's path members.
@@ -54,17 +63,35 @@ export async function serveLiveStream(req: IncomingMessage, res: ServerResponse,
   res.write(': connected\n\n');
   req.socket.setNoDelay(true);
   req.socket.setTimeout(0);
+  // Events and checks go out in order, one after the other.
+  let queue = Promise.resolve();
+  let checkedAt = Date.now();
+  const stillValid = async () => {
+    const credentials = await deps.credentials(principal.accessKeyId).catch(() => signedWith);
+    checkedAt = Date.now();
+    return credentials !== undefined && (credentials.expiration === undefined || credentials.expiration > checkedAt);
+  };
+  const send = (check: boolean, text: string) => {
+    queue = queue.then(async () => {
+      if (res.writableEnded || res.destroyed) return;
+      if ((check || Date.now() - checkedAt >= CREDENTIALS_RECHECK_MS) && !(await stillValid())) return void res.end();
+      res.write(text);
+    });
+  };
   const unsubscribe = deps.hub.subscribe(input.IdentityPoolId, input.IdentityId, (event) => {
     if (res.writableLength > MAX_UNSENT_BYTES) {
       res.destroy();
       return;
     }
-    res.write(`id: ${event.syncCount}\ndata: ${JSON.stringify({ identityPoolId: event.identityPoolId, identityId: event.identityId, datasetName: event.datasetName, syncCount: event.syncCount, deviceId: event.deviceId ?? null })}\n\n`);
+    send(false, `id: ${event.syncCount}\ndata: ${JSON.stringify({ identityPoolId: event.identityPoolId, identityId: event.identityId, datasetName: event.datasetName, syncCount: event.syncCount, deviceId: event.deviceId ?? null })}\n\n`);
   }, () => res.end());
-  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), deps.heartbeatMs);
+  const heartbeat = setInterval(() => send(true, ': keep-alive\n\n'), deps.heartbeatMs);
+  // Temporary credentials end the stream when they expire, heartbeat or not.
+  const expiry = signedWith?.expiration === undefined ? undefined : setTimeout(() => res.end(), Math.min(Math.max(signedWith.expiration - Date.now(), 0), 2_147_483_647));
   deps.open.add(res);
   const close = () => {
     clearInterval(heartbeat);
+    clearTimeout(expiry);
     unsubscribe();
     deps.open.delete(res);
   };

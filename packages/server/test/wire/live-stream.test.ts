@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
+import { CreateIdentityPoolCommand, DeleteIdentitiesCommand } from '@aws-sdk/client-cognito-identity';
 import { ListRecordsCommand, UpdateRecordsCommand } from '@aws-sdk/client-cognito-sync';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
@@ -178,6 +178,35 @@ describe('live stream on one server', () => {
     });
     assert.match(raw, /^: connected\n\n/);
     assert.ok((raw.match(/: keep-alive\n\n/g) ?? []).length >= 2);
+  });
+
+  test('a stream ends once its credentials are gone (DeleteIdentities), and shows no change made after', async () => {
+    const doomed = await identityCredentials(server.endpoint, poolId);
+    const stream = await openSigned(server.endpoint, poolId, doomed.identityId, doomed.credentials);
+    assert.equal(stream.status, 200);
+    await identityClient(server.endpoint).send(new DeleteIdentitiesCommand({ IdentityIdsToDelete: [doomed.identityId] }));
+    // The developer may still write for that identity id; the stream must not show it.
+    await new Promise((r) => setTimeout(r, 1100));
+    await write(server.endpoint, developerCredentials, { IdentityPoolId: poolId, IdentityId: doomed.identityId, DatasetName: 'after' }, 'secret name');
+    for (let waited = 0; !stream.ended && waited < 2000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(stream.ended, true, 'ended');
+    assert.deepEqual(stream.events, []);
+  });
+});
+
+describe('live stream of expiring credentials', () => {
+  test('a stream ends when the credentials that opened it expire', async () => {
+    const server = await startServer({ env: { COGNISYNC_CREDENTIALS_TTL_SECONDS: '2', COGNISYNC_LIVE_HEARTBEAT_MS: '60000' } });
+    try {
+      const pool = (await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'expiring', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
+      const user = await identityCredentials(server.endpoint, pool);
+      const stream = await openSigned(server.endpoint, pool, user.identityId, user.credentials);
+      assert.equal(stream.status, 200);
+      for (let waited = 0; !stream.ended && waited < 5000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(stream.ended, true);
+    } finally {
+      await server.stop();
+    }
   });
 });
 

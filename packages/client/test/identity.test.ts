@@ -55,6 +55,26 @@ describe('identity and credentials', () => {
     assert.deepEqual(calls, ['GetId', 'GetCredentialsForIdentity', 'GetCredentialsForIdentity']);
   });
 
+  test('a device clock 20 minutes off still syncs: the refusal\'s Date header teaches the offset, and the request is signed again', async () => {
+    const realNow = Date.now;
+    for (const skew of [20 * 60_000, -20 * 60_000]) {
+      const { calls, fetch } = spyFetch();
+      const m = device(server, poolId, { fetch });
+      await m.identityId();
+      Date.now = () => realNow() + skew;
+      try {
+        const dataset = await m.openOrCreateDataset('clock');
+        await dataset.put('k', `skew ${skew}`);
+        await dataset.synchronize();
+        // Signed with the learned offset from then on: one refused ListRecords, then no more refusals.
+        assert.deepEqual(calls.slice(2), ['ListRecords', 'ListRecords', 'UpdateRecords'], String(skew));
+      } finally {
+        Date.now = realNow;
+      }
+      assert.equal((await serverValues(server, poolId, await m.identityId(), 'clock')).k, `skew ${skew}`);
+    }
+  });
+
   test('offline on first launch: datasets work locally, and the first online sync gets an identity and pushes them', async () => {
     const store = new MemoryStore();
     let online = false;

@@ -54,6 +54,32 @@ export function fetchExchange(fetchImpl: typeof fetch): HttpExchange {
   };
 }
 
+/**
+ * How far the device's clock is off from each service's (ms to add to Date.now() when signing), learned from the
+ * `Date` header of an answer that refused a signature as expired or not yet current, as the AWS SDKs do
+ * (`systemClockOffset`). A device whose clock is more than the service's window (15 min) off could not sync at all.
+ * Shared by every manager in the process: the clock is the device's.
+ */
+const clockOffsets = new Map<string, number>();
+
+/** Whether an error is a signature refused for its time, which the device's clock caused. */
+const isClockSkewError = (error: ServiceError) =>
+  (error.name === 'InvalidSignatureException' || error.name === 'SignatureDoesNotMatch') && /Signature (expired|not yet current)/.test(error.message);
+
+/**
+ * Learns the clock offset to `endpoint` from an answer's Date header; true when it changed by more than a second
+ * (a request signed again with it is then worth sending).
+ */
+function learnClockOffset(endpoint: string, date: string | null): boolean {
+  const serverTime = date ? Date.parse(date) : Number.NaN;
+  if (Number.isNaN(serverTime)) return false;
+  const origin = new URL(endpoint).origin;
+  const offset = serverTime - Date.now();
+  if (Math.abs(offset - (clockOffsets.get(origin) ?? 0)) < 1000) return false;
+  clockOffsets.set(origin, offset);
+  return true;
+}
+
 /** A request ready for fetch: its URL (with a pre-signed query when asked) and headers (with the signature otherwise). */
 export interface PreparedRequest {
   url: string;
@@ -77,7 +103,8 @@ export async function prepareAwsRequest(request: AwsRequest, presignExpiresInSec
   if (request.credentials) {
     const signer = new SignatureV4({ service: request.service, region: request.region, credentials: request.credentials, sha256: Sha256, uriEscapePath: true });
     const unsigned = { method: request.method, protocol: base.protocol, hostname: base.hostname, port: base.port ? Number(base.port) : undefined, path, query, headers, body };
-    const signed = presignExpiresInSeconds === undefined ? await signer.sign(unsigned) : await signer.presign(unsigned, { expiresIn: presignExpiresInSeconds });
+    const signingDate = new Date(Date.now() + (clockOffsets.get(base.origin) ?? 0));
+    const signed = presignExpiresInSeconds === undefined ? await signer.sign(unsigned, { signingDate }) : await signer.presign(unsigned, { expiresIn: presignExpiresInSeconds, signingDate });
     headers = signed.headers as Record<string, string>;
     query = signed.query as Record<string, string>;
   }
@@ -121,8 +148,29 @@ export function fetchOrNetworkError(request: AwsRequest, prepared: PreparedReque
   return sendOrNetworkError<Response>(request, prepared, request.fetch);
 }
 
-/** Sends the request and returns the parsed JSON body; throws ServiceError for an AWS error, NetworkError without an answer. */
+/**
+ * Sends the request and returns the parsed JSON body; throws ServiceError for an AWS error, NetworkError without an
+ * answer. A signature refused for its time is sent once more, signed with the service's clock (see clockOffsets).
+ */
 export async function sendAwsRequest<T>(request: AwsRequest): Promise<T> {
+  try {
+    return await sendAwsRequestOnce<T>(request);
+  } catch (error) {
+    if (!(error instanceof ClockSkewError)) throw error;
+    return sendAwsRequestOnce<T>(request).catch((again: unknown) => {
+      throw again instanceof ClockSkewError ? again.serviceError : again;
+    });
+  }
+}
+
+/** A signature refused for its time, whose answer taught a new clock offset. */
+class ClockSkewError extends Error {
+  constructor(readonly serviceError: ServiceError) {
+    super(serviceError.message);
+  }
+}
+
+async function sendAwsRequestOnce<T>(request: AwsRequest): Promise<T> {
   const prepared = await prepareAwsRequest(request);
   const answer = await sendOrNetworkError<HttpAnswer>(request, prepared, request.exchange ?? fetchExchange(request.fetch));
   const where = `${request.method} ${prepared.url.split('?')[0]}`;
@@ -133,7 +181,11 @@ export async function sendAwsRequest<T>(request: AwsRequest): Promise<T> {
     if (request.signal?.aborted) throw request.signal.reason ?? error;
     throw new NetworkError(`Reading the answer of ${where} failed: ${(error as Error)?.message ?? error}`, { cause: error });
   }
-  if (answer.status < 200 || answer.status > 299) throw serviceErrorOf(answer, text);
+  if (answer.status < 200 || answer.status > 299) {
+    const error = serviceErrorOf(answer, text);
+    if (request.credentials && isClockSkewError(error) && learnClockOffset(request.endpoint, answer.header('date'))) throw new ClockSkewError(error);
+    throw error;
+  }
   if (!text) return {} as T;
   try {
     return JSON.parse(text) as T;

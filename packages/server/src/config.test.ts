@@ -96,3 +96,10 @@ test('COGNISYNC_METRICS takes the usual spellings of on and off and refuses anyt
     assert.throws(() => loadConfig([], { COGNISYNC_METRICS: value }), { message: `COGNISYNC_METRICS must be on or off (or true/false, yes/no, 1/0), got '${value}'` });
   }
 });
+
+test('COGNISYNC_LIMIT_* take plain whole numbers only', () => {
+  assert.equal(loadConfig([], { COGNISYNC_LIMIT_DATASETS_PER_IDENTITY: '30' }).limits.datasetsPerIdentity, 30);
+  for (const value of ['1e3', '0x10', '1.5', ' 8', '-1', '0']) {
+    assert.throws(() => loadConfig([], { COGNISYNC_LIMIT_DATASETS_PER_IDENTITY: value }), { message: `COGNISYNC_LIMIT_DATASETS_PER_IDENTITY must be an integer of at least 1, got '${value}'` }, value);
+  }
+});

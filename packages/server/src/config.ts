@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { limitsFromEnv, type Limits } from './limits.js';
+import { isWholeNumberIn, limitsFromEnv, type Limits } from './limits.js';
 
 export interface Config {
   host: string;
@@ -70,11 +70,6 @@ interface Setting {
 
 function setting(name: string, text: string | undefined): Setting | undefined {
   return text === undefined || text === '' ? undefined : { name, text };
-}
-
-// Plain decimal digits only: Number() also takes '1e3', '0x10', '1.5', ' 8 ' and '' (as 0).
-function isWholeNumberIn(text: string, minimum: number, maximum: number): boolean {
-  return /^\d+$/.test(text) && Number(text) >= minimum && Number(text) <= maximum;
 }
 
 function wholeNumber(given: Setting | undefined, fallback: number, minimum: number, maximum: number, unit = ''): number {

@@ -106,16 +106,20 @@ const envNames: Record<keyof Limits, string> = {
 };
 
 /** Limits with every `COGNISYNC_LIMIT_*`-style override from the environment applied. */
+/** Plain decimal digits only, within bounds: Number() also takes '1e3', '0x10', '1.5', ' 8 ' and '' (as 0). */
+export function isWholeNumberIn(text: string, minimum: number, maximum: number): boolean {
+  return /^\d+$/.test(text) && Number(text) >= minimum && Number(text) <= maximum;
+}
+
 export function limitsFromEnv(env: NodeJS.ProcessEnv): Limits {
   const limits: Limits = { ...defaultLimits };
   for (const [name, envName] of Object.entries(envNames) as [keyof Limits, string][]) {
     const raw = env[envName];
     if (raw === undefined || raw === '') continue;
-    const value = Number(raw);
     // Rates may be 0 (off); everything else must be at least 1.
     const minimum = name === 'identityRequestsPerSecond' || name === 'poolRequestsPerSecond' ? 0 : 1;
-    if (!Number.isSafeInteger(value) || value < minimum) throw new Error(`${envName} must be an integer of at least ${minimum}, got '${raw}'`);
-    limits[name] = value;
+    if (!isWholeNumberIn(raw, minimum, Number.MAX_SAFE_INTEGER)) throw new Error(`${envName} must be an integer of at least ${minimum}, got '${raw}'`);
+    limits[name] = Number(raw);
   }
   return limits;
 }

@@ -274,7 +274,9 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
         const dropLocal = (await options.onDatasetDeleted?.(datasetName)) ?? true;
         const records = await store.listRecords(identityId, datasetName);
         if (dropLocal) {
-          await store.commit({ datasets: [{ identityId, datasetName, purge: true, metadata: { lastSyncCount: 0 } }] });
+          // The dataset goes from this device as it went from the server (listDatasets() no longer shows it); the pull
+          // that follows brings it back only if another device has re-created it.
+          await store.commit({ datasets: [{ identityId, datasetName, purge: true, metadata: null }] });
           for (const r of records) if (r.value !== null) changed.add(r.key);
           summary.datasetDeleted = true;
         } else {
@@ -352,8 +354,10 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
             }
           }
         }
-        // Nothing pulled to store and the count unchanged (the usual sync of a device that only pushes): no commit.
-        const unchanged = put.length === 0 && pulledFrom !== undefined && pulledFrom.lastSyncCount === remote.datasetSyncCount;
+        // Nothing pulled to store and the count unchanged (the usual sync of a device that only pushes): no commit. A
+        // dataset this device does not hold (deleted here or on the server) that the server does not have either is
+        // not created by a sync: it would come back as an empty dataset in listDatasets().
+        const unchanged = put.length === 0 && (pulledFrom === undefined ? !remote.datasetExists : pulledFrom.lastSyncCount === remote.datasetSyncCount);
         const committed =
           unchanged || (await store.commit({ datasets: [{ identityId, datasetName, expect, put, metadata: { lastSyncCount: remote.datasetSyncCount } }] }));
         if (!committed) {
@@ -460,7 +464,8 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
       }
 
       case 'done': {
-        if (!syncDateWritten) await store.commit({ datasets: [{ identityId, datasetName, metadata: { lastSyncDate: ctx.now() } }] });
+        // The sync date goes on a dataset this device holds; it does not create one (see HOOKS).
+        if (!syncDateWritten && (await dataset())) await store.commit({ datasets: [{ identityId, datasetName, metadata: { lastSyncDate: ctx.now() } }] });
         summary.changedKeys = [...changed].sort();
         summary.pulled = summary.changedKeys.length;
         summary.lastSyncCount = (await dataset())?.lastSyncCount ?? summary.lastSyncCount;

@@ -276,12 +276,15 @@ describe('deletion and merges', () => {
     assert.equal(deleted.datasetDeleted, true);
     assert.equal(await a.store.getDataset(identityId, 'doomed'), undefined, 'gone locally after the sync');
     assert.deepEqual(await serverValues(server, poolId, identityId, 'doomed'), {});
+    await da.synchronize();
+    assert.equal(await a.store.getDataset(identityId, 'doomed'), undefined, 'another sync of the old handle does not bring it back');
 
     const hook: string[] = [];
     const summary = await db.synchronize({ onDatasetDeleted: (name) => (hook.push(name), true) });
     assert.deepEqual(hook, ['doomed']);
     assert.equal(summary.datasetDeleted, true);
     assert.deepEqual(await db.getAll(), {});
+    assert.deepEqual((await b.listDatasets()).map((d) => d.datasetName), [], 'gone from the device that learned of the deletion too');
     assert.equal((await db.synchronize({ onDatasetDeleted: () => assert.fail('reported twice') })).datasetDeleted, false);
   });
 
@@ -430,12 +433,12 @@ describe('deletion racing a sync', () => {
     await ds.synchronize();
     await ds.put('fresh', 'new');
     const reported: string[] = [];
-    // The push re-creates the dataset one count past the deletion, two past this device's pull: it pulls the gap,
-    // where the deletion shows. (Had the deletion kept the count, the push would have looked like the only change.)
+    // The push's SyncSessionToken is from before the deletion: the server refuses it (409), the pull that follows
+    // shows the deletion, and dropping the local copy (onDatasetDeleted: true) leaves nothing on either side.
     await ds.synchronize({ onDatasetDeleted: (name) => (reported.push(name), true) });
     assert.deepEqual(reported, ['race-delete']);
     assert.deepEqual(await ds.getAll(), await serverValues(server, poolId, identityId, 'race-delete'));
-    assert.deepEqual(await ds.getAll(), { fresh: 'new' });
+    assert.deepEqual(await ds.getAll(), {});
   });
 });
 

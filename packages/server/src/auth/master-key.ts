@@ -12,7 +12,7 @@ export function loadMasterKey(dataDir: string, fromEnv: string | undefined): Buf
   if (fromEnv) return createHash('sha256').update(fromEnv).digest();
   const file = join(dataDir, 'master.key');
   if (!existsSync(file)) {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     try {
       writeFileSync(file, randomBytes(32).toString('base64'), { flag: 'wx', mode: 0o600 });
     } catch (error) {

@@ -333,3 +333,48 @@ describe('validateInput: types', () => {
     assert.equal(parseTimestamp(null), undefined);
   });
 });
+
+describe('validateInput: patterns and echoed values as AWS (Java) reads them', () => {
+  const NAME_PATTERN = 'Member must satisfy regular expression pattern: [\\w\\s+=,.@-]+';
+  const TOKEN_PATTERN = 'Member must satisfy regular expression pattern: [\\S]+';
+
+  test('\\s is ASCII whitespace only, as in Java: a no-break, ideographic or zero-width space is refused', () => {
+    for (const name of ['a b', 'a\tb', 'a\nb', 'a\u000bb', 'a\fb', 'a\rb']) {
+      assert.equal(validateInput<{ IdentityPoolName: string }>(identity.CreateIdentityPool.input, { IdentityPoolName: name, AllowUnauthenticatedIdentities: true }).IdentityPoolName, name);
+    }
+    for (const name of ['a\u00a0b', 'a\u3000b', 'a\ufeffb', 'a\u2028b', 'a\u2003b', 'a\u0085b', 'a\u1680b']) {
+      assertViolations(identity.CreateIdentityPool.input, { IdentityPoolName: name, AllowUnauthenticatedIdentities: true }, [fails(name, 'identityPoolName', NAME_PATTERN)]);
+    }
+  });
+
+  test('\\S (here inside a class) is everything but ASCII whitespace, as in Java: a no-break space is a non-space', () => {
+    const listIdentities = (NextToken: string) => ({ IdentityPoolId: POOL, MaxResults: 10, NextToken });
+    for (const token of ['abc\u00a0def', 'a\u3000b\ufeff', '😀', '\u0001\u007f\u001c']) {
+      assert.equal(validateInput<{ NextToken: string }>(identity.ListIdentities.input, listIdentities(token)).NextToken, token);
+    }
+    for (const token of ['abc def', 'abc\u000bdef', '\t']) {
+      assertViolations(identity.ListIdentities.input, listIdentities(token), [fails(token, 'nextToken', TOKEN_PATTERN)]);
+    }
+  });
+
+  test('\\w and \\d are ASCII, as in Java: Kelvin sign, long s and Arabic-Indic digits are refused', () => {
+    for (const name of ['\u212a', '\u017f', 'é']) {
+      assertViolations(identity.CreateIdentityPool.input, { IdentityPoolName: name, AllowUnauthenticatedIdentities: true }, [fails(name, 'identityPoolName', NAME_PATTERN)]);
+    }
+    assertViolations(identity.GetId.input, { IdentityPoolId: POOL, AccountId: '\u0661\u0662' }, [fails('\u0661\u0662', 'accountId', 'Member must satisfy regular expression pattern: \\d+')]);
+    assert.equal(validateInput<{ AccountId: string }>(identity.GetId.input, { IdentityPoolId: POOL, AccountId: '0123456789' }).AccountId, '0123456789');
+  });
+
+  test('a long echoed value is cut between code points, never inside a surrogate pair', () => {
+    const key = 'a' + '😀'.repeat(600);
+    // 128 UTF-16 units would end on the high half of the 64th emoji: 63 are shown.
+    assertViolations(sync.UpdateRecords.input, updateRecords({ RecordPatches: [{ Op: 'replace', Key: key, Value: 'b', SyncCount: 0 }] }), [
+      fails('a' + '😀'.repeat(63) + '...', 'recordPatches.1.member.key', 'Member must have length less than or equal to 1024'),
+    ]);
+    // A cut that falls between two pairs keeps all 64.
+    const even = '😀'.repeat(600);
+    assertViolations(sync.UpdateRecords.input, updateRecords({ RecordPatches: [{ Op: 'replace', Key: even, Value: 'b', SyncCount: 0 }] }), [
+      fails('😀'.repeat(64) + '...', 'recordPatches.1.member.key', 'Member must have length less than or equal to 1024'),
+    ]);
+  });
+});

@@ -6,11 +6,41 @@ import type { Shape, StructureShape } from '../model/shapes.js';
 const MAX_SHOWN_VALUE = 128;
 const patternCache = new Map<string, RegExp>();
 
+/** Java's `\s` (without UNICODE_CHARACTER_CLASS): ASCII whitespace only, as members of a character class. */
+const JAVA_WHITESPACE = ' \\t\\n\\x0B\\f\\r';
+/** Java's `\S`: every code point but those six, as ranges, so it also fits inside a (negated) class. */
+const JAVA_NON_WHITESPACE = '\\x00-\\x08\\x0E-\\x1F\\x21-\\u{10FFFF}';
+
+/**
+ * A model pattern in JavaScript with Java's meaning. Under the `u` flag JavaScript's `\s` also matches U+00A0,
+ * U+3000, U+FEFF and the other Unicode spaces, where Java's matches only ASCII whitespace, so `\s` and `\S` are
+ * spelled out, inside character classes and out. `\w` and `\d` need nothing: they are ASCII under `u` as in Java
+ * (`\d` always; `\w` would also match U+017F and U+212A under `i` with `u`, and no pattern is compiled with `i`).
+ */
+function javaPatternToJavaScript(pattern: string): string {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const char = pattern[i]!;
+    if (char === '\\' && i + 1 < pattern.length) {
+      const next = pattern[++i]!;
+      if (next === 's') out += inClass ? JAVA_WHITESPACE : `[${JAVA_WHITESPACE}]`;
+      else if (next === 'S') out += inClass ? JAVA_NON_WHITESPACE : `[${JAVA_NON_WHITESPACE}]`;
+      else out += char + next;
+      continue;
+    }
+    if (char === '[' && !inClass) inClass = true;
+    else if (char === ']' && inClass) inClass = false;
+    out += char;
+  }
+  return out;
+}
+
 /** AWS's models use Java's `String.matches`, which must match the whole value. */
 function fullMatch(pattern: string): RegExp {
   let re = patternCache.get(pattern);
   if (!re) {
-    re = new RegExp(`^(?:${pattern})$`, 'u');
+    re = new RegExp(`^(?:${javaPatternToJavaScript(pattern)})$`, 'u');
     patternCache.set(pattern, re);
   }
   return re;
@@ -30,8 +60,13 @@ function show(value: unknown): string {
     // Nesting too deep for JSON.stringify's stack: the value is the client's, so say what kind it is.
     text = Array.isArray(value) ? '[...]' : '{...}';
   }
-  return text.length > MAX_SHOWN_VALUE ? `${text.slice(0, MAX_SHOWN_VALUE)}...` : text;
+  if (text.length <= MAX_SHOWN_VALUE) return text;
+  // Cut between code points: half a surrogate pair would put a lone surrogate into the message.
+  const end = isHighSurrogate(text.charCodeAt(MAX_SHOWN_VALUE - 1)) ? MAX_SHOWN_VALUE - 1 : MAX_SHOWN_VALUE;
+  return `${text.slice(0, end)}...`;
 }
+
+const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
 
 const lowerFirst = (name: string) => name.charAt(0).toLowerCase() + name.slice(1);
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,8 @@ import { ListRecordsCommand, UpdateRecordsCommand } from '@aws-sdk/client-cognit
 import { binPath, developerCredentials, identityClient, identityCredentials, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
 
 const run = promisify(execFile);
+// The usual umask, under which files are created 0644 unless asked otherwise; the child processes inherit it.
+process.umask(0o022);
 const work = mkdtempSync(join(tmpdir(), 'cognisync-backup-'));
 const dataDir = join(work, 'data');
 const env = { COGNISYNC_MASTER_KEY: randomBytes(32).toString('base64'), COGNISYNC_RATE_LIMIT_IDENTITY_RPS: '0' };
@@ -57,6 +59,11 @@ test('backup while writing, then restore per the README: a consistent snapshot t
   await writer;
   const writtenInTotal = history.length - 1;
   assert.ok(writtenAfter > writtenBefore || writtenBefore > 0);
+
+  // The backup and the database hold the developer and SyncSessionToken secrets: only the owner may read them.
+  assert.equal(statSync(out).mode & 0o777, 0o600, 'backup file mode');
+  assert.equal(statSync(dataDir).mode & 0o777, 0o700, 'data dir mode');
+  for (const file of ['cognisync.db', 'cognisync.db-wal', 'cognisync.db-shm']) assert.equal(statSync(join(dataDir, file)).mode & 0o777, 0o600, `${file} mode`);
 
   // A second backup to the same file is refused rather than overwriting it.
   await assert.rejects(backup(out), (error: { code: number; stderr: string }) => error.code === 1 && /already exists/.test(error.stderr));

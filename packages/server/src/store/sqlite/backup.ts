@@ -1,6 +1,6 @@
 // `cognisync backup`: a consistent copy of a live SQLite database through SQLite's online backup API
 // (the server may keep running). PostgreSQL deployments use pg_dump.
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Config } from '../../config.js';
@@ -11,13 +11,27 @@ export async function backupSqlite(config: Config, destination: string): Promise
   }
   const source = join(config.dataDir, 'cognisync.db');
   if (!existsSync(source)) throw new Error(`no database at ${source}`);
-  if (existsSync(destination)) throw new Error(`${destination} already exists; choose a new file`);
   const db = new Database(source, { readonly: true, fileMustExist: true });
   try {
-    // All pages in one step, under one read transaction: copied 100 pages at a time (the default), every write
-    // the server commits in between restarts the copy, so a busy server could keep a large backup from ever finishing.
-    const result = await db.backup(destination, { progress: () => 0x7fffffff });
-    return result.totalPages;
+    // The backup holds the developer and SyncSessionToken secrets in clear (decisions.md), so the file is created
+    // 0600 before SQLite writes to it (SQLite itself would create it 0644 under umask 022, and gives its -journal
+    // the same mode). 'wx' also refuses an existing file atomically: never overwrite, never chmod, someone's file.
+    try {
+      closeSync(openSync(destination, 'wx', 0o600));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`${destination} already exists; choose a new file`);
+      throw error;
+    }
+    try {
+      // All pages in one step, under one read transaction: copied 100 pages at a time (the default), every write
+      // the server commits in between restarts the copy, so a busy server could keep a large backup from ever finishing.
+      const result = await db.backup(destination, { progress: () => 0x7fffffff });
+      return result.totalPages;
+    } catch (error) {
+      // We created the file, so a failed copy leaves nothing half-written behind.
+      rmSync(destination, { force: true });
+      throw error;
+    }
   } finally {
     db.close();
   }

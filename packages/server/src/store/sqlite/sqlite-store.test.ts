@@ -1,7 +1,7 @@
 // Runs the Store contract against the SQLite store, plus what only a file-backed database can show:
 // idempotent migrations, durability across close and reopen, and WAL checkpoints on a worker thread.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -50,6 +50,37 @@ describe('SqliteStore on a file', () => {
     const next = await reopened.updateRecords({ ...key, patches: [{ op: 'replace', key: 'k', value: 'w', syncCount: 1 }], now: 2000, modifiedBy: 'test', limits: { ...defaultLimits } });
     assert.equal(next.dataset.syncCount, 2);
     await reopened.close();
+  });
+
+  test('a new data dir is 0700 and the database, its -wal and -shm are 0600 under umask 022 (they hold secrets); an operator\'s own files keep their mode', async () => {
+    const previousUmask = process.umask(0o022);
+    try {
+      const dataDir = join(dir, 'private', 'data');
+      const filename = join(dataDir, 'cognisync.db');
+      const store = new SqliteStore({ filename, lockFilename: join(dataDir, 'cognisync.lock') });
+      await store.migrate();
+      assert.equal(await store.getOrCreateSetting('sync-session-token-secret', 'secret'), 'secret');
+      const mode = (path: string) => statSync(path).mode & 0o777;
+      assert.equal(mode(join(dir, 'private')), 0o700);
+      assert.equal(mode(dataDir), 0o700);
+      for (const file of ['cognisync.db', 'cognisync.db-wal', 'cognisync.db-shm']) assert.equal(mode(join(dataDir, file)), 0o600, file);
+      await store.close();
+
+      // A data dir and database the operator made (say, shared with a backup group) are used as they are.
+      const ownDir = join(dir, 'operator');
+      mkdirSync(ownDir, { mode: 0o750 });
+      writeFileSync(join(ownDir, 'cognisync.db'), '', { mode: 0o640 });
+      chmodSync(ownDir, 0o750);
+      const own = new SqliteStore({ filename: join(ownDir, 'cognisync.db') });
+      await own.migrate();
+      await own.getOrCreateSetting('secret', 'kept');
+      assert.equal(mode(ownDir), 0o750);
+      assert.equal(mode(join(ownDir, 'cognisync.db')), 0o640);
+      assert.equal(mode(join(ownDir, 'cognisync.db-wal')), 0o640, 'SQLite gives the log the database file\'s mode');
+      await own.close();
+    } finally {
+      process.umask(previousUmask);
+    }
   });
 
   test('a database migrated by a newer cognisync is refused, untouched', async () => {

@@ -3,7 +3,7 @@
 // turn of the event loop share one (group commit, see write()). A file-backed store checkpoints its WAL on a worker
 // thread (wal-checkpointer.ts), off the event loop.
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { mergedDatasetNames } from '../../core/merged-datasets.js';
@@ -131,7 +131,7 @@ export class SqliteStore implements Store {
 
   constructor(options: SqliteStoreOptions) {
     const synchronous = options.synchronous ?? 'NORMAL';
-    if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
+    if (options.filename !== ':memory:') createPrivateDatabaseFile(options.filename);
     this.lock = options.lockFilename ? lockDataDir(options.lockFilename, dirname(options.filename)) : undefined;
     this.db = new Database(options.filename);
     this.db.pragma('journal_mode = WAL');
@@ -822,3 +822,19 @@ const toOutboxEntry = (row: OutboxRow): ClaimedOutboxEntry => ({
   attempts: row.attempts,
   createdAt: row.created_at,
 });
+
+/**
+ * The database holds the generated developer secret and the SyncSessionToken secret in clear (decisions.md: treat
+ * it like the master key), so a new data dir is created 0700 and a new database file 0600 before SQLite opens it:
+ * SQLite gives `-wal`, `-shm` and `-journal` the database file's permissions, where it would otherwise create all
+ * of them 0644 under the usual umask 022. A data dir or database an operator created is left as it is, never
+ * chmod-ed: its permissions are their choice (a shared group, say).
+ */
+function createPrivateDatabaseFile(filename: string): void {
+  mkdirSync(dirname(filename), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(filename, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+}

@@ -9,7 +9,8 @@ import { backupSqlite } from './store/sqlite/backup.js';
 
 const usage = `usage: cognisync serve [--host H] [--port N] [--data-dir DIR] [--database-url URL] [--region R]
        cognisync migrate [--data-dir DIR] [--database-url URL]
-       cognisync backup --out FILE [--data-dir DIR]`;
+       cognisync backup --out FILE [--data-dir DIR]
+       cognisync mark-restored [--data-dir DIR] [--database-url URL]`;
 
 /** Takes over the signals bin/cognisync.js held while the CLI loaded: none when the CLI was loaded another way. */
 function heldSignals(): string[] {
@@ -45,6 +46,16 @@ async function main(argv: string[]): Promise<void> {
     const pages = await backupSqlite(config, resolve(out));
     process.stdout.write(`cognisync: backed up ${pages} pages to ${resolve(out)}\n`);
     process.stderr.write(`cognisync: keep a copy of ${config.masterKey ? 'COGNISYNC_MASTER_KEY' : `${config.dataDir}/master.key`} too; issued credentials and the OpenID key need it.\n`);
+    return;
+  }
+  if (command === 'mark-restored') {
+    // After a restore that did not come from `cognisync backup` (pg_restore, a file copied by hand); see core/restore.ts.
+    const store = await openStore(loadConfig(rest, process.env));
+    try {
+      process.stdout.write(`cognisync: marked ${await store.markRestored()} datasets as restored\n`);
+    } finally {
+      await store.close();
+    }
     return;
   }
   if (command !== 'serve') throw new Error(`unknown command '${command}'\n${usage}`);

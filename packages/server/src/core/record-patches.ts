@@ -2,6 +2,7 @@
 // numbering and the per-dataset limits. Both stores call it inside their write transaction.
 import { InvalidParameterException, LimitExceededException, ResourceConflictException } from '../errors.js';
 import type { Limits } from '../limits.js';
+import { syncedAfterRestoredBackup } from './restore.js';
 import type { StoredRecord } from '../store/store.js';
 
 export interface RecordPatch {
@@ -21,6 +22,8 @@ export interface DatasetState {
   numRecords: number;
   /** The SyncCount its last deletion took (0: never deleted). */
   deletedAtSyncCount?: number;
+  /** Its SyncCount in the backup the database was restored from (0: never; core/restore.ts). */
+  restoredFromSyncCount?: number;
 }
 
 export interface ApplyPatchesInput {
@@ -101,6 +104,10 @@ export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult
   // SyncCount up to the push's, as amazon-cognito-js does. A conflict sends it back to ListRecords, which reports it.
   if (input.sessionSyncCount !== undefined && (dataset.deletedAtSyncCount ?? 0) > input.sessionSyncCount) {
     throw new ResourceConflictException('The dataset was deleted after this SyncSessionToken was issued; call ListRecords again.');
+  }
+  // Likewise a token from a ListRecords the server no longer remembers (restored from a backup since).
+  if (input.sessionSyncCount !== undefined && syncedAfterRestoredBackup(input.sessionSyncCount, dataset.restoredFromSyncCount ?? 0)) {
+    throw new ResourceConflictException('The dataset was restored from a backup after this SyncSessionToken was issued; call ListRecords again.');
   }
   if (!dataset.live && input.otherLiveDatasets >= limits.datasetsPerIdentity) {
     throw new LimitExceededException(`Identity already has the maximum of ${limits.datasetsPerIdentity} datasets`);

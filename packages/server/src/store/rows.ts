@@ -16,6 +16,7 @@ export interface DatasetRow {
   data_storage: number;
   num_records: number;
   deleted_at_sync_count: number;
+  restored_from_sync_count: number;
 }
 
 export interface RecordRow {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { BulkPublishState } from '../core/bulk-publish.js';
 import type { RecordPatch } from '../core/record-patches.js';
+import { RESTORE_SYNC_COUNT_GAP } from '../core/restore.js';
 import { defaultLimits, type Limits } from '../limits.js';
 import type { DatasetKey, DeviceRecord, IdentityPoolRecord, IdentityRecord, IssuedCredentialsRecord, Login, PoolRoles, Store, StoredRecord } from './store.js';
 
@@ -473,6 +474,31 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const after = await store.describeDataset(key);
         assert.equal(after?.numRecords, 1);
         assert.equal(after?.dataStorage, utf8('keepvalue'));
+      });
+
+      storeTest('markRestored moves every dataset\'s SyncCount ahead by the restore gap and remembers where it was', async (store) => {
+        const gone = datasetKey('gone');
+        await update(store, key, [put('a', '1')], T0);
+        await update(store, key, [put('b', '2')], T0 + 1);
+        await update(store, gone, [put('x', '1')], T0);
+        await store.deleteDataset(gone, T0 + 2);
+        assert.equal(await store.markRestored(), 2);
+        const page = await store.listRecords(key, 0, undefined, 10);
+        assert.equal(page.restoredFromSyncCount, 2);
+        assert.equal(page.dataset?.syncCount, 2 + RESTORE_SYNC_COUNT_GAP);
+        assert.deepEqual(page.records.map((r) => [r.key, r.syncCount]), [['a', 1], ['b', 2]], 'records keep their counts');
+        // The deleted dataset's deletion moves with its counter, and stays its last change.
+        const deleted = await store.listRecords(gone, 0, undefined, 10);
+        assert.equal(deleted.dataset, undefined);
+        assert.equal(deleted.restoredFromSyncCount, 2);
+        assert.equal(deleted.deletedAtSyncCount, 2 + RESTORE_SYNC_COUNT_GAP);
+        // Writes go on past the gap; a token from a ListRecords inside it is refused.
+        const next = await update(store, key, [put('c', '3')], T0 + 3);
+        assert.equal(next.dataset.syncCount, 3 + RESTORE_SYNC_COUNT_GAP);
+        await assert.rejects(
+          store.updateRecords({ ...key, patches: [put('d', '4')], now: T0 + 4, modifiedBy: 'contract-test', limits: limitsWith(), sessionSyncCount: 5 }),
+          serviceError('ResourceConflictException'),
+        );
       });
 
       storeTest('removing keys the dataset never held stores nothing and answers them absent at SyncCount 0', async (store) => {

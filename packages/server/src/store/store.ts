@@ -101,6 +101,8 @@ export interface RecordsPage {
   mergedDatasetNames: string[];
   /** The dataset's SyncCount when it was last deleted (0 if never); a client synced at or before it must drop its copy. */
   deletedAtSyncCount: number;
+  /** Its SyncCount in the backup the database was restored from (0 if never; core/restore.ts). */
+  restoredFromSyncCount: number;
   records: StoredRecord[];
   /** Set when more records follow this page. */
   next: RecordCursor | undefined;
@@ -233,6 +235,11 @@ export interface LoginOwnedElsewhere {
 export interface Store {
   /** Applies pending schema migrations. */
   migrate(): Promise<void>;
+  /**
+   * Marks the database as restored from a backup (core/restore.ts): every dataset's SyncCount jumps ahead by
+   * RESTORE_SYNC_COUNT_GAP and remembers where it was. Returns how many datasets were marked.
+   */
+  markRestored(): Promise<number>;
   close(): Promise<void>;
   /** Whether the database answers (for `/ready`). */
   ping(): Promise<boolean>;

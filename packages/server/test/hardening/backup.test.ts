@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { after, test } from 'node:test';
 import { CreateIdentityPoolCommand, DescribeIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
 import { ListRecordsCommand, UpdateRecordsCommand } from '@aws-sdk/client-cognito-sync';
+import { RESTORE_SYNC_COUNT_GAP } from '../../src/core/restore.ts';
 import { binPath, developerCredentials, identityClient, identityCredentials, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
 
 const run = promisify(execFile);
@@ -78,17 +79,23 @@ test('backup while writing, then restore per the README: a consistent snapshot t
     // Alice's credentials (issued before the backup) and her SyncSessionToken still work: same master key, same database secrets.
     const restored = syncClient(server.endpoint, alice.credentials);
     const listed = await restored.send(new ListRecordsCommand({ ...key, MaxResults: 1024 }));
-    const count = listed.DatasetSyncCount!;
+    // Each write took the next SyncCount, so the newest record's is the dataset's at the backup.
+    const count = Math.max(...listed.Records!.map((r) => r.SyncCount!));
     // The snapshot is one moment of the history, taken while the command ran: nothing acknowledged before it
     // started is missing, nothing half-written.
     assert.ok(count >= writtenBefore && count <= writtenAfter, `snapshot at SyncCount ${count}, backup ran between ${writtenBefore} and ${writtenAfter} (of ${writtenInTotal})`);
     const records = Object.fromEntries(listed.Records!.map((r) => [r.Key!, r.Value!]));
     assert.deepEqual(records, history[count]);
-    assert.equal(Math.max(...listed.Records!.map((r) => r.SyncCount!)), count);
+    // The backup is marked as a restore: the dataset's counter jumped ahead, so the counts handed out after the
+    // backup are never handed out again, and a device that synced after the backup is told its copy is gone.
+    assert.equal(listed.DatasetSyncCount, count + RESTORE_SYNC_COUNT_GAP);
+    const developer = syncClient(server.endpoint, developerCredentials);
+    assert.equal((await developer.send(new ListRecordsCommand({ ...key, LastSyncCount: writtenInTotal }))).DatasetDeletedAfterRequestedSyncCount, true, 'synced after the backup');
+    assert.equal((await developer.send(new ListRecordsCommand({ ...key, LastSyncCount: count }))).DatasetDeletedAfterRequestedSyncCount, false, 'synced before it');
     // And it goes on from there.
     await restored.send(new UpdateRecordsCommand({ ...key, SyncSessionToken, RecordPatches: [{ Op: 'replace', Key: 'after-restore', Value: 'yes', SyncCount: 0 }] }));
-    const after = await syncClient(server.endpoint, developerCredentials).send(new ListRecordsCommand({ ...key, LastSyncCount: count }));
-    assert.deepEqual(after.Records!.map((r) => [r.Key, r.SyncCount]), [['after-restore', count + 1]]);
+    const after = await developer.send(new ListRecordsCommand({ ...key, LastSyncCount: count }));
+    assert.deepEqual(after.Records!.map((r) => [r.Key, r.SyncCount]), [['after-restore', count + RESTORE_SYNC_COUNT_GAP + 1]]);
   } finally {
     assert.equal(await server.stop(), 0);
   }

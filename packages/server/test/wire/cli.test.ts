@@ -28,6 +28,10 @@ test('migrate creates the schema and is idempotent', async () => {
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /schema is up to date/);
     }
+    // After a restore that `backup` did not make (pg_restore, a copied file): mark-restored (see core/restore.ts).
+    const marked = await cognisync('mark-restored', '--data-dir', dataDir);
+    assert.equal(marked.code, 0, marked.stderr);
+    assert.equal(marked.stdout, 'cognisync: marked 0 datasets as restored\n');
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

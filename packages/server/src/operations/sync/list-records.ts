@@ -1,6 +1,7 @@
 // ListRecords: the records changed after lastSyncCount (tombstones included), in SyncCount order, paginated,
 // with the dataset's state and a SyncSessionToken for the UpdateRecords that follows.
 import { decodePageToken, encodePageToken } from '../../core/page-token.js';
+import { syncedAfterRestoredBackup } from '../../core/restore.js';
 import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
 import { invalidValue } from '../../protocol/validate.js';
 import type { RecordCursor } from '../../store/store.js';
@@ -40,11 +41,11 @@ export default defineSyncOperation({
     const reached = page.dataset?.syncCount ?? page.deletedAtSyncCount;
     // A device that synced at or before the last deletion must drop its copy (even if the dataset was recreated).
     const deletedAfterRequest = lastSyncCount > 0 && page.deletedAtSyncCount > 0 && (!exists || lastSyncCount <= page.deletedAtSyncCount);
-    // A device that synced past anything this dataset reached has history the server no longer has: the database
-    // was restored from a backup older than that sync (SyncCounts never go back otherwise). Its copy is told to go
-    // as after a deletion, so that it pulls the server's state again instead of skipping the counts that are
-    // written a second time from here on (decisions.md, "Backup and restore").
-    const historyLost = lastSyncCount > reached;
+    // A device that synced after the backup this database was restored from has history the server no longer has:
+    // its count lies in the restore's gap (core/restore.ts), or, on a restore left unmarked, past anything the
+    // dataset reached (SyncCounts never go back otherwise). Its copy is told to go as after a deletion, so that it
+    // pulls the server's state again (decisions.md, "Backup and restore").
+    const historyLost = lastSyncCount > reached || syncedAfterRestoredBackup(lastSyncCount, page.restoredFromSyncCount);
     return {
       Records: page.records.map(recordOutput),
       NextToken: page.next ? encodePageToken({ c: page.next.syncCount, k: page.next.key }) : undefined,

@@ -134,4 +134,12 @@ export const postgresMigrations: readonly Migration[] = [
       ALTER TABLE identities ADD COLUMN inaccessible BOOLEAN NOT NULL DEFAULT false;
     `,
   },
+  {
+    version: 4,
+    name: 'restore marks',
+    sql: `
+      -- As SQLite's migration 6.
+      ALTER TABLE datasets ADD COLUMN restored_from_sync_count BIGINT NOT NULL DEFAULT 0;
+    `,
+  },
 ];

@@ -18,6 +18,7 @@ import pg from 'pg';
 import { mergedDatasetNames } from '../../core/merged-datasets.js';
 import { refuseNewerSchema } from '../schema-version.js';
 import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
+import { RESTORE_SYNC_COUNT_GAP } from '../../core/restore.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { InternalErrorException, LimitExceededException, ResourceConflictException, ServiceError, TooManyRequestsException } from '../../errors.js';
@@ -57,7 +58,7 @@ const RECORD_COLUMNS = 'key, value, sync_count, last_modified_date, last_modifie
 // Named columns, never `*`: a prepared statement's result shape must not change under it when a migration adds a column.
 const POOL_COLUMNS = 'identity_pool_id, identity_pool_name, description, push_sync, cognito_streams, cognito_events, bulk_publish, creation_date, last_modified_date';
 const DATASET_COLUMNS =
-  'dataset_id, identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, deleted_at_sync_count';
+  'dataset_id, identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, deleted_at_sync_count, restored_from_sync_count';
 
 const statementNames = new Map<string, string>();
 
@@ -107,7 +108,7 @@ const OPTIMISTIC_ATTEMPTS = 3;
  * request whose dataset does not exist. The LIMIT 1 keeps each key a lookup of the (dataset, key) index: planned as
  * a join, the batch read each dataset's whole record set.
  */
-const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.sync_count, d.data_storage, d.num_records, d.deleted_at_sync_count,
+const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.sync_count, d.data_storage, d.num_records, d.deleted_at_sync_count, d.restored_from_sync_count,
   r.key, r.value, r.sync_count AS record_sync_count, r.last_modified_date AS record_last_modified_date, r.last_modified_by AS record_last_modified_by, r.device_last_modified_date
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS q (pool, identity, name, keys, n)
   JOIN datasets d ON d.identity_pool_id = q.pool AND d.identity_id = q.identity AND d.dataset_name = q.name
@@ -119,7 +120,7 @@ const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.syn
  * datasets the identity has. A separate statement from the lock, so its snapshot sees what earlier holders committed.
  */
 const LOCK_DATASET = `WITH target AS (
-    SELECT dataset_id, live, creation_date, sync_count, data_storage, num_records, deleted_at_sync_count FROM datasets
+    SELECT dataset_id, live, creation_date, sync_count, data_storage, num_records, deleted_at_sync_count, restored_from_sync_count FROM datasets
     WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 FOR UPDATE)
   SELECT target.*, (SELECT count(*)::int FROM datasets o WHERE o.identity_pool_id = $1 AND o.identity_id = $2 AND o.live AND o.dataset_name <> $3) AS other_live
   FROM (VALUES (1)) AS one (x) LEFT JOIN target ON true`;
@@ -205,6 +206,7 @@ interface DatasetVersionRow {
   data_storage: number;
   num_records: number;
   deleted_at_sync_count: number;
+  restored_from_sync_count: number;
 }
 
 /** The dataset state an UpdateRecords write starts from (and compares against). */
@@ -216,6 +218,7 @@ interface DatasetVersion {
   dataStorage: number;
   numRecords: number;
   deletedAtSyncCount: number;
+  restoredFromSyncCount: number;
 }
 
 const datasetVersion = (row: DatasetVersionRow): DatasetVersion => ({
@@ -226,6 +229,7 @@ const datasetVersion = (row: DatasetVersionRow): DatasetVersion => ({
   dataStorage: row.data_storage,
   numRecords: row.num_records,
   deletedAtSyncCount: row.deleted_at_sync_count,
+  restoredFromSyncCount: row.restored_from_sync_count,
 });
 
 interface ReadForWriteRow extends DatasetVersionRow {
@@ -288,6 +292,10 @@ const TOUCH_LINKED_IDENTITY = `UPDATE identities i SET last_modified_date = $1,
 /** After an unlink: inaccessible once no login is left. */
 const TOUCH_UNLINKED_IDENTITY = `UPDATE identities i SET last_modified_date = $1,
   inaccessible = NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = i.identity_id) WHERE i.identity_id = $2 RETURNING i.inaccessible`;
+
+/** See Store.markRestored (as SQLite's). */
+const MARK_RESTORED = `UPDATE datasets SET restored_from_sync_count = sync_count, sync_count = sync_count + $1,
+  deleted_at_sync_count = CASE WHEN live THEN deleted_at_sync_count ELSE sync_count + $1 END RETURNING dataset_id`;
 
 /** Sends the queued change events in order, one notification each, in one statement. */
 const NOTIFY_CHANGES = 'SELECT pg_notify($1, e.payload) FROM unnest($2::text[]) WITH ORDINALITY AS e (payload, n) ORDER BY e.n';
@@ -556,6 +564,10 @@ export class PostgresStore implements Store {
     });
   }
 
+  async markRestored(): Promise<number> {
+    return (await this.query(MARK_RESTORED, [RESTORE_SYNC_COUNT_GAP])).length;
+  }
+
   async close(): Promise<void> {
     await this.notifier.flush();
     await this.pool.end();
@@ -734,7 +746,8 @@ export class PostgresStore implements Store {
     // One statement, so one snapshot: the dataset, its merged names and the page agree without a transaction.
     const [row] = (await this.query<ListRecordsRow>(LIST_RECORDS, [key.identityPoolId, key.identityId, key.datasetName, lastSyncCount, after?.syncCount ?? 0, after?.key ?? '', limit + 1])) as [ListRecordsRow];
     const mergedDatasetNames = row.merged_dataset_names ?? [];
-    if (!row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count ?? 0, records: [], next: undefined };
+    const restoredFromSyncCount = row.restored_from_sync_count ?? 0;
+    if (!row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count ?? 0, restoredFromSyncCount, records: [], next: undefined };
     const dataset = row as DatasetRow;
     const page = row.records ?? [];
     const more = page.length > limit;
@@ -742,7 +755,7 @@ export class PostgresStore implements Store {
       ([recordKey, value, syncCount, lastModifiedDate, lastModifiedBy, deviceLastModifiedDate]): StoredRecord => ({ key: recordKey, value, syncCount, lastModifiedDate, lastModifiedBy, deviceLastModifiedDate }),
     );
     const last = records[records.length - 1];
-    return { dataset: toDataset(dataset), mergedDatasetNames, deletedAtSyncCount: dataset.deleted_at_sync_count, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
+    return { dataset: toDataset(dataset), mergedDatasetNames, deletedAtSyncCount: dataset.deleted_at_sync_count, restoredFromSyncCount, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
   }
 
   /**
@@ -843,7 +856,7 @@ export class PostgresStore implements Store {
     const { identityPoolId, identityId, datasetName, now, modifiedBy } = request;
     const live = found?.live ?? false;
     const applied = applyRecordPatches({
-      dataset: { live, syncCount: found?.syncCount ?? 0, dataStorage: found?.dataStorage ?? 0, numRecords: found?.numRecords ?? 0, deletedAtSyncCount: found?.deletedAtSyncCount ?? 0 },
+      dataset: { live, syncCount: found?.syncCount ?? 0, dataStorage: found?.dataStorage ?? 0, numRecords: found?.numRecords ?? 0, deletedAtSyncCount: found?.deletedAtSyncCount ?? 0, restoredFromSyncCount: found?.restoredFromSyncCount ?? 0 },
       otherLiveDatasets,
       current,
       sessionSyncCount: request.sessionSyncCount,

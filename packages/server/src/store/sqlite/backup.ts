@@ -1,13 +1,17 @@
 // `cognisync backup`: a consistent copy of a live SQLite database through SQLite's online backup API
-// (the server may keep running). PostgreSQL deployments use pg_dump.
+// (the server may keep running), marked as restored (core/restore.ts) so that it is ready to be one. PostgreSQL
+// deployments use pg_dump, then `cognisync mark-restored` after pg_restore.
 import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Config } from '../../config.js';
+import { SqliteStore } from './sqlite-store.js';
 
 export async function backupSqlite(config: Config, destination: string): Promise<number> {
   if (config.databaseUrl) {
-    throw new Error(`cognisync backup copies the SQLite store; for PostgreSQL use: pg_dump --format=custom --file=${destination} '${config.databaseUrl.replace(/:[^:@/]*@/, ':***@')}'`);
+    throw new Error(
+      `cognisync backup copies the SQLite store; for PostgreSQL use: pg_dump --format=custom --file=${destination} '${config.databaseUrl.replace(/:[^:@/]*@/, ':***@')}' (and after pg_restore: cognisync mark-restored)`,
+    );
   }
   const source = join(config.dataDir, 'cognisync.db');
   if (!existsSync(source)) throw new Error(`no database at ${source}`);
@@ -26,6 +30,15 @@ export async function backupSqlite(config: Config, destination: string): Promise
       // All pages in one step, under one read transaction: copied 100 pages at a time (the default), every write
       // the server commits in between restarts the copy, so a busy server could keep a large backup from ever finishing.
       const result = await db.backup(destination, { progress: () => 0x7fffffff });
+      // The copy is only ever used as a restore: its SyncCounts jump ahead now, so that devices which sync after
+      // this moment are recognised once it is restored (a copy of a store not yet migrated is migrated first).
+      const copy = new SqliteStore({ filename: destination });
+      try {
+        await copy.migrate();
+        await copy.markRestored();
+      } finally {
+        await copy.close();
+      }
       return result.totalPages;
     } catch (error) {
       // We created the file, so a failed copy leaves nothing half-written behind.

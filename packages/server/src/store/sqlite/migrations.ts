@@ -173,4 +173,12 @@ export const sqliteMigrations: readonly Migration[] = [
       ALTER TABLE identities ADD COLUMN inaccessible INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 6,
+    name: 'restore marks',
+    sql: `
+      -- The dataset's SyncCount in the backup this database was restored from, 0 if never (see core/restore.ts).
+      ALTER TABLE datasets ADD COLUMN restored_from_sync_count INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

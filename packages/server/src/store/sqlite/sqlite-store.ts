@@ -10,6 +10,7 @@ import { mergedDatasetNames } from '../../core/merged-datasets.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { refuseNewerSchema } from '../schema-version.js';
 import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
+import { RESTORE_SYNC_COUNT_GAP } from '../../core/restore.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { LimitExceededException, ResourceConflictException } from '../../errors.js';
@@ -70,7 +71,7 @@ const toStoredRecord = (row: RecordTuple): StoredRecord => ({
 /** The two rows read on nearly every request, also as arrays (see RecordTuple), mapped in JavaScript. */
 type DatasetTuple = [
   dataset_id: number, identity_pool_id: string, identity_id: string, dataset_name: string, live: number, creation_date: number, last_modified_date: number,
-  last_modified_by: string, sync_count: number, data_storage: number, num_records: number, deleted_at_sync_count: number,
+  last_modified_by: string, sync_count: number, data_storage: number, num_records: number, deleted_at_sync_count: number, restored_from_sync_count: number,
 ];
 
 const toDatasetRow = (t: DatasetTuple): DatasetRow => ({
@@ -86,7 +87,12 @@ const toDatasetRow = (t: DatasetTuple): DatasetRow => ({
   data_storage: t[9],
   num_records: t[10],
   deleted_at_sync_count: t[11],
+  restored_from_sync_count: t[12],
 });
+
+/** See Store.markRestored; a deleted dataset's deletion count moves with it, so the deletion stays its last change. */
+const MARK_RESTORED = `UPDATE datasets SET restored_from_sync_count = sync_count, sync_count = sync_count + @gap,
+  deleted_at_sync_count = CASE WHEN live THEN deleted_at_sync_count ELSE sync_count + @gap END`;
 
 type CredentialsTuple = [
   access_key_id: string, identity_pool_id: string, identity_id: string, expiration: number, push_sync: string | null, cognito_streams: string | null,
@@ -177,7 +183,7 @@ export class SqliteStore implements Store {
       getDataset: db
         .prepare<[string, string, string], DatasetTuple>(
           `SELECT dataset_id, identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records,
-           deleted_at_sync_count FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?`,
+           deleted_at_sync_count, restored_from_sync_count FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?`,
         )
         .raw(true),
       listDatasets: db.prepare<[string, string, string, number], DatasetRow>(
@@ -392,6 +398,10 @@ export class SqliteStore implements Store {
     return this.inTransaction.deferred(fn) as T;
   }
 
+  async markRestored(): Promise<number> {
+    return this.write(() => this.db.prepare(MARK_RESTORED).run({ gap: RESTORE_SYNC_COUNT_GAP }).changes);
+  }
+
   async close(): Promise<void> {
     await this.committing;
     // The worker's connection closes first, so this one is the last: SQLite then checkpoints and removes the WAL.
@@ -544,12 +554,13 @@ export class SqliteStore implements Store {
     return this.read((): RecordsPage => {
       const row = this.datasetRow(key.identityPoolId, key.identityId, key.datasetName);
       const mergedDatasetNames = this.sql.mergedDatasetNames.all(key.identityPoolId, key.identityId, key.datasetName).map((r) => r.dataset_name);
-      if (!row || !row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, records: [], next: undefined };
+      const restoredFromSyncCount = row?.restored_from_sync_count ?? 0;
+      if (!row || !row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, restoredFromSyncCount, records: [], next: undefined };
       const rows = this.sql.listRecords.all(row.dataset_id, lastSyncCount, after?.syncCount ?? 0, after?.key ?? '', limit + 1);
       const more = rows.length > limit;
       const records = (more ? rows.slice(0, limit) : rows).map(toStoredRecord);
       const last = records[records.length - 1];
-      return { dataset: toDataset(row), mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
+      return { dataset: toDataset(row), mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count, restoredFromSyncCount, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
     });
   }
 
@@ -567,7 +578,7 @@ export class SqliteStore implements Store {
         }
       }
       const applied = applyRecordPatches({
-        dataset: { live, syncCount: row?.sync_count ?? 0, dataStorage: row?.data_storage ?? 0, numRecords: row?.num_records ?? 0, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0 },
+        dataset: { live, syncCount: row?.sync_count ?? 0, dataStorage: row?.data_storage ?? 0, numRecords: row?.num_records ?? 0, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, restoredFromSyncCount: row?.restored_from_sync_count ?? 0 },
         otherLiveDatasets: live ? 0 : this.sql.countLiveDatasets.get(identityPoolId, identityId)!.n,
         current,
         sessionSyncCount: request.sessionSyncCount,

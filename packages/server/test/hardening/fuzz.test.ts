@@ -221,9 +221,13 @@ function applyUpdate(dataset: ModelDataset, body: Buffer, response: WireResponse
   dataset.counter += 1;
   if (!dataset.exists) dataset.records.clear();
   dataset.exists = true;
-  for (const patch of patches) dataset.records.set(patch.Key, { value: patch.Op === 'remove' ? undefined : patch.Value, syncCount: dataset.counter });
+  // Removing a key the dataset never held stores nothing and is answered absent at SyncCount 0.
+  const expected = patches.map((patch) => {
+    const neverHeld = patch.Op === 'remove' && !dataset.records.has(patch.Key);
+    return { key: patch.Key, value: patch.Op === 'remove' ? undefined : patch.Value, syncCount: neverHeld ? 0 : dataset.counter };
+  });
+  for (const record of expected) if (record.syncCount !== 0) dataset.records.set(record.key, { value: record.value, syncCount: record.syncCount });
   const answered = (response.json?.Records ?? []).map((r: any) => ({ key: r.Key, value: r.Value, syncCount: r.SyncCount }));
-  const expected = patches.map((patch) => ({ key: patch.Key, value: patch.Op === 'remove' ? undefined : patch.Value, syncCount: dataset.counter }));
   assert.deepEqual(answered, expected, `UpdateRecords answer of ${dataset.name}`);
   modelAccepted++;
 }
@@ -277,6 +281,10 @@ async function runModelOp(op: ModelOp) {
       dataset.records.clear();
       dataset.counter += 1; // the deletion takes the next SyncCount
       modelAccepted++;
+      // A token from before the deletion is refused (409) from now on: take a new one, as a client's pull would.
+      const listed = await send(server.endpoint, await signRequest(server.endpoint, { method: 'GET', path: `${dataset.path}/records`, credentials: developerCredentials }));
+      assert.equal(listed.status, 200, listed.text);
+      dataset.token = listed.json.SyncSessionToken as string;
     }
   };
   const done = dataset.queue.then(run);

@@ -7,12 +7,20 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const modelsDir = process.argv[2] ?? join(here, '../../../../shared/reference/aws-models');
 
+/**
+ * Strings whose value a validation message never repeats: login tokens (Smithy marks them @sensitive, and AWS's
+ * messages then leave the value out) and record values (user data, which clients and crash reporters log with the
+ * error's message). botocore's JSON models carry no such mark, so it is kept here.
+ */
+const UNECHOED = new Set(['IdentityProviderToken', 'OIDCToken', 'RecordValue']);
+
 /** Resolves a botocore shape reference into an inline constraint tree. */
 function resolveShape(shapes, name, seen = new Set()) {
   if (seen.has(name)) throw new Error(`recursive shape ${name}`);
   const shape = shapes[name];
   const out = { type: shape.type };
   for (const key of ['min', 'max', 'pattern', 'enum']) if (shape[key] !== undefined) out[key] = shape[key];
+  if (UNECHOED.has(name)) out.sensitive = true;
   const next = new Set(seen).add(name);
   if (shape.type === 'structure') {
     out.members = {};

@@ -291,7 +291,8 @@ export const cognitoIdentityOperations = {
             "value": {
               "type": "string",
               "min": 1,
-              "max": 50000
+              "max": 50000,
+              "sensitive": true
             }
           }
         },
@@ -354,7 +355,8 @@ export const cognitoIdentityOperations = {
             "value": {
               "type": "string",
               "min": 1,
-              "max": 50000
+              "max": 50000,
+              "sensitive": true
             }
           }
         }
@@ -431,7 +433,8 @@ export const cognitoIdentityOperations = {
             "value": {
               "type": "string",
               "min": 1,
-              "max": 50000
+              "max": 50000,
+              "sensitive": true
             }
           }
         }
@@ -485,7 +488,8 @@ export const cognitoIdentityOperations = {
             "value": {
               "type": "string",
               "min": 1,
-              "max": 50000
+              "max": 50000,
+              "sensitive": true
             }
           },
           "required": true
@@ -1111,7 +1115,8 @@ export const cognitoIdentityOperations = {
             "value": {
               "type": "string",
               "min": 1,
-              "max": 50000
+              "max": 50000,
+              "sensitive": true
             }
           },
           "required": true

@@ -865,7 +865,8 @@ export const cognitoSyncOperations = {
                 "Value": {
                   "shape": {
                     "type": "string",
-                    "max": 1048575
+                    "max": 1048575,
+                    "sensitive": true
                   }
                 },
                 "SyncCount": {

@@ -1,7 +1,15 @@
 // The constraint vocabulary of the AWS service models, as consumed by the validator and the protocols.
 
 export type Shape =
-  | { readonly type: 'string'; readonly min?: number; readonly max?: number; readonly pattern?: string; readonly enum?: readonly string[] }
+  | {
+      readonly type: 'string';
+      readonly min?: number;
+      readonly max?: number;
+      readonly pattern?: string;
+      readonly enum?: readonly string[];
+      /** A value validation messages leave out (login tokens, record values; see scripts/generate-model.mjs). */
+      readonly sensitive?: boolean;
+    }
   | { readonly type: 'integer' | 'long'; readonly min?: number; readonly max?: number }
   | { readonly type: 'boolean' }
   | { readonly type: 'timestamp' }

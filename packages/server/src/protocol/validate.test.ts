@@ -377,4 +377,19 @@ describe('validateInput: patterns and echoed values as AWS (Java) reads them', (
       fails('😀'.repeat(64) + '...', 'recordPatches.1.member.key', 'Member must have length less than or equal to 1024'),
     ]);
   });
+
+  test('record values and login tokens are left out of messages (AWS words a sensitive member as "Value at …")', () => {
+    const secret = 'TOPSECRET-' + 'x'.repeat(1_048_576);
+    assert.throws(() => validateInput(sync.UpdateRecords.input, updateRecords({ RecordPatches: [{ Op: 'replace', Key: 'k', Value: secret, SyncCount: 0 }] })), {
+      message: "1 validation error detected: Value at 'recordPatches.1.member.value' failed to satisfy constraint: Member must have length less than or equal to 1048575",
+    });
+    const token = 'TOPSECRET-' + 'y'.repeat(50_001);
+    assert.throws(() => validateInput(cognitoIdentityOperations.GetId.input, { IdentityPoolId: POOL, Logins: { 'login.example': token } }), (error: Error) => {
+      assert.doesNotMatch(error.message, /TOPSECRET/);
+      assert.match(error.message, /Value at 'logins\.login\.example\.value' failed to satisfy constraint: Member must have length less than or equal to 50000/);
+      return true;
+    });
+    // A key is still shown: it names the record, as AWS shows it.
+    assert.throws(() => validateInput(sync.UpdateRecords.input, updateRecords({ RecordPatches: [{ Op: 'replace', Key: '', Value: 'v', SyncCount: 0 }] })), { message: /Value '' at 'recordPatches\.1\.member\.key'/ });
+  });
 });

@@ -89,8 +89,9 @@ const MAX_LISTED_VIOLATIONS = 10;
 class Collector {
   readonly messages: string[] = [];
   count = 0;
-  fail(path: string, value: unknown, constraint: string) {
-    if (this.count++ < MAX_LISTED_VIOLATIONS) this.messages.push(`Value '${show(value)}' at '${path}' failed to satisfy constraint: ${constraint}`);
+  /** `hidden`: the value is left out of the message, as AWS words it for a sensitive member (`Value at '…'`). */
+  fail(path: string, value: unknown, constraint: string, hidden = false) {
+    if (this.count++ < MAX_LISTED_VIOLATIONS) this.messages.push(`Value${hidden ? '' : ` '${show(value)}'`} at '${path}' failed to satisfy constraint: ${constraint}`);
   }
   missing(path: string) {
     if (this.count++ < MAX_LISTED_VIOLATIONS) this.messages.push(`Value null at '${path}' failed to satisfy constraint: Member must not be null`);
@@ -104,14 +105,15 @@ const join = (parent: string, segment: string) => (parent ? `${parent}.${segment
 function check(shape: Shape, value: unknown, parent: string, segment: string, errors: Collector): unknown {
   switch (shape.type) {
     case 'string': {
-      if (typeof value !== 'string') return errors.fail(join(parent, segment), value, 'Member must be of type string');
+      const hidden = shape.sensitive === true;
+      if (typeof value !== 'string') return errors.fail(join(parent, segment), value, 'Member must be of type string', hidden);
       // Both stores keep UTF-8 text: a lone surrogate would be silently replaced and NUL is refused by PostgreSQL.
-      if (!value.isWellFormed()) return errors.fail(join(parent, segment), value.toWellFormed(), 'Member must be a well-formed Unicode string');
-      if (value.includes('\u0000')) return errors.fail(join(parent, segment), value.replaceAll('\u0000', '\\0'), 'Member must not contain the NUL character');
-      if (shape.min !== undefined && value.length < shape.min) errors.fail(join(parent, segment), value, `Member must have length greater than or equal to ${shape.min}`);
-      if (shape.max !== undefined && value.length > shape.max) errors.fail(join(parent, segment), value, `Member must have length less than or equal to ${shape.max}`);
-      if (shape.pattern !== undefined && !fullMatch(shape.pattern).test(value)) errors.fail(join(parent, segment), value, `Member must satisfy regular expression pattern: ${shape.pattern}`);
-      if (shape.enum !== undefined && !shape.enum.includes(value)) errors.fail(join(parent, segment), value, `Member must satisfy enum value set: [${shape.enum.join(', ')}]`);
+      if (!value.isWellFormed()) return errors.fail(join(parent, segment), value.toWellFormed(), 'Member must be a well-formed Unicode string', hidden);
+      if (value.includes('\u0000')) return errors.fail(join(parent, segment), value.replaceAll('\u0000', '\\0'), 'Member must not contain the NUL character', hidden);
+      if (shape.min !== undefined && value.length < shape.min) errors.fail(join(parent, segment), value, `Member must have length greater than or equal to ${shape.min}`, hidden);
+      if (shape.max !== undefined && value.length > shape.max) errors.fail(join(parent, segment), value, `Member must have length less than or equal to ${shape.max}`, hidden);
+      if (shape.pattern !== undefined && !fullMatch(shape.pattern).test(value)) errors.fail(join(parent, segment), value, `Member must satisfy regular expression pattern: ${shape.pattern}`, hidden);
+      if (shape.enum !== undefined && !shape.enum.includes(value)) errors.fail(join(parent, segment), value, `Member must satisfy enum value set: [${shape.enum.join(', ')}]`, hidden);
       return value;
     }
     case 'integer':

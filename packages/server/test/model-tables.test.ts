@@ -33,6 +33,9 @@ interface BotocoreModel {
   shapes: Record<string, BotocoreShape>;
 }
 
+/** Shapes whose values validation messages leave out: login tokens and record values (ours; botocore has no mark). */
+const SENSITIVE = ['IdentityProviderToken', 'OIDCToken', 'RecordValue'];
+
 /**
  * What the tables must say, derived here independently of scripts/generate-model.mjs: every shape inlined
  * with its type and min/max/pattern/enum, structure members with required and wire location.
@@ -40,7 +43,8 @@ interface BotocoreModel {
 function expectedShape(shapes: BotocoreModel['shapes'], name: string): Record<string, unknown> {
   const shape = shapes[name];
   assert.ok(shape, `shape ${name} exists`);
-  const constraints = Object.fromEntries((['min', 'max', 'pattern', 'enum'] as const).filter((k) => shape[k] !== undefined).map((k) => [k, shape[k]]));
+  const constraints: Record<string, unknown> = Object.fromEntries((['min', 'max', 'pattern', 'enum'] as const).filter((k) => shape[k] !== undefined).map((k) => [k, shape[k]]));
+  if (SENSITIVE.includes(name)) constraints.sensitive = true;
   switch (shape.type) {
     case 'structure':
       return {

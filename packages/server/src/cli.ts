@@ -19,7 +19,8 @@ function heldSignals(): string[] {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [command = 'serve', ...rest] = argv;
+  // `cognisync --port 8080` serves, as `cognisync` alone does: flags without a command are serve's.
+  const [command = 'serve', ...rest] = argv[0]?.startsWith('--') && argv[0] !== '--help' ? ['serve', ...argv] : argv;
   if (command !== 'serve') {
     // The one-shot commands stop on a signal as any process does.
     const [signal] = heldSignals();

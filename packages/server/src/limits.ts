@@ -5,7 +5,7 @@ export interface Limits {
   datasetsPerIdentity: number;
   /** Bytes per dataset, counted as UTF-8 key + value of every live record (AWS: 1 MB). */
   datasetBytes: number;
-  /** Live records per dataset (cognisync: 1,024, the page size amazon-cognito-js asks for). */
+  /** Live records per dataset (1,024, AWS's quota L-97A9518B; also the page size amazon-cognito-js asks for). */
   recordsPerDataset: number;
   /** Identity pools per server (AWS: 1,000 per account and region). */
   identityPoolsPerAccount: number;

@@ -44,6 +44,10 @@ test('bad commands and options fail with a clear message and a non-zero exit', a
   const badPort = await cognisync('serve', '--port', 'eighty');
   assert.notEqual(badPort.code, 0);
   assert.match(badPort.stderr, /invalid port/);
+  // Flags without a command are serve's, as `cognisync` alone serves.
+  const flagsOnly = await cognisync('--port', 'eighty');
+  assert.notEqual(flagsOnly.code, 0);
+  assert.match(flagsOnly.stderr, /invalid port/);
   const badUrl = await cognisync('serve', '--port', '0', '--database-url', 'mysql://localhost/x');
   assert.notEqual(badUrl.code, 0);
   assert.match(badUrl.stderr, /postgres:\/\//);

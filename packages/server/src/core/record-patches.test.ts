@@ -54,16 +54,25 @@ describe('applyRecordPatches: the conflict rule', () => {
     assert.throws(() => applyRecordPatches(input(records, [remove('a', 1)])), error('ResourceConflictException'));
   });
 
-  test('a record that never existed must be patched with SyncCount 0', () => {
+  test('a record that never existed is patched with SyncCount 0 (see below for the counts it was answered at)', () => {
     assert.equal(applyRecordPatches(input([], [put('fresh', 'v', 0)])).records[0]?.syncCount, 8);
-    assert.throws(() => applyRecordPatches(input([], [put('fresh', 'v', 1)])), error('ResourceConflictException', 'Current SyncCount for: fresh is: 0 not: 1'));
-    // Removing a record that never existed is allowed with 0; it stores nothing, and is answered as absent at 0.
+    assert.throws(() => applyRecordPatches(input([], [put('fresh', 'v', 9)])), error('ResourceConflictException', 'Current SyncCount for: fresh is: 0 not: 9'));
+    // Removing a record that never existed is allowed with 0; it stores nothing, and is answered removed at the new count.
     const removed = applyRecordPatches(input([], [remove('fresh', 0), put('kept', 'v', 0)]));
     assert.deepEqual(removed.records.map((r) => [r.key, r.value, r.syncCount]), [['kept', 'v', 8]]);
-    assert.deepEqual(removed.answer.map((r) => [r.key, r.value, r.syncCount]), [['fresh', null, 0], ['kept', 'v', 8]]);
+    assert.deepEqual(removed.answer.map((r) => [r.key, r.value, r.syncCount]), [['fresh', null, 8], ['kept', 'v', 8]]);
     assert.equal(removed.dataset.syncCount, 8);
     assert.equal(removed.dataset.numRecords, 1);
     assert.equal(removed.dataset.dataStorage, 5);
+  });
+
+  test('a key without a stored version takes 0, or a count the dataset reached since its last deletion (one it answered unstored)', () => {
+    const dataset = { live: true, syncCount: 7, dataStorage: 0, numRecords: 0, deletedAtSyncCount: 3 };
+    for (const syncCount of [0, 4, 7]) assert.equal(applyRecordPatches(input([], [put('k', 'v', syncCount)], { dataset })).dataset.syncCount, 8, String(syncCount));
+    // From before the deletion (the device must learn of it), or beyond anything handed out: a conflict.
+    for (const syncCount of [3, 1, 8]) assert.throws(() => applyRecordPatches(input([], [put('k', 'v', syncCount)], { dataset })), error('ResourceConflictException', `Current SyncCount for: k is: 0 not: ${syncCount}`));
+    // A deleted dataset has no such counts.
+    assert.throws(() => applyRecordPatches(input([], [put('k', 'v', 3)], { dataset: { ...dataset, live: false, syncCount: 3 } })), error('ResourceConflictException'));
   });
 
   test('a deletion after the SyncSessionToken\'s ListRecords is a conflict, even for new keys', () => {

@@ -74,6 +74,11 @@ export function deletedSyncCount(syncCount: number): number {
   return syncCount + 1;
 }
 
+/** Whether `syncCount` is one the dataset could have answered for a key it did not store (see applyRecordPatches). */
+function answeredUnstored(syncCount: number, dataset: DatasetState): boolean {
+  return dataset.live && syncCount > (dataset.deletedAtSyncCount ?? 0) && syncCount <= dataset.syncCount;
+}
+
 /**
  * Applies a request's patches all-or-nothing. Every patch must carry the record's current SyncCount
  * (0 for a record never written); one stale patch fails the whole request with ResourceConflictException.
@@ -81,9 +86,12 @@ export function deletedSyncCount(syncCount: number): number {
  *
  * Removing a key the dataset has never held stores nothing: there is no value for another device to drop, and a
  * tombstone per such key (which counts toward no limit) let any caller grow a dataset without bound, thousands of
- * made-up keys per request. Its answer is the key as it stays, absent at SyncCount 0, so a client that put and
- * removed a key before ever syncing it (amazon-cognito-js pushes those) marks it synced, and can later write the
- * key again from SyncCount 0. A tombstone that exists is stamped anew as before.
+ * made-up keys per request. Its answer is the key removed at the request's SyncCount, as if stored, because
+ * amazon-cognito-js takes its last SyncCount from the highest count in the answer (a 0 there sent it back to 0,
+ * where no deletion is ever reported). So a key without a stored version takes, besides 0, any SyncCount the
+ * dataset has reached since its last deletion: such a count can only come from that answer (a record written since
+ * the deletion would be stored), and there is no version to conflict with. A count from before the deletion still
+ * conflicts, so the deletion is still learned. A tombstone that exists is stamped anew as before.
  */
 export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult {
   const { dataset, current, patches, limits } = input;
@@ -94,8 +102,9 @@ export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult
     if (patch.op === 'replace' && patch.value === undefined) throw new InvalidParameterException(`RecordPatch for key ${patch.key} has Op replace but no Value`);
   }
   for (const patch of patches) {
-    const currentSyncCount = current.get(patch.key)?.syncCount ?? 0;
-    if (patch.syncCount !== currentSyncCount) {
+    const stored = current.get(patch.key);
+    const currentSyncCount = stored?.syncCount ?? 0;
+    if (patch.syncCount !== currentSyncCount && (stored || !answeredUnstored(patch.syncCount, dataset))) {
       throw new ResourceConflictException(`Current SyncCount for: ${patch.key} is: ${currentSyncCount} not: ${patch.syncCount}`);
     }
   }
@@ -126,12 +135,13 @@ export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult
     const record: StoredRecord = {
       key: patch.key,
       value,
-      syncCount: value === null && !before ? 0 : syncCount,
+      syncCount,
       lastModifiedDate: input.now,
       lastModifiedBy: input.modifiedBy,
       deviceLastModifiedDate: patch.deviceLastModifiedDate ?? input.now,
     };
-    if (record.syncCount !== 0) records.push(record);
+    // A removal of a key never held is answered, not stored.
+    if (value !== null || before) records.push(record);
     answer.push(record);
   }
   if (dataStorage > limits.datasetBytes) {

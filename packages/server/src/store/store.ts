@@ -150,7 +150,7 @@ export const revokedWhileWriting = (identityId: string) => new NotAuthorizedExce
 
 export interface UpdateRecordsResult {
   dataset: DatasetRecord;
-  /** A record for every patch, in order: its new version, or for a removed key the dataset never held, the key absent at SyncCount 0 (nothing stored). */
+  /** A record for every patch, in order: its new version (for a removed key the dataset never held, answered but not stored). */
   records: StoredRecord[];
 }
 

@@ -58,6 +58,8 @@ interface ModelDataset {
   token: string;
   /** The dataset's counter: kept across DeleteDataset, so it only grows. */
   counter: number;
+  /** The counter's value at the last deletion (0: never deleted). */
+  deletedAt: number;
   exists: boolean;
   records: Map<string, ModelRecord>;
   /** One model request per dataset at a time, so responses arrive in commit order. */
@@ -221,12 +223,9 @@ function applyUpdate(dataset: ModelDataset, body: Buffer, response: WireResponse
   dataset.counter += 1;
   if (!dataset.exists) dataset.records.clear();
   dataset.exists = true;
-  // Removing a key the dataset never held stores nothing and is answered absent at SyncCount 0.
-  const expected = patches.map((patch) => {
-    const neverHeld = patch.Op === 'remove' && !dataset.records.has(patch.Key);
-    return { key: patch.Key, value: patch.Op === 'remove' ? undefined : patch.Value, syncCount: neverHeld ? 0 : dataset.counter };
-  });
-  for (const record of expected) if (record.syncCount !== 0) dataset.records.set(record.key, { value: record.value, syncCount: record.syncCount });
+  // Removing a key the dataset never held stores nothing; it is answered removed at the request's SyncCount.
+  const expected = patches.map((patch) => ({ key: patch.Key, value: patch.Op === 'remove' ? undefined : patch.Value, syncCount: dataset.counter }));
+  for (const record of expected) if (record.value !== undefined || dataset.records.has(record.key)) dataset.records.set(record.key, { value: record.value, syncCount: record.syncCount });
   const answered = (response.json?.Records ?? []).map((r: any) => ({ key: r.Key, value: r.Value, syncCount: r.SyncCount }));
   assert.deepEqual(answered, expected, `UpdateRecords answer of ${dataset.name}`);
   modelAccepted++;
@@ -235,7 +234,13 @@ function applyUpdate(dataset: ModelDataset, body: Buffer, response: WireResponse
 function predictUpdate(dataset: ModelDataset, patches: PatchIntent[]): number {
   if (patches.some((p) => p.op === 'replace' && (!p.value.isWellFormed() || p.value.includes('\u0000')))) return 400;
   if (new Set(patches.map((p) => p.key)).size !== patches.length) return 400;
-  if (patches.some((p) => p.stale !== 0)) return 409;
+  // A stale count conflicts, except on a key with no stored version, which also takes any count the dataset reached
+  // since its last deletion (the counts it answers removals of never-held keys with).
+  const takesUnstored = (p: PatchIntent) => {
+    const syncCount = currentSyncCount(dataset, p.key) + p.stale;
+    return dataset.exists && !dataset.records.has(p.key) && syncCount > dataset.deletedAt && syncCount <= dataset.counter;
+  };
+  if (patches.some((p) => p.stale !== 0 && !takesUnstored(p))) return 409;
   return 200;
 }
 
@@ -280,6 +285,7 @@ async function runModelOp(op: ModelOp) {
       dataset.exists = false;
       dataset.records.clear();
       dataset.counter += 1; // the deletion takes the next SyncCount
+      dataset.deletedAt = dataset.counter;
       modelAccepted++;
       // A token from before the deletion is refused (409) from now on: take a new one, as a client's pull would.
       const listed = await send(server.endpoint, await signRequest(server.endpoint, { method: 'GET', path: `${dataset.path}/records`, credentials: developerCredentials }));
@@ -318,7 +324,7 @@ test(`fuzz: ${REQUESTS} requests across every operation, seed ${SEED}`, { timeou
   const modelIdentity = newIdentityId();
   for (let i = 0; i < MODEL_DATASETS; i++) {
     const { path, token } = await tokenFor(modelPool, modelIdentity, `model-${i}`);
-    datasets.push({ name: `model-${i}`, path, token, counter: 0, exists: false, records: new Map(), queue: Promise.resolve() });
+    datasets.push({ name: `model-${i}`, path, token, counter: 0, deletedAt: 0, exists: false, records: new Map(), queue: Promise.resolve() });
   }
 
   // Known values reach real resources; destructive operations only ever see the sacrificial pool and identity,

@@ -42,16 +42,17 @@ async function applySyncTrigger(
 }
 
 /**
- * The records of the keys a SyncTrigger dropped, as they stay: the stored version, or absent at SyncCount 0. Every
- * patched key is answered, because the official clients clear a record's "modified" mark only from the answer:
+ * The records of the keys a SyncTrigger dropped, as they stay: the stored version, or, for a key never held,
+ * absent at the request's SyncCount (as a removal of such a key is answered; see applyRecordPatches). Every patched
+ * key is answered, because the official clients clear a record's "modified" mark only from the answer:
  * amazon-cognito-js re-pushed a dropped key on every sync, and an answer with no records at all never calls back
  * (amazon-cognito-js#49), so that dataset's syncs hung for good.
  */
-function droppedRecords(requested: readonly RecordPatch[], written: readonly StoredRecord[], current: ReadonlyMap<string, StoredRecord>, now: number, modifiedBy: string): StoredRecord[] {
+function droppedRecords(requested: readonly RecordPatch[], written: readonly StoredRecord[], current: ReadonlyMap<string, StoredRecord>, syncCount: number, now: number, modifiedBy: string): StoredRecord[] {
   const answered = new Set(written.map((record) => record.key));
   return requested
     .filter((patch) => !answered.has(patch.key))
-    .map((patch) => current.get(patch.key) ?? { key: patch.key, value: null, syncCount: 0, lastModifiedDate: now, lastModifiedBy: modifiedBy, deviceLastModifiedDate: now });
+    .map((patch) => current.get(patch.key) ?? { key: patch.key, value: null, syncCount, lastModifiedDate: now, lastModifiedBy: modifiedBy, deviceLastModifiedDate: now });
 }
 
 export default defineSyncOperation({
@@ -88,7 +89,7 @@ export default defineSyncOperation({
       sessionSyncCount,
     });
     if (stream || push) context.integrations.outbox.notify();
-    const records = current ? [...result.records, ...droppedRecords(requested, result.records, current, now, modifiedBy(context.principal))] : result.records;
+    const records = current ? [...result.records, ...droppedRecords(requested, result.records, current, result.dataset.syncCount, now, modifiedBy(context.principal))] : result.records;
     return { Records: records.map(recordOutput) };
   },
 });

@@ -53,7 +53,7 @@ async function main(argv: string[]): Promise<void> {
     // After a restore that did not come from `cognisync backup` (pg_restore, a file copied by hand); see core/restore.ts.
     const store = await openStore(loadConfig(rest, process.env));
     try {
-      process.stdout.write(`cognisync: marked ${await store.markRestored()} datasets as restored\n`);
+      process.stdout.write(`cognisync: marked ${await store.markRestored(Date.now())} datasets as restored\n`);
     } finally {
       await store.close();
     }

@@ -3,7 +3,7 @@
 import { InvalidParameterException, LimitExceededException, ResourceConflictException } from '../errors.js';
 import type { Limits } from '../limits.js';
 import { syncedAfterRestoredBackup } from './restore.js';
-import type { StoredRecord } from '../store/store.js';
+import type { RestoredSpan, StoredRecord } from '../store/store.js';
 
 export interface RecordPatch {
   op: 'replace' | 'remove';
@@ -22,8 +22,8 @@ export interface DatasetState {
   numRecords: number;
   /** The SyncCount its last deletion took (0: never deleted). */
   deletedAtSyncCount?: number;
-  /** Its SyncCount in the backup the database was restored from (0: never; core/restore.ts). */
-  restoredFromSyncCount?: number;
+  /** The SyncCounts it skipped when its database was marked restored (core/restore.ts). */
+  restored?: RestoredSpan;
 }
 
 export interface ApplyPatchesInput {
@@ -115,7 +115,7 @@ export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult
     throw new ResourceConflictException('The dataset was deleted after this SyncSessionToken was issued; call ListRecords again.');
   }
   // Likewise a token from a ListRecords the server no longer remembers (restored from a backup since).
-  if (input.sessionSyncCount !== undefined && syncedAfterRestoredBackup(input.sessionSyncCount, dataset.restoredFromSyncCount ?? 0)) {
+  if (input.sessionSyncCount !== undefined && dataset.restored && syncedAfterRestoredBackup(input.sessionSyncCount, dataset.restored)) {
     throw new ResourceConflictException('The dataset was restored from a backup after this SyncSessionToken was issued; call ListRecords again.');
   }
   if (!dataset.live && input.otherLiveDatasets >= limits.datasetsPerIdentity) {

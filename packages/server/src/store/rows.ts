@@ -17,6 +17,7 @@ export interface DatasetRow {
   num_records: number;
   deleted_at_sync_count: number;
   restored_from_sync_count: number;
+  restored_to_sync_count: number;
 }
 
 export interface RecordRow {

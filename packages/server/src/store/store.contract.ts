@@ -476,29 +476,40 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(after?.dataStorage, utf8('keepvalue'));
       });
 
-      storeTest('markRestored moves every dataset\'s SyncCount ahead by the restore gap and remembers where it was', async (store) => {
+      storeTest('markRestored moves every dataset\'s SyncCount past the gap and the clock, remembers the span it skipped, and starts new datasets past it', async (store) => {
         const gone = datasetKey('gone');
+        const untouched = datasetKey('untouched');
         await update(store, key, [put('a', '1')], T0);
         await update(store, key, [put('b', '2')], T0 + 1);
         await update(store, gone, [put('x', '1')], T0);
         await store.deleteDataset(gone, T0 + 2);
-        assert.equal(await store.markRestored(), 2);
+        await update(store, untouched, [put('u', '1')], T0);
+        const markedAt = 5_000_000; // later than 2 + RESTORE_SYNC_COUNT_GAP: the clock decides
+        assert.equal(await store.markRestored(markedAt), 3);
         const page = await store.listRecords(key, 0, undefined, 10);
-        assert.equal(page.restoredFromSyncCount, 2);
-        assert.equal(page.dataset?.syncCount, 2 + RESTORE_SYNC_COUNT_GAP);
+        assert.deepEqual(page.restored, { from: 2, to: markedAt });
+        assert.equal(page.dataset?.syncCount, markedAt);
         assert.deepEqual(page.records.map((r) => [r.key, r.syncCount]), [['a', 1], ['b', 2]], 'records keep their counts');
         // The deleted dataset's deletion moves with its counter, and stays its last change.
         const deleted = await store.listRecords(gone, 0, undefined, 10);
         assert.equal(deleted.dataset, undefined);
-        assert.equal(deleted.restoredFromSyncCount, 2);
-        assert.equal(deleted.deletedAtSyncCount, 2 + RESTORE_SYNC_COUNT_GAP);
-        // Writes go on past the gap; a token from a ListRecords inside it is refused.
-        const next = await update(store, key, [put('c', '3')], T0 + 3);
-        assert.equal(next.dataset.syncCount, 3 + RESTORE_SYNC_COUNT_GAP);
-        await assert.rejects(
-          store.updateRecords({ ...key, patches: [put('d', '4')], now: T0 + 4, modifiedBy: 'contract-test', limits: limitsWith(), sessionSyncCount: 5 }),
-          serviceError('ResourceConflictException'),
-        );
+        assert.deepEqual(deleted.restored, { from: 2, to: markedAt });
+        assert.equal(deleted.deletedAtSyncCount, markedAt);
+        // Writes go on from the mark, with a token from the restored database (at the mark itself) too; a token from
+        // inside the span is refused.
+        const tokenWrite = (sessionSyncCount: number, patch: RecordPatch) =>
+          store.updateRecords({ ...key, patches: [patch], now: T0 + 4, modifiedBy: 'contract-test', limits: limitsWith(), sessionSyncCount });
+        assert.equal((await tokenWrite(markedAt, put('c', '3'))).dataset.syncCount, markedAt + 1);
+        await assert.rejects(tokenWrite(5, put('d', '4')), serviceError('ResourceConflictException'));
+        // A dataset created after the mark starts past it, its span covering every count a lost one could have had.
+        const fresh = datasetKey('created-after');
+        assert.equal((await update(store, fresh, [put('f', '1')], T0 + 5)).dataset.syncCount, markedAt + 1);
+        assert.deepEqual((await store.listRecords(fresh, 0, undefined, 10)).restored, { from: 0, to: markedAt });
+        // Marked again (the same backup restored twice, or the command run twice): a dataset not written since keeps
+        // the first span's start, so devices of the first lost time are still recognised.
+        assert.equal(await store.markRestored(2 * markedAt), 4);
+        assert.deepEqual((await store.listRecords(untouched, 0, undefined, 10)).restored, { from: 1, to: 2 * markedAt });
+        assert.deepEqual((await store.listRecords(key, 0, undefined, 10)).restored, { from: markedAt + 1, to: 2 * markedAt });
       });
 
       storeTest('removing keys the dataset never held stores nothing and answers them removed at the request\'s SyncCount', async (store) => {

@@ -94,6 +94,12 @@ export interface RecordCursor {
   key: string;
 }
 
+/** The span of SyncCounts a dataset skipped when its database was marked restored, (from, to); `to` 0: never. */
+export interface RestoredSpan {
+  from: number;
+  to: number;
+}
+
 export interface RecordsPage {
   /** The live dataset, or undefined when it does not exist (never written, or deleted). */
   dataset: DatasetRecord | undefined;
@@ -101,8 +107,8 @@ export interface RecordsPage {
   mergedDatasetNames: string[];
   /** The dataset's SyncCount when it was last deleted (0 if never); a client synced at or before it must drop its copy. */
   deletedAtSyncCount: number;
-  /** Its SyncCount in the backup the database was restored from (0 if never; core/restore.ts). */
-  restoredFromSyncCount: number;
+  /** The SyncCounts it skipped when its database was marked restored (0, 0 if never; core/restore.ts). */
+  restored: RestoredSpan;
   records: StoredRecord[];
   /** Set when more records follow this page. */
   next: RecordCursor | undefined;
@@ -236,10 +242,12 @@ export interface Store {
   /** Applies pending schema migrations. */
   migrate(): Promise<void>;
   /**
-   * Marks the database as restored from a backup (core/restore.ts): every dataset's SyncCount jumps ahead by
-   * RESTORE_SYNC_COUNT_GAP and remembers where it was. Returns how many datasets were marked.
+   * Marks the database as restored from a backup at `now` (core/restore.ts): every dataset's SyncCount jumps to
+   * restoredSyncCount() and remembers the span it skipped (a dataset not written since an earlier mark keeps that
+   * mark's start, so marking twice loses nothing), and datasets created from then on start past the mark. Returns
+   * how many datasets were marked.
    */
-  markRestored(): Promise<number>;
+  markRestored(now: number): Promise<number>;
   close(): Promise<void>;
   /** Whether the database answers (for `/ready`). */
   ping(): Promise<boolean>;

@@ -86,16 +86,22 @@ test('backup while writing, then restore per the README: a consistent snapshot t
     assert.ok(count >= writtenBefore && count <= writtenAfter, `snapshot at SyncCount ${count}, backup ran between ${writtenBefore} and ${writtenAfter} (of ${writtenInTotal})`);
     const records = Object.fromEntries(listed.Records!.map((r) => [r.Key!, r.Value!]));
     assert.deepEqual(records, history[count]);
-    // The backup is marked as a restore: the dataset's counter jumped ahead, so the counts handed out after the
-    // backup are never handed out again, and a device that synced after the backup is told its copy is gone.
-    assert.equal(listed.DatasetSyncCount, count + RESTORE_SYNC_COUNT_GAP);
+    // The backup is marked as a restore: the dataset's counter jumped ahead (past the gap and the clock), so the
+    // counts handed out after the backup are never handed out again, and a device that synced after the backup is
+    // told its copy is gone; one that synced before it, or with the restored database, is not.
+    const mark = listed.DatasetSyncCount!;
+    assert.ok(mark >= count + RESTORE_SYNC_COUNT_GAP, `marked at ${mark}`);
     const developer = syncClient(server.endpoint, developerCredentials);
-    assert.equal((await developer.send(new ListRecordsCommand({ ...key, LastSyncCount: writtenInTotal }))).DatasetDeletedAfterRequestedSyncCount, true, 'synced after the backup');
-    assert.equal((await developer.send(new ListRecordsCommand({ ...key, LastSyncCount: count }))).DatasetDeletedAfterRequestedSyncCount, false, 'synced before it');
-    // And it goes on from there.
+    const deletedFor = async (LastSyncCount: number) => (await developer.send(new ListRecordsCommand({ ...key, LastSyncCount }))).DatasetDeletedAfterRequestedSyncCount;
+    assert.equal(await deletedFor(writtenInTotal), true, 'synced after the backup');
+    assert.equal(await deletedFor(count), false, 'synced before it');
+    assert.equal(await deletedFor(mark), false, 'synced with the restored database');
+    // And it goes on from there, with a token from before the backup and with a new one.
     await restored.send(new UpdateRecordsCommand({ ...key, SyncSessionToken, RecordPatches: [{ Op: 'replace', Key: 'after-restore', Value: 'yes', SyncCount: 0 }] }));
+    const fresh = await restored.send(new ListRecordsCommand({ ...key, LastSyncCount: mark }));
+    await restored.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: fresh.SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'with-new-token', Value: 'yes', SyncCount: 0 }] }));
     const after = await developer.send(new ListRecordsCommand({ ...key, LastSyncCount: count }));
-    assert.deepEqual(after.Records!.map((r) => [r.Key, r.SyncCount]), [['after-restore', count + RESTORE_SYNC_COUNT_GAP + 1]]);
+    assert.deepEqual(after.Records!.map((r) => [r.Key, r.SyncCount]), [['after-restore', mark + 1], ['with-new-token', mark + 2]]);
   } finally {
     assert.equal(await server.stop(), 0);
   }

@@ -45,7 +45,7 @@ export default defineSyncOperation({
     // its count lies in the restore's gap (core/restore.ts), or, on a restore left unmarked, past anything the
     // dataset reached (SyncCounts never go back otherwise). Its copy is told to go as after a deletion, so that it
     // pulls the server's state again (decisions.md, "Backup and restore").
-    const historyLost = lastSyncCount > reached || syncedAfterRestoredBackup(lastSyncCount, page.restoredFromSyncCount);
+    const historyLost = lastSyncCount > reached || syncedAfterRestoredBackup(lastSyncCount, page.restored);
     return {
       Records: page.records.map(recordOutput),
       NextToken: page.next ? encodePageToken({ c: page.next.syncCount, k: page.next.key }) : undefined,

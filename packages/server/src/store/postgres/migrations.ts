@@ -140,6 +140,7 @@ export const postgresMigrations: readonly Migration[] = [
     sql: `
       -- As SQLite's migration 6.
       ALTER TABLE datasets ADD COLUMN restored_from_sync_count BIGINT NOT NULL DEFAULT 0;
+      ALTER TABLE datasets ADD COLUMN restored_to_sync_count BIGINT NOT NULL DEFAULT 0;
     `,
   },
 ];

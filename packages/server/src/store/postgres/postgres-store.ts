@@ -18,7 +18,7 @@ import pg from 'pg';
 import { mergedDatasetNames } from '../../core/merged-datasets.js';
 import { refuseNewerSchema } from '../schema-version.js';
 import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
-import { RESTORE_SYNC_COUNT_GAP } from '../../core/restore.js';
+import { RESTORE_SYNC_COUNT_GAP, RESTORED_SETTING } from '../../core/restore.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { InternalErrorException, LimitExceededException, ResourceConflictException, ServiceError, TooManyRequestsException } from '../../errors.js';
@@ -26,7 +26,7 @@ import type {
   ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentials, IssuedCredentialsRecord, Login,
   LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
-import { EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting } from '../store.js';
+import { EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting, type RestoredSpan } from '../store.js';
 import { postgresMigrations } from './migrations.js';
 import { toDataset, toIssuedCredentials, toPool, toRecord, toSettings, type DatasetRow, type IssuedCredentialsRow, type PoolRow, type RecordRow } from '../rows.js';
 
@@ -58,7 +58,7 @@ const RECORD_COLUMNS = 'key, value, sync_count, last_modified_date, last_modifie
 // Named columns, never `*`: a prepared statement's result shape must not change under it when a migration adds a column.
 const POOL_COLUMNS = 'identity_pool_id, identity_pool_name, description, push_sync, cognito_streams, cognito_events, bulk_publish, creation_date, last_modified_date';
 const DATASET_COLUMNS =
-  'dataset_id, identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, deleted_at_sync_count, restored_from_sync_count';
+  'dataset_id, identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, deleted_at_sync_count, restored_from_sync_count, restored_to_sync_count';
 
 const statementNames = new Map<string, string>();
 
@@ -108,7 +108,7 @@ const OPTIMISTIC_ATTEMPTS = 3;
  * request whose dataset does not exist. The LIMIT 1 keeps each key a lookup of the (dataset, key) index: planned as
  * a join, the batch read each dataset's whole record set.
  */
-const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.sync_count, d.data_storage, d.num_records, d.deleted_at_sync_count, d.restored_from_sync_count,
+const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.sync_count, d.data_storage, d.num_records, d.deleted_at_sync_count, d.restored_from_sync_count, d.restored_to_sync_count,
   r.key, r.value, r.sync_count AS record_sync_count, r.last_modified_date AS record_last_modified_date, r.last_modified_by AS record_last_modified_by, r.device_last_modified_date
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS q (pool, identity, name, keys, n)
   JOIN datasets d ON d.identity_pool_id = q.pool AND d.identity_id = q.identity AND d.dataset_name = q.name
@@ -120,7 +120,7 @@ const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.syn
  * datasets the identity has. A separate statement from the lock, so its snapshot sees what earlier holders committed.
  */
 const LOCK_DATASET = `WITH target AS (
-    SELECT dataset_id, live, creation_date, sync_count, data_storage, num_records, deleted_at_sync_count, restored_from_sync_count FROM datasets
+    SELECT dataset_id, live, creation_date, sync_count, data_storage, num_records, deleted_at_sync_count, restored_from_sync_count, restored_to_sync_count FROM datasets
     WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 FOR UPDATE)
   SELECT target.*, (SELECT count(*)::int FROM datasets o WHERE o.identity_pool_id = $1 AND o.identity_id = $2 AND o.live AND o.dataset_name <> $3) AS other_live
   FROM (VALUES (1)) AS one (x) LEFT JOIN target ON true`;
@@ -173,8 +173,8 @@ const UPDATE_DATASETS_AND_RECORDS = `WITH q AS (
 
 /** A dataset's first write (only under the identity's lock, so no one else creates it meanwhile). */
 const INSERT_DATASET_AND_RECORDS = `WITH dataset AS (
-    INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, sync_sessions_count)
-    VALUES ($1, $2, $3, true, $9, $4, $5, $6, $7, $8, 1) RETURNING dataset_id)${WRITE_RECORDS}`;
+    INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, sync_sessions_count, restored_to_sync_count)
+    VALUES ($1, $2, $3, true, $9, $4, $5, $6, $7, $8, 1, COALESCE((SELECT value::bigint FROM settings WHERE name = '${RESTORED_SETTING}'), 0)) RETURNING dataset_id)${WRITE_RECORDS}`;
 
 /** DeleteDataset after locking the row ($1): records, dataset state (its new SyncCount $3) and outbox ($4–$7) at once. */
 const DELETE_DATASET = `WITH removed AS (DELETE FROM records WHERE dataset_id = $1),
@@ -207,6 +207,7 @@ interface DatasetVersionRow {
   num_records: number;
   deleted_at_sync_count: number;
   restored_from_sync_count: number;
+  restored_to_sync_count: number;
 }
 
 /** The dataset state an UpdateRecords write starts from (and compares against). */
@@ -218,7 +219,7 @@ interface DatasetVersion {
   dataStorage: number;
   numRecords: number;
   deletedAtSyncCount: number;
-  restoredFromSyncCount: number;
+  restored: RestoredSpan;
 }
 
 const datasetVersion = (row: DatasetVersionRow): DatasetVersion => ({
@@ -229,7 +230,7 @@ const datasetVersion = (row: DatasetVersionRow): DatasetVersion => ({
   dataStorage: row.data_storage,
   numRecords: row.num_records,
   deletedAtSyncCount: row.deleted_at_sync_count,
-  restoredFromSyncCount: row.restored_from_sync_count,
+  restored: { from: row.restored_from_sync_count, to: row.restored_to_sync_count },
 });
 
 interface ReadForWriteRow extends DatasetVersionRow {
@@ -293,9 +294,15 @@ const TOUCH_LINKED_IDENTITY = `UPDATE identities i SET last_modified_date = $1,
 const TOUCH_UNLINKED_IDENTITY = `UPDATE identities i SET last_modified_date = $1,
   inaccessible = NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = i.identity_id) WHERE i.identity_id = $2 RETURNING i.inaccessible`;
 
-/** See Store.markRestored (as SQLite's). */
-const MARK_RESTORED = `UPDATE datasets SET restored_from_sync_count = sync_count, sync_count = sync_count + $1,
-  deleted_at_sync_count = CASE WHEN live THEN deleted_at_sync_count ELSE sync_count + $1 END RETURNING dataset_id`;
+/** See Store.markRestored (as SQLite's), with the settings entry new datasets start from. */
+const MARK_RESTORED = `WITH mark AS (
+    INSERT INTO settings (name, value) VALUES ($3, $2::bigint::text) ON CONFLICT (name) DO UPDATE SET value = excluded.value)
+  UPDATE datasets SET
+    restored_from_sync_count = CASE WHEN restored_to_sync_count > 0 AND sync_count = restored_to_sync_count THEN restored_from_sync_count ELSE sync_count END,
+    restored_to_sync_count = GREATEST(sync_count + $1::bigint, $2::bigint),
+    deleted_at_sync_count = CASE WHEN live THEN deleted_at_sync_count ELSE GREATEST(sync_count + $1::bigint, $2::bigint) END,
+    sync_count = GREATEST(sync_count + $1::bigint, $2::bigint)
+  RETURNING dataset_id`;
 
 /** Sends the queued change events in order, one notification each, in one statement. */
 const NOTIFY_CHANGES = 'SELECT pg_notify($1, e.payload) FROM unnest($2::text[]) WITH ORDINALITY AS e (payload, n) ORDER BY e.n';
@@ -564,8 +571,8 @@ export class PostgresStore implements Store {
     });
   }
 
-  async markRestored(): Promise<number> {
-    return (await this.query(MARK_RESTORED, [RESTORE_SYNC_COUNT_GAP])).length;
+  async markRestored(now: number): Promise<number> {
+    return (await this.query(MARK_RESTORED, [RESTORE_SYNC_COUNT_GAP, now, RESTORED_SETTING])).length;
   }
 
   async close(): Promise<void> {
@@ -746,8 +753,8 @@ export class PostgresStore implements Store {
     // One statement, so one snapshot: the dataset, its merged names and the page agree without a transaction.
     const [row] = (await this.query<ListRecordsRow>(LIST_RECORDS, [key.identityPoolId, key.identityId, key.datasetName, lastSyncCount, after?.syncCount ?? 0, after?.key ?? '', limit + 1])) as [ListRecordsRow];
     const mergedDatasetNames = row.merged_dataset_names ?? [];
-    const restoredFromSyncCount = row.restored_from_sync_count ?? 0;
-    if (!row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count ?? 0, restoredFromSyncCount, records: [], next: undefined };
+    const restored = { from: row.restored_from_sync_count ?? 0, to: row.restored_to_sync_count ?? 0 };
+    if (!row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count ?? 0, restored, records: [], next: undefined };
     const dataset = row as DatasetRow;
     const page = row.records ?? [];
     const more = page.length > limit;
@@ -755,7 +762,7 @@ export class PostgresStore implements Store {
       ([recordKey, value, syncCount, lastModifiedDate, lastModifiedBy, deviceLastModifiedDate]): StoredRecord => ({ key: recordKey, value, syncCount, lastModifiedDate, lastModifiedBy, deviceLastModifiedDate }),
     );
     const last = records[records.length - 1];
-    return { dataset: toDataset(dataset), mergedDatasetNames, deletedAtSyncCount: dataset.deleted_at_sync_count, restoredFromSyncCount, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
+    return { dataset: toDataset(dataset), mergedDatasetNames, deletedAtSyncCount: dataset.deleted_at_sync_count, restored, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
   }
 
   /**
@@ -836,7 +843,9 @@ export class PostgresStore implements Store {
       for (const row of rows.rows) current.set(row.key, toRecord(row));
     }
     const devices = request.push ? await this.subscribedDevices(client, request) : [];
-    const result = await this.writeRecords(client, request, found, current, locked!.other_live, devices);
+    // A dataset created after a restore starts past its mark (core/restore.ts); read only when creating one.
+    const restoredTo = found ? 0 : Number((await run<{ value: string }>(client, 'SELECT value FROM settings WHERE name = $1', [RESTORED_SETTING])).rows[0]?.value ?? 0);
+    const result = await this.writeRecords(client, request, found, current, locked!.other_live, devices, restoredTo);
     if (!result) throw new Error(`UpdateRecords: dataset ${request.datasetName} of ${request.identityId} changed while locked`);
     return result;
   }
@@ -852,11 +861,13 @@ export class PostgresStore implements Store {
     current: ReadonlyMap<string, StoredRecord>,
     otherLiveDatasets: number,
     devices: readonly DeviceRecord[],
+    /** Where a dataset created now starts (core/restore.ts); 0 when its database was never marked restored. */
+    restoredTo = 0,
   ): Promise<UpdateRecordsResult | undefined> {
     const { identityPoolId, identityId, datasetName, now, modifiedBy } = request;
     const live = found?.live ?? false;
     const applied = applyRecordPatches({
-      dataset: { live, syncCount: found?.syncCount ?? 0, dataStorage: found?.dataStorage ?? 0, numRecords: found?.numRecords ?? 0, deletedAtSyncCount: found?.deletedAtSyncCount ?? 0, restoredFromSyncCount: found?.restoredFromSyncCount ?? 0 },
+      dataset: { live, syncCount: found?.syncCount ?? restoredTo, dataStorage: found?.dataStorage ?? 0, numRecords: found?.numRecords ?? 0, deletedAtSyncCount: found?.deletedAtSyncCount ?? 0, restored: found?.restored ?? { from: 0, to: restoredTo } },
       otherLiveDatasets,
       current,
       sessionSyncCount: request.sessionSyncCount,

@@ -35,7 +35,7 @@ export async function backupSqlite(config: Config, destination: string): Promise
       const copy = new SqliteStore({ filename: destination });
       try {
         await copy.migrate();
-        await copy.markRestored();
+        await copy.markRestored(Date.now());
       } finally {
         await copy.close();
       }

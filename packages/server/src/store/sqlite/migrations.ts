@@ -177,8 +177,10 @@ export const sqliteMigrations: readonly Migration[] = [
     version: 6,
     name: 'restore marks',
     sql: `
-      -- The dataset's SyncCount in the backup this database was restored from, 0 if never (see core/restore.ts).
+      -- The SyncCounts the dataset skipped when its database was marked restored from a backup, (from, to); 0, 0 if
+      -- never (see core/restore.ts).
       ALTER TABLE datasets ADD COLUMN restored_from_sync_count INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE datasets ADD COLUMN restored_to_sync_count INTEGER NOT NULL DEFAULT 0;
     `,
   },
 ];

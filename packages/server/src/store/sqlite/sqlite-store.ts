@@ -10,7 +10,7 @@ import { mergedDatasetNames } from '../../core/merged-datasets.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { refuseNewerSchema } from '../schema-version.js';
 import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
-import { RESTORE_SYNC_COUNT_GAP } from '../../core/restore.js';
+import { RESTORE_SYNC_COUNT_GAP, RESTORED_SETTING } from '../../core/restore.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { LimitExceededException, ResourceConflictException } from '../../errors.js';
@@ -72,6 +72,7 @@ const toStoredRecord = (row: RecordTuple): StoredRecord => ({
 type DatasetTuple = [
   dataset_id: number, identity_pool_id: string, identity_id: string, dataset_name: string, live: number, creation_date: number, last_modified_date: number,
   last_modified_by: string, sync_count: number, data_storage: number, num_records: number, deleted_at_sync_count: number, restored_from_sync_count: number,
+  restored_to_sync_count: number,
 ];
 
 const toDatasetRow = (t: DatasetTuple): DatasetRow => ({
@@ -88,11 +89,18 @@ const toDatasetRow = (t: DatasetTuple): DatasetRow => ({
   num_records: t[10],
   deleted_at_sync_count: t[11],
   restored_from_sync_count: t[12],
+  restored_to_sync_count: t[13],
 });
 
-/** See Store.markRestored; a deleted dataset's deletion count moves with it, so the deletion stays its last change. */
-const MARK_RESTORED = `UPDATE datasets SET restored_from_sync_count = sync_count, sync_count = sync_count + @gap,
-  deleted_at_sync_count = CASE WHEN live THEN deleted_at_sync_count ELSE sync_count + @gap END`;
+/**
+ * See Store.markRestored and core/restore.ts (max(sync_count + gap, now) is restoredSyncCount). A deleted dataset's
+ * deletion count moves with it, so the deletion stays its last change.
+ */
+const MARK_RESTORED = `UPDATE datasets SET
+  restored_from_sync_count = CASE WHEN restored_to_sync_count > 0 AND sync_count = restored_to_sync_count THEN restored_from_sync_count ELSE sync_count END,
+  restored_to_sync_count = max(sync_count + @gap, @now),
+  deleted_at_sync_count = CASE WHEN live THEN deleted_at_sync_count ELSE max(sync_count + @gap, @now) END,
+  sync_count = max(sync_count + @gap, @now)`;
 
 type CredentialsTuple = [
   access_key_id: string, identity_pool_id: string, identity_id: string, expiration: number, push_sync: string | null, cognito_streams: string | null,
@@ -183,7 +191,7 @@ export class SqliteStore implements Store {
       getDataset: db
         .prepare<[string, string, string], DatasetTuple>(
           `SELECT dataset_id, identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records,
-           deleted_at_sync_count, restored_from_sync_count FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?`,
+           deleted_at_sync_count, restored_from_sync_count, restored_to_sync_count FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?`,
         )
         .raw(true),
       listDatasets: db.prepare<[string, string, string, number], DatasetRow>(
@@ -191,8 +199,8 @@ export class SqliteStore implements Store {
       ),
       countLiveDatasets: db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND live = 1'),
       insertDataset: db.prepare(
-        `INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, sync_sessions_count)
-         VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, 1)`,
+        `INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, sync_sessions_count, restored_to_sync_count)
+         VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, 1, ?)`,
       ),
       updateDataset: db.prepare(
         `UPDATE datasets SET live = 1, creation_date = ?, last_modified_date = ?, last_modified_by = ?, sync_count = ?, data_storage = ?, num_records = ?,
@@ -398,8 +406,11 @@ export class SqliteStore implements Store {
     return this.inTransaction.deferred(fn) as T;
   }
 
-  async markRestored(): Promise<number> {
-    return this.write(() => this.db.prepare(MARK_RESTORED).run({ gap: RESTORE_SYNC_COUNT_GAP }).changes);
+  async markRestored(now: number): Promise<number> {
+    return this.write(() => {
+      this.db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(RESTORED_SETTING, String(now));
+      return this.db.prepare(MARK_RESTORED).run({ gap: RESTORE_SYNC_COUNT_GAP, now }).changes;
+    });
   }
 
   async close(): Promise<void> {
@@ -554,13 +565,13 @@ export class SqliteStore implements Store {
     return this.read((): RecordsPage => {
       const row = this.datasetRow(key.identityPoolId, key.identityId, key.datasetName);
       const mergedDatasetNames = this.sql.mergedDatasetNames.all(key.identityPoolId, key.identityId, key.datasetName).map((r) => r.dataset_name);
-      const restoredFromSyncCount = row?.restored_from_sync_count ?? 0;
-      if (!row || !row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, restoredFromSyncCount, records: [], next: undefined };
+      const restored = { from: row?.restored_from_sync_count ?? 0, to: row?.restored_to_sync_count ?? 0 };
+      if (!row || !row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, restored, records: [], next: undefined };
       const rows = this.sql.listRecords.all(row.dataset_id, lastSyncCount, after?.syncCount ?? 0, after?.key ?? '', limit + 1);
       const more = rows.length > limit;
       const records = (more ? rows.slice(0, limit) : rows).map(toStoredRecord);
       const last = records[records.length - 1];
-      return { dataset: toDataset(row), mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count, restoredFromSyncCount, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
+      return { dataset: toDataset(row), mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count, restored, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
     });
   }
 
@@ -577,8 +588,11 @@ export class SqliteStore implements Store {
           if (record) current.set(patch.key, toStoredRecord(record));
         }
       }
+      // A dataset created after a restore starts past its mark (core/restore.ts).
+      const restoredTo = row ? row.restored_to_sync_count : Number(this.sql.getSetting.get(RESTORED_SETTING)?.value ?? 0);
+      const restored = { from: row?.restored_from_sync_count ?? 0, to: restoredTo };
       const applied = applyRecordPatches({
-        dataset: { live, syncCount: row?.sync_count ?? 0, dataStorage: row?.data_storage ?? 0, numRecords: row?.num_records ?? 0, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, restoredFromSyncCount: row?.restored_from_sync_count ?? 0 },
+        dataset: { live, syncCount: row?.sync_count ?? restoredTo, dataStorage: row?.data_storage ?? 0, numRecords: row?.num_records ?? 0, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, restored },
         otherLiveDatasets: live ? 0 : this.sql.countLiveDatasets.get(identityPoolId, identityId)!.n,
         current,
         sessionSyncCount: request.sessionSyncCount,
@@ -594,7 +608,7 @@ export class SqliteStore implements Store {
         datasetId = row.dataset_id;
         this.sql.updateDataset.run(creationDate, request.now, request.modifiedBy, syncCount, dataStorage, numRecords, datasetId);
       } else {
-        const inserted = this.sql.insertDataset.run(identityPoolId, identityId, datasetName, creationDate, request.now, request.modifiedBy, syncCount, dataStorage, numRecords);
+        const inserted = this.sql.insertDataset.run(identityPoolId, identityId, datasetName, creationDate, request.now, request.modifiedBy, syncCount, dataStorage, numRecords, restoredTo);
         datasetId = Number(inserted.lastInsertRowid);
       }
       for (const record of applied.records) {

@@ -26,17 +26,18 @@ export class LoginVerifier {
   async verify(pool: IdentityPoolRecord, logins: Record<string, string>): Promise<Login[]> {
     const verified: Login[] = [];
     for (const [providerName, token] of Object.entries(logins)) {
-      verified.push({ providerName, userIdentifier: await this.verifyOne(pool, providerName, token) });
+      if (providerName === COGNITO_LOGIN_PROVIDER) {
+        const verifiedToken = await this.openIdTokens.verify(token, pool.identityPoolId);
+        if (!verifiedToken) throw new NotAuthorizedException('Invalid login token. Not a valid OpenId Connect identity token.');
+        verified.push({ providerName, userIdentifier: verifiedToken.identityId, issuedAt: verifiedToken.issuedAt });
+      } else {
+        verified.push({ providerName, userIdentifier: await this.verifyOne(pool, providerName, token) });
+      }
     }
     return verified;
   }
 
   private async verifyOne(pool: IdentityPoolRecord, providerName: string, token: string): Promise<string> {
-    if (providerName === COGNITO_LOGIN_PROVIDER) {
-      const identityId = await this.openIdTokens.verify(token, pool.identityPoolId);
-      if (!identityId) throw new NotAuthorizedException('Invalid login token. Not a valid OpenId Connect identity token.');
-      return identityId;
-    }
     if (providerName === pool.description.DeveloperProviderName) {
       throw new NotAuthorizedException(`Logins for the developer provider ${providerName} are made with GetOpenIdTokenForDeveloperIdentity.`);
     }

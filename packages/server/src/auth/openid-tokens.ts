@@ -17,6 +17,13 @@ export interface OpenIdClaims {
   principalTags?: Record<string, string>;
 }
 
+/**
+ * The issue time to the millisecond (`iat` has whole seconds): an unlink voids the identity's earlier tokens
+ * (identity-access.ts, predatesUnlink), and a token the developer issues in the same second, after re-linking the
+ * identity, must still count. Tokens from before this claim existed fall back to `iat`.
+ */
+const ISSUED_AT_MS_CLAIM = 'https://cognisync/iat_ms';
+
 export class OpenIdTokens {
   private constructor(
     private readonly privateKey: CryptoKey | Uint8Array,
@@ -54,7 +61,7 @@ export class OpenIdTokens {
     const tags = claims.principalTags && Object.keys(claims.principalTags).length > 0
       ? { 'https://aws.amazon.com/tags': { principal_tags: Object.fromEntries(Object.entries(claims.principalTags).map(([k, v]) => [k, [v]])) } }
       : {};
-    return new SignJWT({ amr: claims.amr, ...tags })
+    return new SignJWT({ amr: claims.amr, ...tags, [ISSUED_AT_MS_CLAIM]: now })
       .setProtectedHeader({ alg: ALG, kid: this.publicJwk.kid!, typ: 'JWT' })
       .setIssuer(this.issuer)
       .setSubject(claims.identityId)
@@ -65,10 +72,13 @@ export class OpenIdTokens {
   }
 
   /** Verifies one of our tokens for a pool; returns the identity id, or undefined when it is not valid. */
-  async verify(token: string, identityPoolId: string): Promise<string | undefined> {
+  /** The identity a token of the pool was issued for, and when (epoch ms, to the second); undefined if it is not one. */
+  async verify(token: string, identityPoolId: string): Promise<{ identityId: string; issuedAt: number } | undefined> {
     try {
       const { payload } = await jwtVerify(token, this.publicKey, { issuer: this.issuer, audience: identityPoolId, algorithms: [ALG] });
-      return typeof payload.sub === 'string' ? payload.sub : undefined;
+      const issuedAtMs = payload[ISSUED_AT_MS_CLAIM];
+      const issuedAt = typeof issuedAtMs === 'number' ? issuedAtMs : (payload.iat ?? 0) * 1000;
+      return typeof payload.sub === 'string' ? { identityId: payload.sub, issuedAt } : undefined;
     } catch {
       return undefined;
     }

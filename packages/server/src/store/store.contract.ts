@@ -951,7 +951,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.ok(await store.getIssuedCredentials('ASIAUNLINKED'));
 
         assert.equal(await store.unlinkLogins(IDENTITY, 'provider-b', 'user-1', T0 + 20), 1);
-        assert.deepEqual(await store.getIdentity(IDENTITY), { ...identityRecord(IDENTITY), lastModifiedDate: T0 + 20, inaccessible: true });
+        assert.deepEqual(await store.getIdentity(IDENTITY), { ...identityRecord(IDENTITY), lastModifiedDate: T0 + 20, inaccessible: true, tokensNotBefore: T0 + 20 });
         assert.equal(await store.getIssuedCredentials('ASIAUNLINKED'), undefined);
         assert.ok(await store.getIssuedCredentials('ASIAOTHERKEPT'));
         assert.equal((await store.listIdentities(POOL, undefined, 10)).find((i) => i.identityId === IDENTITY)!.inaccessible, true);
@@ -960,12 +960,13 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
 
         assert.equal(await store.linkLogin(POOL, IDENTITY, login('provider-c', 'user-1'), T0 + 30), undefined);
         assert.equal((await store.getIdentity(IDENTITY))!.inaccessible, undefined);
+        assert.equal((await store.getIdentity(IDENTITY))!.tokensNotBefore, T0 + 20, 'tokens from before the unlink stay void');
 
         // A merge that brings logins into an inaccessible identity makes it accessible too.
         assert.equal(await store.unlinkLogins(IDENTITY, 'provider-c', undefined, T0 + 40), 1);
         assert.equal((await store.getIdentity(IDENTITY))!.inaccessible, true);
         await store.mergeIdentities(POOL, OTHER_IDENTITY, IDENTITY, T0 + 50);
-        assert.deepEqual(await store.getIdentity(IDENTITY), { ...identityRecord(IDENTITY, [login('provider-a', 'user-9')]), lastModifiedDate: T0 + 50 });
+        assert.deepEqual(await store.getIdentity(IDENTITY), { ...identityRecord(IDENTITY, [login('provider-a', 'user-9')]), lastModifiedDate: T0 + 50, tokensNotBefore: T0 + 40 });
       });
 
       storeTest('listIdentities orders by id, pages with afterId and lists only the pool\'s identities', async (store) => {

@@ -189,6 +189,8 @@ export interface Login {
   providerName: string;
   /** Who the provider says the user is: a developer user identifier or a token's subject. */
   userIdentifier: string;
+  /** For a presented cognisync (Cognito) token: when it was issued, epoch ms to the second. Never stored. */
+  issuedAt?: number;
 }
 
 export interface IdentityRecord {
@@ -203,6 +205,8 @@ export interface IdentityRecord {
    * one), until the developer links a login to it again. Absent (false) otherwise.
    */
   inaccessible?: boolean;
+  /** Cognito tokens of the identity issued before this time (epoch ms) prove nothing: set with `inaccessible`, kept after. */
+  tokensNotBefore?: number;
 }
 
 /**

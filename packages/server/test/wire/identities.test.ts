@@ -218,6 +218,10 @@ describe('developer-authenticated identities', () => {
     const relinked = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, IdentityId: zed.IdentityId!, Logins: { 'login.example': 'zed-restored' } }));
     const restored = await identity().send(new GetCredentialsForIdentityCommand({ IdentityId: zed.IdentityId!, Logins: { 'cognito-identity.amazonaws.com': relinked.Token! } }));
     assert.ok(restored.Credentials?.AccessKeyId);
+    // The unlinked user's old token stays void for the identity now linked to someone else.
+    const oldToken = await rejection(() => identity().send(new GetCredentialsForIdentityCommand({ IdentityId: zed.IdentityId!, Logins: cognitoLogin })));
+    assert.equal(oldToken.name, 'NotAuthorizedException');
+    assert.equal((await rejection(() => identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: cognitoLogin })))).name, 'NotAuthorizedException');
   });
 
   test('MergeDeveloperIdentities keeps the source’s data as MergedDatasetNames of the destination', async () => {

@@ -4,7 +4,7 @@ import { NotAuthorizedException } from '../../errors.js';
 import { COGNITO_LOGIN_PROVIDER } from '../../auth/login-verifier.js';
 import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
 import { defineOperation } from '../operation.js';
-import { allowsUnauthenticated, INACCESSIBLE_MESSAGE, newIdentityId, requirePool } from './identity-access.js';
+import { allowsUnauthenticated, INACCESSIBLE_MESSAGE, newIdentityId, predatesUnlink, requirePool } from './identity-access.js';
 
 export default defineOperation({
   service: 'identity',
@@ -28,7 +28,7 @@ export default defineOperation({
       if (login.providerName === COGNITO_LOGIN_PROVIDER) {
         const named = await store.getIdentity(login.userIdentifier);
         if (!named || named.identityPoolId !== pool.identityPoolId) throw new NotAuthorizedException('Invalid login token. The identity it was issued for no longer exists.');
-        if (named.inaccessible) throw new NotAuthorizedException(INACCESSIBLE_MESSAGE);
+        if (named.inaccessible || predatesUnlink(login, named)) throw new NotAuthorizedException(INACCESSIBLE_MESSAGE);
         if (named.logins.length > 0) unauthenticatedOnly = false;
         owners.add(named.identityId);
       } else {

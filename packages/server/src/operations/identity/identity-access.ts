@@ -43,6 +43,14 @@ export function allowsUnauthenticated(pool: IdentityPoolRecord): boolean {
 export const INACCESSIBLE_MESSAGE = 'Identity is inaccessible: its last login was unlinked.';
 
 /**
+ * Whether a presented Cognito token was issued before the identity's last login was unlinked: it was the unlinked
+ * user's, and proves nothing once the developer links the identity to someone else.
+ */
+export function predatesUnlink(login: Login, identity: IdentityRecord): boolean {
+  return identity.tokensNotBefore !== undefined && (login.issuedAt ?? 0) < identity.tokensNotBefore;
+}
+
+/**
  * The unsigned calls (GetCredentialsForIdentity, GetOpenIdToken, UnlinkIdentity) prove who they are with
  * Logins. An authenticated identity must present at least one valid login of its own; an unauthenticated
  * one needs a pool that allows them, and logins it presents (unowned) are linked to it, making it authenticated.
@@ -61,7 +69,7 @@ export async function authenticateIdentity(
   const presented = logins && Object.keys(logins).length > 0 ? await context.identity.logins.verify(pool, logins) : [];
   const provesIdentity = (login: Login) =>
     login.providerName === COGNITO_LOGIN_PROVIDER
-      ? login.userIdentifier === identity.identityId
+      ? login.userIdentifier === identity.identityId && !predatesUnlink(login, identity)
       : identity.logins.some((own) => own.providerName === login.providerName && own.userIdentifier === login.userIdentifier);
 
   if (identity.logins.length > 0) {

@@ -140,7 +140,15 @@ export const postgresMigrations: readonly Migration[] = [
     sql: `
       -- As SQLite's migration 6.
       ALTER TABLE datasets ADD COLUMN restored_from_sync_count BIGINT NOT NULL DEFAULT 0;
+    `,
+  },
+  {
+    version: 5,
+    name: 'restore spans and token cut-off',
+    sql: `
+      -- As SQLite's migration 7.
       ALTER TABLE datasets ADD COLUMN restored_to_sync_count BIGINT NOT NULL DEFAULT 0;
+      ALTER TABLE identities ADD COLUMN tokens_not_before BIGINT NOT NULL DEFAULT 0;
     `,
   },
 ];

@@ -266,7 +266,7 @@ const toPoolUsage = (identityPoolId: string, usage: PoolUsageRow): IdentityPoolU
 });
 
 /** An identity with its logins (one statement, so one snapshot), from `identities i`. */
-const IDENTITY_COLUMNS = `i.identity_id, i.identity_pool_id, i.creation_date, i.last_modified_date, i.inaccessible,
+const IDENTITY_COLUMNS = `i.identity_id, i.identity_pool_id, i.creation_date, i.last_modified_date, i.inaccessible, i.tokens_not_before,
   (SELECT json_agg(json_build_array(l.provider_name, l.user_identifier) ORDER BY l.provider_name, l.user_identifier) FROM identity_logins l WHERE l.identity_id = i.identity_id) AS logins`;
 
 interface IdentityRow {
@@ -275,6 +275,7 @@ interface IdentityRow {
   creation_date: number;
   last_modified_date: number;
   inaccessible: boolean;
+  tokens_not_before: number;
   logins: Array<[providerName: string, userIdentifier: string]> | null;
 }
 
@@ -285,14 +286,17 @@ const toIdentity = (row: IdentityRow): IdentityRecord => ({
   lastModifiedDate: row.last_modified_date,
   logins: (row.logins ?? []).map(([providerName, userIdentifier]) => ({ providerName, userIdentifier })),
   ...(row.inaccessible ? { inaccessible: true } : {}),
+  ...(row.tokens_not_before ? { tokensNotBefore: row.tokens_not_before } : {}),
 });
 
 /** After a link, or a merge that may bring logins: an identity with a login is accessible. */
 const TOUCH_LINKED_IDENTITY = `UPDATE identities i SET last_modified_date = $1,
   inaccessible = i.inaccessible AND NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = i.identity_id) WHERE i.identity_id = $2`;
-/** After an unlink: inaccessible once no login is left. */
+/** After an unlink: inaccessible once no login is left, its Cognito tokens so far void. */
 const TOUCH_UNLINKED_IDENTITY = `UPDATE identities i SET last_modified_date = $1,
-  inaccessible = NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = i.identity_id) WHERE i.identity_id = $2 RETURNING i.inaccessible`;
+  inaccessible = NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = i.identity_id),
+  tokens_not_before = CASE WHEN EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = i.identity_id) THEN i.tokens_not_before ELSE $1 END
+  WHERE i.identity_id = $2 RETURNING i.inaccessible`;
 
 /** See Store.markRestored (as SQLite's), with the settings entry new datasets start from. */
 const MARK_RESTORED = `WITH mark AS (

@@ -177,10 +177,20 @@ export const sqliteMigrations: readonly Migration[] = [
     version: 6,
     name: 'restore marks',
     sql: `
-      -- The SyncCounts the dataset skipped when its database was marked restored from a backup, (from, to); 0, 0 if
-      -- never (see core/restore.ts).
+      -- Where the dataset's SyncCount was when its database was marked restored from a backup (core/restore.ts).
       ALTER TABLE datasets ADD COLUMN restored_from_sync_count INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
+  {
+    version: 7,
+    name: 'restore spans and token cut-off',
+    sql: `
+      -- Where the restore mark moved the SyncCount to: (restored_from_sync_count, restored_to_sync_count) is the span
+      -- it skipped; 0 if never marked (core/restore.ts).
       ALTER TABLE datasets ADD COLUMN restored_to_sync_count INTEGER NOT NULL DEFAULT 0;
+      -- Cognito tokens of the identity issued before this time (epoch ms) prove nothing: set when its last login was
+      -- unlinked (identity-access.ts); 0 if never.
+      ALTER TABLE identities ADD COLUMN tokens_not_before INTEGER NOT NULL DEFAULT 0;
     `,
   },
 ];

@@ -37,6 +37,7 @@ interface IdentityRow {
   creation_date: number;
   last_modified_date: number;
   inaccessible: number;
+  tokens_not_before: number;
 }
 
 /**
@@ -255,9 +256,12 @@ export class SqliteStore implements Store {
       touchLinkedIdentity: db.prepare(
         'UPDATE identities SET last_modified_date = ?, inaccessible = inaccessible AND NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = identities.identity_id) WHERE identity_id = ?',
       ),
-      /** After an unlink: inaccessible once no login is left (returns the flag). */
-      touchUnlinkedIdentity: db.prepare<[number, string], { inaccessible: number }>(
-        'UPDATE identities SET last_modified_date = ?, inaccessible = NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = identities.identity_id) WHERE identity_id = ? RETURNING inaccessible',
+      /** After an unlink: inaccessible once no login is left, its Cognito tokens so far void (returns the flag). */
+      touchUnlinkedIdentity: db.prepare<[{ now: number; id: string }], { inaccessible: number }>(
+        `UPDATE identities SET last_modified_date = @now,
+           inaccessible = NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = identities.identity_id),
+           tokens_not_before = CASE WHEN EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = identities.identity_id) THEN tokens_not_before ELSE @now END
+         WHERE identity_id = @id RETURNING inaccessible`,
       ),
       listIdentities: db.prepare<[string, string, number], IdentityRow>(`SELECT * FROM identities WHERE identity_pool_id = ? AND identity_id > ? ORDER BY identity_id ${LIMIT}`),
       deleteIdentity: db.prepare('DELETE FROM identities WHERE identity_id = ?'),
@@ -705,6 +709,7 @@ export class SqliteStore implements Store {
       lastModifiedDate: row.last_modified_date,
       logins: this.sql.identityLogins.all(row.identity_id).map((login) => ({ providerName: login.provider_name, userIdentifier: login.user_identifier })),
       ...(row.inaccessible ? { inaccessible: true } : {}),
+      ...(row.tokens_not_before ? { tokensNotBefore: row.tokens_not_before } : {}),
     };
   }
 
@@ -728,7 +733,7 @@ export class SqliteStore implements Store {
       const removed = userIdentifier === undefined
         ? this.sql.deleteProviderLogins.run(identityId, providerName).changes
         : this.sql.deleteUserLogin.run(identityId, providerName, userIdentifier).changes;
-      if (removed > 0 && this.sql.touchUnlinkedIdentity.get(now, identityId)?.inaccessible) this.sql.deleteIdentityCredentials.run(identityId);
+      if (removed > 0 && this.sql.touchUnlinkedIdentity.get({ now, id: identityId })?.inaccessible) this.sql.deleteIdentityCredentials.run(identityId);
       return removed;
     });
   }

@@ -337,3 +337,32 @@ describe('Server-Sent Events parser', () => {
     }
   });
 });
+
+describe('live sync from a device whose clock is off', () => {
+  test('the stream, opened before any sync, learns the offset from its refusal and connects (both signings)', { timeout: 30_000 }, async () => {
+    const server = await startServer();
+    const realNow = Date.now;
+    try {
+      const pool = await createPool(server);
+      for (const signing of ['header', 'presigned-url'] as const) {
+        const m = device(server, pool);
+        await m.identityId();
+        await m.openOrCreateDataset('clock');
+        Date.now = () => realNow() + (signing === 'header' ? 20 : -20) * 60_000;
+        const { live, errors } = watch(m, { signing });
+        try {
+          await waitFor(() => live.connected, `the stream to open (${signing})`);
+          assert.deepEqual(errors, []);
+        } finally {
+          await live.stop();
+          Date.now = realNow;
+        }
+      }
+      // Back on the right clock, the next request learns that too.
+      await (await device(server, pool).openOrCreateDataset('clock')).synchronize();
+    } finally {
+      Date.now = realNow;
+      await server.stop();
+    }
+  });
+});

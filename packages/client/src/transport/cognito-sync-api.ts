@@ -1,5 +1,5 @@
 // The Cognito Sync operations the client uses, as REST-JSON calls (2014-06-30 model), with their pagination.
-import { encodeLabel, fetchOrNetworkError, prepareAwsRequest, sendAwsRequest, serviceErrorOf, type AwsCredentials, type AwsRequest, type HttpExchange } from './signed-fetch.ts';
+import { encodeLabel, fetchOrNetworkError, learnedClockSkew, prepareAwsRequest, sendAwsRequest, serviceErrorOf, type AwsCredentials, type AwsRequest, type HttpExchange } from './signed-fetch.ts';
 
 export interface RemoteRecord {
   key: string;
@@ -213,10 +213,13 @@ export class CognitoSyncApi {
       fetch: this.config.fetch,
       signal: options.signal,
     };
-    const prepared = await prepareAwsRequest(request, options.presignExpiresInSeconds);
-    const response = await fetchOrNetworkError(request, prepared);
-    if (response.ok && response.body) return response;
-    const text = await response.text().catch(() => '');
-    throw serviceErrorOf(response, text);
+    // A signature refused for the device's clock is signed again once with the service's (see sendAwsRequest).
+    for (let attempt = 0; ; attempt++) {
+      const prepared = await prepareAwsRequest(request, options.presignExpiresInSeconds);
+      const response = await fetchOrNetworkError(request, prepared);
+      if (response.ok && response.body) return response;
+      const error = serviceErrorOf(response, await response.text().catch(() => ''));
+      if (attempt > 0 || !learnedClockSkew(request, error, response.headers.get('date'))) throw error;
+    }
   }
 }

@@ -67,6 +67,14 @@ const isClockSkewError = (error: ServiceError) =>
   (error.name === 'InvalidSignatureException' || error.name === 'SignatureDoesNotMatch') && /Signature (expired|not yet current)/.test(error.message);
 
 /**
+ * Whether `error` refused the request's signature for its time and the answer's Date header taught a new clock
+ * offset: the request is then worth signing and sending once more.
+ */
+export function learnedClockSkew(request: AwsRequest, error: ServiceError, date: string | null): boolean {
+  return request.credentials !== undefined && isClockSkewError(error) && learnClockOffset(request.endpoint, date);
+}
+
+/**
  * Learns the clock offset to `endpoint` from an answer's Date header; true when it changed by more than a second
  * (a request signed again with it is then worth sending).
  */
@@ -183,7 +191,7 @@ async function sendAwsRequestOnce<T>(request: AwsRequest): Promise<T> {
   }
   if (answer.status < 200 || answer.status > 299) {
     const error = serviceErrorOf(answer, text);
-    if (request.credentials && isClockSkewError(error) && learnClockOffset(request.endpoint, answer.header('date'))) throw new ClockSkewError(error);
+    if (learnedClockSkew(request, error, answer.header('date'))) throw new ClockSkewError(error);
     throw error;
   }
   if (!text) return {} as T;

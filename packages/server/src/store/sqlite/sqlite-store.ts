@@ -94,7 +94,7 @@ const toDatasetRow = (t: DatasetTuple): DatasetRow => ({
 });
 
 /**
- * See Store.markRestored and core/restore.ts (max(sync_count + gap, now) is restoredSyncCount). A deleted dataset's
+ * See Store.markRestored and core/restore.ts (the jump is max(sync_count + gap, now)). A deleted dataset's
  * deletion count moves with it, so the deletion stays its last change.
  */
 const MARK_RESTORED = `UPDATE datasets SET

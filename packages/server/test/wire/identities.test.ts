@@ -221,7 +221,9 @@ describe('developer-authenticated identities', () => {
     // The unlinked user's old token stays void for the identity now linked to someone else.
     const oldToken = await rejection(() => identity().send(new GetCredentialsForIdentityCommand({ IdentityId: zed.IdentityId!, Logins: cognitoLogin })));
     assert.equal(oldToken.name, 'NotAuthorizedException');
-    assert.equal((await rejection(() => identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: cognitoLogin })))).name, 'NotAuthorizedException');
+    const oldTokenGetId = await rejection(() => identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: cognitoLogin })));
+    assert.equal(oldTokenGetId.name, 'NotAuthorizedException');
+    assert.match(oldTokenGetId.message, /issued before the identity's last login was unlinked/);
   });
 
   test('MergeDeveloperIdentities keeps the source’s data as MergedDatasetNames of the destination', async () => {

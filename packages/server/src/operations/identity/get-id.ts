@@ -28,7 +28,8 @@ export default defineOperation({
       if (login.providerName === COGNITO_LOGIN_PROVIDER) {
         const named = await store.getIdentity(login.userIdentifier);
         if (!named || named.identityPoolId !== pool.identityPoolId) throw new NotAuthorizedException('Invalid login token. The identity it was issued for no longer exists.');
-        if (named.inaccessible || predatesUnlink(login, named)) throw new NotAuthorizedException(INACCESSIBLE_MESSAGE);
+        if (named.inaccessible) throw new NotAuthorizedException(INACCESSIBLE_MESSAGE);
+        if (predatesUnlink(login, named)) throw new NotAuthorizedException("Invalid login token. It was issued before the identity's last login was unlinked.");
         if (named.logins.length > 0) unauthenticatedOnly = false;
         owners.add(named.identityId);
       } else {

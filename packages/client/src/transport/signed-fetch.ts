@@ -161,44 +161,28 @@ export function fetchOrNetworkError(request: AwsRequest, prepared: PreparedReque
  * answer. A signature refused for its time is sent once more, signed with the service's clock (see clockOffsets).
  */
 export async function sendAwsRequest<T>(request: AwsRequest): Promise<T> {
-  try {
-    return await sendAwsRequestOnce<T>(request);
-  } catch (error) {
-    if (!(error instanceof ClockSkewError)) throw error;
-    return sendAwsRequestOnce<T>(request).catch((again: unknown) => {
-      throw again instanceof ClockSkewError ? again.serviceError : again;
-    });
-  }
-}
-
-/** A signature refused for its time, whose answer taught a new clock offset. */
-class ClockSkewError extends Error {
-  constructor(readonly serviceError: ServiceError) {
-    super(serviceError.message);
-  }
-}
-
-async function sendAwsRequestOnce<T>(request: AwsRequest): Promise<T> {
-  const prepared = await prepareAwsRequest(request);
-  const answer = await sendOrNetworkError<HttpAnswer>(request, prepared, request.exchange ?? fetchExchange(request.fetch));
-  const where = `${request.method} ${prepared.url.split('?')[0]}`;
-  let text: string;
-  try {
-    text = await answer.text();
-  } catch (error) {
-    if (request.signal?.aborted) throw request.signal.reason ?? error;
-    throw new NetworkError(`Reading the answer of ${where} failed: ${(error as Error)?.message ?? error}`, { cause: error });
-  }
-  if (answer.status < 200 || answer.status > 299) {
-    const error = serviceErrorOf(answer, text);
-    if (learnedClockSkew(request, error, answer.header('date'))) throw new ClockSkewError(error);
-    throw error;
-  }
-  if (!text) return {} as T;
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    throw new ServiceError('SerializationException', `Answer of ${where} is not JSON`, answer.status);
+  for (let attempt = 0; ; attempt++) {
+    const prepared = await prepareAwsRequest(request);
+    const answer = await sendOrNetworkError<HttpAnswer>(request, prepared, request.exchange ?? fetchExchange(request.fetch));
+    const where = `${request.method} ${prepared.url.split('?')[0]}`;
+    let text: string;
+    try {
+      text = await answer.text();
+    } catch (error) {
+      if (request.signal?.aborted) throw request.signal.reason ?? error;
+      throw new NetworkError(`Reading the answer of ${where} failed: ${(error as Error)?.message ?? error}`, { cause: error });
+    }
+    if (answer.status < 200 || answer.status > 299) {
+      const error = serviceErrorOf(answer, text);
+      if (attempt > 0 || !learnedClockSkew(request, error, answer.header('date'))) throw error;
+      continue;
+    }
+    if (!text) return {} as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ServiceError('SerializationException', `Answer of ${where} is not JSON`, answer.status);
+    }
   }
 }
 

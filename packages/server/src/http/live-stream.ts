@@ -2,7 +2,7 @@
 // committed change of that identity's datasets. Authorized like every request (SigV4 header or pre-signed
 // URL, since EventSource cannot send headers): identity credentials see only their own identity.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { authorize, type CredentialLookup } from '../auth/principal.js';
+import { authorize, type CredentialLookup, type SigningCredentials } from '../auth/principal.js';
 import { verifySignature } from '../auth/sigv4.js';
 import { LimitExceededException, ResourceNotFoundException } from '../errors.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -45,8 +45,10 @@ export const isLivePath = (rawPath: string) => LIVE_PATH.test(rawPath);
 export async function serveLiveStream(req: IncomingMessage, res: ServerResponse, rawPath: string, rawQuery: string, deps: LiveStreamDependencies): Promise<void> {
   const [, rawPool, rawIdentity] = LIVE_PATH.exec(rawPath)!;
   const request = { method: req.method ?? 'GET', rawPath, query: parseQuery(rawQuery), headers: req.headers, body: Buffer.alloc(0) };
-  const principal = await verifySignature(request, 'cognito-sync', deps.credentials, new Date(), deps.signatureSkewSeconds);
-  const signedWith = await deps.credentials(principal.accessKeyId);
+  // The credentials the signature was checked against, kept for their expiry (below) without reading them again.
+  let signedWith: SigningCredentials | undefined;
+  const lookup: CredentialLookup = async (accessKeyId) => (signedWith = await deps.credentials(accessKeyId));
+  const principal = await verifySignature(request, 'cognito-sync', lookup, new Date(), deps.signatureSkewSeconds);
   const input = { IdentityPoolId: decodeComponent(rawPool!, 'path'), IdentityId: decodeComponent(rawIdentity!, 'path') };
   authorize('LiveStream', ['identity', 'developer'], principal, input);
   // The same constraints as DescribeIdentityUsage's path members.

@@ -171,10 +171,13 @@ const UPDATE_DATASETS_AND_RECORDS = `WITH q AS (
     ORDER BY e.position)
   SELECT n FROM dataset`;
 
-/** A dataset's first write (only under the identity's lock, so no one else creates it meanwhile). */
+/**
+ * A dataset's first write (only under the identity's lock, so no one else creates it meanwhile). It takes the count
+ * one past where a dataset created now starts (0, or the restore mark: core/restore.ts), so that start is $6 - 1.
+ */
 const INSERT_DATASET_AND_RECORDS = `WITH dataset AS (
     INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, sync_sessions_count, restored_to_sync_count)
-    VALUES ($1, $2, $3, true, $9, $4, $5, $6, $7, $8, 1, COALESCE((SELECT value::bigint FROM settings WHERE name = '${RESTORED_SETTING}'), 0)) RETURNING dataset_id)${WRITE_RECORDS}`;
+    VALUES ($1, $2, $3, true, $9, $4, $5, $6, $7, $8, 1, $6::bigint - 1) RETURNING dataset_id)${WRITE_RECORDS}`;
 
 /** DeleteDataset after locking the row ($1): records, dataset state (its new SyncCount $3) and outbox ($4–$7) at once. */
 const DELETE_DATASET = `WITH removed AS (DELETE FROM records WHERE dataset_id = $1),

@@ -251,7 +251,6 @@ export class SqliteStore implements Store {
       ),
       insertIdentity: db.prepare('INSERT INTO identities (identity_id, identity_pool_id, creation_date, last_modified_date) VALUES (?, ?, ?, ?)'),
       getIdentity: db.prepare<[string], IdentityRow>('SELECT * FROM identities WHERE identity_id = ?'),
-      touchIdentity: db.prepare('UPDATE identities SET last_modified_date = ? WHERE identity_id = ?'),
       /** After a link, or a merge that may bring logins: an identity with a login is accessible. */
       touchLinkedIdentity: db.prepare(
         'UPDATE identities SET last_modified_date = ?, inaccessible = inaccessible AND NOT EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = identities.identity_id) WHERE identity_id = ?',

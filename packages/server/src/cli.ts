@@ -12,6 +12,20 @@ const usage = `usage: cognisync serve [--host H] [--port N] [--data-dir DIR] [--
        cognisync backup --out FILE [--data-dir DIR]
        cognisync mark-restored [--data-dir DIR] [--database-url URL]`;
 
+/** The flags every one-shot command takes: where the store is. */
+const STORE_FLAGS = ['--data-dir', '--database-url'];
+
+/**
+ * The flags of a one-shot command (migrate, backup, mark-restored): only the store's. serve's own (--port, --host,
+ * --region) are refused rather than ignored, since `cognisync migrate --port 8081` would suggest it serves.
+ */
+function storeArgs(command: string, args: string[]): string[] {
+  for (const arg of args) {
+    if (arg.startsWith('--') && !STORE_FLAGS.includes(arg.split('=')[0]!)) throw new Error(`${command} takes only ${STORE_FLAGS.join(' and ')}, not ${arg.split('=')[0]}\n${usage}`);
+  }
+  return args;
+}
+
 /** Takes over the signals bin/cognisync.js held while the CLI loaded: none when the CLI was loaded another way. */
 function heldSignals(): string[] {
   const take = (globalThis as Record<symbol, unknown>)[Symbol.for('cognisync.heldSignals')] as (() => string[]) | undefined;
@@ -30,9 +44,11 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${usage}\n`);
     return;
   }
+  // Opening a PostgreSQL store may find it restored and mark it (PostgresStore.markIfRestored): say so.
+  const reportMarks = { onMarkedRestored: (note: string) => void process.stderr.write(`cognisync: ${note}\n`) };
   if (command === 'migrate') {
     // Opening a store applies its migrations (under an advisory lock on PostgreSQL).
-    const store = await openStore(loadConfig(rest, process.env));
+    const store = await openStore(loadConfig(storeArgs(command, rest), process.env), reportMarks);
     await store.close();
     process.stdout.write('cognisync: schema is up to date\n');
     return;
@@ -43,7 +59,7 @@ async function main(argv: string[]): Promise<void> {
     const inline = at >= 0 && rest[at]!.startsWith('--out=');
     const out = at < 0 ? undefined : inline ? rest[at]!.slice('--out='.length) : rest[at + 1];
     if (!out || out.startsWith('--')) throw new Error(`backup needs --out FILE\n${usage}`);
-    const config = loadConfig([...rest.slice(0, at), ...rest.slice(at + (inline ? 1 : 2))], process.env);
+    const config = loadConfig(storeArgs(command, [...rest.slice(0, at), ...rest.slice(at + (inline ? 1 : 2))]), process.env);
     const pages = await backupSqlite(config, resolve(out));
     process.stdout.write(`cognisync: backed up ${pages} pages to ${resolve(out)}\n`);
     process.stderr.write(`cognisync: keep a copy of ${config.masterKey ? 'COGNISYNC_MASTER_KEY' : `${config.dataDir}/master.key`} too; issued credentials and the OpenID key need it.\n`);
@@ -51,7 +67,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'mark-restored') {
     // After a restore that did not come from `cognisync backup` (pg_restore, a file copied by hand); see core/restore.ts.
-    const store = await openStore(loadConfig(rest, process.env));
+    const store = await openStore(loadConfig(storeArgs(command, rest), process.env), reportMarks);
     try {
       process.stdout.write(`cognisync: marked ${await store.markRestored(Date.now())} datasets as restored\n`);
     } finally {

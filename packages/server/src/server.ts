@@ -45,10 +45,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const logFlusher = setInterval(() => logger.flush(), 1000).unref();
   const flushLogAtExit = () => logDestination.flushSync();
   process.on('exit', flushLogAtExit);
-  const store = await openStore(config, (error) =>
+  const store = await openStore(config, {
     // Only message and code: the driver attaches its whole client object to these errors.
-    logger.warn({ error: error.message, code: (error as { code?: string }).code }, 'database connection lost; the pool reconnects'),
-  );
+    onBackgroundError: (error) => logger.warn({ error: error.message, code: (error as { code?: string }).code }, 'database connection lost; the pool reconnects'),
+    onMarkedRestored: (note) => logger.warn(note),
+  });
   const developer = await resolveDeveloperCredentials(store, config.developerAccessKeyId, config.developerSecretAccessKey);
   if (developer.generated) {
     process.stderr.write(

@@ -5,10 +5,17 @@ import { PostgresStore } from './postgres/postgres-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store } from './store.js';
 
-export async function openStore(config: Config, onBackgroundError?: (error: Error) => void): Promise<Store> {
+export interface OpenStoreEvents {
+  /** An idle PostgreSQL connection failed (the pool replaces it). */
+  onBackgroundError?: (error: Error) => void;
+  /** The PostgreSQL database was found restored or copied since it was last opened, and was marked restored. */
+  onMarkedRestored?: (note: string) => void;
+}
+
+export async function openStore(config: Config, events: OpenStoreEvents = {}): Promise<Store> {
   if (config.databaseUrl) {
     if (!/^postgres(ql)?:\/\//.test(config.databaseUrl)) throw new Error('--database-url must be a postgres:// or postgresql:// URL');
-    const store = new PostgresStore({ connectionString: config.databaseUrl, maxConnections: config.databaseMaxConnections, ...(onBackgroundError ? { onBackgroundError } : {}) });
+    const store = new PostgresStore({ connectionString: config.databaseUrl, maxConnections: config.databaseMaxConnections, ...events });
     try {
       await store.migrate();
     } catch (error) {

@@ -243,7 +243,7 @@ export interface LoginOwnedElsewhere {
 }
 
 export interface Store {
-  /** Applies pending schema migrations. */
+  /** Applies pending schema migrations (PostgreSQL: and marks a database found restored, PostgresStore.markIfRestored). */
   migrate(): Promise<void>;
   /**
    * Marks the database as restored from a backup at `now` (core/restore.ts): every dataset's SyncCount jumps to

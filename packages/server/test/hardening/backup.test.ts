@@ -34,47 +34,59 @@ test('backup while writing, then restore per the README: a consistent snapshot t
   const client = syncClient(server.endpoint, alice.credentials);
   const { SyncSessionToken } = await client.send(new ListRecordsCommand(key));
 
-  // One sequential writer: after n acknowledged writes the dataset is exactly `history[n]`.
-  const history: Record<string, string>[] = [{}];
   let writing = true;
-  const writer = (async () => {
-    for (let n = 1; writing; n++) {
-      const current = history[history.length - 1]!;
-      const recordKey = `entry-${n % 40}`;
-      const syncCount = Object.hasOwn(current, recordKey) ? n - 40 : 0;
-      const value = `written #${n} ${'.'.repeat(n % 300)}`;
-      await client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken, RecordPatches: [{ Op: 'replace', Key: recordKey, Value: value, SyncCount: syncCount }] }));
-      history.push({ ...current, [recordKey]: value });
-    }
-  })();
-  while (history.length < 50) await new Promise((r) => setTimeout(r, 10));
-
-  const out = join(work, 'cognisync-backup.db');
-  const writtenBefore = history.length - 1;
-  const { stdout, stderr } = await backup(out);
-  const writtenAfter = history.length - 1;
-  assert.match(stdout, /^cognisync: backed up \d+ pages to .*cognisync-backup\.db\n$/);
-  assert.match(stderr, /COGNISYNC_MASTER_KEY/, 'the command reminds to keep the master key');
-  while (history.length - 1 < writtenAfter + 20) await new Promise((r) => setTimeout(r, 10));
-  writing = false;
-  await writer;
-  const writtenInTotal = history.length - 1;
-  assert.ok(writtenAfter > writtenBefore || writtenBefore > 0);
-
-  // The backup and the database hold the developer and SyncSessionToken secrets: only the owner may read them.
-  assert.equal(statSync(out).mode & 0o777, 0o600, 'backup file mode');
-  assert.equal(statSync(dataDir).mode & 0o777, 0o700, 'data dir mode');
-  for (const file of ['cognisync.db', 'cognisync.db-wal', 'cognisync.db-shm']) assert.equal(statSync(join(dataDir, file)).mode & 0o777, 0o600, `${file} mode`);
-
-  // A second backup to the same file is refused rather than overwriting it.
-  await assert.rejects(backup(out), (error: { code: number; stderr: string }) => error.code === 1 && /already exists/.test(error.stderr));
-
-  // Restore, as documented: stop, copy the backup over the database, remove -wal/-shm, start with the same master key.
-  assert.equal(await server.stop(), 0);
-  copyFileSync(out, join(dataDir, 'cognisync.db'));
-  for (const suffix of ['-wal', '-shm']) rmSync(join(dataDir, `cognisync.db${suffix}`), { force: true });
-  server = await startServer({ dataDir, env });
+  let writer: Promise<void> | undefined;
   try {
+    // One sequential writer: after n acknowledged writes the dataset is exactly `history[n]`.
+    const history: Record<string, string>[] = [{}];
+    let writerFailure: unknown;
+    // Waits for `written` acknowledged writes; a writer that failed fails the test instead of leaving it waiting.
+    const untilWritten = async (written: number) => {
+      while (history.length - 1 < written) {
+        if (writerFailure) throw writerFailure;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    writer = (async () => {
+      for (let n = 1; writing; n++) {
+        const current = history[history.length - 1]!;
+        const recordKey = `entry-${n % 40}`;
+        const syncCount = Object.hasOwn(current, recordKey) ? n - 40 : 0;
+        const value = `written #${n} ${'.'.repeat(n % 300)}`;
+        await client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken, RecordPatches: [{ Op: 'replace', Key: recordKey, Value: value, SyncCount: syncCount }] }));
+        history.push({ ...current, [recordKey]: value });
+      }
+    })().catch((error: unknown) => {
+      writerFailure = error;
+    });
+    await untilWritten(49);
+
+    const out = join(work, 'cognisync-backup.db');
+    const writtenBefore = history.length - 1;
+    const { stdout, stderr } = await backup(out);
+    const writtenAfter = history.length - 1;
+    assert.match(stdout, /^cognisync: backed up \d+ pages to .*cognisync-backup\.db\n$/);
+    assert.match(stderr, /COGNISYNC_MASTER_KEY/, 'the command reminds to keep the master key');
+    await untilWritten(writtenAfter + 20);
+    writing = false;
+    await writer;
+    if (writerFailure) throw writerFailure;
+    const writtenInTotal = history.length - 1;
+    assert.ok(writtenAfter > writtenBefore || writtenBefore > 0);
+
+    // The backup and the database hold the developer and SyncSessionToken secrets: only the owner may read them.
+    assert.equal(statSync(out).mode & 0o777, 0o600, 'backup file mode');
+    assert.equal(statSync(dataDir).mode & 0o777, 0o700, 'data dir mode');
+    for (const file of ['cognisync.db', 'cognisync.db-wal', 'cognisync.db-shm']) assert.equal(statSync(join(dataDir, file)).mode & 0o777, 0o600, `${file} mode`);
+
+    // A second backup to the same file is refused rather than overwriting it.
+    await assert.rejects(backup(out), (error: { code: number; stderr: string }) => error.code === 1 && /already exists/.test(error.stderr));
+
+    // Restore, as documented: stop, copy the backup over the database, remove -wal/-shm, start with the same master key.
+    assert.equal(await server.stop(), 0);
+    copyFileSync(out, join(dataDir, 'cognisync.db'));
+    for (const suffix of ['-wal', '-shm']) rmSync(join(dataDir, `cognisync.db${suffix}`), { force: true });
+    server = await startServer({ dataDir, env });
     assert.equal((await identityClient(server.endpoint).send(new DescribeIdentityPoolCommand({ IdentityPoolId: poolId }))).IdentityPoolName, 'backup');
     // Alice's credentials (issued before the backup) and her SyncSessionToken still work: same master key, same database secrets.
     const restored = syncClient(server.endpoint, alice.credentials);
@@ -103,7 +115,10 @@ test('backup while writing, then restore per the README: a consistent snapshot t
     const after = await developer.send(new ListRecordsCommand({ ...key, LastSyncCount: count }));
     assert.deepEqual(after.Records!.map((r) => [r.Key, r.SyncCount]), [['after-restore', mark + 1], ['with-new-token', mark + 2]]);
   } finally {
-    assert.equal(await server.stop(), 0);
+    // Nothing left running, whatever failed: a live writer and server would keep the test from ever ending.
+    writing = false;
+    await writer;
+    await server.stop();
   }
 });
 

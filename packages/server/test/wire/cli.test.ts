@@ -48,6 +48,12 @@ test('bad commands and options fail with a clear message and a non-zero exit', a
   const flagsOnly = await cognisync('--port', 'eighty');
   assert.notEqual(flagsOnly.code, 0);
   assert.match(flagsOnly.stderr, /invalid port/);
+  // The one-shot commands take only the store's flags: serve's are refused, not ignored.
+  for (const args of [['migrate', '--port', '8081'], ['mark-restored', '--region=eu-west-1'], ['backup', '--out', 'x.db', '--host', '0.0.0.0']]) {
+    const oneShot = await cognisync(...args);
+    assert.equal(oneShot.code, 1, args.join(' '));
+    assert.match(oneShot.stderr, new RegExp(`^cognisync: ${args[0]} takes only --data-dir and --database-url, not --(port|region|host)\n`));
+  }
   const badUrl = await cognisync('serve', '--port', '0', '--database-url', 'mysql://localhost/x');
   assert.notEqual(badUrl.code, 0);
   assert.match(badUrl.stderr, /postgres:\/\//);

@@ -38,6 +38,8 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** Called when an idle pooled connection fails (the pool replaces it). */
   onBackgroundError?: (error: Error) => void;
+  /** Called when migrate() finds the database restored or copied since a cognisync last opened it, and marks it. */
+  onMarkedRestored?: (note: string) => void;
 }
 
 type Queryable = pg.Pool | pg.PoolClient;
@@ -50,6 +52,8 @@ const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid
 /** Lock key for the advisory lock that serializes one identity's writers. */
 const identityLockKey = (identityPoolId: string, identityId: string) => `${identityPoolId}/${identityId}`;
 const MIGRATION_LOCK = 'cognisync:migrations';
+/** The settings entry holding the database's origin when a process last opened it (see markIfRestored). */
+const DATABASE_ORIGIN_SETTING = 'database-origin';
 /** NOTIFY channel of committed changes, heard by every process's LISTEN connection. */
 const CHANGES_CHANNEL = 'cognisync_changes';
 
@@ -311,6 +315,17 @@ const MARK_RESTORED = `WITH mark AS (
     sync_count = GREATEST(sync_count + $1::bigint, $2::bigint)
   RETURNING dataset_id`;
 
+/**
+ * Where the database's contents come from: the cluster (its system identifier), the cluster's timeline (the first 8
+ * hex digits of the current WAL file's name), the database's oid and the settings table's. A restore changes it:
+ * pg_restore into a new database (a new database oid) or over the old one with --clean (new tables), a
+ * point-in-time recovery or a promoted replica (a new timeline), a cluster rebuilt from a base backup or by
+ * pg_upgrade (a new system identifier); so does a copy (CREATE DATABASE … TEMPLATE). Restarts, renames and VACUUM
+ * FULL do not. Readable by any role; it fails on a standby (read-only, where cognisync cannot run anyway).
+ */
+const DATABASE_ORIGIN = `SELECT concat_ws('/', s.system_identifier, substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8), d.oid, 'settings'::regclass::oid) AS origin
+  FROM pg_control_system() s, pg_database d WHERE d.datname = current_database()`;
+
 /** Sends the queued change events in order, one notification each, in one statement. */
 const NOTIFY_CHANGES = 'SELECT pg_notify($1, e.payload) FROM unnest($2::text[]) WITH ORDINALITY AS e (payload, n) ORDER BY e.n';
 
@@ -447,6 +462,7 @@ export class PostgresStore implements Store {
   /** NOTIFY channel of committed changes; one per schema, so test schemas sharing a database do not hear each other. */
   private readonly channel: string;
   private readonly notifier: ChangeNotifier;
+  private readonly onMarkedRestored: ((note: string) => void) | undefined;
   /**
    * The last UpdateRecords queued on each dataset in this process (settled, never rejecting), so that this
    * process's writers of one dataset take turns instead of racing: every write raises the dataset's SyncCount,
@@ -479,6 +495,7 @@ export class PostgresStore implements Store {
 
   constructor(options: PostgresStoreOptions) {
     this.connectionString = options.connectionString;
+    this.onMarkedRestored = options.onMarkedRestored;
     const url = splitOptions(options.connectionString);
     this.pool = new pg.Pool({
       connectionString: url.connectionString,
@@ -572,10 +589,45 @@ export class PostgresStore implements Store {
             throw error;
           }
         }
+        await this.markIfRestored(client);
       } finally {
         await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [MIGRATION_LOCK]).catch(() => undefined);
       }
     });
+  }
+
+  /**
+   * Marks the database restored (core/restore.ts) when its origin (DATABASE_ORIGIN) is not the one the last process
+   * to open it saw: a database restored with pg_restore or to a point in time, or promoted from a replica, may have
+   * lost writes that devices synced, and an operator may not know to run `cognisync mark-restored`. A copy that was
+   * never used apart (a move to a new server, an upgrade) loses nothing by the mark: every device's count is at or
+   * below the dataset's, outside the span. Runs under the migration lock, so processes starting together mark once.
+   * Not detected: a failover while processes keep running (they reconnect without migrating), and a copy of the
+   * schema inside the same database.
+   */
+  private async markIfRestored(client: pg.PoolClient): Promise<void> {
+    let origin: string;
+    try {
+      origin = (await client.query<{ origin: string }>(DATABASE_ORIGIN)).rows[0]!.origin;
+    } catch {
+      // A managed PostgreSQL that hides these functions: nothing to compare, as before this check existed.
+      return;
+    }
+    const seen = (await client.query<{ value: string }>('SELECT value FROM settings WHERE name = $1', [DATABASE_ORIGIN_SETTING])).rows[0]?.value;
+    if (seen === origin) return;
+    await client.query('BEGIN');
+    try {
+      // First open (or the first since this check exists): only remembered.
+      const marked = seen === undefined ? undefined : (await client.query(MARK_RESTORED, [RESTORE_SYNC_COUNT_GAP, Date.now(), RESTORED_SETTING])).rowCount ?? 0;
+      await client.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value', [DATABASE_ORIGIN_SETTING, origin]);
+      await client.query('COMMIT');
+      if (marked !== undefined) {
+        this.onMarkedRestored?.(`the database was restored or copied since it was last opened (origin ${seen}, now ${origin}): marked ${marked} datasets as restored, so devices that synced what it lost are told (see README, Backup and restore)`);
+      }
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
   }
 
   async markRestored(now: number): Promise<number> {

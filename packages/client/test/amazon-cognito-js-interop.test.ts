@@ -1,51 +1,10 @@
 // Interop: a dataset written by amazon-cognito-js 1.1.0 (the archived browser sync manager, unmodified, with
 // aws-sdk v2's CognitoIdentityCredentials) syncs into @cognisync/client and back, conflicts included.
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import AWS from 'aws-sdk';
+import { call, type Acjs } from './amazon-cognito-js.ts';
 import { createPool, device, serverValues, startServer, type ServerProcess } from './support.ts';
-
-process.env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE = '1';
-
-/** window.localStorage for amazon-cognito-js's default store; items are own properties as on a real Storage. */
-class MemoryStorage {
-  get length(): number {
-    return Object.keys(this).length;
-  }
-  key(index: number): string | null {
-    return Object.keys(this)[index] ?? null;
-  }
-  getItem(key: string): string | null {
-    return Object.hasOwn(this, key) ? (this as unknown as Record<string, string>)[key]! : null;
-  }
-  setItem(key: string, value: string): void {
-    (this as unknown as Record<string, string>)[key] = String(value);
-  }
-  removeItem(key: string): void {
-    delete (this as unknown as Record<string, string>)[key];
-  }
-  clear(): void {
-    for (const key of Object.keys(this)) delete (this as unknown as Record<string, string>)[key];
-  }
-}
-Object.assign(globalThis, { window: { localStorage: new MemoryStorage() } });
-createRequire(import.meta.url)('amazon-cognito-js');
-Object.assign(globalThis, { AWS });
-
-type Acjs = any;
-
-/** A node-style callback call as a promise that fails instead of hanging. */
-function call<T>(what: string, invoke: (callback: (error: unknown, value: T) => void) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: no callback within 15 s`)), 15_000);
-    invoke((error, value) => {
-      clearTimeout(timer);
-      if (error) reject(error);
-      else resolve(value);
-    });
-  });
-}
 
 /** amazon-cognito-js synchronize(); conflicts are resolved with `resolve(conflict)` (default: remote record). */
 function acjsSynchronize(dataset: Acjs, resolve: (conflict: Acjs) => Acjs = (c) => c.resolveWithRemoteRecord()): Promise<string[]> {

@@ -75,6 +75,19 @@ describe('applyRecordPatches: the conflict rule', () => {
     assert.throws(() => applyRecordPatches(input([], [put('k', 'v', 3)], { dataset: { ...dataset, live: false, syncCount: 3 } })), error('ResourceConflictException'));
   });
 
+  test('after a restore, a stored key unchanged since the backup takes a count the restore lost (a device kept it from a conflict)', () => {
+    // Backed up at 5, marked at 1,000,005: counts 6 to 1,000,004 were lost.
+    const dataset = { live: true, syncCount: 1_000_007, dataStorage: 2, numRecords: 2, restored: { from: 5, to: 1_000_005 } };
+    const records = [stored('old', '1', 4), stored('rewritten', '2', 1_000_006)];
+    assert.equal(applyRecordPatches(input(records, [put('old', 'mine', 6)], { dataset })).records[0]!.syncCount, 1_000_008);
+    assert.equal(applyRecordPatches(input(records, [put('old', 'mine', 1_000_004)], { dataset })).dataset.syncCount, 1_000_008);
+    // Outside the span, or a record written since the restore: the usual conflict.
+    for (const syncCount of [3, 5, 1_000_005]) assert.throws(() => applyRecordPatches(input(records, [put('old', 'mine', syncCount)], { dataset })), error('ResourceConflictException', `Current SyncCount for: old is: 4 not: ${syncCount}`));
+    assert.throws(() => applyRecordPatches(input(records, [put('rewritten', 'mine', 6)], { dataset })), error('ResourceConflictException'));
+    // Never restored: no such counts.
+    assert.throws(() => applyRecordPatches(input(records, [put('old', 'mine', 6)], { dataset: { ...dataset, restored: { from: 0, to: 0 } } })), error('ResourceConflictException'));
+  });
+
   test('a deletion after the SyncSessionToken\'s ListRecords is a conflict, even for new keys', () => {
     const deleted = { live: false, syncCount: 9, dataStorage: 0, numRecords: 0, deletedAtSyncCount: 9 };
     assert.throws(() => applyRecordPatches(input([], [put('new', 'v', 0)], { dataset: deleted, sessionSyncCount: 7 })), error('ResourceConflictException', /deleted after this SyncSessionToken/));

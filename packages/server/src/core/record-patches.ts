@@ -80,6 +80,15 @@ function answeredUnstored(syncCount: number, dataset: DatasetState): boolean {
 }
 
 /**
+ * Whether `syncCount`, for a key stored at `storedSyncCount`, is a version the last restore lost over the stored one
+ * (see applyRecordPatches): the count lies in the span the restore skipped, and the record has not changed since the
+ * backup.
+ */
+function lostInRestore(syncCount: number, storedSyncCount: number, dataset: DatasetState): boolean {
+  return dataset.restored !== undefined && storedSyncCount <= dataset.restored.from && syncedAfterRestoredBackup(syncCount, dataset.restored);
+}
+
+/**
  * Applies a request's patches all-or-nothing. Every patch must carry the record's current SyncCount
  * (0 for a record never written); one stale patch fails the whole request with ResourceConflictException.
  * A successful request moves the dataset SyncCount up by exactly one and stamps every record it stores with it.
@@ -92,6 +101,11 @@ function answeredUnstored(syncCount: number, dataset: DatasetState): boolean {
  * dataset has reached since its last deletion: such a count can only come from that answer (a record written since
  * the deletion would be stored), and there is no version to conflict with. A count from before the deletion still
  * conflicts, so the deletion is still learned. A tombstone that exists is stamped anew as before.
+ *
+ * After a restore (core/restore.ts), a stored key also takes a count the restore lost, if the record has not changed
+ * since the backup. A device that last synced before the backup can hold such a count for one key: it resolved a
+ * conflict with a write made after the backup and kept that write's count. Its last SyncCount is outside the span,
+ * so it is never told of the restore, and with a conflict every sync of it failed for good.
  */
 export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult {
   const { dataset, current, patches, limits } = input;
@@ -104,7 +118,7 @@ export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult
   for (const patch of patches) {
     const stored = current.get(patch.key);
     const currentSyncCount = stored?.syncCount ?? 0;
-    if (patch.syncCount !== currentSyncCount && (stored || !answeredUnstored(patch.syncCount, dataset))) {
+    if (patch.syncCount !== currentSyncCount && !(stored ? lostInRestore(patch.syncCount, currentSyncCount, dataset) : answeredUnstored(patch.syncCount, dataset))) {
       throw new ResourceConflictException(`Current SyncCount for: ${patch.key} is: ${currentSyncCount} not: ${patch.syncCount}`);
     }
   }

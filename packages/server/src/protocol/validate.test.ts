@@ -274,7 +274,9 @@ describe('validateInput: types', () => {
     assertViolations(sync.UpdateRecords.input, updateRecords({ RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 2 ** 64 }] }), [
       fails(String(2 ** 64), 'recordPatches.1.member.syncCount', 'Member must be a 64-bit integer'),
     ]);
-    assertViolations(sync.UpdateRecords.input, updateRecords({ RecordPatches: { Op: 'replace' } }), [fails('{"Op":"replace"}', 'recordPatches', 'Member must be of type list')]);
+    assertViolations(identity.CreateIdentityPool.input, { IdentityPoolName: 'p', AllowUnauthenticatedIdentities: true, OpenIdConnectProviderARNs: { Arn: 'x' } }, [
+      fails('{"Arn":"x"}', 'openIdConnectProviderARNs', 'Member must be of type list'),
+    ]);
     // A long within 64 bits but past 2^53 is taken, as the nearest safe value (no count ever gets there).
     const far = validateInput<{ LastSyncCount: number }>(sync.ListRecords.input, { IdentityPoolId: POOL, IdentityId: IDENTITY, DatasetName: 'd', LastSyncCount: 9223372036854775807 });
     assert.equal(far.LastSyncCount, Number.MAX_SAFE_INTEGER);
@@ -391,5 +393,19 @@ describe('validateInput: patterns and echoed values as AWS (Java) reads them', (
     });
     // A key is still shown: it names the record, as AWS shows it.
     assert.throws(() => validateInput(sync.UpdateRecords.input, updateRecords({ RecordPatches: [{ Op: 'replace', Key: '', Value: 'v', SyncCount: 0 }] })), { message: /Value '' at 'recordPatches\.1\.member\.key'/ });
+  });
+
+  test('a list, map or structure that fails as a whole is left out of the message when it may hold a record value or login token', () => {
+    const logins = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`p${i}.example.com`, `TOPSECRET-${i}`]));
+    for (const [shape, input, expected] of [
+      [identity.GetId.input, { IdentityPoolId: POOL, Logins: logins }, "Value at 'logins' failed to satisfy constraint: Member must have length less than or equal to 10"],
+      [identity.GetId.input, { IdentityPoolId: POOL, Logins: ['TOPSECRET'] }, "Value at 'logins' failed to satisfy constraint: Member must be of type map"],
+      [sync.UpdateRecords.input, updateRecords({ RecordPatches: { Op: 'replace', Key: 'k', Value: 'TOPSECRET' } }), "Value at 'recordPatches' failed to satisfy constraint: Member must be of type list"],
+      [sync.UpdateRecords.input, updateRecords({ RecordPatches: ['TOPSECRET'] }), "Value at 'recordPatches.1.member' failed to satisfy constraint: Member must be of type structure"],
+    ] as const) {
+      assert.throws(() => validateInput(shape, input), { message: `1 validation error detected: ${expected}` });
+    }
+    // A container of nothing sensitive is still shown.
+    assert.throws(() => validateInput(sync.UpdateRecords.input, updateRecords({ RecordPatches: [], DeviceId: ['d'] })), { message: /Value '\["d"\]' at 'deviceId'/ });
   });
 });

@@ -101,6 +101,40 @@ class Collector {
 /** A member's path in error messages (`recordPatches.1.member.key`), built only when a violation names it. */
 const join = (parent: string, segment: string) => (parent ? `${parent}.${segment}` : segment);
 
+/** Whether a shape holds a sensitive string anywhere inside it, by shape (worked out once per shape). */
+const sensitiveShapes = new WeakMap<Shape, boolean>();
+
+/**
+ * Whether a value of `shape` may hold a sensitive member (a record value, a login token): a list, map or structure
+ * that fails as a whole (wrong type, too many entries) is then left out of the message too, or it would show them.
+ */
+function holdsSensitive(shape: Shape, visiting = new Set<Shape>()): boolean {
+  const known = sensitiveShapes.get(shape);
+  if (known !== undefined) return known;
+  // A shape that contains itself: what it holds is decided where the cycle started.
+  if (visiting.has(shape)) return false;
+  visiting.add(shape);
+  let holds: boolean;
+  switch (shape.type) {
+    case 'string':
+      holds = shape.sensitive === true;
+      break;
+    case 'list':
+      holds = holdsSensitive(shape.member, visiting);
+      break;
+    case 'map':
+      holds = holdsSensitive(shape.key, visiting) || holdsSensitive(shape.value, visiting);
+      break;
+    case 'structure':
+      holds = Object.values(shape.members).some((member) => holdsSensitive(member.shape, visiting));
+      break;
+    default:
+      holds = false;
+  }
+  sensitiveShapes.set(shape, holds);
+  return holds;
+}
+
 /** `value` at `join(parent, segment)`: the path of a leaf is built only if it fails; a container's, when entered. */
 function check(shape: Shape, value: unknown, parent: string, segment: string, errors: Collector): unknown {
   switch (shape.type) {
@@ -141,17 +175,17 @@ function check(shape: Shape, value: unknown, parent: string, segment: string, er
       if (typeof value !== 'string') return errors.fail(join(parent, segment), value, 'Member must be of type blob (base64 string)');
       return value;
     case 'list': {
-      if (!Array.isArray(value)) return errors.fail(join(parent, segment), value, 'Member must be of type list');
-      if (shape.min !== undefined && value.length < shape.min) errors.fail(join(parent, segment), value, `Member must have length greater than or equal to ${shape.min}`);
-      if (shape.max !== undefined && value.length > shape.max) errors.fail(join(parent, segment), value, `Member must have length less than or equal to ${shape.max}`);
+      if (!Array.isArray(value)) return errors.fail(join(parent, segment), value, 'Member must be of type list', holdsSensitive(shape));
+      if (shape.min !== undefined && value.length < shape.min) errors.fail(join(parent, segment), value, `Member must have length greater than or equal to ${shape.min}`, holdsSensitive(shape));
+      if (shape.max !== undefined && value.length > shape.max) errors.fail(join(parent, segment), value, `Member must have length less than or equal to ${shape.max}`, holdsSensitive(shape));
       const path = join(parent, segment);
       return value.map((item, index) => (item === null ? errors.missing(`${path}.${index + 1}.member`) : check(shape.member, item, path, `${index + 1}.member`, errors)));
     }
     case 'map': {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) return errors.fail(join(parent, segment), value, 'Member must be of type map');
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return errors.fail(join(parent, segment), value, 'Member must be of type map', holdsSensitive(shape));
       const entries = Object.entries(value);
-      if (shape.min !== undefined && entries.length < shape.min) errors.fail(join(parent, segment), value, `Member must have length greater than or equal to ${shape.min}`);
-      if (shape.max !== undefined && entries.length > shape.max) errors.fail(join(parent, segment), value, `Member must have length less than or equal to ${shape.max}`);
+      if (shape.min !== undefined && entries.length < shape.min) errors.fail(join(parent, segment), value, `Member must have length greater than or equal to ${shape.min}`, holdsSensitive(shape));
+      if (shape.max !== undefined && entries.length > shape.max) errors.fail(join(parent, segment), value, `Member must have length less than or equal to ${shape.max}`, holdsSensitive(shape));
       const path = join(parent, segment);
       const out: Record<string, unknown> = {};
       for (const [key, item] of entries) {
@@ -162,7 +196,7 @@ function check(shape: Shape, value: unknown, parent: string, segment: string, er
       return out;
     }
     case 'structure':
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) return errors.fail(join(parent, segment), value, 'Member must be of type structure');
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return errors.fail(join(parent, segment), value, 'Member must be of type structure', holdsSensitive(shape));
       return checkStructure(shape, value as Record<string, unknown>, join(parent, segment), errors);
   }
 }

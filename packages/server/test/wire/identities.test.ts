@@ -173,6 +173,13 @@ describe('developer-authenticated identities', () => {
     const taken = await rejection(() => identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, IdentityId: carol.IdentityId, Logins: { 'login.example': 'bob' } })));
     assert.equal(taken.name, 'DeveloperUserAlreadyRegisteredException');
     assert.equal(taken.$metadata?.httpStatusCode, 400);
+    // A user identifier the other operations could never name (over the model's 1,024) is refused, not linked.
+    const longUsers = await createPool({ DeveloperProviderName: 'login.example' });
+    const atLimit = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: longUsers, Logins: { 'login.example': 'd'.repeat(1024) } }));
+    assert.equal((await identity().send(new LookupDeveloperIdentityCommand({ IdentityPoolId: longUsers, DeveloperUserIdentifier: 'd'.repeat(1024) }))).IdentityId, atLimit.IdentityId);
+    const tooLong = await rejection(() => identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: longUsers, Logins: { 'login.example': 'e'.repeat(1025) } })));
+    assert.equal(tooLong.name, 'InvalidParameterException');
+    assert.equal(tooLong.message, "1 validation error detected: Value at 'logins.login.example.value' failed to satisfy constraint: Member must have length less than or equal to 1024");
 
     const described = await identity().send(new DescribeIdentityCommand({ IdentityId: bob.IdentityId! }));
     assert.deepEqual(described.Logins, ['login.example']);

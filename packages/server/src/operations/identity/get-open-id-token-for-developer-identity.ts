@@ -14,6 +14,9 @@ interface Input {
   TokenDuration?: number;
 }
 
+const developerUserShape = model.LookupDeveloperIdentity.input.members.DeveloperUserIdentifier!.shape;
+const DEVELOPER_USER_MAX = developerUserShape.type === 'string' ? developerUserShape.max! : 1024;
+
 export default defineOperation({
   service: 'identity',
   model: model.GetOpenIdTokenForDeveloperIdentity,
@@ -24,6 +27,12 @@ export default defineOperation({
     // Own keys only: a provider named like an Object.prototype member (`constructor`) must not read the prototype.
     const developerUser = Object.hasOwn(input.Logins, providerName) ? input.Logins[providerName] : undefined;
     if (developerUser === undefined) throw new InvalidParameterException(`Logins must contain the pool's developer provider ${providerName}.`);
+    // The value is a DeveloperUserIdentifier, which the operations that name one take up to the model's limit (1,024),
+    // not a login token (50,000): a longer one, once linked, could never be looked up, unlinked or merged.
+    // AWS does not say; refused as a validation error (the value left out, as for every Logins value).
+    if (developerUser.length > DEVELOPER_USER_MAX) {
+      throw new InvalidParameterException(`1 validation error detected: Value at 'logins.${providerName}.value' failed to satisfy constraint: Member must have length less than or equal to ${DEVELOPER_USER_MAX}`);
+    }
     const otherLogins = Object.fromEntries(Object.entries(input.Logins).filter(([name]) => name !== providerName));
     // Cognito's own tokens name an identity; they are not logins to store (GetId does not link them either).
     const verified = (await context.identity.logins.verify(pool, otherLogins)).filter((login) => login.providerName !== COGNITO_LOGIN_PROVIDER);

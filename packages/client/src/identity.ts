@@ -121,15 +121,20 @@ export class IdentitySession {
       // Under the store's lock the first one's answer is read back instead of asking for a second identity (each
       // would have moved the device's data to its own and split the device between two identities).
       id = await store.withLock(this.settingName, async () => {
-        const stored = await store.getSetting(this.settingName);
+        let stored = await store.getSetting(this.settingName);
         if (!stored) {
           const created = await api.getId(identityPoolId, this.logins);
-          await this.switchTo(created);
-          return created;
+          // Claimed only if still unset: a lock that covers this page alone (IndexedDB without Web Locks, on a
+          // plain-http origin) let another tab ask too, and the first one stored wins; this page's GetId identity
+          // is dropped before anything was written under it.
+          const claimed = await store.commit({ settings: { [this.settingName]: created }, expectSettings: { [this.settingName]: null } });
+          stored = claimed ? created : await store.getSetting(this.settingName);
+          if (!stored) throw new Error(`The identity id of ${identityPoolId} was removed while it was being stored`);
         }
         // What this manager wrote before the id was known (under the placeholder) joins the others' data.
         await this.options.adopt(unknownIdentityId, stored);
         this.id = stored;
+        this.cached = undefined;
         return stored;
       });
     }

@@ -161,6 +161,23 @@ describe('identity and credentials', () => {
     assert.deepEqual(await serverValues(server, poolId, ia, 'other'), { fromB: '2' });
   });
 
+  test('without a lock shared between them (IndexedDB on a plain-http origin has no Web Locks), two tabs still end on one identity', async () => {
+    const shared = new MemoryStore();
+    // Each tab's store: the same storage, a lock of its own (what IndexedDbStore falls back to without Web Locks).
+    const tab = () => Object.assign(Object.create(shared) as MemoryStore, { withLock: <T>(_name: string, fn: () => Promise<T>) => fn() });
+    const a = device(server, poolId, { store: tab() });
+    const b = device(server, poolId, { store: tab() });
+    await (await a.openOrCreateDataset('fromA')).put('k', 'a');
+    await (await b.openOrCreateDataset('fromB')).put('k', 'b');
+    const [ia, ib] = await Promise.all([a.identityId(), b.identityId()]);
+    assert.equal(ib, ia);
+    assert.equal(await shared.getSetting(`identityId:${poolId}`), ia);
+    await (await a.openOrCreateDataset('fromA')).synchronize();
+    await (await b.openOrCreateDataset('fromB')).synchronize();
+    assert.deepEqual(await serverValues(server, poolId, ia, 'fromA'), { k: 'a' });
+    assert.deepEqual(await serverValues(server, poolId, ia, 'fromB'), { k: 'b' });
+  });
+
   test('credentials the service refuses while they still look valid are dropped: the sync runs again with fresh ones', async () => {
     const identityId = `us-east-1:${crypto.randomUUID()}`;
     const far = new Date(Date.now() + 3600_000);

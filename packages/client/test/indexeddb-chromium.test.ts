@@ -104,6 +104,12 @@ describe('IndexedDbStore in Chromium', { skip }, () => {
     await b.close();
   });
 
+  test('a store whose database is deleted (a logout in another tab) opens it again instead of failing for good', async () => {
+    const page = await openPage();
+    assert.equal(await call(page, 'afterDeletion', 'deleted'), 'undefined/2');
+    await page.close();
+  });
+
   test('a SyncManager on IndexedDB syncs from the page, and its data and identity survive a reload', async () => {
     const poolId = await createPool(server);
     const page = await openPage();

@@ -123,6 +123,22 @@ export const storeContract: ContractCase[] = [
     },
   },
   {
+    name: 'a commit can expect settings (absent or a value): the first of two claims wins, the second writes nothing',
+    async run(h) {
+      const store = await h.open();
+      const claim = (value: string) => store.commit({ settings: { owner: value }, expectSettings: { owner: null } });
+      equal(await claim('first'), true, 'first claim');
+      equal(await claim('second'), false, 'second claim');
+      equal(await store.getSetting('owner'), 'first', 'the setting');
+      const stale = await store.commit({ datasets: [{ identityId: identity, datasetName: 'd', put: [record('k', 'v')] }], expectSettings: { owner: 'second' } });
+      equal(stale, false, 'a wrong value');
+      equal(await store.getDataset(identity, 'd'), undefined, 'nothing written');
+      equal(await store.commit({ settings: { owner: null }, expectSettings: { owner: 'first' } }), true, 'the right value');
+      equal(await store.getSetting('owner'), undefined, 'deleted');
+      await store.close();
+    },
+  },
+  {
     name: 'purge, remove and metadata null drop records and datasets; metadata merges field by field',
     async run(h) {
       const store = await h.open();

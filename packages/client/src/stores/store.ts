@@ -24,6 +24,8 @@ export interface StoreBatch {
   datasets?: DatasetChange[];
   /** Settings to set (`null` deletes). */
   settings?: Record<string, string | null>;
+  /** Each listed setting must have exactly this value (`null` = absent) or the whole commit writes nothing. */
+  expectSettings?: Record<string, string | null>;
 }
 
 /**

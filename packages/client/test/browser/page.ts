@@ -41,6 +41,23 @@ const api = {
     }
   },
 
+  /**
+   * Uses a store, deletes its database (as a logout in another tab might), and uses the store again: the settings
+   * it then holds, as `a/b`.
+   */
+  async afterDeletion(db: string): Promise<string> {
+    const store = new IndexedDbStore(db);
+    await store.commit({ settings: { a: '1' } });
+    await new Promise((deleted, failed) => {
+      const deletion = indexedDB.deleteDatabase(db);
+      deletion.onsuccess = deleted;
+      deletion.onerror = () => failed(deletion.error);
+      deletion.onblocked = () => failed(new Error('deleteDatabase blocked by the open store'));
+    });
+    await store.commit({ settings: { b: '2' } });
+    return `${await store.getSetting('a')}/${await store.getSetting('b')}`;
+  },
+
   /** Writes through a SyncManager on IndexedDB and synchronizes via this page's origin (proxied to the server). */
   async writeAndSync(identityPoolId: string, db: string, values: Record<string, string>) {
     const manager = new SyncManager({ identityPoolId, endpoint: location.origin, store: new IndexedDbStore(db) });

@@ -94,7 +94,8 @@ export class IndexedDbStore implements LocalStore {
   }
 
   private db(): Promise<IDBDatabase> {
-    this.database ??= new Promise<IDBDatabase>((resolve, reject) => {
+    if (this.database) return this.database;
+    const opening = new Promise<IDBDatabase>((resolve, reject) => {
       const open = this.factory.open(this.name, version);
       open.onupgradeneeded = (event) => {
         const db = open.result;
@@ -106,14 +107,29 @@ export class IndexedDbStore implements LocalStore {
         if (event.oldVersion < 2) upgradeToVersion2(db, open.transaction!);
       };
       open.onsuccess = () => {
-        // Another tab upgrading the schema must not be blocked by this one.
-        open.result.onversionchange = () => open.result.close();
-        resolve(open.result);
+        const db = open.result;
+        // A connection that ends is forgotten, so the next call opens a new one: closed here when another tab
+        // upgrades the schema or deletes the database (which this one must not block), or by the browser (storage
+        // cleared). Kept, every later call would fail with InvalidStateError for the life of the page.
+        const forget = () => {
+          if (this.database === opening) this.database = undefined;
+        };
+        db.onversionchange = () => {
+          db.close();
+          forget();
+        };
+        db.onclose = forget;
+        resolve(db);
       };
       open.onerror = () => reject(open.error);
       open.onblocked = () => reject(new Error(`IndexedDB ${this.name} is blocked by an older version open in another tab`));
     });
-    return this.database;
+    this.database = opening;
+    // A failed open is not kept either: the next call tries again.
+    opening.catch(() => {
+      if (this.database === opening) this.database = undefined;
+    });
+    return opening;
   }
 
   private async read<T>(storeName: string, fn: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
@@ -182,7 +198,10 @@ export class IndexedDbStore implements LocalStore {
           return sameRecord(row ? toRecord(row) : undefined, record);
         }),
       );
-      if (!(await Promise.all(expectations)).every(Boolean)) {
+      const settingExpectations = Object.entries(batch.expectSettings ?? {}).map(
+        async ([name, value]) => ((await request<{ value: string } | undefined>(settings.get(name)))?.value ?? null) === value,
+      );
+      if (!(await Promise.all([...expectations, ...settingExpectations])).every(Boolean)) {
         t.abort();
         await done.catch(() => undefined);
         return false;

@@ -69,6 +69,7 @@ export class MemoryStore implements LocalStore {
         if (!sameRecord(this.records.get(datasetId(change.identityId, change.datasetName))?.records.get(key), record)) return false;
       }
     }
+    for (const [name, value] of Object.entries(batch.expectSettings ?? {})) if ((this.settings.get(name) ?? null) !== value) return false;
     // Validation passed: nothing below can fail, so applying in place keeps the batch atomic.
     const now = Date.now();
     for (const change of batch.datasets ?? []) {

@@ -253,6 +253,7 @@ export class SqliteStore implements LocalStore {
           if (!sameRecord(row && toRecord(row), record)) return false;
         }
       }
+      for (const [name, value] of Object.entries(batch.expectSettings ?? {})) if ((s.getSetting.get(name)?.value ?? null) !== value) return false;
       const now = Date.now();
       for (const change of batch.datasets ?? []) {
         const { identityId, datasetName } = change;

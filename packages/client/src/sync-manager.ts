@@ -44,6 +44,11 @@ export interface SyncManagerOptions {
   /** How long synchronize() waits for another tab or process syncing the same dataset (default 60 s). */
   lockTimeoutMs?: number;
   /**
+   * How long an API call waits for its answer to begin (status and headers; default 30 s) before it fails with
+   * NetworkError. The body, a page of up to 1 MB, may take longer.
+   */
+  answerTimeoutMs?: number;
+  /**
    * A sync that changes keys the server has pushes first (one round trip, no pull) when this manager pulled the
    * dataset less than this long ago (default 5 min; see "Push first" in the README). 0: every sync pulls first, as the
    * AWS SDKs' sync managers do.
@@ -118,6 +123,7 @@ export class SyncManager {
       region: this.region,
       fetch: fetchImpl,
       exchange,
+      answerTimeoutMs: options.answerTimeoutMs,
     });
     this.session = new IdentitySession({
       identityPoolId: options.identityPoolId,
@@ -134,6 +140,7 @@ export class SyncManager {
       region: this.region,
       fetch: fetchImpl,
       exchange,
+      answerTimeoutMs: options.answerTimeoutMs,
       credentials: () => this.session.credentials(),
     });
   }

@@ -165,6 +165,23 @@ describe('node:http exchange', () => {
     await assert.rejects(sendAwsRequest(request('/slow', { signal: AbortSignal.abort(new Error('already')) })), { message: 'already' });
   });
 
+  test('an answer that does not begin within answerTimeoutMs is a NetworkError (over node:http and fetch); a slow body is not cut', { timeout: 10_000 }, async () => {
+    handler = () => undefined; // never answers
+    for (const send of [exchange, fetchExchange(fetch)]) {
+      const started = Date.now();
+      await assert.rejects(sendAwsRequest(request('/silent', { exchange: send, answerTimeoutMs: 100 })), (error: unknown) => error instanceof NetworkError && error.message === `POST ${base}/silent got no answer within 100 ms`);
+      assert.ok(Date.now() - started < 5000);
+    }
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"slow":');
+      setTimeout(() => res.end('true}'), 300);
+    };
+    assert.deepEqual(await sendAwsRequest(request('/slow-body', { answerTimeoutMs: 100 })), { slow: true });
+    // No kept-alive socket left for the next test, which counts requests per socket.
+    server.closeAllConnections();
+  });
+
   test('a kept-alive socket the server closed is retried once on a new socket; a fresh socket that fails is not', async () => {
     // The server drops every second request on a socket without answering, as when its idle timeout closes the socket
     // just as the client reuses it.

@@ -4,7 +4,7 @@ import { sendAwsRequest, type AwsCredentials, type HttpExchange } from './signed
 export type Logins = Record<string, string>;
 
 export class CognitoIdentityApi {
-  constructor(private readonly config: { endpoint: string; region: string; fetch: typeof fetch; exchange?: HttpExchange }) {}
+  constructor(private readonly config: { endpoint: string; region: string; fetch: typeof fetch; exchange?: HttpExchange; answerTimeoutMs?: number | undefined }) {}
 
   private call<T>(operation: string, body: unknown, signal?: AbortSignal) {
     return sendAwsRequest<T>({
@@ -17,6 +17,7 @@ export class CognitoIdentityApi {
       body,
       fetch: this.config.fetch,
       exchange: this.config.exchange,
+      answerTimeoutMs: this.config.answerTimeoutMs,
       signal,
     });
   }

@@ -76,6 +76,8 @@ export interface ApiConfig {
   fetch: typeof fetch;
   /** How the other calls are sent (node:http in Node, see node-http.ts). */
   exchange?: HttpExchange;
+  /** See AwsRequest.answerTimeoutMs. */
+  answerTimeoutMs?: number | undefined;
   credentials: () => Promise<AwsCredentials>;
 }
 
@@ -96,6 +98,7 @@ export class CognitoSyncApi {
       credentials: await this.config.credentials(),
       fetch: this.config.fetch,
       exchange: this.config.exchange,
+      answerTimeoutMs: this.config.answerTimeoutMs,
       ...options,
     });
   }

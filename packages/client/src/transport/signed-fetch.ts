@@ -31,7 +31,17 @@ export interface AwsRequest {
   /** How sendAwsRequest sends it and reads the answer; default: `fetch`. (Streamed answers always use `fetch`.) */
   exchange?: HttpExchange;
   signal?: AbortSignal;
+  /** How long sendAwsRequest waits for the answer's head (default DEFAULT_ANSWER_TIMEOUT_MS); its body may take longer. */
+  answerTimeoutMs?: number;
 }
+
+/**
+ * How long a request waits for its answer's status line and headers. Neither fetch nor node:http gives up by
+ * itself: a request queued behind a browser's six HTTP/1.1 connections per host (six tabs each holding a live
+ * stream) or sent into a half-open connection waited forever, and with it the sync and the lock it held. Only the
+ * head is timed, so a large page on a slow network is not cut off.
+ */
+export const DEFAULT_ANSWER_TIMEOUT_MS = 30_000;
 
 /** What sendAwsRequest needs of an answer: the status line, its headers, and the whole body. */
 export interface HttpAnswer {
@@ -141,12 +151,15 @@ export function serviceErrorOf(response: Response | Omit<HttpAnswer, 'text'>, te
   return new ServiceError(name, message, response.status, header('x-amzn-requestid') ?? undefined);
 }
 
-/** Sends the prepared request, with a failure to get any answer as NetworkError (or the abort reason when the signal fired). */
-async function sendOrNetworkError<A>(request: AwsRequest, prepared: PreparedRequest, send: typeof fetch | HttpExchange): Promise<A> {
+/**
+ * Sends the prepared request, with a failure to get any answer as NetworkError (or the abort reason when `signal`
+ * fired: the caller's, or sendAwsRequest's own when the answer's head is late).
+ */
+async function sendOrNetworkError<A>(request: AwsRequest, prepared: PreparedRequest, send: typeof fetch | HttpExchange, signal = request.signal): Promise<A> {
   try {
-    return (await send(prepared.url, { method: request.method, headers: prepared.headers, body: prepared.body, signal: request.signal })) as A;
+    return (await send(prepared.url, { method: request.method, headers: prepared.headers, body: prepared.body, signal })) as A;
   } catch (error) {
-    if (request.signal?.aborted) throw request.signal.reason ?? error;
+    if (signal?.aborted) throw signal.reason ?? error;
     throw new NetworkError(`${request.method} ${prepared.url.split('?')[0]} failed: ${(error as Error)?.message ?? error}`, { cause: error });
   }
 }
@@ -161,16 +174,32 @@ export function fetchOrNetworkError(request: AwsRequest, prepared: PreparedReque
  * answer. A signature refused for its time is sent once more, signed with the service's clock (see clockOffsets).
  */
 export async function sendAwsRequest<T>(request: AwsRequest): Promise<T> {
+  const timeoutMs = request.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
   for (let attempt = 0; ; attempt++) {
     const prepared = await prepareAwsRequest(request);
-    const answer = await sendOrNetworkError<HttpAnswer>(request, prepared, request.exchange ?? fetchExchange(request.fetch));
     const where = `${request.method} ${prepared.url.split('?')[0]}`;
+    // This attempt's signal: the caller's abort, or no head within timeoutMs.
+    const controller = new AbortController();
+    const forward = () => controller.abort(request.signal!.reason);
+    if (request.signal?.aborted) forward();
+    request.signal?.addEventListener('abort', forward, { once: true });
+    const timer = setTimeout(() => controller.abort(new NetworkError(`${where} got no answer within ${timeoutMs} ms`)), timeoutMs);
+    let answer: HttpAnswer;
     let text: string;
     try {
-      text = await answer.text();
-    } catch (error) {
-      if (request.signal?.aborted) throw request.signal.reason ?? error;
-      throw new NetworkError(`Reading the answer of ${where} failed: ${(error as Error)?.message ?? error}`, { cause: error });
+      try {
+        answer = await sendOrNetworkError<HttpAnswer>(request, prepared, request.exchange ?? fetchExchange(request.fetch), controller.signal);
+      } finally {
+        clearTimeout(timer);
+      }
+      try {
+        text = await answer.text();
+      } catch (error) {
+        if (controller.signal.aborted) throw controller.signal.reason ?? error;
+        throw new NetworkError(`Reading the answer of ${where} failed: ${(error as Error)?.message ?? error}`, { cause: error });
+      }
+    } finally {
+      request.signal?.removeEventListener('abort', forward);
     }
     if (answer.status < 200 || answer.status > 299) {
       const error = serviceErrorOf(answer, text);

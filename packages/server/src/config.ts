@@ -29,6 +29,8 @@ export interface Config {
   webhookSecret?: string;
   /** Longest a SyncTrigger function may take (COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS, default 5000). */
   syncTriggerTimeoutMs: number;
+  /** Longest one Kinesis, SNS or Web Push call may take before the outbox retries it (COGNISYNC_DELIVERY_TIMEOUT_MS, default 10000). */
+  deliveryTimeoutMs: number;
   /** Interval of the comment lines that keep idle live streams open through proxies (default 15 s). */
   liveHeartbeatMs: number;
   /** Slow clients: all headers within this long (COGNISYNC_HEADERS_TIMEOUT_MS, default 20 s)… */
@@ -133,6 +135,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     ...(env.COGNISYNC_SNS_ENDPOINT ? { snsEndpoint: env.COGNISYNC_SNS_ENDPOINT } : {}),
     ...(env.COGNISYNC_WEBHOOK_SECRET ? { webhookSecret: env.COGNISYNC_WEBHOOK_SECRET } : {}),
     syncTriggerTimeoutMs: milliseconds(variable('COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS'), 5000),
+    deliveryTimeoutMs: milliseconds(variable('COGNISYNC_DELIVERY_TIMEOUT_MS'), 10_000),
     liveHeartbeatMs: milliseconds(variable('COGNISYNC_LIVE_HEARTBEAT_MS'), 15_000),
     headersTimeoutMs: milliseconds(variable('COGNISYNC_HEADERS_TIMEOUT_MS'), 20_000),
     requestTimeoutMs: milliseconds(variable('COGNISYNC_REQUEST_TIMEOUT_MS'), 60_000),

@@ -119,9 +119,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const openIdTokens = await OpenIdTokens.load(store, masterKey, config.publicUrl ?? `http://${host}:${address.port}`);
-  const kinesis = new KinesisDelivery({ region: config.region, ...(config.kinesisEndpoint ? { endpoint: config.kinesisEndpoint } : {}) });
-  const sns = new SnsDelivery({ region: config.region, ...(config.snsEndpoint ? { endpoint: config.snsEndpoint } : {}) });
-  const webPush = await WebPushDelivery.load(store, masterKey, config.vapidSubject);
+  const kinesis = new KinesisDelivery({ region: config.region, timeoutMs: config.deliveryTimeoutMs, ...(config.kinesisEndpoint ? { endpoint: config.kinesisEndpoint } : {}) });
+  const sns = new SnsDelivery({ region: config.region, timeoutMs: config.deliveryTimeoutMs, ...(config.snsEndpoint ? { endpoint: config.snsEndpoint } : {}) });
+  const webPush = await WebPushDelivery.load(store, masterKey, config.vapidSubject, config.deliveryTimeoutMs);
   const outboxWorker = new OutboxWorker(store, kinesis, sns, webPush, logger);
   outboxWorker.start();
   const liveHub = new LiveHub();

@@ -29,7 +29,10 @@ export class LazyAwsClient<Sdk, Client extends { destroy(): void }> {
     this.loaded ??= (async () => {
       const [sdk, { NodeHttpHandler }] = await Promise.all([this.load(), import('@smithy/node-http-handler')]);
       const { region, endpoint, timeoutMs } = this.options;
-      const requestHandler = new NodeHttpHandler({ requestTimeout: timeoutMs, connectionTimeout: timeoutMs });
+      // throwOnRequestTimeout: without it, smithy only logs a warning when requestTimeout passes and the call waits on
+      // for as long as the other side keeps the socket open; a Kinesis or SNS endpoint that accepted and never
+      // answered held up the whole outbox, every pool's deliveries with it.
+      const requestHandler = new NodeHttpHandler({ requestTimeout: timeoutMs, connectionTimeout: timeoutMs, throwOnRequestTimeout: true });
       return { client: this.build(sdk, { region, ...(endpoint ? { endpoint } : {}), requestHandler, maxAttempts: 1 }), sdk };
     })();
     return this.loaded;

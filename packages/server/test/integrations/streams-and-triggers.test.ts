@@ -2,7 +2,7 @@
 // through a local Lambda Invoke API and as a signed webhook, BulkPublish, and delivery surviving kill -9.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -253,6 +253,36 @@ describe('BulkPublish against a Kinesis that refuses every record', () => {
     } finally {
       await server.stop();
       await new Promise<void>((resolve) => refusing.close(() => resolve()));
+    }
+  });
+});
+
+describe('a Kinesis endpoint that accepts and never answers', () => {
+  test('the call times out (COGNISYNC_DELIVERY_TIMEOUT_MS) and is retried, instead of holding up the outbox', { timeout: 60_000 }, async () => {
+    const streamName = await createStream();
+    // Answers DescribeStreamSummary (enabling the stream) through kinesalite, swallows the first PutRecords, passes the rest on.
+    let swallowed = 0;
+    const upstream = new URL(kinesisEndpoint);
+    const held = new Set<IncomingMessage>();
+    const proxy = createServer((req, res) => {
+      if (String(req.headers['x-amz-target']).endsWith('PutRecords') && swallowed++ === 0) return void held.add(req);
+      const forwarded = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(forwarded);
+    });
+    const server = await startServer({ env: { ...awsEnv, COGNISYNC_KINESIS_ENDPOINT: await listen(proxy), COGNISYNC_DELIVERY_TIMEOUT_MS: '500' } });
+    try {
+      const poolId = await newPool(server, streamName);
+      await update(syncClient(server.endpoint), { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'd' }, [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }]);
+      const records = await readStream(streamName, 1, 20_000);
+      assert.equal(swallowed, 2, 'the first PutRecords got no answer; the retry went through');
+      assert.deepEqual(records.map((r) => r.kinesisSyncRecords[0].key), ['k']);
+    } finally {
+      await server.stop();
+      for (const req of held) req.socket.destroy();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
     }
   });
 });

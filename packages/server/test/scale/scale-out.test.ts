@@ -7,7 +7,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
+import { CreateIdentityPoolCommand, GetCredentialsForIdentityCommand, GetOpenIdTokenForDeveloperIdentityCommand } from '@aws-sdk/client-cognito-identity';
 import { ListDatasetsCommand, ListRecordsCommand, UpdateRecordsCommand, type CognitoSyncClient, type _Record } from '@aws-sdk/client-cognito-sync';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
 import { identityClient, newIdentityId, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
@@ -164,6 +164,15 @@ describe('several server processes on one PostgreSQL database', { skip: skipPost
       const final = await listAll(client, key);
       assert.equal(final.datasetSyncCount, 2);
       assert.deepEqual(final.records.map((record) => [record.Key, record.Value, record.SyncCount]), [['counter', `writer ${winners[0]}`, 2]]);
+    }
+  });
+
+  test('a Cognito token one process issued logs in on every other (each names itself the issuer)', async () => {
+    const developerPool = (await identityClient(servers[0]!.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'tokens', AllowUnauthenticatedIdentities: false, DeveloperProviderName: 'login.scale' }))).IdentityPoolId!;
+    const { IdentityId, Token } = await identityClient(servers[0]!.endpoint).send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: developerPool, Logins: { 'login.scale': 'alice' } }));
+    for (const server of servers) {
+      const { Credentials } = await identityClient(server.endpoint).send(new GetCredentialsForIdentityCommand({ IdentityId, Logins: { 'cognito-identity.amazonaws.com': Token! } }));
+      assert.ok(Credentials?.SessionToken, server.endpoint);
     }
   });
 

@@ -11,6 +11,8 @@ export interface Config {
   databaseUrl?: string;
   /** Connections each process may open to PostgreSQL (COGNISYNC_DATABASE_MAX_CONNECTIONS, default 10). */
   databaseMaxConnections: number;
+  /** How long a PostgreSQL statement may go unanswered (COGNISYNC_DATABASE_QUERY_TIMEOUT_MS, default 60 s; 0: no limit). */
+  databaseQueryTimeoutMs: number;
   region: string;
   developerAccessKeyId?: string;
   developerSecretAccessKey?: string;
@@ -123,6 +125,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     // pg's pool takes any number here, and a negative one makes every query wait forever (`migrate` then exits 0
     // having done nothing); PostgreSQL itself allows at most 262,143 connections.
     databaseMaxConnections: wholeNumber(variable('COGNISYNC_DATABASE_MAX_CONNECTIONS'), 10, 1, 262_143),
+    databaseQueryTimeoutMs: milliseconds(variable('COGNISYNC_DATABASE_QUERY_TIMEOUT_MS'), 60_000, 0),
     region: region.text,
     ...(env.COGNISYNC_ACCESS_KEY_ID ? { developerAccessKeyId: env.COGNISYNC_ACCESS_KEY_ID } : {}),
     ...(env.COGNISYNC_SECRET_ACCESS_KEY ? { developerSecretAccessKey: env.COGNISYNC_SECRET_ACCESS_KEY } : {}),

@@ -15,7 +15,7 @@ export interface OpenStoreEvents {
 export async function openStore(config: Config, events: OpenStoreEvents = {}): Promise<Store> {
   if (config.databaseUrl) {
     if (!/^postgres(ql)?:\/\//.test(config.databaseUrl)) throw new Error('--database-url must be a postgres:// or postgresql:// URL');
-    const store = new PostgresStore({ connectionString: config.databaseUrl, maxConnections: config.databaseMaxConnections, ...events });
+    const store = new PostgresStore({ connectionString: config.databaseUrl, maxConnections: config.databaseMaxConnections, queryTimeoutMs: config.databaseQueryTimeoutMs, ...events });
     try {
       await store.migrate();
     } catch (error) {

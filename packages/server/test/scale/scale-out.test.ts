@@ -311,10 +311,14 @@ describe('kill -9 in the middle of a write load loses no acknowledged write', ()
   });
 });
 
-/** A loopback TCP proxy that can drop every connection and refuse new ones, to take a database "away". */
+/**
+ * A loopback TCP proxy that can drop every connection and refuse new ones, to take a database "away", or silence the
+ * connections open now while new ones work (a failover that leaves the old connections hanging).
+ */
 class TcpProxy {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  private readonly pairs = new Set<[net.Socket, net.Socket]>();
   private down = false;
 
   constructor(private readonly target: { host: string; port: number }) {
@@ -335,7 +339,21 @@ class TcpProxy {
       }
       downstream.pipe(upstream);
       upstream.pipe(downstream);
+      const pair: [net.Socket, net.Socket] = [downstream, upstream];
+      this.pairs.add(pair);
+      downstream.on('close', () => this.pairs.delete(pair));
     });
+  }
+
+  /** The connections open now stay open but carry nothing more, either way; new ones work. */
+  silenceOpenConnections(): void {
+    for (const [downstream, upstream] of this.pairs) {
+      downstream.unpipe(upstream);
+      upstream.unpipe(downstream);
+      downstream.pause();
+      upstream.pause();
+    }
+    this.pairs.clear();
   }
 
   async listen(): Promise<number> {
@@ -358,6 +376,41 @@ class TcpProxy {
     await new Promise((resolve) => this.server.close(resolve));
   }
 }
+
+describe('PostgreSQL connections gone silent (a failover that leaves them hanging)', { skip: skipPostgres }, () => {
+  test('a statement nobody answers fails after COGNISYNC_DATABASE_QUERY_TIMEOUT_MS as a 500, and new connections take over', { timeout: 60_000 }, async (t) => {
+    const database = await createTestDatabase('cognisync_silent');
+    const direct = new URL(database.url);
+    const proxy = new TcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+    const proxied = new URL(database.url);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String(await proxy.listen());
+    const server = await startServer({ databaseUrl: proxied.toString(), env: { ...sharedEnv, COGNISYNC_DATABASE_QUERY_TIMEOUT_MS: '1000' } });
+    try {
+      const client = syncClient(server.endpoint);
+      const poolId = await createPool(server.endpoint, 'silent');
+      const identities = range(8).map(() => newIdentityId());
+      const listAll = () => Promise.allSettled(identities.map((IdentityId) => client.send(new ListDatasetsCommand({ IdentityPoolId: poolId, IdentityId }))));
+      assert.deepEqual((await listAll()).map((r) => r.status), identities.map(() => 'fulfilled'));
+
+      proxy.silenceOpenConnections();
+      const started = Date.now();
+      const during = await listAll();
+      const took = Date.now() - started;
+      t.diagnostic(`with the pool's connections silent: ${during.filter((r) => r.status === 'fulfilled').length} answered, in ${took} ms`);
+      assert.ok(took < 10_000, `answered within the query timeout, not held (${took} ms)`);
+      for (const result of during) {
+        if (result.status === 'rejected') assert.equal(`${result.reason.name}:${statusOf(result.reason)}`, 'InternalErrorException:500', result.reason.message);
+      }
+      // The silent connections were dropped: what follows runs on new ones.
+      assert.deepEqual((await listAll()).map((r) => r.status), identities.map(() => 'fulfilled'));
+    } finally {
+      assert.equal(await server.stop(), 0);
+      await proxy.close();
+      await database.drop();
+    }
+  });
+});
 
 describe('PostgreSQL outage and recovery', { skip: skipPostgres }, () => {
   let database: TestDatabase;

@@ -36,6 +36,11 @@ export interface PostgresStoreOptions {
   maxConnections?: number;
   /** Schema to use instead of the connection's default (tests use one per run). */
   schema?: string;
+  /**
+   * How long a statement may go unanswered before it fails and its connection is dropped (default 60 s; 0: no limit).
+   * Migrations and marking a restore take as long as they need.
+   */
+  queryTimeoutMs?: number;
   /** Called when an idle pooled connection fails (the pool replaces it). */
   onBackgroundError?: (error: Error) => void;
   /** Called when migrate() finds the database restored or copied since a cognisync last opened it, and marks it. */
@@ -52,6 +57,40 @@ const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid
 /** Lock key for the advisory lock that serializes one identity's writers. */
 const identityLockKey = (identityPoolId: string, identityId: string) => `${identityPoolId}/${identityId}`;
 const MIGRATION_LOCK = 'cognisync:migrations';
+/**
+ * A statement with its own read timeout in place of the pool's query_timeout, which pg reads per query too (its
+ * types leave it out). Without `timeoutMs`: statements that may run long on a large database (migrations, marking a
+ * restore), as long as they need.
+ */
+function withReadTimeout(text: string, values: unknown[] = [], timeoutMs = 2 ** 31 - 1): pg.QueryConfig {
+  return { text, values, query_timeout: timeoutMs } as pg.QueryConfig;
+}
+/**
+ * TCP keepalive on every connection, first probe after this long idle: a connection whose other end vanished (a
+ * partition, a failover that leaves old connections silent) is noticed by the kernel instead of being kept forever.
+ */
+const KEEPALIVE_DELAY_MS = 10_000;
+/** How often the LISTEN connection, which otherwise only receives, asks the database for an answer. */
+const LISTEN_PROBE_MS = 15_000;
+/** How long closing waits for the database to see its connections end before it cuts them. */
+const CLOSE_WAIT_MS = 2000;
+
+/** Resolves true once `promise` settles, false after CLOSE_WAIT_MS if it has not. */
+async function settlesInTime(promise: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS)));
+  const settled = await Promise.race([promise.then(() => true, () => true), late]);
+  clearTimeout(timer);
+  return settled;
+}
+
+/**
+ * Ends a connection: a polite end waits for the database to close its side, which one gone silent never does, and a
+ * stop (SIGTERM) would wait with it. After CLOSE_WAIT_MS the socket is cut.
+ */
+async function endConnection(client: pg.Client): Promise<void> {
+  if (!(await settlesInTime(client.end()))) client.connection.stream.destroy();
+}
 /** The settings entry holding the database's origin when a process last opened it (see markIfRestored). */
 const DATABASE_ORIGIN_SETTING = 'database-origin';
 /** NOTIFY channel of committed changes, heard by every process's LISTEN connection. */
@@ -384,6 +423,9 @@ class ChangeNotifier {
 const BUSY_CODES = new Set(['40001', '40P01', '55P03', '53300', '57014']);
 const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND']);
 
+/** pg's error for a statement unanswered within query_timeout. */
+const isReadTimeout = (error: unknown) => error instanceof Error && error.message === 'Query read timeout';
+
 /** Store failures become AWS-shaped errors: busy → TooManyRequestsException, unreachable → InternalErrorException. */
 function toServiceError(error: unknown): unknown {
   if (error instanceof ServiceError) return error;
@@ -392,7 +434,7 @@ function toServiceError(error: unknown): unknown {
   if (BUSY_CODES.has(code) || /timeout exceeded when trying to connect/i.test(message)) {
     return new TooManyRequestsException('The data store is busy; retry the request.');
   }
-  if (UNAVAILABLE_CODES.has(code) || /Connection terminated|connection.*(closed|ended)/i.test(message)) {
+  if (UNAVAILABLE_CODES.has(code) || isReadTimeout(error) || /Connection terminated|connection.*(closed|ended)/i.test(message)) {
     return new InternalErrorException('The data store is unavailable; retry the request.');
   }
   return error;
@@ -463,6 +505,8 @@ export class PostgresStore implements Store {
   private readonly channel: string;
   private readonly notifier: ChangeNotifier;
   private readonly onMarkedRestored: ((note: string) => void) | undefined;
+  /** The pool's open connections, to cut those that do not end when the store closes. */
+  private readonly connections = new Set<pg.Client>();
   /**
    * The last UpdateRecords queued on each dataset in this process (settled, never rejecting), so that this
    * process's writers of one dataset take turns instead of racing: every write raises the dataset's SyncCount,
@@ -502,6 +546,13 @@ export class PostgresStore implements Store {
       max: options.maxConnections ?? 10,
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: 30_000,
+      // A statement the database never answers (its connection silent: a partition, a frozen host) fails after
+      // query_timeout instead of holding its request, and every request batched with it, until TCP gives up
+      // (about 15 min); withClient then drops the connection. (Not a server-side statement_timeout: the server may
+      // be the one that is gone.)
+      query_timeout: options.queryTimeoutMs ?? 60_000,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
       types,
       // PGOPTIONS, which pg reads only when the pool sets no options, counts as the URL's (as in libpq).
       options: [PLAN_ONCE, options.schema && `-c search_path=${options.schema}`, url.options ?? process.env.PGOPTIONS].filter(Boolean).join(' '),
@@ -512,7 +563,11 @@ export class PostgresStore implements Store {
     // hands a connection out, and withClient adds its own only after `await pool.connect()` resumes, so a
     // "terminating connection" arriving in between had no listener and crashed the process (node-postgres #2762).
     // The query in flight, if any, still fails with the error, and withClient discards the broken connection.
-    this.pool.on('connect', (client) => client.on('error', () => undefined));
+    this.pool.on('connect', (client) => {
+      client.on('error', () => undefined);
+      this.connections.add(client);
+    });
+    this.pool.on('remove', (client) => this.connections.delete(client));
     this.channel = options.schema ? `${CHANGES_CHANNEL}_${options.schema}` : CHANGES_CHANNEL;
     this.notifier = new ChangeNotifier(this.pool, this.channel, options.onBackgroundError);
   }
@@ -532,6 +587,10 @@ export class PostgresStore implements Store {
     client.on('error', onError);
     try {
       return await fn(client);
+    } catch (error) {
+      // A statement that timed out may still be running on the connection, and the next would queue behind it.
+      if (isReadTimeout(error)) broken ??= error as Error;
+      throw error;
     } finally {
       client.removeListener('error', onError);
       client.release(broken);
@@ -581,7 +640,7 @@ export class PostgresStore implements Store {
           if (applied.has(migration.version)) continue;
           await client.query('BEGIN');
           try {
-            await client.query(migration.sql);
+            await client.query(withReadTimeout(migration.sql));
             await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, Date.now()]);
             await client.query('COMMIT');
           } catch (error) {
@@ -618,7 +677,7 @@ export class PostgresStore implements Store {
     await client.query('BEGIN');
     try {
       // First open (or the first since this check exists): only remembered.
-      const marked = seen === undefined ? undefined : (await client.query(MARK_RESTORED, [RESTORE_SYNC_COUNT_GAP, Date.now(), RESTORED_SETTING])).rowCount ?? 0;
+      const marked = seen === undefined ? undefined : (await client.query(withReadTimeout(MARK_RESTORED, [RESTORE_SYNC_COUNT_GAP, Date.now(), RESTORED_SETTING]))).rowCount ?? 0;
       await client.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value', [DATABASE_ORIGIN_SETTING, origin]);
       await client.query('COMMIT');
       if (marked !== undefined) {
@@ -631,12 +690,16 @@ export class PostgresStore implements Store {
   }
 
   async markRestored(now: number): Promise<number> {
-    return (await this.query(MARK_RESTORED, [RESTORE_SYNC_COUNT_GAP, now, RESTORED_SETTING])).length;
+    try {
+      return (await this.pool.query(withReadTimeout(MARK_RESTORED, [RESTORE_SYNC_COUNT_GAP, now, RESTORED_SETTING]))).rowCount ?? 0;
+    } catch (error) {
+      throw toServiceError(error);
+    }
   }
 
   async close(): Promise<void> {
-    await this.notifier.flush();
-    await this.pool.end();
+    await settlesInTime(this.notifier.flush());
+    if (!(await settlesInTime(this.pool.end()))) for (const client of this.connections) client.connection.stream.destroy();
   }
 
   async ping(): Promise<boolean> {
@@ -1331,6 +1394,7 @@ export class PostgresStore implements Store {
     let client: pg.Client | undefined;
     let stopped = false;
     let retryTimer: NodeJS.Timeout | undefined;
+    let probe: NodeJS.Timeout | undefined;
     let listened = false;
     const FIRST_RETRY_MS = 200;
     // A dedicated connection (LISTEN needs one); when it drops, reconnect with backoff, which starts over from
@@ -1339,7 +1403,7 @@ export class PostgresStore implements Store {
     // their clients reconnect and catch up with ListRecords.
     const connect = async (delayMs: number): Promise<void> => {
       if (stopped) return;
-      const next = new pg.Client({ connectionString: this.connectionString });
+      const next = new pg.Client({ connectionString: this.connectionString, keepAlive: true, keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS });
       next.on('notification', (message) => {
         if (!message.payload) return;
         try {
@@ -1348,14 +1412,22 @@ export class PostgresStore implements Store {
           // A malformed payload is not ours; ignore it.
         }
       });
-      next.on('error', () => {
-        next.end().catch(() => undefined);
-        if (client === next && !stopped) retryTimer = setTimeout(() => void connect(FIRST_RETRY_MS * 2), FIRST_RETRY_MS);
-      });
+      const lost = () => {
+        void endConnection(next);
+        if (client !== next) return;
+        clearInterval(probe);
+        client = undefined;
+        if (!stopped) retryTimer = setTimeout(() => void connect(FIRST_RETRY_MS * 2), FIRST_RETRY_MS);
+      };
+      next.on('error', lost);
       try {
         await next.connect();
         await next.query(`LISTEN ${this.channel}`);
         client = next;
+        // A connection that only receives never learns that its other end went silent: ask for an answer now and
+        // then, and take one that does not come as a lost connection (changes meanwhile: a gap).
+        probe = setInterval(() => void next.query(withReadTimeout('SELECT 1', [], LISTEN_PROBE_MS)).catch(lost), LISTEN_PROBE_MS);
+        probe.unref();
         if (listened) onGap?.();
         listened = true;
       } catch {
@@ -1367,7 +1439,8 @@ export class PostgresStore implements Store {
     return async () => {
       stopped = true;
       clearTimeout(retryTimer);
-      await client?.end().catch(() => undefined);
+      clearInterval(probe);
+      if (client) await endConnection(client);
     };
   }
 }

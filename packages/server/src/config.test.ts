@@ -15,7 +15,7 @@ test('HOST= and PORT= (empty, as from an env file) fall back to 127.0.0.1:8080, 
 test('every empty variable counts as unset: the data dir is ./data, the log level info, the region us-east-1', () => {
   const empty = Object.fromEntries(
     ['COGNISYNC_DATA_DIR', 'COGNISYNC_LOG_LEVEL', 'COGNISYNC_REGION', 'COGNISYNC_SQLITE_SYNCHRONOUS', 'COGNISYNC_METRICS', 'COGNISYNC_VAPID_SUBJECT',
-      'COGNISYNC_DATABASE_MAX_CONNECTIONS', 'COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS', 'COGNISYNC_LIVE_HEARTBEAT_MS', 'COGNISYNC_HEADERS_TIMEOUT_MS',
+      'COGNISYNC_DATABASE_MAX_CONNECTIONS', 'COGNISYNC_DATABASE_QUERY_TIMEOUT_MS', 'COGNISYNC_DELIVERY_TIMEOUT_MS', 'COGNISYNC_WEB_PUSH_HOSTS', 'COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS', 'COGNISYNC_LIVE_HEARTBEAT_MS', 'COGNISYNC_HEADERS_TIMEOUT_MS',
       'COGNISYNC_REQUEST_TIMEOUT_MS', 'COGNISYNC_SHUTDOWN_GRACE_MS'].map((name) => [name, '']),
   );
   const config = loadConfig([], empty);
@@ -70,6 +70,15 @@ test('COGNISYNC_DATABASE_MAX_CONNECTIONS must be a whole number from 1 to 262143
     });
   }
   assert.equal(loadConfig([], { COGNISYNC_DATABASE_MAX_CONNECTIONS: '1' }).databaseMaxConnections, 1);
+});
+
+test('COGNISYNC_WEB_PUSH_HOSTS: the browsers\' push services by default, else a list of host names or *', () => {
+  assert.ok(loadConfig([], {}).webPushHosts.includes('fcm.googleapis.com'));
+  assert.deepEqual(loadConfig([], { COGNISYNC_WEB_PUSH_HOSTS: ' Push.Example.com, 10.0.0.5 ' }).webPushHosts, ['push.example.com', '10.0.0.5']);
+  assert.deepEqual(loadConfig([], { COGNISYNC_WEB_PUSH_HOSTS: '*' }).webPushHosts, ['*']);
+  for (const value of [',', 'https://push.example.com', 'push example']) {
+    assert.throws(() => loadConfig([], { COGNISYNC_WEB_PUSH_HOSTS: value }), { message: `COGNISYNC_WEB_PUSH_HOSTS must be a comma-separated list of host names (or *), got '${value}'` });
+  }
 });
 
 test('a region must make pool ids the model accepts (`[\\w-]+:[0-9a-f-]+`, at most 55 characters)', () => {

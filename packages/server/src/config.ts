@@ -31,6 +31,8 @@ export interface Config {
   webhookSecret?: string;
   /** Longest a SyncTrigger function may take (COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS, default 5000). */
   syncTriggerTimeoutMs: number;
+  /** Push services WEB_PUSH devices may name, by host and its subdomains (COGNISYNC_WEB_PUSH_HOSTS, comma-separated; `*`: any). */
+  webPushHosts: string[];
   /** Longest one Kinesis, SNS or Web Push call may take before the outbox retries it (COGNISYNC_DELIVERY_TIMEOUT_MS, default 10000). */
   deliveryTimeoutMs: number;
   /** Interval of the comment lines that keep idle live streams open through proxies (default 15 s). */
@@ -80,6 +82,22 @@ function wholeNumber(given: Setting | undefined, fallback: number, minimum: numb
   if (!given) return fallback;
   if (!isWholeNumberIn(given.text, minimum, maximum)) throw new Error(`${given.name} must be a whole number${unit} from ${minimum} to ${maximum}, got '${given.text}'`);
   return Number(given.text);
+}
+
+/**
+ * The push services browsers subscribe with (Chrome and Edge's FCM, legacy GCM, Firefox's autopush, Safari's, and
+ * Windows' WNS), by host name and its subdomains: COGNISYNC_WEB_PUSH_HOSTS when the operator runs another one.
+ */
+export const DEFAULT_WEB_PUSH_HOSTS = ['fcm.googleapis.com', 'android.googleapis.com', 'push.services.mozilla.com', 'push.apple.com', 'notify.windows.com'];
+
+/** COGNISYNC_WEB_PUSH_HOSTS: host names (lowercase letters, digits, dots, hyphens, or an IP address) or `*`. */
+function webPushHosts(given: Setting | undefined): string[] {
+  if (!given) return DEFAULT_WEB_PUSH_HOSTS;
+  const hosts = given.text.split(',').map((host) => host.trim().toLowerCase()).filter(Boolean);
+  if (hosts.length === 0 || hosts.some((host) => host !== '*' && !/^[a-z0-9.-]+$|^\[?[0-9a-f:.]+\]?$/.test(host))) {
+    throw new Error(`${given.name} must be a comma-separated list of host names (or *), got '${given.text}'`);
+  }
+  return hosts;
 }
 
 function milliseconds(given: Setting | undefined, fallback: number, minimum = 1): number {
@@ -139,6 +157,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     ...(env.COGNISYNC_WEBHOOK_SECRET ? { webhookSecret: env.COGNISYNC_WEBHOOK_SECRET } : {}),
     syncTriggerTimeoutMs: milliseconds(variable('COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS'), 5000),
     deliveryTimeoutMs: milliseconds(variable('COGNISYNC_DELIVERY_TIMEOUT_MS'), 10_000),
+    webPushHosts: webPushHosts(variable('COGNISYNC_WEB_PUSH_HOSTS')),
     liveHeartbeatMs: milliseconds(variable('COGNISYNC_LIVE_HEARTBEAT_MS'), 15_000),
     headersTimeoutMs: milliseconds(variable('COGNISYNC_HEADERS_TIMEOUT_MS'), 20_000),
     requestTimeoutMs: milliseconds(variable('COGNISYNC_REQUEST_TIMEOUT_MS'), 60_000),

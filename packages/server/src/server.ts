@@ -121,7 +121,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const openIdTokens = await OpenIdTokens.load(store, masterKey, config.publicUrl ?? `http://${host}:${address.port}`);
   const kinesis = new KinesisDelivery({ region: config.region, timeoutMs: config.deliveryTimeoutMs, ...(config.kinesisEndpoint ? { endpoint: config.kinesisEndpoint } : {}) });
   const sns = new SnsDelivery({ region: config.region, timeoutMs: config.deliveryTimeoutMs, ...(config.snsEndpoint ? { endpoint: config.snsEndpoint } : {}) });
-  const webPush = await WebPushDelivery.load(store, masterKey, config.vapidSubject, config.deliveryTimeoutMs);
+  const webPush = await WebPushDelivery.load(store, masterKey, config.vapidSubject, config.deliveryTimeoutMs, config.webPushHosts);
   const outboxWorker = new OutboxWorker(store, kinesis, sns, webPush, logger);
   outboxWorker.start();
   const liveHub = new LiveHub();
@@ -150,7 +150,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     credentials,
     syncSessionTokens: new SyncSessionTokens(Buffer.from(tokenSecret, 'base64'), config.limits.syncSessionTokenTtlSeconds * 1000),
     identity: { openIdTokens, logins: new LoginVerifier(openIdTokens), credentials: deriver },
-    integrations: { syncTrigger, outbox: outboxWorker, streams: kinesis },
+    integrations: { syncTrigger, outbox: outboxWorker, streams: kinesis, webPush },
     syncOperations,
     identityOperations,
     live: {

@@ -31,6 +31,8 @@ export interface Integrations {
   outbox: { notify(): void };
   /** Asks Kinesis whether a stream exists (undefined: Kinesis could not be asked). */
   streams: { streamExists(streamName: string): Promise<boolean | undefined> };
+  /** Checks a WEB_PUSH device token: the subscription, or why it is refused. */
+  webPush: { check(token: string): object | string };
 }
 
 export interface IdentityServices {

@@ -4,6 +4,7 @@
 // GET /webpush/vapid-public-key for `pushManager.subscribe({ applicationServerKey })`.
 import webpush from 'web-push';
 import { seal, unseal } from '../auth/sealing.js';
+import { DEFAULT_WEB_PUSH_HOSTS } from '../config.js';
 import type { ClaimedOutboxEntry, Store } from '../store/store.js';
 import type { PushPayload } from './entries.js';
 import type { PushOutcome } from './sns-delivery.js';
@@ -15,17 +16,36 @@ export interface WebPushSubscription {
   keys: { p256dh: string; auth: string };
 }
 
-/** Parses a RegisterDevice Token for WEB_PUSH: the browser's PushSubscription as JSON. */
-export function parseSubscription(token: string): WebPushSubscription | undefined {
+/**
+ * Checks a RegisterDevice Token for WEB_PUSH (the browser's PushSubscription as JSON): the subscription, or why it is
+ * refused. Any identity, unauthenticated ones too, registers devices, and the server then POSTs to the endpoint: an
+ * endpoint anywhere would let them make it call addresses inside its own network. So the endpoint must be https on
+ * one of `hosts` (`*`: any host), and the keys must be what a browser makes (a P-256 public key, a 16-byte secret).
+ */
+export function checkSubscription(token: string, hosts: readonly string[]): WebPushSubscription | string {
+  let value: WebPushSubscription;
   try {
-    const value = JSON.parse(token) as WebPushSubscription;
-    // Push services are always https (web-push speaks nothing else).
-    if (typeof value?.endpoint !== 'string' || !/^https:\/\//.test(value.endpoint)) return undefined;
-    if (typeof value.keys?.p256dh !== 'string' || typeof value.keys.auth !== 'string') return undefined;
-    return value;
+    value = JSON.parse(token) as WebPushSubscription;
   } catch {
-    return undefined;
+    return 'A WEB_PUSH Token must be the PushSubscription JSON: {"endpoint":"https://…","keys":{"p256dh":"…","auth":"…"}}';
   }
+  let endpoint: URL;
+  try {
+    endpoint = new URL(typeof value?.endpoint === 'string' ? value.endpoint : '');
+  } catch {
+    return 'A WEB_PUSH Token needs the push service\'s https endpoint';
+  }
+  if (endpoint.protocol !== 'https:' || endpoint.username || endpoint.password) return 'A WEB_PUSH Token needs the push service\'s https endpoint';
+  const host = endpoint.hostname.toLowerCase();
+  if (!hosts.includes('*') && !hosts.some((allowed) => host === allowed || host.endsWith(`.${allowed}`))) {
+    return `Push service ${host} is not one this server sends to (COGNISYNC_WEB_PUSH_HOSTS)`;
+  }
+  const p256dh = typeof value.keys?.p256dh === 'string' ? Buffer.from(value.keys.p256dh, 'base64url') : undefined;
+  const auth = typeof value.keys?.auth === 'string' ? Buffer.from(value.keys.auth, 'base64url') : undefined;
+  if (p256dh?.length !== 65 || p256dh[0] !== 0x04 || auth?.length !== 16) {
+    return 'A WEB_PUSH Token\'s keys must be the browser\'s: p256dh a P-256 public key (65 bytes), auth 16 bytes, both base64url';
+  }
+  return { endpoint: value.endpoint, keys: { p256dh: value.keys.p256dh, auth: value.keys.auth } };
 }
 
 export class WebPushDelivery {
@@ -34,19 +54,26 @@ export class WebPushDelivery {
     private readonly privateKey: string,
     private readonly subject: string,
     private readonly timeoutMs: number,
+    private readonly hosts: readonly string[],
   ) {}
 
-  static async load(store: Store, masterKey: Buffer, subject: string, timeoutMs = 10_000): Promise<WebPushDelivery> {
+  static async load(store: Store, masterKey: Buffer, subject: string, timeoutMs = 10_000, hosts: readonly string[] = DEFAULT_WEB_PUSH_HOSTS): Promise<WebPushDelivery> {
     const generated = webpush.generateVAPIDKeys();
     const stored = await store.getOrCreateSetting('vapid-keys', JSON.stringify({ publicKey: generated.publicKey, privateKey: seal(masterKey, 'vapid-private-key', generated.privateKey) }));
     const keys = JSON.parse(stored) as { publicKey: string; privateKey: string };
-    return new WebPushDelivery(keys.publicKey, unseal(masterKey, 'vapid-private-key', keys.privateKey), subject, timeoutMs);
+    return new WebPushDelivery(keys.publicKey, unseal(masterKey, 'vapid-private-key', keys.privateKey), subject, timeoutMs, hosts);
+  }
+
+  /** The subscription a RegisterDevice Token names, or why it is refused (see checkSubscription). */
+  check(token: string): WebPushSubscription | string {
+    return checkSubscription(token, this.hosts);
   }
 
   async deliverOne(entry: ClaimedOutboxEntry): Promise<PushOutcome> {
     const payload = entry.payload as PushPayload;
-    const subscription = parseSubscription(payload.token);
-    if (!subscription) return { outboxId: entry.outboxId, result: 'dead-token', payload };
+    // Checked again: registered before the check existed, or before the operator narrowed the hosts.
+    const subscription = this.check(payload.token);
+    if (typeof subscription === 'string') return { outboxId: entry.outboxId, result: 'dead-token', payload };
     try {
       await webpush.sendNotification(subscription, JSON.stringify(payload.message), {
         vapidDetails: { subject: this.subject, publicKey: this.publicKey, privateKey: this.privateKey },

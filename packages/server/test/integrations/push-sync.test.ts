@@ -62,7 +62,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => sns.listen(0, '127.0.0.1', resolve));
   snsEndpoint = `http://127.0.0.1:${(sns.address() as AddressInfo).port}`;
-  server = await startServer({ env: { COGNISYNC_SNS_ENDPOINT: snsEndpoint, AWS_ACCESS_KEY_ID: 'AKIDSNS', AWS_SECRET_ACCESS_KEY: 'sns-secret', AWS_REGION: 'us-east-1', NODE_EXTRA_CA_CERTS: join(certDir, 'cert.pem') } });
+  server = await startServer({ env: { COGNISYNC_SNS_ENDPOINT: snsEndpoint, AWS_ACCESS_KEY_ID: 'AKIDSNS', AWS_SECRET_ACCESS_KEY: 'sns-secret', AWS_REGION: 'us-east-1', NODE_EXTRA_CA_CERTS: join(certDir, 'cert.pem'), COGNISYNC_WEB_PUSH_HOSTS: '127.0.0.1' } });
 });
 after(async () => {
   await server.stop();
@@ -165,6 +165,17 @@ test('Web Push (VAPID, aes128gcm): a browser subscription gets the notification,
     await syncClient(server.endpoint).send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, PushSync: {} }));
     const badToken = await rejection(() => client.send(new RegisterDeviceCommand({ ...identity, Platform: 'WEB_PUSH' as 'GCM', Token: 'not json' })));
     assert.equal(badToken.name, 'InvalidParameterException');
+    // Any identity registers devices and the server then POSTs to them: only push services (COGNISYNC_WEB_PUSH_HOSTS,
+    // here this test's), and only keys a browser makes.
+    for (const [token, message] of [
+      [{ ...subscription, endpoint: 'https://169.254.169.254/latest/meta-data' }, /^Push service 169\.254\.169\.254 is not one this server sends to/],
+      [{ ...subscription, endpoint: `http://127.0.0.1/sub/1` }, /https endpoint/],
+      [{ ...subscription, keys: { p256dh: 'a', auth: subscription.keys.auth } }, /P-256 public key/],
+    ] as const) {
+      const refused = await rejection(() => client.send(new RegisterDeviceCommand({ ...identity, Platform: 'WEB_PUSH' as 'GCM', Token: JSON.stringify(token) })));
+      assert.equal(refused.name, 'InvalidParameterException');
+      assert.match(refused.message, message);
+    }
     const browser = (await client.send(new RegisterDeviceCommand({ ...identity, Platform: 'WEB_PUSH' as 'GCM', Token: JSON.stringify(subscription) }))).DeviceId!;
     const gone = (await client.send(new RegisterDeviceCommand({ ...identity, Platform: 'WEB_PUSH' as 'GCM', Token: JSON.stringify({ ...subscription, endpoint: `${pushUrl}/gone` }) }))).DeviceId!;
     const key = { ...identity, DatasetName: 'prefs' };

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidConfigurationException, InvalidParameterException } from '../../errors.js';
 import type { OperationModel } from '../../model/shapes.js';
-import { parseSubscription, WEB_PUSH_PLATFORM } from '../../outbox/web-push-delivery.js';
+import { WEB_PUSH_PLATFORM } from '../../outbox/web-push-delivery.js';
 import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
 import { applicationPlatform } from '../../outbox/entries.js';
 import { defineSyncOperation } from '../operation.js';
@@ -29,7 +29,8 @@ export default defineSyncOperation({
     const { settings } = context;
     if (input.Platform === WEB_PUSH_PLATFORM) {
       if (!settings.pushSync) throw new InvalidConfigurationException(`Push sync is not configured for identity pool ${input.IdentityPoolId}`);
-      if (!parseSubscription(input.Token)) throw new InvalidParameterException('A WEB_PUSH Token must be the PushSubscription JSON: {"endpoint":"https://…","keys":{"p256dh":"…","auth":"…"}}');
+      const refused = context.integrations.webPush.check(input.Token);
+      if (typeof refused === 'string') throw new InvalidParameterException(refused);
     }
     const platformApp = input.Platform === WEB_PUSH_PLATFORM ? WEB_PUSH_PLATFORM : settings.pushSync?.ApplicationArns?.find((arn) => applicationPlatform(arn) === input.Platform);
     if (!platformApp) {

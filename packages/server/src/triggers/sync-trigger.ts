@@ -10,6 +10,33 @@ import type { SyncTriggerEvent } from '../core/sync-trigger.js';
 
 const loadLambdaSdk = () => import('@aws-sdk/client-lambda');
 
+/** The largest answer taken from a function: Lambda's own limit for a synchronous invocation's response (6 MB). */
+export const MAX_FUNCTION_ANSWER_BYTES = 6 * 1024 * 1024;
+
+const tooLarge = (what: string) => new InvalidLambdaFunctionOutputException(`The SyncTrigger ${what} returned more than ${MAX_FUNCTION_ANSWER_BYTES} bytes`);
+
+/** A webhook answer's body, read up to MAX_FUNCTION_ANSWER_BYTES: a larger one is refused before it is all in memory. */
+async function readCapped(response: Response): Promise<string> {
+  const declared = Number(response.headers.get('content-length'));
+  if (declared > MAX_FUNCTION_ANSWER_BYTES) {
+    await response.body?.cancel();
+    throw tooLarge('webhook');
+  }
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    size += read.value.byteLength;
+    if (size > MAX_FUNCTION_ANSWER_BYTES) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge('webhook');
+    }
+    chunks.push(read.value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 export interface SyncTriggerOptions {
   region: string;
   lambdaEndpoint?: string;
@@ -53,6 +80,7 @@ export class SyncTriggerInvoker {
       }
       throw new InvalidLambdaFunctionOutputException(`The SyncTrigger function ${functionName} could not be invoked: ${name || (error as Error).message}`);
     }
+    if ((response.Payload?.byteLength ?? 0) > MAX_FUNCTION_ANSWER_BYTES) throw tooLarge(`function ${functionName}`);
     const text = Buffer.from(response.Payload ?? new Uint8Array()).toString('utf8');
     if (response.FunctionError) throw new InvalidLambdaFunctionOutputException(`The SyncTrigger function ${functionName} failed (${response.FunctionError})`);
     return text;
@@ -75,9 +103,12 @@ export class SyncTriggerInvoker {
         headers: { 'content-type': 'application/json', 'x-cognisync-timestamp': timestamp, 'x-cognisync-signature': `sha256=${signature}` },
         body,
         signal: AbortSignal.timeout(this.options.timeoutMs),
+        // A redirect is an answer like any other (a failed one): followed, it became a GET to wherever it pointed.
+        redirect: 'manual',
       });
-      text = await response.text();
+      text = await readCapped(response);
     } catch (error) {
+      if (error instanceof InvalidLambdaFunctionOutputException) throw error;
       if ((error as Error).name === 'TimeoutError') throw new LambdaThrottledException('The SyncTrigger webhook timed out');
       throw new InvalidLambdaFunctionOutputException(`The SyncTrigger webhook could not be reached: ${(error as Error).message}`);
     }

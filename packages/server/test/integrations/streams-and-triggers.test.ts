@@ -430,6 +430,36 @@ describe('SyncTrigger', () => {
     }
   });
 
+  test('a webhook answering more than 6 MB (Lambda\'s limit), or a redirect, is InvalidLambdaFunctionOutputException; nothing written', async () => {
+    const webhook = createServer(async (req, res) => {
+      await readBody(req);
+      if (req.url === '/redirect') return void res.writeHead(302, { location: '/elsewhere' }).end();
+      if (req.url === '/declared') return void res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(7 * 1024 * 1024) }).end();
+      // Streamed without a length, 64 KB at a time, until the server stops reading.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      res.on('error', () => undefined);
+      pump();
+    });
+    const url = await listen(webhook);
+    try {
+      for (const path of ['/endless', '/declared', '/redirect']) {
+        const { client, key } = await identityWithTrigger(`${url}${path}`);
+        const refused = await rejection(() => update(client, key, [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }]));
+        assert.equal(refused.name, 'InvalidLambdaFunctionOutputException', `${path}: ${refused.message}`);
+        assert.match(refused.message, path === '/redirect' ? /answered 302/ : /more than 6291456 bytes/);
+        assert.deepEqual((await client.send(new ListRecordsCommand(key))).Records, []);
+      }
+    } finally {
+      webhook.closeAllConnections();
+      await new Promise<void>((resolve) => webhook.close(() => resolve()));
+    }
+  });
+
   test('a function that does not answer in time, or stalls mid-answer → LambdaThrottledException at the timeout, nothing written (webhook and Lambda)', async () => {
     // Webhooks: /hang never answers, /stall sends its headers and the start of a body, then nothing.
     const hanging = createServer((req, res) => {

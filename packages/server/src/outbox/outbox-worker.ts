@@ -135,12 +135,31 @@ export class OutboxWorker {
     }
   }
 
+  /**
+   * Whether a change's entry failed because its stream does not exist and its pool has stopped streaming there
+   * (streaming switched off, or to another stream). A change is streamed to the stream configured when it was
+   * committed; while that is still the pool's stream, a missing stream is retried (the operator may create it).
+   */
+  private async streamReplaced(entry: ClaimedOutboxEntry, error: string): Promise<boolean> {
+    if (!error.startsWith('ResourceNotFoundException')) return false;
+    const payload = entry.payload as StreamPayload;
+    const streams = (await this.store.getPoolSyncSettings(payload.record.identityPoolId))?.cognitoStreams;
+    return streams?.StreamingStatus !== 'ENABLED' || streams.StreamName !== payload.streamName;
+  }
+
   private async deliverStreams(entries: ClaimedOutboxEntry[]): Promise<void> {
     const result = await this.kinesis.deliver(entries);
     await this.store.completeOutbox(result.delivered);
     const byId = new Map(entries.map((entry) => [entry.outboxId, entry]));
     for (const failure of result.failed) {
       const entry = byId.get(failure.outboxId)!;
+      if (!entry.bulkPoolId && (await this.streamReplaced(entry, failure.error))) {
+        // Kinesis has no such stream, and the pool no longer streams to it: retried, it would fail for ever and hold
+        // up its dataset's later changes (and any bulk publish of the pool) behind it.
+        this.logger.warn({ outboxId: entry.outboxId, partitionKey: entry.partitionKey, error: failure.error }, 'stream change dropped: its stream is gone and the pool streams elsewhere now');
+        await this.store.completeOutbox([entry.outboxId]);
+        continue;
+      }
       this.logger.warn({ outboxId: entry.outboxId, partitionKey: entry.partitionKey, attempts: entry.attempts + 1, error: failure.error }, 'stream delivery failed; will retry');
       if (entry.attempts + 1 >= MAX_BULK_ATTEMPTS) {
         const reason = `Delivery to the stream failed ${MAX_BULK_ATTEMPTS} times: ${failure.error}`;

@@ -14,7 +14,7 @@ import {
   BulkPublishCommand, DeleteDatasetCommand, GetBulkPublishDetailsCommand, ListRecordsCommand, SetCognitoEventsCommand,
   SetIdentityPoolConfigurationCommand, UpdateRecordsCommand, type CognitoSyncClient, type RecordPatch,
 } from '@aws-sdk/client-cognito-sync';
-import { CreateStreamCommand, DescribeStreamCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient } from '@aws-sdk/client-kinesis';
+import { CreateStreamCommand, DeleteStreamCommand, DescribeStreamCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { rawRequest } from '../support/signed-fetch.ts';
 import { developerCredentials, identityClient, identityCredentials, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
@@ -282,6 +282,43 @@ describe('a Kinesis endpoint that accepts and never answers', () => {
     } finally {
       await server.stop();
       for (const req of held) req.socket.destroy();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
+  });
+});
+
+describe('a change queued for a stream that is then deleted and replaced', () => {
+  test('is dropped once the pool streams elsewhere, so the dataset\'s next changes reach the new stream', { timeout: 60_000 }, async () => {
+    const [first, second] = [await createStream(), await createStream()];
+    // kinesalite behind a switch: PutRecords refused while `refusing`.
+    let refusing = false;
+    const upstream = new URL(kinesisEndpoint);
+    const proxy = createServer((req, res) => {
+      if (refusing && String(req.headers['x-amz-target']).endsWith('PutRecords')) {
+        return void readBody(req).then(() => res.writeHead(500, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ __type: 'InternalFailure', message: 'down' })));
+      }
+      const forwarded = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(forwarded);
+    });
+    const server = await startServer({ env: { ...awsEnv, COGNISYNC_KINESIS_ENDPOINT: await listen(proxy) } });
+    try {
+      const poolId = await newPool(server, first);
+      const key = { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'd' };
+      refusing = true;
+      await update(syncClient(server.endpoint), key, [{ Op: 'replace', Key: 'lost', Value: 'for the old stream', SyncCount: 0 }]);
+      await kinesis.send(new DeleteStreamCommand({ StreamName: first }));
+      await syncClient(server.endpoint).send(
+        new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, CognitoStreams: { StreamName: second, RoleArn: 'arn:aws:iam::123456789012:role/streams', StreamingStatus: 'ENABLED' } }),
+      );
+      refusing = false;
+      await update(syncClient(server.endpoint), key, [{ Op: 'replace', Key: 'next', Value: 'for the new stream', SyncCount: 0 }]);
+      const records = await readStream(second, 1, 30_000);
+      assert.deepEqual(records.map((r) => r.kinesisSyncRecords.map((k: { key: string }) => k.key)), [['next']]);
+    } finally {
+      await server.stop();
       await new Promise<void>((resolve) => proxy.close(() => resolve()));
     }
   });

@@ -1,6 +1,6 @@
 // Delivers `push` outbox entries through Amazon SNS (@aws-sdk/client-sns; endpoint from COGNISYNC_SNS_ENDPOINT,
 // credentials from the standard AWS chain): the device token becomes a platform endpoint of the pool's
-// platform application (CreatePlatformEndpoint, idempotent per token), then a silent Publish carries AWS's
+// platform application (CreatePlatformEndpoint, see endpointFor), then a silent Publish carries AWS's
 // push-sync message. A disabled endpoint means a dead token: the device is unregistered. The SDK is loaded
 // on first use, as few deployments configure push sync.
 import type { SNSClient } from '@aws-sdk/client-sns';
@@ -35,8 +35,7 @@ export class SnsDelivery {
       const { client, sdk } = await this.sns.get();
       let endpointArn = this.endpoints.get(cacheKey);
       if (!endpointArn) {
-        const created = await client.send(new sdk.CreatePlatformEndpointCommand({ PlatformApplicationArn: payload.applicationArn, Token: payload.token, CustomUserData: payload.deviceId }));
-        endpointArn = created.EndpointArn!;
+        endpointArn = await this.endpointFor(payload);
         this.endpoints.set(cacheKey, endpointArn);
       }
       await client.send(new sdk.PublishCommand({ TargetArn: endpointArn, MessageStructure: 'json', Message: pushMessageBody(payload.platform, payload.message) }));
@@ -49,6 +48,29 @@ export class SnsDelivery {
       }
       return { outboxId: entry.outboxId, result: 'failed', error: `${name}: ${(error as Error).message}` };
     }
+  }
+
+  /**
+   * The platform endpoint of a device token, as SNS's token-management advice has it. CreatePlatformEndpoint is
+   * idempotent only for the same token with the same attributes, so none are set (a CustomUserData naming the
+   * device made every later registration of the token, by another identity or after a re-registration, fail with
+   * "already exists with the same Token, but different attributes"); when SNS answers that anyway (an endpoint made
+   * with attributes, by an older cognisync or another app), the endpoint it names is used. The device registered
+   * this token, so an endpoint disabled since (a token the platform refused once) is enabled again; if the token is
+   * still dead, the next Publish says so and the device is unregistered.
+   */
+  private async endpointFor(payload: PushPayload): Promise<string> {
+    const { client, sdk } = await this.sns.get();
+    let arn: string;
+    try {
+      arn = (await client.send(new sdk.CreatePlatformEndpointCommand({ PlatformApplicationArn: payload.applicationArn, Token: payload.token }))).EndpointArn!;
+    } catch (error) {
+      const existing = /Endpoint (arn:\S+) already exists with the same [Tt]oken/.exec((error as Error).message ?? '')?.[1];
+      if (!existing) throw error;
+      arn = existing;
+    }
+    await client.send(new sdk.SetEndpointAttributesCommand({ EndpointArn: arn, Attributes: { Enabled: 'true' } }));
+    return arn;
   }
 
   /** Closes the client's sockets, if it was ever made. */

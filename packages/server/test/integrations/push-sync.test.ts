@@ -30,6 +30,8 @@ interface SnsCall {
 let sns: Server;
 let snsEndpoint: string;
 const calls: SnsCall[] = [];
+/** The fake SNS's endpoints: ARN → the CustomUserData they were created with. */
+const endpointAttributes = new Map<string, string>();
 let server: ServerProcess;
 /** A self-signed certificate for 127.0.0.1 (push services are https-only); the server trusts it via NODE_EXTRA_CA_CERTS. */
 const certDir = mkdtempSync(join(tmpdir(), 'cognisync-push-tls-'));
@@ -48,8 +50,18 @@ before(async () => {
     calls.push({ action, params });
     res.setHeader('content-type', 'text/xml');
     if (action === 'CreatePlatformEndpoint') {
+      // As SNS: idempotent only for the same token with the same attributes.
       const arn = `${params.get('PlatformApplicationArn')!.replace(':app/', ':endpoint/')}/${encodeURIComponent(params.get('Token')!)}`;
+      const attributes = params.get('CustomUserData') ?? '';
+      const existing = endpointAttributes.get(arn);
+      if (existing !== undefined && existing !== attributes) {
+        res.statusCode = 400;
+        return void res.end(`<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>InvalidParameter</Code><Message>Invalid parameter: Token Reason: Endpoint ${arn} already exists with the same Token, but different attributes.</Message></Error><RequestId>r</RequestId></ErrorResponse>`);
+      }
+      endpointAttributes.set(arn, attributes);
       res.end(xml(action, `<EndpointArn>${arn}</EndpointArn>`));
+    } else if (action === 'SetEndpointAttributes') {
+      res.end(xml(action, ''));
     } else if (action === 'Publish' && params.get('TargetArn')!.endsWith('/dead-token')) {
       res.statusCode = 400;
       res.end('<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>EndpointDisabled</Code><Message>Endpoint is disabled</Message></Error><RequestId>r</RequestId></ErrorResponse>');
@@ -115,6 +127,28 @@ test('each subscribed device except the writer gets one notification with AWS’
   const afterDelete = await publishes(2);
   assert.equal(afterDelete.length, 2);
   assert.ok(afterDelete.every((call) => JSON.parse(call.params.get('Message')!).default.includes('DatasetDeleted')));
+});
+
+test('a token whose endpoint exists with other attributes is delivered through it, and the endpoint is enabled again', async () => {
+  const app = 'arn:aws:sns:us-east-1:123456789012:app/GCM/shared';
+  const endpointArn = `${app.replace(':app/', ':endpoint/')}/shared-token`;
+  // Made by something else (an older cognisync set CustomUserData): SNS refuses to create it again without.
+  endpointAttributes.set(endpointArn, 'an-old-device-id');
+  const poolId = (await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'push-shared', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
+  await syncClient(server.endpoint).send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, PushSync: { ApplicationArns: [app] } }));
+  const user = await identityCredentials(server.endpoint, poolId);
+  const client = syncClient(server.endpoint, user.credentials);
+  const key = { IdentityPoolId: poolId, IdentityId: user.identityId, DatasetName: 'shared' };
+  const device = (await client.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: user.identityId, Platform: 'GCM', Token: 'shared-token' }))).DeviceId!;
+  await client.send(new SubscribeToDatasetCommand({ ...key, DeviceId: device }));
+  calls.length = 0;
+  const { SyncSessionToken } = await client.send(new ListRecordsCommand(key));
+  await client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }] }));
+  const published = await publishes(1);
+  assert.equal(published[0]?.params.get('TargetArn'), endpointArn, server.stderr().slice(-2000));
+  const enabled = calls.find((c) => c.action === 'SetEndpointAttributes');
+  assert.equal(enabled?.params.get('EndpointArn'), endpointArn);
+  assert.equal(enabled?.params.get('Attributes.entry.1.value'), 'true');
 });
 
 test('a disabled endpoint (dead token) unregisters the device', async () => {

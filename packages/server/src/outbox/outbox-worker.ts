@@ -112,7 +112,16 @@ export class OutboxWorker {
     return claimed.length;
   }
 
-  private async deliverPushes(entries: ClaimedOutboxEntry[]): Promise<void> {
+  private async deliverPushes(claimed: ClaimedOutboxEntry[]): Promise<void> {
+    // Queued before its device unsubscribed, or before the device or identity was deleted (a delivery that kept
+    // failing meanwhile): not sent to a device that no longer asks for it.
+    const entries: ClaimedOutboxEntry[] = [];
+    for (const entry of claimed) {
+      const { deviceId, message } = entry.payload as PushPayload;
+      const subscribed = await this.store.listSubscriptions({ identityPoolId: message.identityPoolId, identityId: message.identityId, datasetName: message.datasetName });
+      if (subscribed.includes(deviceId)) entries.push(entry);
+      else await this.store.completeOutbox([entry.outboxId]);
+    }
     const byId = new Map(entries.map((entry) => [entry.outboxId, entry]));
     const outcomes = await Promise.all(
       entries.map((entry) => ((entry.payload as PushPayload).platform === WEB_PUSH_PLATFORM ? this.webPush.deliverOne(entry) : this.sns.deliverOne(entry))),

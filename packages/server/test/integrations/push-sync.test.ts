@@ -30,6 +30,8 @@ interface SnsCall {
 let sns: Server;
 let snsEndpoint: string;
 const calls: SnsCall[] = [];
+/** While set, the fake SNS fails every Publish. */
+let publishFailing = false;
 /** The fake SNS's endpoints: ARN → the CustomUserData they were created with. */
 const endpointAttributes = new Map<string, string>();
 let server: ServerProcess;
@@ -62,6 +64,9 @@ before(async () => {
       res.end(xml(action, `<EndpointArn>${arn}</EndpointArn>`));
     } else if (action === 'SetEndpointAttributes') {
       res.end(xml(action, ''));
+    } else if (action === 'Publish' && publishFailing) {
+      res.statusCode = 500;
+      res.end('<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Receiver</Type><Code>InternalError</Code><Message>down</Message></Error><RequestId>r</RequestId></ErrorResponse>');
     } else if (action === 'Publish' && params.get('TargetArn')!.endsWith('/dead-token')) {
       res.statusCode = 400;
       res.end('<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>EndpointDisabled</Code><Message>Endpoint is disabled</Message></Error><RequestId>r</RequestId></ErrorResponse>');
@@ -149,6 +154,31 @@ test('a token whose endpoint exists with other attributes is delivered through i
   const enabled = calls.find((c) => c.action === 'SetEndpointAttributes');
   assert.equal(enabled?.params.get('EndpointArn'), endpointArn);
   assert.equal(enabled?.params.get('Attributes.entry.1.value'), 'true');
+});
+
+test('a notification still queued when its device unsubscribes is not sent', async () => {
+  const poolId = (await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'push-unsubscribed', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
+  await syncClient(server.endpoint).send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, PushSync: { ApplicationArns: ['arn:aws:sns:us-east-1:123456789012:app/GCM/later'] } }));
+  const user = await identityCredentials(server.endpoint, poolId);
+  const client = syncClient(server.endpoint, user.credentials);
+  const key = { IdentityPoolId: poolId, IdentityId: user.identityId, DatasetName: 'later' };
+  const device = (await client.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: user.identityId, Platform: 'GCM', Token: 'leaving-token' }))).DeviceId!;
+  await client.send(new SubscribeToDatasetCommand({ ...key, DeviceId: device }));
+  calls.length = 0;
+  publishFailing = true;
+  try {
+    const { SyncSessionToken } = await client.send(new ListRecordsCommand(key));
+    await client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }] }));
+    await publishes(1);
+    await client.send(new UnsubscribeFromDatasetCommand({ ...key, DeviceId: device }));
+  } finally {
+    publishFailing = false;
+  }
+  const attempts = calls.filter((c) => c.action === 'Publish').length;
+  assert.ok(attempts >= 1, 'it was tried while SNS failed');
+  // Retries come within 200 ms doubling: several would have passed by now.
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.equal(calls.filter((c) => c.action === 'Publish').length, attempts, 'not sent once SNS works again');
 });
 
 test('a disabled endpoint (dead token) unregisters the device', async () => {

@@ -3,25 +3,41 @@
 // those are delivered and marks the job SUCCEEDED. A stream entry that keeps failing fails the job: one of the job's,
 // or a change's entry of the same pool, which holds back the job's entries queued behind it in its dataset's partition.
 import type { BulkPublishState } from '../core/bulk-publish.js';
-import type { ClaimedOutboxEntry, OutboxEntry, Store } from '../store/store.js';
+import type { ClaimedOutboxEntry, DatasetKey, OutboxEntry, Store } from '../store/store.js';
 import { streamEntries, type BulkPublishPayload } from './entries.js';
 
 const DATASETS_PER_STEP = 25;
 const FINISH_POLL_MS = 200;
+/** Reads of one step's datasets before it gives up for now (the entry is retried later with backoff). */
+const MAX_STEP_READS = 5;
 /** A bulk stream entry that failed this many times fails the whole bulk publish. */
 export const MAX_BULK_ATTEMPTS = 6;
 
 export class BulkPublishJob {
   constructor(private readonly store: Store) {}
 
-  /** One step of the walk: the next page of datasets becomes stream entries, plus the next step. */
+  /**
+   * One step of the walk: the next page of datasets becomes stream entries, plus the next step. The snapshots are
+   * queued only if no dataset changed since it was read (Store.advanceOutbox): a change committed in between
+   * would otherwise be streamed before the older snapshot, and a consumer replaying the stream would end on stale
+   * data. A step that loses that race reads again.
+   */
   async step(entry: ClaimedOutboxEntry, now: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      if (await this.tryStep(entry, now)) return;
+      if (attempt === MAX_STEP_READS) throw new Error(`the pool's datasets kept changing during ${MAX_STEP_READS} reads`);
+    }
+  }
+
+  private async tryStep(entry: ClaimedOutboxEntry, now: number): Promise<boolean> {
     const job = entry.payload as BulkPublishPayload;
     const datasets = await this.store.listPoolDatasets(job.identityPoolId, job.after, DATASETS_PER_STEP);
     const next: OutboxEntry[] = [];
+    const unchanged: Array<DatasetKey & { syncCount: number }> = [];
     for (const dataset of datasets) {
       const page = await this.store.listRecords(dataset, 0, undefined, Number.MAX_SAFE_INTEGER);
       if (!page.dataset) continue;
+      unchanged.push({ identityPoolId: dataset.identityPoolId, identityId: dataset.identityId, datasetName: dataset.datasetName, syncCount: page.dataset.syncCount });
       const entries = streamEntries({ streamName: job.streamName }, dataset, 'replace', page.records, page.dataset.syncCount, page.dataset.lastModifiedDate);
       next.push(...entries.map((e) => ({ ...e, bulkPoolId: job.identityPoolId })));
     }
@@ -31,7 +47,7 @@ export class BulkPublishJob {
         ? { kind: 'bulk-publish', partitionKey: entry.partitionKey, payload: { ...job, after: { identityId: last.identityId, datasetName: last.datasetName } }, bulkPoolId: job.identityPoolId }
         : { kind: 'bulk-finish', partitionKey: entry.partitionKey, payload: { identityPoolId: job.identityPoolId, streamName: job.streamName }, bulkPoolId: job.identityPoolId },
     );
-    await this.store.advanceOutbox(entry.outboxId, next, now);
+    return this.store.advanceOutbox(entry.outboxId, next, now, unchanged);
   }
 
   /** SUCCEEDED once every stream entry of the job is delivered; until then, look again shortly. */

@@ -730,6 +730,23 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
       });
     });
 
+    describe('outbox', () => {
+      storeTest('advanceOutbox replaces an entry with its follow-ups only while the datasets it read are unchanged', async (store) => {
+        const key = datasetKey('snapshot');
+        await update(store, key, [put('a', '1')]);
+        await store.enqueueOutbox([{ kind: 'bulk-publish', partitionKey: 'job', payload: { step: 1 }, bulkPoolId: POOL }], T0);
+        const [claimed] = await store.claimOutbox('contract', T0, 30_000, 10);
+        const follow = [{ kind: 'stream' as const, partitionKey: 'snapshot', payload: { snapshot: true }, bulkPoolId: POOL }];
+        assert.equal(await store.advanceOutbox(claimed!.outboxId, follow, T0, [{ ...key, syncCount: 0 }]), false, 'read at 0, now at 1');
+        assert.equal(await store.countBulkOutbox(POOL, 'bulk-publish'), 1, 'the entry stays');
+        assert.equal(await store.countBulkOutbox(POOL, 'stream'), 0, 'nothing added');
+        assert.equal(await store.advanceOutbox(claimed!.outboxId, follow, T0, [{ ...key, syncCount: 1 }, { ...datasetKey('never-written'), syncCount: 0 }]), false, 'a dataset that does not exist is not at 0');
+        assert.equal(await store.advanceOutbox(claimed!.outboxId, follow, T0, [{ ...key, syncCount: 1 }]), true);
+        assert.equal(await store.countBulkOutbox(POOL, 'bulk-publish'), 0);
+        assert.equal(await store.countBulkOutbox(POOL, 'stream'), 1);
+      });
+    });
+
     describe('usage', () => {
       storeTest('identity and pool usage count live datasets, their bytes and the committed sync sessions', async (store) => {
         await store.createIdentityPool(poolRecord(POOL), 10);

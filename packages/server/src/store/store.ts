@@ -352,8 +352,13 @@ export interface Store {
   completeOutbox(outboxIds: readonly number[]): Promise<void>;
   /** Releases an entry for another try at `nextAttemptAt`, counting a failed attempt when `error` is given. */
   retryOutbox(outboxId: number, nextAttemptAt: number, error?: string): Promise<void>;
-  /** Replaces a finished entry with its follow-ups in one transaction (how the bulk publish job advances). */
-  advanceOutbox(outboxId: number, next: readonly OutboxEntry[], now: number): Promise<void>;
+  /**
+   * Replaces a finished entry with its follow-ups in one transaction (how the bulk publish job advances). With
+   * `unchanged`, only if each dataset is still at that SyncCount (false, and nothing written, otherwise); a write in
+   * flight on one of them is waited for, and one that comes later queues its own entries after these. So a snapshot
+   * of a dataset read before never lands in the outbox behind a change made after it.
+   */
+  advanceOutbox(outboxId: number, next: readonly OutboxEntry[], now: number, unchanged?: ReadonlyArray<DatasetKey & { syncCount: number }>): Promise<boolean>;
   /** Outbox entries of a pool's bulk publish, optionally of one kind. */
   countBulkOutbox(identityPoolId: string, kind?: OutboxEntry['kind']): Promise<number>;
   /** Drops every outbox entry of a pool's bulk publish (when it failed). */

@@ -1367,10 +1367,23 @@ export class PostgresStore implements Store {
     }
   }
 
-  async advanceOutbox(outboxId: number, next: readonly OutboxEntry[], now: number): Promise<void> {
-    await this.transaction(async (client) => {
+  async advanceOutbox(outboxId: number, next: readonly OutboxEntry[], now: number, unchanged: ReadonlyArray<DatasetKey & { syncCount: number }> = []): Promise<boolean> {
+    return this.transaction(async (client) => {
+      if (unchanged.length > 0) {
+        // FOR SHARE waits for a write in flight on these rows to commit (its count is then seen), and makes a later
+        // write wait for this commit: UpdateRecords queues its outbox entries only once it holds its dataset row.
+        const { rows } = await run<{ changed: number }>(
+          client,
+          `SELECT count(*)::int AS changed FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS e (pool, identity, name, sync_count)
+            LEFT JOIN LATERAL (SELECT d.sync_count FROM datasets d WHERE d.identity_pool_id = e.pool AND d.identity_id = e.identity AND d.dataset_name = e.name FOR SHARE) d ON true
+            WHERE d.sync_count IS DISTINCT FROM e.sync_count`,
+          [unchanged.map((d) => d.identityPoolId), unchanged.map((d) => d.identityId), unchanged.map((d) => d.datasetName), unchanged.map((d) => d.syncCount)],
+        );
+        if (rows[0]!.changed > 0) return false;
+      }
       await run(client, 'DELETE FROM outbox WHERE outbox_id = $1', [outboxId]);
       await this.insertOutbox(client, next, now);
+      return true;
     });
   }
 

@@ -821,10 +821,13 @@ export class SqliteStore implements Store {
     else this.sql.failOutbox.run(nextAttemptAt, error.slice(0, 2000), outboxId);
   }
 
-  async advanceOutbox(outboxId: number, next: readonly OutboxEntry[], now: number): Promise<void> {
-    await this.write(() => {
+  async advanceOutbox(outboxId: number, next: readonly OutboxEntry[], now: number, unchanged: ReadonlyArray<DatasetKey & { syncCount: number }> = []): Promise<boolean> {
+    // One writer at a time: no write is in flight while this transaction checks and inserts.
+    return this.write(() => {
+      if (unchanged.some((d) => this.datasetRow(d.identityPoolId, d.identityId, d.datasetName)?.sync_count !== d.syncCount)) return false;
       this.sql.deleteOutbox.run(outboxId);
       this.insertOutbox(next, now);
+      return true;
     });
   }
 

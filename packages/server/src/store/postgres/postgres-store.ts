@@ -434,7 +434,7 @@ function toServiceError(error: unknown): unknown {
   if (BUSY_CODES.has(code) || /timeout exceeded when trying to connect/i.test(message)) {
     return new TooManyRequestsException('The data store is busy; retry the request.');
   }
-  if (UNAVAILABLE_CODES.has(code) || isReadTimeout(error) || /Connection terminated|connection.*(closed|ended)/i.test(message)) {
+  if (UNAVAILABLE_CODES.has(code) || isReadTimeout(error) || /Connection terminated|connection.*(closed|ended)|does not allow connections|not currently accepting connections/i.test(message)) {
     return new InternalErrorException('The data store is unavailable; retry the request.');
   }
   return error;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import AWS from 'aws-sdk';
 import { DeleteDatasetCommand } from '@aws-sdk/client-cognito-sync';
-import { call, MemoryStorage, type Acjs } from './amazon-cognito-js.ts';
+import { call, MemoryStorage, type Acjs, signInAnonymously } from '../../server/test/support/amazon-cognito-js.ts';
 import { createPool, serverValues, startServer, syncClient, type ServerProcess } from './support.ts';
 
 const bin = new URL('../../server/bin/cognisync.js', import.meta.url).pathname;
@@ -87,13 +87,7 @@ before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'acjs-deleted-'));
   server = await startServer({ dataDir, args: ['--port', PORT] });
   poolId = await createPool(server);
-  const clientConfig: AWS.CognitoIdentity.ClientConfiguration = { endpoint: server.endpoint, region: 'us-east-1', maxRetries: 0 };
-  const credentials = new AWS.CognitoIdentityCredentials({ IdentityPoolId: poolId }, clientConfig);
-  await credentials.getPromise();
-  identityId = credentials.identityId;
-  AWS.config.region = 'us-east-1';
-  AWS.config.credentials = credentials;
-  AWS.config.update({ cognitosync: { endpoint: server.endpoint, maxRetries: 0 } } as never);
+  identityId = await signInAnonymously(server.endpoint, poolId);
 });
 after(async () => {
   AWS.config.credentials = null;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import AWS from 'aws-sdk';
-import { call, type Acjs } from './amazon-cognito-js.ts';
+import { call, type Acjs, signInAnonymously } from '../../server/test/support/amazon-cognito-js.ts';
 import { createPool, device, serverValues, startServer, type ServerProcess } from './support.ts';
 
 /** amazon-cognito-js synchronize(); conflicts are resolved with `resolve(conflict)` (default: remote record). */
@@ -42,13 +42,7 @@ let acjs: Acjs;
 before(async () => {
   server = await startServer();
   poolId = await createPool(server);
-  const clientConfig: AWS.CognitoIdentity.ClientConfiguration = { endpoint: server.endpoint, region: 'us-east-1', maxRetries: 0 };
-  const credentials = new AWS.CognitoIdentityCredentials({ IdentityPoolId: poolId }, clientConfig);
-  await credentials.getPromise();
-  identityId = credentials.identityId;
-  AWS.config.region = 'us-east-1';
-  AWS.config.credentials = credentials;
-  AWS.config.update({ cognitosync: { endpoint: server.endpoint, maxRetries: 0 } } as never);
+  identityId = await signInAnonymously(server.endpoint, poolId);
   const manager = new (AWS as any).CognitoSyncManager();
   acjs = await call('openOrCreateDataset', (cb) => manager.openOrCreateDataset('settings', cb));
 });

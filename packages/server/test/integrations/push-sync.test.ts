@@ -92,6 +92,28 @@ async function publishes(count: number, timeoutMs = 5000) {
   return calls.filter((c) => c.action === 'Publish');
 }
 
+/**
+ * A new pool pushing through the SNS application `app`, an identity of it, and one GCM device with `token` subscribed
+ * to `datasetName`: the identity's client, the dataset key and the device id. No SNS call made yet is left in `calls`.
+ */
+async function oneSubscribedDevice(app: string, token: string, datasetName: string) {
+  const poolId = (await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: `push-${datasetName}`, AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
+  await syncClient(server.endpoint).send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, PushSync: { ApplicationArns: [app] } }));
+  const user = await identityCredentials(server.endpoint, poolId);
+  const client = syncClient(server.endpoint, user.credentials);
+  const key = { IdentityPoolId: poolId, IdentityId: user.identityId, DatasetName: datasetName };
+  const deviceId = (await client.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: user.identityId, Platform: 'GCM', Token: token }))).DeviceId!;
+  await client.send(new SubscribeToDatasetCommand({ ...key, DeviceId: deviceId }));
+  calls.length = 0;
+  return { client, key, deviceId };
+}
+
+/** One write of `key`, as a device would make it. */
+async function writeOnce(client: ReturnType<typeof syncClient>, key: { IdentityPoolId: string; IdentityId: string; DatasetName: string }) {
+  const { SyncSessionToken } = await client.send(new ListRecordsCommand(key));
+  await client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }] }));
+}
+
 test('each subscribed device except the writer gets one notification with AWS’s push-sync payload', async () => {
   const poolId = (await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'push', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
   const gcmApp = 'arn:aws:sns:us-east-1:123456789012:app/GCM/my-android';
@@ -139,16 +161,8 @@ test('a token whose endpoint exists with other attributes is delivered through i
   const endpointArn = `${app.replace(':app/', ':endpoint/')}/shared-token`;
   // Made by something else (an older cognisync set CustomUserData): SNS refuses to create it again without.
   endpointAttributes.set(endpointArn, 'an-old-device-id');
-  const poolId = (await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'push-shared', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
-  await syncClient(server.endpoint).send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, PushSync: { ApplicationArns: [app] } }));
-  const user = await identityCredentials(server.endpoint, poolId);
-  const client = syncClient(server.endpoint, user.credentials);
-  const key = { IdentityPoolId: poolId, IdentityId: user.identityId, DatasetName: 'shared' };
-  const device = (await client.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: user.identityId, Platform: 'GCM', Token: 'shared-token' }))).DeviceId!;
-  await client.send(new SubscribeToDatasetCommand({ ...key, DeviceId: device }));
-  calls.length = 0;
-  const { SyncSessionToken } = await client.send(new ListRecordsCommand(key));
-  await client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }] }));
+  const { client, key } = await oneSubscribedDevice(app, 'shared-token', 'shared');
+  await writeOnce(client, key);
   const published = await publishes(1);
   assert.equal(published[0]?.params.get('TargetArn'), endpointArn, server.stderr().slice(-2000));
   const enabled = calls.find((c) => c.action === 'SetEndpointAttributes');
@@ -157,18 +171,10 @@ test('a token whose endpoint exists with other attributes is delivered through i
 });
 
 test('a notification still queued when its device unsubscribes is not sent', async () => {
-  const poolId = (await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'push-unsubscribed', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
-  await syncClient(server.endpoint).send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, PushSync: { ApplicationArns: ['arn:aws:sns:us-east-1:123456789012:app/GCM/later'] } }));
-  const user = await identityCredentials(server.endpoint, poolId);
-  const client = syncClient(server.endpoint, user.credentials);
-  const key = { IdentityPoolId: poolId, IdentityId: user.identityId, DatasetName: 'later' };
-  const device = (await client.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: user.identityId, Platform: 'GCM', Token: 'leaving-token' }))).DeviceId!;
-  await client.send(new SubscribeToDatasetCommand({ ...key, DeviceId: device }));
-  calls.length = 0;
+  const { client, key, deviceId: device } = await oneSubscribedDevice('arn:aws:sns:us-east-1:123456789012:app/GCM/later', 'leaving-token', 'later');
   publishFailing = true;
   try {
-    const { SyncSessionToken } = await client.send(new ListRecordsCommand(key));
-    await client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }] }));
+    await writeOnce(client, key);
     await publishes(1);
     await client.send(new UnsubscribeFromDatasetCommand({ ...key, DeviceId: device }));
   } finally {
@@ -182,16 +188,8 @@ test('a notification still queued when its device unsubscribes is not sent', asy
 });
 
 test('a disabled endpoint (dead token) unregisters the device', async () => {
-  const poolId = (await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'push-dead', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
-  await syncClient(server.endpoint).send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, PushSync: { ApplicationArns: ['arn:aws:sns:us-east-1:123456789012:app/GCM/app'] } }));
-  const user = await identityCredentials(server.endpoint, poolId);
-  const client = syncClient(server.endpoint, user.credentials);
-  const key = { IdentityPoolId: poolId, IdentityId: user.identityId, DatasetName: 'feed' };
-  const dead = (await client.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: user.identityId, Platform: 'GCM', Token: 'dead-token' }))).DeviceId!;
-  await client.send(new SubscribeToDatasetCommand({ ...key, DeviceId: dead }));
-  calls.length = 0;
-  const { SyncSessionToken } = await client.send(new ListRecordsCommand(key));
-  await client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }] }));
+  const { client, key, deviceId: dead } = await oneSubscribedDevice('arn:aws:sns:us-east-1:123456789012:app/GCM/app', 'dead-token', 'feed');
+  await writeOnce(client, key);
   await publishes(1);
   let error;
   for (let i = 0; i < 50; i++) {

@@ -2,61 +2,15 @@
 // (GetId + GetCredentialsForIdentity) and amazon-cognito-js 1.1.0's CognitoSyncManager pushing, pulling and
 // resolving conflicts with the temporary credentials; the developer checks and changes the data with SDK v3.
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import AWS from 'aws-sdk';
 import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
 import { ListRecordsCommand, UpdateRecordsCommand, type _Record } from '@aws-sdk/client-cognito-sync';
+import { call, windowStorage as localStorage, withTimeout } from '../support/amazon-cognito-js.ts';
 import { identityClient, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
 
-// aws-sdk v2 prints an end-of-support notice on a timer after it loads; it is noise in the test output.
-process.env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE = '1';
-
-/** How long any one library callback may take before the test fails instead of hanging. */
-const callbackTimeoutMs = 15_000;
 const region = 'us-east-1';
 const datasetName = 'settings';
-
-/**
- * An in-memory stand-in for the browser's `window.localStorage`. Items are own enumerable properties, as on a
- * real Storage object, because amazon-cognito-js's `wipe()` walks them with `for…in` + `hasOwnProperty`.
- */
-class MemoryStorage {
-  get length(): number {
-    return Object.keys(this).length;
-  }
-  key(index: number): string | null {
-    return Object.keys(this)[index] ?? null;
-  }
-  getItem(key: string): string | null {
-    return Object.hasOwn(this, key) ? (this as unknown as Record<string, string>)[key]! : null;
-  }
-  setItem(key: string, value: string): void {
-    (this as unknown as Record<string, string>)[key] = String(value);
-  }
-  removeItem(key: string): void {
-    delete (this as unknown as Record<string, string>)[key];
-  }
-  clear(): void {
-    for (const key of Object.keys(this)) delete (this as unknown as Record<string, string>)[key];
-  }
-}
-
-const localStorage = new MemoryStorage();
-// CognitoSyncManager's default DataStore (StoreLocalStorage) reads the free variable `window.localStorage` in
-// its constructor. A minimal `window` rather than `window = globalThis`, so nothing else in the process starts
-// to think it runs in a browser. (aws-sdk v2 decides that with AWS.util.isBrowser(), which stays false in Node,
-// so CognitoIdentityCredentials keeps its identity-id cache in a plain object.)
-Object.assign(globalThis, { window: { localStorage } });
-
-// The package's `main` is a UMD bundle whose CommonJS branch does `require("aws-sdk")` and attaches
-// AWS.CognitoSyncManager to that module object, which is the same instance as the `aws-sdk` import above.
-const require = createRequire(import.meta.url);
-require('amazon-cognito-js');
-assert.equal(typeof (AWS as unknown as { CognitoSyncManager?: unknown }).CognitoSyncManager, 'function', 'amazon-cognito-js attached to another aws-sdk copy');
-// The library's own sources also reference a global `AWS` (`AWS = AWS || {}`); the bundle does not need it,
-// but a page that loads it with <script> has one, so mirror that.
-Object.assign(globalThis, { AWS });
 
 // amazon-cognito-js ships no type declarations; its objects are used as `any`.
 type AcjsRecord = any;
@@ -94,26 +48,6 @@ function recordSend({ request }: { request: V2Request }) {
     securityToken: http.headers['x-amz-security-token'],
     params: request.params,
   });
-}
-
-function withTimeout<T>(what: string, start: (resolve: (value: T) => void, reject: (error: unknown) => void) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: no callback within ${callbackTimeoutMs} ms (the library hung)`)), callbackTimeoutMs);
-    const settle = <A>(fn: (a: A) => void) => (a: A) => {
-      clearTimeout(timer);
-      fn(a);
-    };
-    try {
-      start(settle(resolve), settle(reject));
-    } catch (error) {
-      settle(reject)(error);
-    }
-  });
-}
-
-/** A node-style callback API call as a promise that fails after the callback timeout. */
-function call<T>(what: string, invoke: (callback: (error: unknown, value: T) => void) => void): Promise<T> {
-  return withTimeout<T>(what, (resolve, reject) => invoke((error, value) => (error ? reject(error) : resolve(value))));
 }
 
 interface SyncResult {

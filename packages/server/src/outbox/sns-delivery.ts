@@ -24,8 +24,16 @@ export class SnsDelivery {
   /** Endpoint ARNs by application and token; CreatePlatformEndpoint is idempotent, this just saves a call. */
   private readonly endpoints = new Map<string, string>();
 
+  private readonly timeoutMs: number;
+
   constructor(options: { region: string; endpoint?: string; timeoutMs?: number }) {
-    this.sns = new LazyAwsClient(loadSnsSdk, (sdk, config) => new sdk.SNSClient(config), { ...options, timeoutMs: options.timeoutMs ?? 10_000 });
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.sns = new LazyAwsClient(loadSnsSdk, (sdk, config) => new sdk.SNSClient(config), { ...options, timeoutMs: this.timeoutMs });
+  }
+
+  /** Each call bounded as a whole: the handler's requestTimeout ends with the answer's head. */
+  private deadline() {
+    return { abortSignal: AbortSignal.timeout(this.timeoutMs) };
   }
 
   async deliverOne(entry: ClaimedOutboxEntry): Promise<PushOutcome> {
@@ -34,18 +42,25 @@ export class SnsDelivery {
     try {
       const { client, sdk } = await this.sns.get();
       let endpointArn = this.endpoints.get(cacheKey);
+      const cached = endpointArn !== undefined;
       if (!endpointArn) {
         endpointArn = await this.endpointFor(payload);
         this.endpoints.set(cacheKey, endpointArn);
       }
-      await client.send(new sdk.PublishCommand({ TargetArn: endpointArn, MessageStructure: 'json', Message: pushMessageBody(payload.platform, payload.message) }));
+      try {
+        await client.send(new sdk.PublishCommand({ TargetArn: endpointArn, MessageStructure: 'json', Message: pushMessageBody(payload.platform, payload.message) }), this.deadline());
+      } catch (error) {
+        // The endpoint may have been deleted or disabled since it was cached (and the token registered again): the
+        // next attempt asks SNS afresh.
+        this.endpoints.delete(cacheKey);
+        const name = (error as { name?: string }).name ?? '';
+        // Disabled although just enabled for this attempt: the platform refuses the token.
+        if (!cached && (name === 'EndpointDisabledException' || name === 'EndpointDisabled')) return { outboxId: entry.outboxId, result: 'dead-token', payload };
+        throw error;
+      }
       return { outboxId: entry.outboxId, result: 'delivered' };
     } catch (error) {
       const name = (error as { name?: string }).name ?? '';
-      if (name === 'EndpointDisabledException' || name === 'EndpointDisabled') {
-        this.endpoints.delete(cacheKey);
-        return { outboxId: entry.outboxId, result: 'dead-token', payload };
-      }
       return { outboxId: entry.outboxId, result: 'failed', error: `${name}: ${(error as Error).message}` };
     }
   }
@@ -63,13 +78,13 @@ export class SnsDelivery {
     const { client, sdk } = await this.sns.get();
     let arn: string;
     try {
-      arn = (await client.send(new sdk.CreatePlatformEndpointCommand({ PlatformApplicationArn: payload.applicationArn, Token: payload.token }))).EndpointArn!;
+      arn = (await client.send(new sdk.CreatePlatformEndpointCommand({ PlatformApplicationArn: payload.applicationArn, Token: payload.token }), this.deadline())).EndpointArn!;
     } catch (error) {
       const existing = /Endpoint (arn:\S+) already exists with the same [Tt]oken/.exec((error as Error).message ?? '')?.[1];
       if (!existing) throw error;
       arn = existing;
     }
-    await client.send(new sdk.SetEndpointAttributesCommand({ EndpointArn: arn, Attributes: { Enabled: 'true' } }));
+    await client.send(new sdk.SetEndpointAttributesCommand({ EndpointArn: arn, Attributes: { Enabled: 'true' } }), this.deadline());
     return arn;
   }
 

@@ -22,6 +22,10 @@ test('the browsers\' push services and their subdomains are taken by default; an
     ['http://fcm.googleapis.com/x', /https endpoint/],
     ['https://user:pass@fcm.googleapis.com/x', /https endpoint/],
     ['not a url', /https endpoint/],
+    // Hosts the legacy url.parse web-push sends with would read as another host (localhost, 127.0.0.1).
+    ['https://localhost{.fcm.googleapis.com/x', /is not a host name/],
+    ['https://127.0.0.1;.push.apple.com/x', /is not a host name/],
+    ["https://127.0.0.1'.notify.windows.com/x", /is not a host name/],
   ] as const) {
     assert.match(String(checkSubscription(token(endpoint), DEFAULT_WEB_PUSH_HOSTS)), reason, endpoint);
   }

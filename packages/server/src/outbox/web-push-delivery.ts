@@ -37,6 +37,9 @@ export function checkSubscription(token: string, hosts: readonly string[]): WebP
   }
   if (endpoint.protocol !== 'https:' || endpoint.username || endpoint.password) return 'A WEB_PUSH Token needs the push service\'s https endpoint';
   const host = endpoint.hostname.toLowerCase();
+  // Only plain host names and IP addresses: web-push sends with the legacy url.parse, which reads a host with
+  // `{`, `;` or a quote differently (`localhost{.fcm.googleapis.com` is localhost to it).
+  if (!/^[a-z0-9.-]+$|^\[[0-9a-f:.]+\]$/.test(host)) return `Push service ${JSON.stringify(host)} is not a host name`;
   if (!hosts.includes('*') && !hosts.some((allowed) => host === allowed || host.endsWith(`.${allowed}`))) {
     return `Push service ${host} is not one this server sends to (COGNISYNC_WEB_PUSH_HOSTS)`;
   }
@@ -45,7 +48,8 @@ export function checkSubscription(token: string, hosts: readonly string[]): WebP
   if (p256dh?.length !== 65 || p256dh[0] !== 0x04 || auth?.length !== 16) {
     return 'A WEB_PUSH Token\'s keys must be the browser\'s: p256dh a P-256 public key (65 bytes), auth 16 bytes, both base64url';
   }
-  return { endpoint: value.endpoint, keys: { p256dh: value.keys.p256dh, auth: value.keys.auth } };
+  // The URL as checked, not as given.
+  return { endpoint: endpoint.href, keys: { p256dh: value.keys.p256dh, auth: value.keys.auth } };
 }
 
 export class WebPushDelivery {
@@ -74,18 +78,27 @@ export class WebPushDelivery {
     // Checked again: registered before the check existed, or before the operator narrowed the hosts.
     const subscription = this.check(payload.token);
     if (typeof subscription === 'string') return { outboxId: entry.outboxId, result: 'dead-token', payload };
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await webpush.sendNotification(subscription, JSON.stringify(payload.message), {
-        vapidDetails: { subject: this.subject, publicKey: this.publicKey, privateKey: this.privateKey },
-        TTL: 3600,
-        timeout: this.timeoutMs,
-      });
+      // web-push's own timeout is the socket's idle time, and its promise never settles when the connection drops
+      // after the answer's head: a deadline for the whole call, so one push service cannot stop the outbox.
+      const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs)));
+      await Promise.race([
+        webpush.sendNotification(subscription, JSON.stringify(payload.message), {
+          vapidDetails: { subject: this.subject, publicKey: this.publicKey, privateKey: this.privateKey },
+          TTL: 3600,
+          timeout: this.timeoutMs,
+        }),
+        deadline,
+      ]);
       return { outboxId: entry.outboxId, result: 'delivered' };
     } catch (error) {
       const status = (error as { statusCode?: number }).statusCode;
       // 404/410: the browser unsubscribed or the subscription expired.
       if (status === 404 || status === 410) return { outboxId: entry.outboxId, result: 'dead-token', payload };
       return { outboxId: entry.outboxId, result: 'failed', error: `web push ${status ?? ''}: ${(error as Error).message}` };
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -247,8 +247,8 @@ export interface Store {
   migrate(): Promise<void>;
   /**
    * Marks the database as restored from a backup at `now` (core/restore.ts): every dataset's SyncCount jumps to
-   * max(count + RESTORE_SYNC_COUNT_GAP, now) and remembers the span it skipped (a dataset not written since an earlier mark keeps that
-   * mark's start, so marking twice loses nothing), and datasets created from then on start past the mark. Returns
+   * max(count + RESTORE_SYNC_COUNT_GAP, now) and remembers the span it skipped (a dataset marked before keeps its first span's start, so a
+   * later mark never forgets the devices of an earlier lost time), and datasets created from then on start past the mark. Returns
    * how many datasets were marked.
    */
   markRestored(now: number): Promise<number>;

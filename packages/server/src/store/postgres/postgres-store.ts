@@ -348,7 +348,7 @@ const TOUCH_UNLINKED_IDENTITY = `UPDATE identities i SET last_modified_date = $1
 const MARK_RESTORED = `WITH mark AS (
     INSERT INTO settings (name, value) VALUES ($3, $2::bigint::text) ON CONFLICT (name) DO UPDATE SET value = excluded.value)
   UPDATE datasets SET
-    restored_from_sync_count = CASE WHEN restored_to_sync_count > 0 AND sync_count = restored_to_sync_count THEN restored_from_sync_count ELSE sync_count END,
+    restored_from_sync_count = CASE WHEN restored_to_sync_count > 0 THEN restored_from_sync_count ELSE sync_count END,
     restored_to_sync_count = GREATEST(sync_count + $1::bigint, $2::bigint),
     deleted_at_sync_count = CASE WHEN live THEN deleted_at_sync_count ELSE GREATEST(sync_count + $1::bigint, $2::bigint) END,
     sync_count = GREATEST(sync_count + $1::bigint, $2::bigint)
@@ -358,9 +358,11 @@ const MARK_RESTORED = `WITH mark AS (
  * Where the database's contents come from: the cluster (its system identifier), the cluster's timeline (the first 8
  * hex digits of the current WAL file's name), the database's oid and the settings table's. A restore changes it:
  * pg_restore into a new database (a new database oid) or over the old one with --clean (new tables), a
- * point-in-time recovery or a promoted replica (a new timeline), a cluster rebuilt from a base backup or by
- * pg_upgrade (a new system identifier); so does a copy (CREATE DATABASE … TEMPLATE). Restarts, renames and VACUUM
- * FULL do not. Readable by any role; it fails on a standby (read-only, where cognisync cannot run anyway).
+ * point-in-time recovery from an archive or a promoted replica (a new timeline), a new cluster (pg_upgrade: a new
+ * system identifier); so does a copy (CREATE DATABASE … TEMPLATE). Restarts, renames and VACUUM FULL do not, and
+ * neither does a base backup or a disk snapshot put back and started without archive recovery: it carries the same
+ * pg_control (identifier and timeline) and the same oids. Readable by any role; it fails on a standby (read-only,
+ * where cognisync cannot run anyway).
  */
 const DATABASE_ORIGIN = `SELECT concat_ws('/', s.system_identifier, substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8), d.oid, 'settings'::regclass::oid) AS origin
   FROM pg_control_system() s, pg_database d WHERE d.datname = current_database()`;
@@ -632,7 +634,8 @@ export class PostgresStore implements Store {
     await this.withClient(async (client) => {
       try {
         // Session-level lock: a second process starting now waits here, then finds nothing left to do.
-        await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [MIGRATION_LOCK]);
+        // No read timeout: another process may hold the lock for as long as its migrations or its mark take.
+        await client.query(withReadTimeout('SELECT pg_advisory_lock(hashtextextended($1, 0))', [MIGRATION_LOCK]));
         await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
         const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
         refuseNewerSchema(applied, postgresMigrations);
@@ -676,7 +679,8 @@ export class PostgresStore implements Store {
     if (seen === origin) return;
     await client.query('BEGIN');
     try {
-      // First open (or the first since this check exists): only remembered.
+      // First open, or the first since this check exists: only remembered. (So a database restored from a dump made
+      // before the check existed is not recognised: it has no origin to compare.)
       const marked = seen === undefined ? undefined : (await client.query(withReadTimeout(MARK_RESTORED, [RESTORE_SYNC_COUNT_GAP, Date.now(), RESTORED_SETTING]))).rowCount ?? 0;
       await client.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value', [DATABASE_ORIGIN_SETTING, origin]);
       await client.query('COMMIT');

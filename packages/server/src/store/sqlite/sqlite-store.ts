@@ -98,7 +98,7 @@ const toDatasetRow = (t: DatasetTuple): DatasetRow => ({
  * deletion count moves with it, so the deletion stays its last change.
  */
 const MARK_RESTORED = `UPDATE datasets SET
-  restored_from_sync_count = CASE WHEN restored_to_sync_count > 0 AND sync_count = restored_to_sync_count THEN restored_from_sync_count ELSE sync_count END,
+  restored_from_sync_count = CASE WHEN restored_to_sync_count > 0 THEN restored_from_sync_count ELSE sync_count END,
   restored_to_sync_count = max(sync_count + @gap, @now),
   deleted_at_sync_count = CASE WHEN live THEN deleted_at_sync_count ELSE max(sync_count + @gap, @now) END,
   sync_count = max(sync_count + @gap, @now)`;

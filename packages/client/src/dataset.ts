@@ -144,7 +144,7 @@ export class Dataset {
       validateDatasetSize(usage, limits, this.name, before);
       if (!meta) await this.manager.checkDatasetQuota(identityId, this.name);
       const metadata = meta ? { lastModifiedDate: now } : newDatasetFields(now);
-      if (await store.commit({ datasets: [{ identityId, datasetName: this.name, expect, put, metadata }] })) return;
+      if (await store.commit({ datasets: [{ identityId, datasetName: this.name, expect, put, metadata }], ...this.manager.placeholderWriteGuard(identityId) })) return;
     }
     throw new ValidationError('WriteContention', `Dataset ${this.name}: the write kept racing other writers`);
   }

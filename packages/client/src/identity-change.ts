@@ -1,6 +1,9 @@
 // Moving a device's local datasets to a new identity id (anonymous → logged in, or an identity merge).
 import { newDatasetFields, type LocalRecord } from './records.ts';
-import type { DatasetChange, LocalStore } from './stores/store.ts';
+import type { DatasetChange, LocalStore, StoreBatch } from './stores/store.ts';
+
+/** Settings (and expectations on them) a move commits with; undefined: do not move after all. */
+export type MoveGuard = () => Promise<Pick<StoreBatch, 'settings' | 'expectSettings'> | undefined>;
 
 /** `<name>.<identityId>`, the name AWS gives a merged identity's dataset; shortened from the left to fit 128 chars. */
 export function mergedDatasetName(datasetName: string, fromIdentityId: string): string {
@@ -18,12 +21,16 @@ export function isMergedDatasetName(datasetName: string): boolean {
  * local changes (SyncCount 0, modified), so the next synchronize() pushes them to the new identity, with
  * onConflict for keys it already holds with other values. A dataset the new identity already has locally is
  * kept beside it as `<name>.<fromIdentityId>`, marked to be merged (onDatasetsMerged reports it).
- * A pending local deletion belonged to the old identity and is dropped.
+ * A pending local deletion belonged to the old identity and is dropped. `guard` adds settings and expectations
+ * to each attempt's commit (see SyncManager: the placeholder's moves).
  */
-export async function moveLocalData(store: LocalStore, fromIdentityId: string, toIdentityId: string, now: number): Promise<string[]> {
+export async function moveLocalData(store: LocalStore, fromIdentityId: string, toIdentityId: string, now: number, guard?: MoveGuard): Promise<string[] | undefined> {
   for (let attempt = 0; attempt < 20; attempt++) {
+    // Read before the datasets: a write it guards against that comes later changes what it expects.
+    const extra = guard ? await guard() : {};
+    if (!extra) return undefined;
     const source = await store.listDatasets(fromIdentityId);
-    if (!source.length) return [];
+    if (!source.length && !extra.settings) return [];
     const taken = new Set((await store.listDatasets(toIdentityId)).map((d) => d.datasetName));
     const changes: DatasetChange[] = [];
     const moved: string[] = [];
@@ -51,7 +58,7 @@ export async function moveLocalData(store: LocalStore, fromIdentityId: string, t
       });
       moved.push(name);
     }
-    if (await store.commit({ datasets: changes })) return moved;
+    if (await store.commit({ datasets: changes, ...extra })) return moved;
   }
   throw new Error(`Moving local data from ${fromIdentityId} to ${toIdentityId} kept racing other writers`);
 }

@@ -7,6 +7,16 @@ import type { AwsCredentialProvider, AwsCredentials } from './transport/signed-f
 /** Local data written before the device ever learned its identity id lives under this placeholder (as Android's SDK). */
 export const unknownIdentityId = 'unknown';
 
+/** The store setting holding the device's identity id for a pool. */
+export const identitySetting = (identityPoolId: string) => `identityId:${identityPoolId}`;
+
+/**
+ * A store setting every write under the placeholder changes (with an expectation that the identity is still unset),
+ * so that moving the placeholder's data (which commits with `purge`) fails and reads again when a write landed
+ * between its reads and its commit, instead of purging that write.
+ */
+export const placeholderVersionSetting = 'placeholderVersion';
+
 /** Credentials are refreshed this long before they expire (as the AWS SDKs do). */
 const refreshMarginMs = 5 * 60_000;
 
@@ -20,6 +30,11 @@ export interface IdentityOptions {
   now: () => number;
   /** Called (and awaited) whenever the identity id becomes known or changes; moves local data. */
   adopt: (previousIdentityId: string, identityId: string) => Promise<void>;
+  /**
+   * Stores `identityId` as the device's identity and moves the placeholder's data to it, in one commit, unless an
+   * identity is stored already (another tab or process claimed first): true when this one was stored.
+   */
+  claim: (identityId: string) => Promise<boolean>;
 }
 
 /**
@@ -38,7 +53,7 @@ export class IdentitySession {
   constructor(private readonly options: IdentityOptions) {
     this.id = options.identityId;
     this.logins = { ...options.logins };
-    this.settingName = `identityId:${options.identityPoolId}`;
+    this.settingName = identitySetting(options.identityPoolId);
   }
 
   get usesCognitoIdentity(): boolean {
@@ -126,9 +141,14 @@ export class IdentitySession {
           const created = await api.getId(identityPoolId, this.logins);
           // Claimed only if still unset: a lock that covers this page alone (IndexedDB without Web Locks, on a
           // plain-http origin) let another tab ask too, and the first one stored wins; this page's GetId identity
-          // is dropped before anything was written under it.
-          const claimed = await store.commit({ settings: { [this.settingName]: created }, expectSettings: { [this.settingName]: null } });
-          stored = claimed ? created : await store.getSetting(this.settingName);
+          // is dropped before anything was written under it. The claim moves the placeholder's data in the same
+          // commit, so no write lands under the new id before that data is there (it would look like a clash).
+          if (await this.options.claim(created)) {
+            this.id = created;
+            this.cached = undefined;
+            return created;
+          }
+          stored = await store.getSetting(this.settingName);
           if (!stored) throw new Error(`The identity id of ${identityPoolId} was removed while it was being stored`);
         }
         // What this manager wrote before the id was known (under the placeholder) joins the others' data.

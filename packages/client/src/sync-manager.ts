@@ -1,12 +1,12 @@
 // SyncManager: the entry point: identity and credentials, datasets, and the sync lock around each synchronize().
 import { Dataset } from './dataset.ts';
 import { ServiceError, ValidationError } from './errors.ts';
-import { IdentitySession, unknownIdentityId } from './identity.ts';
-import { isMergedDatasetName, moveLocalData } from './identity-change.ts';
+import { IdentitySession, identitySetting, placeholderVersionSetting, unknownIdentityId } from './identity.ts';
+import { isMergedDatasetName, moveLocalData, type MoveGuard } from './identity-change.ts';
 import { LiveSyncConnection, type LiveSync, type LiveSyncOptions } from './live-sync.ts';
 import { defaultLimits, validateDatasetName, type ClientLimits } from './limits.ts';
 import { newDatasetFields, type DatasetMetadata } from './records.ts';
-import type { LocalStore } from './stores/store.ts';
+import type { LocalStore, StoreBatch } from './stores/store.ts';
 import { defaultRetryPolicy, runSync, type RecentToken, type RetryPolicy, type SynchronizeOptions, type SyncSummary } from './sync-loop.ts';
 import { CognitoIdentityApi, type Logins } from './transport/cognito-identity-api.ts';
 import { CognitoSyncApi } from './transport/cognito-sync-api.ts';
@@ -134,6 +134,7 @@ export class SyncManager {
       logins: options.logins,
       now: this.now,
       adopt: (previous, next) => this.adopt(previous, next),
+      claim: (identityId) => this.claim(identityId),
     });
     this.syncApi = new CognitoSyncApi({
       endpoint: options.endpoint ?? awsEndpoint('cognito-sync', this.region),
@@ -342,9 +343,39 @@ export class SyncManager {
   private async adopt(previousIdentityId: string, identityId: string): Promise<void> {
     // Moved data can bring merged datasets (`<name>.<oldId>`), which only a pull reports.
     this.recentTokens.clear();
-    const datasets = await moveLocalData(this.store, previousIdentityId, identityId, this.now());
+    const guard = previousIdentityId === unknownIdentityId ? this.placeholderGuard() : undefined;
+    const datasets = (await moveLocalData(this.store, previousIdentityId, identityId, this.now(), guard)) ?? [];
     // A live stream follows one identity: reopen it for the new one (after the switch completes).
     for (const live of this.liveSyncs) live.identityChanged();
     if (previousIdentityId !== unknownIdentityId) await this.options.onIdentityChanged?.({ previousIdentityId, identityId, datasets });
+  }
+
+  /** See IdentityOptions.claim: the identity stored and the placeholder's data moved to it, in one commit. */
+  private async claim(identityId: string): Promise<boolean> {
+    const setting = identitySetting(this.identityPoolId);
+    const placeholder = this.placeholderGuard();
+    const moved = await moveLocalData(this.store, unknownIdentityId, identityId, this.now(), async () => {
+      if (await this.store.getSetting(setting)) return undefined;
+      const guarded = (await placeholder())!;
+      return { settings: { [setting]: identityId }, expectSettings: { ...guarded.expectSettings, [setting]: null } };
+    });
+    if (moved === undefined) return false;
+    this.recentTokens.clear();
+    for (const live of this.liveSyncs) live.identityChanged();
+    return true;
+  }
+
+  /** A move of the placeholder's data expects no write under it since it read (see placeholderVersionSetting). */
+  private placeholderGuard(): MoveGuard {
+    return async () => ({ expectSettings: { [placeholderVersionSetting]: (await this.store.getSetting(placeholderVersionSetting)) ?? null } });
+  }
+
+  /**
+   * @internal What a local write under `identityId` commits with: under the placeholder, it must still be the
+   * placeholder (no identity stored since the write read it), and it changes the placeholder's version.
+   */
+  placeholderWriteGuard(identityId: string): Pick<StoreBatch, 'settings' | 'expectSettings'> {
+    if (identityId !== unknownIdentityId) return {};
+    return { expectSettings: { [identitySetting(this.identityPoolId)]: null }, settings: { [placeholderVersionSetting]: `${this.now()}-${this.random()}` } };
   }
 }

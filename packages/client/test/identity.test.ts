@@ -161,6 +161,29 @@ describe('identity and credentials', () => {
     assert.deepEqual(await serverValues(server, poolId, ia, 'other'), { fromB: '2' });
   });
 
+  test('a put() that read the placeholder identity before the first sync stored the real one still lands on the real one', async () => {
+    const store = new MemoryStore();
+    const m = device(server, poolId, { store });
+    const ds = await m.openOrCreateDataset('settings');
+    await ds.put('before', '1');
+    // This put reads its identity (the placeholder), then waits until the sync has stored the real one (and moved
+    // the offline data) before it commits.
+    const getRecords = store.getRecords.bind(store);
+    store.getRecords = async (identityId, datasetName, keys) => {
+      if (identityId === unknownIdentityId && keys.includes('typed-meanwhile')) {
+        while (!(await store.getSetting(`identityId:${poolId}`))) await new Promise((r) => setTimeout(r, 5));
+      }
+      return getRecords(identityId, datasetName, keys);
+    };
+    const typed = ds.put('typed-meanwhile', 'precious');
+    await ds.synchronize();
+    await typed;
+    assert.deepEqual(await ds.getAll(), { before: '1', 'typed-meanwhile': 'precious' });
+    assert.deepEqual(await store.listDatasets(unknownIdentityId), [], 'nothing left under the placeholder');
+    await ds.synchronize();
+    assert.deepEqual(await serverValues(server, poolId, await m.identityId(), 'settings'), { before: '1', 'typed-meanwhile': 'precious' });
+  });
+
   test('without a lock shared between them (IndexedDB on a plain-http origin has no Web Locks), two tabs still end on one identity', async () => {
     const shared = new MemoryStore();
     // Each tab's store: the same storage, a lock of its own (what IndexedDbStore falls back to without Web Locks).

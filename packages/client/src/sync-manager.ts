@@ -44,8 +44,8 @@ export interface SyncManagerOptions {
   /** How long synchronize() waits for another tab or process syncing the same dataset (default 60 s). */
   lockTimeoutMs?: number;
   /**
-   * How long an API call waits for its answer to begin (status and headers; default 30 s) before it fails with
-   * NetworkError. The body, a page of up to 1 MB, may take longer.
+   * How long an API call waits for its answer to begin (status and headers; default 30 s), and then between parts of
+   * its body, before it fails with NetworkError. The whole body, a page of up to 1 MB, may take longer.
    */
   answerTimeoutMs?: number;
   /**

@@ -172,12 +172,24 @@ describe('node:http exchange', () => {
       await assert.rejects(sendAwsRequest(request('/silent', { exchange: send, answerTimeoutMs: 100 })), (error: unknown) => error instanceof NetworkError && error.message === `POST ${base}/silent got no answer within 100 ms`);
       assert.ok(Date.now() - started < 5000);
     }
+    // A body that keeps coming, for longer than the timeout, is read whole; one that stops for the timeout ends it.
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.write('{"slow":');
-      setTimeout(() => res.end('true}'), 300);
+      const parts = ['{"slow":', ' ', ' ', ' ', ' ', ' ', 'true}'];
+      const next = () => {
+        const part = parts.shift()!;
+        if (parts.length === 0) return void res.end(part);
+        res.write(part);
+        setTimeout(next, 50);
+      };
+      next();
     };
-    assert.deepEqual(await sendAwsRequest(request('/slow-body', { answerTimeoutMs: 100 })), { slow: true });
+    for (const send of [exchange, fetchExchange(fetch)]) assert.deepEqual(await sendAwsRequest(request('/slow-body', { exchange: send, answerTimeoutMs: 150 })), { slow: true });
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"stalled":');
+    };
+    await assert.rejects(sendAwsRequest(request('/stalled-body', { exchange: fetchExchange(fetch), answerTimeoutMs: 150 })), (error: unknown) => error instanceof NetworkError && error.message === `POST ${base}/stalled-body: the answer stopped for 150 ms`);
     // No kept-alive socket left for the next test, which counts requests per socket.
     server.closeAllConnections();
   });

@@ -21,9 +21,13 @@ const isStaleSocket = (error: unknown) => (error as { code?: string } | undefine
 
 function answerOf(response: IncomingMessage): HttpAnswer {
   // Collected from the start, so that an error mid-body is seen even before text() is called.
+  let progress: (() => void) | undefined;
   const body = new Promise<string>((resolve, reject) => {
     const chunks: Uint8Array[] = [];
-    response.on('data', (chunk: Uint8Array) => chunks.push(chunk));
+    response.on('data', (chunk: Uint8Array) => {
+      chunks.push(chunk);
+      progress?.();
+    });
     response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     response.on('error', reject);
     response.on('close', () => {
@@ -38,7 +42,10 @@ function answerOf(response: IncomingMessage): HttpAnswer {
       const value = response.headers[name.toLowerCase()];
       return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
     },
-    text: () => body,
+    text: (onProgress) => {
+      progress = onProgress;
+      return body;
+    },
   };
 }
 

@@ -31,7 +31,10 @@ export interface AwsRequest {
   /** How sendAwsRequest sends it and reads the answer; default: `fetch`. (Streamed answers always use `fetch`.) */
   exchange?: HttpExchange;
   signal?: AbortSignal;
-  /** How long sendAwsRequest waits for the answer's head (default DEFAULT_ANSWER_TIMEOUT_MS); its body may take longer. */
+  /**
+   * How long sendAwsRequest waits for the answer's head, and between parts of its body (default
+   * DEFAULT_ANSWER_TIMEOUT_MS); the whole body may take longer.
+   */
   answerTimeoutMs?: number;
 }
 
@@ -49,8 +52,11 @@ export interface HttpAnswer {
   statusText: string;
   /** A header's value (repeated headers joined with ", "), or null. */
   header(name: string): string | null;
-  /** Reads the whole body as UTF-8; rejects when the connection fails before it ends. */
-  text(): Promise<string>;
+  /**
+   * Reads the whole body as UTF-8; rejects when the connection fails before it ends. `onProgress`, when the exchange
+   * can tell, is called as parts arrive (the node:http exchange has an idle timeout of its own instead).
+   */
+  text(onProgress?: () => void): Promise<string>;
 }
 
 /** Sends one request and resolves once the answer's head arrived; rejects when no answer arrives. */
@@ -60,7 +66,18 @@ export type HttpExchange = (url: string, init: { method: string; headers: Record
 export function fetchExchange(fetchImpl: typeof fetch): HttpExchange {
   return async (url, init) => {
     const response = await fetchImpl(url, init);
-    return { status: response.status, statusText: response.statusText, header: (name) => response.headers.get(name), text: () => response.text() };
+    const text = async (onProgress?: () => void) => {
+      if (!onProgress || !response.body) return response.text();
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let body = '';
+      for (let read = await reader.read(); !read.done; read = await reader.read()) {
+        onProgress();
+        body += decoder.decode(read.value, { stream: true });
+      }
+      return body + decoder.decode();
+    };
+    return { status: response.status, statusText: response.statusText, header: (name) => response.headers.get(name), text };
   };
 }
 
@@ -192,11 +209,21 @@ export async function sendAwsRequest<T>(request: AwsRequest): Promise<T> {
       } finally {
         clearTimeout(timer);
       }
+      // The body may take long, but not stop: fetch has no idle timeout of its own (a browser waited for ever on
+      // an answer whose connection went silent after its head), so a gap of timeoutMs between its parts ends it.
+      let idle: ReturnType<typeof setTimeout> | undefined;
+      const restartIdle = () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => controller.abort(new NetworkError(`${where}: the answer stopped for ${timeoutMs} ms`)), timeoutMs);
+      };
+      restartIdle();
       try {
-        text = await answer.text();
+        text = await answer.text(restartIdle);
       } catch (error) {
         if (controller.signal.aborted) throw controller.signal.reason ?? error;
         throw new NetworkError(`Reading the answer of ${where} failed: ${(error as Error)?.message ?? error}`, { cause: error });
+      } finally {
+        clearTimeout(idle);
       }
     } finally {
       request.signal?.removeEventListener('abort', forward);

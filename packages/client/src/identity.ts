@@ -96,6 +96,20 @@ export class IdentitySession {
     this.cached = undefined;
   }
 
+  /**
+   * Follows the store when another manager, tab or process sharing it forgot the identity (wipeData, a logout that
+   * deleted the database) or moved to another one: this session drops what it kept in memory. True when it changed.
+   * Not for an app's own credentials or fixed identity id, which the app decides.
+   */
+  async followStore(): Promise<boolean> {
+    if (this.options.credentials !== undefined || this.options.identityId !== undefined || this.id === undefined) return false;
+    const stored = (await this.options.store.getSetting(this.settingName)) ?? undefined;
+    if (stored === this.id) return false;
+    this.id = stored;
+    this.cached = undefined;
+    return true;
+  }
+
   /** Forgets the identity and credentials (logout / wipe). */
   async forget(): Promise<void> {
     await this.inflight?.catch(() => undefined);

@@ -286,6 +286,11 @@ export class SyncManager {
    * expiry (up to an hour) would fail the same way.
    */
   async synchronizeDataset(datasetName: string, options: SynchronizeOptions): Promise<SyncSummary> {
+    // Another tab's logout must not be undone by this one pulling the old identity's data back into the store.
+    if (await this.session.followStore()) {
+      this.recentTokens.clear();
+      for (const live of this.liveSyncs) live.identityChanged();
+    }
     const used = await this.session.credentials();
     try {
       return await this.synchronizeOnce(datasetName, options);

@@ -269,6 +269,21 @@ describe('identity and credentials', () => {
     assert.deepEqual(await (await m.openOrCreateDataset(mergedName)).getAll(), { from: 'A' }, 'the moved copy is intact');
   });
 
+  test('a logout in another tab (wipeData on the shared store) is followed: this manager does not pull the old identity\'s data back', async () => {
+    const store = new MemoryStore();
+    const a = device(server, poolId, { store });
+    const diary = await a.openOrCreateDataset('diary');
+    await diary.put('secret', 'user X');
+    await diary.synchronize();
+    const x = await a.identityId();
+    await device(server, poolId, { store }).wipeData();
+    await diary.synchronize();
+    assert.deepEqual(await store.listRecords(x, 'diary'), [], 'the logged-out identity\'s data stays gone from the device');
+    const y = await a.identityId();
+    assert.notEqual(y, x);
+    assert.equal(await device(server, poolId, { store }).identityId(), y, 'every manager on the store is on the new identity');
+  });
+
   test('wipeData() forgets the local datasets and the identity', async () => {
     const store = new MemoryStore();
     const m = device(server, poolId, { store });

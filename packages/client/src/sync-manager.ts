@@ -287,10 +287,7 @@ export class SyncManager {
    */
   async synchronizeDataset(datasetName: string, options: SynchronizeOptions): Promise<SyncSummary> {
     // Another tab's logout must not be undone by this one pulling the old identity's data back into the store.
-    if (await this.session.followStore()) {
-      this.recentTokens.clear();
-      for (const live of this.liveSyncs) live.identityChanged();
-    }
+    if (await this.session.followStore()) this.identityMoved();
     const used = await this.session.credentials();
     try {
       return await this.synchronizeOnce(datasetName, options);
@@ -346,12 +343,9 @@ export class SyncManager {
   }
 
   private async adopt(previousIdentityId: string, identityId: string): Promise<void> {
-    // Moved data can bring merged datasets (`<name>.<oldId>`), which only a pull reports.
-    this.recentTokens.clear();
     const guard = previousIdentityId === unknownIdentityId ? this.placeholderGuard() : undefined;
     const datasets = (await moveLocalData(this.store, previousIdentityId, identityId, this.now(), guard)) ?? [];
-    // A live stream follows one identity: reopen it for the new one (after the switch completes).
-    for (const live of this.liveSyncs) live.identityChanged();
+    this.identityMoved();
     if (previousIdentityId !== unknownIdentityId) await this.options.onIdentityChanged?.({ previousIdentityId, identityId, datasets });
   }
 
@@ -365,9 +359,17 @@ export class SyncManager {
       return { settings: { [setting]: identityId }, expectSettings: { ...guarded.expectSettings, [setting]: null } };
     });
     if (moved === undefined) return false;
+    this.identityMoved();
+    return true;
+  }
+
+  /**
+   * After the manager's identity changed: tokens of the old one are no use (and moved data can bring merged datasets,
+   * `<name>.<oldId>`, which only a pull reports), and a live stream follows one identity, so it reopens.
+   */
+  private identityMoved(): void {
     this.recentTokens.clear();
     for (const live of this.liveSyncs) live.identityChanged();
-    return true;
   }
 
   /** A move of the placeholder's data expects no write under it since it read (see placeholderVersionSetting). */

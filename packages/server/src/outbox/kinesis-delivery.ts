@@ -19,11 +19,8 @@ export interface DeliveryResult {
 export class KinesisDelivery {
   private readonly kinesis: LazyAwsClient<Awaited<ReturnType<typeof loadKinesisSdk>>, KinesisClient>;
 
-  private readonly timeoutMs: number;
-
   constructor(options: { region: string; endpoint?: string; timeoutMs?: number }) {
-    this.timeoutMs = options.timeoutMs ?? 10_000;
-    this.kinesis = new LazyAwsClient(loadKinesisSdk, (sdk, config) => new sdk.KinesisClient(config), { ...options, timeoutMs: this.timeoutMs });
+    this.kinesis = new LazyAwsClient(loadKinesisSdk, (sdk, config) => new sdk.KinesisClient(config), { ...options, timeoutMs: options.timeoutMs ?? 10_000 });
   }
 
   /** Sends the entries (heads of distinct partitions, so their relative order does not matter). */
@@ -44,8 +41,7 @@ export class KinesisDelivery {
               StreamName: streamName,
               Records: batch.map((entry) => ({ Data: Buffer.from(JSON.stringify((entry.payload as StreamPayload).record)), PartitionKey: entry.partitionKey })),
             }),
-            // The handler's requestTimeout ends with the answer's head; this bounds its body too.
-            { abortSignal: AbortSignal.timeout(this.timeoutMs) },
+            this.kinesis.callOptions(),
           );
           (response.Records ?? []).forEach((record, index) => {
             const entry = batch[index]!;

@@ -38,6 +38,14 @@ export class LazyAwsClient<Sdk, Client extends { destroy(): void }> {
     return this.loaded;
   }
 
+  /**
+   * Options for one `client.send`: a deadline for the whole call. The handler's requestTimeout ends once the
+   * answer's head has arrived, so a body that stalls would otherwise hold the call (and the outbox) for ever.
+   */
+  callOptions(): { abortSignal: AbortSignal } {
+    return { abortSignal: AbortSignal.timeout(this.options.timeoutMs) };
+  }
+
   /** Closes the client's sockets, if it was ever built. */
   async destroy(): Promise<void> {
     (await this.loaded?.catch(() => undefined))?.client.destroy();

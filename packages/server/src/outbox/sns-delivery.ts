@@ -24,16 +24,8 @@ export class SnsDelivery {
   /** Endpoint ARNs by application and token; CreatePlatformEndpoint is idempotent, this just saves a call. */
   private readonly endpoints = new Map<string, string>();
 
-  private readonly timeoutMs: number;
-
   constructor(options: { region: string; endpoint?: string; timeoutMs?: number }) {
-    this.timeoutMs = options.timeoutMs ?? 10_000;
-    this.sns = new LazyAwsClient(loadSnsSdk, (sdk, config) => new sdk.SNSClient(config), { ...options, timeoutMs: this.timeoutMs });
-  }
-
-  /** Each call bounded as a whole: the handler's requestTimeout ends with the answer's head. */
-  private deadline() {
-    return { abortSignal: AbortSignal.timeout(this.timeoutMs) };
+    this.sns = new LazyAwsClient(loadSnsSdk, (sdk, config) => new sdk.SNSClient(config), { ...options, timeoutMs: options.timeoutMs ?? 10_000 });
   }
 
   async deliverOne(entry: ClaimedOutboxEntry): Promise<PushOutcome> {
@@ -48,7 +40,7 @@ export class SnsDelivery {
         this.endpoints.set(cacheKey, endpointArn);
       }
       try {
-        await client.send(new sdk.PublishCommand({ TargetArn: endpointArn, MessageStructure: 'json', Message: pushMessageBody(payload.platform, payload.message) }), this.deadline());
+        await client.send(new sdk.PublishCommand({ TargetArn: endpointArn, MessageStructure: 'json', Message: pushMessageBody(payload.platform, payload.message) }), this.sns.callOptions());
       } catch (error) {
         // The endpoint may have been deleted or disabled since it was cached (and the token registered again): the
         // next attempt asks SNS afresh.
@@ -78,13 +70,13 @@ export class SnsDelivery {
     const { client, sdk } = await this.sns.get();
     let arn: string;
     try {
-      arn = (await client.send(new sdk.CreatePlatformEndpointCommand({ PlatformApplicationArn: payload.applicationArn, Token: payload.token }), this.deadline())).EndpointArn!;
+      arn = (await client.send(new sdk.CreatePlatformEndpointCommand({ PlatformApplicationArn: payload.applicationArn, Token: payload.token }), this.sns.callOptions())).EndpointArn!;
     } catch (error) {
       const existing = /Endpoint (arn:\S+) already exists with the same [Tt]oken/.exec((error as Error).message ?? '')?.[1];
       if (!existing) throw error;
       arn = existing;
     }
-    await client.send(new sdk.SetEndpointAttributesCommand({ EndpointArn: arn, Attributes: { Enabled: 'true' } }), this.deadline());
+    await client.send(new sdk.SetEndpointAttributesCommand({ EndpointArn: arn, Attributes: { Enabled: 'true' } }), this.sns.callOptions());
     return arn;
   }
 

@@ -76,7 +76,9 @@ test('COGNISYNC_WEB_PUSH_HOSTS: the browsers\' push services by default, else a 
   assert.ok(loadConfig([], {}).webPushHosts.includes('fcm.googleapis.com'));
   assert.deepEqual(loadConfig([], { COGNISYNC_WEB_PUSH_HOSTS: ' Push.Example.com, 10.0.0.5 ' }).webPushHosts, ['push.example.com', '10.0.0.5']);
   assert.deepEqual(loadConfig([], { COGNISYNC_WEB_PUSH_HOSTS: '*' }).webPushHosts, ['*']);
-  for (const value of [',', 'https://push.example.com', 'push example']) {
+  // IP addresses as an endpoint's URL names them, so that the check's comparison finds them.
+  assert.deepEqual(loadConfig([], { COGNISYNC_WEB_PUSH_HOSTS: '::1,[0:0::2],127.1' }).webPushHosts, ['[::1]', '[::2]', '127.0.0.1']);
+  for (const value of [',', 'https://push.example.com', 'push example', '[::1']) {
     assert.throws(() => loadConfig([], { COGNISYNC_WEB_PUSH_HOSTS: value }), { message: `COGNISYNC_WEB_PUSH_HOSTS must be a comma-separated list of host names (or *), got '${value}'` });
   }
 });

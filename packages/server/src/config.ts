@@ -97,7 +97,17 @@ function webPushHosts(given: Setting | undefined): string[] {
   if (hosts.length === 0 || hosts.some((host) => host !== '*' && !/^[a-z0-9.-]+$|^\[?[0-9a-f:.]+\]?$/.test(host))) {
     throw new Error(`${given.name} must be a comma-separated list of host names (or *), got '${given.text}'`);
   }
-  return hosts;
+  // As an endpoint URL's hostname reads, which the check compares with: an IPv6 address in brackets and in its
+  // shortest form (`::1` and `[0:0::1]` are `[::1]`), an IPv4 address in dotted decimal.
+  return hosts.map((host) => (host === '*' ? host : urlHostname(/^[0-9a-f]*:[0-9a-f:.]*$/.test(host) ? `[${host}]` : host, given)));
+}
+
+function urlHostname(host: string, given: Setting): string {
+  try {
+    return new URL(`https://${host}/`).hostname;
+  } catch {
+    throw new Error(`${given.name} must be a comma-separated list of host names (or *), got '${given.text}'`);
+  }
 }
 
 function milliseconds(given: Setting | undefined, fallback: number, minimum = 1): number {

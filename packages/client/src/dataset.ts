@@ -98,8 +98,12 @@ export class Dataset {
    * Writes fail until that synchronize() completed.
    */
   async delete(): Promise<void> {
-    const identityId = await this.identity();
-    await this.manager.store.commit({ datasets: [{ identityId, datasetName: this.name, purge: true, metadata: { deleted: true, lastModifiedDate: this.manager.now() } }] });
+    for (let attempt = 0; attempt < maxWriteRetries; attempt++) {
+      const identityId = await this.identity();
+      const deleted = { identityId, datasetName: this.name, purge: true, metadata: { deleted: true, lastModifiedDate: this.manager.now() } };
+      if (await this.manager.store.commit({ datasets: [deleted], ...this.manager.writeGuard(identityId) })) return;
+    }
+    throw new ValidationError('WriteContention', `Dataset ${this.name}: the deletion kept racing other writers`);
   }
 
   /** Pulls remote changes, resolves conflicts, pushes local changes; see SynchronizeOptions. */
@@ -144,7 +148,7 @@ export class Dataset {
       validateDatasetSize(usage, limits, this.name, before);
       if (!meta) await this.manager.checkDatasetQuota(identityId, this.name);
       const metadata = meta ? { lastModifiedDate: now } : newDatasetFields(now);
-      if (await store.commit({ datasets: [{ identityId, datasetName: this.name, expect, put, metadata }], ...this.manager.placeholderWriteGuard(identityId) })) return;
+      if (await store.commit({ datasets: [{ identityId, datasetName: this.name, expect, put, metadata }], ...this.manager.writeGuard(identityId) })) return;
     }
     throw new ValidationError('WriteContention', `Dataset ${this.name}: the write kept racing other writers`);
   }

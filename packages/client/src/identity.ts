@@ -11,11 +11,11 @@ export const unknownIdentityId = 'unknown';
 export const identitySetting = (identityPoolId: string) => `identityId:${identityPoolId}`;
 
 /**
- * A store setting every write under the placeholder changes (with an expectation that the identity is still unset),
- * so that moving the placeholder's data (which commits with `purge`) fails and reads again when a write landed
- * between its reads and its commit, instead of purging that write.
+ * A store setting every local write changes (with an expectation that the stored identity is still the one it wrote
+ * under), so that moving or wiping an identity's data (which commits with `purge`) fails and reads again when a
+ * write landed between its reads and its commit, instead of purging that write.
  */
-export const placeholderVersionSetting = 'placeholderVersion';
+export const writeVersionSetting = 'writeVersion';
 
 /** Credentials are refreshed this long before they expire (as the AWS SDKs do). */
 const refreshMarginMs = 5 * 60_000;
@@ -28,7 +28,7 @@ export interface IdentityOptions {
   identityId?: string;
   logins?: Logins;
   now: () => number;
-  /** Called (and awaited) whenever the identity id becomes known or changes; moves local data. */
+  /** Called (and awaited) whenever the identity id becomes known or changes: moves local data and stores `identityId`, in one commit. */
   adopt: (previousIdentityId: string, identityId: string) => Promise<void>;
   /**
    * Stores `identityId` as the device's identity and moves the placeholder's data to it, in one commit, unless an
@@ -58,6 +58,11 @@ export class IdentitySession {
 
   get usesCognitoIdentity(): boolean {
     return this.options.credentials === undefined;
+  }
+
+  /** Whether the identity is the one stored (shared by every manager, tab and process on the store), not the app's. */
+  get followsStore(): boolean {
+    return this.options.credentials === undefined && this.options.identityId === undefined;
   }
 
   /** The identity id known without a network call, if any. */
@@ -102,7 +107,7 @@ export class IdentitySession {
    * Not for an app's own credentials or fixed identity id, which the app decides.
    */
   async followStore(): Promise<boolean> {
-    if (this.options.credentials !== undefined || this.options.identityId !== undefined || this.id === undefined) return false;
+    if (!this.followsStore || this.id === undefined) return false;
     const stored = (await this.options.store.getSetting(this.settingName)) ?? undefined;
     if (stored === this.id) return false;
     this.id = stored;
@@ -110,23 +115,25 @@ export class IdentitySession {
     return true;
   }
 
-  /** Forgets the identity and credentials (logout / wipe). */
-  async forget(): Promise<void> {
+  /**
+   * Forgets the identity and credentials (logout / wipe) once `erase` committed: erase stores the identity as unset
+   * along with whatever else it removes, in one commit.
+   */
+  async forget(erase: () => Promise<void>): Promise<void> {
     await this.inflight?.catch(() => undefined);
+    await erase();
     this.id = undefined;
     this.cached = undefined;
     this.logins = {};
-    await this.options.store.commit({ settings: { [this.settingName]: null } });
   }
 
-  /** Switches to `identityId` (already moved or to be moved by the caller's adopt). */
+  /** Switches to `identityId`: the caller's adopt moves the local data and stores the id. */
   async switchTo(identityId: string): Promise<void> {
     const previous = (await this.known()) ?? unknownIdentityId;
     if (previous === identityId) return;
     await this.options.adopt(previous, identityId);
     this.id = identityId;
     this.cached = undefined;
-    await this.options.store.commit({ settings: { [this.settingName]: identityId } });
   }
 
   private async refresh(): Promise<AwsCredentials> {

@@ -1,8 +1,8 @@
 // SyncManager: the entry point: identity and credentials, datasets, and the sync lock around each synchronize().
 import { Dataset } from './dataset.ts';
-import { ServiceError, ValidationError } from './errors.ts';
-import { IdentitySession, identitySetting, placeholderVersionSetting, unknownIdentityId } from './identity.ts';
-import { isMergedDatasetName, moveLocalData, type MoveGuard } from './identity-change.ts';
+import { CognitoSyncClientError, ServiceError, ValidationError } from './errors.ts';
+import { IdentitySession, identitySetting, unknownIdentityId, writeVersionSetting } from './identity.ts';
+import { isMergedDatasetName, moveLocalData } from './identity-change.ts';
 import { LiveSyncConnection, type LiveSync, type LiveSyncOptions } from './live-sync.ts';
 import { defaultLimits, validateDatasetName, type ClientLimits } from './limits.ts';
 import { newDatasetFields, type DatasetMetadata } from './records.ts';
@@ -206,20 +206,29 @@ export class SyncManager {
   }
 
   /** @internal The identity whose local data reads and writes use: the known id, or a placeholder until one is known. */
+  /**
+   * The identity local reads and writes are under: the one stored, followed when another manager, tab or process on
+   * the store changed it (a logout there, a login), else the placeholder until the device learns its id.
+   */
   async localIdentityId(): Promise<string> {
+    if (await this.session.followStore()) this.identityMoved();
     return (await this.session.known()) ?? unknownIdentityId;
   }
 
   /** Opens a local dataset, creating it (locally) if needed. Works offline. */
   async openOrCreateDataset(name: string): Promise<Dataset> {
     validateDatasetName(name);
-    const identityId = await this.localIdentityId();
-    if (!(await this.store.getDataset(identityId, name))) {
-      await this.checkDatasetQuota(identityId, name);
-      await this.store.commit({ datasets: [{ identityId, datasetName: name, metadata: newDatasetFields(this.now()) }] });
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const identityId = await this.localIdentityId();
+      if (!(await this.store.getDataset(identityId, name))) {
+        await this.checkDatasetQuota(identityId, name);
+        // Under the identity still stored (see writeGuard), else again under the one that is now.
+        if (!(await this.store.commit({ datasets: [{ identityId, datasetName: name, metadata: newDatasetFields(this.now()) }], ...this.writeGuard(identityId) }))) continue;
+      }
+      this.opened.add(name);
+      return new Dataset(this, name);
     }
-    this.opened.add(name);
-    return new Dataset(this, name);
+    throw new ValidationError('WriteContention', `Dataset ${name}: creating it kept racing identity changes`);
   }
 
   /** The datasets on this device (including ones deleted locally and not yet synchronized). */
@@ -273,10 +282,18 @@ export class SyncManager {
    */
   async wipeData(): Promise<void> {
     await Promise.all([...this.liveSyncs].map((live) => live.stop()));
-    const identityId = await this.localIdentityId();
-    const datasets = await this.store.listDatasets(identityId);
-    await this.store.commit({ datasets: datasets.map((d) => ({ identityId, datasetName: d.datasetName, purge: true, metadata: null })) });
-    await this.session.forget();
+    // One commit removes the data and the identity, and only if no local write came in between (it would be left
+    // behind under the forgotten identity): a write after it goes under the placeholder.
+    await this.session.forget(async () => {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const identityId = await this.localIdentityId();
+        const expectSettings = await this.writeVersionExpectation();
+        const datasets = await this.store.listDatasets(identityId);
+        const purge = datasets.map((d) => ({ identityId, datasetName: d.datasetName, purge: true, metadata: null }));
+        if (await this.store.commit({ datasets: purge, settings: { [identitySetting(this.identityPoolId)]: null }, expectSettings })) return;
+      }
+      throw new Error('wipeData kept racing local writes');
+    });
   }
 
   /**
@@ -310,7 +327,7 @@ export class SyncManager {
       () =>
         runSync(
           {
-            store: this.store,
+            store: this.syncStore(identityId),
             api: this.syncApi,
             identityPoolId: this.identityPoolId,
             identityId,
@@ -343,8 +360,12 @@ export class SyncManager {
   }
 
   private async adopt(previousIdentityId: string, identityId: string): Promise<void> {
-    const guard = previousIdentityId === unknownIdentityId ? this.placeholderGuard() : undefined;
-    const datasets = (await moveLocalData(this.store, previousIdentityId, identityId, this.now(), guard)) ?? [];
+    const setting = identitySetting(this.identityPoolId);
+    const datasets =
+      (await moveLocalData(this.store, previousIdentityId, identityId, this.now(), async () => ({
+        settings: { [setting]: identityId },
+        expectSettings: await this.writeVersionExpectation(),
+      }))) ?? [];
     this.identityMoved();
     if (previousIdentityId !== unknownIdentityId) await this.options.onIdentityChanged?.({ previousIdentityId, identityId, datasets });
   }
@@ -352,11 +373,9 @@ export class SyncManager {
   /** See IdentityOptions.claim: the identity stored and the placeholder's data moved to it, in one commit. */
   private async claim(identityId: string): Promise<boolean> {
     const setting = identitySetting(this.identityPoolId);
-    const placeholder = this.placeholderGuard();
     const moved = await moveLocalData(this.store, unknownIdentityId, identityId, this.now(), async () => {
       if (await this.store.getSetting(setting)) return undefined;
-      const guarded = (await placeholder())!;
-      return { settings: { [setting]: identityId }, expectSettings: { ...guarded.expectSettings, [setting]: null } };
+      return { settings: { [setting]: identityId }, expectSettings: { ...(await this.writeVersionExpectation()), [setting]: null } };
     });
     if (moved === undefined) return false;
     this.identityMoved();
@@ -372,17 +391,46 @@ export class SyncManager {
     for (const live of this.liveSyncs) live.identityChanged();
   }
 
-  /** A move of the placeholder's data expects no write under it since it read (see placeholderVersionSetting). */
-  private placeholderGuard(): MoveGuard {
-    return async () => ({ expectSettings: { [placeholderVersionSetting]: (await this.store.getSetting(placeholderVersionSetting)) ?? null } });
+  /**
+   * The store as a sync of `identityId` writes to it: every commit carries writeGuard, and one refused because the
+   * stored identity is no longer `identityId` (a logout or login in another tab or process) ends the sync, which
+   * would otherwise put the old identity's data back on the device after its logout.
+   */
+  private syncStore(identityId: string): LocalStore {
+    const { store } = this;
+    const setting = identitySetting(this.identityPoolId);
+    const commit = async (batch: StoreBatch): Promise<boolean> => {
+      const guard = this.writeGuard(identityId);
+      const guarded = { ...batch, settings: { ...batch.settings, ...guard.settings }, expectSettings: { ...batch.expectSettings, ...guard.expectSettings } };
+      if (await store.commit(guarded)) return true;
+      if (guard.expectSettings && (await store.getSetting(setting)) !== identityId) {
+        throw new CognitoSyncClientError(`synchronize() stopped: the device's identity changed from ${identityId} (a logout or login in another tab or process); nothing more was written`);
+      }
+      return false;
+    };
+    return new Proxy(store, {
+      get: (target, name) => {
+        if (name === 'commit') return commit;
+        const value: unknown = Reflect.get(target, name);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  }
+
+  /** A move or wipe of local data expects no local write since it read (see writeVersionSetting). */
+  private async writeVersionExpectation(): Promise<Record<string, string | null>> {
+    return { [writeVersionSetting]: (await this.store.getSetting(writeVersionSetting)) ?? null };
   }
 
   /**
-   * @internal What a local write under `identityId` commits with: under the placeholder, it must still be the
-   * placeholder (no identity stored since the write read it), and it changes the placeholder's version.
+   * @internal What a local write under `identityId` commits with: the identity it read must still be the stored
+   * one (none, under the placeholder), so that a write racing a login, a logout or a move in another tab fails and
+   * reads again under the identity now stored; and it changes the write version, which moves and wipes expect.
+   * With an identity the app gives (`identityId`, its own credentials) only the placeholder is checked.
    */
-  placeholderWriteGuard(identityId: string): Pick<StoreBatch, 'settings' | 'expectSettings'> {
-    if (identityId !== unknownIdentityId) return {};
-    return { expectSettings: { [identitySetting(this.identityPoolId)]: null }, settings: { [placeholderVersionSetting]: `${this.now()}-${this.random()}` } };
+  writeGuard(identityId: string): Pick<StoreBatch, 'settings' | 'expectSettings'> {
+    const settings = { [writeVersionSetting]: `${this.now()}-${this.random()}` };
+    if (identityId !== unknownIdentityId && !this.session.followsStore) return { settings };
+    return { expectSettings: { [identitySetting(this.identityPoolId)]: identityId === unknownIdentityId ? null : identityId }, settings };
   }
 }

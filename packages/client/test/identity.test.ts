@@ -284,6 +284,65 @@ describe('identity and credentials', () => {
     assert.equal(await device(server, poolId, { store }).identityId(), y, 'every manager on the store is on the new identity');
   });
 
+  test('after a logout in another tab, this tab\'s reads and writes are the new (anonymous) state\'s, never the logged-out identity\'s', async () => {
+    const store = new MemoryStore();
+    const a = device(server, poolId, { store });
+    const diary = await a.openOrCreateDataset('diary');
+    await diary.put('secret', 'user X');
+    await diary.synchronize();
+    const x = await a.identityId();
+    await device(server, poolId, { store }).wipeData();
+    assert.equal(await diary.get('secret'), undefined);
+    await diary.put('typed', 'after the logout');
+    assert.deepEqual(await store.listDatasets(x), [], 'nothing is left under the logged-out identity');
+    assert.deepEqual(await store.listRecords(unknownIdentityId, 'diary').then((r) => r.map((l) => [l.key, l.value])), [['typed', 'after the logout']]);
+    await diary.synchronize();
+    const y = await a.identityId();
+    assert.notEqual(y, x);
+    assert.deepEqual(await serverValues(server, poolId, y, 'diary'), { typed: 'after the logout' });
+    assert.deepEqual(await serverValues(server, poolId, x, 'diary'), { secret: 'user X' }, 'the old identity\'s server data is untouched');
+  });
+
+  test('a write that read the identity before another tab\'s logout committed is done again after it, under the placeholder', async () => {
+    const store = new MemoryStore();
+    const a = device(server, poolId, { store });
+    const diary = await a.openOrCreateDataset('diary');
+    await diary.put('k', 'v1');
+    await diary.synchronize();
+    const x = await a.identityId();
+    // The logout commits between the write's reads and its commit.
+    const commit = store.commit.bind(store);
+    let raced = false;
+    store.commit = async (batch) => {
+      if (!raced && batch.datasets?.some((d) => d.put?.some((r) => r.key === 'late'))) {
+        raced = true;
+        await device(server, poolId, { store }).wipeData();
+      }
+      return commit(batch);
+    };
+    await diary.put('late', 'typed during the logout');
+    assert.ok(raced);
+    assert.deepEqual(await store.listDatasets(x), [], 'nothing is left under the logged-out identity');
+    assert.equal((await store.getRecord(unknownIdentityId, 'diary', 'late'))?.value, 'typed during the logout');
+  });
+
+  test('a sync in flight when another tab logs out stops without writing the old identity\'s data back', async () => {
+    const store = new MemoryStore();
+    const writer = device(server, poolId);
+    const x = await writer.identityId();
+    const shared = await writer.openOrCreateDataset('diary');
+    await shared.put('secret', 'user X');
+    await shared.synchronize();
+    // This device is X too (the same identity stored), and another tab logs out while its ListRecords is answered.
+    await store.commit({ settings: { [`identityId:${poolId}`]: x } });
+    const { fetch } = spyFetch({ after: async (operation, _n, response) => (operation === 'ListRecords' && (await device(server, poolId, { store }).wipeData()), response) });
+    const a = device(server, poolId, { store, fetch });
+    const diary = await a.openOrCreateDataset('diary');
+    await assert.rejects(diary.synchronize(), { name: 'CognitoSyncClientError', message: /identity changed/ });
+    assert.deepEqual(await store.listDatasets(x), [], 'the logged-out identity\'s data is not back on the device');
+    assert.equal(await store.getSetting(`identityId:${poolId}`), undefined);
+  });
+
   test('wipeData() forgets the local datasets and the identity', async () => {
     const store = new MemoryStore();
     const m = device(server, poolId, { store });

@@ -6,10 +6,13 @@ import type { BulkPublishState } from '../core/bulk-publish.js';
 import type { ClaimedOutboxEntry, DatasetKey, OutboxEntry, Store } from '../store/store.js';
 import { streamEntries, type BulkPublishPayload } from './entries.js';
 
-const DATASETS_PER_STEP = 25;
+/**
+ * How many datasets each read of a step covers: a step that lost the race against a write reads fewer, down to one
+ * dataset, whose read-and-queue takes about a millisecond, so a pool with busy datasets still gets through. After
+ * the last, the entry is retried later with backoff, and after MAX_BULK_ATTEMPTS of those the job fails.
+ */
+const STEP_SIZES = [25, 25, 5, 1, 1];
 const FINISH_POLL_MS = 200;
-/** Reads of one step's datasets before it gives up for now (the entry is retried later with backoff). */
-const MAX_STEP_READS = 5;
 /** A bulk stream entry that failed this many times fails the whole bulk publish. */
 export const MAX_BULK_ATTEMPTS = 6;
 
@@ -23,15 +26,13 @@ export class BulkPublishJob {
    * data. A step that loses that race reads again.
    */
   async step(entry: ClaimedOutboxEntry, now: number): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      if (await this.tryStep(entry, now)) return;
-      if (attempt === MAX_STEP_READS) throw new Error(`the pool's datasets kept changing during ${MAX_STEP_READS} reads`);
-    }
+    for (const size of STEP_SIZES) if (await this.tryStep(entry, now, size)) return;
+    throw new Error(`the pool's datasets kept changing during ${STEP_SIZES.length} reads`);
   }
 
-  private async tryStep(entry: ClaimedOutboxEntry, now: number): Promise<boolean> {
+  private async tryStep(entry: ClaimedOutboxEntry, now: number, size: number): Promise<boolean> {
     const job = entry.payload as BulkPublishPayload;
-    const datasets = await this.store.listPoolDatasets(job.identityPoolId, job.after, DATASETS_PER_STEP);
+    const datasets = await this.store.listPoolDatasets(job.identityPoolId, job.after, size);
     const next: OutboxEntry[] = [];
     const unchanged: Array<DatasetKey & { syncCount: number }> = [];
     for (const dataset of datasets) {
@@ -43,7 +44,7 @@ export class BulkPublishJob {
     }
     const last = datasets[datasets.length - 1];
     next.push(
-      last && datasets.length === DATASETS_PER_STEP
+      last && datasets.length === size
         ? { kind: 'bulk-publish', partitionKey: entry.partitionKey, payload: { ...job, after: { identityId: last.identityId, datasetName: last.datasetName } }, bulkPoolId: job.identityPoolId }
         : { kind: 'bulk-finish', partitionKey: entry.partitionKey, payload: { identityPoolId: job.identityPoolId, streamName: job.streamName }, bulkPoolId: job.identityPoolId },
     );

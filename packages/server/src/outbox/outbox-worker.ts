@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { ClaimedOutboxEntry, Store } from '../store/store.js';
 import { BulkPublishJob, MAX_BULK_ATTEMPTS } from './bulk-publish-job.js';
 import type { KinesisDelivery } from './kinesis-delivery.js';
-import type { PushPayload, StreamPayload } from './entries.js';
+import type { BulkPublishPayload, PushPayload, StreamPayload } from './entries.js';
 import type { SnsDelivery } from './sns-delivery.js';
 import { WEB_PUSH_PLATFORM, type WebPushDelivery } from './web-push-delivery.js';
 
@@ -105,8 +105,15 @@ export class OutboxWorker {
         if (entry.kind === 'bulk-publish') await this.bulk.step(entry, Date.now());
         else await this.bulk.finish(entry, Date.now());
       } catch (error) {
+        const reason = String((error as Error).message ?? error);
+        if (entry.kind === 'bulk-publish' && entry.attempts + 1 >= MAX_BULK_ATTEMPTS) {
+          // As for its stream entries: a job that cannot go on does not stay IN_PROGRESS for ever.
+          this.logger.warn({ err: error, outboxId: entry.outboxId, kind: entry.kind }, 'bulk publish step failed for the last time; the job fails');
+          await this.bulk.fail((entry.payload as BulkPublishPayload).identityPoolId, `A step failed ${MAX_BULK_ATTEMPTS} times: ${reason}`);
+          continue;
+        }
         this.logger.warn({ err: error, outboxId: entry.outboxId, kind: entry.kind }, 'bulk publish step failed; retrying');
-        await this.store.retryOutbox(entry.outboxId, Date.now() + retryDelayMs(entry.attempts), String((error as Error).message ?? error));
+        await this.store.retryOutbox(entry.outboxId, Date.now() + retryDelayMs(entry.attempts), reason);
       }
     }
     return claimed.length;

@@ -29,7 +29,7 @@ export class LoginVerifier {
       if (providerName === COGNITO_LOGIN_PROVIDER) {
         const verifiedToken = await this.openIdTokens.verify(token, pool.identityPoolId);
         if (!verifiedToken) throw new NotAuthorizedException('Invalid login token. Not a valid OpenId Connect identity token.');
-        verified.push({ providerName, userIdentifier: verifiedToken.identityId, issuedAt: verifiedToken.issuedAt });
+        verified.push({ providerName, userIdentifier: verifiedToken.identityId, issuedAt: verifiedToken.issuedAt, authenticated: verifiedToken.authenticated });
       } else {
         verified.push({ providerName, userIdentifier: await this.verifyOne(pool, providerName, token) });
       }
@@ -43,7 +43,7 @@ export class LoginVerifier {
     }
     if (oidcProviderNames(pool).includes(providerName)) return this.verifyOidc(providerName, token);
     const social = (pool.description.SupportedLoginProviders as Record<string, string> | undefined) ?? {};
-    if (providerName in social) {
+    if (Object.hasOwn(social, providerName)) {
       throw new NotAuthorizedException(`Invalid login token. cognisync cannot verify ${providerName} tokens; use an OpenID Connect provider or developer-authenticated identities.`);
     }
     throw new NotAuthorizedException(`Invalid login token. Login provider ${providerName} is not configured for identity pool ${pool.identityPoolId}.`);

@@ -72,17 +72,19 @@ export class OpenIdTokens {
   }
 
   /**
-   * The identity a token of the pool was issued for, and when (epoch ms, to the second); undefined if it is not one.
+   * The identity a token of the pool was issued for, when (epoch ms, to the second) and whether the identity was
+   * authenticated then (its `amr`); undefined if it is not one.
    * Any issuer is taken: only this deployment holds the key, and each process names itself the issuer when
    * COGNISYNC_PUBLIC_URL is unset, so a token one process issued must verify on every other (and after the URL
    * changed).
    */
-  async verify(token: string, identityPoolId: string): Promise<{ identityId: string; issuedAt: number } | undefined> {
+  async verify(token: string, identityPoolId: string): Promise<{ identityId: string; issuedAt: number; authenticated: boolean } | undefined> {
     try {
       const { payload } = await jwtVerify(token, this.publicKey, { audience: identityPoolId, algorithms: [ALG] });
       const issuedAtMs = payload[ISSUED_AT_MS_CLAIM];
       const issuedAt = typeof issuedAtMs === 'number' ? issuedAtMs : (payload.iat ?? 0) * 1000;
-      return typeof payload.sub === 'string' ? { identityId: payload.sub, issuedAt } : undefined;
+      const authenticated = Array.isArray(payload.amr) && payload.amr[0] === 'authenticated';
+      return typeof payload.sub === 'string' ? { identityId: payload.sub, issuedAt, authenticated } : undefined;
     } catch {
       return undefined;
     }

@@ -191,6 +191,8 @@ export interface Login {
   userIdentifier: string;
   /** For a presented cognisync (Cognito) token: when it was issued, epoch ms to the second. Never stored. */
   issuedAt?: number;
+  /** For a presented cognisync (Cognito) token: whether it was issued to the identity as authenticated. Never stored. */
+  authenticated?: boolean;
 }
 
 export interface IdentityRecord {

@@ -272,6 +272,9 @@ describe('developer provider names and Logins keys', () => {
     const user = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'user', 'cognito-identity.amazonaws.com': other.Token! } }));
     const described = await identity().send(new DescribeIdentityCommand({ IdentityId: user.IdentityId }));
     assert.deepEqual(described.Logins, ['login.example']);
+    // A Logins key named like an Object.prototype member is a provider the pool does not have, not a social one.
+    const proto = await rejection(() => identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: JSON.parse('{"__proto__": "t", "constructor": "t"}') as Record<string, string> })));
+    assert.match(proto.message, /is not configured for identity pool/);
   });
 });
 
@@ -295,6 +298,24 @@ describe('OpenID Connect provider logins', () => {
       new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(`http://${providerName}`).setSubject(sub).setAudience('my-client').setIssuedAt().setExpirationTime('5m').sign(privateKey);
   });
   after(() => new Promise<void>((resolve) => provider.close(() => resolve())));
+
+  test('a Cognito token from an identity\'s unauthenticated days does not open it once a login is linked', async () => {
+    const poolId = await createPool({ OpenIdConnectProviderARNs: [`arn:aws:iam::123456789012:oidc-provider/${providerName}`] });
+    const { IdentityId } = await identity().send(new GetIdCommand({ IdentityPoolId: poolId }));
+    const unauthenticated = await identity().send(new GetOpenIdTokenCommand({ IdentityId }));
+    const oidcLogin = { [providerName]: await sign('signed-in-user') };
+    await identity().send(new GetCredentialsForIdentityCommand({ IdentityId, Logins: oidcLogin }));
+    const oldLogin = { 'cognito-identity.amazonaws.com': unauthenticated.Token! };
+    for (const send of [() => identity().send(new GetCredentialsForIdentityCommand({ IdentityId, Logins: oldLogin })), () => identity().send(new GetOpenIdTokenCommand({ IdentityId, Logins: oldLogin }))]) {
+      const refused = await rejection(send);
+      assert.equal(refused.name, 'NotAuthorizedException');
+      assert.match(refused.message, /Logins don't match/);
+    }
+    // A token issued to it as authenticated does.
+    const authenticated = await identity().send(new GetOpenIdTokenCommand({ IdentityId, Logins: oidcLogin }));
+    const opened = await identity().send(new GetCredentialsForIdentityCommand({ IdentityId, Logins: { 'cognito-identity.amazonaws.com': authenticated.Token! } }));
+    assert.equal(opened.IdentityId, IdentityId);
+  });
 
   test('a GetId whose logins belong to two identities merges them; the other’s datasets become MergedDatasetNames', async () => {
     const poolId = await createPool({ DeveloperProviderName: 'login.example', OpenIdConnectProviderARNs: [`arn:aws:iam::123456789012:oidc-provider/${providerName}`] });

@@ -67,9 +67,11 @@ export async function authenticateIdentity(
   if (identity.inaccessible) throw new NotAuthorizedException(INACCESSIBLE_MESSAGE);
   const pool = await requirePool(store, identity.identityPoolId);
   const presented = logins && Object.keys(logins).length > 0 ? await context.identity.logins.verify(pool, logins) : [];
+  // A Cognito token proves an authenticated identity only if it was issued to it as one: a token from its
+  // unauthenticated days (anyone who saw the id then could have asked for one) must not open it after a login.
   const provesIdentity = (login: Login) =>
     login.providerName === COGNITO_LOGIN_PROVIDER
-      ? login.userIdentifier === identity.identityId && !predatesUnlink(login, identity)
+      ? login.userIdentifier === identity.identityId && login.authenticated === true && !predatesUnlink(login, identity)
       : identity.logins.some((own) => own.providerName === login.providerName && own.userIdentifier === login.userIdentifier);
 
   if (identity.logins.length > 0) {

@@ -864,7 +864,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual(await store.getIdentity(IDENTITY), identityRecord(IDENTITY, sorted));
         for (const each of logins) assert.equal(await store.findIdentityByLogin(POOL, each), IDENTITY);
         // A login linked later takes its place in the order.
-        await store.linkLogin(POOL, IDENTITY, login('provider-a', 'user-0'), T0 + 1);
+        await store.linkLogins(POOL, IDENTITY, [login('provider-a', 'user-0')], T0 + 1);
         assert.deepEqual((await store.getIdentity(IDENTITY))?.logins, [login('provider-a', 'user-0'), ...sorted]);
       });
 
@@ -888,12 +888,12 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         await store.createIdentityPool(poolRecord(POOL), 10);
         await store.createIdentity(identityRecord(IDENTITY));
         const linked = login('login.example.app', 'user-1');
-        assert.equal(await store.linkLogin(POOL, IDENTITY, linked, T0 + 10), undefined);
+        assert.equal(await store.linkLogins(POOL, IDENTITY, [linked], T0 + 10), undefined);
         const afterLink = { ...identityRecord(IDENTITY, [linked]), lastModifiedDate: T0 + 10 };
         assert.deepEqual(await store.getIdentity(IDENTITY), afterLink);
         assert.equal(await store.findIdentityByLogin(POOL, linked), IDENTITY);
 
-        assert.equal(await store.linkLogin(POOL, IDENTITY, linked, T0 + 20), undefined);
+        assert.equal(await store.linkLogins(POOL, IDENTITY, [linked], T0 + 20), undefined);
         assert.deepEqual(await store.getIdentity(IDENTITY), afterLink);
       });
 
@@ -906,7 +906,11 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const ownerBefore = await store.getIdentity(IDENTITY);
         const otherBefore = await store.getIdentity(OTHER_IDENTITY);
 
-        assert.deepEqual(await store.linkLogin(POOL, OTHER_IDENTITY, owned, T0 + 10), { ownedBy: IDENTITY });
+        assert.deepEqual(await store.linkLogins(POOL, OTHER_IDENTITY, [owned], T0 + 10), { ownedBy: IDENTITY });
+        // All or none: a free login given with it is not linked either.
+        const free = login('oidc.example', 'user-9');
+        assert.deepEqual(await store.linkLogins(POOL, OTHER_IDENTITY, [free, owned], T0 + 10), { ownedBy: IDENTITY });
+        assert.equal(await store.findIdentityByLogin(POOL, free), undefined);
 
         assert.deepEqual(await store.getIdentity(IDENTITY), ownerBefore);
         assert.deepEqual(await store.getIdentity(OTHER_IDENTITY), otherBefore);
@@ -914,9 +918,30 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
 
         // In another pool the same login is free.
         await store.createIdentity(identityRecord(THIRD_IDENTITY, [], OTHER_POOL));
-        assert.equal(await store.linkLogin(OTHER_POOL, THIRD_IDENTITY, owned, T0 + 20), undefined);
+        assert.equal(await store.linkLogins(OTHER_POOL, THIRD_IDENTITY, [owned], T0 + 20), undefined);
         assert.equal(await store.findIdentityByLogin(OTHER_POOL, owned), THIRD_IDENTITY);
         assert.equal(await store.findIdentityByLogin(POOL, owned), IDENTITY);
+      });
+
+      storeTest('createIdentity with a login another identity holds creates nothing and reports that identity', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        const owned = login('login.example.app', 'user-1');
+        assert.equal(await store.createIdentity(identityRecord(IDENTITY, [owned])), undefined);
+        assert.deepEqual(await store.createIdentity(identityRecord(OTHER_IDENTITY, [login('oidc.example', 'user-9'), owned])), { ownedBy: IDENTITY });
+        assert.equal(await store.getIdentity(OTHER_IDENTITY), undefined);
+        assert.equal(await store.findIdentityByLogin(POOL, login('oidc.example', 'user-9')), undefined);
+        assert.deepEqual(idsOfIdentities(await store.listIdentities(POOL, undefined, 10)), [IDENTITY]);
+      });
+
+      storeTest('a login linked or credentials saved for an identity deleted meanwhile: ResourceNotFoundException, nothing left behind', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentity(identityRecord(IDENTITY));
+        assert.equal(await store.deleteIdentity(IDENTITY), true);
+        const late = login('login.example.app', 'late-user');
+        await assert.rejects(store.linkLogins(POOL, IDENTITY, [late], T0 + 10), serviceError('ResourceNotFoundException'));
+        await assert.rejects(store.saveIssuedCredentials(issued('ASIALATE')), serviceError('ResourceNotFoundException'));
+        assert.equal(await store.findIdentityByLogin(POOL, late), undefined, 'the user can sign in again');
+        assert.equal(await store.getIssuedCredentials('ASIALATE'), undefined);
       });
 
       storeTest('unlinkLogins removes one user\'s login or all of a provider\'s, returns how many went, and 0 when nothing matched', async (store) => {
@@ -951,7 +976,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(await store.findIdentityByLogin(POOL, login('provider-a', 'user-9')), OTHER_IDENTITY);
 
         // An unlinked login is free for another identity.
-        assert.equal(await store.linkLogin(POOL, OTHER_IDENTITY, login('provider-a', 'user-1'), T0 + 40), undefined);
+        assert.equal(await store.linkLogins(POOL, OTHER_IDENTITY, [login('provider-a', 'user-1')], T0 + 40), undefined);
         assert.equal(await store.findIdentityByLogin(POOL, login('provider-a', 'user-1')), OTHER_IDENTITY);
       });
 
@@ -976,7 +1001,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         // An identity that never had a login is unauthenticated, not inaccessible.
         assert.equal((await store.getIdentity(THIRD_IDENTITY))!.inaccessible, undefined);
 
-        assert.equal(await store.linkLogin(POOL, IDENTITY, login('provider-c', 'user-1'), T0 + 30), undefined);
+        assert.equal(await store.linkLogins(POOL, IDENTITY, [login('provider-c', 'user-1')], T0 + 30), undefined);
         assert.equal((await store.getIdentity(IDENTITY))!.inaccessible, undefined);
         assert.equal((await store.getIdentity(IDENTITY))!.tokensNotBefore, T0 + 20, 'tokens from before the unlink stay void');
 
@@ -993,7 +1018,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const ids = ['us-east-1:c0', 'us-east-1:a0', 'us-east-1:e0', 'us-east-1:b0', 'us-east-1:d0'];
         for (const id of ids) await store.createIdentity(identityRecord(id));
         await store.createIdentity(identityRecord('us-east-1:b5', [], OTHER_POOL));
-        await store.linkLogin(POOL, 'us-east-1:a0', login('login.example.app', 'user-1'), T0 + 1);
+        await store.linkLogins(POOL, 'us-east-1:a0', [login('login.example.app', 'user-1')], T0 + 1);
         const idsOf = (identities: IdentityRecord[]) => identities.map((identity) => identity.identityId);
         const list = (afterId: string | undefined, limit: number, identityPoolId = POOL) => store.listIdentities(identityPoolId, afterId, limit);
 
@@ -1063,7 +1088,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual(await store.listSubscriptions(otherKey), [`device-${OTHER_IDENTITY}`]);
 
         // The deleted identity's login is free again.
-        assert.equal(await store.linkLogin(POOL, OTHER_IDENTITY, mine, T0 + 10), undefined);
+        assert.equal(await store.linkLogins(POOL, OTHER_IDENTITY, [mine], T0 + 10), undefined);
 
         assert.equal(await store.deleteIdentity(IDENTITY), false);
         assert.equal(await store.deleteIdentity(THIRD_IDENTITY), false);
@@ -1103,7 +1128,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           assert.deepEqual(await store.getIssuedCredentials('ASIADESTINATION'), await withPoolSettings(store, issued('ASIADESTINATION', DESTINATION)));
           assert.deepEqual(idsOfIdentities(await store.listIdentities(POOL, undefined, 10)), [DESTINATION]);
           // A moved login now belongs to the destination: linking it to it is a no-op.
-          assert.equal(await store.linkLogin(POOL, DESTINATION, login('provider-a', 'source-1'), T0 + 200), undefined);
+          assert.equal(await store.linkLogins(POOL, DESTINATION, [login('provider-a', 'source-1')], T0 + 200), undefined);
         });
 
         storeTest('the source\'s live datasets become the destination\'s <name>.<sourceId> with their records and SyncCounts', async (store) => {

@@ -310,23 +310,28 @@ export interface Store {
   /** Unregisters a device (and its subscriptions), e.g. when its push token is dead. */
   deleteDevice(identityPoolId: string, identityId: string, deviceId: string): Promise<void>;
 
-  /** Creates an identity with the given logins (none for an unauthenticated identity). */
-  createIdentity(identity: IdentityRecord): Promise<void>;
+  /**
+   * Creates an identity with the given logins (none for an unauthenticated identity), all or nothing: when one of them
+   * already belongs to an identity of the pool (another request registered the same user first), nothing is created
+   * and that identity is reported.
+   */
+  createIdentity(identity: IdentityRecord): Promise<LoginOwnedElsewhere | undefined>;
   getIdentity(identityId: string): Promise<IdentityRecord | undefined>;
   /** The identity of the pool a login belongs to. */
   findIdentityByLogin(identityPoolId: string, login: Login): Promise<string | undefined>;
   /**
-   * Links a login to an identity (which makes an inaccessible one accessible again); no-op if already linked to it;
-   * reports the owner if linked elsewhere.
+   * Links logins to an identity (which makes an inaccessible one accessible again), all or none: those already linked
+   * to it are left as they are; when one belongs to another identity of the pool, nothing is linked and that identity
+   * is reported. ResourceNotFoundException when the identity no longer exists (deleted since it was read).
    */
-  linkLogin(identityPoolId: string, identityId: string, login: Login, now: number): Promise<LoginOwnedElsewhere | undefined>;
+  linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number): Promise<LoginOwnedElsewhere | undefined>;
   /**
    * Unlinks the identity's logins of a provider (only `userIdentifier`'s when given); returns how many went. Removing
    * its last login makes the identity inaccessible and revokes its issued credentials, in the same transaction.
    */
   unlinkLogins(identityId: string, providerName: string, userIdentifier: string | undefined, now: number): Promise<number>;
-  /** Identities of a pool ordered by id, starting after `afterId`. */
-  listIdentities(identityPoolId: string, afterId: string | undefined, limit: number): Promise<IdentityRecord[]>;
+  /** Identities of a pool ordered by id, starting after `afterId`; without inaccessible ones when `hideDisabled`. */
+  listIdentities(identityPoolId: string, afterId: string | undefined, limit: number, hideDisabled?: boolean): Promise<IdentityRecord[]>;
   /** Deletes an identity with its logins, credentials, datasets, devices and subscriptions. */
   deleteIdentity(identityId: string): Promise<boolean>;
   /**
@@ -337,6 +342,7 @@ export interface Store {
    */
   mergeIdentities(identityPoolId: string, sourceIdentityId: string, destinationIdentityId: string, now: number): Promise<void>;
 
+  /** ResourceNotFoundException when the identity no longer exists (deleted since it was read): nothing is saved. */
   saveIssuedCredentials(credentials: IssuedCredentialsRecord): Promise<void>;
   /** Undefined for an unknown key, and for a key whose identity pool is gone. */
   getIssuedCredentials(accessKeyId: string): Promise<IssuedCredentials | undefined>;

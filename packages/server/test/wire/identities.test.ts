@@ -208,6 +208,10 @@ describe('developer-authenticated identities', () => {
     await writeRecord(syncClient(server.endpoint, zedCredentials), poolId, zed.IdentityId!, 'private', 'k', 'zed-secret');
 
     await identity().send(new UnlinkDeveloperIdentityCommand({ IdentityId: zed.IdentityId!, IdentityPoolId: poolId, DeveloperProviderName: 'login.example', DeveloperUserIdentifier: 'zed' }));
+    // ListIdentities' HideDisabled leaves it out.
+    const listed = async (HideDisabled?: boolean) => (await identity().send(new ListIdentitiesCommand({ IdentityPoolId: poolId, MaxResults: 60, HideDisabled }))).Identities!.map((i) => i.IdentityId);
+    assert.deepEqual(await listed(), [zed.IdentityId]);
+    assert.deepEqual(await listed(true), []);
     // The pool allows unauthenticated identities, yet the id alone (which is no secret) opens nothing.
     for (const Logins of [undefined, cognitoLogin]) {
       const refused = await rejection(() => identity().send(new GetCredentialsForIdentityCommand({ IdentityId: zed.IdentityId!, Logins })));
@@ -231,6 +235,40 @@ describe('developer-authenticated identities', () => {
     const oldTokenGetId = await rejection(() => identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: cognitoLogin })));
     assert.equal(oldTokenGetId.name, 'NotAuthorizedException');
     assert.match(oldTokenGetId.message, /issued before the identity's last login was unlinked/);
+  });
+
+  test('an identity deleted while a developer user is being linked to it leaves the user free to sign in again', async () => {
+    const poolId = await createPool({ DeveloperProviderName: 'login.example' });
+    for (let round = 0; round < 10; round++) {
+      const { IdentityId } = await identity().send(new GetIdCommand({ IdentityPoolId: poolId }));
+      const user = `late-user-${round}`;
+      const [linked, , credentials] = await Promise.allSettled([
+        identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, IdentityId, Logins: { 'login.example': user } })),
+        identity().send(new DeleteIdentitiesCommand({ IdentityIdsToDelete: [IdentityId!] })),
+        identity().send(new GetCredentialsForIdentityCommand({ IdentityId })),
+      ]);
+      // Whatever the order, the user is either gone with the identity or has it: never a login of a deleted identity.
+      const again = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': user } }));
+      if (linked.status === 'fulfilled' && again.IdentityId === IdentityId) assert.ok(await identity().send(new DescribeIdentityCommand({ IdentityId })));
+      assert.ok(await identity().send(new DescribeIdentityCommand({ IdentityId: again.IdentityId })), `round ${round}: the user's identity exists`);
+      if (credentials.status === 'fulfilled') {
+        const { AccessKeyId, SecretKey, SessionToken } = credentials.value.Credentials!;
+        const read = syncClient(server.endpoint, { accessKeyId: AccessKeyId!, secretAccessKey: SecretKey!, sessionToken: SessionToken! })
+          .send(new ListDatasetsCommand({ IdentityPoolId: poolId, IdentityId: IdentityId! }));
+        const gone = await rejection(() => read);
+        assert.equal(gone.name, 'UnrecognizedClientException', `round ${round}: credentials of a deleted identity`);
+      }
+    }
+  });
+
+  test('LookupDeveloperIdentity with an IdentityId and a DeveloperUserIdentifier of another identity → ResourceConflictException', async () => {
+    const poolId = await createPool({ DeveloperProviderName: 'login.example' });
+    const a = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'user-a' } }));
+    await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'user-b' } }));
+    const conflict = await rejection(() => identity().send(new LookupDeveloperIdentityCommand({ IdentityPoolId: poolId, IdentityId: a.IdentityId, DeveloperUserIdentifier: 'user-b' })));
+    assert.equal(conflict.name, 'ResourceConflictException');
+    const both = await identity().send(new LookupDeveloperIdentityCommand({ IdentityPoolId: poolId, IdentityId: a.IdentityId, DeveloperUserIdentifier: 'user-a' }));
+    assert.deepEqual(both.DeveloperUserIdentifierList, ['user-a']);
   });
 
   test('MergeDeveloperIdentities keeps the source’s data as MergedDatasetNames of the destination', async () => {
@@ -317,6 +355,43 @@ describe('OpenID Connect provider logins', () => {
     assert.equal(opened.IdentityId, IdentityId);
   });
 
+  test('concurrent first sign-ins of one user get one identity: GetId and GetOpenIdTokenForDeveloperIdentity', async () => {
+    const poolId = await createPool({ DeveloperProviderName: 'login.example', AllowUnauthenticatedIdentities: false, OpenIdConnectProviderARNs: [`arn:aws:iam::123456789012:oidc-provider/${providerName}`] });
+    const Logins = { [providerName]: await sign('first-timer') };
+    const viaGetId = new Set(await Promise.all(Array.from({ length: 8 }, async () => (await identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins }))).IdentityId!)));
+    assert.equal(viaGetId.size, 1, [...viaGetId].join(' '));
+    const viaDeveloper = new Set(
+      await Promise.all(Array.from({ length: 8 }, async () => (await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'new-user' } }))).IdentityId!)),
+    );
+    assert.equal(viaDeveloper.size, 1, [...viaDeveloper].join(' '));
+    const listed = await identity().send(new ListIdentitiesCommand({ IdentityPoolId: poolId, MaxResults: 60 }));
+    assert.deepEqual(listed.Identities!.map((i) => i.IdentityId).sort(), [...viaGetId, ...viaDeveloper].sort(), 'no identity left behind by the losers');
+  });
+
+  test('two users of one provider never end up on one identity (merge, GetId, developer linking); a refused call creates nothing', async () => {
+    const poolId = await createPool({ DeveloperProviderName: 'login.example', OpenIdConnectProviderARNs: [`arn:aws:iam::123456789012:oidc-provider/${providerName}`] });
+    const alice = { [providerName]: await sign('alice') };
+    const bob = { [providerName]: await sign('bob') };
+    const x = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'dx', ...alice } }));
+    const y = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'dy', ...bob } }));
+    const merge = await rejection(() => identity().send(new MergeDeveloperIdentitiesCommand({ IdentityPoolId: poolId, DeveloperProviderName: 'login.example', SourceUserIdentifier: 'dx', DestinationUserIdentifier: 'dy' })));
+    assert.equal(merge.name, 'ResourceConflictException');
+    const getId = await rejection(() => identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: { ...alice, 'cognito-identity.amazonaws.com': y.Token! } })));
+    assert.equal(getId.name, 'ResourceConflictException');
+    assert.notEqual((await identity().send(new DescribeIdentityCommand({ IdentityId: x.IdentityId }))).IdentityId, undefined, 'both identities are still there');
+    assert.notEqual((await identity().send(new DescribeIdentityCommand({ IdentityId: y.IdentityId }))).IdentityId, undefined);
+    // A new developer user given with a login someone else holds: refused, and nothing is created for it.
+    const before = (await identity().send(new ListIdentitiesCommand({ IdentityPoolId: poolId, MaxResults: 60 }))).Identities!.length;
+    const taken = await rejection(() => identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'gina', ...alice } })));
+    assert.equal(taken.name, 'DeveloperUserAlreadyRegisteredException');
+    assert.equal((await identity().send(new ListIdentitiesCommand({ IdentityPoolId: poolId, MaxResults: 60 }))).Identities!.length, before);
+    const gina = await rejection(() => identity().send(new LookupDeveloperIdentityCommand({ IdentityPoolId: poolId, DeveloperUserIdentifier: 'gina' })));
+    assert.equal(gina.name, 'ResourceNotFoundException');
+    // Several developer users on one identity are fine.
+    const linked = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, IdentityId: x.IdentityId, Logins: { 'login.example': 'dx2' } }));
+    assert.equal(linked.IdentityId, x.IdentityId);
+  });
+
   test('a GetId whose logins belong to two identities merges them; the other’s datasets become MergedDatasetNames', async () => {
     const poolId = await createPool({ DeveloperProviderName: 'login.example', OpenIdConnectProviderARNs: [`arn:aws:iam::123456789012:oidc-provider/${providerName}`] });
     const oidcLogins = { [providerName]: await sign('merge-me') };
@@ -386,6 +461,14 @@ describe('pool roles and secrets at rest', () => {
     assert.deepEqual((await identity().send(new GetIdentityPoolRolesCommand({ IdentityPoolId: poolId }))).Roles, roles);
     const bad = await rejection(() => identity().send(new SetIdentityPoolRolesCommand({ IdentityPoolId: poolId, Roles: { admin: 'arn:aws:iam::1:role/x' } })));
     assert.equal(bad.name, 'InvalidParameterException');
+    // A mapping the model accepts but that could never be evaluated.
+    for (const mapping of [{ Type: 'Rules', AmbiguousRoleResolution: 'Deny' }, { Type: 'Token' }] as const) {
+      const refused = await rejection(() => identity().send(new SetIdentityPoolRolesCommand({ IdentityPoolId: poolId, Roles: roles, RoleMappings: { 'oidc.example.com': mapping } })));
+      assert.equal(refused.name, 'InvalidParameterException', JSON.stringify(mapping));
+    }
+    const RoleMappings = { 'oidc.example.com': { Type: 'Rules' as const, AmbiguousRoleResolution: 'Deny' as const, RulesConfiguration: { Rules: [{ Claim: 'paid', MatchType: 'Equals' as const, Value: 'yes', RoleARN: roles.authenticated }] } } };
+    await identity().send(new SetIdentityPoolRolesCommand({ IdentityPoolId: poolId, Roles: roles, RoleMappings }));
+    assert.deepEqual((await identity().send(new GetIdentityPoolRolesCommand({ IdentityPoolId: poolId }))).RoleMappings, RoleMappings);
   });
 
   test('the database holds neither issued secret keys, session tokens nor the private signing key', async () => {

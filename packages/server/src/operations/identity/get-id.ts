@@ -1,10 +1,11 @@
 // GetId (unsigned): the identity for a set of logins — existing, newly created, or (when the logins belong
 // to different identities) the merge of them — or a new unauthenticated identity when the pool allows it.
-import { NotAuthorizedException } from '../../errors.js';
+import { NotAuthorizedException, ResourceConflictException } from '../../errors.js';
 import { COGNITO_LOGIN_PROVIDER } from '../../auth/login-verifier.js';
 import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
 import { defineOperation } from '../operation.js';
-import { allowsUnauthenticated, INACCESSIBLE_MESSAGE, newIdentityId, predatesUnlink, requirePool } from './identity-access.js';
+import type { IdentityPoolRecord, IdentityRecord, Login, Store } from '../../store/store.js';
+import { allowsUnauthenticated, checkOneUserPerProvider, INACCESSIBLE_MESSAGE, newIdentityId, predatesUnlink, requirePool } from './identity-access.js';
 
 export default defineOperation({
   service: 'identity',
@@ -20,35 +21,53 @@ export default defineOperation({
       await store.createIdentity({ identityPoolId: pool.identityPoolId, identityId, logins: [], creationDate: now, lastModifiedDate: now });
       return { IdentityId: identityId };
     }
-    // A cognisync OpenID token names its identity directly, which must still exist (a token outlives a deleted or
-    // merged-away identity); other logins are looked up by (provider, subject).
-    const owners = new Set<string>();
-    let unauthenticatedOnly = true;
-    for (const login of logins) {
-      if (login.providerName === COGNITO_LOGIN_PROVIDER) {
-        const named = await store.getIdentity(login.userIdentifier);
-        if (!named || named.identityPoolId !== pool.identityPoolId) throw new NotAuthorizedException('Invalid login token. The identity it was issued for no longer exists.');
-        if (named.inaccessible) throw new NotAuthorizedException(INACCESSIBLE_MESSAGE);
-        if (predatesUnlink(login, named)) throw new NotAuthorizedException("Invalid login token. It was issued before the identity's last login was unlinked.");
-        if (named.logins.length > 0) unauthenticatedOnly = false;
-        owners.add(named.identityId);
-      } else {
-        unauthenticatedOnly = false;
-        const owner = await store.findIdentityByLogin(pool.identityPoolId, login);
-        if (owner) owners.add(owner);
-      }
+    // Concurrent first sign-ins of one user (tabs, a retry after a timeout) race to create or link its identity: the
+    // loser resolves again and finds the winner's, instead of keeping an identity of its own without the login.
+    for (let attempt = 1; ; attempt++) {
+      const resolved = await resolveLogins(store, pool, logins, now);
+      if (resolved) return { IdentityId: resolved };
+      if (attempt === 3) throw new ResourceConflictException('The logins were linked to other identities while this request linked them; retry it.');
     }
-    // Only tokens of unauthenticated identities: as unauthenticated as a GetId without Logins.
-    if (unauthenticatedOnly && !allowsUnauthenticated(pool)) throw new NotAuthorizedException('Unauthenticated access is not supported for this identity pool.');
-    const [identityId = newIdentityId(pool.identityPoolId), ...others] = [...owners];
-    if (owners.size === 0) {
-      await store.createIdentity({ identityPoolId: pool.identityPoolId, identityId, logins: [], creationDate: now, lastModifiedDate: now });
-    }
-    // Logins that arrive together belong together: other identities they name are merged into the first.
-    for (const other of others) await store.mergeIdentities(pool.identityPoolId, other, identityId, now);
-    for (const login of logins) {
-      if (login.providerName !== COGNITO_LOGIN_PROVIDER) await store.linkLogin(pool.identityPoolId, identityId, login, now);
-    }
-    return { IdentityId: identityId };
   },
 });
+
+/**
+ * The identity the logins name, created, merged and linked as needed; undefined when a login was linked to another
+ * identity meanwhile (nothing of this attempt is left then: creation and linking are all or nothing).
+ */
+async function resolveLogins(store: Store, pool: IdentityPoolRecord, logins: readonly Login[], now: number): Promise<string | undefined> {
+  const { identityPoolId } = pool;
+  // A cognisync OpenID token names its identity directly, which must still exist (a token outlives a deleted or
+  // merged-away identity); other logins are looked up by (provider, subject).
+  const owners = new Map<string, IdentityRecord>();
+  let unauthenticatedOnly = true;
+  for (const login of logins) {
+    if (login.providerName === COGNITO_LOGIN_PROVIDER) {
+      const named = await store.getIdentity(login.userIdentifier);
+      if (!named || named.identityPoolId !== identityPoolId) throw new NotAuthorizedException('Invalid login token. The identity it was issued for no longer exists.');
+      if (named.inaccessible) throw new NotAuthorizedException(INACCESSIBLE_MESSAGE);
+      if (predatesUnlink(login, named)) throw new NotAuthorizedException("Invalid login token. It was issued before the identity's last login was unlinked.");
+      if (named.logins.length > 0) unauthenticatedOnly = false;
+      owners.set(named.identityId, named);
+    } else {
+      unauthenticatedOnly = false;
+      const owner = await store.findIdentityByLogin(identityPoolId, login);
+      const identity = owner === undefined || owners.has(owner) ? undefined : await store.getIdentity(owner);
+      if (identity) owners.set(owner!, identity);
+    }
+  }
+  // Only tokens of unauthenticated identities: as unauthenticated as a GetId without Logins.
+  if (unauthenticatedOnly && !allowsUnauthenticated(pool)) throw new NotAuthorizedException('Unauthenticated access is not supported for this identity pool.');
+  const linkable = logins.filter((login) => login.providerName !== COGNITO_LOGIN_PROVIDER);
+  if (owners.size === 0) {
+    const identityId = newIdentityId(identityPoolId);
+    const taken = await store.createIdentity({ identityPoolId, identityId, logins: linkable, creationDate: now, lastModifiedDate: now });
+    return taken ? undefined : identityId;
+  }
+  // Logins that arrive together belong together: other identities they name are merged into the first, unless
+  // that would give one identity two users of one provider.
+  const [destination, ...others] = [...owners.values()];
+  checkOneUserPerProvider(pool, [...owners.values()].flatMap((identity) => identity.logins).concat(linkable));
+  for (const other of others) await store.mergeIdentities(identityPoolId, other.identityId, destination!.identityId, now);
+  return (await store.linkLogins(identityPoolId, destination!.identityId, linkable, now)) ? undefined : destination!.identityId;
+}

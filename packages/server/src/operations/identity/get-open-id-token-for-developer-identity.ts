@@ -4,7 +4,8 @@ import { DeveloperUserAlreadyRegisteredException, InvalidParameterException } fr
 import { COGNITO_LOGIN_PROVIDER } from '../../auth/login-verifier.js';
 import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
 import { defineOperation } from '../operation.js';
-import { authenticationMethods, developerProvider, newIdentityId, requirePool, requirePoolIdentity } from './identity-access.js';
+import type { IdentityPoolRecord, IdentityRecord, Login, Store } from '../../store/store.js';
+import { authenticationMethods, checkOneUserPerProvider, developerProvider, newIdentityId, requirePool, requirePoolIdentity } from './identity-access.js';
 
 interface Input {
   IdentityPoolId: string;
@@ -39,30 +40,44 @@ export default defineOperation({
     const logins = [{ providerName, userIdentifier: developerUser }, ...verified];
     const now = context.now.getTime();
 
-    const owner = await store.findIdentityByLogin(pool.identityPoolId, logins[0]!);
-    let identityId: string;
-    if (input.IdentityId !== undefined) {
-      const identity = await requirePoolIdentity(store, pool, input.IdentityId);
-      if (owner && owner !== identity.identityId) {
-        throw new DeveloperUserAlreadyRegisteredException(`Developer user '${developerUser}' is already registered with identity ${owner}.`);
-      }
-      identityId = identity.identityId;
-    } else if (owner) {
-      identityId = owner;
-    } else {
-      identityId = newIdentityId(pool.identityPoolId);
-      await store.createIdentity({ identityPoolId: pool.identityPoolId, identityId, logins: [], creationDate: now, lastModifiedDate: now });
-    }
-    for (const login of logins) {
-      const elsewhere = await store.linkLogin(pool.identityPoolId, identityId, login, now);
-      if (elsewhere) throw new DeveloperUserAlreadyRegisteredException(`Login for ${login.providerName} is already registered with identity ${elsewhere.ownedBy}.`);
-    }
-    const identity = (await store.getIdentity(identityId))!;
+    const identity = await registerUser(store, pool, input.IdentityId, logins, now);
     const token = await context.identity.openIdTokens.issue(
-      { identityPoolId: pool.identityPoolId, identityId, amr: authenticationMethods(identity), ...(input.PrincipalTags ? { principalTags: input.PrincipalTags } : {}) },
+      { identityPoolId: pool.identityPoolId, identityId: identity.identityId, amr: authenticationMethods(identity), ...(input.PrincipalTags ? { principalTags: input.PrincipalTags } : {}) },
       input.TokenDuration ?? context.limits.developerTokenTtlSeconds,
       now,
     );
-    return { IdentityId: identityId, Token: token };
+    return { IdentityId: identity.identityId, Token: token };
   },
 });
+
+/**
+ * The identity of the developer user `logins[0]` (with the other logins linked to it, all or none): `identityId`'s
+ * when given, else the user's own, else a new one. A concurrent first call for the same user that created its
+ * identity first wins, and this call takes that identity instead of leaving one of its own behind.
+ */
+async function registerUser(store: Store, pool: IdentityPoolRecord, identityId: string | undefined, logins: readonly Login[], now: number): Promise<IdentityRecord> {
+  const developerLogin = logins[0]!;
+  const alreadyRegistered = (owner: string) =>
+    new DeveloperUserAlreadyRegisteredException(`Developer user '${developerLogin.userIdentifier}' is already registered with identity ${owner}.`);
+  for (let attempt = 1; ; attempt++) {
+    const owner = await store.findIdentityByLogin(pool.identityPoolId, developerLogin);
+    const target = identityId ?? owner;
+    if (target !== undefined) {
+      const identity = await requirePoolIdentity(store, pool, target);
+      if (owner && owner !== identity.identityId) throw alreadyRegistered(owner);
+      checkOneUserPerProvider(pool, [...identity.logins, ...logins]);
+      const elsewhere = await store.linkLogins(pool.identityPoolId, identity.identityId, logins, now);
+      if (elsewhere) throw new DeveloperUserAlreadyRegisteredException(`A login given is already registered with identity ${elsewhere.ownedBy}.`);
+      return requirePoolIdentity(store, pool, identity.identityId);
+    }
+    checkOneUserPerProvider(pool, logins);
+    const created = newIdentityId(pool.identityPoolId);
+    const taken = await store.createIdentity({ identityPoolId: pool.identityPoolId, identityId: created, logins: [...logins], creationDate: now, lastModifiedDate: now });
+    if (!taken) return requirePoolIdentity(store, pool, created);
+    // Another call registered the developer user first: take its identity. Another login given belonging to
+    // someone else is this call's mistake.
+    if (attempt === 3 || !(await store.findIdentityByLogin(pool.identityPoolId, developerLogin))) {
+      throw new DeveloperUserAlreadyRegisteredException(`A login given is already registered with identity ${taken.ownedBy}.`);
+    }
+  }
+}

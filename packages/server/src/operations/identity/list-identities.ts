@@ -13,7 +13,8 @@ export default defineOperation({
   async handle(_context, input: { IdentityPoolId: string; MaxResults: number; NextToken?: string; HideDisabled?: boolean }, store) {
     await requirePool(store, input.IdentityPoolId);
     const after = input.NextToken === undefined ? undefined : decodePageToken(input.NextToken, isNamePosition).n;
-    const identities = await store.listIdentities(input.IdentityPoolId, after, input.MaxResults + 1);
+    // HideDisabled leaves out the identities that cannot sign in: those whose last login was unlinked.
+    const identities = await store.listIdentities(input.IdentityPoolId, after, input.MaxResults + 1, input.HideDisabled === true);
     const page = identities.slice(0, input.MaxResults);
     return {
       IdentityPoolId: input.IdentityPoolId,

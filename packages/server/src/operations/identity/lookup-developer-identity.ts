@@ -1,6 +1,6 @@
 // LookupDeveloperIdentity (developer only): the identity of a developer user, or the developer users of an identity.
 import { decodePageToken, encodePageToken } from '../../core/page-token.js';
-import { InvalidParameterException, ResourceNotFoundException } from '../../errors.js';
+import { InvalidParameterException, ResourceConflictException, ResourceNotFoundException } from '../../errors.js';
 import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
 import { defineOperation } from '../operation.js';
 import { isNamePosition } from '../pagination.js';
@@ -27,7 +27,11 @@ export default defineOperation({
     let identityId = input.IdentityId;
     if (input.DeveloperUserIdentifier !== undefined) {
       const owner = await store.findIdentityByLogin(pool.identityPoolId, { providerName, userIdentifier: input.DeveloperUserIdentifier });
-      if (!owner || (identityId !== undefined && owner !== identityId)) throw new ResourceNotFoundException(`Developer user '${input.DeveloperUserIdentifier}' not found.`);
+      if (!owner) throw new ResourceNotFoundException(`Developer user '${input.DeveloperUserIdentifier}' not found.`);
+      // AWS: given both, they must match, "Otherwise, a ResourceConflictException is thrown."
+      if (identityId !== undefined && owner !== identityId) {
+        throw new ResourceConflictException(`Developer user '${input.DeveloperUserIdentifier}' does not belong to identity ${identityId}.`);
+      }
       identityId = owner;
     }
     const identity = await requirePoolIdentity(store, pool, identityId!);

@@ -151,4 +151,17 @@ export const postgresMigrations: readonly Migration[] = [
       ALTER TABLE identities ADD COLUMN tokens_not_before BIGINT NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 6,
+    name: 'logins and credentials only of existing identities',
+    sql: `
+      -- A login linked, or credentials issued, while DeleteIdentities removed the identity outlived it: the
+      -- credentials still signed requests, and the login's user could never sign in again (a 500). The keys make
+      -- such a write fail (ResourceNotFoundException) or go with the identity. Orphans left by the race go first.
+      DELETE FROM identity_logins l WHERE NOT EXISTS (SELECT 1 FROM identities i WHERE i.identity_id = l.identity_id);
+      DELETE FROM issued_credentials c WHERE NOT EXISTS (SELECT 1 FROM identities i WHERE i.identity_id = c.identity_id);
+      ALTER TABLE identity_logins ADD CONSTRAINT identity_logins_identity FOREIGN KEY (identity_id) REFERENCES identities (identity_id) ON DELETE CASCADE;
+      ALTER TABLE issued_credentials ADD CONSTRAINT issued_credentials_identity FOREIGN KEY (identity_id) REFERENCES identities (identity_id) ON DELETE CASCADE;
+    `,
+  },
 ];

@@ -21,7 +21,7 @@ import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/rec
 import { RESTORE_SYNC_COUNT_GAP, RESTORED_SETTING } from '../../core/restore.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
-import { InternalErrorException, LimitExceededException, ResourceConflictException, ServiceError, TooManyRequestsException } from '../../errors.js';
+import { InternalErrorException, LimitExceededException, ResourceConflictException, ResourceNotFoundException, ServiceError, TooManyRequestsException } from '../../errors.js';
 import type {
   ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentials, IssuedCredentialsRecord, Login,
   LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
@@ -429,9 +429,21 @@ const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08001', 
 const isReadTimeout = (error: unknown) => error instanceof Error && error.message === 'Query read timeout';
 
 /** Store failures become AWS-shaped errors: busy → TooManyRequestsException, unreachable → InternalErrorException. */
+/** Thrown inside a transaction to roll it back: a login it would link belongs to this other identity. */
+class LoginTaken extends Error {
+  constructor(readonly ownedBy: string) {
+    super(`login owned by ${ownedBy}`);
+  }
+}
+
+/** The foreign keys that tie a login or issued credentials to their identity (migration 6). */
+const IDENTITY_KEYS = new Set(['identity_logins_identity', 'issued_credentials_identity']);
+
 function toServiceError(error: unknown): unknown {
   if (error instanceof ServiceError) return error;
   const code = (error as { code?: string }).code ?? '';
+  // A login or credentials written for an identity deleted since the operation read it.
+  if (code === '23503' && IDENTITY_KEYS.has((error as { constraint?: string }).constraint ?? '')) return new ResourceNotFoundException('The identity no longer exists.');
   const message = error instanceof Error ? error.message : String(error);
   if (BUSY_CODES.has(code) || /timeout exceeded when trying to connect/i.test(message)) {
     return new TooManyRequestsException('The data store is busy; retry the request.');
@@ -1143,17 +1155,45 @@ export class PostgresStore implements Store {
     return rows.map((r) => r.device_id);
   }
 
-  async createIdentity(identity: IdentityRecord): Promise<void> {
-    await this.transaction(async (client) => {
-      await run(client, 'INSERT INTO identities (identity_id, identity_pool_id, creation_date, last_modified_date) VALUES ($1, $2, $3, $4)', [
-        identity.identityId, identity.identityPoolId, identity.creationDate, identity.lastModifiedDate,
-      ]);
-      for (const login of identity.logins) {
-        await run(client, 'INSERT INTO identity_logins (identity_pool_id, provider_name, user_identifier, identity_id) VALUES ($1, $2, $3, $4)', [
-          identity.identityPoolId, login.providerName, login.userIdentifier, identity.identityId,
+  async createIdentity(identity: IdentityRecord): Promise<LoginOwnedElsewhere | undefined> {
+    try {
+      await this.transaction(async (client) => {
+        await run(client, 'INSERT INTO identities (identity_id, identity_pool_id, creation_date, last_modified_date) VALUES ($1, $2, $3, $4)', [
+          identity.identityId, identity.identityPoolId, identity.creationDate, identity.lastModifiedDate,
         ]);
+        await this.insertLogins(client, identity.identityPoolId, identity.identityId, identity.logins);
+      });
+      return undefined;
+    } catch (error) {
+      if (error instanceof LoginTaken) return { ownedBy: error.ownedBy };
+      throw error;
+    }
+  }
+
+  /**
+   * Inserts the logins not yet linked to the identity; true if any was. A login another identity holds (committed
+   * first, or by a concurrent transaction, which the insert waits for) throws LoginTaken, rolling the caller back.
+   */
+  private async insertLogins(client: pg.PoolClient, identityPoolId: string, identityId: string, logins: readonly Login[]): Promise<boolean> {
+    let inserted = false;
+    for (const login of logins) {
+      const result = await run(
+        client,
+        'INSERT INTO identity_logins (identity_pool_id, provider_name, user_identifier, identity_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+        [identityPoolId, login.providerName, login.userIdentifier, identityId],
+      );
+      if ((result.rowCount ?? 0) > 0) {
+        inserted = true;
+        continue;
       }
-    });
+      const [owner] = (await run<{ identity_id: string }>(
+        client,
+        'SELECT identity_id FROM identity_logins WHERE identity_pool_id = $1 AND provider_name = $2 AND user_identifier = $3',
+        [identityPoolId, login.providerName, login.userIdentifier],
+      )).rows;
+      if (owner && owner.identity_id !== identityId) throw new LoginTaken(owner.identity_id);
+    }
+    return inserted;
   }
 
   async getIdentity(identityId: string): Promise<IdentityRecord | undefined> {
@@ -1169,24 +1209,17 @@ export class PostgresStore implements Store {
     return row?.identity_id;
   }
 
-  async linkLogin(identityPoolId: string, identityId: string, login: Login, now: number): Promise<LoginOwnedElsewhere | undefined> {
-    return this.transaction(async (client) => {
-      const inserted = await run(
-        client,
-        'INSERT INTO identity_logins (identity_pool_id, provider_name, user_identifier, identity_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
-        [identityPoolId, login.providerName, login.userIdentifier, identityId],
-      );
-      if ((inserted.rowCount ?? 0) > 0) {
-        await run(client, TOUCH_LINKED_IDENTITY, [now, identityId]);
-        return undefined;
-      }
-      const [owner] = (await run<{ identity_id: string }>(
-        client,
-        'SELECT identity_id FROM identity_logins WHERE identity_pool_id = $1 AND provider_name = $2 AND user_identifier = $3',
-        [identityPoolId, login.providerName, login.userIdentifier],
-      )).rows;
-      return owner && owner.identity_id !== identityId ? { ownedBy: owner.identity_id } : undefined;
-    });
+  async linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number): Promise<LoginOwnedElsewhere | undefined> {
+    try {
+      await this.transaction(async (client) => {
+        // The foreign key makes an insert for a deleted identity fail (ResourceNotFoundException, toServiceError).
+        if (await this.insertLogins(client, identityPoolId, identityId, logins)) await run(client, TOUCH_LINKED_IDENTITY, [now, identityId]);
+      });
+      return undefined;
+    } catch (error) {
+      if (error instanceof LoginTaken) return { ownedBy: error.ownedBy };
+      throw error;
+    }
   }
 
   async unlinkLogins(identityId: string, providerName: string, userIdentifier: string | undefined, now: number): Promise<number> {
@@ -1203,10 +1236,10 @@ export class PostgresStore implements Store {
     });
   }
 
-  async listIdentities(identityPoolId: string, afterId: string | undefined, limit: number): Promise<IdentityRecord[]> {
+  async listIdentities(identityPoolId: string, afterId: string | undefined, limit: number, hideDisabled = false): Promise<IdentityRecord[]> {
     const rows = await this.query<IdentityRow>(
-      `SELECT ${IDENTITY_COLUMNS} FROM identities i WHERE i.identity_pool_id = $1 AND i.identity_id > $2 ORDER BY i.identity_id LIMIT $3`,
-      [identityPoolId, afterId ?? '', limit],
+      `SELECT ${IDENTITY_COLUMNS} FROM identities i WHERE i.identity_pool_id = $1 AND i.identity_id > $2 AND NOT (i.inaccessible AND $4) ORDER BY i.identity_id LIMIT $3`,
+      [identityPoolId, afterId ?? '', limit, hideDisabled],
     );
     return rows.map(toIdentity);
   }

@@ -193,4 +193,17 @@ export const sqliteMigrations: readonly Migration[] = [
       ALTER TABLE identities ADD COLUMN tokens_not_before INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 8,
+    name: 'logins and credentials only of existing identities',
+    sql: `
+      -- A login linked, or credentials issued, while DeleteIdentities removed the identity outlived it (the
+      -- operation read the identity, then wrote after the deletion): the credentials still signed requests, and the
+      -- login's user could never sign in again (a 500). The store now checks that the identity exists in the
+      -- write's own transaction (SQLite has one writer; PostgreSQL's migration 6 adds foreign keys instead, since
+      -- adding one here means rebuilding both tables). What the race left behind goes.
+      DELETE FROM identity_logins WHERE NOT EXISTS (SELECT 1 FROM identities i WHERE i.identity_id = identity_logins.identity_id);
+      DELETE FROM issued_credentials WHERE NOT EXISTS (SELECT 1 FROM identities i WHERE i.identity_id = issued_credentials.identity_id);
+    `,
+  },
 ];

@@ -13,7 +13,7 @@ import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/rec
 import { RESTORE_SYNC_COUNT_GAP, RESTORED_SETTING } from '../../core/restore.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
-import { LimitExceededException, ResourceConflictException } from '../../errors.js';
+import { LimitExceededException, ResourceConflictException, ResourceNotFoundException } from '../../errors.js';
 import type {
   ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentials, IssuedCredentialsRecord, Login,
   LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
@@ -262,7 +262,9 @@ export class SqliteStore implements Store {
            tokens_not_before = CASE WHEN EXISTS (SELECT 1 FROM identity_logins l WHERE l.identity_id = identities.identity_id) THEN tokens_not_before ELSE @now END
          WHERE identity_id = @id RETURNING inaccessible`,
       ),
-      listIdentities: db.prepare<[string, string, number], IdentityRow>(`SELECT * FROM identities WHERE identity_pool_id = ? AND identity_id > ? ORDER BY identity_id ${LIMIT}`),
+      listIdentities: db.prepare<[string, string, number, number], IdentityRow>(
+        `SELECT * FROM identities WHERE identity_pool_id = ? AND identity_id > ? AND inaccessible <= ? ORDER BY identity_id ${LIMIT}`,
+      ),
       deleteIdentity: db.prepare('DELETE FROM identities WHERE identity_id = ?'),
       deletePoolIdentities: db.prepare('DELETE FROM identities WHERE identity_pool_id = ?'),
       identityLogins: db.prepare<[string], { provider_name: string; user_identifier: string }>(
@@ -688,11 +690,21 @@ export class SqliteStore implements Store {
     return this.sql.listSubscriptions.all(key.identityPoolId, key.identityId, key.datasetName).map((r) => r.device_id);
   }
 
-  async createIdentity(identity: IdentityRecord): Promise<void> {
-    await this.write(() => {
+  async createIdentity(identity: IdentityRecord): Promise<LoginOwnedElsewhere | undefined> {
+    return this.write(() => {
+      for (const login of identity.logins) {
+        const owner = this.sql.loginOwner.get(identity.identityPoolId, login.providerName, login.userIdentifier)?.identity_id;
+        if (owner) return { ownedBy: owner };
+      }
       this.sql.insertIdentity.run(identity.identityId, identity.identityPoolId, identity.creationDate, identity.lastModifiedDate);
       for (const login of identity.logins) this.sql.insertLogin.run(identity.identityPoolId, login.providerName, login.userIdentifier, identity.identityId);
+      return undefined;
     });
+  }
+
+  /** Inside a write: the identity must still exist (one writer, so it does until the write commits). */
+  private requireIdentityInWrite(identityId: string): void {
+    if (!this.sql.getIdentity.get(identityId)) throw new ResourceNotFoundException(`Identity '${identityId}' not found.`);
   }
 
   async getIdentity(identityId: string): Promise<IdentityRecord | undefined> {
@@ -716,12 +728,17 @@ export class SqliteStore implements Store {
     return this.sql.loginOwner.get(identityPoolId, login.providerName, login.userIdentifier)?.identity_id;
   }
 
-  async linkLogin(identityPoolId: string, identityId: string, login: Login, now: number): Promise<LoginOwnedElsewhere | undefined> {
+  async linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number): Promise<LoginOwnedElsewhere | undefined> {
     return this.write(() => {
-      const owner = this.sql.loginOwner.get(identityPoolId, login.providerName, login.userIdentifier)?.identity_id;
-      if (owner === identityId) return undefined;
-      if (owner) return { ownedBy: owner };
-      this.sql.insertLogin.run(identityPoolId, login.providerName, login.userIdentifier, identityId);
+      this.requireIdentityInWrite(identityId);
+      const unlinked: Login[] = [];
+      for (const login of logins) {
+        const owner = this.sql.loginOwner.get(identityPoolId, login.providerName, login.userIdentifier)?.identity_id;
+        if (owner && owner !== identityId) return { ownedBy: owner };
+        if (!owner && !unlinked.some((l) => l.providerName === login.providerName && l.userIdentifier === login.userIdentifier)) unlinked.push(login);
+      }
+      if (unlinked.length === 0) return undefined;
+      for (const login of unlinked) this.sql.insertLogin.run(identityPoolId, login.providerName, login.userIdentifier, identityId);
       this.sql.touchLinkedIdentity.run(now, identityId);
       return undefined;
     });
@@ -737,8 +754,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  async listIdentities(identityPoolId: string, afterId: string | undefined, limit: number): Promise<IdentityRecord[]> {
-    return this.db.transaction(() => this.sql.listIdentities.all(identityPoolId, afterId ?? '', limit).map((row) => this.toIdentity(row))).deferred();
+  async listIdentities(identityPoolId: string, afterId: string | undefined, limit: number, hideDisabled = false): Promise<IdentityRecord[]> {
+    return this.db.transaction(() => this.sql.listIdentities.all(identityPoolId, afterId ?? '', hideDisabled ? 0 : 1, limit).map((row) => this.toIdentity(row))).deferred();
   }
 
   async deleteIdentity(identityId: string): Promise<boolean> {
@@ -774,6 +791,7 @@ export class SqliteStore implements Store {
 
   async saveIssuedCredentials(credentials: IssuedCredentialsRecord): Promise<void> {
     await this.write(() => {
+      this.requireIdentityInWrite(credentials.identityId);
       this.sql.purgeExpiredCredentials.run(credentials.identityId, Date.now() - EXPIRED_CREDENTIALS_RETENTION_MS);
       this.sql.insertCredentials.run(credentials.accessKeyId, credentials.identityPoolId, credentials.identityId, credentials.expiration);
     });

@@ -208,6 +208,17 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
   let tokenReusable = false;
 
   const dataset = async () => (await store.getDataset(identityId, datasetName)) ?? undefined;
+  /**
+   * After a pull from 0, which returns every record the server has (tombstones too): whether this device holds
+   * records the server had (SyncCount > 0) and no longer has. The dataset was deleted since (and maybe created
+   * again), which only a pull from the device's count is told: a forced pull is not, nor a device whose count was
+   * never stored (a sync cut between its push and the pull after it). Left alone, such records stay on the device
+   * for good, and an edit of one is refused with a conflict at every sync.
+   */
+  const holdsRecordsGoneFromServer = async (from: PulledChanges) => {
+    const present = new Set(from.records.map((r) => r.key));
+    return (await store.listRecords(identityId, datasetName)).some((r) => r.syncCount > 0 && !present.has(r.key));
+  };
   /** One more attempt after a jittered exponential pause, or SyncRetriesExhaustedError when none are left. */
   const backoff = async (error: ServiceError) => {
     if (summary.attempts >= ctx.retry.maxAttempts) {
@@ -254,7 +265,8 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
         if (tokenReusable && pulled.datasetExists) ctx.recentTokens?.set(tokenKey, { token: pulled.syncSessionToken, at: tokenAt });
         else ctx.recentTokens?.delete(tokenKey);
         force = false;
-        state = since > 0 && (pulled.datasetDeletedAfterRequestedSyncCount || !pulled.datasetExists) ? 'remoteDeleted' : 'hooks';
+        const deletedSince = since > 0 && (pulled.datasetDeletedAfterRequestedSyncCount || !pulled.datasetExists);
+        state = deletedSince || (since === 0 && (await holdsRecordsGoneFromServer(pulled))) ? 'remoteDeleted' : 'hooks';
         break;
       }
 

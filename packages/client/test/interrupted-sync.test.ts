@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
+import { DeleteDatasetCommand } from '@aws-sdk/client-cognito-sync';
 import { NetworkError } from '../src/errors.ts';
 import { SqliteStore } from '../src/stores/sqlite/sqlite-store.ts';
 import type { SynchronizeOptions } from '../src/sync-loop.ts';
-import { createPool, developerWrite, device, serverValues, spyFetch, startServer, type ServerProcess } from './support.ts';
+import { createPool, developerCredentials, developerWrite, device, serverValues, spyFetch, startServer, syncClient, type ServerProcess } from './support.ts';
 
 let server: ServerProcess;
 let poolId: string;
@@ -122,6 +123,71 @@ describe('a response lost or aborted after the server committed the push', () =>
     await ds.put('k', 'v');
     await assert.rejects(ds.synchronize({ signal: AbortSignal.abort() }), { name: 'AbortError' });
     assert.equal((await ds.getRecord('k'))?.modified, true);
+  });
+});
+
+describe('a remote deletion that a pull from 0 is not told about', () => {
+  const deleteOnServer = (identityId: string, DatasetName: string) =>
+    syncClient(server.endpoint).send(new DeleteDatasetCommand({ IdentityPoolId: poolId, IdentityId: identityId, DatasetName }));
+
+  test('a sync cut between its push and the pull after it, then a deletion elsewhere: the next sync reports the deletion instead of failing for good', async () => {
+    const identityId = await device(server, poolId).identityId();
+    // The dataset's counter is past 0, so this device's first push is not acknowledged as count + 1 and pulls again.
+    await developerWrite(server, poolId, identityId, 'n', 'other', '1');
+    await deleteOnServer(identityId, 'n');
+    let cutPull = false;
+    const { fetch } = spyFetch({
+      before(operation, n) {
+        if (operation === 'ListRecords' && n === 2 && cutPull) throw new TypeError('fetch failed: connection reset');
+      },
+    });
+    const a = device(server, poolId, { identityId, credentials: developerCredentials, fetch });
+    const ds = await a.openOrCreateDataset('n');
+    await ds.put('a', '1');
+    cutPull = true;
+    await assert.rejects(ds.synchronize(), NetworkError);
+    assert.equal((await ds.getRecord('a'))?.modified, false, 'acknowledged');
+    assert.equal((await ds.metadata())?.lastSyncCount, 0, 'but the count was never stored');
+    await deleteOnServer(identityId, 'n');
+    await ds.put('a', '2');
+    const kept: string[] = [];
+    const summary = await ds.synchronize({ onDatasetDeleted: (name) => (kept.push(name), false) });
+    assert.deepEqual(kept, ['n']);
+    assert.equal(summary.pushed, 1);
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'n'), { a: '2' }, 'the edit reached the server');
+  });
+
+  test('synchronize({ force: true }) after a deletion elsewhere reports it and drops the deleted records', async () => {
+    const identityId = await device(server, poolId).identityId();
+    await developerWrite(server, poolId, identityId, 'forced', 'x', '1');
+    const b = device(server, poolId, { identityId, credentials: developerCredentials });
+    const ds = await b.openOrCreateDataset('forced');
+    await ds.synchronize();
+    assert.deepEqual(await ds.getAll(), { x: '1' });
+    await deleteOnServer(identityId, 'forced');
+    const summary = await ds.synchronize({ force: true });
+    assert.equal(summary.datasetDeleted, true);
+    assert.deepEqual(await ds.getAll(), {});
+    await developerWrite(server, poolId, identityId, 'forced', 'z', '3');
+    await (await b.openOrCreateDataset('forced')).synchronize();
+    assert.deepEqual(await (await b.openOrCreateDataset('forced')).getAll(), { z: '3' }, 'only what the dataset created again holds');
+  });
+
+  test('a dataset deleted while its first pull reads its pages: nothing of the earlier pages is kept', async () => {
+    const identityId = await device(server, poolId).identityId();
+    const writer = device(server, poolId, { identityId, credentials: developerCredentials });
+    const source = await writer.openOrCreateDataset('paged');
+    // More rows than a page (1,024): 1,000 records, 100 of them removed (tombstones), then 100 more.
+    await source.putAll(Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${String(i).padStart(4, '0')}`, 'v'])));
+    await source.synchronize();
+    for (let i = 0; i < 100; i++) await source.remove(`k${String(i).padStart(4, '0')}`);
+    await source.putAll(Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`n${i}`, 'v'])));
+    await source.synchronize();
+    const { fetch } = spyFetch({ after: async (operation, n, response) => ((operation === 'ListRecords' && n === 1 && (await deleteOnServer(identityId, 'paged'))), response) });
+    const reader = device(server, poolId, { identityId, credentials: developerCredentials, fetch });
+    const ds = await reader.openOrCreateDataset('paged');
+    await ds.synchronize();
+    assert.deepEqual(await ds.getAll(), {});
   });
 });
 

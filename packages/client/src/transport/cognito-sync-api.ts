@@ -138,7 +138,8 @@ export class CognitoSyncApi {
       nextToken = page.NextToken;
     } while (nextToken);
     return {
-      records: [...latest.values()],
+      // A dataset deleted while its pages were read: what the earlier pages held is gone too.
+      records: page.DatasetExists === false ? [] : [...latest.values()],
       // The last page's count is safe to adopt: any write at or below it committed before that page was read,
       // and its records sort after every earlier page's position, so some page returned them.
       datasetSyncCount: page.DatasetSyncCount ?? 0,

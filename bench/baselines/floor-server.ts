@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import { sqliteMigrations } from '../../packages/server/src/store/sqlite/migrations.ts';
+import { migrationSql, sqliteMigrations } from '../../packages/server/src/store/sqlite/migrations.ts';
 
 const { values } = parseArgs({ options: { 'data-dir': { type: 'string' } } });
 const dataDir = values['data-dir'] ?? '.';
@@ -21,7 +21,8 @@ db.pragma('journal_mode = WAL');
 db.pragma(`synchronous = ${synchronous}`);
 db.pragma('foreign_keys = ON');
 db.pragma('busy_timeout = 5000');
-for (const migration of sqliteMigrations) db.exec(migration.sql);
+// cognisync's schema, built from nothing as a new data dir is.
+for (const migration of sqliteMigrations) db.exec(migrationSql(migration, () => false));
 
 interface DatasetRow {
   dataset_id: number;

@@ -1,8 +1,12 @@
 // Versioned PostgreSQL schema, applied under an advisory lock so that processes starting together
 // migrate once. Text columns that order pages use COLLATE "C" (byte order, like SQLite's BINARY).
-import type { Migration } from '../sqlite/migrations.js';
+export interface PostgresMigration {
+  version: number;
+  name: string;
+  sql: string;
+}
 
-export const postgresMigrations: readonly Migration[] = [
+export const postgresMigrations: readonly PostgresMigration[] = [
   {
     version: 1,
     name: 'initial schema',
@@ -146,8 +150,8 @@ export const postgresMigrations: readonly Migration[] = [
     version: 5,
     name: 'restore spans and token cut-off',
     sql: `
-      -- As SQLite's migration 7.
-      ALTER TABLE datasets ADD COLUMN restored_to_sync_count BIGINT NOT NULL DEFAULT 0;
+      -- As SQLite's migration 7 (IF NOT EXISTS: a build of 2026-12-07, 4c6469e, added the column in migration 4).
+      ALTER TABLE datasets ADD COLUMN IF NOT EXISTS restored_to_sync_count BIGINT NOT NULL DEFAULT 0;
       ALTER TABLE identities ADD COLUMN tokens_not_before BIGINT NOT NULL DEFAULT 0;
     `,
   },
@@ -162,6 +166,14 @@ export const postgresMigrations: readonly Migration[] = [
       DELETE FROM issued_credentials c WHERE NOT EXISTS (SELECT 1 FROM identities i WHERE i.identity_id = c.identity_id);
       ALTER TABLE identity_logins ADD CONSTRAINT identity_logins_identity FOREIGN KEY (identity_id) REFERENCES identities (identity_id) ON DELETE CASCADE;
       ALTER TABLE issued_credentials ADD CONSTRAINT issued_credentials_identity FOREIGN KEY (identity_id) REFERENCES identities (identity_id) ON DELETE CASCADE;
+    `,
+  },
+  {
+    version: 7,
+    name: 'restore spans of the first restore marks',
+    sql: `
+      -- As SQLite's migration 9.
+      UPDATE datasets SET restored_to_sync_count = restored_from_sync_count + 1000000 WHERE restored_from_sync_count > 0 AND restored_to_sync_count = 0;
     `,
   },
 ];

@@ -63,6 +63,53 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     await older.close();
   });
 
+  describe('schemas earlier builds left', () => {
+    const POOL_ID = 'us-east-1:00000000-0000-4000-8000-0000000000ee';
+    const key = { identityPoolId: POOL_ID, identityId: 'us-east-1:11111111-1111-4111-8111-1111111111ee', datasetName: 'marked' };
+
+    /** A schema with migrations up to `upTo` of this build, then `extra`, recorded as `recorded`, holding one dataset marked (from, to). */
+    async function earlierSchema(name: string, upTo: number, extra: string, recorded: number, from: number, to: number | undefined): Promise<PostgresStore> {
+      const admin = new pg.Client({ connectionString: database.url });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE SCHEMA ${name}; SET search_path TO ${name}`);
+        await admin.query('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+        for (const migration of postgresMigrations.filter((m) => m.version <= upTo)) await admin.query(migration.sql);
+        await admin.query(extra);
+        for (let version = 1; version <= recorded; version++) await admin.query('INSERT INTO schema_migrations VALUES ($1, $2, 0)', [version, `v${version}`]);
+        await admin.query("INSERT INTO identity_pools (identity_pool_id, identity_pool_name, description, creation_date, last_modified_date) VALUES ($1, 'pool', '{}', 1, 1)", [POOL_ID]);
+        await admin.query(
+          `INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, restored_from_sync_count${to === undefined ? '' : ', restored_to_sync_count'})
+           VALUES ($1, $2, $3, true, 1, 1, 'dev', $4, 0, 0, $5${to === undefined ? '' : ', $6'})`,
+          [key.identityPoolId, key.identityId, key.datasetName, to ?? from + 1_000_000, from, ...(to === undefined ? [] : [to])],
+        );
+      } finally {
+        await admin.end();
+      }
+      return new PostgresStore({ connectionString: database.url, schema: name, maxConnections: 2 });
+    }
+
+    test('a schema a build of 2026-12-07 (4c6469e) migrated, whose migration 4 already added restored_to_sync_count, migrates and keeps its spans', async () => {
+      const store = await earlierSchema('earlier_4c6469e', 3, postgresMigrations.find((m) => m.version === 4)!.sql + 'ALTER TABLE datasets ADD COLUMN restored_to_sync_count BIGINT NOT NULL DEFAULT 0;', 4, 5, 1_796_000_000_000);
+      try {
+        await store.migrate();
+        assert.deepEqual((await store.listRecords(key, 0, undefined, 10)).restored, { from: 5, to: 1_796_000_000_000 });
+      } finally {
+        await store.close();
+      }
+    });
+
+    test('restore marks of the first build that made them (12a1bec: a start and no end) keep their span', async () => {
+      const store = await earlierSchema('earlier_12a1bec', 4, '', 4, 5, undefined);
+      try {
+        await store.migrate();
+        assert.deepEqual((await store.listRecords(key, 0, undefined, 10)).restored, { from: 5, to: 1_000_005 });
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
   // Two stores on one schema stand for two server processes: separate pools, separate LISTEN connections.
   const POOL = 'us-east-1:00000000-0000-4000-8000-0000000000aa';
   const IDENTITY = 'us-east-1:11111111-1111-4111-8111-1111111111aa';

@@ -2,7 +2,16 @@
 export interface Migration {
   version: number;
   name: string;
-  sql: string;
+  /** The step; as a function, written for the schema it finds (`hasColumn`), when builds reached it by different paths. */
+  sql: string | ((hasColumn: HasColumn) => string);
+}
+
+/** Whether a table of the database has a column (PRAGMA table_info). */
+export type HasColumn = (table: string, column: string) => boolean;
+
+/** A step's SQL for the database `hasColumn` describes. */
+export function migrationSql(migration: Migration, hasColumn: HasColumn): string {
+  return typeof migration.sql === 'string' ? migration.sql : migration.sql(hasColumn);
 }
 
 export const sqliteMigrations: readonly Migration[] = [
@@ -184,10 +193,11 @@ export const sqliteMigrations: readonly Migration[] = [
   {
     version: 7,
     name: 'restore spans and token cut-off',
-    sql: `
+    sql: (hasColumn) => `
       -- Where the restore mark moved the SyncCount to: (restored_from_sync_count, restored_to_sync_count) is the span
-      -- it skipped; 0 if never marked (core/restore.ts).
-      ALTER TABLE datasets ADD COLUMN restored_to_sync_count INTEGER NOT NULL DEFAULT 0;
+      -- it skipped; 0 if never marked (core/restore.ts). A build of 2026-12-07 (4c6469e) added it in migration 6,
+      -- and its databases keep theirs.
+      ${hasColumn('datasets', 'restored_to_sync_count') ? '' : 'ALTER TABLE datasets ADD COLUMN restored_to_sync_count INTEGER NOT NULL DEFAULT 0;'}
       -- Cognito tokens of the identity issued before this time (epoch ms) prove nothing: set when its last login was
       -- unlinked (identity-access.ts); 0 if never.
       ALTER TABLE identities ADD COLUMN tokens_not_before INTEGER NOT NULL DEFAULT 0;
@@ -204,6 +214,16 @@ export const sqliteMigrations: readonly Migration[] = [
       -- adding one here means rebuilding both tables). What the race left behind goes.
       DELETE FROM identity_logins WHERE NOT EXISTS (SELECT 1 FROM identities i WHERE i.identity_id = identity_logins.identity_id);
       DELETE FROM issued_credentials WHERE NOT EXISTS (SELECT 1 FROM identities i WHERE i.identity_id = issued_credentials.identity_id);
+    `,
+  },
+  {
+    version: 9,
+    name: 'restore spans of the first restore marks',
+    sql: `
+      -- The first restore marks (12a1bec, 2026-12-07) moved a dataset's SyncCount from restored_from_sync_count by
+      -- 1,000,000 and stored no end; migration 7 then read their spans as never restored, and devices that synced
+      -- after the backup were no longer told. The end is where that mark moved the count to.
+      UPDATE datasets SET restored_to_sync_count = restored_from_sync_count + 1000000 WHERE restored_from_sync_count > 0 AND restored_to_sync_count = 0;
     `,
   },
 ];

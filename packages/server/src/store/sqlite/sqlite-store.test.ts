@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import { syncedAfterRestoredBackup } from '../../core/restore.js';
 import { defaultLimits } from '../../limits.js';
 import { runStoreContract } from '../store.contract.js';
-import { sqliteMigrations } from './migrations.js';
+import { migrationSql, sqliteMigrations } from './migrations.js';
 import { SqliteStore } from './sqlite-store.js';
 
 runStoreContract('SqliteStore (:memory:)', async () => {
@@ -103,7 +104,7 @@ describe('SqliteStore on a file', () => {
     raw.pragma('foreign_keys = ON');
     raw.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
     for (const migration of sqliteMigrations.filter((m) => m.version <= 3)) {
-      raw.exec(migration.sql);
+      raw.exec(migrationSql(migration, () => false));
       raw.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(migration.version, migration.name);
     }
     const recordsTable = (db: Database.Database) => String(db.prepare("SELECT sql FROM sqlite_master WHERE name = 'records'").pluck().get());
@@ -133,6 +134,48 @@ describe('SqliteStore on a file', () => {
     assert.doesNotMatch(recordsTable(after4), /WITHOUT ROWID/);
     assert.deepEqual(after4.prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'records' AND type = 'index' AND sql IS NOT NULL").pluck().all(), ['records_by_sync_count']);
     after4.close();
+  });
+
+  /** A database as an earlier build left it: migrations up to `upTo` of this build, then `extra` SQL, recorded as `recorded`. */
+  function earlierDatabase(name: string, upTo: number, extra: string, recorded: number): Database.Database {
+    const raw = new Database(join(dir, name));
+    raw.pragma('foreign_keys = ON');
+    raw.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    for (const migration of sqliteMigrations.filter((m) => m.version <= upTo)) raw.exec(migrationSql(migration, () => false));
+    raw.exec(extra);
+    for (let version = 1; version <= recorded; version++) raw.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(version, `v${version}`);
+    raw.prepare("INSERT INTO identity_pools (identity_pool_id, identity_pool_name, description, creation_date, last_modified_date) VALUES (?, 'pool', '{}', 1, 1)").run(POOL);
+    return raw;
+  }
+  const insertMarkedDataset = (raw: Database.Database, from: number, to: number | undefined) =>
+    raw
+      .prepare(
+        `INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, restored_from_sync_count${to === undefined ? '' : ', restored_to_sync_count'})
+         VALUES (?, ?, ?, 1, 1, 1, 'dev', ?, 0, 0, ?${to === undefined ? '' : ', ?'})`,
+      )
+      .run(POOL, key.identityId, key.datasetName, to ?? from + 1_000_000, from, ...(to === undefined ? [] : [to]));
+
+  test('a database a build of 2026-12-07 (4c6469e) migrated, whose migration 6 already added restored_to_sync_count, migrates and keeps its spans', async () => {
+    const raw = earlierDatabase('4c6469e.db', 5, migrationSql(sqliteMigrations.find((m) => m.version === 6)!, () => false) + 'ALTER TABLE datasets ADD COLUMN restored_to_sync_count INTEGER NOT NULL DEFAULT 0;', 6);
+    insertMarkedDataset(raw, 5, 1_796_000_000_000);
+    raw.close();
+    const store = new SqliteStore({ filename: join(dir, '4c6469e.db') });
+    await store.migrate();
+    assert.deepEqual((await store.listRecords(key, 0, undefined, 10)).restored, { from: 5, to: 1_796_000_000_000 });
+    await store.close();
+  });
+
+  test('restore marks of the first build that made them (12a1bec: a start and no end) keep telling devices that synced after the backup', async () => {
+    const raw = earlierDatabase('12a1bec.db', 6, '', 6);
+    insertMarkedDataset(raw, 5, undefined);
+    raw.close();
+    const store = new SqliteStore({ filename: join(dir, '12a1bec.db') });
+    await store.migrate();
+    const { restored } = await store.listRecords(key, 0, undefined, 10);
+    assert.deepEqual(restored, { from: 5, to: 1_000_005 });
+    assert.ok(syncedAfterRestoredBackup(8, restored), 'a device at 8 synced after the backup');
+    assert.ok(!syncedAfterRestoredBackup(1_000_005, restored), 'one at the mark synced after the restore');
+    await store.close();
   });
 
   test('a store used before migrate() fails loudly rather than silently', async () => {

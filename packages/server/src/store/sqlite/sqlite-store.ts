@@ -19,7 +19,7 @@ import type {
   LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting } from '../store.js';
-import { sqliteMigrations } from './migrations.js';
+import { migrationSql, sqliteMigrations } from './migrations.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
 import { toDataset, toIssuedCredentials, toPool, toSettings, type DatasetRow, type IssuedCredentialsRow, type PoolRow } from '../rows.js';
 
@@ -164,7 +164,7 @@ export class SqliteStore implements Store {
       refuseNewerSchema(applied, sqliteMigrations);
       for (const migration of sqliteMigrations) {
         if (applied.has(migration.version)) continue;
-        this.db.exec(migration.sql);
+        this.db.exec(migrationSql(migration, (table, column) => (this.db.pragma(`table_info(${table})`) as Array<{ name: string }>).some((c) => c.name === column)));
         this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, Date.now());
       }
     });

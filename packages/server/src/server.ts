@@ -174,6 +174,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     close() {
       closing ??= (async () => {
         stopping = true;
+        policy.closeConnections();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         // Live streams never finish by themselves: end them so the close can complete.
         for (const stream of liveStreams) stream.end();

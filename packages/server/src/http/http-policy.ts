@@ -28,6 +28,21 @@ export class HttpPolicy {
     return ['access-control-allow-origin', this.corsOrigins.includes('*') ? '*' : origin, 'vary', 'Origin', 'access-control-expose-headers', CORS_EXPOSE_HEADERS];
   }
 
+  private closing = false;
+
+  /**
+   * From now on every API answer says `Connection: close`, also those of requests that arrived before the stop:
+   * their answers had said keep-alive, and the client's next request on that connection was reset by the stop.
+   */
+  closeConnections(): void {
+    this.closing = true;
+  }
+
+  /** Whether answers close their connection (see closeConnections); read when an answer is written. */
+  get closingConnections(): boolean {
+    return this.closing;
+  }
+
   /** Sets the request id, the security headers and CORS on `res` (every answer but the API's; see headerList). */
   apply(req: IncomingMessage, res: ServerResponse, requestId: string): void {
     const list = this.headerList(req, requestId);

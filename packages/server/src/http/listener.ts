@@ -99,8 +99,10 @@ export function createRequestListener(deps: ListenerDependencies) {
         input,
         deps.store,
       );
+      if (deps.policy.closingConnections) res.shouldKeepAlive = false;
       status = writeOutput(res, service, output, headers);
     } catch (error) {
+      if (deps.policy.closingConnections) res.shouldKeepAlive = false;
       // The rest of an oversized body is never stored: answer, then close the connection without losing the answer.
       if (error instanceof RequestEntityTooLargeException) closeAfterAnswer(req, res);
       status = writeError(res, service, error, requestId, deps.logger, headers);

@@ -174,6 +174,21 @@ describe('stopping', () => {
     assert.match(Buffer.concat(busy.received).toString('latin1'), /\r\nconnection: close\r\n/i);
     assert.ok(busy.closedAt !== undefined, 'the server closed the connection');
   });
+
+  test('SIGTERM while a request that arrived before it is still being read: its answer says Connection: close too', async () => {
+    const server = await startServer({ env: { COGNISYNC_SHUTDOWN_GRACE_MS: '8000' } });
+    const poolId = await createPool(server.endpoint, 'stopping');
+    // Headers complete (the request has arrived), its body not yet.
+    const busy = await openSocket(server.endpoint, `POST ${recordsPath(poolId, newIdentityId()).replace(/\/records$/, '')} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{`);
+    await new Promise((r) => setTimeout(r, 200));
+    const stopped = server.stop();
+    await new Promise((r) => setTimeout(r, 200));
+    busy.write('}');
+    assert.equal(await stopped, 0);
+    const answer = Buffer.concat(busy.received).toString('latin1');
+    assert.match(answer, /^HTTP\/1\.1 403 /, 'answered (unsigned)');
+    assert.match(answer, /\r\nconnection: close\r\n/i);
+  });
 });
 
 describe('in-flight cap', () => {

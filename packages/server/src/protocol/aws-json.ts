@@ -3,7 +3,7 @@
 import { SerializationException, UnknownOperationException } from '../errors.js';
 import { cognitoIdentityMetadata, cognitoIdentityOperations } from '../model/cognito-identity.generated.js';
 import type { Operation } from '../operations/operation.js';
-import { parseJsonObject, type ApiRequest, type DecodedCall } from './request.js';
+import { MAX_JSON_DEPTH, parseJsonObject, type ApiRequest, type DecodedCall } from './request.js';
 
 export class AwsJsonTargets {
   private readonly byTarget: Map<string, Operation>;
@@ -36,5 +36,7 @@ export function decodeAwsJson(operation: Operation | undefined, request: ApiRequ
     throw new SerializationException(`Unsupported Content-Type '${contentType}'; send application/x-amz-json-1.1`);
   }
   if (request.body.length === 0) return { operation, input: {} };
-  return { operation, input: parseJsonObject(request.body, (message) => new SerializationException(message)) };
+  // Parsed before the caller is known (GetId, GetCredentialsForIdentity and GetOpenIdToken are unsigned, and the pool's
+  // rate limit needs the body's pool id): nesting no model needs is refused before it costs a parse.
+  return { operation, input: parseJsonObject(request.body, (message) => new SerializationException(message), MAX_JSON_DEPTH) };
 }

@@ -16,7 +16,7 @@ test('every empty variable counts as unset: the data dir is ./data, the log leve
   const empty = Object.fromEntries(
     ['COGNISYNC_DATA_DIR', 'COGNISYNC_LOG_LEVEL', 'COGNISYNC_REGION', 'COGNISYNC_SQLITE_SYNCHRONOUS', 'COGNISYNC_METRICS', 'COGNISYNC_VAPID_SUBJECT',
       'COGNISYNC_DATABASE_MAX_CONNECTIONS', 'COGNISYNC_DATABASE_QUERY_TIMEOUT_MS', 'COGNISYNC_DELIVERY_TIMEOUT_MS', 'COGNISYNC_WEB_PUSH_HOSTS', 'COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS', 'COGNISYNC_LIVE_HEARTBEAT_MS', 'COGNISYNC_HEADERS_TIMEOUT_MS',
-      'COGNISYNC_REQUEST_TIMEOUT_MS', 'COGNISYNC_SHUTDOWN_GRACE_MS'].map((name) => [name, '']),
+      'COGNISYNC_REQUEST_TIMEOUT_MS', 'COGNISYNC_SHUTDOWN_GRACE_MS', 'COGNISYNC_OIDC_CLIENT_IDS'].map((name) => [name, '']),
   );
   const config = loadConfig([], empty);
   assert.equal(config.dataDir, resolve('./data'));
@@ -80,6 +80,17 @@ test('COGNISYNC_WEB_PUSH_HOSTS: the browsers\' push services by default, else a 
   assert.deepEqual(loadConfig([], { COGNISYNC_WEB_PUSH_HOSTS: '::1,[0:0::2],127.1' }).webPushHosts, ['[::1]', '[::2]', '127.0.0.1']);
   for (const value of [',', 'https://push.example.com', 'push example', '[::1']) {
     assert.throws(() => loadConfig([], { COGNISYNC_WEB_PUSH_HOSTS: value }), { message: `COGNISYNC_WEB_PUSH_HOSTS must be a comma-separated list of host names (or *), got '${value}'` });
+  }
+});
+
+test('COGNISYNC_OIDC_CLIENT_IDS: provider=client-id entries, a provider once per client id', () => {
+  assert.deepEqual({ ...loadConfig([], {}).oidcClientIds }, {});
+  assert.deepEqual({ ...loadConfig([], { COGNISYNC_OIDC_CLIENT_IDS: ' login.example.com=web , login.example.com=mobile,127.0.0.1:9000/realms/x=app ' }).oidcClientIds }, {
+    'login.example.com': ['web', 'mobile'],
+    '127.0.0.1:9000/realms/x': ['app'],
+  });
+  for (const value of ['login.example.com', '=app', 'login.example.com=']) {
+    assert.throws(() => loadConfig([], { COGNISYNC_OIDC_CLIENT_IDS: value }), /COGNISYNC_OIDC_CLIENT_IDS must be comma-separated provider=client-id entries/);
   }
 });
 

@@ -50,6 +50,12 @@ export interface Config {
   corsOrigins: string[];
   /** Whether GET /metrics answers (COGNISYNC_METRICS=off, false, no or 0 turns it off). */
   metricsEnabled: boolean;
+  /**
+   * The client ids (audiences) each OpenID Connect provider's tokens must be issued to, as IAM's OIDC provider's
+   * ClientIDList (COGNISYNC_OIDC_CLIENT_IDS: comma-separated `provider=client-id` entries, a provider once per client
+   * id). A provider without an entry has its tokens' audience unchecked.
+   */
+  oidcClientIds: Record<string, string[]>;
   /** Contact in Web Push VAPID tokens (COGNISYNC_VAPID_SUBJECT, a mailto: or https: URL). */
   vapidSubject: string;
   limits: Limits;
@@ -108,6 +114,22 @@ function urlHostname(host: string, given: Setting): string {
   } catch {
     throw new Error(`${given.name} must be a comma-separated list of host names (or *), got '${given.text}'`);
   }
+}
+
+/** COGNISYNC_OIDC_CLIENT_IDS: `provider=client-id` entries, comma-separated (see Config.oidcClientIds). */
+function oidcClientIds(given: Setting | undefined): Record<string, string[]> {
+  const byProvider: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
+  if (!given) return byProvider;
+  for (const entry of given.text.split(',').map((part) => part.trim()).filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const provider = entry.slice(0, eq).trim();
+    const clientId = entry.slice(eq + 1).trim();
+    if (eq <= 0 || !provider || !clientId) {
+      throw new Error(`${given.name} must be comma-separated provider=client-id entries (e.g. login.example.com=my-app), got '${entry}'`);
+    }
+    (byProvider[provider] ??= []).push(clientId);
+  }
+  return byProvider;
 }
 
 function milliseconds(given: Setting | undefined, fallback: number, minimum = 1): number {
@@ -175,6 +197,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     shutdownGraceMs: milliseconds(variable('COGNISYNC_SHUTDOWN_GRACE_MS'), 10_000, 0),
     corsOrigins: (env.COGNISYNC_CORS_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean),
     metricsEnabled,
+    oidcClientIds: oidcClientIds(variable('COGNISYNC_OIDC_CLIENT_IDS')),
     vapidSubject: variable('COGNISYNC_VAPID_SUBJECT')?.text ?? 'mailto:cognisync@localhost',
     limits: limitsFromEnv(env),
   };

@@ -149,7 +149,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     region: config.region,
     credentials,
     syncSessionTokens: new SyncSessionTokens(Buffer.from(tokenSecret, 'base64'), config.limits.syncSessionTokenTtlSeconds * 1000),
-    identity: { openIdTokens, logins: new LoginVerifier(openIdTokens), credentials: deriver },
+    identity: { openIdTokens, logins: new LoginVerifier(openIdTokens, config.oidcClientIds), credentials: deriver },
     integrations: { syncTrigger, outbox: outboxWorker, streams: kinesis, webPush },
     syncOperations,
     identityOperations,

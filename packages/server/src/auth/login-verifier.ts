@@ -1,7 +1,8 @@
 // Turns a Logins map (provider name → token) into verified logins (provider, subject), or refuses with
 // NotAuthorizedException. Verifiable providers: cognisync's own OpenID tokens (`cognito-identity.amazonaws.com`)
 // and the pool's OpenID Connect providers (checked against the provider's JWKS). Social providers
-// (graph.facebook.com, accounts.google.com, …) cannot be verified offline and are refused.
+// (graph.facebook.com, accounts.google.com, …) cannot be verified offline and are refused. A provider's tokens must
+// be issued to one of its configured client ids (COGNISYNC_OIDC_CLIENT_IDS), as IAM's OIDC provider's ClientIDList.
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { NotAuthorizedException } from '../errors.js';
 import type { IdentityPoolRecord, Login } from '../store/store.js';
@@ -20,7 +21,11 @@ function oidcProviderNames(pool: IdentityPoolRecord): string[] {
 export class LoginVerifier {
   private readonly jwksByIssuer = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 
-  constructor(private readonly openIdTokens: OpenIdTokens) {}
+  /** `clientIds`: per OIDC provider, the audiences its tokens must name (Config.oidcClientIds); others are unchecked. */
+  constructor(
+    private readonly openIdTokens: OpenIdTokens,
+    private readonly clientIds: Readonly<Record<string, readonly string[]>> = {},
+  ) {}
 
   /** Verifies every login of the map for the pool; the developer provider is refused (it is for developer calls). */
   async verify(pool: IdentityPoolRecord, logins: Record<string, string>): Promise<Login[]> {
@@ -54,7 +59,9 @@ export class LoginVerifier {
     // Loopback providers may use plain http (local development and tests); everything else is https.
     const issuer = `${isLoopback(host) ? 'http' : 'https'}://${providerName}`;
     try {
-      const { payload } = await jwtVerify(token, await this.jwks(issuer), { issuer });
+      // A token the provider issued to another of its client apps signs in here only if no client ids are configured.
+      const audience = Object.hasOwn(this.clientIds, providerName) ? [...this.clientIds[providerName]!] : undefined;
+      const { payload } = await jwtVerify(token, await this.jwks(issuer), { issuer, ...(audience ? { audience } : {}) });
       if (typeof payload.sub !== 'string' || payload.sub === '') throw new Error('no sub claim');
       return payload.sub;
     } catch (error) {

@@ -355,6 +355,22 @@ describe('OpenID Connect provider logins', () => {
     assert.equal(opened.IdentityId, IdentityId);
   });
 
+  test('with COGNISYNC_OIDC_CLIENT_IDS, a provider\'s token must be issued to one of its client ids (the token\'s aud)', async () => {
+    const arns = [`arn:aws:iam::123456789012:oidc-provider/${providerName}`];
+    for (const [clientIds, accepted] of [[`${providerName}=another-app`, false], [`${providerName}=another-app,${providerName}=my-client`, true]] as const) {
+      const checking = await startServer({ env: { COGNISYNC_OIDC_CLIENT_IDS: clientIds } });
+      try {
+        const client = identityClient(checking.endpoint);
+        const pool = await client.send(new CreateIdentityPoolCommand({ IdentityPoolName: 'aud', AllowUnauthenticatedIdentities: false, OpenIdConnectProviderARNs: arns }));
+        const getId = client.send(new GetIdCommand({ IdentityPoolId: pool.IdentityPoolId, Logins: { [providerName]: await sign('audience-user') } }));
+        if (accepted) assert.ok((await getId).IdentityId);
+        else assert.match((await rejection(() => getId)).message, /Invalid login token.*aud/);
+      } finally {
+        await checking.stop();
+      }
+    }
+  });
+
   test('concurrent first sign-ins of one user get one identity: GetId and GetOpenIdTokenForDeveloperIdentity', async () => {
     const poolId = await createPool({ DeveloperProviderName: 'login.example', AllowUnauthenticatedIdentities: false, OpenIdConnectProviderARNs: [`arn:aws:iam::123456789012:oidc-provider/${providerName}`] });
     const Logins = { [providerName]: await sign('first-timer') };

@@ -22,6 +22,16 @@ after(async () => {
 
 const openIdLogin = (token: string) => ({ 'cognito-identity.amazonaws.com': token });
 
+/** A tab (manager `a`) on a shared store, signed in as identity `x`, with a synced dataset 'diary'. */
+async function signedInTab() {
+  const store = new MemoryStore();
+  const a = device(server, poolId, { store });
+  const diary = await a.openOrCreateDataset('diary');
+  await diary.put('secret', 'user X');
+  await diary.synchronize();
+  return { store, a, diary, x: await a.identityId() };
+}
+
 describe('identity and credentials', () => {
   test('GetId runs once: the identity id is kept in the store for the next manager (an app restart)', async () => {
     const store = new MemoryStore();
@@ -270,12 +280,7 @@ describe('identity and credentials', () => {
   });
 
   test('a logout in another tab (wipeData on the shared store) is followed: this manager does not pull the old identity\'s data back', async () => {
-    const store = new MemoryStore();
-    const a = device(server, poolId, { store });
-    const diary = await a.openOrCreateDataset('diary');
-    await diary.put('secret', 'user X');
-    await diary.synchronize();
-    const x = await a.identityId();
+    const { store, a, diary, x } = await signedInTab();
     await device(server, poolId, { store }).wipeData();
     await diary.synchronize();
     assert.deepEqual(await store.listRecords(x, 'diary'), [], 'the logged-out identity\'s data stays gone from the device');
@@ -285,12 +290,7 @@ describe('identity and credentials', () => {
   });
 
   test('after a logout in another tab, this tab\'s reads and writes are the new (anonymous) state\'s, never the logged-out identity\'s', async () => {
-    const store = new MemoryStore();
-    const a = device(server, poolId, { store });
-    const diary = await a.openOrCreateDataset('diary');
-    await diary.put('secret', 'user X');
-    await diary.synchronize();
-    const x = await a.identityId();
+    const { store, a, diary, x } = await signedInTab();
     await device(server, poolId, { store }).wipeData();
     assert.equal(await diary.get('secret'), undefined);
     await diary.put('typed', 'after the logout');
@@ -304,12 +304,7 @@ describe('identity and credentials', () => {
   });
 
   test('a write that read the identity before another tab\'s logout committed is done again after it, under the placeholder', async () => {
-    const store = new MemoryStore();
-    const a = device(server, poolId, { store });
-    const diary = await a.openOrCreateDataset('diary');
-    await diary.put('k', 'v1');
-    await diary.synchronize();
-    const x = await a.identityId();
+    const { store, diary, x } = await signedInTab();
     // The logout commits between the write's reads and its commit.
     const commit = store.commit.bind(store);
     let raced = false;

@@ -19,6 +19,7 @@ export class Dataset {
     readonly name: string,
   ) {}
 
+  /** The identity reads are under (kept in memory; writes and syncs follow the store first, see writeIdentityId). */
   private async identity() {
     return this.manager.localIdentityId();
   }
@@ -99,7 +100,7 @@ export class Dataset {
    */
   async delete(): Promise<void> {
     for (let attempt = 0; attempt < maxWriteRetries; attempt++) {
-      const identityId = await this.identity();
+      const identityId = await this.manager.writeIdentityId();
       const deleted = { identityId, datasetName: this.name, purge: true, metadata: { deleted: true, lastModifiedDate: this.manager.now() } };
       if (await this.manager.store.commit({ datasets: [deleted], ...this.manager.writeGuard(identityId) })) return;
     }
@@ -114,7 +115,7 @@ export class Dataset {
   private async write(changes: Array<[string, string | null]>): Promise<void> {
     const { store, limits } = this.manager;
     for (let attempt = 0; attempt < maxWriteRetries; attempt++) {
-      const identityId = await this.identity();
+      const identityId = await this.manager.writeIdentityId();
       const meta = await store.getDataset(identityId, this.name);
       if (meta?.deleted) throw new ValidationError('DatasetDeleted', `Dataset ${this.name} was deleted; synchronize() it before writing to it again`);
       // Reads only the written keys and the store's running usage, never the whole dataset. The quota check is as

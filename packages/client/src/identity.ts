@@ -112,6 +112,9 @@ export class IdentitySession {
     if (stored === this.id) return false;
     this.id = stored;
     this.cached = undefined;
+    // The logins were this manager's user's, who logged out or was replaced in another tab: kept, they would sign
+    // that user in again (GetId) and move the store's data, the next user's included, to their identity.
+    this.logins = {};
     return true;
   }
 

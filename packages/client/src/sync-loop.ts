@@ -217,7 +217,9 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
    */
   const holdsRecordsGoneFromServer = async (from: PulledChanges) => {
     const present = new Set(from.records.map((r) => r.key));
-    return (await store.listRecords(identityId, datasetName)).some((r) => r.syncCount > 0 && !present.has(r.key));
+    // Live records only: a removal the server answered for a key it never held (or a SyncTrigger dropped) is a
+    // local tombstone at a count the server never stored, and losing it loses nothing.
+    return (await store.listRecords(identityId, datasetName)).some((r) => r.value !== null && r.syncCount > 0 && !present.has(r.key));
   };
   /** One more attempt after a jittered exponential pause, or SyncRetriesExhaustedError when none are left. */
   const backoff = async (error: ServiceError) => {
@@ -455,7 +457,10 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
           const l = local.get(r.key);
           if (!l) continue;
           expect.push({ key: r.key, record: l });
-          const unchangedSincePush = l.modified && l.value === r.value && l.pushing !== null && l.deviceLastModifiedDate === l.pushing.deviceLastModifiedDate;
+          // Not edited since the push: the answer is what the server now holds, also when it differs from what was
+          // pushed (a SyncTrigger function rewrote or dropped it: a dropped key is answered absent). Kept modified, it
+          // would be pushed again at every sync, and a dropped one would look like a record the server lost.
+          const unchangedSincePush = l.modified && l.pushing !== null && l.value === l.pushing.value && l.deviceLastModifiedDate === l.pushing.deviceLastModifiedDate;
           put.push(unchangedSincePush ? fromRemote(r) : { ...l, syncCount: r.syncCount, pushing: null });
         }
         // Each UpdateRecords raises the dataset count by one, so S = last + 1 proves no other device wrote since our

@@ -338,6 +338,25 @@ describe('identity and credentials', () => {
     assert.equal(await store.getSetting(`identityId:${poolId}`), undefined);
   });
 
+  test('a tab whose user logged out in another tab, where the next user logged in, does not sign its user back in over theirs', async () => {
+    const developerToken = async (user: string) =>
+      (await identityClient(server.endpoint).send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': user } }))).Token!;
+    const store = new MemoryStore();
+    const tab1 = device(server, poolId, { store });
+    const alice = await tab1.setLogins(openIdLogin(await developerToken(`alice-${crypto.randomUUID()}`)));
+    await (await tab1.openOrCreateDataset('diary')).put('secret', 'alice');
+    await (await tab1.openOrCreateDataset('diary')).synchronize();
+    const tab2 = device(server, poolId, { store });
+    await tab2.wipeData();
+    const bob = await tab2.setLogins(openIdLogin(await developerToken(`bob-${crypto.randomUUID()}`)));
+    await (await tab2.openOrCreateDataset('diary')).put('bob-entry', 'bob private text');
+    // tab1 still shows alice's page and syncs: it follows the store to bob's identity, without alice's logins.
+    await assert.rejects((await tab1.openOrCreateDataset('diary')).synchronize(), { name: 'NotAuthorizedException' });
+    assert.equal(await store.getSetting(`identityId:${poolId}`), bob, 'the device stays on the user who logged in last');
+    assert.deepEqual(await serverValues(server, poolId, alice, 'diary'), { secret: 'alice' }, 'nothing of bob reaches alice');
+    assert.equal((await store.getRecord(bob, 'diary', 'bob-entry'))?.value, 'bob private text');
+  });
+
   test('wipeData() forgets the local datasets and the identity', async () => {
     const store = new MemoryStore();
     const m = device(server, poolId, { store });

@@ -6,7 +6,7 @@ import type { BulkPublishState } from '../core/bulk-publish.js';
 import type { RecordPatch } from '../core/record-patches.js';
 import { RESTORE_SYNC_COUNT_GAP } from '../core/restore.js';
 import { defaultLimits, type Limits } from '../limits.js';
-import type { DatasetKey, DeviceRecord, IdentityPoolRecord, IdentityRecord, IssuedCredentialsRecord, Login, PoolRoles, Store, StoredRecord } from './store.js';
+import type { DatasetKey, DeviceRecord, IdentityPoolRecord, IdentityRecord, IssuedCredentialsRecord, Login, PoolRoles, ProviderRule, Store, StoredRecord } from './store.js';
 
 const POOL = 'us-east-1:00000000-0000-4000-8000-000000000001';
 const OTHER_POOL = 'us-east-1:00000000-0000-4000-8000-000000000002';
@@ -47,6 +47,9 @@ const device = (deviceId: string, overrides: Partial<DeviceRecord> = {}): Device
 });
 
 const login = (providerName: string, userIdentifier: string): Login => ({ providerName, userIdentifier });
+
+/** The provider rule of a pool whose developer provider is `provider-a` (several users of it per identity). */
+const RULE: ProviderRule = { developerProvider: 'provider-a' };
 
 const identityRecord = (identityId: string, logins: Login[] = [], identityPoolId = POOL, now = T0): IdentityRecord => ({
   identityPoolId,
@@ -864,7 +867,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual(await store.getIdentity(IDENTITY), identityRecord(IDENTITY, sorted));
         for (const each of logins) assert.equal(await store.findIdentityByLogin(POOL, each), IDENTITY);
         // A login linked later takes its place in the order.
-        await store.linkLogins(POOL, IDENTITY, [login('provider-a', 'user-0')], T0 + 1);
+        await store.linkLogins(POOL, IDENTITY, [login('provider-a', 'user-0')], T0 + 1, RULE);
         assert.deepEqual((await store.getIdentity(IDENTITY))?.logins, [login('provider-a', 'user-0'), ...sorted]);
       });
 
@@ -888,12 +891,12 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         await store.createIdentityPool(poolRecord(POOL), 10);
         await store.createIdentity(identityRecord(IDENTITY));
         const linked = login('login.example.app', 'user-1');
-        assert.equal(await store.linkLogins(POOL, IDENTITY, [linked], T0 + 10), undefined);
+        assert.equal(await store.linkLogins(POOL, IDENTITY, [linked], T0 + 10, RULE), undefined);
         const afterLink = { ...identityRecord(IDENTITY, [linked]), lastModifiedDate: T0 + 10 };
         assert.deepEqual(await store.getIdentity(IDENTITY), afterLink);
         assert.equal(await store.findIdentityByLogin(POOL, linked), IDENTITY);
 
-        assert.equal(await store.linkLogins(POOL, IDENTITY, [linked], T0 + 20), undefined);
+        assert.equal(await store.linkLogins(POOL, IDENTITY, [linked], T0 + 20, RULE), undefined);
         assert.deepEqual(await store.getIdentity(IDENTITY), afterLink);
       });
 
@@ -906,10 +909,10 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const ownerBefore = await store.getIdentity(IDENTITY);
         const otherBefore = await store.getIdentity(OTHER_IDENTITY);
 
-        assert.deepEqual(await store.linkLogins(POOL, OTHER_IDENTITY, [owned], T0 + 10), { ownedBy: IDENTITY });
+        assert.deepEqual(await store.linkLogins(POOL, OTHER_IDENTITY, [owned], T0 + 10, RULE), { ownedBy: IDENTITY });
         // All or none: a free login given with it is not linked either.
         const free = login('oidc.example', 'user-9');
-        assert.deepEqual(await store.linkLogins(POOL, OTHER_IDENTITY, [free, owned], T0 + 10), { ownedBy: IDENTITY });
+        assert.deepEqual(await store.linkLogins(POOL, OTHER_IDENTITY, [free, owned], T0 + 10, RULE), { ownedBy: IDENTITY });
         assert.equal(await store.findIdentityByLogin(POOL, free), undefined);
 
         assert.deepEqual(await store.getIdentity(IDENTITY), ownerBefore);
@@ -918,7 +921,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
 
         // In another pool the same login is free.
         await store.createIdentity(identityRecord(THIRD_IDENTITY, [], OTHER_POOL));
-        assert.equal(await store.linkLogins(OTHER_POOL, THIRD_IDENTITY, [owned], T0 + 20), undefined);
+        assert.equal(await store.linkLogins(OTHER_POOL, THIRD_IDENTITY, [owned], T0 + 20, RULE), undefined);
         assert.equal(await store.findIdentityByLogin(OTHER_POOL, owned), THIRD_IDENTITY);
         assert.equal(await store.findIdentityByLogin(POOL, owned), IDENTITY);
       });
@@ -933,12 +936,50 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual(idsOfIdentities(await store.listIdentities(POOL, undefined, 10)), [IDENTITY]);
       });
 
+      storeTest('one user per provider but the developer one: linkLogins and mergeIdentities refuse a second, and change nothing', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        const alice = login('oidc.example', 'alice');
+        const bob = login('oidc.example', 'bob');
+        await store.createIdentity(identityRecord(IDENTITY, [alice, login('provider-a', 'dev-1')]));
+        await store.createIdentity(identityRecord(OTHER_IDENTITY, [bob]));
+        const before = await store.getIdentity(IDENTITY);
+        const carol = login('oidc.example', 'carol');
+        assert.deepEqual(await store.linkLogins(POOL, IDENTITY, [login('provider-b', 'x'), carol], T0 + 10, RULE), { providerInUse: 'oidc.example' });
+        assert.deepEqual(await store.getIdentity(IDENTITY), before, 'nothing linked');
+        assert.equal(await store.findIdentityByLogin(POOL, carol), undefined);
+        await assert.rejects(store.mergeIdentities(POOL, OTHER_IDENTITY, IDENTITY, T0 + 10, RULE), { name: 'ResourceConflictException', message: /Two different users of oidc\.example/ });
+        assert.deepEqual(await store.getIdentity(IDENTITY), before, 'nothing merged');
+        assert.equal(await store.findIdentityByLogin(POOL, bob), OTHER_IDENTITY);
+        // Several users of the developer provider are fine, and so is linking a user the identity already holds.
+        assert.equal(await store.linkLogins(POOL, IDENTITY, [login('provider-a', 'dev-2'), alice], T0 + 20, RULE), undefined);
+        // Merging a pair that shares no provider but the developer one.
+        await store.createIdentity(identityRecord(THIRD_IDENTITY, [login('provider-a', 'dev-3')]));
+        await store.mergeIdentities(POOL, THIRD_IDENTITY, IDENTITY, T0 + 30, RULE);
+        assert.equal(await store.findIdentityByLogin(POOL, login('provider-a', 'dev-3')), IDENTITY);
+      });
+
+      storeTest('mergeIdentities with an identity deleted meanwhile: ResourceNotFoundException, the other left as it was', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentity(identityRecord(IDENTITY, [login('oidc.example', 'alice')]));
+        await store.createIdentity(identityRecord(OTHER_IDENTITY));
+        await update(store, datasetKey('guest-data', OTHER_IDENTITY), [put('k', 'v')]);
+        assert.equal(await store.deleteIdentity(IDENTITY), true);
+        await assert.rejects(store.mergeIdentities(POOL, OTHER_IDENTITY, IDENTITY, T0 + 10, RULE), serviceError('ResourceNotFoundException'));
+        assert.ok(await store.getIdentity(OTHER_IDENTITY));
+        assert.equal((await store.describeDataset(datasetKey('guest-data', OTHER_IDENTITY)))?.syncCount, 1);
+      });
+
+      storeTest('createIdentity in a pool deleted meanwhile: ResourceNotFoundException, nothing created', async (store) => {
+        await assert.rejects(store.createIdentity(identityRecord(IDENTITY, [login('oidc.example', 'alice')])), serviceError('ResourceNotFoundException'));
+        assert.equal(await store.getIdentity(IDENTITY), undefined);
+      });
+
       storeTest('a login linked or credentials saved for an identity deleted meanwhile: ResourceNotFoundException, nothing left behind', async (store) => {
         await store.createIdentityPool(poolRecord(POOL), 10);
         await store.createIdentity(identityRecord(IDENTITY));
         assert.equal(await store.deleteIdentity(IDENTITY), true);
         const late = login('login.example.app', 'late-user');
-        await assert.rejects(store.linkLogins(POOL, IDENTITY, [late], T0 + 10), serviceError('ResourceNotFoundException'));
+        await assert.rejects(store.linkLogins(POOL, IDENTITY, [late], T0 + 10, RULE), serviceError('ResourceNotFoundException'));
         await assert.rejects(store.saveIssuedCredentials(issued('ASIALATE')), serviceError('ResourceNotFoundException'));
         assert.equal(await store.findIdentityByLogin(POOL, late), undefined, 'the user can sign in again');
         assert.equal(await store.getIssuedCredentials('ASIALATE'), undefined);
@@ -976,7 +1017,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(await store.findIdentityByLogin(POOL, login('provider-a', 'user-9')), OTHER_IDENTITY);
 
         // An unlinked login is free for another identity.
-        assert.equal(await store.linkLogins(POOL, OTHER_IDENTITY, [login('provider-a', 'user-1')], T0 + 40), undefined);
+        assert.equal(await store.linkLogins(POOL, OTHER_IDENTITY, [login('provider-a', 'user-1')], T0 + 40, RULE), undefined);
         assert.equal(await store.findIdentityByLogin(POOL, login('provider-a', 'user-1')), OTHER_IDENTITY);
       });
 
@@ -1001,14 +1042,14 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         // An identity that never had a login is unauthenticated, not inaccessible.
         assert.equal((await store.getIdentity(THIRD_IDENTITY))!.inaccessible, undefined);
 
-        assert.equal(await store.linkLogins(POOL, IDENTITY, [login('provider-c', 'user-1')], T0 + 30), undefined);
+        assert.equal(await store.linkLogins(POOL, IDENTITY, [login('provider-c', 'user-1')], T0 + 30, RULE), undefined);
         assert.equal((await store.getIdentity(IDENTITY))!.inaccessible, undefined);
         assert.equal((await store.getIdentity(IDENTITY))!.tokensNotBefore, T0 + 20, 'tokens from before the unlink stay void');
 
         // A merge that brings logins into an inaccessible identity makes it accessible too.
         assert.equal(await store.unlinkLogins(IDENTITY, 'provider-c', undefined, T0 + 40), 1);
         assert.equal((await store.getIdentity(IDENTITY))!.inaccessible, true);
-        await store.mergeIdentities(POOL, OTHER_IDENTITY, IDENTITY, T0 + 50);
+        await store.mergeIdentities(POOL, OTHER_IDENTITY, IDENTITY, T0 + 50, RULE);
         assert.deepEqual(await store.getIdentity(IDENTITY), { ...identityRecord(IDENTITY, [login('provider-a', 'user-9')]), lastModifiedDate: T0 + 50, tokensNotBefore: T0 + 40 });
       });
 
@@ -1018,7 +1059,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const ids = ['us-east-1:c0', 'us-east-1:a0', 'us-east-1:e0', 'us-east-1:b0', 'us-east-1:d0'];
         for (const id of ids) await store.createIdentity(identityRecord(id));
         await store.createIdentity(identityRecord('us-east-1:b5', [], OTHER_POOL));
-        await store.linkLogins(POOL, 'us-east-1:a0', [login('login.example.app', 'user-1')], T0 + 1);
+        await store.linkLogins(POOL, 'us-east-1:a0', [login('login.example.app', 'user-1')], T0 + 1, RULE);
         const idsOf = (identities: IdentityRecord[]) => identities.map((identity) => identity.identityId);
         const list = (afterId: string | undefined, limit: number, identityPoolId = POOL) => store.listIdentities(identityPoolId, afterId, limit);
 
@@ -1087,8 +1128,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.ok(await store.getDevice(POOL, OTHER_IDENTITY, `device-${OTHER_IDENTITY}`));
         assert.deepEqual(await store.listSubscriptions(otherKey), [`device-${OTHER_IDENTITY}`]);
 
-        // The deleted identity's login is free again.
-        assert.equal(await store.linkLogins(POOL, OTHER_IDENTITY, [mine], T0 + 10), undefined);
+        // The deleted identity's login is free again (a second user of the developer provider on OTHER_IDENTITY).
+        assert.equal(await store.linkLogins(POOL, OTHER_IDENTITY, [mine], T0 + 10, { developerProvider: 'login.example.app' }), undefined);
 
         assert.equal(await store.deleteIdentity(IDENTITY), false);
         assert.equal(await store.deleteIdentity(THIRD_IDENTITY), false);
@@ -1117,7 +1158,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
 
         storeTest('logins move to the destination, the source identity and its credentials are gone', async (store) => {
           await seed(store);
-          await store.mergeIdentities(POOL, SOURCE, DESTINATION, T0 + 100);
+          await store.mergeIdentities(POOL, SOURCE, DESTINATION, T0 + 100, RULE);
 
           assert.equal(await store.getIdentity(SOURCE), undefined);
           assert.deepEqual((await store.getIdentity(DESTINATION))?.logins, [login('provider-a', 'destination-1'), login('provider-a', 'source-1'), login('provider-b', 'source-2')]);
@@ -1128,7 +1169,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           assert.deepEqual(await store.getIssuedCredentials('ASIADESTINATION'), await withPoolSettings(store, issued('ASIADESTINATION', DESTINATION)));
           assert.deepEqual(idsOfIdentities(await store.listIdentities(POOL, undefined, 10)), [DESTINATION]);
           // A moved login now belongs to the destination: linking it to it is a no-op.
-          assert.equal(await store.linkLogins(POOL, DESTINATION, [login('provider-a', 'source-1')], T0 + 200), undefined);
+          assert.equal(await store.linkLogins(POOL, DESTINATION, [login('provider-a', 'source-1')], T0 + 200, RULE), undefined);
         });
 
         storeTest('the source\'s live datasets become the destination\'s <name>.<sourceId> with their records and SyncCounts', async (store) => {
@@ -1139,7 +1180,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           const sourceScoresRecords = await allRecords(store, datasetKey('scores', SOURCE));
           assert.equal(sourceSettings?.syncCount, 2);
 
-          await store.mergeIdentities(POOL, SOURCE, DESTINATION, T0 + 100);
+          await store.mergeIdentities(POOL, SOURCE, DESTINATION, T0 + 100, RULE);
 
           const mergedSettings = datasetKey(merged('settings'), DESTINATION);
           const mergedScores = datasetKey(merged('scores'), DESTINATION);
@@ -1168,7 +1209,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           await seed(store);
           const long = `${'n'.repeat(100)}a`;
           await update(store, datasetKey(long, SOURCE), [put('k', 'v')], T0 + 10);
-          await store.mergeIdentities(POOL, SOURCE, DESTINATION, T0 + 100);
+          await store.mergeIdentities(POOL, SOURCE, DESTINATION, T0 + 100, RULE);
           const cut = `${'n'.repeat(127 - SOURCE.length)}.${SOURCE}`;
           assert.equal(cut.length, 128);
           assert.equal((await allRecords(store, datasetKey(cut, DESTINATION))).length, 1);
@@ -1179,7 +1220,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           await store.createIdentity(identityRecord(THIRD_IDENTITY, [login('provider-a', 'third-1')]));
           await update(store, datasetKey(`${'m'.repeat(100)}a`, THIRD_IDENTITY), [put('k', 'a')], T0 + 110);
           await update(store, datasetKey(`${'m'.repeat(100)}b`, THIRD_IDENTITY), [put('k', 'b')], T0 + 111);
-          await assert.rejects(store.mergeIdentities(POOL, THIRD_IDENTITY, DESTINATION, T0 + 120), { name: 'ResourceConflictException', message: /would both be merged as/ });
+          await assert.rejects(store.mergeIdentities(POOL, THIRD_IDENTITY, DESTINATION, T0 + 120, RULE), { name: 'ResourceConflictException', message: /would both be merged as/ });
           assert.equal((await store.listDatasets(POOL, THIRD_IDENTITY, undefined, 10)).length, 2);
           assert.ok(await store.getIdentity(THIRD_IDENTITY));
         });
@@ -1190,7 +1231,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           const ownBefore = await observe(store, destinationSettings);
           const notesBefore = await observe(store, datasetKey('notes', DESTINATION));
 
-          await store.mergeIdentities(POOL, SOURCE, DESTINATION, T0 + 100);
+          await store.mergeIdentities(POOL, SOURCE, DESTINATION, T0 + 100, RULE);
 
           const page = await store.listRecords(destinationSettings, 0, undefined, 10);
           assert.deepEqual(page.mergedDatasetNames, [merged('settings')]);
@@ -1210,7 +1251,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           // A second merge adds its own name; deleting a merged dataset drops it from the list.
           await store.createIdentity(identityRecord(THIRD_IDENTITY, [login('provider-a', 'third-1')]));
           await update(store, datasetKey('settings', THIRD_IDENTITY), [put('theme', 'green')], T0 + 110);
-          await store.mergeIdentities(POOL, THIRD_IDENTITY, DESTINATION, T0 + 120);
+          await store.mergeIdentities(POOL, THIRD_IDENTITY, DESTINATION, T0 + 120, RULE);
           assert.deepEqual((await store.listRecords(destinationSettings, 0, undefined, 10)).mergedDatasetNames, [merged('settings'), merged('settings', THIRD_IDENTITY)].sort());
           await store.deleteDataset(datasetKey(merged('scores'), DESTINATION), T0 + 130);
           assert.deepEqual((await store.listRecords(datasetKey('scores', DESTINATION), 0, undefined, 10)).mergedDatasetNames, []);

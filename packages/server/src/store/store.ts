@@ -244,6 +244,21 @@ export interface LoginOwnedElsewhere {
   ownedBy: string;
 }
 
+/**
+ * Why linking logins was refused: one belongs to another identity of the pool (`ownedBy`), or the identity already
+ * holds another user of its provider (`providerInUse`; see `developerProvider` of linkLogins).
+ */
+export type LinkRefusal = LoginOwnedElsewhere | { providerInUse: string };
+
+/**
+ * The rule every link and merge keeps, inside its own transaction: an identity holds at most one user of each
+ * provider but `developerProvider` (the pool's, which may have several users per identity). Only what the call adds
+ * is checked, so identities that older builds gave two users of one provider keep working.
+ */
+export interface ProviderRule {
+  developerProvider: string | undefined;
+}
+
 export interface Store {
   /** Applies pending schema migrations (PostgreSQL: and marks a database found restored, PostgresStore.markIfRestored). */
   migrate(): Promise<void>;
@@ -313,7 +328,7 @@ export interface Store {
   /**
    * Creates an identity with the given logins (none for an unauthenticated identity), all or nothing: when one of them
    * already belongs to an identity of the pool (another request registered the same user first), nothing is created
-   * and that identity is reported.
+   * and that identity is reported. ResourceNotFoundException when the pool no longer exists.
    */
   createIdentity(identity: IdentityRecord): Promise<LoginOwnedElsewhere | undefined>;
   getIdentity(identityId: string): Promise<IdentityRecord | undefined>;
@@ -321,10 +336,11 @@ export interface Store {
   findIdentityByLogin(identityPoolId: string, login: Login): Promise<string | undefined>;
   /**
    * Links logins to an identity (which makes an inaccessible one accessible again), all or none: those already linked
-   * to it are left as they are; when one belongs to another identity of the pool, nothing is linked and that identity
-   * is reported. ResourceNotFoundException when the identity no longer exists (deleted since it was read).
+   * to it are left as they are; when one belongs to another identity of the pool, or would be a second user of a
+   * provider on the identity (ProviderRule), nothing is linked and the refusal says why. ResourceNotFoundException
+   * when the identity no longer exists (deleted since it was read).
    */
-  linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number): Promise<LoginOwnedElsewhere | undefined>;
+  linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number, rule: ProviderRule): Promise<LinkRefusal | undefined>;
   /**
    * Unlinks the identity's logins of a provider (only `userIdentifier`'s when given); returns how many went. Removing
    * its last login makes the identity inaccessible and revokes its issued credentials, in the same transaction.
@@ -338,9 +354,10 @@ export interface Store {
    * Merges `sourceIdentityId` into `destinationIdentityId`: logins move over, the source's datasets become the
    * destination's `<name>.<sourceIdentityId>` (reported as MergedDatasetNames), the source identity is deleted.
    * A no-op when both are the same. ResourceConflictException (nothing changed) when the destination already has
-   * a live dataset of one of those names.
+   * a live dataset of one of those names, or when the source holds a user of a provider the destination holds
+   * another user of (ProviderRule); ResourceNotFoundException when either identity no longer exists.
    */
-  mergeIdentities(identityPoolId: string, sourceIdentityId: string, destinationIdentityId: string, now: number): Promise<void>;
+  mergeIdentities(identityPoolId: string, sourceIdentityId: string, destinationIdentityId: string, now: number, rule: ProviderRule): Promise<void>;
 
   /** ResourceNotFoundException when the identity no longer exists (deleted since it was read): nothing is saved. */
   saveIssuedCredentials(credentials: IssuedCredentialsRecord): Promise<void>;

@@ -349,6 +349,12 @@ describe('OpenID Connect provider logins', () => {
       assert.equal(refused.name, 'NotAuthorizedException');
       assert.match(refused.message, /Logins don't match/);
     }
+    // Nor in GetId, where it would link another login to the identity or merge it into another one's.
+    for (const Logins of [{ ...oldLogin, [providerName]: await sign('mallory') }, { [providerName]: await sign('mallory'), ...oldLogin }]) {
+      const refused = await rejection(() => identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins })));
+      assert.equal(refused.name, 'NotAuthorizedException');
+    }
+    assert.deepEqual((await identity().send(new DescribeIdentityCommand({ IdentityId }))).Logins, [providerName], 'the identity keeps its one login');
     // A token issued to it as authenticated does.
     const authenticated = await identity().send(new GetOpenIdTokenCommand({ IdentityId, Logins: oidcLogin }));
     const opened = await identity().send(new GetCredentialsForIdentityCommand({ IdentityId, Logins: { 'cognito-identity.amazonaws.com': authenticated.Token! } }));
@@ -368,6 +374,20 @@ describe('OpenID Connect provider logins', () => {
       } finally {
         await checking.stop();
       }
+    }
+  });
+
+  test('two users signing in on one guest identity at once: one is linked, the other refused', async () => {
+    const poolId = await createPool({ OpenIdConnectProviderARNs: [`arn:aws:iam::123456789012:oidc-provider/${providerName}`] });
+    for (let round = 0; round < 10; round++) {
+      const { IdentityId } = await identity().send(new GetIdCommand({ IdentityPoolId: poolId }));
+      const outcomes = await Promise.allSettled(
+        ['user-a', 'user-b'].map(async (user) => identity().send(new GetCredentialsForIdentityCommand({ IdentityId, Logins: { [providerName]: await sign(`${user}-${round}`) } }))),
+      );
+      assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1, `round ${round}`);
+      const refused = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected')!.reason as Error;
+      assert.match(refused.name, /^(ResourceConflictException|NotAuthorizedException)$/);
+      assert.equal((await identity().send(new DescribeIdentityCommand({ IdentityId }))).Logins!.length, 1, `round ${round}: one user`);
     }
   });
 

@@ -5,7 +5,7 @@ import { COGNITO_LOGIN_PROVIDER } from '../../auth/login-verifier.js';
 import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
 import { defineOperation } from '../operation.js';
 import type { IdentityPoolRecord, IdentityRecord, Login, Store } from '../../store/store.js';
-import { allowsUnauthenticated, checkOneUserPerProvider, INACCESSIBLE_MESSAGE, newIdentityId, predatesUnlink, requirePool } from './identity-access.js';
+import { allowsUnauthenticated, INACCESSIBLE_MESSAGE, newIdentityId, predatesUnlink, providerRule, requirePool, twoUsersOf } from './identity-access.js';
 
 export default defineOperation({
   service: 'identity',
@@ -47,6 +47,11 @@ async function resolveLogins(store: Store, pool: IdentityPoolRecord, logins: rea
       if (!named || named.identityPoolId !== identityPoolId) throw new NotAuthorizedException('Invalid login token. The identity it was issued for no longer exists.');
       if (named.inaccessible) throw new NotAuthorizedException(INACCESSIBLE_MESSAGE);
       if (predatesUnlink(login, named)) throw new NotAuthorizedException("Invalid login token. It was issued before the identity's last login was unlinked.");
+      // As for GetCredentialsForIdentity: a token of an identity's unauthenticated days does not stand for it once
+      // a user's login is linked (merging it, or linking more logins to it, would hand the account over).
+      if (named.logins.length > 0 && login.authenticated !== true) {
+        throw new NotAuthorizedException("Logins don't match. The token was issued to the identity before it was authenticated.");
+      }
       if (named.logins.length > 0) unauthenticatedOnly = false;
       owners.set(named.identityId, named);
     } else {
@@ -65,9 +70,11 @@ async function resolveLogins(store: Store, pool: IdentityPoolRecord, logins: rea
     return taken ? undefined : identityId;
   }
   // Logins that arrive together belong together: other identities they name are merged into the first, unless
-  // that would give one identity two users of one provider.
+  // that would give one identity two users of one provider (the store refuses it).
   const [destination, ...others] = [...owners.values()];
-  checkOneUserPerProvider(pool, [...owners.values()].flatMap((identity) => identity.logins).concat(linkable));
-  for (const other of others) await store.mergeIdentities(identityPoolId, other.identityId, destination!.identityId, now);
-  return (await store.linkLogins(identityPoolId, destination!.identityId, linkable, now)) ? undefined : destination!.identityId;
+  const rule = providerRule(pool);
+  for (const other of others) await store.mergeIdentities(identityPoolId, other.identityId, destination!.identityId, now, rule);
+  const refused = await store.linkLogins(identityPoolId, destination!.identityId, linkable, now, rule);
+  if (refused && 'providerInUse' in refused) throw twoUsersOf(refused.providerInUse);
+  return refused ? undefined : destination!.identityId;
 }

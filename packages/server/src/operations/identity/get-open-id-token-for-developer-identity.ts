@@ -1,11 +1,11 @@
 // GetOpenIdTokenForDeveloperIdentity (developer only): register or find the identity of a user of the
 // pool's developer provider, optionally linking it to an existing identity, and return an OpenID token.
-import { DeveloperUserAlreadyRegisteredException, InvalidParameterException } from '../../errors.js';
+import { DeveloperUserAlreadyRegisteredException, InvalidParameterException, ResourceNotFoundException } from '../../errors.js';
 import { COGNITO_LOGIN_PROVIDER } from '../../auth/login-verifier.js';
 import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
 import { defineOperation } from '../operation.js';
 import type { IdentityPoolRecord, IdentityRecord, Login, Store } from '../../store/store.js';
-import { authenticationMethods, checkOneUserPerProvider, developerProvider, newIdentityId, requirePool, requirePoolIdentity } from './identity-access.js';
+import { authenticationMethods, developerProvider, newIdentityId, providerRule, requirePool, requirePoolIdentity, twoUsersOf } from './identity-access.js';
 
 interface Input {
   IdentityPoolId: string;
@@ -63,14 +63,18 @@ async function registerUser(store: Store, pool: IdentityPoolRecord, identityId: 
     const owner = await store.findIdentityByLogin(pool.identityPoolId, developerLogin);
     const target = identityId ?? owner;
     if (target !== undefined) {
-      const identity = await requirePoolIdentity(store, pool, target);
-      if (owner && owner !== identity.identityId) throw alreadyRegistered(owner);
-      checkOneUserPerProvider(pool, [...identity.logins, ...logins]);
-      const elsewhere = await store.linkLogins(pool.identityPoolId, identity.identityId, logins, now);
-      if (elsewhere) throw new DeveloperUserAlreadyRegisteredException(`A login given is already registered with identity ${elsewhere.ownedBy}.`);
-      return requirePoolIdentity(store, pool, identity.identityId);
+      try {
+        const identity = await requirePoolIdentity(store, pool, target);
+        if (owner && owner !== identity.identityId) throw alreadyRegistered(owner);
+        const refused = await store.linkLogins(pool.identityPoolId, identity.identityId, logins, now, providerRule(pool));
+        if (refused) throw 'ownedBy' in refused ? new DeveloperUserAlreadyRegisteredException(`A login given is already registered with identity ${refused.ownedBy}.`) : twoUsersOf(refused.providerInUse);
+        return await requirePoolIdentity(store, pool, identity.identityId);
+      } catch (error) {
+        // The user's own identity went (deleted, or merged into another) since it was looked up: look again.
+        if (identityId === undefined && error instanceof ResourceNotFoundException && attempt < 3) continue;
+        throw error;
+      }
     }
-    checkOneUserPerProvider(pool, logins);
     const created = newIdentityId(pool.identityPoolId);
     const taken = await store.createIdentity({ identityPoolId: pool.identityPoolId, identityId: created, logins: [...logins], creationDate: now, lastModifiedDate: now });
     if (!taken) return requirePoolIdentity(store, pool, created);

@@ -1,7 +1,7 @@
 // Lookups and login checks shared by the Cognito Identity operations.
-import { InvalidParameterException, NotAuthorizedException, ResourceConflictException, ResourceNotFoundException } from '../../errors.js';
+import { InvalidParameterException, NotAuthorizedException, ResourceConflictException, ResourceNotFoundException, type ServiceError } from '../../errors.js';
 import { COGNITO_LOGIN_PROVIDER } from '../../auth/login-verifier.js';
-import type { IdentityPoolRecord, IdentityRecord, Login, Store } from '../../store/store.js';
+import type { IdentityPoolRecord, IdentityRecord, Login, ProviderRule, Store } from '../../store/store.js';
 import type { OperationContext } from '../operation.js';
 
 export async function requirePool(store: Store, identityPoolId: string): Promise<IdentityPoolRecord> {
@@ -92,28 +92,24 @@ export async function authenticateIdentity(
     if (!allowsUnauthenticated(pool)) throw new NotAuthorizedException('Unauthenticated access is not supported for this identity pool.');
     return { pool, identity, presented };
   }
-  checkOneUserPerProvider(pool, linkable);
-  const owned = await store.linkLogins(pool.identityPoolId, identity.identityId, linkable, context.now.getTime());
-  if (owned) throw new NotAuthorizedException(`A login presented already belongs to identity ${owned.ownedBy}.`);
+  const refused = await store.linkLogins(pool.identityPoolId, identity.identityId, linkable, context.now.getTime(), providerRule(pool));
+  if (refused) throw 'ownedBy' in refused ? new NotAuthorizedException(`A login presented already belongs to identity ${refused.ownedBy}.`) : twoUsersOf(refused.providerInUse);
   return { pool, identity: (await store.getIdentity(identity.identityId)) ?? identity, presented };
 }
 
 /**
- * Refuses logins that would put two users of one provider on one identity (ResourceConflictException, nothing
- * changed): AWS documents it for MergeDeveloperIdentities ("If the users to be merged are associated with the same
- * public provider, but as two different users, an exception will be thrown"), and an identity's Logins map has one
- * token per provider. The pool's developer provider is exempt: one identity may have several developer users.
+ * The pool's rule for links and merges (ProviderRule, kept by the store inside each write): an identity never holds
+ * two different users of one provider but the pool's developer provider. AWS documents it for
+ * MergeDeveloperIdentities ("If the users to be merged are associated with the same public provider, but as two
+ * different users, an exception will be thrown"), and a Logins map has one token per provider.
  */
-export function checkOneUserPerProvider(pool: IdentityPoolRecord, logins: readonly Login[]): void {
-  const users = new Map<string, string>();
-  for (const login of logins) {
-    if (login.providerName === pool.description.DeveloperProviderName || login.providerName === COGNITO_LOGIN_PROVIDER) continue;
-    const other = users.get(login.providerName);
-    if (other !== undefined && other !== login.userIdentifier) {
-      throw new ResourceConflictException(`Two different users of ${login.providerName} cannot belong to one identity.`);
-    }
-    users.set(login.providerName, login.userIdentifier);
-  }
+export function providerRule(pool: IdentityPoolRecord): ProviderRule {
+  return { developerProvider: pool.description.DeveloperProviderName as string | undefined };
+}
+
+/** A link or merge the provider rule refused. */
+export function twoUsersOf(providerName: string): ServiceError {
+  return new ResourceConflictException(`Two different users of ${providerName} cannot belong to one identity.`);
 }
 
 /** A new identity id: REGION:GUID with the pool's region, as Cognito issues them. */

@@ -3,7 +3,7 @@
 import { ResourceNotFoundException } from '../../errors.js';
 import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
 import { defineOperation } from '../operation.js';
-import { checkOneUserPerProvider, developerProvider, requireIdentity, requirePool } from './identity-access.js';
+import { developerProvider, providerRule, requirePool } from './identity-access.js';
 
 interface Input {
   SourceUserIdentifier: string;
@@ -26,11 +26,7 @@ export default defineOperation({
     };
     const source = await find(input.SourceUserIdentifier);
     const destination = await find(input.DestinationUserIdentifier);
-    if (source !== destination) {
-      const logins = [...(await requireIdentity(store, source)).logins, ...(await requireIdentity(store, destination)).logins];
-      checkOneUserPerProvider(pool, logins);
-      await store.mergeIdentities(pool.identityPoolId, source, destination, context.now.getTime());
-    }
+    if (source !== destination) await store.mergeIdentities(pool.identityPoolId, source, destination, context.now.getTime(), providerRule(pool));
     return { IdentityId: destination };
   },
 });

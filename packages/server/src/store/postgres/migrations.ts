@@ -161,7 +161,10 @@ export const postgresMigrations: readonly PostgresMigration[] = [
     sql: `
       -- A login linked, or credentials issued, while DeleteIdentities removed the identity outlived it: the
       -- credentials still signed requests, and the login's user could never sign in again (a 500). The keys make
-      -- such a write fail (ResourceNotFoundException) or go with the identity. Orphans left by the race go first.
+      -- such a write fail (ResourceNotFoundException) or go with the identity. Orphans left by the race go first, with
+      -- the tables locked against writers first (older processes still serving during a rolling upgrade could
+      -- otherwise add an orphan between the DELETE and the check, or deadlock on the lock the ALTER upgrades to).
+      LOCK TABLE identities, identity_logins, issued_credentials IN SHARE ROW EXCLUSIVE MODE;
       DELETE FROM identity_logins l WHERE NOT EXISTS (SELECT 1 FROM identities i WHERE i.identity_id = l.identity_id);
       DELETE FROM issued_credentials c WHERE NOT EXISTS (SELECT 1 FROM identities i WHERE i.identity_id = c.identity_id);
       ALTER TABLE identity_logins ADD CONSTRAINT identity_logins_identity FOREIGN KEY (identity_id) REFERENCES identities (identity_id) ON DELETE CASCADE;
@@ -174,6 +177,18 @@ export const postgresMigrations: readonly PostgresMigration[] = [
     sql: `
       -- As SQLite's migration 9.
       UPDATE datasets SET restored_to_sync_count = restored_from_sync_count + 1000000 WHERE restored_from_sync_count > 0 AND restored_to_sync_count = 0;
+    `,
+  },
+  {
+    version: 8,
+    name: 'identities only of existing pools',
+    sql: `
+      -- An identity created while DeleteIdentityPool removed its pool outlived it (with its logins), unreachable. The key
+      -- makes such a creation fail (ResourceNotFoundException); SQLite checks in the write. Orphans go first, their
+      -- logins and credentials with them (migration 6's keys). Locked first, as in migration 6.
+      LOCK TABLE identity_pools, identities, identity_logins, issued_credentials IN SHARE ROW EXCLUSIVE MODE;
+      DELETE FROM identities i WHERE NOT EXISTS (SELECT 1 FROM identity_pools p WHERE p.identity_pool_id = i.identity_pool_id);
+      ALTER TABLE identities ADD CONSTRAINT identities_pool FOREIGN KEY (identity_pool_id) REFERENCES identity_pools (identity_pool_id) ON DELETE CASCADE;
     `,
   },
 ];

@@ -24,7 +24,7 @@ import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { InternalErrorException, LimitExceededException, ResourceConflictException, ResourceNotFoundException, ServiceError, TooManyRequestsException } from '../../errors.js';
 import type {
   ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentials, IssuedCredentialsRecord, Login,
-  LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
+  LinkRefusal, LoginOwnedElsewhere, ProviderRule, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting, type RestoredSpan } from '../store.js';
 import { postgresMigrations } from './migrations.js';
@@ -429,6 +429,25 @@ const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08001', 
 const isReadTimeout = (error: unknown) => error instanceof Error && error.message === 'Query read timeout';
 
 /** Store failures become AWS-shaped errors: busy → TooManyRequestsException, unreachable → InternalErrorException. */
+/** Errors after which a migration step is run again: deadlock_detected, serialization_failure, lock_not_available. */
+const MIGRATION_RETRY_CODES = new Set(['40P01', '40001', '55P03']);
+const MIGRATION_ATTEMPTS = 5;
+
+/** Thrown inside a transaction to roll it back: a login it would link is a second user of this provider. */
+class ProviderTaken extends Error {
+  constructor(readonly providerName: string) {
+    super(`provider ${providerName} has another user`);
+  }
+}
+
+/** The provider of one of `adding` that `held` has another user of (ProviderRule), if any. */
+function providerHeldByAnother(held: readonly Login[], adding: readonly Login[], rule: ProviderRule): string | undefined {
+  const clash = adding.find(
+    (login) => login.providerName !== rule.developerProvider && held.some((h) => h.providerName === login.providerName && h.userIdentifier !== login.userIdentifier),
+  );
+  return clash?.providerName;
+}
+
 /** Thrown inside a transaction to roll it back: a login it would link belongs to this other identity. */
 class LoginTaken extends Error {
   constructor(readonly ownedBy: string) {
@@ -438,12 +457,16 @@ class LoginTaken extends Error {
 
 /** The foreign keys that tie a login or issued credentials to their identity (migration 6). */
 const IDENTITY_KEYS = new Set(['identity_logins_identity', 'issued_credentials_identity']);
+/** The foreign key that ties an identity to its pool (migration 8). */
+const POOL_KEY = 'identities_pool';
 
 function toServiceError(error: unknown): unknown {
   if (error instanceof ServiceError) return error;
   const code = (error as { code?: string }).code ?? '';
   // A login or credentials written for an identity deleted since the operation read it.
-  if (code === '23503' && IDENTITY_KEYS.has((error as { constraint?: string }).constraint ?? '')) return new ResourceNotFoundException('The identity no longer exists.');
+  const constraint = (error as { constraint?: string }).constraint ?? '';
+  if (code === '23503' && IDENTITY_KEYS.has(constraint)) return new ResourceNotFoundException('The identity no longer exists.');
+  if (code === '23503' && constraint === POOL_KEY) return new ResourceNotFoundException('The identity pool no longer exists.');
   const message = error instanceof Error ? error.message : String(error);
   if (BUSY_CODES.has(code) || /timeout exceeded when trying to connect/i.test(message)) {
     return new TooManyRequestsException('The data store is busy; retry the request.');
@@ -653,14 +676,20 @@ export class PostgresStore implements Store {
         refuseNewerSchema(applied, postgresMigrations);
         for (const migration of postgresMigrations) {
           if (applied.has(migration.version)) continue;
-          await client.query('BEGIN');
-          try {
-            await client.query(withReadTimeout(migration.sql));
-            await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, Date.now()]);
-            await client.query('COMMIT');
-          } catch (error) {
-            await client.query('ROLLBACK');
-            throw error;
+          for (let attempt = 1; ; attempt++) {
+            await client.query('BEGIN');
+            try {
+              await client.query(withReadTimeout(migration.sql));
+              await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, Date.now()]);
+              await client.query('COMMIT');
+              break;
+            } catch (error) {
+              await client.query('ROLLBACK');
+              // Processes of an older build may still be serving (a rolling upgrade): a step that locks tables they
+              // write can deadlock with them, and PostgreSQL cancels one side. The step rolled back whole; run it again.
+              if (!MIGRATION_RETRY_CODES.has((error as { code?: string }).code ?? '') || attempt === MIGRATION_ATTEMPTS) throw error;
+              await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+            }
           }
         }
         await this.markIfRestored(client);
@@ -1172,9 +1201,12 @@ export class PostgresStore implements Store {
 
   /**
    * Inserts the logins not yet linked to the identity; true if any was. A login another identity holds (committed
-   * first, or by a concurrent transaction, which the insert waits for) throws LoginTaken, rolling the caller back.
+   * first, or by a concurrent transaction, which the insert waits for) throws LoginTaken, and one that would be a
+   * second user of a provider on the identity (`rule`; the caller holds the identity's lock) ProviderTaken, rolling
+   * the caller back.
    */
-  private async insertLogins(client: pg.PoolClient, identityPoolId: string, identityId: string, logins: readonly Login[]): Promise<boolean> {
+  private async insertLogins(client: pg.PoolClient, identityPoolId: string, identityId: string, logins: readonly Login[], rule?: ProviderRule): Promise<boolean> {
+    const held = rule ? await this.loginsOf(client, identityId) : [];
     let inserted = false;
     for (const login of logins) {
       const result = await run(
@@ -1193,6 +1225,12 @@ export class PostgresStore implements Store {
       )).rows;
       if (owner && owner.identity_id !== identityId) throw new LoginTaken(owner.identity_id);
     }
+    // Checked after the owners, as the SQLite store does: a login someone else holds is the refusal reported first.
+    if (rule) {
+      const adding = logins.filter((login) => !held.some((h) => h.providerName === login.providerName && h.userIdentifier === login.userIdentifier));
+      const providerInUse = providerHeldByAnother(held, adding, rule);
+      if (providerInUse) throw new ProviderTaken(providerInUse);
+    }
     return inserted;
   }
 
@@ -1209,17 +1247,25 @@ export class PostgresStore implements Store {
     return row?.identity_id;
   }
 
-  async linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number): Promise<LoginOwnedElsewhere | undefined> {
+  async linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number, rule: ProviderRule): Promise<LinkRefusal | undefined> {
     try {
       await this.transaction(async (client) => {
+        // The identity's lock (as merges and deletions take) orders links of one identity, for the provider rule.
         // The foreign key makes an insert for a deleted identity fail (ResourceNotFoundException, toServiceError).
-        if (await this.insertLogins(client, identityPoolId, identityId, logins)) await run(client, TOUCH_LINKED_IDENTITY, [now, identityId]);
+        await this.lockIdentity(client, identityPoolId, identityId);
+        if (await this.insertLogins(client, identityPoolId, identityId, logins, rule)) await run(client, TOUCH_LINKED_IDENTITY, [now, identityId]);
       });
       return undefined;
     } catch (error) {
       if (error instanceof LoginTaken) return { ownedBy: error.ownedBy };
+      if (error instanceof ProviderTaken) return { providerInUse: error.providerName };
       throw error;
     }
+  }
+
+  private async loginsOf(client: pg.PoolClient, identityId: string): Promise<Login[]> {
+    const { rows } = await run<{ provider_name: string; user_identifier: string }>(client, 'SELECT provider_name, user_identifier FROM identity_logins WHERE identity_id = $1', [identityId]);
+    return rows.map((row) => ({ providerName: row.provider_name, userIdentifier: row.user_identifier }));
   }
 
   async unlinkLogins(identityId: string, providerName: string, userIdentifier: string | undefined, now: number): Promise<number> {
@@ -1259,11 +1305,17 @@ export class PostgresStore implements Store {
     });
   }
 
-  async mergeIdentities(identityPoolId: string, sourceIdentityId: string, destinationIdentityId: string, now: number): Promise<void> {
+  async mergeIdentities(identityPoolId: string, sourceIdentityId: string, destinationIdentityId: string, now: number, rule: ProviderRule): Promise<void> {
     if (sourceIdentityId === destinationIdentityId) return;
     await this.transaction(async (client) => {
       // Always lock in the same order, so two merges of the same pair cannot deadlock.
       for (const id of [sourceIdentityId, destinationIdentityId].sort()) await this.lockIdentity(client, identityPoolId, id);
+      // Both may have gone since the caller read them (a deletion, another merge): nothing is moved then.
+      const { rows: found } = await run<{ identity_id: string }>(client, 'SELECT identity_id FROM identities WHERE identity_id = ANY($1::text[])', [[sourceIdentityId, destinationIdentityId]]);
+      const missing = [sourceIdentityId, destinationIdentityId].find((id) => !found.some((row) => row.identity_id === id));
+      if (missing) throw new ResourceNotFoundException(`Identity '${missing}' not found.`);
+      const providerInUse = providerHeldByAnother(await this.loginsOf(client, destinationIdentityId), await this.loginsOf(client, sourceIdentityId), rule);
+      if (providerInUse) throw new ResourceConflictException(`Two different users of ${providerInUse} cannot belong to one identity.`);
       const datasets = (await run<{ dataset_id: string; dataset_name: string }>(
         client,
         'SELECT dataset_id, dataset_name FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND live',

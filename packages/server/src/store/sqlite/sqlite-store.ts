@@ -16,7 +16,7 @@ import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { LimitExceededException, ResourceConflictException, ResourceNotFoundException } from '../../errors.js';
 import type {
   ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentials, IssuedCredentialsRecord, Login,
-  LoginOwnedElsewhere, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
+  LinkRefusal, LoginOwnedElsewhere, ProviderRule, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting } from '../store.js';
 import { migrationSql, sqliteMigrations } from './migrations.js';
@@ -692,6 +692,7 @@ export class SqliteStore implements Store {
 
   async createIdentity(identity: IdentityRecord): Promise<LoginOwnedElsewhere | undefined> {
     return this.write(() => {
+      if (!this.sql.getPool.get(identity.identityPoolId)) throw new ResourceNotFoundException(`IdentityPool '${identity.identityPoolId}' not found.`);
       for (const login of identity.logins) {
         const owner = this.sql.loginOwner.get(identity.identityPoolId, login.providerName, login.userIdentifier)?.identity_id;
         if (owner) return { ownedBy: owner };
@@ -700,6 +701,15 @@ export class SqliteStore implements Store {
       for (const login of identity.logins) this.sql.insertLogin.run(identity.identityPoolId, login.providerName, login.userIdentifier, identity.identityId);
       return undefined;
     });
+  }
+
+  /** Inside a write: the provider of one of `adding` that the identity holds another user of (ProviderRule), if any. */
+  private providerInUse(identityId: string, adding: readonly Login[], rule: ProviderRule): string | undefined {
+    const held = this.sql.identityLogins.all(identityId);
+    const clash = adding.find(
+      (login) => login.providerName !== rule.developerProvider && held.some((h) => h.provider_name === login.providerName && h.user_identifier !== login.userIdentifier),
+    );
+    return clash?.providerName;
   }
 
   /** Inside a write: the identity must still exist (one writer, so it does until the write commits). */
@@ -728,7 +738,7 @@ export class SqliteStore implements Store {
     return this.sql.loginOwner.get(identityPoolId, login.providerName, login.userIdentifier)?.identity_id;
   }
 
-  async linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number): Promise<LoginOwnedElsewhere | undefined> {
+  async linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number, rule: ProviderRule): Promise<LinkRefusal | undefined> {
     return this.write(() => {
       this.requireIdentityInWrite(identityId);
       const unlinked: Login[] = [];
@@ -738,6 +748,8 @@ export class SqliteStore implements Store {
         if (!owner && !unlinked.some((l) => l.providerName === login.providerName && l.userIdentifier === login.userIdentifier)) unlinked.push(login);
       }
       if (unlinked.length === 0) return undefined;
+      const providerInUse = this.providerInUse(identityId, unlinked, rule);
+      if (providerInUse) return { providerInUse };
       for (const login of unlinked) this.sql.insertLogin.run(identityPoolId, login.providerName, login.userIdentifier, identityId);
       this.sql.touchLinkedIdentity.run(now, identityId);
       return undefined;
@@ -771,9 +783,14 @@ export class SqliteStore implements Store {
     return this.sql.deleteIdentity.run(identityId).changes > 0;
   }
 
-  async mergeIdentities(identityPoolId: string, sourceIdentityId: string, destinationIdentityId: string, now: number): Promise<void> {
+  async mergeIdentities(identityPoolId: string, sourceIdentityId: string, destinationIdentityId: string, now: number, rule: ProviderRule): Promise<void> {
     if (sourceIdentityId === destinationIdentityId) return;
     await this.write(() => {
+      this.requireIdentityInWrite(sourceIdentityId);
+      this.requireIdentityInWrite(destinationIdentityId);
+      const sourceLogins = this.sql.identityLogins.all(sourceIdentityId).map((l) => ({ providerName: l.provider_name, userIdentifier: l.user_identifier }));
+      const providerInUse = this.providerInUse(destinationIdentityId, sourceLogins, rule);
+      if (providerInUse) throw new ResourceConflictException(`Two different users of ${providerInUse} cannot belong to one identity.`);
       const datasets = this.sql.liveDatasetNames.all(identityPoolId, sourceIdentityId);
       const mergedNames = mergedDatasetNames(datasets.map((d) => d.dataset_name), sourceIdentityId);
       for (const mergedName of mergedNames.values()) {

@@ -104,18 +104,19 @@ export class IdentitySession {
   /**
    * Follows the store when another manager, tab or process sharing it forgot the identity (wipeData, a logout that
    * deleted the database) or moved to another one: this session drops what it kept in memory. True when it changed.
-   * Not for an app's own credentials or fixed identity id, which the app decides.
+   * Not for an app's own credentials or fixed identity id, which the app decides. Returns the change, if any.
    */
-  async followStore(): Promise<boolean> {
-    if (!this.followsStore || this.id === undefined) return false;
+  async followStore(): Promise<{ previousIdentityId: string; identityId: string | undefined } | undefined> {
+    if (!this.followsStore || this.id === undefined) return undefined;
     const stored = (await this.options.store.getSetting(this.settingName)) ?? undefined;
-    if (stored === this.id) return false;
+    if (stored === this.id) return undefined;
+    const previousIdentityId = this.id;
     this.id = stored;
     this.cached = undefined;
     // The logins were this manager's user's, who logged out or was replaced in another tab: kept, they would sign
     // that user in again (GetId) and move the store's data, the next user's included, to their identity.
     this.logins = {};
-    return true;
+    return { previousIdentityId, identityId: stored };
   }
 
   /**

@@ -174,6 +174,10 @@ const fromRemote = (r: RemoteRecord): LocalRecord => ({
 const isEchoOfOwnPush = (local: LocalRecord, remote: RemoteRecord) =>
   local.pushing !== null && local.pushing.value === remote.value && local.pushing.deviceLastModifiedDate === remote.deviceLastModifiedDate;
 
+/** A record journaled for a push and not edited since: what the server answers for it is what it now holds. */
+const unchangedSincePush = (local: LocalRecord) =>
+  local.modified && local.pushing !== null && local.value === local.pushing.value && local.deviceLastModifiedDate === local.pushing.deviceLastModifiedDate;
+
 /** Runs one synchronize() of a dataset. The caller holds the dataset's sync lock. */
 export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Promise<SyncSummary> {
   const { store, api, identityId, datasetName, signal } = { ...ctx, signal: options.signal };
@@ -217,9 +221,9 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
    */
   const holdsRecordsGoneFromServer = async (from: PulledChanges) => {
     const present = new Set(from.records.map((r) => r.key));
-    // Live records only: a removal the server answered for a key it never held (or a SyncTrigger dropped) is a
-    // local tombstone at a count the server never stored, and losing it loses nothing.
-    return (await store.listRecords(identityId, datasetName)).some((r) => r.value !== null && r.syncCount > 0 && !present.has(r.key));
+    // Removed records too: the server keeps its removals, and a key it never stored is never kept here at a count
+    // (ACKNOWLEDGE drops a new key a SyncTrigger function dropped).
+    return (await store.listRecords(identityId, datasetName)).some((r) => r.syncCount > 0 && !present.has(r.key));
   };
   /** One more attempt after a jittered exponential pause, or SyncRetriesExhaustedError when none are left. */
   const backoff = async (error: ServiceError) => {
@@ -451,29 +455,55 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
       case 'acknowledge': {
         const newCount = acknowledged.reduce((max, r) => Math.max(max, r.syncCount), 0);
         const local = new Map((await store.getRecords(identityId, datasetName, acknowledged.map((r) => r.key))).map((r) => [r.key, r]));
+        const pushedAt = new Map(pushedPatches.map((patch) => [patch.key, patch.syncCount]));
         const put: LocalRecord[] = [];
+        const remove: string[] = [];
         const expect: Array<{ key: string; record: LocalRecord | undefined }> = [];
+        const changedHere: string[] = [];
+        /** An answered record this device could not take (edited here meanwhile): a pull must bring it back. */
+        let untaken = false;
         for (const r of acknowledged) {
           const l = local.get(r.key);
+          const pushedFrom = pushedAt.get(r.key);
+          if (pushedFrom === undefined) {
+            // A record the push did not send, which a SyncTrigger function added or rewrote: the server's, unless a
+            // local edit of it waits (then a pull shows it, and onConflict decides).
+            if (l?.modified) {
+              untaken = true;
+              continue;
+            }
+            expect.push({ key: r.key, record: l });
+            put.push(fromRemote(r));
+            if ((l?.value ?? null) !== r.value) changedHere.push(r.key);
+            continue;
+          }
           if (!l) continue;
           expect.push({ key: r.key, record: l });
-          // Not edited since the push: the answer is what the server now holds, also when it differs from what was
-          // pushed (a SyncTrigger function rewrote or dropped it: a dropped key is answered absent). Kept modified, it
-          // would be pushed again at every sync, and a dropped one would look like a record the server lost.
-          const unchangedSincePush = l.modified && l.pushing !== null && l.value === l.pushing.value && l.deviceLastModifiedDate === l.pushing.deviceLastModifiedDate;
-          put.push(unchangedSincePush ? fromRemote(r) : { ...l, syncCount: r.syncCount, pushing: null });
+          // A new key answered without a value was never stored (a SyncTrigger function dropped it): the server has no
+          // record of it, so none stays here at the answer's count (it would look like a record the server lost).
+          const neverStored = pushedFrom === 0 && r.value === null;
+          if (unchangedSincePush(l)) {
+            // The answer is what the server now holds, also when it differs from what was pushed (rewritten or
+            // dropped by a SyncTrigger function): kept modified, it would be pushed again at every sync.
+            if (neverStored) remove.push(r.key);
+            else put.push(fromRemote(r));
+            if (l.value !== r.value) changedHere.push(r.key);
+          } else {
+            put.push({ ...l, syncCount: neverStored ? 0 : r.syncCount, pushing: null });
+          }
         }
         // Each UpdateRecords raises the dataset count by one, so S = last + 1 proves no other device wrote since our
         // pull. Otherwise keep the count and pull again: the gap holds someone else's changes.
-        const fastForward = newCount === countBeforePush + 1;
+        const fastForward = newCount === countBeforePush + 1 && !untaken;
         // Fast-forwarded, the sync is done: DONE's lastSyncDate goes into this transaction instead of one more.
         const metadata = fastForward ? { lastSyncCount: newCount, lastSyncDate: ctx.now() } : undefined;
-        if (!(await store.commit({ datasets: [{ identityId, datasetName, expect, put, ...(metadata ? { metadata } : {}) }] }))) {
+        if (!(await store.commit({ datasets: [{ identityId, datasetName, expect, put, remove, ...(metadata ? { metadata } : {}) }] }))) {
           // A put() raced the acknowledgement: re-read and rebase again (the server state is unchanged).
           if (++rounds > maxRounds) throw new CognitoSyncClientError(`synchronize() of ${datasetName} did not settle after ${maxRounds} rounds`);
           break;
         }
-        summary.pushed += acknowledged.length;
+        for (const key of changedHere) changed.add(key);
+        summary.pushed += acknowledged.filter((r) => pushedAt.has(r.key)).length;
         if (fastForward) summary.lastSyncCount = newCount;
         syncDateWritten = fastForward;
         state = fastForward ? 'done' : 'pull';

@@ -54,7 +54,12 @@ export interface SyncManagerOptions {
    * AWS SDKs' sync managers do.
    */
   pushFirstWithinMs?: number;
-  /** Called after local data moved to a new identity id (login to an identity that already existed, merges). */
+  /**
+   * Called after local data moved to a new identity id (login to an identity that already existed, merges), and when
+   * this manager found that another manager, tab or process sharing its store changed the device's identity (a login
+   * there; a logout, to `unknown`): then `datasets` is empty, and a page still showing the previous user should
+   * reload, since this manager's writes now go to the identity stored.
+   */
   onIdentityChanged?: (change: { previousIdentityId: string; identityId: string; datasets: string[] }) => void | Promise<void>;
   /**
    * A fetch implementation for every request. Default: globalThis.fetch, except that in Node (≥ 20.16) the API calls
@@ -218,7 +223,7 @@ export class SyncManager {
    * manager's next write or sync moves them over.
    */
   async writeIdentityId(): Promise<string> {
-    if (await this.session.followStore()) this.identityMoved();
+    await this.followStore();
     return this.localIdentityId();
   }
 
@@ -311,7 +316,7 @@ export class SyncManager {
    */
   async synchronizeDataset(datasetName: string, options: SynchronizeOptions): Promise<SyncSummary> {
     // Another tab's logout must not be undone by this one pulling the old identity's data back into the store.
-    if (await this.session.followStore()) this.identityMoved();
+    await this.followStore();
     const used = await this.session.credentials();
     try {
       return await this.synchronizeOnce(datasetName, options);
@@ -387,6 +392,17 @@ export class SyncManager {
     if (moved === undefined) return false;
     this.identityMoved();
     return true;
+  }
+
+  /**
+   * Follows the identity stored in the shared store when another manager, tab or process changed it (a logout: the
+   * placeholder; a login), and tells the app through onIdentityChanged: the page may still show the previous user.
+   */
+  private async followStore(): Promise<void> {
+    const change = await this.session.followStore();
+    if (!change) return;
+    this.identityMoved();
+    await this.options.onIdentityChanged?.({ previousIdentityId: change.previousIdentityId, identityId: change.identityId ?? unknownIdentityId, datasets: [] });
   }
 
   /**

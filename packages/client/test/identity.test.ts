@@ -6,7 +6,7 @@ import { GetOpenIdTokenForDeveloperIdentityCommand } from '@aws-sdk/client-cogni
 import { NetworkError } from '../src/errors.ts';
 import { unknownIdentityId } from '../src/identity.ts';
 import { MemoryStore } from '../src/stores/memory/memory-store.ts';
-import { SyncManager } from '../src/sync-manager.ts';
+import { SyncManager, type SyncManagerOptions } from '../src/sync-manager.ts';
 import { createPool, developerCredentials, developerWrite, device, identityClient, serverValues, spyFetch, startServer, type ServerProcess } from './support.ts';
 
 let server: ServerProcess;
@@ -23,9 +23,9 @@ after(async () => {
 const openIdLogin = (token: string) => ({ 'cognito-identity.amazonaws.com': token });
 
 /** A tab (manager `a`) on a shared store, signed in as identity `x`, with a synced dataset 'diary'. */
-async function signedInTab() {
+async function signedInTab(options: Partial<SyncManagerOptions> = {}) {
   const store = new MemoryStore();
-  const a = device(server, poolId, { store });
+  const a = device(server, poolId, { store, ...options });
   const diary = await a.openOrCreateDataset('diary');
   await diary.put('secret', 'user X');
   await diary.synchronize();
@@ -290,10 +290,12 @@ describe('identity and credentials', () => {
   });
 
   test('after a logout in another tab, this tab\'s reads and writes are the new (anonymous) state\'s, never the logged-out identity\'s', async () => {
-    const { store, a, diary, x } = await signedInTab();
+    const changes: Array<{ previousIdentityId: string; identityId: string }> = [];
+    const { store, a, diary, x } = await signedInTab({ onIdentityChanged: ({ previousIdentityId, identityId }) => void changes.push({ previousIdentityId, identityId }) });
     await device(server, poolId, { store }).wipeData();
     assert.equal(await diary.get('secret'), undefined);
     await diary.put('typed', 'after the logout');
+    assert.deepEqual(changes, [{ previousIdentityId: x, identityId: unknownIdentityId }], 'the page is told its user is gone');
     assert.deepEqual(await store.listDatasets(x), [], 'nothing is left under the logged-out identity');
     assert.deepEqual(await store.listRecords(unknownIdentityId, 'diary').then((r) => r.map((l) => [l.key, l.value])), [['typed', 'after the logout']]);
     await diary.synchronize();

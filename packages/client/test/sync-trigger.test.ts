@@ -4,12 +4,13 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { SetCognitoEventsCommand } from '@aws-sdk/client-cognito-sync';
-import { createPool, device, serverValues, startServer, syncClient, type ServerProcess } from './support.ts';
+import { DeleteDatasetCommand, SetCognitoEventsCommand } from '@aws-sdk/client-cognito-sync';
+import { createPool, developerCredentials, device, serverValues, startServer, syncClient, type ServerProcess } from './support.ts';
 
 let server: ServerProcess;
 let webhook: Server;
 let poolId: string;
+let stamps = 0;
 
 before(async () => {
   // A validating function, called as a webhook: keys starting with `bad` are dropped, `shout`'s value upper-cased.
@@ -17,12 +18,14 @@ before(async () => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
-      const event = JSON.parse(body) as { datasetRecords: Record<string, { newValue: string | null; op: string }> };
+      const event = JSON.parse(body) as { datasetName: string; datasetRecords: Record<string, { newValue: string | null; op: string }> };
       const records: typeof event.datasetRecords = {};
       for (const [key, record] of Object.entries(event.datasetRecords)) {
         if (key.startsWith('bad')) continue;
         records[key] = key === 'shout' && record.newValue !== null ? { ...record, newValue: record.newValue.toUpperCase() } : record;
       }
+      // In 'stamped' datasets every write also stamps a record of its own.
+      if (event.datasetName === 'stamped') records.updatedAt = { newValue: `stamp-${++stamps}`, op: 'replace' };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...event, datasetRecords: records }));
     });
   });
@@ -55,4 +58,51 @@ test('a value the function rewrote or dropped is taken from the answer: nothing 
   assert.equal(summary.datasetDeleted, false);
   assert.deepEqual(await serverValues(server, poolId, identityId, 'prefs'), { a: 'edited offline', shout: 'HELLO' });
   assert.deepEqual(await ds.getAll(), { a: 'edited offline', shout: 'HELLO' });
+
+  // The dropped key put again (dropped again), then a full resync: still no deletion, and no edit lost.
+  await ds.put('bad1', 'y');
+  await ds.synchronize();
+  assert.equal(await ds.getRecord('bad1'), undefined, 'a key the server never stored is not kept here');
+  await ds.put('a', 'edited again');
+  const later: string[] = [];
+  await ds.synchronize({ force: true, onDatasetDeleted: (name) => (later.push(name), true) });
+  assert.deepEqual(later, []);
+  assert.deepEqual(await serverValues(server, poolId, identityId, 'prefs'), { a: 'edited again', shout: 'HELLO' });
+});
+
+test('records the function adds reach the device that pushed, and changedKeys names every key the answer changed here', async () => {
+  const m = device(server, poolId);
+  const ds = await m.openOrCreateDataset('stamped');
+  await ds.putAll({ theme: 'dark', shout: 'hi' });
+  const first = await ds.synchronize();
+  const identityId = await m.identityId();
+  assert.deepEqual(await ds.getAll(), await serverValues(server, poolId, identityId, 'stamped'));
+  assert.deepEqual(first.changedKeys, ['shout', 'updatedAt']);
+  await ds.put('theme', 'light');
+  await ds.synchronize();
+  const server2 = await serverValues(server, poolId, identityId, 'stamped');
+  assert.match(server2.updatedAt!, /^stamp-\d+$/);
+  assert.deepEqual(await ds.getAll(), server2, 'the stamp rewritten by the second write too');
+  assert.equal(await ds.hasPendingChanges(), false);
+});
+
+test('a dataset deleted and created again elsewhere, seen by a forced pull of a device holding a removal: the deletion is reported', async () => {
+  const a = device(server, poolId);
+  const identityId = await a.identityId();
+  const ds = await a.openOrCreateDataset('recreated');
+  await ds.putAll({ k: '1', j: '1' });
+  await ds.synchronize();
+  await ds.remove('k');
+  await ds.synchronize();
+  assert.equal((await ds.getRecord('k'))?.value, null, 'a removal the server keeps');
+  await syncClient(server.endpoint).send(new DeleteDatasetCommand({ IdentityPoolId: poolId, IdentityId: identityId, DatasetName: 'recreated' }));
+  const b = device(server, poolId, { identityId, credentials: developerCredentials });
+  await (await b.openOrCreateDataset('recreated')).put('j', 'recreated');
+  await (await b.openOrCreateDataset('recreated')).synchronize();
+  const deletions: string[] = [];
+  await ds.synchronize({ force: true, onDatasetDeleted: (name) => (deletions.push(name), true) });
+  assert.deepEqual(deletions, ['recreated']);
+  await ds.put('k', 'again');
+  await ds.synchronize();
+  assert.deepEqual(await serverValues(server, poolId, identityId, 'recreated'), { j: 'recreated', k: 'again' });
 });

@@ -246,9 +246,10 @@ export interface LoginOwnedElsewhere {
 
 /**
  * Why linking logins was refused: one belongs to another identity of the pool (`ownedBy`), or the identity already
- * holds another user of its provider (`providerInUse`; see `developerProvider` of linkLogins).
+ * holds another user of its provider (`providerInUse`; see ProviderRule), or holds a login beyond those the caller
+ * read it with (`changedMeanwhile`; see linkLogins' `expectHeld`).
  */
-export type LinkRefusal = LoginOwnedElsewhere | { providerInUse: string };
+export type LinkRefusal = LoginOwnedElsewhere | { providerInUse: string } | { changedMeanwhile: true };
 
 /**
  * The rule every link and merge keeps, inside its own transaction: an identity holds at most one user of each
@@ -337,10 +338,12 @@ export interface Store {
   /**
    * Links logins to an identity (which makes an inaccessible one accessible again), all or none: those already linked
    * to it are left as they are; when one belongs to another identity of the pool, or would be a second user of a
-   * provider on the identity (ProviderRule), nothing is linked and the refusal says why. ResourceNotFoundException
+   * provider on the identity (ProviderRule), nothing is linked and the refusal says why. With `expectHeld`, the
+   * identity must hold no login beyond those and `logins` (`changedMeanwhile` otherwise): a guest identity read with
+   * no login is still one when a user's login is linked to it, not another user's by then. ResourceNotFoundException
    * when the identity no longer exists (deleted since it was read).
    */
-  linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number, rule: ProviderRule): Promise<LinkRefusal | undefined>;
+  linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number, rule: ProviderRule, expectHeld?: readonly Login[]): Promise<LinkRefusal | undefined>;
   /**
    * Unlinks the identity's logins of a provider (only `userIdentifier`'s when given); returns how many went. Removing
    * its last login makes the identity inaccessible and revokes its issued credentials, in the same transaction.

@@ -320,20 +320,27 @@ describe('OpenID Connect provider logins', () => {
   let provider: Server;
   let providerName: string;
   let sign: (sub: string) => Promise<string>;
+  let secondProvider: string;
+  let signFor: (issuerName: string, sub: string) => Promise<string>;
+  const bothProviders = () => [`arn:aws:iam::123456789012:oidc-provider/${providerName}`, `arn:aws:iam::123456789012:oidc-provider/${secondProvider}`];
 
   before(async () => {
     const { privateKey, publicKey } = await generateKeyPair('RS256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    // One server, two providers: `host:port` and `host:port/second` (each issuer its own discovery document).
     provider = createServer((req, res) => {
-      const base = `http://${req.headers.host}`;
-      if (req.url === '/.well-known/openid-configuration') res.end(JSON.stringify({ issuer: base, jwks_uri: `${base}/jwks` }));
-      else if (req.url === '/jwks') res.end(JSON.stringify({ keys: [jwk] }));
+      const prefix = /^(\/second)?\/(\.well-known\/openid-configuration|jwks)$/.exec(req.url ?? '');
+      const base = `http://${req.headers.host}${prefix?.[1] ?? ''}`;
+      if (prefix?.[2] === 'jwks') res.end(JSON.stringify({ keys: [jwk] }));
+      else if (prefix) res.end(JSON.stringify({ issuer: base, jwks_uri: `${base}/jwks` }));
       else res.writeHead(404).end();
     });
     await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
     providerName = `127.0.0.1:${(provider.address() as AddressInfo).port}`;
-    sign = (sub) =>
-      new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(`http://${providerName}`).setSubject(sub).setAudience('my-client').setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    secondProvider = `${providerName}/second`;
+    signFor = (issuerName, sub) =>
+      new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(`http://${issuerName}`).setSubject(sub).setAudience('my-client').setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    sign = (sub) => signFor(providerName, sub);
   });
   after(() => new Promise<void>((resolve) => provider.close(() => resolve())));
 
@@ -389,6 +396,39 @@ describe('OpenID Connect provider logins', () => {
       assert.match(refused.name, /^(ResourceConflictException|NotAuthorizedException)$/);
       assert.equal((await identity().send(new DescribeIdentityCommand({ IdentityId }))).Logins!.length, 1, `round ${round}: one user`);
     }
+  });
+
+  test('two users of two providers signing in on one guest identity at once: one is linked, the other refused', async () => {
+    const poolId = await createPool({ OpenIdConnectProviderARNs: bothProviders() });
+    for (let round = 0; round < 10; round++) {
+      const { IdentityId } = await identity().send(new GetIdCommand({ IdentityPoolId: poolId }));
+      const unauthenticated = await identity().send(new GetOpenIdTokenCommand({ IdentityId }));
+      const outcomes = await Promise.allSettled([
+        (async () => identity().send(new GetCredentialsForIdentityCommand({ IdentityId, Logins: { [providerName]: await sign(`alice-${round}`) } })))(),
+        // The other through GetId, with the guest's token: the same race by the other door.
+        (async () => identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: { 'cognito-identity.amazonaws.com': unauthenticated.Token!, [secondProvider]: await signFor(secondProvider, `mallory-${round}`) } })))(),
+      ]);
+      const logins = (await identity().send(new DescribeIdentityCommand({ IdentityId }))).Logins!;
+      assert.equal(logins.length, 1, `round ${round}: ${logins.join(', ')} (${outcomes.map((o) => o.status).join(', ')})`);
+    }
+  });
+
+  test('a GetId that would put two users of one provider on one identity changes nothing, merges included', async () => {
+    const poolId = await createPool({ OpenIdConnectProviderARNs: bothProviders() });
+    const alice = { [providerName]: await sign('alice') };
+    const bob = { [secondProvider]: await signFor(secondProvider, 'bob') };
+    const x = (await identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: alice }))).IdentityId!;
+    const y = (await identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: bob }))).IdentityId!;
+    await writeRecord(developerSync, poolId, y, 'bobdata', 'k', 'v');
+    const yToken = (await identity().send(new GetOpenIdTokenCommand({ IdentityId: y, Logins: bob }))).Token!;
+    // Y would be merged into X (fine on its own), then dave linked: a second user of bob's provider.
+    const dave = await signFor(secondProvider, 'dave');
+    const refused = await rejection(() => identity().send(new GetIdCommand({ IdentityPoolId: poolId, Logins: { ...alice, 'cognito-identity.amazonaws.com': yToken, [secondProvider]: dave } })));
+    assert.equal(refused.name, 'ResourceConflictException');
+    assert.deepEqual((await identity().send(new DescribeIdentityCommand({ IdentityId: y }))).Logins, [secondProvider], 'Y is still there');
+    assert.deepEqual((await identity().send(new DescribeIdentityCommand({ IdentityId: x }))).Logins, [providerName], 'X is as it was');
+    const listed = await developerSync.send(new ListDatasetsCommand({ IdentityPoolId: poolId, IdentityId: y }));
+    assert.deepEqual(listed.Datasets!.map((d) => d.DatasetName), ['bobdata']);
   });
 
   test('concurrent first sign-ins of one user get one identity: GetId and GetOpenIdTokenForDeveloperIdentity', async () => {

@@ -4,6 +4,7 @@ import { NotAuthorizedException, ResourceConflictException } from '../../errors.
 import { COGNITO_LOGIN_PROVIDER } from '../../auth/login-verifier.js';
 import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
 import { defineOperation } from '../operation.js';
+import { providerClash } from '../../core/provider-rule.js';
 import type { IdentityPoolRecord, IdentityRecord, Login, Store } from '../../store/store.js';
 import { allowsUnauthenticated, INACCESSIBLE_MESSAGE, newIdentityId, predatesUnlink, providerRule, requirePool, twoUsersOf } from './identity-access.js';
 
@@ -70,11 +71,19 @@ async function resolveLogins(store: Store, pool: IdentityPoolRecord, logins: rea
     return taken ? undefined : identityId;
   }
   // Logins that arrive together belong together: other identities they name are merged into the first, unless
-  // that would give one identity two users of one provider (the store refuses it).
+  // that would give one identity two users of one provider: checked for the whole request before the first merge
+  // (each merge commits on its own), and again by the store inside each write, for what changed meanwhile.
   const [destination, ...others] = [...owners.values()];
   const rule = providerRule(pool);
+  const held = [...destination!.logins];
+  for (const adding of [...others.map((other) => other.logins), linkable]) {
+    const clash = providerClash(held, adding, rule);
+    if (clash) throw twoUsersOf(clash);
+    held.push(...adding);
+  }
   for (const other of others) await store.mergeIdentities(identityPoolId, other.identityId, destination!.identityId, now, rule);
-  const refused = await store.linkLogins(identityPoolId, destination!.identityId, linkable, now, rule);
+  // The identity must hold nothing beyond what was read and merged: a guest that a user signed in on meanwhile is theirs.
+  const refused = await store.linkLogins(identityPoolId, destination!.identityId, linkable, now, rule, held);
   if (refused && 'providerInUse' in refused) throw twoUsersOf(refused.providerInUse);
   return refused ? undefined : destination!.identityId;
 }

@@ -67,7 +67,13 @@ async function registerUser(store: Store, pool: IdentityPoolRecord, identityId: 
         const identity = await requirePoolIdentity(store, pool, target);
         if (owner && owner !== identity.identityId) throw alreadyRegistered(owner);
         const refused = await store.linkLogins(pool.identityPoolId, identity.identityId, logins, now, providerRule(pool));
-        if (refused) throw 'ownedBy' in refused ? new DeveloperUserAlreadyRegisteredException(`A login given is already registered with identity ${refused.ownedBy}.`) : twoUsersOf(refused.providerInUse);
+        if (refused && 'providerInUse' in refused) throw twoUsersOf(refused.providerInUse);
+        if (refused && 'ownedBy' in refused) {
+          // The user's identity was merged into another meanwhile (the user moved with it): look again.
+          const movedTo = identityId === undefined ? await store.findIdentityByLogin(pool.identityPoolId, developerLogin) : undefined;
+          if (movedTo !== undefined && movedTo !== owner && attempt < 3) continue;
+          throw new DeveloperUserAlreadyRegisteredException(`A login given is already registered with identity ${refused.ownedBy}.`);
+        }
         return await requirePoolIdentity(store, pool, identity.identityId);
       } catch (error) {
         // The user's own identity went (deleted, or merged into another) since it was looked up: look again.

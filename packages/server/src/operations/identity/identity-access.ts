@@ -92,8 +92,13 @@ export async function authenticateIdentity(
     if (!allowsUnauthenticated(pool)) throw new NotAuthorizedException('Unauthenticated access is not supported for this identity pool.');
     return { pool, identity, presented };
   }
-  const refused = await store.linkLogins(pool.identityPoolId, identity.identityId, linkable, context.now.getTime(), providerRule(pool));
-  if (refused) throw 'ownedBy' in refused ? new NotAuthorizedException(`A login presented already belongs to identity ${refused.ownedBy}.`) : twoUsersOf(refused.providerInUse);
+  // Still unauthenticated when linked (expectHeld: none): two users signing in on one guest at once get one each.
+  const refused = await store.linkLogins(pool.identityPoolId, identity.identityId, linkable, context.now.getTime(), providerRule(pool), []);
+  if (refused) {
+    if ('ownedBy' in refused) throw new NotAuthorizedException(`A login presented already belongs to identity ${refused.ownedBy}.`);
+    if ('providerInUse' in refused) throw twoUsersOf(refused.providerInUse);
+    throw new NotAuthorizedException("Logins don't match. Please include at least one valid login for this identity or identity pool.");
+  }
   return { pool, identity: (await store.getIdentity(identity.identityId)) ?? identity, presented };
 }
 

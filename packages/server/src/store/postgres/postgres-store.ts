@@ -16,6 +16,7 @@
 import DataLoader from 'dataloader';
 import pg from 'pg';
 import { mergedDatasetNames } from '../../core/merged-datasets.js';
+import { holdsMoreThan, providerClash } from '../../core/provider-rule.js';
 import { refuseNewerSchema } from '../schema-version.js';
 import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
 import { RESTORE_SYNC_COUNT_GAP, RESTORED_SETTING } from '../../core/restore.js';
@@ -433,19 +434,14 @@ const isReadTimeout = (error: unknown) => error instanceof Error && error.messag
 const MIGRATION_RETRY_CODES = new Set(['40P01', '40001', '55P03']);
 const MIGRATION_ATTEMPTS = 5;
 
+/** Thrown inside a transaction to roll it back: the identity holds a login beyond those the caller expected. */
+class ChangedMeanwhile extends Error {}
+
 /** Thrown inside a transaction to roll it back: a login it would link is a second user of this provider. */
 class ProviderTaken extends Error {
   constructor(readonly providerName: string) {
     super(`provider ${providerName} has another user`);
   }
-}
-
-/** The provider of one of `adding` that `held` has another user of (ProviderRule), if any. */
-function providerHeldByAnother(held: readonly Login[], adding: readonly Login[], rule: ProviderRule): string | undefined {
-  const clash = adding.find(
-    (login) => login.providerName !== rule.developerProvider && held.some((h) => h.providerName === login.providerName && h.userIdentifier !== login.userIdentifier),
-  );
-  return clash?.providerName;
 }
 
 /** Thrown inside a transaction to roll it back: a login it would link belongs to this other identity. */
@@ -1205,8 +1201,9 @@ export class PostgresStore implements Store {
    * second user of a provider on the identity (`rule`; the caller holds the identity's lock) ProviderTaken, rolling
    * the caller back.
    */
-  private async insertLogins(client: pg.PoolClient, identityPoolId: string, identityId: string, logins: readonly Login[], rule?: ProviderRule): Promise<boolean> {
+  private async insertLogins(client: pg.PoolClient, identityPoolId: string, identityId: string, logins: readonly Login[], rule?: ProviderRule, expectHeld?: readonly Login[]): Promise<boolean> {
     const held = rule ? await this.loginsOf(client, identityId) : [];
+    if (expectHeld && holdsMoreThan(held, expectHeld, logins)) throw new ChangedMeanwhile();
     let inserted = false;
     for (const login of logins) {
       const result = await run(
@@ -1228,7 +1225,7 @@ export class PostgresStore implements Store {
     // Checked after the owners, as the SQLite store does: a login someone else holds is the refusal reported first.
     if (rule) {
       const adding = logins.filter((login) => !held.some((h) => h.providerName === login.providerName && h.userIdentifier === login.userIdentifier));
-      const providerInUse = providerHeldByAnother(held, adding, rule);
+      const providerInUse = providerClash(held, adding, rule);
       if (providerInUse) throw new ProviderTaken(providerInUse);
     }
     return inserted;
@@ -1247,18 +1244,19 @@ export class PostgresStore implements Store {
     return row?.identity_id;
   }
 
-  async linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number, rule: ProviderRule): Promise<LinkRefusal | undefined> {
+  async linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number, rule: ProviderRule, expectHeld?: readonly Login[]): Promise<LinkRefusal | undefined> {
     try {
       await this.transaction(async (client) => {
         // The identity's lock (as merges and deletions take) orders links of one identity, for the provider rule.
         // The foreign key makes an insert for a deleted identity fail (ResourceNotFoundException, toServiceError).
         await this.lockIdentity(client, identityPoolId, identityId);
-        if (await this.insertLogins(client, identityPoolId, identityId, logins, rule)) await run(client, TOUCH_LINKED_IDENTITY, [now, identityId]);
+        if (await this.insertLogins(client, identityPoolId, identityId, logins, rule, expectHeld)) await run(client, TOUCH_LINKED_IDENTITY, [now, identityId]);
       });
       return undefined;
     } catch (error) {
       if (error instanceof LoginTaken) return { ownedBy: error.ownedBy };
       if (error instanceof ProviderTaken) return { providerInUse: error.providerName };
+      if (error instanceof ChangedMeanwhile) return { changedMeanwhile: true };
       throw error;
     }
   }
@@ -1314,7 +1312,7 @@ export class PostgresStore implements Store {
       const { rows: found } = await run<{ identity_id: string }>(client, 'SELECT identity_id FROM identities WHERE identity_id = ANY($1::text[])', [[sourceIdentityId, destinationIdentityId]]);
       const missing = [sourceIdentityId, destinationIdentityId].find((id) => !found.some((row) => row.identity_id === id));
       if (missing) throw new ResourceNotFoundException(`Identity '${missing}' not found.`);
-      const providerInUse = providerHeldByAnother(await this.loginsOf(client, destinationIdentityId), await this.loginsOf(client, sourceIdentityId), rule);
+      const providerInUse = providerClash(await this.loginsOf(client, destinationIdentityId), await this.loginsOf(client, sourceIdentityId), rule);
       if (providerInUse) throw new ResourceConflictException(`Two different users of ${providerInUse} cannot belong to one identity.`);
       const datasets = (await run<{ dataset_id: string; dataset_name: string }>(
         client,

@@ -7,6 +7,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { mergedDatasetNames } from '../../core/merged-datasets.js';
+import { holdsMoreThan, providerClash } from '../../core/provider-rule.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { refuseNewerSchema } from '../schema-version.js';
 import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
@@ -705,11 +706,11 @@ export class SqliteStore implements Store {
 
   /** Inside a write: the provider of one of `adding` that the identity holds another user of (ProviderRule), if any. */
   private providerInUse(identityId: string, adding: readonly Login[], rule: ProviderRule): string | undefined {
-    const held = this.sql.identityLogins.all(identityId);
-    const clash = adding.find(
-      (login) => login.providerName !== rule.developerProvider && held.some((h) => h.provider_name === login.providerName && h.user_identifier !== login.userIdentifier),
-    );
-    return clash?.providerName;
+    return providerClash(this.loginsOf(identityId), adding, rule);
+  }
+
+  private loginsOf(identityId: string): Login[] {
+    return this.sql.identityLogins.all(identityId).map((l) => ({ providerName: l.provider_name, userIdentifier: l.user_identifier }));
   }
 
   /** Inside a write: the identity must still exist (one writer, so it does until the write commits). */
@@ -738,9 +739,10 @@ export class SqliteStore implements Store {
     return this.sql.loginOwner.get(identityPoolId, login.providerName, login.userIdentifier)?.identity_id;
   }
 
-  async linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number, rule: ProviderRule): Promise<LinkRefusal | undefined> {
+  async linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number, rule: ProviderRule, expectHeld?: readonly Login[]): Promise<LinkRefusal | undefined> {
     return this.write(() => {
       this.requireIdentityInWrite(identityId);
+      if (expectHeld && holdsMoreThan(this.loginsOf(identityId), expectHeld, logins)) return { changedMeanwhile: true };
       const unlinked: Login[] = [];
       for (const login of logins) {
         const owner = this.sql.loginOwner.get(identityPoolId, login.providerName, login.userIdentifier)?.identity_id;
@@ -788,8 +790,7 @@ export class SqliteStore implements Store {
     await this.write(() => {
       this.requireIdentityInWrite(sourceIdentityId);
       this.requireIdentityInWrite(destinationIdentityId);
-      const sourceLogins = this.sql.identityLogins.all(sourceIdentityId).map((l) => ({ providerName: l.provider_name, userIdentifier: l.user_identifier }));
-      const providerInUse = this.providerInUse(destinationIdentityId, sourceLogins, rule);
+      const providerInUse = this.providerInUse(destinationIdentityId, this.loginsOf(sourceIdentityId), rule);
       if (providerInUse) throw new ResourceConflictException(`Two different users of ${providerInUse} cannot belong to one identity.`);
       const datasets = this.sql.liveDatasetNames.all(identityPoolId, sourceIdentityId);
       const mergedNames = mergedDatasetNames(datasets.map((d) => d.dataset_name), sourceIdentityId);

@@ -213,17 +213,24 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
 
   const dataset = async () => (await store.getDataset(identityId, datasetName)) ?? undefined;
   /**
-   * After a pull from 0, which returns every record the server has (tombstones too): whether this device holds
-   * records the server had (SyncCount > 0) and no longer has. The dataset was deleted since (and maybe created
-   * again), which only a pull from the device's count is told: a forced pull is not, nor a device whose count was
-   * never stored (a sync cut between its push and the pull after it). Left alone, such records stay on the device
-   * for good, and an edit of one is refused with a conflict at every sync.
+   * After a pull from 0, which returns every record the server has (its removals too): the records this device holds
+   * at a count (> 0) that the server no longer has are brought in line with it, without a question to the app. The
+   * dataset was deleted since (and maybe created again), which only a pull from the device's count is told (then
+   * onDatasetDeleted decides): a forced pull is not, nor a device whose count was never stored (a sync cut between
+   * its push and the pull after it), nor one whose store an earlier client left a key at a count the server never
+   * stored (a key a SyncTrigger function dropped). Such a record that is not a local change goes, as on the server;
+   * a local change becomes a new key (SyncCount 0), so it is pushed rather than refused with a conflict at every sync,
+   * and no edit is lost. False when the commit raced a local write (pull again).
    */
-  const holdsRecordsGoneFromServer = async (from: PulledChanges) => {
+  const settleRecordsGoneFromServer = async (from: PulledChanges): Promise<boolean> => {
     const present = new Set(from.records.map((r) => r.key));
-    // Removed records too: the server keeps its removals, and a key it never stored is never kept here at a count
-    // (ACKNOWLEDGE drops a new key a SyncTrigger function dropped).
-    return (await store.listRecords(identityId, datasetName)).some((r) => r.syncCount > 0 && !present.has(r.key));
+    const gone = (await store.listRecords(identityId, datasetName)).filter((r) => r.syncCount > 0 && !present.has(r.key));
+    if (gone.length === 0) return true;
+    const remove = gone.filter((r) => !r.modified).map((r) => r.key);
+    const put = gone.filter((r) => r.modified).map((r) => ({ ...r, syncCount: 0, pushing: null }));
+    const committed = await store.commit({ datasets: [{ identityId, datasetName, expect: gone.map((r) => ({ key: r.key, record: r })), remove, put }] });
+    if (committed) for (const key of remove) if (gone.find((r) => r.key === key)?.value !== null) changed.add(key);
+    return committed;
   };
   /** One more attempt after a jittered exponential pause, or SyncRetriesExhaustedError when none are left. */
   const backoff = async (error: ServiceError) => {
@@ -271,8 +278,8 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
         if (tokenReusable && pulled.datasetExists) ctx.recentTokens?.set(tokenKey, { token: pulled.syncSessionToken, at: tokenAt });
         else ctx.recentTokens?.delete(tokenKey);
         force = false;
-        const deletedSince = since > 0 && (pulled.datasetDeletedAfterRequestedSyncCount || !pulled.datasetExists);
-        state = deletedSince || (since === 0 && (await holdsRecordsGoneFromServer(pulled))) ? 'remoteDeleted' : 'hooks';
+        if (since === 0 && !(await settleRecordsGoneFromServer(pulled))) break;
+        state = since > 0 && (pulled.datasetDeletedAfterRequestedSyncCount || !pulled.datasetExists) ? 'remoteDeleted' : 'hooks';
         break;
       }
 
@@ -467,7 +474,9 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
           const pushedFrom = pushedAt.get(r.key);
           if (pushedFrom === undefined) {
             // A record the push did not send, which a SyncTrigger function added or rewrote: the server's, unless a
-            // local edit of it waits (then a pull shows it, and onConflict decides).
+            // local edit of it waits (then a pull shows it, and onConflict decides). A removal of a key this device
+            // does not hold is answered but not stored (the server never held it either): nothing to keep.
+            if (!l && r.value === null) continue;
             if (l?.modified) {
               untaken = true;
               continue;

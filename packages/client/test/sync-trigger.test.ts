@@ -24,8 +24,9 @@ before(async () => {
         if (key.startsWith('bad')) continue;
         records[key] = key === 'shout' && record.newValue !== null ? { ...record, newValue: record.newValue.toUpperCase() } : record;
       }
-      // In 'stamped' datasets every write also stamps a record of its own.
+      // In 'stamped' datasets every write also stamps a record of its own; in 'cleaned' ones it removes a legacy key.
       if (event.datasetName === 'stamped') records.updatedAt = { newValue: `stamp-${++stamps}`, op: 'replace' };
+      if (event.datasetName === 'cleaned') records.legacy = { newValue: null, op: 'remove' };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...event, datasetRecords: records }));
     });
   });
@@ -86,7 +87,7 @@ test('records the function adds reach the device that pushed, and changedKeys na
   assert.equal(await ds.hasPendingChanges(), false);
 });
 
-test('a dataset deleted and created again elsewhere, seen by a forced pull of a device holding a removal: the deletion is reported', async () => {
+test('a dataset deleted and created again elsewhere, seen by a forced pull of a device holding a removal: the removal goes, and the key can be written again', async () => {
   const a = device(server, poolId);
   const identityId = await a.identityId();
   const ds = await a.openOrCreateDataset('recreated');
@@ -99,10 +100,23 @@ test('a dataset deleted and created again elsewhere, seen by a forced pull of a 
   const b = device(server, poolId, { identityId, credentials: developerCredentials });
   await (await b.openOrCreateDataset('recreated')).put('j', 'recreated');
   await (await b.openOrCreateDataset('recreated')).synchronize();
-  const deletions: string[] = [];
-  await ds.synchronize({ force: true, onDatasetDeleted: (name) => (deletions.push(name), true) });
-  assert.deepEqual(deletions, ['recreated']);
+  await ds.synchronize({ force: true });
+  assert.equal(await ds.getRecord('k'), undefined, 'the removal the server no longer has');
+  assert.deepEqual(await ds.getAll(), { j: 'recreated' });
   await ds.put('k', 'again');
   await ds.synchronize();
   assert.deepEqual(await serverValues(server, poolId, identityId, 'recreated'), { j: 'recreated', k: 'again' });
+});
+
+test('a removal the function adds for a key nobody holds leaves nothing behind, and a later full pull sees a healthy dataset', async () => {
+  const m = device(server, poolId);
+  const ds = await m.openOrCreateDataset('cleaned');
+  await ds.put('a', '1');
+  await ds.synchronize();
+  assert.equal(await ds.getRecord('legacy'), undefined);
+  await ds.put('a', 'offline edit');
+  const asked: string[] = [];
+  await ds.synchronize({ force: true, onDatasetDeleted: (name) => (asked.push(name), true) });
+  assert.deepEqual(asked, []);
+  assert.deepEqual(await serverValues(server, poolId, await m.identityId(), 'cleaned'), { a: 'offline edit' });
 });

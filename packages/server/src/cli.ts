@@ -3,7 +3,8 @@
 import { loadConfig } from './config.js';
 import { limitHeapGrowth } from './heap-growth.js';
 import { startServer } from './server.js';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { openStore } from './store/open-store.js';
 import { backupSqlite } from './store/sqlite/backup.js';
 
@@ -67,7 +68,11 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'mark-restored') {
     // After a restore that did not come from `cognisync backup` (pg_restore, a file copied by hand); see core/restore.ts.
-    const store = await openStore(loadConfig(storeArgs(command, rest), process.env), reportMarks);
+    const config = loadConfig(storeArgs(command, rest), process.env);
+    // A mistyped --data-dir would otherwise create an empty database there and report success.
+    const sqliteFile = join(config.dataDir, 'cognisync.db');
+    if (!config.databaseUrl && !existsSync(sqliteFile)) throw new Error(`no database at ${sqliteFile}`);
+    const store = await openStore(config, reportMarks);
     try {
       process.stdout.write(`cognisync: marked ${await store.markRestored(Date.now())} datasets as restored\n`);
     } finally {

@@ -83,6 +83,23 @@ test('COGNISYNC_WEB_PUSH_HOSTS: the browsers\' push services by default, else a 
   }
 });
 
+test('URLs, CORS origins and the VAPID subject are checked at startup, not at first use', () => {
+  for (const name of ['COGNISYNC_PUBLIC_URL', 'COGNISYNC_LAMBDA_ENDPOINT', 'COGNISYNC_KINESIS_ENDPOINT', 'COGNISYNC_SNS_ENDPOINT']) {
+    for (const value of ['not a url', '::::', 'ftp://x.example']) {
+      assert.throws(() => loadConfig([], { [name]: value }), { message: `${name} must be an http:// or https:// URL, got '${value}'` });
+    }
+  }
+  const good = loadConfig([], { COGNISYNC_PUBLIC_URL: 'https://sync.example.com/', COGNISYNC_LAMBDA_ENDPOINT: 'http://127.0.0.1:9001', COGNISYNC_CORS_ORIGINS: 'https://app.example.com, http://localhost:3000', COGNISYNC_VAPID_SUBJECT: 'https://example.com/contact' });
+  assert.equal(good.publicUrl, 'https://sync.example.com');
+  assert.deepEqual(good.corsOrigins, ['https://app.example.com', 'http://localhost:3000']);
+  assert.deepEqual(loadConfig([], { COGNISYNC_CORS_ORIGINS: '*' }).corsOrigins, ['*']);
+  for (const value of ['not an origin', 'https://app.example.com/path']) {
+    assert.throws(() => loadConfig([], { COGNISYNC_CORS_ORIGINS: value }), /COGNISYNC_CORS_ORIGINS must be \* or comma-separated origins/);
+  }
+  assert.throws(() => loadConfig([], { COGNISYNC_VAPID_SUBJECT: 'bogus' }), { message: "COGNISYNC_VAPID_SUBJECT must be a mailto: or https: URL, got 'bogus'" });
+  assert.equal(loadConfig([], { COGNISYNC_VAPID_SUBJECT: 'mailto:ops@example.com' }).vapidSubject, 'mailto:ops@example.com');
+});
+
 test('COGNISYNC_OIDC_CLIENT_IDS: provider=client-id entries, a provider once per client id', () => {
   assert.deepEqual({ ...loadConfig([], {}).oidcClientIds }, {});
   assert.deepEqual({ ...loadConfig([], { COGNISYNC_OIDC_CLIENT_IDS: ' login.example.com=web , login.example.com=mobile,127.0.0.1:9000/realms/x=app ' }).oidcClientIds }, {

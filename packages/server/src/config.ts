@@ -116,6 +116,41 @@ function urlHostname(host: string, given: Setting): string {
   }
 }
 
+/** An http(s) URL (an endpoint, the public URL): refused at startup rather than on first use. */
+function httpUrl(given: Setting): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(given.text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new Error(`${given.name} must be an http:// or https:// URL, got '${given.text}'`);
+  return given.text;
+}
+
+/** COGNISYNC_CORS_ORIGINS: `*`, or origins as browsers send them (scheme://host[:port], no path). */
+function corsOrigins(given: Setting | undefined): string[] {
+  const origins = (given?.text ?? '').split(',').map((origin) => origin.trim()).filter(Boolean);
+  for (const origin of origins) {
+    if (origin === '*') continue;
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || parsed.origin !== origin) throw new Error(`${given!.name} must be * or comma-separated origins such as https://app.example.com, got '${origin}'`);
+  }
+  return origins;
+}
+
+/** COGNISYNC_VAPID_SUBJECT: a mailto: or https: URL, as the Web Push services require. */
+function vapidSubject(given: Setting | undefined): string {
+  if (!given) return 'mailto:cognisync@localhost';
+  if (!/^(mailto:[^\s@]+@[^\s@]+|https:\/\/\S+)$/.test(given.text)) throw new Error(`${given.name} must be a mailto: or https: URL, got '${given.text}'`);
+  return given.text;
+}
+
 /** COGNISYNC_OIDC_CLIENT_IDS: `provider=client-id` entries, comma-separated (see Config.oidcClientIds). */
 function oidcClientIds(given: Setting | undefined): Record<string, string[]> {
   const byProvider: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
@@ -157,7 +192,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const port = flagOr('port', 'PORT') ?? { name: 'PORT', text: '8080' };
   if (!isWholeNumberIn(port.text, 0, 65535)) throw new Error(`invalid port '${port.text}': ${port.name} must be a whole number from 0 to 65535`);
   const synchronous = (variable('COGNISYNC_SQLITE_SYNCHRONOUS')?.text ?? 'NORMAL').toUpperCase();
-  if (synchronous !== 'FULL' && synchronous !== 'NORMAL') throw new Error('COGNISYNC_SQLITE_SYNCHRONOUS must be FULL or NORMAL');
+  if (synchronous !== 'FULL' && synchronous !== 'NORMAL') throw new Error(`COGNISYNC_SQLITE_SYNCHRONOUS must be FULL or NORMAL, got '${env.COGNISYNC_SQLITE_SYNCHRONOUS}'`);
   const region = flagOr('region', 'COGNISYNC_REGION') ?? { name: 'COGNISYNC_REGION', text: 'us-east-1' };
   if (!regionPattern.test(region.text)) {
     throw new Error(`${region.name} must be a region name of up to 18 lowercase letters, digits and hyphens (such as us-east-1), got '${region.text}'`);
@@ -180,12 +215,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     ...(env.COGNISYNC_ACCESS_KEY_ID ? { developerAccessKeyId: env.COGNISYNC_ACCESS_KEY_ID } : {}),
     ...(env.COGNISYNC_SECRET_ACCESS_KEY ? { developerSecretAccessKey: env.COGNISYNC_SECRET_ACCESS_KEY } : {}),
     ...(env.COGNISYNC_MASTER_KEY ? { masterKey: env.COGNISYNC_MASTER_KEY } : {}),
-    ...(env.COGNISYNC_PUBLIC_URL ? { publicUrl: env.COGNISYNC_PUBLIC_URL.replace(/\/+$/, '') } : {}),
+    ...(env.COGNISYNC_PUBLIC_URL ? { publicUrl: httpUrl(variable('COGNISYNC_PUBLIC_URL')!).replace(/\/+$/, '') } : {}),
     sqliteSynchronous: synchronous,
     logLevel,
-    ...(env.COGNISYNC_LAMBDA_ENDPOINT ? { lambdaEndpoint: env.COGNISYNC_LAMBDA_ENDPOINT } : {}),
-    ...(env.COGNISYNC_KINESIS_ENDPOINT ? { kinesisEndpoint: env.COGNISYNC_KINESIS_ENDPOINT } : {}),
-    ...(env.COGNISYNC_SNS_ENDPOINT ? { snsEndpoint: env.COGNISYNC_SNS_ENDPOINT } : {}),
+    ...(env.COGNISYNC_LAMBDA_ENDPOINT ? { lambdaEndpoint: httpUrl(variable('COGNISYNC_LAMBDA_ENDPOINT')!) } : {}),
+    ...(env.COGNISYNC_KINESIS_ENDPOINT ? { kinesisEndpoint: httpUrl(variable('COGNISYNC_KINESIS_ENDPOINT')!) } : {}),
+    ...(env.COGNISYNC_SNS_ENDPOINT ? { snsEndpoint: httpUrl(variable('COGNISYNC_SNS_ENDPOINT')!) } : {}),
     ...(env.COGNISYNC_WEBHOOK_SECRET ? { webhookSecret: env.COGNISYNC_WEBHOOK_SECRET } : {}),
     syncTriggerTimeoutMs: milliseconds(variable('COGNISYNC_SYNC_TRIGGER_TIMEOUT_MS'), 5000),
     deliveryTimeoutMs: milliseconds(variable('COGNISYNC_DELIVERY_TIMEOUT_MS'), 10_000),
@@ -195,10 +230,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     requestTimeoutMs: milliseconds(variable('COGNISYNC_REQUEST_TIMEOUT_MS'), 60_000),
     // 0 is a choice here (cut the connections at once), not a mistake.
     shutdownGraceMs: milliseconds(variable('COGNISYNC_SHUTDOWN_GRACE_MS'), 10_000, 0),
-    corsOrigins: (env.COGNISYNC_CORS_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean),
+    corsOrigins: corsOrigins(variable('COGNISYNC_CORS_ORIGINS')),
     metricsEnabled,
     oidcClientIds: oidcClientIds(variable('COGNISYNC_OIDC_CLIENT_IDS')),
-    vapidSubject: variable('COGNISYNC_VAPID_SUBJECT')?.text ?? 'mailto:cognisync@localhost',
+    vapidSubject: vapidSubject(variable('COGNISYNC_VAPID_SUBJECT')),
     limits: limitsFromEnv(env),
   };
 }

@@ -45,6 +45,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const logFlusher = setInterval(() => logger.flush(), 1000).unref();
   const flushLogAtExit = () => logDestination.flushSync();
   process.on('exit', flushLogAtExit);
+  // Node's warnings (the AWS SDK clients' NodeVersionSupportWarning when an integration starts, deprecations) join the
+  // log as JSON lines, instead of node's multi-line text in the middle of a JSON log.
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => logger.warn({ warning: warning.name, code: (warning as { code?: string }).code, message: warning.message }, 'process warning'));
   const store = await openStore(config, {
     // Only message and code: the driver attaches its whole client object to these errors.
     onBackgroundError: (error) => logger.warn({ error: error.message, code: (error as { code?: string }).code }, 'database connection lost; the pool reconnects'),

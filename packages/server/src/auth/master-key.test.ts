@@ -1,7 +1,7 @@
 // The master key file: created once, durably (fsynced, then linked into place), and the same on every later load.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -31,6 +31,19 @@ test('the key reaches the disk before it is used: the file and its directory are
     const calls = traced.stderr.split('\n').filter((line) => /fsync\(|link(at)?\(/.test(line));
     assert.ok(calls.filter((line) => line.includes('fsync(')).length >= 2, calls.join('\n'));
     assert.ok(calls.some((line) => line.includes('master.key"')), calls.join('\n'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('COGNISYNC_MASTER_KEY=base64:<the file> is the file\'s key; any other value is hashed', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cognisync-master-key-'));
+  try {
+    const fromFile = loadMasterKey(dir, undefined);
+    const content = readFileSync(join(dir, 'master.key'), 'utf8');
+    assert.deepEqual(loadMasterKey(join(dir, 'elsewhere'), `base64:${content}`), fromFile);
+    assert.notDeepEqual(loadMasterKey(join(dir, 'elsewhere'), content), fromFile, 'without the prefix the text is hashed (as ever)');
+    assert.throws(() => loadMasterKey(dir, 'base64:c2hvcnQ='), /32 bytes in base64/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -4,11 +4,22 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
+/** COGNISYNC_MASTER_KEY's prefix for a master.key file's content (`base64:$(cat data/master.key)`). */
+const FILE_KEY_PREFIX = 'base64:';
+
 /**
- * COGNISYNC_MASTER_KEY when set (any string; every process sharing a database must use the same one),
- * else `<dataDir>/master.key`, created on first start with mode 0600.
+ * COGNISYNC_MASTER_KEY when set (any string, hashed to the key; every process sharing a database must use the same
+ * one; or `base64:` and a master.key file's content, taken as it is), else `<dataDir>/master.key`, created on first
+ * start with mode 0600.
  */
 export function loadMasterKey(dataDir: string, fromEnv: string | undefined): Buffer {
+  if (fromEnv?.startsWith(FILE_KEY_PREFIX)) {
+    // A master.key file's content, given as the variable: the same key, so a deployment that began with the file (the
+    // default) can move to the variable, as several processes on one PostgreSQL database need.
+    const key = Buffer.from(fromEnv.slice(FILE_KEY_PREFIX.length).trim(), 'base64');
+    if (key.length !== 32) throw new Error(`COGNISYNC_MASTER_KEY=${FILE_KEY_PREFIX}… must hold a master.key file's content: 32 bytes in base64`);
+    return key;
+  }
   if (fromEnv) return createHash('sha256').update(fromEnv).digest();
   const file = join(dataDir, 'master.key');
   if (!existsSync(file)) {

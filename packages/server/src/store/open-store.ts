@@ -14,7 +14,7 @@ export interface OpenStoreEvents {
 
 export async function openStore(config: Config, events: OpenStoreEvents = {}): Promise<Store> {
   if (config.databaseUrl) {
-    if (!/^postgres(ql)?:\/\//.test(config.databaseUrl)) throw new Error('--database-url must be a postgres:// or postgresql:// URL');
+    if (!/^postgres(ql)?:\/\//.test(config.databaseUrl)) throw new Error(`--database-url (or DATABASE_URL) must be a postgres:// or postgresql:// URL, got '${config.databaseUrl.replace(/:[^:@/]*@/, ':***@')}'`);
     const store = new PostgresStore({ connectionString: config.databaseUrl, maxConnections: config.databaseMaxConnections, queryTimeoutMs: config.databaseQueryTimeoutMs, ...events });
     try {
       await store.migrate();

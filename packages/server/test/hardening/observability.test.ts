@@ -274,6 +274,25 @@ describe('logs', () => {
     assert.equal(entry.caller, 'developer');
   });
 
+  test('stderr is JSON lines only, also when an integration\'s AWS SDK client warns (NodeVersionSupportWarning on node 20)', async () => {
+    // A Lambda endpoint nobody listens on: the SyncTrigger's client is created (and warns), then the call fails.
+    const own = await startServer({ env: { COGNISYNC_LAMBDA_ENDPOINT: 'http://127.0.0.1:9', AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'us-east-1' } });
+    try {
+      const poolId = (await identityClient(own.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'warnings', AllowUnauthenticatedIdentities: true }))).IdentityPoolId!;
+      await syncClient(own.endpoint).send(new SetCognitoEventsCommand({ IdentityPoolId: poolId, Events: { SyncTrigger: 'arn:aws:lambda:us-east-1:123456789012:function:f' } }));
+      const user = await identityCredentials(own.endpoint, poolId);
+      const key = { IdentityPoolId: poolId, IdentityId: user.identityId, DatasetName: 'd' };
+      const client = syncClient(own.endpoint, user.credentials);
+      const { SyncSessionToken } = await client.send(new ListRecordsCommand(key));
+      await rejection(() => client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }] })));
+    } finally {
+      await own.stop();
+    }
+    const lines = own.stderr().split('\n').filter((line) => line.trim() !== '');
+    for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `not JSON: ${line}`);
+    assert.ok(lines.some((line) => line.includes('"msg":"process warning"') && line.includes('NodeVersionSupportWarning')), 'the SDK\'s warning is a log line');
+  });
+
   test('a graceful stop (SIGTERM) writes out every request line still waiting in the log buffer', async () => {
     const own = await startServer({ env: { COGNISYNC_LOG_LEVEL: 'info' } });
     let code: number | null;

@@ -32,6 +32,10 @@ test('migrate creates the schema and is idempotent', async () => {
     const marked = await cognisync('mark-restored', '--data-dir', dataDir);
     assert.equal(marked.code, 0, marked.stderr);
     assert.equal(marked.stdout, 'cognisync: marked 0 datasets as restored\n');
+    // A mistyped data dir is refused, not marked as an empty new database.
+    const typo = await cognisync('mark-restored', '--data-dir', join(dataDir, 'typo'));
+    assert.equal(typo.code, 1);
+    assert.equal(typo.stderr, `cognisync: no database at ${join(dataDir, 'typo', 'cognisync.db')}\n`);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

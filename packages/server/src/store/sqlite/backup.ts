@@ -1,6 +1,7 @@
 // `cognisync backup`: a consistent copy of a live SQLite database through SQLite's online backup API
 // (the server may keep running), marked as restored (core/restore.ts) so that it is ready to be one. PostgreSQL
-// deployments use pg_dump, then `cognisync mark-restored` after pg_restore.
+// deployments use pg_dump and pg_restore (the restore is found at the next start; `cognisync mark-restored` after
+// a --data-only one).
 import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -10,7 +11,7 @@ import { SqliteStore } from './sqlite-store.js';
 export async function backupSqlite(config: Config, destination: string): Promise<number> {
   if (config.databaseUrl) {
     throw new Error(
-      `cognisync backup copies the SQLite store; for PostgreSQL use: pg_dump --format=custom --file=${destination} '${config.databaseUrl.replace(/:[^:@/]*@/, ':***@')}' (and after pg_restore: cognisync mark-restored)`,
+      `cognisync backup copies the SQLite store; for PostgreSQL use: pg_dump --format=custom --file=${destination} '${config.databaseUrl.replace(/:[^:@/]*@/, ':***@')}' (a pg_restore into a new database or with --clean is found and marked at the next start; after a --data-only restore run cognisync mark-restored)`,
     );
   }
   const source = join(config.dataDir, 'cognisync.db');

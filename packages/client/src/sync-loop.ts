@@ -213,24 +213,19 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
 
   const dataset = async () => (await store.getDataset(identityId, datasetName)) ?? undefined;
   /**
-   * After a pull from 0, which returns every record the server has (its removals too): the records this device holds
-   * at a count (> 0) that the server no longer has are brought in line with it, without a question to the app. The
-   * dataset was deleted since (and maybe created again), which only a pull from the device's count is told (then
-   * onDatasetDeleted decides): a forced pull is not, nor a device whose count was never stored (a sync cut between
-   * its push and the pull after it), nor one whose store an earlier client left a key at a count the server never
-   * stored (a key a SyncTrigger function dropped). Such a record that is not a local change goes, as on the server;
-   * a local change becomes a new key (SyncCount 0), so it is pushed rather than refused with a conflict at every sync,
-   * and no edit is lost. False when the commit raced a local write (pull again).
+   * After a pull from 0, which returns every record the server has (its removals too): whether this device holds a
+   * record at a count the server no longer has, absent there or there at a lower count. The server lost that history:
+   * the dataset was deleted (and maybe created again), or restored from a backup, since. Only a pull from the device's
+   * count is told so (DatasetDeletedAfterRequestedSyncCount); a forced pull is not, nor a device whose count was never
+   * stored (a sync cut between its push and the pull after it). So the sync goes through onDatasetDeleted as for a
+   * deletion it is told of. Left alone, such records stayed on the device for good, differing from the server's, and
+   * an edit of one was refused with a conflict at every sync. The device never keeps a key at a count the server did
+   * not store (ACKNOWLEDGE drops a new key a SyncTrigger function dropped, and keeps no answered removal of a key it
+   * does not hold), so this does not mistake a healthy dataset for a deleted one.
    */
-  const settleRecordsGoneFromServer = async (from: PulledChanges): Promise<boolean> => {
-    const present = new Set(from.records.map((r) => r.key));
-    const gone = (await store.listRecords(identityId, datasetName)).filter((r) => r.syncCount > 0 && !present.has(r.key));
-    if (gone.length === 0) return true;
-    const remove = gone.filter((r) => !r.modified).map((r) => r.key);
-    const put = gone.filter((r) => r.modified).map((r) => ({ ...r, syncCount: 0, pushing: null }));
-    const committed = await store.commit({ datasets: [{ identityId, datasetName, expect: gone.map((r) => ({ key: r.key, record: r })), remove, put }] });
-    if (committed) for (const key of remove) if (gone.find((r) => r.key === key)?.value !== null) changed.add(key);
-    return committed;
+  const lostHistory = async (from: PulledChanges) => {
+    const remote = new Map(from.records.map((r) => [r.key, r.syncCount]));
+    return (await store.listRecords(identityId, datasetName)).some((r) => r.syncCount > 0 && !(r.syncCount <= (remote.get(r.key) ?? 0)));
   };
   /** One more attempt after a jittered exponential pause, or SyncRetriesExhaustedError when none are left. */
   const backoff = async (error: ServiceError) => {
@@ -278,8 +273,8 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
         if (tokenReusable && pulled.datasetExists) ctx.recentTokens?.set(tokenKey, { token: pulled.syncSessionToken, at: tokenAt });
         else ctx.recentTokens?.delete(tokenKey);
         force = false;
-        if (since === 0 && !(await settleRecordsGoneFromServer(pulled))) break;
-        state = since > 0 && (pulled.datasetDeletedAfterRequestedSyncCount || !pulled.datasetExists) ? 'remoteDeleted' : 'hooks';
+        const deletedSince = since > 0 && (pulled.datasetDeletedAfterRequestedSyncCount || !pulled.datasetExists);
+        state = deletedSince || (since === 0 && (await lostHistory(pulled))) ? 'remoteDeleted' : 'hooks';
         break;
       }
 

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { DeleteDatasetCommand } from '@aws-sdk/client-cognito-sync';
 import { NetworkError } from '../src/errors.ts';
+import { MemoryStore } from '../src/stores/memory/memory-store.ts';
 import { SqliteStore } from '../src/stores/sqlite/sqlite-store.ts';
 import type { SynchronizeOptions } from '../src/sync-loop.ts';
 import { createPool, developerCredentials, developerWrite, device, serverValues, spyFetch, startServer, syncClient, type ServerProcess } from './support.ts';
@@ -126,11 +127,11 @@ describe('a response lost or aborted after the server committed the push', () =>
   });
 });
 
-describe('a remote deletion that a pull from 0 is not told about: the device follows the server without losing an edit', () => {
+describe('a remote deletion that a pull from 0 is not told about', () => {
   const deleteOnServer = (identityId: string, DatasetName: string) =>
     syncClient(server.endpoint).send(new DeleteDatasetCommand({ IdentityPoolId: poolId, IdentityId: identityId, DatasetName }));
 
-  test('a sync cut between its push and the pull after it, then a deletion elsewhere: the next sync pushes the edit instead of failing for good', async () => {
+  test('a sync cut between its push and the pull after it, then a deletion elsewhere: the next sync reports the deletion instead of failing for good', async () => {
     const identityId = await device(server, poolId).identityId();
     // The dataset's counter is past 0, so this device's first push is not acknowledged as count + 1 and pulls again.
     await developerWrite(server, poolId, identityId, 'n', 'other', '1');
@@ -150,16 +151,14 @@ describe('a remote deletion that a pull from 0 is not told about: the device fol
     assert.equal((await ds.metadata())?.lastSyncCount, 0, 'but the count was never stored');
     await deleteOnServer(identityId, 'n');
     await ds.put('a', '2');
-    // A pull from 0 is not told of the deletion: the device's edit of a record the server no longer has becomes a
-    // new key, without asking the app (and without a default that would drop the edit).
-    const asked: string[] = [];
-    const summary = await ds.synchronize({ onDatasetDeleted: (name) => (asked.push(name), true) });
-    assert.deepEqual(asked, []);
+    const kept: string[] = [];
+    const summary = await ds.synchronize({ onDatasetDeleted: (name) => (kept.push(name), false) });
+    assert.deepEqual(kept, ['n']);
     assert.equal(summary.pushed, 1);
     assert.deepEqual(await serverValues(server, poolId, identityId, 'n'), { a: '2' }, 'the edit reached the server');
   });
 
-  test('synchronize({ force: true }) after a deletion elsewhere drops the deleted records', async () => {
+  test('synchronize({ force: true }) after a deletion elsewhere reports it and drops the deleted records', async () => {
     const identityId = await device(server, poolId).identityId();
     await developerWrite(server, poolId, identityId, 'forced', 'x', '1');
     const b = device(server, poolId, { identityId, credentials: developerCredentials });
@@ -168,12 +167,27 @@ describe('a remote deletion that a pull from 0 is not told about: the device fol
     assert.deepEqual(await ds.getAll(), { x: '1' });
     await deleteOnServer(identityId, 'forced');
     const summary = await ds.synchronize({ force: true });
-    assert.deepEqual(summary.changedKeys, ['x']);
+    assert.equal(summary.datasetDeleted, true);
     assert.deepEqual(await ds.getAll(), {});
-    assert.equal(await ds.getRecord('x'), undefined);
     await developerWrite(server, poolId, identityId, 'forced', 'z', '3');
     await (await b.openOrCreateDataset('forced')).synchronize();
     assert.deepEqual(await (await b.openOrCreateDataset('forced')).getAll(), { z: '3' }, 'only what the dataset created again holds');
+  });
+
+  test('a forced pull finding a record at a lower count than this device\'s (history the server lost, as after a restore) goes through onDatasetDeleted', async () => {
+    const identityId = await device(server, poolId).identityId();
+    await developerWrite(server, poolId, identityId, 'rewound', 'a', 'server value');
+    const store = new MemoryStore();
+    const m = device(server, poolId, { identityId, credentials: developerCredentials, store });
+    const ds = await m.openOrCreateDataset('rewound');
+    await ds.synchronize();
+    // This device holds `a` from a later time the server no longer has (its count is past the server's).
+    const held = (await ds.getRecord('a'))!;
+    await store.commit({ datasets: [{ identityId, datasetName: 'rewound', expect: [{ key: 'a', record: held }], put: [{ ...held, value: 'lost value', syncCount: held.syncCount + 5 }] }] });
+    const asked: string[] = [];
+    await ds.synchronize({ force: true, onDatasetDeleted: (name) => (asked.push(name), true) });
+    assert.deepEqual(asked, ['rewound']);
+    assert.deepEqual(await ds.getAll(), { a: 'server value' }, 'the device follows the server');
   });
 
   test('a dataset deleted while its first pull reads its pages: nothing of the earlier pages is kept', async () => {

@@ -227,6 +227,18 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
     const remote = new Map(from.records.map((r) => [r.key, r.syncCount]));
     return (await store.listRecords(identityId, datasetName)).some((r) => r.syncCount > 0 && !(r.syncCount <= (remote.get(r.key) ?? 0)));
   };
+  /**
+   * Before lostHistory: a removal this device holds as synced for a key the server does not have says nothing of
+   * the dataset (both sides agree the key is absent) and goes, without a question. An earlier client kept such
+   * removals for keys a SyncTrigger function dropped; a deletion elsewhere leaves them too, and then re-putting the
+   * key would be refused at every sync. False when the commit raced a local write (pull again).
+   */
+  const dropRemovalsGoneFromServer = async (from: PulledChanges): Promise<boolean> => {
+    const present = new Set(from.records.map((r) => r.key));
+    const gone = (await store.listRecords(identityId, datasetName)).filter((r) => r.value === null && !r.modified && r.syncCount > 0 && !present.has(r.key));
+    if (gone.length === 0) return true;
+    return store.commit({ datasets: [{ identityId, datasetName, expect: gone.map((r) => ({ key: r.key, record: r })), remove: gone.map((r) => r.key) }] });
+  };
   /** One more attempt after a jittered exponential pause, or SyncRetriesExhaustedError when none are left. */
   const backoff = async (error: ServiceError) => {
     if (summary.attempts >= ctx.retry.maxAttempts) {
@@ -273,6 +285,7 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
         if (tokenReusable && pulled.datasetExists) ctx.recentTokens?.set(tokenKey, { token: pulled.syncSessionToken, at: tokenAt });
         else ctx.recentTokens?.delete(tokenKey);
         force = false;
+        if (since === 0 && !(await dropRemovalsGoneFromServer(pulled))) break;
         const deletedSince = since > 0 && (pulled.datasetDeletedAfterRequestedSyncCount || !pulled.datasetExists);
         state = deletedSince || (since === 0 && (await lostHistory(pulled))) ? 'remoteDeleted' : 'hooks';
         break;

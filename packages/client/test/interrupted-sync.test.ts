@@ -190,6 +190,23 @@ describe('a remote deletion that a pull from 0 is not told about', () => {
     assert.deepEqual(await ds.getAll(), { a: 'server value' }, 'the device follows the server');
   });
 
+  test('a removal held as synced for a key the server never had (left by an earlier client) goes without a question; an offline edit is pushed', async () => {
+    const identityId = await device(server, poolId).identityId();
+    await developerWrite(server, poolId, identityId, 'marked', 'a', '1');
+    const store = new MemoryStore();
+    const m = device(server, poolId, { identityId, credentials: developerCredentials, store });
+    const ds = await m.openOrCreateDataset('marked');
+    await ds.synchronize();
+    const marker = { key: 'dropped', value: null, syncCount: 2, modified: false, deviceLastModifiedDate: 1, lastModifiedDate: 1, lastModifiedBy: identityId, pushing: null };
+    await store.commit({ datasets: [{ identityId, datasetName: 'marked', expect: [{ key: 'dropped', record: undefined }], put: [marker] }] });
+    await ds.put('a', 'offline edit');
+    const asked: string[] = [];
+    await ds.synchronize({ force: true, onDatasetDeleted: (name) => (asked.push(name), true) });
+    assert.deepEqual(asked, []);
+    assert.equal(await ds.getRecord('dropped'), undefined);
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'marked'), { a: 'offline edit' });
+  });
+
   test('a dataset deleted while its first pull reads its pages: nothing of the earlier pages is kept', async () => {
     const identityId = await device(server, poolId).identityId();
     const writer = device(server, poolId, { identityId, credentials: developerCredentials });

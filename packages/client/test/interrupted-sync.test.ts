@@ -127,6 +127,16 @@ describe('a response lost or aborted after the server committed the push', () =>
   });
 });
 
+/** A device on a MemoryStore (to set its records by hand) that synced `datasetName`, which holds `a`. */
+async function syncedDataset(datasetName: string, value: string) {
+  const identityId = await device(server, poolId).identityId();
+  await developerWrite(server, poolId, identityId, datasetName, 'a', value);
+  const store = new MemoryStore();
+  const ds = await device(server, poolId, { identityId, credentials: developerCredentials, store }).openOrCreateDataset(datasetName);
+  await ds.synchronize();
+  return { identityId, store, ds };
+}
+
 describe('a remote deletion that a pull from 0 is not told about', () => {
   const deleteOnServer = (identityId: string, DatasetName: string) =>
     syncClient(server.endpoint).send(new DeleteDatasetCommand({ IdentityPoolId: poolId, IdentityId: identityId, DatasetName }));
@@ -175,12 +185,7 @@ describe('a remote deletion that a pull from 0 is not told about', () => {
   });
 
   test('a forced pull finding a record at a lower count than this device\'s (history the server lost, as after a restore) goes through onDatasetDeleted', async () => {
-    const identityId = await device(server, poolId).identityId();
-    await developerWrite(server, poolId, identityId, 'rewound', 'a', 'server value');
-    const store = new MemoryStore();
-    const m = device(server, poolId, { identityId, credentials: developerCredentials, store });
-    const ds = await m.openOrCreateDataset('rewound');
-    await ds.synchronize();
+    const { identityId, store, ds } = await syncedDataset('rewound', 'server value');
     // This device holds `a` from a later time the server no longer has (its count is past the server's).
     const held = (await ds.getRecord('a'))!;
     await store.commit({ datasets: [{ identityId, datasetName: 'rewound', expect: [{ key: 'a', record: held }], put: [{ ...held, value: 'lost value', syncCount: held.syncCount + 5 }] }] });
@@ -191,12 +196,7 @@ describe('a remote deletion that a pull from 0 is not told about', () => {
   });
 
   test('a removal held as synced for a key the server never had (left by an earlier client) goes without a question; an offline edit is pushed', async () => {
-    const identityId = await device(server, poolId).identityId();
-    await developerWrite(server, poolId, identityId, 'marked', 'a', '1');
-    const store = new MemoryStore();
-    const m = device(server, poolId, { identityId, credentials: developerCredentials, store });
-    const ds = await m.openOrCreateDataset('marked');
-    await ds.synchronize();
+    const { identityId, store, ds } = await syncedDataset('marked', '1');
     const marker = { key: 'dropped', value: null, syncCount: 2, modified: false, deviceLastModifiedDate: 1, lastModifiedDate: 1, lastModifiedBy: identityId, pushing: null };
     await store.commit({ datasets: [{ identityId, datasetName: 'marked', expect: [{ key: 'dropped', record: undefined }], put: [marker] }] });
     await ds.put('a', 'offline edit');

@@ -285,7 +285,9 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
         if (tokenReusable && pulled.datasetExists) ctx.recentTokens?.set(tokenKey, { token: pulled.syncSessionToken, at: tokenAt });
         else ctx.recentTokens?.delete(tokenKey);
         force = false;
-        if (since === 0 && !(await dropRemovalsGoneFromServer(pulled))) break;
+        // Only while the dataset exists: a copy holding nothing but removals of a dataset deleted elsewhere would
+        // otherwise lose the one sign of the deletion.
+        if (since === 0 && pulled.datasetExists && !(await dropRemovalsGoneFromServer(pulled))) break;
         const deletedSince = since > 0 && (pulled.datasetDeletedAfterRequestedSyncCount || !pulled.datasetExists);
         state = deletedSince || (since === 0 && (await lostHistory(pulled))) ? 'remoteDeleted' : 'hooks';
         break;

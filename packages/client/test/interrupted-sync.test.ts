@@ -207,6 +207,17 @@ describe('a remote deletion that a pull from 0 is not told about', () => {
     assert.deepEqual(await serverValues(server, poolId, identityId, 'marked'), { a: 'offline edit' });
   });
 
+  test('a forced pull of a copy holding only removals, of a dataset deleted elsewhere: the deletion is reported', async () => {
+    const { identityId, ds } = await syncedDataset('removed-only', 'v');
+    await ds.remove('a');
+    await ds.synchronize();
+    await syncClient(server.endpoint).send(new DeleteDatasetCommand({ IdentityPoolId: poolId, IdentityId: identityId, DatasetName: 'removed-only' }));
+    const asked: string[] = [];
+    const summary = await ds.synchronize({ force: true, onDatasetDeleted: (name) => (asked.push(name), true) });
+    assert.deepEqual(asked, ['removed-only']);
+    assert.equal(summary.datasetDeleted, true);
+  });
+
   test('a dataset deleted while its first pull reads its pages: nothing of the earlier pages is kept', async () => {
     const identityId = await device(server, poolId).identityId();
     const writer = device(server, poolId, { identityId, credentials: developerCredentials });

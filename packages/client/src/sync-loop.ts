@@ -213,31 +213,30 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
 
   const dataset = async () => (await store.getDataset(identityId, datasetName)) ?? undefined;
   /**
-   * After a pull from 0, which returns every record the server has (its removals too): whether this device holds a
-   * record at a count the server no longer has, absent there or there at a lower count. The server lost that history:
-   * the dataset was deleted (and maybe created again), or restored from a backup, since. Only a pull from the device's
-   * count is told so (DatasetDeletedAfterRequestedSyncCount); a forced pull is not, nor a device whose count was never
-   * stored (a sync cut between its push and the pull after it). So the sync goes through onDatasetDeleted as for a
-   * deletion it is told of. Left alone, such records stayed on the device for good, differing from the server's, and
-   * an edit of one was refused with a conflict at every sync. The device never keeps a key at a count the server did
-   * not store (ACKNOWLEDGE drops a new key a SyncTrigger function dropped, and keeps no answered removal of a key it
-   * does not hold), so this does not mistake a healthy dataset for a deleted one.
+   * After a pull from 0, which returns every record the server has (its removals too): 'lost' when this device holds
+   * a record at a count the server no longer has, absent there or there at a lower count. The server lost that
+   * history: the dataset was deleted (and maybe created again), or restored from a backup, since. Only a pull from
+   * the device's count is told so (DatasetDeletedAfterRequestedSyncCount); a forced pull is not, nor a device whose
+   * count was never stored (a sync cut between its push and the pull after it). So the sync goes through
+   * onDatasetDeleted as for a deletion it is told of. Left alone, such records stayed on the device for good,
+   * differing from the server's, and an edit of one was refused with a conflict at every sync. The device never keeps
+   * a key at a count the server did not store (ACKNOWLEDGE drops a new key a SyncTrigger function dropped, and keeps
+   * no answered removal of a key it does not hold), so this does not mistake a healthy dataset for a deleted one.
+   * First, while the dataset exists there, a removal held as synced for a key the server does not have goes without
+   * a question: both sides agree the key is absent (an earlier client kept such removals for keys a SyncTrigger
+   * function dropped; a deletion elsewhere leaves them too, and re-putting the key would be refused at every sync).
+   * Without the dataset, such removals are the one sign of its deletion and stay. 'raced' when that commit met a
+   * local write (pull again).
    */
-  const lostHistory = async (from: PulledChanges) => {
+  const checkFullPull = async (from: PulledChanges): Promise<'lost' | 'kept' | 'raced'> => {
     const remote = new Map(from.records.map((r) => [r.key, r.syncCount]));
-    return (await store.listRecords(identityId, datasetName)).some((r) => r.syncCount > 0 && !(r.syncCount <= (remote.get(r.key) ?? 0)));
-  };
-  /**
-   * Before lostHistory: a removal this device holds as synced for a key the server does not have says nothing of
-   * the dataset (both sides agree the key is absent) and goes, without a question. An earlier client kept such
-   * removals for keys a SyncTrigger function dropped; a deletion elsewhere leaves them too, and then re-putting the
-   * key would be refused at every sync. False when the commit raced a local write (pull again).
-   */
-  const dropRemovalsGoneFromServer = async (from: PulledChanges): Promise<boolean> => {
-    const present = new Set(from.records.map((r) => r.key));
-    const gone = (await store.listRecords(identityId, datasetName)).filter((r) => r.value === null && !r.modified && r.syncCount > 0 && !present.has(r.key));
-    if (gone.length === 0) return true;
-    return store.commit({ datasets: [{ identityId, datasetName, expect: gone.map((r) => ({ key: r.key, record: r })), remove: gone.map((r) => r.key) }] });
+    const stale = (await store.listRecords(identityId, datasetName)).filter((r) => r.syncCount > 0 && !(r.syncCount <= (remote.get(r.key) ?? 0)));
+    const dropped = from.datasetExists ? stale.filter((r) => r.value === null && !r.modified && !remote.has(r.key)) : [];
+    if (dropped.length > 0) {
+      const committed = await store.commit({ datasets: [{ identityId, datasetName, expect: dropped.map((r) => ({ key: r.key, record: r })), remove: dropped.map((r) => r.key) }] });
+      if (!committed) return 'raced';
+    }
+    return stale.length > dropped.length ? 'lost' : 'kept';
   };
   /** One more attempt after a jittered exponential pause, or SyncRetriesExhaustedError when none are left. */
   const backoff = async (error: ServiceError) => {
@@ -285,11 +284,10 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
         if (tokenReusable && pulled.datasetExists) ctx.recentTokens?.set(tokenKey, { token: pulled.syncSessionToken, at: tokenAt });
         else ctx.recentTokens?.delete(tokenKey);
         force = false;
-        // Only while the dataset exists: a copy holding nothing but removals of a dataset deleted elsewhere would
-        // otherwise lose the one sign of the deletion.
-        if (since === 0 && pulled.datasetExists && !(await dropRemovalsGoneFromServer(pulled))) break;
+        const fullPull = since === 0 ? await checkFullPull(pulled) : undefined;
+        if (fullPull === 'raced') break;
         const deletedSince = since > 0 && (pulled.datasetDeletedAfterRequestedSyncCount || !pulled.datasetExists);
-        state = deletedSince || (since === 0 && (await lostHistory(pulled))) ? 'remoteDeleted' : 'hooks';
+        state = deletedSince || fullPull === 'lost' ? 'remoteDeleted' : 'hooks';
         break;
       }
 

@@ -729,7 +729,7 @@ export class SqliteStore implements Store {
       identityPoolId: row.identity_pool_id,
       creationDate: row.creation_date,
       lastModifiedDate: row.last_modified_date,
-      logins: this.sql.identityLogins.all(row.identity_id).map((login) => ({ providerName: login.provider_name, userIdentifier: login.user_identifier })),
+      logins: this.loginsOf(row.identity_id),
       ...(row.inaccessible ? { inaccessible: true } : {}),
       ...(row.tokens_not_before ? { tokensNotBefore: row.tokens_not_before } : {}),
     };

@@ -356,6 +356,35 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     assert.deepEqual(await settings('-c plan_cache_mode=auto', ['plan_cache_mode']), ['auto']);
   });
 
+  test('ping (for /ready) fails on a read-only database (a standby) and while writes fail for the storage\'s sake, and passes again once a probe write commits', async () => {
+    const store = await freshStore();
+    const schema = `contract_${schemaCount}`;
+    const readOnlyUrl = new URL(database.url);
+    readOnlyUrl.searchParams.set('options', '-c default_transaction_read_only=on');
+    const readOnly = new PostgresStore({ connectionString: readOnlyUrl.toString(), schema, maxConnections: 1 });
+    const admin = new pg.Client({ connectionString: database.url, options: `-c search_path=${schema}` });
+    await admin.connect();
+    try {
+      assert.equal(await store.ping(), true);
+      assert.equal(await readOnly.ping(), false);
+      assert.ok(await readOnly.describeDataset({ identityPoolId: POOL, identityId: IDENTITY, datasetName: 'none' }) === undefined, 'reads still answer');
+
+      await write(store, 'ready', [put('a', '1')]);
+      // What a full disk does to every write (SQLSTATE 53100), while reads go on.
+      await admin.query(`CREATE FUNCTION refuse_writes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = '53100'; END $$`);
+      for (const table of ['records', 'settings']) await admin.query(`CREATE TRIGGER refuse_writes BEFORE INSERT OR UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION refuse_writes()`);
+      assert.equal(await store.ping(), true, 'nothing has failed yet: no probe write');
+      await assert.rejects(write(store, 'ready', [put('b', '2')]));
+      assert.equal(await store.ping(), false);
+      for (const table of ['records', 'settings']) await admin.query(`DROP TRIGGER refuse_writes ON ${table}`);
+      assert.equal(await store.ping(), true);
+      assert.equal((await admin.query("SELECT count(*)::int AS n FROM settings WHERE name = 'write-probe'")).rows[0].n, 1);
+    } finally {
+      await admin.end();
+      await Promise.all([store.close(), readOnly.close()]);
+    }
+  });
+
   test('an unreachable database answers InternalErrorException, not a crash', async () => {
     const store = new PostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/none' });
     await assert.rejects(store.describeDataset({ identityPoolId: 'p', identityId: 'i', datasetName: 'd' }), { name: 'InternalErrorException' });

@@ -29,6 +29,7 @@ import type {
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting, type RestoredSpan } from '../store.js';
 import { postgresMigrations } from './migrations.js';
+import { postgresRefusesWrites, WRITE_PROBE_SETTING, WriteHealth } from '../write-health.js';
 import { toDataset, toIssuedCredentials, toPool, toRecord, toSettings, type DatasetRow, type IssuedCredentialsRow, type PoolRow, type RecordRow } from '../rows.js';
 
 export interface PostgresStoreOptions {
@@ -570,6 +571,11 @@ export class PostgresStore implements Store {
     maxBatchSize: MAX_WRITES_PER_STATEMENT,
   });
 
+  /** Whether writes still commit, for ping (see write-health.ts); its probe stores the time of the last one. */
+  private readonly writeHealth = new WriteHealth(postgresRefusesWrites, () =>
+    this.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value', [WRITE_PROBE_SETTING, String(Date.now())]),
+  );
+
   constructor(options: PostgresStoreOptions) {
     this.connectionString = options.connectionString;
     this.onMarkedRestored = options.onMarkedRestored;
@@ -645,7 +651,7 @@ export class PostgresStore implements Store {
         }
       });
     } catch (error) {
-      throw toServiceError(error);
+      throw this.failed(error);
     }
   }
 
@@ -653,7 +659,7 @@ export class PostgresStore implements Store {
     try {
       return (await run<R>(on, sql, params)).rows;
     } catch (error) {
-      throw toServiceError(error);
+      throw this.failed(error);
     }
   }
 
@@ -734,7 +740,7 @@ export class PostgresStore implements Store {
     try {
       return (await this.pool.query(withReadTimeout(MARK_RESTORED, [RESTORE_SYNC_COUNT_GAP, now, RESTORED_SETTING]))).rowCount ?? 0;
     } catch (error) {
-      throw toServiceError(error);
+      throw this.failed(error);
     }
   }
 
@@ -743,13 +749,24 @@ export class PostgresStore implements Store {
     if (!(await settlesInTime(this.pool.end()))) for (const client of this.connections) client.connection.stream.destroy();
   }
 
+  /**
+   * Ready when the database answers and takes writes: not a standby or a read-only database (after a failover the
+   * URL may lead to one; every write would fail with 25006), and, after a write failed for the storage's sake, when a
+   * probe write commits (write-health.ts).
+   */
   async ping(): Promise<boolean> {
     try {
-      await this.pool.query('SELECT 1');
-      return true;
+      const { rows } = await this.pool.query<{ writable: boolean }>("SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off' AS writable");
+      return rows[0]?.writable === true && (await this.writeHealth.canWrite());
     } catch {
       return false;
     }
+  }
+
+  /** An error of a store call as the AWS error it stands for, noted first if it says writes are refused. */
+  private failed(error: unknown): unknown {
+    this.writeHealth.failed(error);
+    return toServiceError(error);
   }
 
   async getOrCreateSetting(name: string, value: string): Promise<string> {
@@ -978,7 +995,7 @@ export class PostgresStore implements Store {
       }
       return this.published(request, await this.transaction((client) => this.updateRecordsLocked(client, request)));
     } catch (error) {
-      throw toServiceError(error);
+      throw this.failed(error);
     } finally {
       this.activeWrites--;
     }
@@ -1411,7 +1428,7 @@ export class PostgresStore implements Store {
     try {
       await this.insertOutbox(this.pool, entries, now); // one statement: atomic without a transaction
     } catch (error) {
-      throw toServiceError(error);
+      throw this.failed(error);
     }
   }
 

@@ -240,6 +240,34 @@ describe('SqliteStore on a file', () => {
     await reopened.close();
   });
 
+  test('ping (for /ready) fails while the file refuses writes and reads still answer, and passes again once a probe write commits; a refused request alone changes nothing', async () => {
+    const store = new SqliteStore({ filename: join(dir, 'refusing.db') });
+    await store.migrate();
+    const db = (store as unknown as { db: Database.Database }).db;
+    const probes = () => db.prepare("SELECT count(*) AS n FROM settings WHERE name = 'write-probe'").get() as { n: number };
+    const update = (k: string, syncCount = 0) =>
+      store.updateRecords({ ...key, datasetName: 'ready', patches: [{ op: 'replace', key: k, value: 'v', syncCount }], now: 1000, modifiedBy: 'test', limits: { ...defaultLimits } });
+    try {
+      await update('a');
+      // A conflict is the request's fault, not the storage's: no probe write follows it.
+      await assert.rejects(update('a', 0), { name: 'ResourceConflictException' });
+      assert.equal(await store.ping(), true);
+      assert.deepEqual(probes(), { n: 0 });
+      // What a read-only filesystem or a full disk does to writes, while reads go on (SQLITE_READONLY).
+      db.pragma('query_only = ON');
+      await assert.rejects(update('b'), { code: 'SQLITE_READONLY' });
+      assert.equal((await store.describeDataset({ ...key, datasetName: 'ready' }))?.syncCount, 1);
+      assert.equal(await store.ping(), false);
+      assert.equal(await store.ping(), false);
+      db.pragma('query_only = OFF');
+      assert.equal(await store.ping(), true);
+      assert.deepEqual(probes(), { n: 1 });
+      assert.equal((await update('b')).dataset.syncCount, 2);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('a write asked for as soon as the one before it is answered is committed too', { timeout: 5_000 }, async () => {
     const store = new SqliteStore({ filename: join(dir, 'chained.db') });
     await store.migrate();

@@ -22,6 +22,7 @@ import type {
 import { EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting } from '../store.js';
 import { migrationSql, sqliteMigrations } from './migrations.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
+import { sqliteRefusesWrites, WRITE_PROBE_SETTING, WriteHealth } from '../write-health.js';
 import { toDataset, toIssuedCredentials, toPool, toSettings, type DatasetRow, type IssuedCredentialsRow, type PoolRow } from '../rows.js';
 
 export interface SqliteStoreOptions {
@@ -144,6 +145,8 @@ export class SqliteStore implements Store {
   private queuedWrites: Array<{ fn: () => unknown; size: number; resolve: (value: unknown) => void; reject: (error: unknown) => void }> = [];
   /** Set while commitQueued() runs; close() waits for it. */
   private committing: Promise<void> | undefined;
+  /** Whether writes still commit, for ping (see write-health.ts); its probe stores the time of the last one. */
+  private readonly writeHealth = new WriteHealth(sqliteRefusesWrites, () => this.write(() => this.sql.putSetting.run(WRITE_PROBE_SETTING, String(Date.now()))));
 
   constructor(options: SqliteStoreOptions) {
     const synchronous = options.synchronous ?? 'NORMAL';
@@ -178,6 +181,7 @@ export class SqliteStore implements Store {
     return {
       getSetting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE name = ?'),
       insertSetting: db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'),
+      putSetting: db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value'),
       countPools: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM identity_pools'),
       insertPool: db.prepare('INSERT INTO identity_pools (identity_pool_id, identity_pool_name, description, creation_date, last_modified_date) VALUES (?, ?, ?, ?, ?)'),
       getPool: db.prepare<[string], PoolRow>('SELECT * FROM identity_pools WHERE identity_pool_id = ?'),
@@ -389,6 +393,7 @@ export class SqliteStore implements Store {
               // A transaction function called inside a transaction runs in a savepoint.
               outcomes.push({ ok: true, value: this.inTransaction(write.fn) });
             } catch (error) {
+              this.writeHealth.failed(error);
               outcomes.push({ ok: false, error });
             }
           }
@@ -396,6 +401,7 @@ export class SqliteStore implements Store {
       }
     } catch (error) {
       // Nothing was committed (BEGIN or COMMIT failed, or the lone write threw): every write of the batch fails.
+      this.writeHealth.failed(error);
       for (const write of batch) write.reject(error);
       return;
     }
@@ -414,7 +420,7 @@ export class SqliteStore implements Store {
 
   async markRestored(now: number): Promise<number> {
     return this.write(() => {
-      this.db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(RESTORED_SETTING, String(now));
+      this.sql.putSetting.run(RESTORED_SETTING, String(now));
       return this.db.prepare(MARK_RESTORED).run({ gap: RESTORE_SYNC_COUNT_GAP, now }).changes;
     });
   }
@@ -427,10 +433,11 @@ export class SqliteStore implements Store {
     if (this.lock?.open) this.lock.close();
   }
 
+  /** Ready when the database answers and, after a write failed for the storage's sake, a probe write commits (write-health.ts). */
   async ping(): Promise<boolean> {
     try {
       this.db.prepare('SELECT 1').get();
-      return true;
+      return await this.writeHealth.canWrite();
     } catch {
       return false;
     }

@@ -117,7 +117,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
     },
   );
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    // node's own message (`getaddrinfo ENOTFOUND x`, `listen EADDRINUSE`) names neither the setting nor, for a host
+    // name, the port.
+    server.once('error', (error) => reject(new Error(`cannot listen on ${config.host}:${config.port} (--host or HOST, --port or PORT): ${error.message}`, { cause: error })));
     server.listen(config.port, config.host, () => resolve());
   });
   const address = server.address() as AddressInfo;

@@ -66,6 +66,15 @@ test('bad commands and options fail with a clear message and a non-zero exit', a
   assert.equal(unreachable.code, 1);
   assert.match(unreachable.stderr, /cannot use the database at postgres:\/\/user:\*\*\*@127\.0\.0\.1:1\/x: .*ECONNREFUSED/);
   assert.doesNotMatch(unreachable.stderr, /hunter2/);
+  // An address that cannot be listened on names the settings that chose it (node's own message names neither).
+  const dataDir = mkdtempSync(join(tmpdir(), 'cognisync-cli-'));
+  try {
+    const badHost = await cognisync('serve', '--port', '0', '--host', 'no-such-host.invalid', '--data-dir', dataDir);
+    assert.equal(badHost.code, 1);
+    assert.match(badHost.stderr, /^cognisync: cannot listen on no-such-host\.invalid:0 \(--host or HOST, --port or PORT\): getaddrinfo [A-Z_]+ no-such-host\.invalid$/m);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
 
 test('--help after any command prints the usage and exits 0; backup takes --out=FILE too', async () => {

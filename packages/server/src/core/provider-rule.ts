@@ -1,7 +1,7 @@
 // The rule every link and merge of logins keeps: an identity holds at most one user of each provider but the pool's
 // developer provider (several developer users may share an identity, as LookupDeveloperIdentity lists). Pure: the
 // stores apply it inside their writes, GetId to the whole of a request before its first merge.
-import type { Login, ProviderRule } from '../store/store.js';
+import type { LinkExpectation, Login, ProviderRule } from '../store/store.js';
 
 /**
  * The provider of one of `adding` that `held` has another user of, if any. Only what is added is checked: an
@@ -14,8 +14,12 @@ export function providerClash(held: readonly Login[], adding: readonly Login[], 
   return clash?.providerName;
 }
 
-/** Whether `held` has a login that is neither in `expected` nor in `adding` (the identity changed since it was read). */
-export function holdsMoreThan(held: readonly Login[], expected: readonly Login[], adding: readonly Login[]): boolean {
+/**
+ * Whether an identity holding `held` now is no longer as its caller read it (LinkExpectation): it holds a login
+ * beyond `holdsOnly` and `adding`, or has lost one of `stillHolds`.
+ */
+export function changedSinceRead(held: readonly Login[], expect: LinkExpectation, adding: readonly Login[]): boolean {
   const same = (a: Login) => (b: Login) => a.providerName === b.providerName && a.userIdentifier === b.userIdentifier;
-  return held.some((login) => !expected.some(same(login)) && !adding.some(same(login)));
+  if (expect.holdsOnly && held.some((login) => !expect.holdsOnly!.some(same(login)) && !adding.some(same(login)))) return true;
+  return expect.stillHolds?.some((login) => !held.some(same(login))) ?? false;
 }

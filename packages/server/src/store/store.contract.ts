@@ -958,19 +958,32 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(await store.findIdentityByLogin(POOL, login('provider-a', 'dev-3')), IDENTITY);
       });
 
-      storeTest('linkLogins with expectHeld links only while the identity holds nothing beyond what the caller read', async (store) => {
+      storeTest('linkLogins with holdsOnly links only while the identity holds nothing beyond what the caller read', async (store) => {
         await store.createIdentityPool(poolRecord(POOL), 10);
         await store.createIdentity(identityRecord(IDENTITY));
         const alice = login('oidc.example', 'alice');
         const mallory = login('other.example', 'mallory');
         // Two users read the guest with no login; the first links, the second finds it taken.
-        assert.equal(await store.linkLogins(POOL, IDENTITY, [alice], T0 + 10, RULE, []), undefined);
-        assert.deepEqual(await store.linkLogins(POOL, IDENTITY, [mallory], T0 + 20, RULE, []), { changedMeanwhile: true });
+        assert.equal(await store.linkLogins(POOL, IDENTITY, [alice], T0 + 10, RULE, { holdsOnly: [] }), undefined);
+        assert.deepEqual(await store.linkLogins(POOL, IDENTITY, [mallory], T0 + 20, RULE, { holdsOnly: [] }), { changedMeanwhile: true });
         assert.equal(await store.findIdentityByLogin(POOL, mallory), undefined);
         // Linking again what it holds, or with what it holds expected, is fine.
-        assert.equal(await store.linkLogins(POOL, IDENTITY, [alice], T0 + 30, RULE, []), undefined);
-        assert.equal(await store.linkLogins(POOL, IDENTITY, [mallory], T0 + 30, RULE, [alice]), undefined);
+        assert.equal(await store.linkLogins(POOL, IDENTITY, [alice], T0 + 30, RULE, { holdsOnly: [] }), undefined);
+        assert.equal(await store.linkLogins(POOL, IDENTITY, [mallory], T0 + 30, RULE, { holdsOnly: [alice] }), undefined);
         assert.equal(await store.findIdentityByLogin(POOL, mallory), IDENTITY);
+      });
+
+      storeTest('linkLogins with stillHolds does not link a login back that was unlinked since the caller found the identity by it', async (store) => {
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        const user = login('provider-a', 'user-1');
+        await store.createIdentity(identityRecord(IDENTITY, [user]));
+        assert.equal(await store.linkLogins(POOL, IDENTITY, [user], T0 + 10, RULE, { stillHolds: [user] }), undefined);
+        assert.equal(await store.unlinkLogins(IDENTITY, 'provider-a', 'user-1', T0 + 20), 1);
+        assert.deepEqual(await store.linkLogins(POOL, IDENTITY, [user], T0 + 30, RULE, { stillHolds: [user] }), { changedMeanwhile: true });
+        assert.equal(await store.findIdentityByLogin(POOL, user), undefined);
+        // Without the expectation (a caller naming the identity), it is linked again.
+        assert.equal(await store.linkLogins(POOL, IDENTITY, [user], T0 + 40, RULE), undefined);
+        assert.equal(await store.findIdentityByLogin(POOL, user), IDENTITY);
       });
 
       storeTest('mergeIdentities with an identity deleted meanwhile: ResourceNotFoundException, the other left as it was', async (store) => {

@@ -246,10 +246,24 @@ export interface LoginOwnedElsewhere {
 
 /**
  * Why linking logins was refused: one belongs to another identity of the pool (`ownedBy`), or the identity already
- * holds another user of its provider (`providerInUse`; see ProviderRule), or holds a login beyond those the caller
- * read it with (`changedMeanwhile`; see linkLogins' `expectHeld`).
+ * holds another user of its provider (`providerInUse`; see ProviderRule), or is no longer as the caller read it
+ * (`changedMeanwhile`; see LinkExpectation).
  */
 export type LinkRefusal = LoginOwnedElsewhere | { providerInUse: string } | { changedMeanwhile: true };
+
+/** What the caller of linkLogins read the identity to hold; a link to an identity that changed since is refused. */
+export interface LinkExpectation {
+  /**
+   * The identity holds no login beyond these and those being linked: a guest identity read with no login is still
+   * one when a user's login is linked to it, not another user's by then.
+   */
+  holdsOnly?: readonly Login[];
+  /**
+   * The identity still holds these logins (read as their owner): a login unlinked meanwhile (UnlinkIdentity,
+   * UnlinkDeveloperIdentity) must not be linked back by a sign-in that found it there a moment before.
+   */
+  stillHolds?: readonly Login[];
+}
 
 /**
  * The rule every link and merge keeps, inside its own transaction: an identity holds at most one user of each
@@ -338,12 +352,11 @@ export interface Store {
   /**
    * Links logins to an identity (which makes an inaccessible one accessible again), all or none: those already linked
    * to it are left as they are; when one belongs to another identity of the pool, or would be a second user of a
-   * provider on the identity (ProviderRule), nothing is linked and the refusal says why. With `expectHeld`, the
-   * identity must hold no login beyond those and `logins` (`changedMeanwhile` otherwise): a guest identity read with
-   * no login is still one when a user's login is linked to it, not another user's by then. ResourceNotFoundException
-   * when the identity no longer exists (deleted since it was read).
+   * provider on the identity (ProviderRule), nothing is linked and the refusal says why; so is one to an identity no
+   * longer as `expect` says the caller read it (`changedMeanwhile`). ResourceNotFoundException when the identity no
+   * longer exists (deleted since it was read).
    */
-  linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number, rule: ProviderRule, expectHeld?: readonly Login[]): Promise<LinkRefusal | undefined>;
+  linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number, rule: ProviderRule, expect?: LinkExpectation): Promise<LinkRefusal | undefined>;
   /**
    * Unlinks the identity's logins of a provider (only `userIdentifier`'s when given); returns how many went. Removing
    * its last login makes the identity inaccessible and revokes its issued credentials, in the same transaction.

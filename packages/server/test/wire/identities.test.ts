@@ -261,6 +261,30 @@ describe('developer-authenticated identities', () => {
     }
   });
 
+  test('a developer user unlinked while signing in is never linked back to the identity it was unlinked from', async () => {
+    const poolId = await createPool({ DeveloperProviderName: 'login.example' });
+    const anomalies: number[] = [];
+    for (let round = 0; round < 24; round++) {
+      const user = `leaving-${round}`;
+      const first = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': user } }));
+      const [signIn] = await Promise.all([
+        identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': user } })),
+        identity().send(new UnlinkDeveloperIdentityCommand({ IdentityId: first.IdentityId!, IdentityPoolId: poolId, DeveloperProviderName: 'login.example', DeveloperUserIdentifier: user })),
+      ]);
+      // Either the sign-in came first (its identity is the old one, and the unlink then took the user off it) or the
+      // unlink did (the sign-in registered the user anew). Never both: the old identity, and the user still on it.
+      const owner = await identity()
+        .send(new LookupDeveloperIdentityCommand({ IdentityPoolId: poolId, DeveloperUserIdentifier: user }))
+        .then((found) => found.IdentityId, (error: Error) => (error.name === 'ResourceNotFoundException' ? undefined : Promise.reject(error)));
+      if (signIn.IdentityId === first.IdentityId) {
+        if (owner !== undefined) anomalies.push(round);
+      } else {
+        assert.equal(owner, signIn.IdentityId, `round ${round}: the user is on the identity its sign-in answered`);
+      }
+    }
+    assert.deepEqual(anomalies, [], 'rounds where the user was linked back to the identity it was unlinked from');
+  });
+
   test('LookupDeveloperIdentity with an IdentityId and a DeveloperUserIdentifier of another identity → ResourceConflictException', async () => {
     const poolId = await createPool({ DeveloperProviderName: 'login.example' });
     const a = await identity().send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: poolId, Logins: { 'login.example': 'user-a' } }));

@@ -82,8 +82,10 @@ async function resolveLogins(store: Store, pool: IdentityPoolRecord, logins: rea
     held.push(...adding);
   }
   for (const other of others) await store.mergeIdentities(identityPoolId, other.identityId, destination!.identityId, now, rule);
-  // The identity must hold nothing beyond what was read and merged: a guest that a user signed in on meanwhile is theirs.
-  const refused = await store.linkLogins(identityPoolId, destination!.identityId, linkable, now, rule, held);
+  // The identity must hold nothing beyond what was read and merged (a guest that a user signed in on meanwhile is
+  // theirs), and still hold the logins it was found by (one unlinked meanwhile is not linked back).
+  const foundBy = linkable.filter((login) => destination!.logins.some((l) => l.providerName === login.providerName && l.userIdentifier === login.userIdentifier));
+  const refused = await store.linkLogins(identityPoolId, destination!.identityId, linkable, now, rule, { holdsOnly: held, stillHolds: foundBy });
   if (refused && 'providerInUse' in refused) throw twoUsersOf(refused.providerInUse);
   return refused ? undefined : destination!.identityId;
 }

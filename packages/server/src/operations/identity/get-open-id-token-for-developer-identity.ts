@@ -66,8 +66,14 @@ async function registerUser(store: Store, pool: IdentityPoolRecord, identityId: 
       try {
         const identity = await requirePoolIdentity(store, pool, target);
         if (owner && owner !== identity.identityId) throw alreadyRegistered(owner);
-        const refused = await store.linkLogins(pool.identityPoolId, identity.identityId, logins, now, providerRule(pool));
+        // Found as the user's, the identity must still hold the user: an UnlinkDeveloperIdentity meanwhile is not undone
+        // (the user is then registered anew). Named by the caller, it is linked whatever it held.
+        const refused = await store.linkLogins(pool.identityPoolId, identity.identityId, logins, now, providerRule(pool), identityId === undefined ? { stillHolds: [developerLogin] } : undefined);
         if (refused && 'providerInUse' in refused) throw twoUsersOf(refused.providerInUse);
+        if (refused && 'changedMeanwhile' in refused) {
+          if (attempt < 3) continue;
+          throw new DeveloperUserAlreadyRegisteredException(`Developer user '${developerLogin.userIdentifier}' was unlinked while this request registered it; retry it.`);
+        }
         if (refused && 'ownedBy' in refused) {
           // The user's identity was merged into another meanwhile (the user moved with it): look again.
           const movedTo = identityId === undefined ? await store.findIdentityByLogin(pool.identityPoolId, developerLogin) : undefined;

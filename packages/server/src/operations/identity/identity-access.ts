@@ -92,8 +92,8 @@ export async function authenticateIdentity(
     if (!allowsUnauthenticated(pool)) throw new NotAuthorizedException('Unauthenticated access is not supported for this identity pool.');
     return { pool, identity, presented };
   }
-  // Still unauthenticated when linked (expectHeld: none): two users signing in on one guest at once get one each.
-  const refused = await store.linkLogins(pool.identityPoolId, identity.identityId, linkable, context.now.getTime(), providerRule(pool), []);
+  // Still unauthenticated when linked (holding no login): two users signing in on one guest at once get one each.
+  const refused = await store.linkLogins(pool.identityPoolId, identity.identityId, linkable, context.now.getTime(), providerRule(pool), { holdsOnly: [] });
   if (refused) {
     if ('ownedBy' in refused) throw new NotAuthorizedException(`A login presented already belongs to identity ${refused.ownedBy}.`);
     if ('providerInUse' in refused) throw twoUsersOf(refused.providerInUse);

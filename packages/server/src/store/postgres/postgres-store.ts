@@ -16,7 +16,7 @@
 import DataLoader from 'dataloader';
 import pg from 'pg';
 import { mergedDatasetNames } from '../../core/merged-datasets.js';
-import { holdsMoreThan, providerClash } from '../../core/provider-rule.js';
+import { changedSinceRead, providerClash } from '../../core/provider-rule.js';
 import { refuseNewerSchema } from '../schema-version.js';
 import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
 import { RESTORE_SYNC_COUNT_GAP, RESTORED_SETTING } from '../../core/restore.js';
@@ -25,7 +25,7 @@ import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { InternalErrorException, LimitExceededException, ResourceConflictException, ResourceNotFoundException, ServiceError, TooManyRequestsException } from '../../errors.js';
 import type {
   ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentials, IssuedCredentialsRecord, Login,
-  LinkRefusal, LoginOwnedElsewhere, ProviderRule, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
+  LinkExpectation, LinkRefusal, LoginOwnedElsewhere, ProviderRule, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting, type RestoredSpan } from '../store.js';
 import { postgresMigrations } from './migrations.js';
@@ -1218,9 +1218,9 @@ export class PostgresStore implements Store {
    * second user of a provider on the identity (`rule`; the caller holds the identity's lock) ProviderTaken, rolling
    * the caller back.
    */
-  private async insertLogins(client: pg.PoolClient, identityPoolId: string, identityId: string, logins: readonly Login[], rule?: ProviderRule, expectHeld?: readonly Login[]): Promise<boolean> {
-    const held = rule ? await this.loginsOf(client, identityId) : [];
-    if (expectHeld && holdsMoreThan(held, expectHeld, logins)) throw new ChangedMeanwhile();
+  private async insertLogins(client: pg.PoolClient, identityPoolId: string, identityId: string, logins: readonly Login[], rule?: ProviderRule, expect?: LinkExpectation): Promise<boolean> {
+    const held = rule || expect ? await this.loginsOf(client, identityId) : [];
+    if (expect && changedSinceRead(held, expect, logins)) throw new ChangedMeanwhile();
     let inserted = false;
     for (const login of logins) {
       const result = await run(
@@ -1261,13 +1261,13 @@ export class PostgresStore implements Store {
     return row?.identity_id;
   }
 
-  async linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number, rule: ProviderRule, expectHeld?: readonly Login[]): Promise<LinkRefusal | undefined> {
+  async linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number, rule: ProviderRule, expect?: LinkExpectation): Promise<LinkRefusal | undefined> {
     try {
       await this.transaction(async (client) => {
         // The identity's lock (as merges and deletions take) orders links of one identity, for the provider rule.
         // The foreign key makes an insert for a deleted identity fail (ResourceNotFoundException, toServiceError).
         await this.lockIdentity(client, identityPoolId, identityId);
-        if (await this.insertLogins(client, identityPoolId, identityId, logins, rule, expectHeld)) await run(client, TOUCH_LINKED_IDENTITY, [now, identityId]);
+        if (await this.insertLogins(client, identityPoolId, identityId, logins, rule, expect)) await run(client, TOUCH_LINKED_IDENTITY, [now, identityId]);
       });
       return undefined;
     } catch (error) {
@@ -1285,6 +1285,10 @@ export class PostgresStore implements Store {
 
   async unlinkLogins(identityId: string, providerName: string, userIdentifier: string | undefined, now: number): Promise<number> {
     return this.transaction(async (client) => {
+      // The identity's lock, as links take it: a link that checks the identity still holds a login (stillHolds) sees
+      // this unlink whole or not at all, rather than waiting on the deleted row and inserting it again after.
+      const [identity] = (await run<{ identity_pool_id: string }>(client, 'SELECT identity_pool_id FROM identities WHERE identity_id = $1', [identityId])).rows;
+      if (identity) await this.lockIdentity(client, identity.identity_pool_id, identityId);
       const result = userIdentifier === undefined
         ? await run(client, 'DELETE FROM identity_logins WHERE identity_id = $1 AND provider_name = $2', [identityId, providerName])
         : await run(client, 'DELETE FROM identity_logins WHERE identity_id = $1 AND provider_name = $2 AND user_identifier = $3', [identityId, providerName, userIdentifier]);

@@ -7,7 +7,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { mergedDatasetNames } from '../../core/merged-datasets.js';
-import { holdsMoreThan, providerClash } from '../../core/provider-rule.js';
+import { changedSinceRead, providerClash } from '../../core/provider-rule.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { refuseNewerSchema } from '../schema-version.js';
 import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
@@ -17,7 +17,7 @@ import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { LimitExceededException, ResourceConflictException, ResourceNotFoundException } from '../../errors.js';
 import type {
   ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentials, IssuedCredentialsRecord, Login,
-  LinkRefusal, LoginOwnedElsewhere, ProviderRule, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
+  LinkExpectation, LinkRefusal, LoginOwnedElsewhere, ProviderRule, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting } from '../store.js';
 import { migrationSql, sqliteMigrations } from './migrations.js';
@@ -746,10 +746,10 @@ export class SqliteStore implements Store {
     return this.sql.loginOwner.get(identityPoolId, login.providerName, login.userIdentifier)?.identity_id;
   }
 
-  async linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number, rule: ProviderRule, expectHeld?: readonly Login[]): Promise<LinkRefusal | undefined> {
+  async linkLogins(identityPoolId: string, identityId: string, logins: readonly Login[], now: number, rule: ProviderRule, expect?: LinkExpectation): Promise<LinkRefusal | undefined> {
     return this.write(() => {
       this.requireIdentityInWrite(identityId);
-      if (expectHeld && holdsMoreThan(this.loginsOf(identityId), expectHeld, logins)) return { changedMeanwhile: true };
+      if (expect && changedSinceRead(this.loginsOf(identityId), expect, logins)) return { changedMeanwhile: true };
       const unlinked: Login[] = [];
       for (const login of logins) {
         const owner = this.sql.loginOwner.get(identityPoolId, login.providerName, login.userIdentifier)?.identity_id;

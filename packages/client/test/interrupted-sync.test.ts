@@ -234,6 +234,29 @@ describe('a remote deletion that a pull from 0 is not told about', () => {
     await ds.synchronize();
     assert.deepEqual(await ds.getAll(), {});
   });
+
+  test('a dataset deleted and created again while its first pull reads its pages: the pull starts over and keeps only the new one', async () => {
+    const identityId = await device(server, poolId).identityId();
+    const writer = device(server, poolId, { identityId, credentials: developerCredentials });
+    const source = await writer.openOrCreateDataset('recreated');
+    // More rows than a page (1,024), as in the test above.
+    await source.putAll(Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${String(i).padStart(4, '0')}`, 'old'])));
+    await source.synchronize();
+    for (let i = 0; i < 100; i++) await source.remove(`k${String(i).padStart(4, '0')}`);
+    await source.putAll(Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`n${i}`, 'old'])));
+    await source.synchronize();
+    const recreate = async () => {
+      await deleteOnServer(identityId, 'recreated');
+      await developerWrite(server, poolId, identityId, 'recreated', 'fresh', 'new');
+    };
+    const { fetch, calls } = spyFetch({ after: async (operation, n, response) => ((operation === 'ListRecords' && n === 1 && (await recreate())), response) });
+    const reader = device(server, poolId, { identityId, credentials: developerCredentials, fetch });
+    const ds = await reader.openOrCreateDataset('recreated');
+    await ds.synchronize();
+    assert.deepEqual(await ds.getAll(), { fresh: 'new' });
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'recreated'), { fresh: 'new' });
+    assert.equal(calls.filter((c) => c === 'ListRecords').length, 3, 'page one, the refused page two, the listing again');
+  });
 });
 
 describe('a process killed with SIGKILL in the middle of synchronize()', () => {

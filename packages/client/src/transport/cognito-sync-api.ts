@@ -1,5 +1,6 @@
 // The Cognito Sync operations the client uses, as REST-JSON calls (2014-06-30 model), with their pagination.
 import { encodeLabel, fetchOrNetworkError, learnedClockSkew, prepareAwsRequest, sendAwsRequest, serviceErrorOf, type AwsCredentials, type AwsRequest, type HttpExchange } from './signed-fetch.ts';
+import { ServiceError } from '../errors.ts';
 
 export interface RemoteRecord {
   key: string;
@@ -108,8 +109,23 @@ export class CognitoSyncApi {
     return datasetName === undefined ? base : `${base}/${encodeLabel(datasetName)}`;
   }
 
-  /** ListRecords over every page. Later pages may repeat a key changed meanwhile; the highest SyncCount wins. */
+  /**
+   * ListRecords over every page. Later pages may repeat a key changed meanwhile; the highest SyncCount wins. A dataset
+   * deleted between two pages (and perhaps created again) makes the server refuse the next page's NextToken: the pages
+   * read so far are of a dataset that is gone, so the listing starts over, up to twice.
+   */
   async pullChanges(identityPoolId: string, identityId: string, datasetName: string, lastSyncCount: number, signal?: AbortSignal): Promise<PulledChanges> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.readPages(identityPoolId, identityId, datasetName, lastSyncCount, signal);
+      } catch (error) {
+        if (attempt < 3 && isListingToStartOver(error)) continue;
+        throw error;
+      }
+    }
+  }
+
+  private async readPages(identityPoolId: string, identityId: string, datasetName: string, lastSyncCount: number, signal?: AbortSignal): Promise<PulledChanges> {
     const latest = new Map<string, RemoteRecord>();
     let nextToken: string | undefined;
     let page: {
@@ -227,3 +243,7 @@ export class CognitoSyncApi {
     }
   }
 }
+
+/** cognisync's refusal of a NextToken issued before the dataset was deleted (see pullChanges). */
+const isListingToStartOver = (error: unknown) =>
+  error instanceof ServiceError && error.name === 'InvalidParameterException' && /deleted since this NextToken was issued/.test(error.message);

@@ -148,6 +148,30 @@ describe('UpdateRecords', () => {
     assert.deepEqual(seen, ['k1@1', 'k2@1', 'k0@2', 'k3@2']);
   });
 
+  test('a NextToken issued before the dataset was deleted (and created again) is refused: the listing must start over', async () => {
+    const key = dataset();
+    await update(key, ['a', 'b', 'c', 'd'].map((k) => ({ Op: 'replace', Key: k, Value: 'old', SyncCount: 0 }) as RecordPatch));
+    const first = await sync.send(new ListRecordsCommand({ ...key, MaxResults: 2 }));
+    assert.deepEqual(first.Records!.map((r) => r.Key), ['a', 'b']);
+    // A token of the build before (no deletion count in it) still pages on.
+    const { c, k } = JSON.parse(Buffer.from(first.NextToken!, 'base64url').toString()) as { c: number; k: string };
+    const older = await sync.send(new ListRecordsCommand({ ...key, MaxResults: 2, NextToken: Buffer.from(JSON.stringify({ c, k })).toString('base64url') }));
+    assert.deepEqual(older.Records!.map((r) => r.Key), ['c', 'd']);
+
+    await sync.send(new DeleteDatasetCommand(key));
+    await update(key, ['x', 'y'].map((k) => ({ Op: 'replace', Key: k, Value: 'new', SyncCount: 0 }) as RecordPatch));
+    const stale = await rejection(() => sync.send(new ListRecordsCommand({ ...key, MaxResults: 2, NextToken: first.NextToken })));
+    assert.equal(stale.name, 'InvalidParameterException');
+    assert.equal(stale.$metadata?.httpStatusCode, 400);
+    assert.equal(stale.message, 'The dataset was deleted since this NextToken was issued: list its records again from the start.');
+    // Deleted and not created again: refused too (the earlier pages' records are gone).
+    const again = await sync.send(new ListRecordsCommand({ ...key, MaxResults: 1 }));
+    await sync.send(new DeleteDatasetCommand(key));
+    assert.equal((await rejection(() => sync.send(new ListRecordsCommand({ ...key, MaxResults: 1, NextToken: again.NextToken })))).name, 'InvalidParameterException');
+    // Listed from the start, only the dataset as it is now.
+    assert.deepEqual((await sync.send(new ListRecordsCommand(key))).Records, []);
+  });
+
   test('a forged NextToken and a negative lastSyncCount are InvalidParameterException (400)', async () => {
     const key = dataset();
     const badToken = await rejection(() => sync.send(new ListRecordsCommand({ ...key, NextToken: 'not-a-token' })));

@@ -1,6 +1,7 @@
 // ListRecords: the records changed after lastSyncCount (tombstones included), in SyncCount order, paginated,
 // with the dataset's state and a SyncSessionToken for the UpdateRecords that follows.
 import { decodePageToken, encodePageToken } from '../../core/page-token.js';
+import { InvalidParameterException } from '../../errors.js';
 import { syncedAfterRestoredBackup } from '../../core/restore.js';
 import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
 import { invalidValue } from '../../protocol/validate.js';
@@ -19,8 +20,22 @@ interface ListRecordsInput {
   SyncSessionToken?: string;
 }
 
-const isCursor = (value: unknown): value is { c: number; k: string } =>
-  typeof value === 'object' && value !== null && Number.isSafeInteger((value as { c: unknown }).c) && typeof (value as { k: unknown }).k === 'string';
+/**
+ * A NextToken's position: after SyncCount `c` and key `k`, in the dataset whose last deletion was at SyncCount `d` when
+ * the listing began (tokens of builds before 2026-12-07 have no `d`).
+ */
+interface Cursor {
+  c: number;
+  k: string;
+  d?: number;
+}
+
+const isCursor = (value: unknown): value is Cursor =>
+  typeof value === 'object' &&
+  value !== null &&
+  Number.isSafeInteger((value as Cursor).c) &&
+  typeof (value as Cursor).k === 'string' &&
+  ((value as Cursor).d === undefined || Number.isSafeInteger((value as Cursor).d));
 
 export default defineSyncOperation({
   model: model.ListRecords,
@@ -30,12 +45,20 @@ export default defineSyncOperation({
     if (lastSyncCount < 0) throw invalidValue('lastSyncCount', lastSyncCount, 'Member must have value greater than or equal to 0');
     const limit = pageSize(input.MaxResults, context.limits.listRecordsDefaultPage, context.limits.listRecordsMaxPage);
     let after: RecordCursor | undefined;
+    let listedSince: number | undefined;
     if (input.NextToken !== undefined) {
       const position = decodePageToken(input.NextToken, isCursor);
       after = { syncCount: position.c, key: position.k };
+      listedSince = position.d;
     }
     const key = { identityPoolId: input.IdentityPoolId, identityId: input.IdentityId, datasetName: input.DatasetName };
     const page = await store.listRecords(key, lastSyncCount, after, limit);
+    // Deleted (and perhaps created again) since the first page: the pages read so far hold records of a dataset that
+    // is gone, which the rest would be mixed with (a device pulling from 0 would keep them for good, since no count
+    // tells it of the deletion). The listing must start over. AWS does not say; decisions.md, "ListRecords pages".
+    if (listedSince !== undefined && listedSince !== page.deletedAtSyncCount) {
+      throw new InvalidParameterException('The dataset was deleted since this NextToken was issued: list its records again from the start.');
+    }
     const exists = page.dataset !== undefined;
     // Where the dataset's counter stands: its SyncCount, or the count its deletion took when it is gone.
     const reached = page.dataset?.syncCount ?? page.deletedAtSyncCount;
@@ -48,7 +71,7 @@ export default defineSyncOperation({
     const historyLost = lastSyncCount > reached || syncedAfterRestoredBackup(lastSyncCount, page.restored);
     return {
       Records: page.records.map(recordOutput),
-      NextToken: page.next ? encodePageToken({ c: page.next.syncCount, k: page.next.key }) : undefined,
+      NextToken: page.next ? encodePageToken({ c: page.next.syncCount, k: page.next.key, d: listedSince ?? page.deletedAtSyncCount } satisfies Cursor) : undefined,
       Count: page.records.length,
       DatasetSyncCount: page.dataset?.syncCount ?? 0,
       LastModifiedBy: page.dataset?.lastModifiedBy,

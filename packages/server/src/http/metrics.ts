@@ -1,7 +1,10 @@
 // Prometheus metrics (prom-client) on GET /metrics: requests and latency by operation and status,
 // conflicts, limit rejections, outbox backlog, open live streams.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Store } from '../store/store.js';
+import type { OutboxBacklog, Store } from '../store/store.js';
+
+/** How long one reading of the outbox backlog serves the scrapes that follow. */
+const BACKLOG_READ_INTERVAL_MS = 5_000;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -18,15 +21,24 @@ export class Metrics {
 
   constructor(store: Store, liveStreams: () => number) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cognisync_' });
-    // The outbox gauges read the store: while it cannot be read they are NaN (unknown, not 0), and every other metric is
-    // still served (a failing collect would fail the whole page, just when the metrics matter most).
+    // The outbox gauges read the store once for both, and at most once per BACKLOG_READ_INTERVAL_MS: /metrics needs no
+    // credentials, and a flood of scrapes during a large backlog (when the metrics matter most) kept the SQLite
+    // server's one thread counting the outbox, stalling every API request for seconds.
+    let read: { at: number; backlog: Promise<OutboxBacklog> } | undefined;
+    const backlog = () => {
+      const now = Date.now();
+      if (!read || now - read.at >= BACKLOG_READ_INTERVAL_MS) read = { at: now, backlog: store.outboxBacklog() };
+      return read.backlog;
+    };
+    // While the store cannot be read the outbox gauges are NaN (unknown, not 0), and every other metric is still
+    // served (a failing collect would fail the whole page).
     new Gauge({
       name: 'cognisync_outbox_backlog',
       help: 'Outbox entries not yet delivered (stream records, notifications, bulk publish steps)',
       registers: [this.registry],
       async collect() {
         try {
-          this.set((await store.outboxBacklog()).pending);
+          this.set((await backlog()).pending);
         } catch {
           this.set(Number.NaN);
         }
@@ -38,7 +50,7 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         try {
-          const oldest = (await store.outboxBacklog()).oldestCreatedAt;
+          const oldest = (await backlog()).oldestCreatedAt;
           this.set(oldest === undefined ? 0 : (Date.now() - oldest) / 1000);
         } catch {
           this.set(Number.NaN);
@@ -57,6 +69,7 @@ export class Metrics {
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    // prom-client writes NaN as `Nan`; the text format's is `NaN` (Prometheus reads either, stricter parsers only that).
+    return { contentType: this.registry.contentType, body: (await this.registry.metrics()).replace(/ Nan$/gm, ' NaN') };
   }
 }

@@ -324,7 +324,11 @@ export class SqliteStore implements Store {
       countBulkOutbox: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM outbox WHERE bulk_pool_id = ?'),
       countBulkOutboxOfKind: db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM outbox WHERE bulk_pool_id = ? AND kind = ?'),
       dropBulkOutbox: db.prepare('DELETE FROM outbox WHERE bulk_pool_id = ?'),
-      outboxBacklog: db.prepare<[], { n: number; oldest: number | null }>('SELECT count(*) AS n, min(created_at) AS oldest FROM outbox'),
+      // Two statements: the count reads the smallest index rather than the table's payloads (min(created_at) in the same
+      // statement made it read the whole table), and the oldest entry is the first by id, entries being numbered in
+      // the order they are made.
+      countOutbox: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM outbox'),
+      oldestOutbox: db.prepare<[], { created_at: number }>('SELECT created_at FROM outbox ORDER BY outbox_id LIMIT 1'),
     };
   }
 
@@ -883,8 +887,7 @@ export class SqliteStore implements Store {
   }
 
   async outboxBacklog(): Promise<OutboxBacklog> {
-    const row = this.sql.outboxBacklog.get()!;
-    return { pending: row.n, oldestCreatedAt: row.oldest ?? undefined };
+    return this.read(() => ({ pending: this.sql.countOutbox.get()!.n, oldestCreatedAt: this.sql.oldestOutbox.get()?.created_at }));
   }
 }
 

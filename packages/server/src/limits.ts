@@ -48,6 +48,15 @@ export interface Limits {
   liveStreamsPerIdentity: number;
   /** Allowed clock skew of a SigV4 X-Amz-Date (AWS: 15 min). */
   signatureSkewSeconds: number;
+  /**
+   * Longest RegisterDevice Token, in characters (the model sets none; APNs tokens are 64, FCM's about 160, a Web Push
+   * subscription's JSON under 1,000): without one a guest stored 15 MB of "token" per request.
+   */
+  pushTokenLength: number;
+  /** Devices one identity keeps registered; registering more unregisters those registered longest ago. */
+  devicesPerIdentity: number;
+  /** Datasets one device may subscribe to (it may subscribe before a dataset exists, so not the dataset limit). */
+  subscriptionsPerDevice: number;
 }
 
 export const defaultLimits: Readonly<Limits> = Object.freeze({
@@ -76,6 +85,9 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   maxInFlightRequests: 512,
   liveStreamsPerIdentity: 20,
   signatureSkewSeconds: 15 * 60,
+  pushTokenLength: 8192,
+  devicesPerIdentity: 100,
+  subscriptionsPerDevice: 100,
 });
 
 const envNames: Record<keyof Limits, string> = {
@@ -103,6 +115,9 @@ const envNames: Record<keyof Limits, string> = {
   maxInFlightRequests: 'COGNISYNC_MAX_IN_FLIGHT_REQUESTS',
   liveStreamsPerIdentity: 'COGNISYNC_LIMIT_LIVE_STREAMS_PER_IDENTITY',
   signatureSkewSeconds: 'COGNISYNC_SIGNATURE_SKEW_SECONDS',
+  pushTokenLength: 'COGNISYNC_LIMIT_PUSH_TOKEN_LENGTH',
+  devicesPerIdentity: 'COGNISYNC_LIMIT_DEVICES_PER_IDENTITY',
+  subscriptionsPerDevice: 'COGNISYNC_LIMIT_SUBSCRIPTIONS_PER_DEVICE',
 };
 
 /** Limits with every `COGNISYNC_LIMIT_*`-style override from the environment applied. */

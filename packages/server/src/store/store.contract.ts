@@ -832,6 +832,34 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(await store.getDevice(OTHER_POOL, IDENTITY, 'device-1'), undefined);
       });
 
+      storeTest('registerDevice beyond maxDevices unregisters the devices registered longest ago, with their subscriptions', async (store) => {
+        for (let i = 1; i <= 3; i++) await store.registerDevice(device(`device-${i}`, { token: `token-${i}`, creationDate: T0 + i }), 3);
+        await store.subscribe(datasetKey('settings'), 'device-1', T0);
+        await store.subscribe(datasetKey('settings'), 'device-2', T0);
+        // Registered again, an old device is kept and nothing goes.
+        assert.equal((await store.registerDevice(device('device-x', { token: 'token-1', creationDate: T0 + 10 }), 3)).deviceId, 'device-1');
+        assert.ok(await store.getDevice(POOL, IDENTITY, 'device-3'));
+        await store.registerDevice(device('device-4', { token: 'token-4', creationDate: T0 + 20 }), 3);
+        assert.equal(await store.getDevice(POOL, IDENTITY, 'device-1'), undefined);
+        assert.ok(await store.getDevice(POOL, IDENTITY, 'device-2'));
+        assert.ok(await store.getDevice(POOL, IDENTITY, 'device-4'));
+        assert.deepEqual(await store.listSubscriptions(datasetKey('settings')), ['device-2']);
+        // Other identities' devices are not counted.
+        assert.equal((await store.registerDevice(device('device-5', { identityId: OTHER_IDENTITY }), 3)).deviceId, 'device-5');
+        assert.ok(await store.getDevice(POOL, IDENTITY, 'device-2'));
+      });
+
+      storeTest('subscribe refuses a device holding maxSubscriptions other subscriptions; one it holds stays idempotent', async (store) => {
+        assert.equal(await store.subscribe(datasetKey('a'), 'device-1', T0, 2), true);
+        assert.equal(await store.subscribe(datasetKey('b'), 'device-1', T0, 2), true);
+        assert.equal(await store.subscribe(datasetKey('b'), 'device-1', T0 + 1, 2), true);
+        assert.equal(await store.subscribe(datasetKey('c'), 'device-1', T0, 2), false);
+        assert.deepEqual(await store.listSubscriptions(datasetKey('c')), []);
+        assert.equal(await store.subscribe(datasetKey('c'), 'device-2', T0, 2), true);
+        await store.unsubscribe(datasetKey('a'), 'device-1');
+        assert.equal(await store.subscribe(datasetKey('c'), 'device-1', T0, 2), true);
+      });
+
       storeTest('subscribe and unsubscribe are idempotent and scoped to one dataset', async (store) => {
         const key = datasetKey('settings');
         await store.subscribe(key, 'device-b', T0);

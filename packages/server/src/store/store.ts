@@ -331,10 +331,15 @@ export interface Store {
   /** Usage of pools ordered by id, starting after `afterId`. */
   listIdentityPoolUsage(afterId: string | undefined, limit: number): Promise<IdentityPoolUsage[]>;
 
-  /** Returns the device for (identity, platform, token), registering it under `newDeviceId` if new. */
-  registerDevice(device: DeviceRecord): Promise<DeviceRecord>;
+  /**
+   * Returns the device for (identity, platform, token), registering it under `device.deviceId` if new. Beyond
+   * `maxDevices` devices of the identity, the others registered longest ago go, with their subscriptions (a token
+   * replaced by a new one is not unregistered by the app that held it).
+   */
+  registerDevice(device: DeviceRecord, maxDevices?: number): Promise<DeviceRecord>;
   getDevice(identityPoolId: string, identityId: string, deviceId: string): Promise<DeviceRecord | undefined>;
-  subscribe(key: DatasetKey, deviceId: string, now: number): Promise<void>;
+  /** Subscribes the device to the dataset; false (nothing stored) when it already holds `maxSubscriptions` others. */
+  subscribe(key: DatasetKey, deviceId: string, now: number, maxSubscriptions?: number): Promise<boolean>;
   unsubscribe(key: DatasetKey, deviceId: string): Promise<void>;
   listSubscriptions(key: DatasetKey): Promise<string[]>;
   /** Unregisters a device (and its subscriptions), e.g. when its push token is dead. */

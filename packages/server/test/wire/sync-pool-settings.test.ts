@@ -13,7 +13,12 @@ let sync: CognitoSyncClient;
 
 before(async () => {
   // No Kinesis here: stream deliveries fail and retry, so a bulk publish stays IN_PROGRESS long enough to observe.
-  server = await startServer({ env: { COGNISYNC_KINESIS_ENDPOINT: 'http://127.0.0.1:9', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' } });
+  server = await startServer({
+    env: {
+      COGNISYNC_KINESIS_ENDPOINT: 'http://127.0.0.1:9', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y',
+      COGNISYNC_LIMIT_DEVICES_PER_IDENTITY: '3', COGNISYNC_LIMIT_SUBSCRIPTIONS_PER_DEVICE: '2',
+    },
+  });
   sync = syncClient(server.endpoint);
 });
 after(async () => {
@@ -123,4 +128,34 @@ test('RegisterDevice needs PushSync for the platform and returns a stable Device
   assert.match(unknownDevice.message, /dev\/1/, 'the percent-encoded DeviceId arrives decoded');
   const otherIdentity = await rejection(() => device.send(new SubscribeToDatasetCommand({ ...key, IdentityId: newIdentityId(), DeviceId: first.DeviceId! })));
   assert.equal(otherIdentity.name, 'NotAuthorizedException', 'identity credentials reach only their own identity');
+});
+
+test('push sync is bounded: token length (8,192), subscriptions per device, devices per identity (the oldest go)', async () => {
+  const poolId = await newPool();
+  await sync.send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, PushSync: pushSync }));
+  const user = await identityCredentials(server.endpoint, poolId);
+  const device = syncClient(server.endpoint, user.credentials);
+  const register = (Token: string) => device.send(new RegisterDeviceCommand({ IdentityPoolId: poolId, IdentityId: user.identityId, Platform: 'GCM', Token }));
+  const longest = await register('t'.repeat(8192));
+  assert.ok(longest.DeviceId);
+  const tooLong = await rejection(() => register(`secret-${'t'.repeat(8190)}`));
+  assert.equal(tooLong.name, 'InvalidParameterException');
+  assert.equal(tooLong.$metadata?.httpStatusCode, 400);
+  assert.equal(tooLong.message, "1 validation error detected: Value at 'token' failed to satisfy constraint: Member must have length less than or equal to 8192");
+
+  // COGNISYNC_LIMIT_SUBSCRIPTIONS_PER_DEVICE=2 on this server.
+  const subscribe = (DatasetName: string, DeviceId: string) => device.send(new SubscribeToDatasetCommand({ IdentityPoolId: poolId, IdentityId: user.identityId, DatasetName, DeviceId }));
+  await subscribe('a', longest.DeviceId!);
+  await subscribe('b', longest.DeviceId!);
+  await subscribe('b', longest.DeviceId!);
+  const third = await rejection(() => subscribe('c', longest.DeviceId!));
+  assert.equal(third.name, 'InvalidParameterException');
+  assert.match(third.message, /is subscribed to 2 datasets, the most one device may be/);
+
+  // COGNISYNC_LIMIT_DEVICES_PER_IDENTITY=3: a fourth token unregisters the first device.
+  const later = [];
+  for (const token of ['t2', 't3', 't4']) later.push((await register(token)).DeviceId!);
+  const gone = await rejection(() => subscribe('a', longest.DeviceId!));
+  assert.equal(gone.name, 'ResourceNotFoundException');
+  for (const deviceId of later) await subscribe('a', deviceId);
 });

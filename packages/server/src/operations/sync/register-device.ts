@@ -27,6 +27,10 @@ export default defineSyncOperation({
   callers: ['identity'],
   async handle(context, input: { IdentityPoolId: string; IdentityId: string; Platform: string; Token: string }, store) {
     const { settings } = context;
+    // The token itself is not shown: it addresses the user's device.
+    if (input.Token.length > context.limits.pushTokenLength) {
+      throw new InvalidParameterException(`1 validation error detected: Value at 'token' failed to satisfy constraint: Member must have length less than or equal to ${context.limits.pushTokenLength}`);
+    }
     if (input.Platform === WEB_PUSH_PLATFORM) {
       if (!settings.pushSync) throw new InvalidConfigurationException(`Push sync is not configured for identity pool ${input.IdentityPoolId}`);
       const refused = context.integrations.webPush.check(input.Token);
@@ -43,7 +47,7 @@ export default defineSyncOperation({
       platform: input.Platform,
       token: input.Token,
       creationDate: context.now.getTime(),
-    });
+    }, context.limits.devicesPerIdentity);
     return { DeviceId: device.deviceId };
   },
 });

@@ -1,5 +1,5 @@
 // SubscribeToDataset: a registered device asks to be told when the dataset changes (it may not exist yet).
-import { ResourceNotFoundException } from '../../errors.js';
+import { InvalidParameterException, ResourceNotFoundException } from '../../errors.js';
 import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
 import type { Store } from '../../store/store.js';
 import { defineSyncOperation } from '../operation.js';
@@ -23,7 +23,11 @@ export default defineSyncOperation({
   callers: ['identity'],
   async handle(context, input: SubscriptionInput, store) {
     await requireDevice(store, input);
-    await store.subscribe({ identityPoolId: input.IdentityPoolId, identityId: input.IdentityId, datasetName: input.DatasetName }, input.DeviceId, context.now.getTime());
+    const key = { identityPoolId: input.IdentityPoolId, identityId: input.IdentityId, datasetName: input.DatasetName };
+    if (!(await store.subscribe(key, input.DeviceId, context.now.getTime(), context.limits.subscriptionsPerDevice))) {
+      // The model lists no LimitExceededException here; InvalidParameterException is what every client can parse.
+      throw new InvalidParameterException(`Device '${input.DeviceId}' is subscribed to ${context.limits.subscriptionsPerDevice} datasets, the most one device may be: unsubscribe it from one first.`);
+    }
     return {};
   },
 });

@@ -1157,15 +1157,29 @@ export class PostgresStore implements Store {
     return rows.map((row) => toPoolUsage(row.identity_pool_id, row));
   }
 
-  async registerDevice(device: DeviceRecord): Promise<DeviceRecord> {
-    await this.query(
-      'INSERT INTO devices (identity_pool_id, identity_id, device_id, platform, token, creation_date) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
-      [device.identityPoolId, device.identityId, device.deviceId, device.platform, device.token, device.creationDate],
-    );
-    const [row] = await this.query<DeviceRecord>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE identity_pool_id = $1 AND identity_id = $2 AND platform = $3 AND token = $4`, [
-      device.identityPoolId, device.identityId, device.platform, device.token,
-    ]);
-    return row!;
+  async registerDevice(device: DeviceRecord, maxDevices = Number.MAX_SAFE_INTEGER): Promise<DeviceRecord> {
+    return this.transaction(async (client) => {
+      await run(
+        client,
+        'INSERT INTO devices (identity_pool_id, identity_id, device_id, platform, token, creation_date) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
+        [device.identityPoolId, device.identityId, device.deviceId, device.platform, device.token, device.creationDate],
+      );
+      const [row] = (await run<DeviceRecord>(client, `SELECT ${DEVICE_COLUMNS} FROM devices WHERE identity_pool_id = $1 AND identity_id = $2 AND platform = $3 AND token = $4`, [
+        device.identityPoolId, device.identityId, device.platform, device.token,
+      ])).rows;
+      // The devices beyond the newest maxDevices - 1 besides this one go, with their subscriptions.
+      await run(
+        client,
+        `WITH evicted AS (
+           SELECT device_id FROM devices WHERE identity_pool_id = $1 AND identity_id = $2 AND device_id <> $3 ORDER BY creation_date DESC, device_id DESC OFFSET $4
+         ), unsubscribed AS (
+           DELETE FROM subscriptions s USING evicted e WHERE s.identity_pool_id = $1 AND s.identity_id = $2 AND s.device_id = e.device_id
+         )
+         DELETE FROM devices d USING evicted e WHERE d.identity_pool_id = $1 AND d.identity_id = $2 AND d.device_id = e.device_id`,
+        [device.identityPoolId, device.identityId, row!.deviceId, maxDevices - 1],
+      );
+      return row!;
+    });
   }
 
   async getDevice(identityPoolId: string, identityId: string, deviceId: string): Promise<DeviceRecord | undefined> {
@@ -1173,10 +1187,19 @@ export class PostgresStore implements Store {
     return row;
   }
 
-  async subscribe(key: DatasetKey, deviceId: string, now: number): Promise<void> {
-    await this.query('INSERT INTO subscriptions (identity_pool_id, identity_id, dataset_name, device_id, creation_date) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
-      key.identityPoolId, key.identityId, key.datasetName, deviceId, now,
-    ]);
+  async subscribe(key: DatasetKey, deviceId: string, now: number, maxSubscriptions = Number.MAX_SAFE_INTEGER): Promise<boolean> {
+    // One statement: concurrent subscriptions of one device may overshoot the cap by a few, which is all it is for.
+    const rows = await this.query<{ taken: boolean }>(
+      `INSERT INTO subscriptions (identity_pool_id, identity_id, dataset_name, device_id, creation_date)
+       SELECT $1, $2, $3, $4, $5
+       WHERE (SELECT count(*) FROM subscriptions WHERE identity_pool_id = $1 AND identity_id = $2 AND device_id = $4 AND dataset_name <> $3) < $6
+       ON CONFLICT DO NOTHING RETURNING true AS taken`,
+      [key.identityPoolId, key.identityId, key.datasetName, deviceId, now, maxSubscriptions],
+    );
+    if (rows.length > 0) return true;
+    // Nothing inserted: refused by the cap, or already subscribed.
+    const [held] = await this.query('SELECT 1 FROM subscriptions WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 AND device_id = $4', [key.identityPoolId, key.identityId, key.datasetName, deviceId]);
+    return held !== undefined;
   }
 
   async unsubscribe(key: DatasetKey, deviceId: string): Promise<void> {

@@ -240,6 +240,12 @@ export class SqliteStore implements Store {
       ),
       insertDevice: db.prepare('INSERT INTO devices (identity_pool_id, identity_id, device_id, platform, token, creation_date) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'),
       subscribe: db.prepare('INSERT INTO subscriptions (identity_pool_id, identity_id, dataset_name, device_id, creation_date) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+      otherSubscriptions: db.prepare<[string, string, string, string], { n: number }>(
+        'SELECT count(*) AS n FROM subscriptions WHERE identity_pool_id = ? AND identity_id = ? AND device_id = ? AND dataset_name <> ?',
+      ),
+      devicesBeyond: db.prepare<[string, string, string, number], { device_id: string }>(
+        'SELECT device_id FROM devices WHERE identity_pool_id = ? AND identity_id = ? AND device_id <> ? ORDER BY creation_date DESC, device_id DESC LIMIT -1 OFFSET ?',
+      ),
       unsubscribe: db.prepare('DELETE FROM subscriptions WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ? AND device_id = ?'),
       listSubscriptions: db.prepare<[string, string, string], { device_id: string }>(
         'SELECT device_id FROM subscriptions WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ? ORDER BY device_id',
@@ -672,10 +678,15 @@ export class SqliteStore implements Store {
     ).deferred();
   }
 
-  async registerDevice(device: DeviceRecord): Promise<DeviceRecord> {
+  async registerDevice(device: DeviceRecord, maxDevices = Number.MAX_SAFE_INTEGER): Promise<DeviceRecord> {
     return this.write(() => {
       this.sql.insertDevice.run(device.identityPoolId, device.identityId, device.deviceId, device.platform, device.token, device.creationDate);
-      return this.sql.getDeviceByToken.get(device.identityPoolId, device.identityId, device.platform, device.token)!;
+      const registered = this.sql.getDeviceByToken.get(device.identityPoolId, device.identityId, device.platform, device.token)!;
+      for (const { device_id: evicted } of this.sql.devicesBeyond.all(device.identityPoolId, device.identityId, registered.deviceId, maxDevices - 1)) {
+        this.sql.deleteDeviceSubscriptions.run(device.identityPoolId, device.identityId, evicted);
+        this.sql.deleteDevice.run(device.identityPoolId, device.identityId, evicted);
+      }
+      return registered;
     });
   }
 
@@ -683,8 +694,12 @@ export class SqliteStore implements Store {
     return this.sql.getDevice.get(identityPoolId, identityId, deviceId);
   }
 
-  async subscribe(key: DatasetKey, deviceId: string, now: number): Promise<void> {
-    this.sql.subscribe.run(key.identityPoolId, key.identityId, key.datasetName, deviceId, now);
+  async subscribe(key: DatasetKey, deviceId: string, now: number, maxSubscriptions = Number.MAX_SAFE_INTEGER): Promise<boolean> {
+    return this.write(() => {
+      if (this.sql.otherSubscriptions.get(key.identityPoolId, key.identityId, deviceId, key.datasetName)!.n >= maxSubscriptions) return false;
+      this.sql.subscribe.run(key.identityPoolId, key.identityId, key.datasetName, deviceId, now);
+      return true;
+    });
   }
 
   async unsubscribe(key: DatasetKey, deviceId: string): Promise<void> {

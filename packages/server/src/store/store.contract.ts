@@ -83,6 +83,13 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
       }
     });
 
+  /** A storeTest whose store holds POOL and OTHER_POOL: datasets and devices are only created in a pool that exists. */
+  const dataTest = (title: string, body: (store: Store) => Promise<void>) =>
+    storeTest(title, async (store) => {
+      for (const pool of [POOL, OTHER_POOL]) await store.createIdentityPool(poolRecord(pool), 10);
+      await body(store);
+    });
+
   /** Commits one UpdateRecords with default limits. */
   const update = (store: Store, key: DatasetKey, patches: RecordPatch[], now = T0, limits: Limits = limitsWith()) =>
     store.updateRecords({ ...key, patches, now, modifiedBy: 'contract-test', limits });
@@ -191,6 +198,12 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual(await store.listSubscriptions(otherKey), [`device-${OTHER_POOL}`]);
 
         assert.equal(await store.deleteIdentityPool(POOL), false);
+        // A request that read the pool before it went creates nothing in it afterwards.
+        await assert.rejects(update(store, datasetKey('late'), [put('k', 'v')]), serviceError('ResourceNotFoundException'));
+        await assert.rejects(store.registerDevice(device('device-late')), serviceError('ResourceNotFoundException'));
+        await assert.rejects(store.subscribe(key, `device-${POOL}`, T0), serviceError('ResourceNotFoundException'));
+        assert.deepEqual(await store.listDatasets(POOL, IDENTITY, undefined, 10), []);
+        assert.equal(await store.getDevice(POOL, IDENTITY, 'device-late'), undefined);
       });
 
       storeTest('deleteIdentityPool removes only that pool\'s identities, logins and credentials', async (store) => {
@@ -333,7 +346,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
     describe('datasets and records', () => {
       const key = datasetKey('settings');
 
-      storeTest('updateRecords creates the dataset with SyncCount 1 and stamps every record with it', async (store) => {
+      dataTest('updateRecords creates the dataset with SyncCount 1 and stamps every record with it', async (store) => {
         assert.equal(await store.describeDataset(key), undefined);
         const result = await update(store, key, [put('b', 'two'), { ...put('a', 'one'), deviceLastModifiedDate: T0 - 60_000 }], T0 + 7);
         const expectedDataset = {
@@ -357,7 +370,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual(await allRecords(store, key), [...result.records].sort((x, y) => x.key.localeCompare(y.key)));
       });
 
-      storeTest('each committed updateRecords moves SyncCount up by exactly one; unpatched records keep theirs', async (store) => {
+      dataTest('each committed updateRecords moves SyncCount up by exactly one; unpatched records keep theirs', async (store) => {
         await update(store, key, [put('a', '1'), put('b', '1')], T0);
         const second = await update(store, key, [put('a', '2', 1)], T0 + 1);
         assert.equal(second.dataset.syncCount, 2);
@@ -376,7 +389,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual((await allRecords(store, key)).map((r) => [r.key, r.value, r.syncCount]), [['b', '1', 1], ['a', '3', 3], ['c', '3', 3]]);
       });
 
-      storeTest('a stale SyncCount fails with ResourceConflictException and changes nothing', async (store) => {
+      dataTest('a stale SyncCount fails with ResourceConflictException and changes nothing', async (store) => {
         await update(store, key, [put('a', 'one')], T0);
         await update(store, key, [put('a', 'two', 1)], T0 + 1);
         const before = await observe(store, key);
@@ -390,7 +403,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal((await update(store, key, [put('a', 'three', 2)], T0 + 3)).dataset.syncCount, 3);
       });
 
-      storeTest('patches apply all or nothing: a conflict on the last patch discards the earlier ones', async (store) => {
+      dataTest('patches apply all or nothing: a conflict on the last patch discards the earlier ones', async (store) => {
         await update(store, key, [put('existing', 'v1')], T0);
         await update(store, key, [put('existing', 'v2', 1)], T0 + 1);
         const before = await observe(store, key);
@@ -402,7 +415,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual((await allRecords(store, key)).map((r) => r.key), ['existing']);
       });
 
-      storeTest('concurrent updateRecords with the same SyncCount: exactly one commits', async (store) => {
+      dataTest('concurrent updateRecords with the same SyncCount: exactly one commits', async (store) => {
         await update(store, key, [put('a', 'base')], T0);
         const outcomes = await Promise.allSettled(['x', 'y', 'z'].map((value, i) => update(store, key, [put('a', value, 1)], T0 + 1 + i)));
         const committed = outcomes.filter((outcome) => outcome.status === 'fulfilled');
@@ -413,7 +426,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal((await store.describeDataset(key))?.syncCount, 2);
       });
 
-      storeTest('many concurrent writers of one dataset: new keys all commit in turn, stale ones conflict, none blocks the rest', async (store) => {
+      dataTest('many concurrent writers of one dataset: new keys all commit in turn, stale ones conflict, none blocks the rest', async (store) => {
         await update(store, key, [put('base', 'v')], T0);
         const writes = Array.from({ length: 24 }, (_, i) =>
           // Every third write names a stale SyncCount for `base` and must conflict without holding up the others.
@@ -433,7 +446,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal((await update(store, key, [put('base', 'after', 1)], T0 + 100)).dataset.syncCount, 18);
       });
 
-      storeTest('concurrent updateRecords of several datasets, with keys of any characters: each reads and writes only its own', async (store) => {
+      dataTest('concurrent updateRecords of several datasets, with keys of any characters: each reads and writes only its own', async (store) => {
         const odd = ['a,b', '{"x": [1]}', 'back\\slash', 'ünïcode ✓', '"quoted"', 'NULL'];
         const alpha = datasetKey('alpha');
         const beta = datasetKey('beta');
@@ -458,7 +471,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual((await allRecords(store, alphaElsewhere)).map((r) => [r.key, r.value]).sort(), [['a,b', 'other-2'], ['ünïcode ✓', 'new']]);
       });
 
-      storeTest('remove leaves a tombstone with the new SyncCount and gives back its records and bytes', async (store) => {
+      dataTest('remove leaves a tombstone with the new SyncCount and gives back its records and bytes', async (store) => {
         await update(store, key, [put('keep', 'value'), put('drop', 'some longer value')], T0);
         const removed = await update(store, key, [remove('drop', 1)], T0 + 1);
         assert.deepEqual(removed.records, [{ key: 'drop', value: null, syncCount: 2, lastModifiedDate: T0 + 1, lastModifiedBy: 'contract-test', deviceLastModifiedDate: T0 + 1 }]);
@@ -479,7 +492,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(after?.dataStorage, utf8('keepvalue'));
       });
 
-      storeTest('markRestored moves every dataset\'s SyncCount past the gap and the clock, remembers the span it skipped, and starts new datasets past it', async (store) => {
+      dataTest('markRestored moves every dataset\'s SyncCount past the gap and the clock, remembers the span it skipped, and starts new datasets past it', async (store) => {
         const gone = datasetKey('gone');
         const untouched = datasetKey('untouched');
         await update(store, key, [put('a', '1')], T0);
@@ -516,7 +529,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual((await store.listRecords(key, 0, undefined, 10)).restored, { from: 2, to: 2 * markedAt });
       });
 
-      storeTest('removing keys the dataset never held stores nothing and answers them removed at the request\'s SyncCount', async (store) => {
+      dataTest('removing keys the dataset never held stores nothing and answers them removed at the request\'s SyncCount', async (store) => {
         await update(store, key, [put('keep', 'value')], T0);
         const made = Array.from({ length: 50 }, (_, i) => remove(`made-up-${i}`, 0));
         const result = await update(store, key, [...made, put('new', 'v')], T0 + 1);
@@ -533,7 +546,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual((await store.getRecords(key, ['made-up-0'])).get('made-up-0')?.syncCount, 4);
       });
 
-      storeTest('dataStorage counts UTF-8 bytes of key plus value, across replaces', async (store) => {
+      dataTest('dataStorage counts UTF-8 bytes of key plus value, across replaces', async (store) => {
         const multiKey = 'ключ';
         const multiValue = '値😀é';
         assert.equal(utf8(multiKey) + utf8(multiValue), 8 + 9);
@@ -547,7 +560,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.ok(page.records.some((r) => r.key === 'a' && r.value === 'bc'));
       });
 
-      storeTest('the datasets-per-identity limit refuses a new dataset with LimitExceededException and writes nothing', async (store) => {
+      dataTest('the datasets-per-identity limit refuses a new dataset with LimitExceededException and writes nothing', async (store) => {
         const limits = limitsWith({ datasetsPerIdentity: 2 });
         await update(store, datasetKey('one'), [put('k', 'v')], T0, limits);
         await update(store, datasetKey('two'), [put('k', 'v')], T0, limits);
@@ -564,7 +577,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual((await store.listDatasets(POOL, IDENTITY, undefined, 10)).map((d) => d.datasetName), ['three', 'two']);
       });
 
-      storeTest('the dataset-bytes limit refuses a write that would exceed it and writes nothing', async (store) => {
+      dataTest('the dataset-bytes limit refuses a write that would exceed it and writes nothing', async (store) => {
         const limits = limitsWith({ datasetBytes: 100 });
         // 1 + 89 = 90 bytes
         await update(store, key, [put('a', 'x'.repeat(89))], T0, limits);
@@ -584,7 +597,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual(page.records, []);
       });
 
-      storeTest('the records-per-dataset limit refuses a fourth live record and writes nothing', async (store) => {
+      dataTest('the records-per-dataset limit refuses a fourth live record and writes nothing', async (store) => {
         const limits = limitsWith({ recordsPerDataset: 3 });
         await update(store, key, [put('a', '1'), put('b', '1'), put('c', '1')], T0, limits);
         const before = await observe(store, key);
@@ -609,7 +622,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const pairs = (records: StoredRecord[]) => records.map((r) => [r.key, r.syncCount, r.value]);
         const everything = [['k3', 1, 'three'], ['k4', 2, 'four'], ['k5', 2, 'five'], ['k1', 3, 'one again'], ['k2', 4, null]];
 
-        storeTest('returns the records newer than lastSyncCount ordered by (SyncCount, key), tombstones included', async (store) => {
+        dataTest('returns the records newer than lastSyncCount ordered by (SyncCount, key), tombstones included', async (store) => {
           await seed(store);
           const page = await store.listRecords(key, 0, undefined, 100);
           assert.deepEqual(pairs(page.records), everything);
@@ -626,7 +639,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           assert.equal(upToDate.dataset?.syncCount, 4);
         });
 
-        storeTest('pages with a cursor: every record exactly once, in order, for any page size', async (store) => {
+        dataTest('pages with a cursor: every record exactly once, in order, for any page size', async (store) => {
           await seed(store);
           for (const limit of [1, 2, 3, 4, 5, 6]) {
             const seen: StoredRecord[] = [];
@@ -646,7 +659,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           }
         });
 
-        storeTest('the cursor continues within one SyncCount and combines with lastSyncCount', async (store) => {
+        dataTest('the cursor continues within one SyncCount and combines with lastSyncCount', async (store) => {
           await seed(store);
           const first = await store.listRecords(key, 1, undefined, 1);
           assert.deepEqual(pairs(first.records), [['k4', 2, 'four']]);
@@ -658,7 +671,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           assert.equal(third.next, undefined);
         });
 
-        storeTest('a dataset never written lists no dataset and no records', async (store) => {
+        dataTest('a dataset never written lists no dataset and no records', async (store) => {
           const page = await store.listRecords(datasetKey('never'), 0, undefined, 10);
           assert.equal(page.dataset, undefined);
           assert.deepEqual(page.records, []);
@@ -667,7 +680,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           assert.deepEqual(page.mergedDatasetNames, []);
         });
 
-        storeTest('records are scoped to their pool, identity and dataset', async (store) => {
+        dataTest('records are scoped to their pool, identity and dataset', async (store) => {
           await update(store, key, [put('mine', '1')], T0);
           await update(store, datasetKey('settings', OTHER_IDENTITY), [put('theirs', '1')], T0);
           await update(store, datasetKey('settings', IDENTITY, OTHER_POOL), [put('other-pool', '1')], T0);
@@ -676,7 +689,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         });
       });
 
-      storeTest('deleteDataset returns the old metadata; the dataset is gone, and the deletion took the next SyncCount (deletedAtSyncCount)', async (store) => {
+      dataTest('deleteDataset returns the old metadata; the dataset is gone, and the deletion took the next SyncCount (deletedAtSyncCount)', async (store) => {
         await update(store, key, [put('a', '1'), put('b', '2')], T0);
         await update(store, key, [put('a', '3', 1)], T0 + 1);
         const before = await store.describeDataset(key);
@@ -695,7 +708,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(usage.dataStorage, 0);
       });
 
-      storeTest('a dataset written again after deletion starts empty and continues SyncCount above the deleted count', async (store) => {
+      dataTest('a dataset written again after deletion starts empty and continues SyncCount above the deleted count', async (store) => {
         await update(store, key, [put('a', 'old'), put('b', 'old')], T0);
         await update(store, key, [put('a', 'older', 1)], T0 + 1);
         await update(store, key, [put('c', 'old')], T0 + 2);
@@ -718,7 +731,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual((await store.listRecords(key, 2, undefined, 10)).records.map((r) => r.key), ['a']);
       });
 
-      storeTest('listDatasets lists live datasets of one identity by name, paged with afterName', async (store) => {
+      dataTest('listDatasets lists live datasets of one identity by name, paged with afterName', async (store) => {
         for (const name of ['delta', 'alpha', 'charlie', 'bravo', 'echo']) await update(store, datasetKey(name), [put('k', name)], T0);
         await update(store, datasetKey('zulu', OTHER_IDENTITY), [put('k', 'v')], T0);
         await update(store, datasetKey('yankee', IDENTITY, OTHER_POOL), [put('k', 'v')], T0);
@@ -735,7 +748,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
     });
 
     describe('outbox', () => {
-      storeTest('advanceOutbox replaces an entry with its follow-ups only while the datasets it read are unchanged', async (store) => {
+      dataTest('advanceOutbox replaces an entry with its follow-ups only while the datasets it read are unchanged', async (store) => {
         const key = datasetKey('snapshot');
         await update(store, key, [put('a', '1')]);
         await store.enqueueOutbox([{ kind: 'bulk-publish', partitionKey: 'job', payload: { step: 1 }, bulkPoolId: POOL }], T0);
@@ -817,7 +830,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
     });
 
     describe('devices and subscriptions', () => {
-      storeTest('registerDevice keeps one id per (identity, platform, token)', async (store) => {
+      dataTest('registerDevice keeps one id per (identity, platform, token)', async (store) => {
         const first = await store.registerDevice(device('device-1'));
         assert.deepEqual(first, device('device-1'));
         const again = await store.registerDevice(device('device-2', { creationDate: T0 + 1000 }));
@@ -832,7 +845,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(await store.getDevice(OTHER_POOL, IDENTITY, 'device-1'), undefined);
       });
 
-      storeTest('registerDevice beyond maxDevices unregisters the devices registered longest ago, with their subscriptions', async (store) => {
+      dataTest('registerDevice beyond maxDevices unregisters the devices registered longest ago, with their subscriptions', async (store) => {
         for (let i = 1; i <= 3; i++) await store.registerDevice(device(`device-${i}`, { token: `token-${i}`, creationDate: T0 + i }), 3);
         await store.subscribe(datasetKey('settings'), 'device-1', T0);
         await store.subscribe(datasetKey('settings'), 'device-2', T0);
@@ -849,7 +862,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.ok(await store.getDevice(POOL, IDENTITY, 'device-2'));
       });
 
-      storeTest('subscribe refuses a device holding maxSubscriptions other subscriptions; one it holds stays idempotent', async (store) => {
+      dataTest('subscribe refuses a device holding maxSubscriptions other subscriptions; one it holds stays idempotent', async (store) => {
         assert.equal(await store.subscribe(datasetKey('a'), 'device-1', T0, 2), true);
         assert.equal(await store.subscribe(datasetKey('b'), 'device-1', T0, 2), true);
         assert.equal(await store.subscribe(datasetKey('b'), 'device-1', T0 + 1, 2), true);
@@ -860,7 +873,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(await store.subscribe(datasetKey('c'), 'device-1', T0, 2), true);
       });
 
-      storeTest('subscribe and unsubscribe are idempotent and scoped to one dataset', async (store) => {
+      dataTest('subscribe and unsubscribe are idempotent and scoped to one dataset', async (store) => {
         const key = datasetKey('settings');
         await store.subscribe(key, 'device-b', T0);
         await store.subscribe(key, 'device-b', T0 + 1);

@@ -117,15 +117,47 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
   const write = (store: PostgresStore, datasetName: string, patches: RecordPatch[], deviceId?: string) =>
     store.updateRecords({ identityPoolId: POOL, identityId: IDENTITY, datasetName, patches, now: Date.now(), modifiedBy: 'pg-test', limits, ...(deviceId ? { deviceId } : {}) });
   const put = (key: string, value: string, syncCount = 0): RecordPatch => ({ op: 'replace', key, value, syncCount });
+  /** The pool the writes go to: datasets are only created in a pool that exists. */
+  const withPool = async <S extends PostgresStore>(store: S): Promise<S> => {
+    await store.createIdentityPool({ identityPoolId: POOL, identityPoolName: 'pool', description: { IdentityPoolName: 'pool' }, creationDate: 1, lastModifiedDate: 1 }, 10);
+    return store;
+  };
 
   async function twoProcesses(): Promise<[PostgresStore, PostgresStore, pg.Client]> {
-    const first = await freshStore();
+    const first = await withPool(await freshStore());
     const schema = `contract_${schemaCount}`;
     const second = new PostgresStore({ connectionString: database.url, schema, maxConnections: 4 });
     const admin = new pg.Client({ connectionString: database.url, options: `-c search_path=${schema}` });
     await admin.connect();
     return [first, second, admin];
   }
+
+  test('first writes and device registrations racing with DeleteIdentityPool from another process leave nothing of the pool behind', async () => {
+    const [first, second, admin] = await twoProcesses();
+    try {
+      for (let round = 0; round < 5; round++) {
+        if (round > 0) await withPool(first);
+        const writes = Array.from({ length: 30 }, (_, i) => {
+          const store = i % 2 ? first : second;
+          return i % 3 === 0
+            ? store.registerDevice({ identityPoolId: POOL, identityId: IDENTITY, deviceId: `device-${round}-${i}`, platform: 'GCM', token: `token-${i}`, creationDate: Date.now() })
+            : write(store, `new-${round}-${i}`, [put('k', 'v')]);
+        });
+        const deleted = new Promise((resolve) => setTimeout(resolve, 2)).then(() => first.deleteIdentityPool(POOL));
+        const outcomes = await Promise.allSettled(writes);
+        assert.equal(await deleted, true);
+        for (const outcome of outcomes) if (outcome.status === 'rejected') assert.equal(outcome.reason.name, 'ResourceNotFoundException', String(outcome.reason));
+        const left = await admin.query<{ datasets: number; devices: number }>(
+          'SELECT (SELECT count(*)::int FROM datasets WHERE identity_pool_id = $1) AS datasets, (SELECT count(*)::int FROM devices WHERE identity_pool_id = $1) AS devices',
+          [POOL],
+        );
+        assert.deepEqual(left.rows[0], { datasets: 0, devices: 0 }, `round ${round}`);
+      }
+    } finally {
+      await admin.end();
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
 
   test('writers racing on one dataset from two processes: every write commits once, with SyncCounts 1..n and counters that add up', async () => {
     const [first, second, admin] = await twoProcesses();
@@ -299,7 +331,7 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
   });
 
   test("a write that fails inside a batch fails alone: the writes it was sent with commit", async () => {
-    const store = await freshStore();
+    const store = await withPool(await freshStore());
     try {
       const sizes = countBatchedWrites(store);
       const names = ['good1', 'bad', 'good2', 'good3'];
@@ -326,6 +358,7 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     // One connection, so the plans read below are those of every statement the store ran.
     const store = new PostgresStore({ connectionString: database.url, schema, maxConnections: 1 });
     await store.migrate();
+    await withPool(store);
     // Enough rows that, analyzed, READ_FOR_WRITE's generic plan (costed for a 10-key array) looks dearer than a custom one.
     await admin.query(`INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records)
       SELECT $1, 'us-east-1:' || g, 'seeded', true, 0, 0, 'seed', 20, 0, 20 FROM generate_series(1, 2000) g`, [POOL]);
@@ -357,7 +390,7 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
   });
 
   test('ping (for /ready) fails on a read-only database (a standby) and while writes fail for the storage\'s sake, and passes again once a probe write commits', async () => {
-    const store = await freshStore();
+    const store = await withPool(await freshStore());
     const schema = `contract_${schemaCount}`;
     const readOnlyUrl = new URL(database.url);
     readOnlyUrl.searchParams.set('options', '-c default_transaction_read_only=on');

@@ -174,6 +174,14 @@ const LOCK_DATASET = `WITH target AS (
  * The rest of a dataset's first write after CTE `dataset` (the dataset row inserted): insert the records ($10–$15)
  * and queue the outbox entries ($16–$19).
  */
+/**
+ * The pool ($1) still exists, its row held (FOR KEY SHARE) until the statement's transaction ends: a write that creates
+ * rows of a pool waits for a DeleteIdentityPool in progress (which locks the row FOR UPDATE first) and then finds it
+ * gone, or the deletion waits for it and then deletes what it wrote. Without it, datasets, records and devices created
+ * while the pool was being deleted outlived it, out of reach (QA: 10 rounds of 10).
+ */
+const POOL_STILL_THERE = 'EXISTS (SELECT 1 FROM identity_pools WHERE identity_pool_id = $1 FOR KEY SHARE)';
+
 const WRITE_RECORDS = `, written AS (
     INSERT INTO records (dataset_id, key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date)
     SELECT dataset.dataset_id, r.* FROM dataset, unnest($10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::text[], $15::bigint[]) AS r
@@ -222,7 +230,7 @@ const UPDATE_DATASETS_AND_RECORDS = `WITH q AS (
  */
 const INSERT_DATASET_AND_RECORDS = `WITH dataset AS (
     INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, sync_sessions_count, restored_to_sync_count)
-    VALUES ($1, $2, $3, true, $9, $4, $5, $6, $7, $8, 1, $6::bigint - 1) RETURNING dataset_id)${WRITE_RECORDS}`;
+    SELECT $1, $2, $3, true, $9, $4, $5, $6, $7, $8, 1, $6::bigint - 1 WHERE ${POOL_STILL_THERE} RETURNING dataset_id)${WRITE_RECORDS}`;
 
 /** DeleteDataset after locking the row ($1): records, dataset state (its new SyncCount $3) and outbox ($4–$7) at once. */
 const DELETE_DATASET = `WITH removed AS (DELETE FROM records WHERE dataset_id = $1),
@@ -807,6 +815,8 @@ export class PostgresStore implements Store {
 
   async deleteIdentityPool(identityPoolId: string): Promise<boolean> {
     return this.transaction(async (client) => {
+      // First: writes that create rows of the pool check it under a lock (POOL_STILL_THERE).
+      await run(client, 'SELECT 1 FROM identity_pools WHERE identity_pool_id = $1 FOR UPDATE', [identityPoolId]);
       for (const table of ['subscriptions', 'devices', 'datasets', 'issued_credentials', 'identity_logins', 'identities']) {
         await run(client, `DELETE FROM ${table} WHERE identity_pool_id = $1`, [identityPoolId]);
       }
@@ -1077,7 +1087,7 @@ export class PostgresStore implements Store {
         ...outboxColumns(outbox),
       ];
       const written = await run(on, INSERT_DATASET_AND_RECORDS, values);
-      if (written.rowCount === 0) return undefined;
+      if (written.rowCount === 0) throw new ResourceNotFoundException(`IdentityPool '${identityPoolId}' not found.`);
     }
     return { dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: now, lastModifiedBy: modifiedBy, syncCount, dataStorage, numRecords }, records: applied.answer };
   }
@@ -1159,6 +1169,9 @@ export class PostgresStore implements Store {
 
   async registerDevice(device: DeviceRecord, maxDevices = Number.MAX_SAFE_INTEGER): Promise<DeviceRecord> {
     return this.transaction(async (client) => {
+      if ((await run(client, `SELECT ${POOL_STILL_THERE}`, [device.identityPoolId])).rows[0]?.exists !== true) {
+        throw new ResourceNotFoundException(`IdentityPool '${device.identityPoolId}' not found.`);
+      }
       await run(
         client,
         'INSERT INTO devices (identity_pool_id, identity_id, device_id, platform, token, creation_date) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
@@ -1192,14 +1205,19 @@ export class PostgresStore implements Store {
     const rows = await this.query<{ taken: boolean }>(
       `INSERT INTO subscriptions (identity_pool_id, identity_id, dataset_name, device_id, creation_date)
        SELECT $1, $2, $3, $4, $5
-       WHERE (SELECT count(*) FROM subscriptions WHERE identity_pool_id = $1 AND identity_id = $2 AND device_id = $4 AND dataset_name <> $3) < $6
+       WHERE (SELECT count(*) FROM subscriptions WHERE identity_pool_id = $1 AND identity_id = $2 AND device_id = $4 AND dataset_name <> $3) < $6 AND ${POOL_STILL_THERE}
        ON CONFLICT DO NOTHING RETURNING true AS taken`,
       [key.identityPoolId, key.identityId, key.datasetName, deviceId, now, maxSubscriptions],
     );
     if (rows.length > 0) return true;
-    // Nothing inserted: refused by the cap, or already subscribed.
-    const [held] = await this.query('SELECT 1 FROM subscriptions WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 AND device_id = $4', [key.identityPoolId, key.identityId, key.datasetName, deviceId]);
-    return held !== undefined;
+    // Nothing inserted: already subscribed, the pool gone, or refused by the cap.
+    const [state] = await this.query<{ held: boolean; pool: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM subscriptions WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 AND device_id = $4) AS held,
+         EXISTS (SELECT 1 FROM identity_pools WHERE identity_pool_id = $1) AS pool`,
+      [key.identityPoolId, key.identityId, key.datasetName, deviceId],
+    );
+    if (!state!.pool) throw new ResourceNotFoundException(`IdentityPool '${key.identityPoolId}' not found.`);
+    return state!.held;
   }
 
   async unsubscribe(key: DatasetKey, deviceId: string): Promise<void> {

@@ -25,6 +25,8 @@ describe('SqliteStore on a file', () => {
 
   const POOL = 'us-east-1:00000000-0000-4000-8000-000000000001';
   const key = { identityPoolId: POOL, identityId: 'us-east-1:11111111-1111-4111-8111-111111111111', datasetName: 'settings' };
+  /** The pool the writes go to: datasets are only created in a pool that exists. */
+  const withPool = (store: SqliteStore) => store.createIdentityPool({ identityPoolId: POOL, identityPoolName: 'pool', description: { IdentityPoolName: 'pool' }, creationDate: 1, lastModifiedDate: 1 }, 10);
 
   test('migrate() twice is a no-op and data survives close and reopen', async () => {
     const filename = join(dir, 'nested', 'cognisync.db');
@@ -191,6 +193,7 @@ describe('SqliteStore on a file', () => {
     const filename = join(dir, 'grouped.db');
     const store = new SqliteStore({ filename });
     await store.migrate();
+    await withPool(store);
     type Transaction = ((fn: () => unknown) => unknown) & { immediate: (fn: () => unknown) => unknown; deferred: (fn: () => unknown) => unknown };
     const internals = store as unknown as { write<T>(fn: () => T): Promise<T>; db: Database.Database; inTransaction: Transaction };
     const original = internals.inTransaction;
@@ -243,6 +246,7 @@ describe('SqliteStore on a file', () => {
   test('ping (for /ready) fails while the file refuses writes and reads still answer, and passes again once a probe write commits; a refused request alone changes nothing', async () => {
     const store = new SqliteStore({ filename: join(dir, 'refusing.db') });
     await store.migrate();
+    await withPool(store);
     const db = (store as unknown as { db: Database.Database }).db;
     const probes = () => db.prepare("SELECT count(*) AS n FROM settings WHERE name = 'write-probe'").get() as { n: number };
     const update = (k: string, syncCount = 0) =>

@@ -631,6 +631,9 @@ export class SqliteStore implements Store {
         datasetId = row.dataset_id;
         this.sql.updateDataset.run(creationDate, request.now, request.modifiedBy, syncCount, dataStorage, numRecords, datasetId);
       } else {
+        // The pool may have been deleted since the request read it (a DeleteIdentityPool earlier in this transaction, or
+        // committed since): a dataset created now would outlive it, out of reach.
+        this.requirePoolInWrite(identityPoolId);
         const inserted = this.sql.insertDataset.run(identityPoolId, identityId, datasetName, creationDate, request.now, request.modifiedBy, syncCount, dataStorage, numRecords, restoredTo);
         datasetId = Number(inserted.lastInsertRowid);
       }
@@ -680,6 +683,7 @@ export class SqliteStore implements Store {
 
   async registerDevice(device: DeviceRecord, maxDevices = Number.MAX_SAFE_INTEGER): Promise<DeviceRecord> {
     return this.write(() => {
+      this.requirePoolInWrite(device.identityPoolId);
       this.sql.insertDevice.run(device.identityPoolId, device.identityId, device.deviceId, device.platform, device.token, device.creationDate);
       const registered = this.sql.getDeviceByToken.get(device.identityPoolId, device.identityId, device.platform, device.token)!;
       for (const { device_id: evicted } of this.sql.devicesBeyond.all(device.identityPoolId, device.identityId, registered.deviceId, maxDevices - 1)) {
@@ -696,6 +700,7 @@ export class SqliteStore implements Store {
 
   async subscribe(key: DatasetKey, deviceId: string, now: number, maxSubscriptions = Number.MAX_SAFE_INTEGER): Promise<boolean> {
     return this.write(() => {
+      this.requirePoolInWrite(key.identityPoolId);
       if (this.sql.otherSubscriptions.get(key.identityPoolId, key.identityId, deviceId, key.datasetName)!.n >= maxSubscriptions) return false;
       this.sql.subscribe.run(key.identityPoolId, key.identityId, key.datasetName, deviceId, now);
       return true;
@@ -717,9 +722,14 @@ export class SqliteStore implements Store {
     return this.sql.listSubscriptions.all(key.identityPoolId, key.identityId, key.datasetName).map((r) => r.device_id);
   }
 
+  /** Inside a write: ResourceNotFoundException when the pool no longer exists (deleted since the request read it). */
+  private requirePoolInWrite(identityPoolId: string): void {
+    if (!this.sql.getPool.get(identityPoolId)) throw new ResourceNotFoundException(`IdentityPool '${identityPoolId}' not found.`);
+  }
+
   async createIdentity(identity: IdentityRecord): Promise<LoginOwnedElsewhere | undefined> {
     return this.write(() => {
-      if (!this.sql.getPool.get(identity.identityPoolId)) throw new ResourceNotFoundException(`IdentityPool '${identity.identityPoolId}' not found.`);
+      this.requirePoolInWrite(identity.identityPoolId);
       for (const login of identity.logins) {
         const owner = this.sql.loginOwner.get(identity.identityPoolId, login.providerName, login.userIdentifier)?.identity_id;
         if (owner) return { ownedBy: owner };

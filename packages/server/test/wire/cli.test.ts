@@ -115,3 +115,14 @@ test('serve prints exactly one listening line on stdout; generated credentials g
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('listening on every interface without COGNISYNC_PUBLIC_URL warns that the OpenID issuer is the wildcard address; with it, no warning', async () => {
+  const wildcard = await startServer({ args: ['--host', '0.0.0.0'] });
+  const named = await startServer({ args: ['--host', '0.0.0.0'], env: { COGNISYNC_PUBLIC_URL: 'https://sync.example.com' } });
+  // Stopped first: log lines are written in batches, at the latest when the server stops.
+  await Promise.all([wildcard.stop(), named.stop()]);
+  const warning = wildcard.stderr().split('\n').find((line) => line.includes('COGNISYNC_PUBLIC_URL is not set'));
+  assert.ok(warning, wildcard.stderr());
+  assert.match(JSON.parse(warning).issuer, /^http:\/\/0\.0\.0\.0:\d+$/);
+  assert.doesNotMatch(named.stderr(), /COGNISYNC_PUBLIC_URL is not set/);
+});

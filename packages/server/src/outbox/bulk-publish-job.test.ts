@@ -15,6 +15,7 @@ const key = (n: number): DatasetKey => ({ identityPoolId: POOL, identityId: `us-
 test('a bulk publish gets through a pool whose busy dataset changes while every larger step reads the datasets after it', async () => {
   const store = new SqliteStore({ filename: ':memory:' });
   await store.migrate();
+  await store.createIdentityPool({ identityPoolId: POOL, identityPoolName: 'pool', description: { IdentityPoolName: 'pool' }, creationDate: T0, lastModifiedDate: T0 }, 10);
   try {
     const write = (k: DatasetKey, value: string, syncCount: number) =>
       store.updateRecords({ ...k, patches: [{ op: 'replace', key: 'k', value, syncCount }], now: T0, modifiedBy: 'test', limits: { ...defaultLimits } });

@@ -218,16 +218,21 @@ describe('a remote deletion that a pull from 0 is not told about', () => {
     assert.equal(summary.datasetDeleted, true);
   });
 
-  test('a dataset deleted while its first pull reads its pages: nothing of the earlier pages is kept', async () => {
+  /** A new identity's dataset of more rows than a ListRecords page (1,024): 1,000 records, 100 of them removed (tombstones), then 100 more. */
+  async function pagedDataset(datasetName: string): Promise<string> {
     const identityId = await device(server, poolId).identityId();
     const writer = device(server, poolId, { identityId, credentials: developerCredentials });
-    const source = await writer.openOrCreateDataset('paged');
-    // More rows than a page (1,024): 1,000 records, 100 of them removed (tombstones), then 100 more.
+    const source = await writer.openOrCreateDataset(datasetName);
     await source.putAll(Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${String(i).padStart(4, '0')}`, 'v'])));
     await source.synchronize();
     for (let i = 0; i < 100; i++) await source.remove(`k${String(i).padStart(4, '0')}`);
     await source.putAll(Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`n${i}`, 'v'])));
     await source.synchronize();
+    return identityId;
+  }
+
+  test('a dataset deleted while its first pull reads its pages: nothing of the earlier pages is kept', async () => {
+    const identityId = await pagedDataset('paged');
     const { fetch } = spyFetch({ after: async (operation, n, response) => ((operation === 'ListRecords' && n === 1 && (await deleteOnServer(identityId, 'paged'))), response) });
     const reader = device(server, poolId, { identityId, credentials: developerCredentials, fetch });
     const ds = await reader.openOrCreateDataset('paged');
@@ -236,15 +241,7 @@ describe('a remote deletion that a pull from 0 is not told about', () => {
   });
 
   test('a dataset deleted and created again while its first pull reads its pages: the pull starts over and keeps only the new one', async () => {
-    const identityId = await device(server, poolId).identityId();
-    const writer = device(server, poolId, { identityId, credentials: developerCredentials });
-    const source = await writer.openOrCreateDataset('recreated');
-    // More rows than a page (1,024), as in the test above.
-    await source.putAll(Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${String(i).padStart(4, '0')}`, 'old'])));
-    await source.synchronize();
-    for (let i = 0; i < 100; i++) await source.remove(`k${String(i).padStart(4, '0')}`);
-    await source.putAll(Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`n${i}`, 'old'])));
-    await source.synchronize();
+    const identityId = await pagedDataset('recreated');
     const recreate = async () => {
       await deleteOnServer(identityId, 'recreated');
       await developerWrite(server, poolId, identityId, 'recreated', 'fresh', 'new');

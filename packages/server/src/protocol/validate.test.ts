@@ -321,14 +321,15 @@ describe('validateInput: types', () => {
     }
   });
 
-  test('a timestamp outside years 1-9999 (which boto3 cannot read back) is a violation; the first and last instants of that span pass', () => {
+  test('a timestamp outside years 1-9999 by a day (which boto3 cannot read back in every time zone) is a violation; the first and last instants of that span pass', () => {
     const patch = (date: unknown) => updateRecords({ RecordPatches: [{ Op: 'remove', Key: 'k', SyncCount: 1, DeviceLastModifiedDate: date }] });
-    for (const bad of [253_402_300_800, -62_135_596_801, 8_640_000_000_000, -8_640_000_000_000]) {
+    // 9999-12-31T20:00Z is year 10000 in Tokyo; 0001-01-01T06:00Z is year 0 in Los Angeles.
+    for (const bad of [253_402_300_800, 253_402_286_400, 253_402_214_400, -62_135_596_801, -62_135_575_200, -62_135_510_401, 8_640_000_000_000, -8_640_000_000_000]) {
       assertViolations(sync.UpdateRecords.input, patch(bad), [
-        fails(String(bad), 'recordPatches.1.member.deviceLastModifiedDate', 'Member must be a timestamp from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z'),
+        fails(String(bad), 'recordPatches.1.member.deviceLastModifiedDate', 'Member must be a timestamp from 0001-01-02T00:00:00Z to 9999-12-30T23:59:59.999Z'),
       ]);
     }
-    for (const good of [253_402_300_799.999, -62_135_596_800, 0]) assert.doesNotThrow(() => validateInput(sync.UpdateRecords.input, patch(good)), String(good));
+    for (const good of [253_402_214_399.999, -62_135_510_400, 0]) assert.doesNotThrow(() => validateInput(sync.UpdateRecords.input, patch(good)), String(good));
   });
 
   test('parseTimestamp reads epoch seconds as fractional number, integer or numeric string', () => {

@@ -70,9 +70,13 @@ const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
 
 const lowerFirst = (name: string) => name.charAt(0).toLowerCase() + name.slice(1);
 
-/** The dates every client can read back: Python's datetime (boto3, the AWS CLI) holds years 1 to 9999 only. */
-const MIN_TIMESTAMP_MS = -62_135_596_800_000; // 0001-01-01T00:00:00Z (Date.UTC reads years 0-99 as 1900-1999)
-const MAX_TIMESTAMP_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+/**
+ * The dates every client can read back: Python's datetime (boto3, the AWS CLI) holds years 1 to 9999 only, and botocore
+ * reads an epoch number in the machine's own time zone (`fromtimestamp(value, tzlocal())`), so a day is kept clear at
+ * each end for zones up to 14 h from UTC.
+ */
+const MIN_TIMESTAMP_MS = -62_135_596_800_000 + 86_400_000; // 0001-01-02T00:00:00Z (Date.UTC reads years 0-99 as 1900-1999)
+const MAX_TIMESTAMP_MS = Date.UTC(9999, 11, 30, 23, 59, 59, 999);
 
 /** Epoch seconds (fractional or whole, number or numeric string), as the AWS SDKs send them. */
 export function parseTimestamp(value: unknown): Date | undefined {
@@ -176,7 +180,7 @@ function check(shape: Shape, value: unknown, parent: string, segment: string, er
       // Stored and answered back, a date outside years 1-9999 made boto3 fail on the whole answer (Python's datetime
       // raises ValueError, not a botocore error), so no Python client could read the dataset again.
       if (date.getTime() < MIN_TIMESTAMP_MS || date.getTime() > MAX_TIMESTAMP_MS) {
-        return errors.fail(join(parent, segment), value, 'Member must be a timestamp from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z');
+        return errors.fail(join(parent, segment), value, 'Member must be a timestamp from 0001-01-02T00:00:00Z to 9999-12-30T23:59:59.999Z');
       }
       return date;
     }

@@ -39,3 +39,26 @@ test('scrapes read the outbox backlog once for both gauges, and at most once eve
   assert.match((await metrics.render()).body, /^cognisync_outbox_backlog 2$/m);
   assert.equal(reads, 2);
 });
+
+test('concurrent scrapes share one rendering; beyond 20 renderings a second, scrapes get the last page', async (t) => {
+  t.mock.timers.enable({ apis: ['Date'] });
+  const metrics = new Metrics({ outboxBacklog: async () => ({ pending: 0, oldestCreatedAt: undefined }) } as unknown as Store, () => 0);
+  let renders = 0;
+  const render = metrics.registry.metrics.bind(metrics.registry);
+  metrics.registry.metrics = () => (renders++, render());
+  const requests = async () => Number(/cognisync_requests_total\{operation="ListRecords",status="200"\} (\d+)$/m.exec((await metrics.render()).body)?.[1]);
+  metrics.observe('ListRecords', 200, undefined, 0.001);
+  await Promise.all(Array.from({ length: 20 }, () => metrics.render()));
+  assert.equal(renders, 1);
+  // A scrape after a request sees it, 19 more times this second.
+  for (let n = 2; n <= 20; n++) {
+    metrics.observe('ListRecords', 200, undefined, 0.001);
+    assert.equal(await requests(), n);
+  }
+  metrics.observe('ListRecords', 200, undefined, 0.001);
+  for (let i = 0; i < 50; i++) assert.equal(await requests(), 20, 'the last page');
+  assert.equal(renders, 20);
+  t.mock.timers.tick(1000);
+  assert.equal(await requests(), 21);
+  assert.equal(renders, 21);
+});

@@ -159,6 +159,23 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     }
   });
 
+  test('concurrent registrations and subscriptions of one identity from two processes keep the device and subscription caps exactly', async () => {
+    const [first, second, admin] = await twoProcesses();
+    try {
+      const deviceOf = (i: number) => ({ identityPoolId: POOL, identityId: IDENTITY, deviceId: `device-${i}`, platform: 'GCM', token: `token-${i}`, creationDate: 1000 + i });
+      await Promise.all(Array.from({ length: 24 }, (_, i) => (i % 2 ? first : second).registerDevice(deviceOf(i), 5)));
+      const devices = await admin.query('SELECT device_id FROM devices WHERE identity_pool_id = $1', [POOL]);
+      assert.equal(devices.rowCount, 5);
+      const kept = devices.rows[0].device_id as string;
+      const taken = await Promise.all(Array.from({ length: 24 }, (_, i) => (i % 2 ? first : second).subscribe({ identityPoolId: POOL, identityId: IDENTITY, datasetName: `d${i}` }, kept, 1, 5)));
+      assert.equal(taken.filter(Boolean).length, 5);
+      assert.equal((await admin.query('SELECT 1 FROM subscriptions WHERE device_id = $1', [kept])).rowCount, 5);
+    } finally {
+      await admin.end();
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+
   test('writers racing on one dataset from two processes: every write commits once, with SyncCounts 1..n and counters that add up', async () => {
     const [first, second, admin] = await twoProcesses();
     try {

@@ -1169,6 +1169,8 @@ export class PostgresStore implements Store {
 
   async registerDevice(device: DeviceRecord, maxDevices = Number.MAX_SAFE_INTEGER): Promise<DeviceRecord> {
     return this.transaction(async (client) => {
+      // Under the identity's lock, registrations of one identity take turns: concurrent ones kept more than maxDevices.
+      await this.lockIdentity(client, device.identityPoolId, device.identityId);
       if ((await run(client, `SELECT ${POOL_STILL_THERE}`, [device.identityPoolId])).rows[0]?.exists !== true) {
         throw new ResourceNotFoundException(`IdentityPool '${device.identityPoolId}' not found.`);
       }
@@ -1201,14 +1203,18 @@ export class PostgresStore implements Store {
   }
 
   async subscribe(key: DatasetKey, deviceId: string, now: number, maxSubscriptions = Number.MAX_SAFE_INTEGER): Promise<boolean> {
-    // One statement: concurrent subscriptions of one device may overshoot the cap by a few, which is all it is for.
-    const rows = await this.query<{ taken: boolean }>(
-      `INSERT INTO subscriptions (identity_pool_id, identity_id, dataset_name, device_id, creation_date)
+    // Under the identity's lock, subscriptions of one identity take turns, so the count holds (concurrent ones overshot it).
+    const rows = await this.transaction(async (client) => {
+      await this.lockIdentity(client, key.identityPoolId, key.identityId);
+      return (await run<{ taken: boolean }>(
+        client,
+        `INSERT INTO subscriptions (identity_pool_id, identity_id, dataset_name, device_id, creation_date)
        SELECT $1, $2, $3, $4, $5
        WHERE (SELECT count(*) FROM subscriptions WHERE identity_pool_id = $1 AND identity_id = $2 AND device_id = $4 AND dataset_name <> $3) < $6 AND ${POOL_STILL_THERE}
        ON CONFLICT DO NOTHING RETURNING true AS taken`,
-      [key.identityPoolId, key.identityId, key.datasetName, deviceId, now, maxSubscriptions],
-    );
+        [key.identityPoolId, key.identityId, key.datasetName, deviceId, now, maxSubscriptions],
+      )).rows;
+    });
     if (rows.length > 0) return true;
     // Nothing inserted: already subscribed, the pool gone, or refused by the cap.
     const [state] = await this.query<{ held: boolean; pool: boolean }>(

@@ -1025,6 +1025,11 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         // Without the expectation (a caller naming the identity), it is linked again.
         assert.equal(await store.linkLogins(POOL, IDENTITY, [user], T0 + 40, RULE), undefined);
         assert.equal(await store.findIdentityByLogin(POOL, user), IDENTITY);
+        // Merged away meanwhile, the identity is gone (ResourceNotFoundException), not "changed": the user moved with it.
+        await store.createIdentity(identityRecord(OTHER_IDENTITY));
+        await store.mergeIdentities(POOL, IDENTITY, OTHER_IDENTITY, T0 + 50, RULE);
+        await assert.rejects(store.linkLogins(POOL, IDENTITY, [user], T0 + 60, RULE, { stillHolds: [user] }), serviceError('ResourceNotFoundException'));
+        assert.equal(await store.findIdentityByLogin(POOL, user), OTHER_IDENTITY);
       });
 
       storeTest('mergeIdentities with an identity deleted meanwhile: ResourceNotFoundException, the other left as it was', async (store) => {

@@ -1,6 +1,6 @@
 // GetOpenIdTokenForDeveloperIdentity (developer only): register or find the identity of a user of the
 // pool's developer provider, optionally linking it to an existing identity, and return an OpenID token.
-import { DeveloperUserAlreadyRegisteredException, InvalidParameterException, ResourceNotFoundException } from '../../errors.js';
+import { DeveloperUserAlreadyRegisteredException, InvalidParameterException, ResourceConflictException, ResourceNotFoundException } from '../../errors.js';
 import { COGNITO_LOGIN_PROVIDER } from '../../auth/login-verifier.js';
 import { cognitoIdentityOperations as model } from '../../model/cognito-identity.generated.js';
 import { defineOperation } from '../operation.js';
@@ -72,7 +72,7 @@ async function registerUser(store: Store, pool: IdentityPoolRecord, identityId: 
         if (refused && 'providerInUse' in refused) throw twoUsersOf(refused.providerInUse);
         if (refused && 'changedMeanwhile' in refused) {
           if (attempt < 3) continue;
-          throw new DeveloperUserAlreadyRegisteredException(`Developer user '${developerLogin.userIdentifier}' was unlinked while this request registered it; retry it.`);
+          throw new ResourceConflictException(`Developer user '${developerLogin.userIdentifier}' was unlinked or moved while this request registered it; retry it.`);
         }
         if (refused && 'ownedBy' in refused) {
           // The user's identity was merged into another meanwhile (the user moved with it): look again.

@@ -435,6 +435,38 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     }
   });
 
+  test('a database made read-only and then writable again (a failover and back): ping and writes recover, not kept read-only by pooled sessions', async () => {
+    const own = await createTestDatabase('cognisync_readonly');
+    const name = new URL(own.url).pathname.slice(1);
+    const store = new PostgresStore({ connectionString: own.url, maxConnections: 4 });
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    const endSessions = () => admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [name]);
+    try {
+      await store.migrate();
+      await withPool(store);
+      await Promise.all([1, 2, 3, 4].map((i) => write(store, `warm-${i}`, [put('k', 'v')])));
+      await admin.query(`ALTER DATABASE ${name} SET default_transaction_read_only = on`);
+      await endSessions();
+      assert.equal(await store.ping(), false);
+      // Every pooled session opens read-only now.
+      await Promise.allSettled([1, 2, 3, 4].map((i) => write(store, `read-only-${i}`, [put('k', 'v')])));
+      await admin.query(`ALTER DATABASE ${name} RESET default_transaction_read_only`);
+      let pings = 0;
+      while (!(await store.ping())) assert.ok(++pings <= 5, 'ping stays false after the database is writable again');
+      const writes = await Promise.allSettled([1, 2, 3, 4, 5, 6].map((i) => write(store, `after-${i}`, [put('k', 'v')])));
+      const failed = writes.filter((w) => w.status === 'rejected').length;
+      assert.ok(failed <= 4, `${failed} of 6 writes failed once the database was writable`);
+      const again = await Promise.allSettled([1, 2, 3, 4, 5, 6].map((i) => write(store, `later-${i}`, [put('k', 'v')])));
+      assert.deepEqual(again.map((w) => w.status), Array(6).fill('fulfilled'));
+    } finally {
+      await store.close();
+      await admin.query(`ALTER DATABASE ${name} RESET default_transaction_read_only`).catch(() => undefined);
+      await admin.end();
+      await own.drop();
+    }
+  });
+
   test('an unreachable database answers InternalErrorException, not a crash', async () => {
     const store = new PostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/none' });
     await assert.rejects(store.describeDataset({ identityPoolId: 'p', identityId: 'i', datasetName: 'd' }), { name: 'InternalErrorException' });

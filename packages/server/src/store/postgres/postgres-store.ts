@@ -462,6 +462,8 @@ class LoginTaken extends Error {
 
 /** The foreign keys that tie a login or issued credentials to their identity (migration 6). */
 const IDENTITY_KEYS = new Set(['identity_logins_identity', 'issued_credentials_identity']);
+/** SQLSTATE read_only_sql_transaction: a write in a read-only session. */
+const READ_ONLY_TRANSACTION = '25006';
 /** The foreign key that ties an identity to its pool (migration 8). */
 const POOL_KEY = 'identities_pool';
 
@@ -635,8 +637,9 @@ export class PostgresStore implements Store {
     try {
       return await fn(client);
     } catch (error) {
-      // A statement that timed out may still be running on the connection, and the next would queue behind it.
-      if (isReadTimeout(error)) broken ??= error as Error;
+      // A statement that timed out may still be running on the connection, and the next would queue behind it. A session
+      // that is read-only (opened while the database was, as after a failover) stays so for good: a new one may not be.
+      if (isReadTimeout(error) || (error as { code?: string }).code === READ_ONLY_TRANSACTION) broken ??= error as Error;
       throw error;
     } finally {
       client.removeListener('error', onError);
@@ -764,8 +767,17 @@ export class PostgresStore implements Store {
    */
   async ping(): Promise<boolean> {
     try {
-      const { rows } = await this.pool.query<{ writable: boolean }>("SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off' AS writable");
-      return rows[0]?.writable === true && (await this.writeHealth.canWrite());
+      const client = await this.pool.connect();
+      let writable = false;
+      try {
+        const { rows } = await client.query<{ writable: boolean }>("SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off' AS writable");
+        writable = rows[0]?.writable === true;
+      } finally {
+        // A read-only session stays read-only after the database is writable again (default_transaction_read_only is
+        // read when a session starts): dropped, the next ping asks a new one.
+        client.release(!writable);
+      }
+      return writable && (await this.writeHealth.canWrite());
     } catch {
       return false;
     }
@@ -1314,6 +1326,8 @@ export class PostgresStore implements Store {
         // The identity's lock (as merges and deletions take) orders links of one identity, for the provider rule.
         // The foreign key makes an insert for a deleted identity fail (ResourceNotFoundException, toServiceError).
         await this.lockIdentity(client, identityPoolId, identityId);
+        // Gone (deleted, or merged into another) since the caller read it: said so, before `expect` reads its logins as none.
+        if ((await run(client, 'SELECT 1 FROM identities WHERE identity_id = $1', [identityId])).rowCount === 0) throw new ResourceNotFoundException('The identity no longer exists.');
         if (await this.insertLogins(client, identityPoolId, identityId, logins, rule, expect)) await run(client, TOUCH_LINKED_IDENTITY, [now, identityId]);
       });
       return undefined;

@@ -1,10 +1,18 @@
 // Whether a store can still write, for `/ready`. A read alone (the `SELECT 1` of a ping) went on answering while every
 // write failed (a full disk, a read-only filesystem or database), so `/ready` said 200 to a server that could only
-// refuse. Once a write has failed for such a reason, each ping tries a small write of its own, and the store counts as
+// refuse. Once a write has failed for such a reason, each ping tries a write of its own (64 KiB), and the store counts as
 // ready again when one commits. No write is made while nothing failed: probes by a load balancer cost nothing then.
+import { randomBytes } from 'node:crypto';
 
 /** The setting the stores' probe writes update. */
 export const WRITE_PROBE_SETTING = 'write-probe';
+
+/**
+ * What a probe writes: 64 KiB that do not compress. A probe of a few bytes still fitted in the room a full disk left in
+ * the SQLite WAL after requests of a few pages no longer did, and /ready said 200 to a few failures more; this one
+ * needs as much room as a sizeable request. Written only while writes are failing.
+ */
+export const writeProbeValue = (): string => `${Date.now()} ${randomBytes(48 * 1024).toString('base64')}`;
 
 export class WriteHealth {
   private failing = false;

@@ -29,7 +29,7 @@ import type {
 } from '../store.js';
 import { EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting, type RestoredSpan } from '../store.js';
 import { postgresMigrations } from './migrations.js';
-import { postgresRefusesWrites, WRITE_PROBE_SETTING, WriteHealth } from '../write-health.js';
+import { postgresRefusesWrites, WRITE_PROBE_SETTING, WriteHealth, writeProbeValue } from '../write-health.js';
 import { toDataset, toIssuedCredentials, toPool, toRecord, toSettings, type DatasetRow, type IssuedCredentialsRow, type PoolRow, type RecordRow } from '../rows.js';
 
 export interface PostgresStoreOptions {
@@ -583,7 +583,7 @@ export class PostgresStore implements Store {
 
   /** Whether writes still commit, for ping (see write-health.ts); its probe stores the time of the last one. */
   private readonly writeHealth = new WriteHealth(postgresRefusesWrites, () =>
-    this.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value', [WRITE_PROBE_SETTING, String(Date.now())]),
+    this.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value', [WRITE_PROBE_SETTING, writeProbeValue()]),
   );
 
   constructor(options: PostgresStoreOptions) {

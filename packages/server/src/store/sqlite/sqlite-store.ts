@@ -22,7 +22,7 @@ import type {
 import { EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting } from '../store.js';
 import { migrationSql, sqliteMigrations } from './migrations.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
-import { sqliteRefusesWrites, WRITE_PROBE_SETTING, WriteHealth } from '../write-health.js';
+import { sqliteRefusesWrites, WRITE_PROBE_SETTING, WriteHealth, writeProbeValue } from '../write-health.js';
 import { toDataset, toIssuedCredentials, toPool, toSettings, type DatasetRow, type IssuedCredentialsRow, type PoolRow } from '../rows.js';
 
 export interface SqliteStoreOptions {
@@ -146,7 +146,7 @@ export class SqliteStore implements Store {
   /** Set while commitQueued() runs; close() waits for it. */
   private committing: Promise<void> | undefined;
   /** Whether writes still commit, for ping (see write-health.ts); its probe stores the time of the last one. */
-  private readonly writeHealth = new WriteHealth(sqliteRefusesWrites, () => this.write(() => this.sql.putSetting.run(WRITE_PROBE_SETTING, String(Date.now()))));
+  private readonly writeHealth = new WriteHealth(sqliteRefusesWrites, () => this.write(() => this.sql.putSetting.run(WRITE_PROBE_SETTING, writeProbeValue())));
 
   constructor(options: SqliteStoreOptions) {
     const synchronous = options.synchronous ?? 'NORMAL';

@@ -162,16 +162,17 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
       storeTest('deleteIdentityPool removes the pool with its datasets, records, devices, subscriptions and identities, and nothing of other pools', async (store) => {
         await store.createIdentityPool(poolRecord(POOL), 10);
         await store.createIdentityPool(poolRecord(OTHER_POOL), 10);
-        for (const pool of [POOL, OTHER_POOL]) {
-          const key = datasetKey('settings', IDENTITY, pool);
-          await update(store, key, [put('k', 'v')]);
-          await store.registerDevice(device(`device-${pool}`, { identityPoolId: pool }));
-          await store.subscribe(key, `device-${pool}`, T0);
-        }
         const login = { providerName: 'login.example.app', userIdentifier: 'user-1' };
         await store.createIdentity({ identityPoolId: POOL, identityId: IDENTITY, logins: [login], creationDate: T0, lastModifiedDate: T0 });
+        await store.createIdentity(identityRecord(OTHER_IDENTITY, [], OTHER_POOL));
+        for (const [pool, identityId] of [[POOL, IDENTITY], [OTHER_POOL, OTHER_IDENTITY]] as const) {
+          const key = datasetKey('settings', identityId, pool);
+          await update(store, key, [put('k', 'v')]);
+          await store.registerDevice(device(`device-${pool}`, { identityPoolId: pool, identityId }));
+          await store.subscribe(key, `device-${pool}`, T0);
+        }
         await store.saveIssuedCredentials({ accessKeyId: 'ASIAPOOLDELETE', identityPoolId: POOL, identityId: IDENTITY, expiration: T0 + 3600_000 });
-        const otherBefore = await observe(store, datasetKey('settings', IDENTITY, OTHER_POOL));
+        const otherBefore = await observe(store, datasetKey('settings', OTHER_IDENTITY, OTHER_POOL));
 
         assert.equal(await store.deleteIdentityPool(POOL), true);
 
@@ -192,9 +193,9 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual(await store.describeIdentityPoolUsage(POOL), { identityPoolId: POOL, syncSessionsCount: 0, dataStorage: 0, lastModifiedDate: undefined });
         assert.deepEqual((await store.listIdentityPools(undefined, 10)).map((pool) => pool.identityPoolId), [OTHER_POOL]);
 
-        const otherKey = datasetKey('settings', IDENTITY, OTHER_POOL);
+        const otherKey = datasetKey('settings', OTHER_IDENTITY, OTHER_POOL);
         assert.deepEqual(await observe(store, otherKey), otherBefore);
-        assert.ok(await store.getDevice(OTHER_POOL, IDENTITY, `device-${OTHER_POOL}`));
+        assert.ok(await store.getDevice(OTHER_POOL, OTHER_IDENTITY, `device-${OTHER_POOL}`));
         assert.deepEqual(await store.listSubscriptions(otherKey), [`device-${OTHER_POOL}`]);
 
         assert.equal(await store.deleteIdentityPool(POOL), false);
@@ -830,7 +831,18 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
     });
 
     describe('devices and subscriptions', () => {
-      dataTest('registerDevice keeps one id per (identity, platform, token)', async (store) => {
+      /** A dataTest whose store also holds IDENTITY and OTHER_IDENTITY in POOL: devices belong to an identity that exists. */
+      const deviceTest = (title: string, body: (store: Store) => Promise<void>) =>
+        dataTest(title, async (store) => {
+          for (const identityId of [IDENTITY, OTHER_IDENTITY]) await store.createIdentity(identityRecord(identityId));
+          await body(store);
+        });
+      /** Registers devices of IDENTITY by id, each with a token of its own. */
+      const registered = async (store: Store, ...deviceIds: string[]) => {
+        for (const deviceId of deviceIds) await store.registerDevice(device(deviceId, { token: `token-of-${deviceId}` }));
+      };
+
+      deviceTest('registerDevice keeps one id per (identity, platform, token)', async (store) => {
         const first = await store.registerDevice(device('device-1'));
         assert.deepEqual(first, device('device-1'));
         const again = await store.registerDevice(device('device-2', { creationDate: T0 + 1000 }));
@@ -845,7 +857,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(await store.getDevice(OTHER_POOL, IDENTITY, 'device-1'), undefined);
       });
 
-      dataTest('registerDevice beyond maxDevices unregisters the devices registered longest ago, with their subscriptions', async (store) => {
+      deviceTest('registerDevice beyond maxDevices unregisters the devices registered longest ago, with their subscriptions', async (store) => {
         for (let i = 1; i <= 3; i++) await store.registerDevice(device(`device-${i}`, { token: `token-${i}`, creationDate: T0 + i }), 3);
         await store.subscribe(datasetKey('settings'), 'device-1', T0);
         await store.subscribe(datasetKey('settings'), 'device-2', T0);
@@ -862,7 +874,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.ok(await store.getDevice(POOL, IDENTITY, 'device-2'));
       });
 
-      dataTest('subscribe refuses a device holding maxSubscriptions other subscriptions; one it holds stays idempotent', async (store) => {
+      deviceTest('subscribe refuses a device holding maxSubscriptions other subscriptions; one it holds stays idempotent', async (store) => {
+        await registered(store, 'device-1', 'device-2');
         assert.equal(await store.subscribe(datasetKey('a'), 'device-1', T0, 2), true);
         assert.equal(await store.subscribe(datasetKey('b'), 'device-1', T0, 2), true);
         assert.equal(await store.subscribe(datasetKey('b'), 'device-1', T0 + 1, 2), true);
@@ -873,8 +886,9 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(await store.subscribe(datasetKey('c'), 'device-1', T0, 2), true);
       });
 
-      dataTest('subscribe and unsubscribe are idempotent and scoped to one dataset', async (store) => {
+      deviceTest('subscribe and unsubscribe are idempotent and scoped to one dataset', async (store) => {
         const key = datasetKey('settings');
+        await registered(store, 'device-a', 'device-b');
         await store.subscribe(key, 'device-b', T0);
         await store.subscribe(key, 'device-b', T0 + 1);
         await store.subscribe(key, 'device-a', T0 + 2);
@@ -887,6 +901,21 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual(await store.listSubscriptions(key), ['device-a']);
         await store.unsubscribe(key, 'device-a');
         assert.deepEqual(await store.listSubscriptions(key), []);
+      });
+
+      deviceTest('registerDevice and subscribe refuse an identity deleted or merged away since the request read it, and a device no longer registered', async (store) => {
+        await registered(store, 'device-a');
+        await store.mergeIdentities(POOL, IDENTITY, OTHER_IDENTITY, T0 + 10, RULE);
+        // The device moved with the merge; the merged-away identity takes no new one.
+        await assert.rejects(store.registerDevice(device('device-late', { token: 'late' })), serviceError('ResourceNotFoundException'));
+        await assert.rejects(store.subscribe(datasetKey('settings'), 'device-a', T0), serviceError('ResourceNotFoundException'));
+        assert.ok(await store.getDevice(POOL, OTHER_IDENTITY, 'device-a'));
+        await assert.rejects(store.subscribe(datasetKey('settings', OTHER_IDENTITY), 'never-registered', T0), serviceError('ResourceNotFoundException'));
+        assert.equal(await store.subscribe(datasetKey('settings', OTHER_IDENTITY), 'device-a', T0), true);
+        assert.equal(await store.deleteIdentity(OTHER_IDENTITY), true);
+        await assert.rejects(store.registerDevice(device('device-gone', { identityId: OTHER_IDENTITY })), serviceError('ResourceNotFoundException'));
+        assert.equal(await store.getDevice(POOL, OTHER_IDENTITY, 'device-gone'), undefined);
+        assert.deepEqual(await store.listSubscriptions(datasetKey('settings', OTHER_IDENTITY)), []);
       });
     });
 

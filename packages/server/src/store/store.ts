@@ -1,7 +1,7 @@
 // The Store contract: everything cognisync persists, behind one async interface that the SQLite and
 // PostgreSQL stores both implement and one contract suite (store.contract.ts) checks.
 // Times are epoch milliseconds; every method that changes several rows runs in one transaction.
-import { NotAuthorizedException } from '../errors.js';
+import { NotAuthorizedException, ResourceNotFoundException } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { RecordPatch } from '../core/record-patches.js';
 import type { BulkPublishState } from '../core/bulk-publish.js';
@@ -152,6 +152,10 @@ export interface UpdateRecordsRequest extends DatasetKey {
 }
 
 /** A write authenticated with credentials that DeleteIdentities removed while it ran. */
+/** SubscribeToDataset's device is not (or no longer) registered for the identity. */
+export const deviceNotRegistered = (identityId: string, deviceId: string) =>
+  new ResourceNotFoundException(`Device '${deviceId}' is not registered for identity '${identityId}'.`);
+
 export const revokedWhileWriting = (identityId: string) => new NotAuthorizedException(`The credentials of this request were revoked while it ran (identity ${identityId} was deleted).`);
 
 export interface UpdateRecordsResult {

@@ -1,7 +1,7 @@
 // SubscribeToDataset: a registered device asks to be told when the dataset changes (it may not exist yet).
-import { InvalidParameterException, ResourceNotFoundException } from '../../errors.js';
+import { InvalidParameterException } from '../../errors.js';
 import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
-import type { Store } from '../../store/store.js';
+import { deviceNotRegistered, type Store } from '../../store/store.js';
 import { defineSyncOperation } from '../operation.js';
 
 export interface SubscriptionInput {
@@ -13,9 +13,7 @@ export interface SubscriptionInput {
 
 /** The subscription's device must be registered for the identity (ResourceNotFoundException otherwise). */
 export async function requireDevice(store: Store, input: SubscriptionInput): Promise<void> {
-  if (!(await store.getDevice(input.IdentityPoolId, input.IdentityId, input.DeviceId))) {
-    throw new ResourceNotFoundException(`Device '${input.DeviceId}' is not registered for identity '${input.IdentityId}'.`);
-  }
+  if (!(await store.getDevice(input.IdentityPoolId, input.IdentityId, input.DeviceId))) throw deviceNotRegistered(input.IdentityId, input.DeviceId);
 }
 
 export default defineSyncOperation({

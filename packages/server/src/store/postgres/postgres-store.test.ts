@@ -117,9 +117,10 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
   const write = (store: PostgresStore, datasetName: string, patches: RecordPatch[], deviceId?: string) =>
     store.updateRecords({ identityPoolId: POOL, identityId: IDENTITY, datasetName, patches, now: Date.now(), modifiedBy: 'pg-test', limits, ...(deviceId ? { deviceId } : {}) });
   const put = (key: string, value: string, syncCount = 0): RecordPatch => ({ op: 'replace', key, value, syncCount });
-  /** The pool the writes go to: datasets are only created in a pool that exists. */
+  /** The pool the writes go to, and IDENTITY in it: datasets and devices are only created where they exist. */
   const withPool = async <S extends PostgresStore>(store: S): Promise<S> => {
     await store.createIdentityPool({ identityPoolId: POOL, identityPoolName: 'pool', description: { IdentityPoolName: 'pool' }, creationDate: 1, lastModifiedDate: 1 }, 10);
+    await store.createIdentity({ identityPoolId: POOL, identityId: IDENTITY, logins: [], creationDate: 1, lastModifiedDate: 1 });
     return store;
   };
 

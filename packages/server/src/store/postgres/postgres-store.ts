@@ -27,7 +27,7 @@ import type {
   ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentials, IssuedCredentialsRecord, Login,
   LinkExpectation, LinkRefusal, LoginOwnedElsewhere, ProviderRule, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
-import { EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting, type RestoredSpan } from '../store.js';
+import { deviceNotRegistered, EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting, type RestoredSpan } from '../store.js';
 import { postgresMigrations } from './migrations.js';
 import { postgresRefusesWrites, WRITE_PROBE_SETTING, WriteHealth, writeProbeValue } from '../write-health.js';
 import { toDataset, toIssuedCredentials, toPool, toRecord, toSettings, type DatasetRow, type IssuedCredentialsRow, type PoolRow, type RecordRow } from '../rows.js';
@@ -674,6 +674,11 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** Under the identity's lock: ResourceNotFoundException if it was deleted or merged into another since it was read. */
+  private async requireIdentityLocked(client: pg.PoolClient, identityId: string): Promise<void> {
+    if ((await run(client, 'SELECT 1 FROM identities WHERE identity_id = $1', [identityId])).rowCount === 0) throw new ResourceNotFoundException('The identity no longer exists.');
+  }
+
   private async lockIdentity(client: pg.PoolClient, identityPoolId: string, identityId: string): Promise<void> {
     await run(client, 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [identityLockKey(identityPoolId, identityId)]);
   }
@@ -1186,6 +1191,8 @@ export class PostgresStore implements Store {
       if ((await run(client, `SELECT ${POOL_STILL_THERE}`, [device.identityPoolId])).rows[0]?.exists !== true) {
         throw new ResourceNotFoundException(`IdentityPool '${device.identityPoolId}' not found.`);
       }
+      // Deleted or merged into another since the request read it (both take the lock held here): its devices went or moved.
+      await this.requireIdentityLocked(client, device.identityId);
       await run(
         client,
         'INSERT INTO devices (identity_pool_id, identity_id, device_id, platform, token, creation_date) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
@@ -1218,6 +1225,10 @@ export class PostgresStore implements Store {
     // Under the identity's lock, subscriptions of one identity take turns, so the count holds (concurrent ones overshot it).
     const rows = await this.transaction(async (client) => {
       await this.lockIdentity(client, key.identityPoolId, key.identityId);
+      await this.requireIdentityLocked(client, key.identityId);
+      // Unregistered since the request read it (a newer registration evicted it, or it moved with a merge).
+      const device = await run(client, 'SELECT 1 FROM devices WHERE identity_pool_id = $1 AND identity_id = $2 AND device_id = $3', [key.identityPoolId, key.identityId, deviceId]);
+      if (device.rowCount === 0) throw deviceNotRegistered(key.identityId, deviceId);
       return (await run<{ taken: boolean }>(
         client,
         `INSERT INTO subscriptions (identity_pool_id, identity_id, dataset_name, device_id, creation_date)
@@ -1327,7 +1338,7 @@ export class PostgresStore implements Store {
         // The foreign key makes an insert for a deleted identity fail (ResourceNotFoundException, toServiceError).
         await this.lockIdentity(client, identityPoolId, identityId);
         // Gone (deleted, or merged into another) since the caller read it: said so, before `expect` reads its logins as none.
-        if ((await run(client, 'SELECT 1 FROM identities WHERE identity_id = $1', [identityId])).rowCount === 0) throw new ResourceNotFoundException('The identity no longer exists.');
+        await this.requireIdentityLocked(client, identityId);
         if (await this.insertLogins(client, identityPoolId, identityId, logins, rule, expect)) await run(client, TOUCH_LINKED_IDENTITY, [now, identityId]);
       });
       return undefined;

@@ -19,7 +19,7 @@ import type {
   ChangeEvent, ClaimedOutboxEntry, DatasetKey, DatasetRecord, DeviceRecord, OutboxBacklog, OutboxEntry, PushTarget, StreamTarget, IdentityPoolRecord, IdentityPoolUsage, IdentityRecord, IdentityUsage, IssuedCredentials, IssuedCredentialsRecord, Login,
   LinkExpectation, LinkRefusal, LoginOwnedElsewhere, ProviderRule, PoolRoles, PoolSyncSettings, RecordCursor, RecordsPage, Store, StoredRecord, UpdateRecordsRequest, UpdateRecordsResult,
 } from '../store.js';
-import { EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting } from '../store.js';
+import { deviceNotRegistered, EXPIRED_CREDENTIALS_RETENTION_MS, revokedWhileWriting } from '../store.js';
 import { migrationSql, sqliteMigrations } from './migrations.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
 import { sqliteRefusesWrites, WRITE_PROBE_SETTING, WriteHealth, writeProbeValue } from '../write-health.js';
@@ -683,7 +683,9 @@ export class SqliteStore implements Store {
 
   async registerDevice(device: DeviceRecord, maxDevices = Number.MAX_SAFE_INTEGER): Promise<DeviceRecord> {
     return this.write(() => {
+      // Deleted (with its pool, or alone) or merged into another since the request read it: its devices went or moved.
       this.requirePoolInWrite(device.identityPoolId);
+      this.requireIdentityInWrite(device.identityId);
       this.sql.insertDevice.run(device.identityPoolId, device.identityId, device.deviceId, device.platform, device.token, device.creationDate);
       const registered = this.sql.getDeviceByToken.get(device.identityPoolId, device.identityId, device.platform, device.token)!;
       for (const { device_id: evicted } of this.sql.devicesBeyond.all(device.identityPoolId, device.identityId, registered.deviceId, maxDevices - 1)) {
@@ -701,6 +703,9 @@ export class SqliteStore implements Store {
   async subscribe(key: DatasetKey, deviceId: string, now: number, maxSubscriptions = Number.MAX_SAFE_INTEGER): Promise<boolean> {
     return this.write(() => {
       this.requirePoolInWrite(key.identityPoolId);
+      this.requireIdentityInWrite(key.identityId);
+      // Unregistered since the request read it (a newer registration evicted it, or it moved with a merge).
+      if (!this.sql.getDevice.get(key.identityPoolId, key.identityId, deviceId)) throw deviceNotRegistered(key.identityId, deviceId);
       if (this.sql.otherSubscriptions.get(key.identityPoolId, key.identityId, deviceId, key.datasetName)!.n >= maxSubscriptions) return false;
       this.sql.subscribe.run(key.identityPoolId, key.identityId, key.datasetName, deviceId, now);
       return true;

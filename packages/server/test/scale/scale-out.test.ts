@@ -7,7 +7,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CreateIdentityPoolCommand, GetCredentialsForIdentityCommand, GetOpenIdTokenForDeveloperIdentityCommand } from '@aws-sdk/client-cognito-identity';
+import { CreateIdentityPoolCommand, GetCredentialsForIdentityCommand, GetOpenIdTokenForDeveloperIdentityCommand, MergeDeveloperIdentitiesCommand } from '@aws-sdk/client-cognito-identity';
 import { ListDatasetsCommand, ListRecordsCommand, UpdateRecordsCommand, type CognitoSyncClient, type _Record } from '@aws-sdk/client-cognito-sync';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
 import { identityClient, newIdentityId, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
@@ -174,6 +174,30 @@ describe('several server processes on one PostgreSQL database', { skip: skipPost
       const { Credentials } = await identityClient(server.endpoint).send(new GetCredentialsForIdentityCommand({ IdentityId, Logins: { 'cognito-identity.amazonaws.com': Token! } }));
       assert.ok(Credentials?.SessionToken, server.endpoint);
     }
+  });
+
+  test('sign-ins of a developer user whose identity keeps being merged into others, across processes, all succeed', async () => {
+    const developerPool = (await identityClient(servers[0]!.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'merging', AllowUnauthenticatedIdentities: false, DeveloperProviderName: 'login.scale' }))).IdentityPoolId!;
+    const clients = servers.map((server) => identityClient(server.endpoint));
+    const signIn = (n: number, user: string) => clients[n % clients.length]!.send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId: developerPool, Logins: { 'login.scale': user } }));
+    await signIn(0, 'moving');
+    const deadline = Date.now() + 6_000;
+    const failures: string[] = [];
+    let signIns = 0;
+    let merges = 0;
+    const signers = Array.from({ length: 12 }, async (_, n) => {
+      while (Date.now() < deadline) await signIn(n, 'moving').then(() => signIns++, (error: Error) => failures.push(`${error.name}: ${error.message}`));
+    });
+    const merger = (async () => {
+      for (let k = 0; Date.now() < deadline; k++) {
+        await signIn(k, `destination-${k}`);
+        await clients[(k + 1) % clients.length]!.send(new MergeDeveloperIdentitiesCommand({ IdentityPoolId: developerPool, DeveloperProviderName: 'login.scale', SourceUserIdentifier: 'moving', DestinationUserIdentifier: `destination-${k}` }));
+        merges++;
+      }
+    })();
+    await Promise.all([...signers, merger]);
+    assert.ok(merges >= 10 && signIns >= 100, `${merges} merges, ${signIns} sign-ins`);
+    assert.deepEqual(failures, []);
   });
 
   test('concurrent first writes to new datasets of one identity across processes never exceed the datasets-per-identity limit', async () => {

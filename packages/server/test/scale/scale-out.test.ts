@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CreateIdentityPoolCommand, GetCredentialsForIdentityCommand, GetOpenIdTokenForDeveloperIdentityCommand, MergeDeveloperIdentitiesCommand } from '@aws-sdk/client-cognito-identity';
 import { ListDatasetsCommand, ListRecordsCommand, UpdateRecordsCommand, type CognitoSyncClient, type _Record } from '@aws-sdk/client-cognito-sync';
+import pg from 'pg';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
 import { identityClient, newIdentityId, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
 
@@ -462,6 +463,16 @@ describe('PostgreSQL outage and recovery', { skip: skipPostgres }, () => {
     const running = server!;
     const client = syncClient(running.endpoint);
     const ready = async () => (await fetch(`${running.endpoint}/ready`)).status;
+    /** /ready's answer once it shows `status` (it asks the store at most once a second), or its last. */
+    const readyTurns = async (status: number) => {
+      const deadline = Date.now() + 3_000;
+      let last = await ready();
+      while (last !== status && Date.now() < deadline) {
+        await sleep(100);
+        last = await ready();
+      }
+      return last;
+    };
     const poolId = await createPool(running.endpoint, 'outage');
     const key = { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'kept' };
     const listed = await client.send(new ListRecordsCommand(key));
@@ -504,7 +515,7 @@ describe('PostgreSQL outage and recovery', { skip: skipPostgres }, () => {
       );
       assert.ok(allowed.has(`${error.name}:${statusOf(error)}`), `${error.name} (${statusOf(error)}): ${error.message}`);
     }
-    assert.equal(await ready(), 503);
+    assert.equal(await readyTurns(503), 503);
     await sleep(200);
     assert.ok(isAlive(running), `the server survived the outage; stderr:\n${running.stderr()}`);
 
@@ -521,11 +532,45 @@ describe('PostgreSQL outage and recovery', { skip: skipPostgres }, () => {
       }
     }
     t.diagnostic(`requests succeeded again ${Date.now() - restoredAt} ms after the database came back`);
-    assert.equal(await ready(), 200);
+    assert.equal(await readyTurns(200), 200);
     assert.deepEqual(recovered.records.map((record) => [record.Key, record.Value, record.SyncCount]), [['before', 'intact', 1]]);
     const again = await client.send(new ListRecordsCommand(key));
     const written = await client.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: again.SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'after', Value: 'recovered', SyncCount: 0 }] }));
     assert.equal(written.Records![0]!.SyncCount, 2);
     client.destroy();
+  });
+});
+
+describe('/ready on a read-only PostgreSQL (a standby after a failover)', { skip: skipPostgres }, () => {
+  test('answers 503, and a flood of probes opens a few database sessions, not one each; 200 again once the database is writable', async () => {
+    const database = await createTestDatabase('cognisync_ready');
+    const name = new URL(database.url).pathname.slice(1);
+    const server = await startServer({ databaseUrl: database.url });
+    const admin = new pg.Client({ connectionString: database.url.replace(`/${name}`, '/postgres') });
+    await admin.connect();
+    const sessions = async () => Number((await admin.query('SELECT sessions FROM pg_stat_database WHERE datname = $1', [name])).rows[0].sessions);
+    const ready = async () => (await fetch(`${server.endpoint}/ready`)).status;
+    try {
+      assert.equal(await ready(), 200);
+      await admin.query(`ALTER DATABASE ${name} SET default_transaction_read_only = on`);
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [name]);
+      await sleep(1_100);
+      const before = await sessions();
+      const answers = await Promise.all(Array.from({ length: 300 }, () => ready()));
+      assert.deepEqual([...new Set(answers)], [503]);
+      const opened = (await sessions()) - before;
+      assert.ok(opened <= 5, `${opened} sessions opened for 300 probes`);
+      await admin.query(`ALTER DATABASE ${name} RESET default_transaction_read_only`);
+      const deadline = Date.now() + 5_000;
+      while ((await ready()) !== 200) {
+        assert.ok(Date.now() < deadline, '/ready stayed 503 after the database was writable again');
+        await sleep(100);
+      }
+    } finally {
+      await admin.query(`ALTER DATABASE ${name} RESET default_transaction_read_only`).catch(() => undefined);
+      await admin.end();
+      await server.stop();
+      await database.drop();
+    }
   });
 });

@@ -132,112 +132,94 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     await admin.connect();
     return [first, second, admin];
   }
-
-  test('first writes and device registrations racing with DeleteIdentityPool from another process leave nothing of the pool behind', async () => {
-    const [first, second, admin] = await twoProcesses();
-    try {
-      for (let round = 0; round < 5; round++) {
-        if (round > 0) await withPool(first);
-        const writes = Array.from({ length: 30 }, (_, i) => {
-          const store = i % 2 ? first : second;
-          return i % 3 === 0
-            ? store.registerDevice({ identityPoolId: POOL, identityId: IDENTITY, deviceId: `device-${round}-${i}`, platform: 'GCM', token: `token-${i}`, creationDate: Date.now() })
-            : write(store, `new-${round}-${i}`, [put('k', 'v')]);
-        });
-        const deleted = new Promise((resolve) => setTimeout(resolve, 2)).then(() => first.deleteIdentityPool(POOL));
-        const outcomes = await Promise.allSettled(writes);
-        assert.equal(await deleted, true);
-        for (const outcome of outcomes) if (outcome.status === 'rejected') assert.equal(outcome.reason.name, 'ResourceNotFoundException', String(outcome.reason));
-        const left = await admin.query<{ datasets: number; devices: number }>(
-          'SELECT (SELECT count(*)::int FROM datasets WHERE identity_pool_id = $1) AS datasets, (SELECT count(*)::int FROM devices WHERE identity_pool_id = $1) AS devices',
-          [POOL],
-        );
-        assert.deepEqual(left.rows[0], { datasets: 0, devices: 0 }, `round ${round}`);
+  /** A test on two stores of one schema (two processes) and an admin connection, all closed whatever the outcome. */
+  const twoProcessTest = (title: string, body: (first: PostgresStore, second: PostgresStore, admin: pg.Client) => Promise<void>) =>
+    test(title, async () => {
+      const [first, second, admin] = await twoProcesses();
+      try {
+        await body(first, second, admin);
+      } finally {
+        await admin.end();
+        await Promise.all([first.close(), second.close()]);
       }
-    } finally {
-      await admin.end();
-      await Promise.all([first.close(), second.close()]);
-    }
-  });
+    });
 
-  test('concurrent registrations and subscriptions of one identity from two processes keep the device and subscription caps exactly', async () => {
-    const [first, second, admin] = await twoProcesses();
-    try {
-      const deviceOf = (i: number) => ({ identityPoolId: POOL, identityId: IDENTITY, deviceId: `device-${i}`, platform: 'GCM', token: `token-${i}`, creationDate: 1000 + i });
-      await Promise.all(Array.from({ length: 24 }, (_, i) => (i % 2 ? first : second).registerDevice(deviceOf(i), 5)));
-      const devices = await admin.query('SELECT device_id FROM devices WHERE identity_pool_id = $1', [POOL]);
-      assert.equal(devices.rowCount, 5);
-      const kept = devices.rows[0].device_id as string;
-      const taken = await Promise.all(Array.from({ length: 24 }, (_, i) => (i % 2 ? first : second).subscribe({ identityPoolId: POOL, identityId: IDENTITY, datasetName: `d${i}` }, kept, 1, 5)));
-      assert.equal(taken.filter(Boolean).length, 5);
-      assert.equal((await admin.query('SELECT 1 FROM subscriptions WHERE device_id = $1', [kept])).rowCount, 5);
-    } finally {
-      await admin.end();
-      await Promise.all([first.close(), second.close()]);
-    }
-  });
 
-  test('writers racing on one dataset from two processes: every write commits once, with SyncCounts 1..n and counters that add up', async () => {
-    const [first, second, admin] = await twoProcesses();
-    try {
-      const writes = Array.from({ length: 60 }, (_, i) => write(i % 2 ? first : second, 'raced', [put(`k${i}`, 'v'.repeat(i + 1))]));
-      const results = await Promise.all(writes);
-      assert.deepEqual(results.map((r) => r.dataset.syncCount).sort((a, b) => a - b), Array.from({ length: 60 }, (_, i) => i + 1));
-      const dataset = await first.describeDataset({ identityPoolId: POOL, identityId: IDENTITY, datasetName: 'raced' });
-      assert.equal(dataset?.syncCount, 60);
-      assert.equal(dataset?.numRecords, 60);
-      assert.equal(dataset?.dataStorage, results.reduce((sum, r) => sum + Buffer.byteLength(r.records[0]!.key) + r.records[0]!.value!.length, 0));
-      const { rows } = await admin.query('SELECT key, sync_count FROM records ORDER BY sync_count');
-      assert.deepEqual(rows.map((r) => Number(r.sync_count)), Array.from({ length: 60 }, (_, i) => i + 1));
-      for (const result of results) assert.equal(rows.find((r) => r.key === result.records[0]!.key)?.sync_count, String(result.dataset.syncCount));
-    } finally {
-      await admin.end();
-      await Promise.all([first.close(), second.close()]);
-    }
-  });
-
-  test('DeleteDataset racing with writes leaves no records behind a deleted dataset and exact counters on a live one', async () => {
-    const [first, second, admin] = await twoProcesses();
-    try {
-      for (let round = 0; round < 5; round++) {
-        const key = { identityPoolId: POOL, identityId: IDENTITY, datasetName: `round${round}` };
-        await write(first, key.datasetName, [put('seed', 'x')]);
-        await Promise.allSettled([
-          ...Array.from({ length: 12 }, (_, i) => write(i % 2 ? first : second, key.datasetName, [put(`k${i}`, 'value')])),
-          second.deleteDataset(key, Date.now()),
-        ]);
-        const { rows } = await admin.query(
-          `SELECT d.live, d.num_records, d.data_storage, count(r.key) FILTER (WHERE r.value IS NOT NULL) AS live_records,
-           coalesce(sum(octet_length(r.key) + octet_length(r.value)), 0) AS bytes, count(r.key) AS all_records
-           FROM datasets d LEFT JOIN records r ON r.dataset_id = d.dataset_id WHERE d.dataset_name = $1 GROUP BY d.dataset_id`,
-          [key.datasetName],
-        );
-        const [row] = rows;
-        if (!row.live) assert.equal(Number(row.all_records), 0);
-        assert.equal(Number(row.num_records), Number(row.live_records));
-        assert.equal(Number(row.data_storage), Number(row.bytes));
-      }
-    } finally {
-      await admin.end();
-      await Promise.all([first.close(), second.close()]);
-    }
-  });
-
-  test('first writes to new datasets of one identity from two processes never exceed the datasets-per-identity limit', async () => {
-    const [first, second, admin] = await twoProcesses();
-    try {
-      const outcomes = await Promise.allSettled(
-        Array.from({ length: 10 }, (_, i) =>
-          (i % 2 ? first : second).updateRecords({ identityPoolId: POOL, identityId: IDENTITY, datasetName: `d${i}`, patches: [put('k', 'v')], now: Date.now(), modifiedBy: 'pg-test', limits: { ...limits, datasetsPerIdentity: 3 } }),
-        ),
+  twoProcessTest('first writes and device registrations racing with DeleteIdentityPool from another process leave nothing of the pool behind', async (first, second, admin) => {
+    for (let round = 0; round < 5; round++) {
+      if (round > 0) await withPool(first);
+      const writes = Array.from({ length: 30 }, (_, i) => {
+        const store = i % 2 ? first : second;
+        return i % 3 === 0
+          ? store.registerDevice({ identityPoolId: POOL, identityId: IDENTITY, deviceId: `device-${round}-${i}`, platform: 'GCM', token: `token-${i}`, creationDate: Date.now() })
+          : write(store, `new-${round}-${i}`, [put('k', 'v')]);
+      });
+      const deleted = new Promise((resolve) => setTimeout(resolve, 2)).then(() => first.deleteIdentityPool(POOL));
+      const outcomes = await Promise.allSettled(writes);
+      assert.equal(await deleted, true);
+      for (const outcome of outcomes) if (outcome.status === 'rejected') assert.equal(outcome.reason.name, 'ResourceNotFoundException', String(outcome.reason));
+      const left = await admin.query<{ datasets: number; devices: number }>(
+        'SELECT (SELECT count(*)::int FROM datasets WHERE identity_pool_id = $1) AS datasets, (SELECT count(*)::int FROM devices WHERE identity_pool_id = $1) AS devices',
+        [POOL],
       );
-      assert.equal(outcomes.filter((outcome) => outcome.status === 'fulfilled').length, 3);
-      for (const outcome of outcomes) if (outcome.status === 'rejected') assert.equal((outcome.reason as { code?: string }).code, 'LimitExceededException');
-      assert.equal((await admin.query('SELECT count(*)::int AS n FROM datasets WHERE live')).rows[0].n, 3);
-    } finally {
-      await admin.end();
-      await Promise.all([first.close(), second.close()]);
+      assert.deepEqual(left.rows[0], { datasets: 0, devices: 0 }, `round ${round}`);
     }
+  });
+
+  twoProcessTest('concurrent registrations and subscriptions of one identity from two processes keep the device and subscription caps exactly', async (first, second, admin) => {
+    const deviceOf = (i: number) => ({ identityPoolId: POOL, identityId: IDENTITY, deviceId: `device-${i}`, platform: 'GCM', token: `token-${i}`, creationDate: 1000 + i });
+    await Promise.all(Array.from({ length: 24 }, (_, i) => (i % 2 ? first : second).registerDevice(deviceOf(i), 5)));
+    const devices = await admin.query('SELECT device_id FROM devices WHERE identity_pool_id = $1', [POOL]);
+    assert.equal(devices.rowCount, 5);
+    const kept = devices.rows[0].device_id as string;
+    const taken = await Promise.all(Array.from({ length: 24 }, (_, i) => (i % 2 ? first : second).subscribe({ identityPoolId: POOL, identityId: IDENTITY, datasetName: `d${i}` }, kept, 1, 5)));
+    assert.equal(taken.filter(Boolean).length, 5);
+    assert.equal((await admin.query('SELECT 1 FROM subscriptions WHERE device_id = $1', [kept])).rowCount, 5);
+  });
+
+  twoProcessTest('writers racing on one dataset from two processes: every write commits once, with SyncCounts 1..n and counters that add up', async (first, second, admin) => {
+    const writes = Array.from({ length: 60 }, (_, i) => write(i % 2 ? first : second, 'raced', [put(`k${i}`, 'v'.repeat(i + 1))]));
+    const results = await Promise.all(writes);
+    assert.deepEqual(results.map((r) => r.dataset.syncCount).sort((a, b) => a - b), Array.from({ length: 60 }, (_, i) => i + 1));
+    const dataset = await first.describeDataset({ identityPoolId: POOL, identityId: IDENTITY, datasetName: 'raced' });
+    assert.equal(dataset?.syncCount, 60);
+    assert.equal(dataset?.numRecords, 60);
+    assert.equal(dataset?.dataStorage, results.reduce((sum, r) => sum + Buffer.byteLength(r.records[0]!.key) + r.records[0]!.value!.length, 0));
+    const { rows } = await admin.query('SELECT key, sync_count FROM records ORDER BY sync_count');
+    assert.deepEqual(rows.map((r) => Number(r.sync_count)), Array.from({ length: 60 }, (_, i) => i + 1));
+    for (const result of results) assert.equal(rows.find((r) => r.key === result.records[0]!.key)?.sync_count, String(result.dataset.syncCount));
+  });
+
+  twoProcessTest('DeleteDataset racing with writes leaves no records behind a deleted dataset and exact counters on a live one', async (first, second, admin) => {
+    for (let round = 0; round < 5; round++) {
+      const key = { identityPoolId: POOL, identityId: IDENTITY, datasetName: `round${round}` };
+      await write(first, key.datasetName, [put('seed', 'x')]);
+      await Promise.allSettled([
+        ...Array.from({ length: 12 }, (_, i) => write(i % 2 ? first : second, key.datasetName, [put(`k${i}`, 'value')])),
+        second.deleteDataset(key, Date.now()),
+      ]);
+      const { rows } = await admin.query(
+        `SELECT d.live, d.num_records, d.data_storage, count(r.key) FILTER (WHERE r.value IS NOT NULL) AS live_records,
+         coalesce(sum(octet_length(r.key) + octet_length(r.value)), 0) AS bytes, count(r.key) AS all_records
+         FROM datasets d LEFT JOIN records r ON r.dataset_id = d.dataset_id WHERE d.dataset_name = $1 GROUP BY d.dataset_id`,
+        [key.datasetName],
+      );
+      const [row] = rows;
+      if (!row.live) assert.equal(Number(row.all_records), 0);
+      assert.equal(Number(row.num_records), Number(row.live_records));
+      assert.equal(Number(row.data_storage), Number(row.bytes));
+    }
+  });
+
+  twoProcessTest('first writes to new datasets of one identity from two processes never exceed the datasets-per-identity limit', async (first, second, admin) => {
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) =>
+        (i % 2 ? first : second).updateRecords({ identityPoolId: POOL, identityId: IDENTITY, datasetName: `d${i}`, patches: [put('k', 'v')], now: Date.now(), modifiedBy: 'pg-test', limits: { ...limits, datasetsPerIdentity: 3 } }),
+      ),
+    );
+    assert.equal(outcomes.filter((outcome) => outcome.status === 'fulfilled').length, 3);
+    for (const outcome of outcomes) if (outcome.status === 'rejected') assert.equal((outcome.reason as { code?: string }).code, 'LimitExceededException');
+    assert.equal((await admin.query('SELECT count(*)::int AS n FROM datasets WHERE live')).rows[0].n, 3);
   });
 
   test('a dropped LISTEN connection is back within a second each time (the backoff starts over), and says changes may have been missed', async () => {
@@ -310,41 +292,35 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     return sizes;
   }
 
-  test("writes of several datasets in one turn share a statement, each its own compare-and-set: exact SyncCounts, counters and stream entries under racing processes", async () => {
-    const [first, second, admin] = await twoProcesses();
-    try {
-      const firstSizes = countBatchedWrites(first);
-      const secondSizes = countBatchedWrites(second);
-      const names = Array.from({ length: 6 }, (_, i) => `batched${i}`);
-      const stream = { streamName: 'audit' };
-      const writeStreamed = (store: PostgresStore, datasetName: string, key: string, value: string) =>
-        store.updateRecords({ identityPoolId: POOL, identityId: IDENTITY, datasetName, patches: [put(key, value)], now: Date.now(), modifiedBy: 'pg-test', limits, stream });
-      for (const name of names) await writeStreamed(first, name, 'seed', 's');
-      // Both processes write every dataset at once: batches of one process meet the other's writes of the same rows.
-      const results = await Promise.all(Array.from({ length: 72 }, (_, i) => writeStreamed(i % 2 ? first : second, names[i % names.length]!, `k${i}`, 'v'.repeat(1 + (i % 7)))));
-      assert.ok([...firstSizes, ...secondSizes].some((size) => size > 1), `no statement carried more than one write: ${[...firstSizes, ...secondSizes]}`);
-      for (const name of names) {
-        const mine = results.filter((r) => r.dataset.datasetName === name);
-        assert.deepEqual(mine.map((r) => r.dataset.syncCount).sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 2));
-        const { rows: [dataset] } = await admin.query(
-          `SELECT d.sync_count, d.num_records, d.data_storage, count(r.key)::int AS records, sum(octet_length(r.key) + octet_length(r.value))::int AS bytes
-           FROM datasets d JOIN records r ON r.dataset_id = d.dataset_id WHERE d.dataset_name = $1 GROUP BY d.dataset_id`,
-          [name],
-        );
-        assert.deepEqual([Number(dataset.sync_count), Number(dataset.num_records), Number(dataset.data_storage)], [13, 13, dataset.bytes]);
-        assert.equal(dataset.records, 13);
-        // One stream entry per committed write, queued in the order the writes committed.
-        const { rows: entries } = await admin.query(`SELECT payload FROM outbox WHERE kind = 'stream' AND payload::json->'record'->>'dataSetName' = $1 ORDER BY outbox_id`, [name]);
-        assert.deepEqual(entries.map((e) => JSON.parse(e.payload).record.syncCount), Array.from({ length: 13 }, (_, i) => i + 1));
-        for (const entry of entries) {
-          const { record } = JSON.parse(entry.payload);
-          const committed = results.find((r) => r.dataset.datasetName === name && r.dataset.syncCount === record.syncCount);
-          if (committed) assert.equal(record.kinesisSyncRecords[0].key, committed.records[0]!.key);
-        }
+  twoProcessTest("writes of several datasets in one turn share a statement, each its own compare-and-set: exact SyncCounts, counters and stream entries under racing processes", async (first, second, admin) => {
+    const firstSizes = countBatchedWrites(first);
+    const secondSizes = countBatchedWrites(second);
+    const names = Array.from({ length: 6 }, (_, i) => `batched${i}`);
+    const stream = { streamName: 'audit' };
+    const writeStreamed = (store: PostgresStore, datasetName: string, key: string, value: string) =>
+      store.updateRecords({ identityPoolId: POOL, identityId: IDENTITY, datasetName, patches: [put(key, value)], now: Date.now(), modifiedBy: 'pg-test', limits, stream });
+    for (const name of names) await writeStreamed(first, name, 'seed', 's');
+    // Both processes write every dataset at once: batches of one process meet the other's writes of the same rows.
+    const results = await Promise.all(Array.from({ length: 72 }, (_, i) => writeStreamed(i % 2 ? first : second, names[i % names.length]!, `k${i}`, 'v'.repeat(1 + (i % 7)))));
+    assert.ok([...firstSizes, ...secondSizes].some((size) => size > 1), `no statement carried more than one write: ${[...firstSizes, ...secondSizes]}`);
+    for (const name of names) {
+      const mine = results.filter((r) => r.dataset.datasetName === name);
+      assert.deepEqual(mine.map((r) => r.dataset.syncCount).sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 2));
+      const { rows: [dataset] } = await admin.query(
+        `SELECT d.sync_count, d.num_records, d.data_storage, count(r.key)::int AS records, sum(octet_length(r.key) + octet_length(r.value))::int AS bytes
+         FROM datasets d JOIN records r ON r.dataset_id = d.dataset_id WHERE d.dataset_name = $1 GROUP BY d.dataset_id`,
+        [name],
+      );
+      assert.deepEqual([Number(dataset.sync_count), Number(dataset.num_records), Number(dataset.data_storage)], [13, 13, dataset.bytes]);
+      assert.equal(dataset.records, 13);
+      // One stream entry per committed write, queued in the order the writes committed.
+      const { rows: entries } = await admin.query(`SELECT payload FROM outbox WHERE kind = 'stream' AND payload::json->'record'->>'dataSetName' = $1 ORDER BY outbox_id`, [name]);
+      assert.deepEqual(entries.map((e) => JSON.parse(e.payload).record.syncCount), Array.from({ length: 13 }, (_, i) => i + 1));
+      for (const entry of entries) {
+        const { record } = JSON.parse(entry.payload);
+        const committed = results.find((r) => r.dataset.datasetName === name && r.dataset.syncCount === record.syncCount);
+        if (committed) assert.equal(record.kinesisSyncRecords[0].key, committed.records[0]!.key);
       }
-    } finally {
-      await admin.end();
-      await Promise.all([first.close(), second.close()]);
     }
   });
 

@@ -26,6 +26,7 @@ import type { RateLimiter } from './rate-limiter.js';
 import { isLivePath, serveLiveStream, type LiveStreamDependencies } from './live-stream.js';
 import { isAdminPath, serveAdmin } from './admin.js';
 import { writeError, writeOutput } from './respond.js';
+import { sharedFor } from './shared-answer.js';
 
 export interface ListenerDependencies {
   store: Store;
@@ -131,12 +132,7 @@ export function createRequestListener(deps: ListenerDependencies) {
    * and on a read-only PostgreSQL each ask opens a new session (a read-only one is dropped), so a flood of probes forked
    * a database backend each (1,619 in 5 s) on a database already in trouble.
    */
-  let readiness: { at: number; ok: Promise<boolean> } | undefined;
-  const ready = (): Promise<boolean> => {
-    const now = Date.now();
-    if (!readiness || now - readiness.at >= 1000) readiness = { at: now, ok: deps.store.ping() };
-    return readiness.ok;
-  };
+  const ready = sharedFor(1000, () => deps.store.ping());
 
   type OwnAnswer = (req: IncomingMessage, res: ServerResponse, requestId: string, rawPath: string, rawQuery: string) => void;
   const json = (res: ServerResponse, status: number, body: string) => res.writeHead(status, { 'content-type': 'application/json' }).end(body);

@@ -1,14 +1,16 @@
 // Prometheus metrics (prom-client) on GET /metrics: requests and latency by operation and status,
 // conflicts, limit rejections, outbox backlog, open live streams.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { OutboxBacklog, Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import { sharedFor } from './shared-answer.js';
 
 /** How long one reading of the outbox backlog serves the scrapes that follow. */
 const BACKLOG_READ_INTERVAL_MS = 5_000;
 /**
- * Pages rendered per second at most; the scrapes beyond get the last one (20 × 1.6 ms: 3 % of the CPU under a flood). /metrics needs no credentials, and rendering
+ * Pages rendered per second at most; the scrapes beyond get the last one. /metrics needs no credentials, and rendering
  * the registry (about 11 KB) costs about 1.6 ms of the event loop: 128 connections scraping it without pause held API
- * requests for up to 7 s. A monitor scrapes every few seconds and always gets a fresh page.
+ * requests for up to 7 s (20 renderings a second take 3 % of the CPU). A monitor scrapes every few seconds and always
+ * gets a fresh page.
  */
 const RENDERS_PER_SECOND = 20;
 
@@ -30,12 +32,7 @@ export class Metrics {
     // The outbox gauges read the store once for both, and at most once per BACKLOG_READ_INTERVAL_MS: /metrics needs no
     // credentials, and a flood of scrapes during a large backlog (when the metrics matter most) kept the SQLite
     // server's one thread counting the outbox, stalling every API request for seconds.
-    let read: { at: number; backlog: Promise<OutboxBacklog> } | undefined;
-    const backlog = () => {
-      const now = Date.now();
-      if (!read || now - read.at >= BACKLOG_READ_INTERVAL_MS) read = { at: now, backlog: store.outboxBacklog() };
-      return read.backlog;
-    };
+    const backlog = sharedFor(BACKLOG_READ_INTERVAL_MS, () => store.outboxBacklog());
     // While the store cannot be read the outbox gauges are NaN (unknown, not 0), and every other metric is still
     // served (a failing collect would fail the whole page).
     new Gauge({

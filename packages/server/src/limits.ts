@@ -57,6 +57,11 @@ export interface Limits {
   devicesPerIdentity: number;
   /** Datasets one device may subscribe to (it may subscribe before a dataset exists, so not the dataset limit). */
   subscriptionsPerDevice: number;
+  /**
+   * Removals one dataset remembers (tombstones, which count toward no other limit): past it, the oldest are dropped,
+   * and a device that last synced before them is told its copy is gone (core/tombstones.ts). AWS does not say.
+   */
+  tombstonesPerDataset: number;
 }
 
 export const defaultLimits: Readonly<Limits> = Object.freeze({
@@ -88,6 +93,7 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   pushTokenLength: 8192,
   devicesPerIdentity: 100,
   subscriptionsPerDevice: 100,
+  tombstonesPerDataset: 4096,
 });
 
 const envNames: Record<keyof Limits, string> = {
@@ -118,6 +124,7 @@ const envNames: Record<keyof Limits, string> = {
   pushTokenLength: 'COGNISYNC_LIMIT_PUSH_TOKEN_LENGTH',
   devicesPerIdentity: 'COGNISYNC_LIMIT_DEVICES_PER_IDENTITY',
   subscriptionsPerDevice: 'COGNISYNC_LIMIT_SUBSCRIPTIONS_PER_DEVICE',
+  tombstonesPerDataset: 'COGNISYNC_LIMIT_TOMBSTONES_PER_DATASET',
 };
 
 /** Limits with every `COGNISYNC_LIMIT_*`-style override from the environment applied. */

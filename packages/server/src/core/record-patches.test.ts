@@ -99,6 +99,15 @@ describe('applyRecordPatches: the conflict rule', () => {
     assert.throws(() => applyRecordPatches(input([], [put('new', 'v', 0)], { dataset: recreated, sessionSyncCount: 8 })), error('ResourceConflictException'));
   });
 
+  test('a SyncSessionToken from before removals the dataset dropped (core/tombstones.ts) is a conflict, from the drop\'s count on it is not', () => {
+    const dataset = { live: true, syncCount: 12, dataStorage: 0, numRecords: 0, tombstonesDroppedThrough: 9 };
+    assert.throws(() => applyRecordPatches(input([], [put('k', 'v', 4)], { dataset, sessionSyncCount: 8 })), error('ResourceConflictException', /no longer remembered/));
+    assert.equal(applyRecordPatches(input([], [put('k', 'v', 4)], { dataset, sessionSyncCount: 9 })).dataset.syncCount, 13);
+    // A token from a pull of nothing (count 0) and one that does not say are not refused.
+    assert.equal(applyRecordPatches(input([], [put('k', 'v', 0)], { dataset, sessionSyncCount: 0 })).dataset.syncCount, 13);
+    assert.equal(applyRecordPatches(input([], [put('k', 'v', 0)], { dataset })).dataset.syncCount, 13);
+  });
+
   test('a tombstone must be patched with the tombstone\'s SyncCount, not 0', () => {
     const records = [stored('gone', null, 6)];
     assert.throws(() => applyRecordPatches(input(records, [put('gone', 'back', 0)])), error('ResourceConflictException', 'Current SyncCount for: gone is: 6 not: 0'));
@@ -210,10 +219,13 @@ describe('applyRecordPatches: accounting', () => {
     const result = applyRecordPatches(input(records, [remove('a', 2)]));
     assert.deepEqual(result.dataset, { live: true, syncCount: 8, dataStorage: recordBytes('b', 'other'), numRecords: 1 });
     assert.deepEqual(result.records, [{ key: 'a', value: null, syncCount: 8, lastModifiedDate: NOW, lastModifiedBy: 'device-a', deviceLastModifiedDate: NOW }]);
-    // Removing a tombstone again changes nothing but its SyncCount.
-    const again = applyRecordPatches(input([stored('a', null, 8), stored('b', 'other', 3)], [remove('a', 8)]));
+    assert.equal(result.newTombstones, 1);
+    // Removing a tombstone again changes nothing but its SyncCount, and adds no tombstone; nor does removing a key
+    // never held (nothing is stored).
+    const again = applyRecordPatches(input([stored('a', null, 8), stored('b', 'other', 3)], [remove('a', 8), remove('never', 0)]));
     assert.equal(again.dataset.numRecords, 1);
     assert.equal(again.dataset.dataStorage, recordBytes('b', 'other'));
+    assert.equal(again.newTombstones, 0);
   });
 
   test('recordBytes counts UTF-8 bytes of key and value, and nothing for a tombstone', () => {

@@ -3,6 +3,7 @@
 import { InvalidParameterException, LimitExceededException, ResourceConflictException } from '../errors.js';
 import type { Limits } from '../limits.js';
 import { syncedAfterRestoredBackup } from './restore.js';
+import { missedDroppedRemovals } from './tombstones.js';
 import type { RestoredSpan, StoredRecord } from '../store/store.js';
 
 export interface RecordPatch {
@@ -24,6 +25,8 @@ export interface DatasetState {
   deletedAtSyncCount?: number;
   /** The SyncCounts it skipped when its database was marked restored (core/restore.ts). */
   restored?: RestoredSpan;
+  /** The SyncCount through which its oldest tombstones were dropped (0: none; core/tombstones.ts). */
+  tombstonesDroppedThrough?: number;
 }
 
 export interface ApplyPatchesInput {
@@ -46,6 +49,8 @@ export interface ApplyPatchesResult {
   records: StoredRecord[];
   /** The answer: a record for every patch, in the request's order (see `applyRecordPatches`). */
   answer: StoredRecord[];
+  /** Tombstones the write adds (removals of live records): when above 0, the store bounds them (core/tombstones.ts). */
+  newTombstones: number;
 }
 
 /** Bytes a record counts against the dataset limit: UTF-8 key + value; a tombstone counts nothing. */
@@ -132,6 +137,11 @@ export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult
   if (input.sessionSyncCount !== undefined && dataset.restored && syncedAfterRestoredBackup(input.sessionSyncCount, dataset.restored)) {
     throw new ResourceConflictException('The dataset was restored from a backup after this SyncSessionToken was issued; call ListRecords again.');
   }
+  // Or one from before removals the dataset no longer remembers (core/tombstones.ts): a patch of a key removed since,
+  // its tombstone dropped, would find no version to conflict with and silently bring the key back.
+  if (input.sessionSyncCount !== undefined && missedDroppedRemovals(input.sessionSyncCount, dataset.tombstonesDroppedThrough ?? 0)) {
+    throw new ResourceConflictException('Removals made after this SyncSessionToken was issued are no longer remembered; call ListRecords again.');
+  }
   if (!dataset.live && input.otherLiveDatasets >= limits.datasetsPerIdentity) {
     throw new LimitExceededException(`Identity already has the maximum of ${limits.datasetsPerIdentity} datasets`);
   }
@@ -141,11 +151,13 @@ export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult
   let numRecords = dataset.live ? dataset.numRecords : 0;
   const records: StoredRecord[] = [];
   const answer: StoredRecord[] = [];
+  let newTombstones = 0;
   for (const patch of patches) {
     const before = current.get(patch.key);
     const value = patch.op === 'remove' ? null : (patch.value as string);
     dataStorage += recordBytes(patch.key, value) - (before ? recordBytes(before.key, before.value) : 0);
     numRecords += (value === null ? 0 : 1) - (before && before.value !== null ? 1 : 0);
+    if (value === null && before && before.value !== null) newTombstones++;
     const record: StoredRecord = {
       key: patch.key,
       value,
@@ -164,5 +176,5 @@ export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult
   if (numRecords > limits.recordsPerDataset) {
     throw new LimitExceededException(`Dataset would hold ${numRecords} records; the limit is ${limits.recordsPerDataset} records`);
   }
-  return { dataset: { live: true, syncCount, dataStorage, numRecords }, records, answer };
+  return { dataset: { live: true, syncCount, dataStorage, numRecords }, records, answer, newTombstones };
 }

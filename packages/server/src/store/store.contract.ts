@@ -530,6 +530,47 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual((await store.listRecords(key, 0, undefined, 10)).restored, { from: 2, to: 2 * markedAt });
       });
 
+      dataTest('a dataset keeps its newest tombstones up to the limit and drops older ones whole SyncCounts at a time, remembering through which', async (store) => {
+        const limits = limitsWith({ tombstonesPerDataset: 5 });
+        const tombstones = async () => (await allRecords(store, key)).filter((r) => r.value === null).map((r) => [r.key, r.syncCount]);
+        const dropped = async () => (await store.listRecords(key, 0, undefined, 1)).tombstonesDroppedThrough;
+        // SyncCount 1: ten keys; 2: three removed; 3: two removed; 4: 'keep' replaced (no removal).
+        await update(store, key, [...Array.from({ length: 9 }, (_, i) => put(`k${i}`, 'v')), put('keep', 'v')], T0, limits);
+        await update(store, key, [remove('k0', 1), remove('k1', 1), remove('k2', 1)], T0 + 1, limits);
+        await update(store, key, [remove('k3', 1), remove('k4', 1)], T0 + 2, limits);
+        await update(store, key, [put('keep', 'v2', 1)], T0 + 3, limits);
+        assert.equal((await tombstones()).length, 5, 'at the limit: all kept');
+        assert.equal(await dropped(), 0);
+        // Removing a tombstone again stamps it anew, adding none: nothing is dropped.
+        await update(store, key, [remove('k0', 2)], T0 + 4, limits);
+        assert.equal(await dropped(), 0);
+        // SyncCount 6 removes two more: 7 tombstones, at 6, 6, 5, 3, 3, 2, 2 from the newest. The first past the newest
+        // five is at 2, so k1 and k2 go.
+        await update(store, key, [remove('k5', 1), remove('k6', 1)], T0 + 5, limits);
+        assert.deepEqual((await tombstones()).sort(), [['k0', 5], ['k3', 3], ['k4', 3], ['k5', 6], ['k6', 6]]);
+        assert.equal(await dropped(), 2);
+        const dataset = await store.describeDataset(key);
+        assert.equal(dataset?.numRecords, 3, 'live records are untouched');
+        assert.deepEqual((await allRecords(store, key)).filter((r) => r.value !== null).map((r) => r.key).sort(), ['k7', 'k8', 'keep']);
+        // A dropped key is written again from its tombstone's count, as a device that saw the removal holds it.
+        await update(store, key, [put('k1', 'back', 2)], T0 + 6, limits);
+        // A write whose SyncSessionToken predates the drop is refused (its device may not have seen those removals);
+        // one from the drop's count on goes through.
+        const tokenWrite = (sessionSyncCount: number, patch: RecordPatch) =>
+          store.updateRecords({ ...key, patches: [patch], now: T0 + 7, modifiedBy: 'contract-test', limits, sessionSyncCount });
+        await assert.rejects(tokenWrite(1, put('new', 'v')), serviceError('ResourceConflictException'));
+        assert.equal((await tokenWrite(2, put('new', 'v'))).dataset.syncCount, 8);
+        // 9 tombstones at 9, 9, 9, 9, 6, 6, 5, 3, 3: the first past the newest five is at 6, and a SyncCount goes whole,
+        // so the fifth newest (k5 or k6, at 6) goes with it.
+        await update(store, key, [remove('k7', 1), remove('k8', 1), remove('k1', 7), remove('new', 8)], T0 + 8, limits);
+        assert.deepEqual((await tombstones()).sort(), [['k1', 9], ['k7', 9], ['k8', 9], ['new', 9]]);
+        assert.equal(await dropped(), 6);
+        // A deletion takes the tombstones with everything else; the mark stays (below the deletion's count).
+        await store.deleteDataset(key, T0 + 9);
+        assert.equal((await store.listRecords(key, 0, undefined, 1)).tombstonesDroppedThrough, 6);
+        assert.equal((await store.getRecords(key, ['k1'])).size, 0);
+      });
+
       dataTest('removing keys the dataset never held stores nothing and answers them removed at the request\'s SyncCount', async (store) => {
         await update(store, key, [put('keep', 'value')], T0);
         const made = Array.from({ length: 50 }, (_, i) => remove(`made-up-${i}`, 0));

@@ -109,6 +109,8 @@ export interface RecordsPage {
   deletedAtSyncCount: number;
   /** The SyncCounts it skipped when its database was marked restored (0, 0 if never; core/restore.ts). */
   restored: RestoredSpan;
+  /** The SyncCount through which its oldest tombstones were dropped (0 if never; core/tombstones.ts). */
+  tombstonesDroppedThrough: number;
   records: StoredRecord[];
   /** Set when more records follow this page. */
   next: RecordCursor | undefined;

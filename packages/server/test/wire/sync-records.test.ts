@@ -12,7 +12,7 @@ let sync: CognitoSyncClient;
 let poolId: string;
 
 before(async () => {
-  server = await startServer({ env: { COGNISYNC_LIMIT_DATASETS_PER_IDENTITY: '3', COGNISYNC_LIMIT_RECORDS_PER_DATASET: '5', COGNISYNC_LIMIT_DATASET_BYTES: '2000' } });
+  server = await startServer({ env: { COGNISYNC_LIMIT_DATASETS_PER_IDENTITY: '3', COGNISYNC_LIMIT_RECORDS_PER_DATASET: '5', COGNISYNC_LIMIT_DATASET_BYTES: '2000', COGNISYNC_LIMIT_TOMBSTONES_PER_DATASET: '4' } });
   sync = syncClient(server.endpoint);
   const pool = await identityClient(server.endpoint).send(new CreateIdentityPoolCommand({ IdentityPoolName: 'records', AllowUnauthenticatedIdentities: true }));
   poolId = pool.IdentityPoolId!;
@@ -338,6 +338,54 @@ describe('DeleteDataset', () => {
     const never = await sync.send(new ListRecordsCommand({ ...dataset('never-had'), LastSyncCount: 3 }));
     assert.equal(never.DatasetExists, false);
     assert.equal(never.DatasetDeletedAfterRequestedSyncCount, true);
+  });
+});
+
+describe('removals a dataset no longer remembers (tombstones past COGNISYNC_LIMIT_TOMBSTONES_PER_DATASET, 4 here)', () => {
+  /** One round of churn: two new keys written, then removed (two tombstones at the second write's count). */
+  async function churn(key: ReturnType<typeof dataset>, round: number) {
+    const put = await update(key, ['x', 'y'].map((k) => ({ Op: 'replace', Key: `${k}${round}`, Value: 'v', SyncCount: 0 }) as RecordPatch));
+    const removed = await update(key, put.Records!.map((r) => ({ Op: 'remove', Key: r.Key!, SyncCount: r.SyncCount! }) as RecordPatch));
+    return removed.Records![0]!.SyncCount!;
+  }
+
+  test('the oldest are dropped; a device that synced before them is told its copy is gone, and its older token is a conflict', async () => {
+    const key = dataset('churn');
+    await update(key, [{ Op: 'replace', Key: 'a', Value: '1', SyncCount: 0 }]);
+    const device = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 0 }));
+    assert.equal(device.DatasetSyncCount, 1);
+    // Removals at 3, 5 and 7: six tombstones, so those at 3 go (the newest four stay).
+    assert.deepEqual([await churn(key, 0), await churn(key, 1), await churn(key, 2)], [3, 5, 7]);
+    const behind = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 1 }));
+    assert.equal(behind.DatasetExists, true);
+    assert.equal(behind.DatasetDeletedAfterRequestedSyncCount, true, 'the removals at 3 are no longer there to tell');
+    // From the drop's count on, and from 0, the history is whole.
+    assert.equal((await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 3 }))).DatasetDeletedAfterRequestedSyncCount, false);
+    const full = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 0 }));
+    assert.equal(full.DatasetDeletedAfterRequestedSyncCount, false);
+    assert.deepEqual(full.Records!.map((r) => [r.Key, r.Value ?? null, r.SyncCount]), [['a', '1', 1], ['x1', null, 5], ['y1', null, 5], ['x2', null, 7], ['y2', null, 7]]);
+    // The device's push with its token from count 1 would have found no version of x0 to conflict with.
+    const push = await rejection(() => sync.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: device.SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'x0', Value: 'edited', SyncCount: 2 }] })));
+    assert.equal(push.name, 'ResourceConflictException');
+    assert.equal(push.$metadata?.httpStatusCode, 409);
+    assert.equal(push.message, 'Removals made after this SyncSessionToken was issued are no longer remembered; call ListRecords again.');
+    assert.equal((await sync.send(new DescribeDatasetCommand(key))).Dataset!.NumRecords, 1, 'nothing written');
+  });
+
+  test('a listing whose later pages lost removals meanwhile is refused, so that it starts over', async () => {
+    const key = dataset('churn-pages');
+    await update(key, [{ Op: 'replace', Key: 'a', Value: '1', SyncCount: 0 }]);
+    for (const round of [0, 1, 2]) await churn(key, round);
+    const first = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 3, MaxResults: 1 }));
+    assert.equal(first.DatasetDeletedAfterRequestedSyncCount, false);
+    assert.deepEqual(first.Records!.map((r) => r.Key), ['x1']);
+    // Pages of a listing from 0 go on: it holds every live record and misses no removal that matters to it.
+    const fromZero = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 0, MaxResults: 1 }));
+    await churn(key, 3); // removals at 9: those at 5, which the listing had still to return, go
+    const stale = await rejection(() => sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 3, MaxResults: 1, NextToken: first.NextToken })));
+    assert.equal(stale.name, 'InvalidParameterException');
+    assert.equal(stale.message, 'Removals this listing had still to return were dropped since this NextToken was issued: list the records again from the start.');
+    assert.deepEqual((await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 0, MaxResults: 10, NextToken: fromZero.NextToken }))).Records!.map((r) => r.Key), ['x2', 'y2', 'x3', 'y3']);
   });
 });
 

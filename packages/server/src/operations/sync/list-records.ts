@@ -3,6 +3,7 @@
 import { decodePageToken, encodePageToken } from '../../core/page-token.js';
 import { InvalidParameterException } from '../../errors.js';
 import { syncedAfterRestoredBackup } from '../../core/restore.js';
+import { missedDroppedRemovals } from '../../core/tombstones.js';
 import { cognitoSyncOperations as model } from '../../model/cognito-sync.generated.js';
 import { invalidValue } from '../../protocol/validate.js';
 import type { RecordCursor } from '../../store/store.js';
@@ -21,21 +22,26 @@ interface ListRecordsInput {
 }
 
 /**
- * A NextToken's position: after SyncCount `c` and key `k`, in the dataset whose last deletion was at SyncCount `d` when
- * the listing began (tokens of builds before 2026-12-07 have no `d`).
+ * A NextToken's position: after SyncCount `c` and key `k`, in the dataset whose last deletion was at SyncCount `d` and
+ * whose tombstones were dropped through SyncCount `t` when the listing began (tokens of builds before 2026-12-07 have
+ * no `d`, and before 2026-12-08 no `t`).
  */
 interface Cursor {
   c: number;
   k: string;
   d?: number;
+  t?: number;
 }
+
+const isCount = (value: unknown) => value === undefined || Number.isSafeInteger(value);
 
 const isCursor = (value: unknown): value is Cursor =>
   typeof value === 'object' &&
   value !== null &&
   Number.isSafeInteger((value as Cursor).c) &&
   typeof (value as Cursor).k === 'string' &&
-  ((value as Cursor).d === undefined || Number.isSafeInteger((value as Cursor).d));
+  isCount((value as Cursor).d) &&
+  isCount((value as Cursor).t);
 
 export default defineSyncOperation({
   model: model.ListRecords,
@@ -46,10 +52,12 @@ export default defineSyncOperation({
     const limit = pageSize(input.MaxResults, context.limits.listRecordsDefaultPage, context.limits.listRecordsMaxPage);
     let after: RecordCursor | undefined;
     let listedSince: number | undefined;
+    let droppedBefore = 0;
     if (input.NextToken !== undefined) {
       const position = decodePageToken(input.NextToken, isCursor);
       after = { syncCount: position.c, key: position.k };
       listedSince = position.d;
+      droppedBefore = position.t ?? 0;
     }
     const key = { identityPoolId: input.IdentityPoolId, identityId: input.IdentityId, datasetName: input.DatasetName };
     const page = await store.listRecords(key, lastSyncCount, after, limit);
@@ -58,6 +66,12 @@ export default defineSyncOperation({
     // tells it of the deletion). The listing must start over. AWS does not say; decisions.md, "ListRecords pages".
     if (listedSince !== undefined && listedSince !== page.deletedAtSyncCount) {
       throw new InvalidParameterException('The dataset was deleted since this NextToken was issued: list its records again from the start.');
+    }
+    // Likewise when removals the listing had still to reach were dropped meanwhile (core/tombstones.ts): the first page
+    // found the device's count within the dataset's history, and the rest no longer holds all of it.
+    const dropped = page.tombstonesDroppedThrough;
+    if (input.NextToken !== undefined && dropped > droppedBefore && missedDroppedRemovals(lastSyncCount, dropped)) {
+      throw new InvalidParameterException('Removals this listing had still to return were dropped since this NextToken was issued: list the records again from the start.');
     }
     const exists = page.dataset !== undefined;
     // Where the dataset's counter stands: its SyncCount, or the count its deletion took when it is gone.
@@ -68,10 +82,11 @@ export default defineSyncOperation({
     // its count lies in the restore's gap (core/restore.ts), or, on a restore left unmarked, past anything the
     // dataset reached (SyncCounts never go back otherwise). Its copy is told to go as after a deletion, so that it
     // pulls the server's state again (decisions.md, "Backup and restore").
-    const historyLost = lastSyncCount > reached || syncedAfterRestoredBackup(lastSyncCount, page.restored);
+    // Likewise a device that synced before removals the dataset no longer remembers (core/tombstones.ts).
+    const historyLost = lastSyncCount > reached || syncedAfterRestoredBackup(lastSyncCount, page.restored) || missedDroppedRemovals(lastSyncCount, dropped);
     return {
       Records: page.records.map(recordOutput),
-      NextToken: page.next ? encodePageToken({ c: page.next.syncCount, k: page.next.key, d: listedSince ?? page.deletedAtSyncCount } satisfies Cursor) : undefined,
+      NextToken: page.next ? encodePageToken({ c: page.next.syncCount, k: page.next.key, d: listedSince ?? page.deletedAtSyncCount, t: dropped } satisfies Cursor) : undefined,
       Count: page.records.length,
       DatasetSyncCount: page.dataset?.syncCount ?? 0,
       LastModifiedBy: page.dataset?.lastModifiedBy,

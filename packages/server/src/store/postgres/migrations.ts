@@ -191,4 +191,13 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       ALTER TABLE identities ADD CONSTRAINT identities_pool FOREIGN KEY (identity_pool_id) REFERENCES identity_pools (identity_pool_id) ON DELETE CASCADE;
     `,
   },
+  {
+    version: 9,
+    name: 'bounded tombstones',
+    sql: `
+      -- As SQLite's migration 10.
+      ALTER TABLE datasets ADD COLUMN tombstones_dropped_through BIGINT NOT NULL DEFAULT 0;
+      CREATE INDEX records_tombstones ON records (dataset_id, sync_count) WHERE value IS NULL;
+    `,
+  },
 ];

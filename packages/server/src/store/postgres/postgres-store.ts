@@ -43,7 +43,10 @@ export interface PostgresStoreOptions {
    * Migrations and marking a restore take as long as they need.
    */
   queryTimeoutMs?: number;
-  /** Called when an idle pooled connection fails (the pool replaces it). */
+  /**
+   * Called when an idle pooled connection fails (the pool replaces it), and when work after a committed write fails
+   * (a change notification, the bound on a dataset's tombstones): the request still succeeds.
+   */
   onBackgroundError?: (error: Error) => void;
   /** Called when migrate() finds the database restored or copied since a cognisync last opened it, and marks it. */
   onMarkedRestored?: (note: string) => void;
@@ -103,7 +106,7 @@ const RECORD_COLUMNS = 'key, value, sync_count, last_modified_date, last_modifie
 // Named columns, never `*`: a prepared statement's result shape must not change under it when a migration adds a column.
 const POOL_COLUMNS = 'identity_pool_id, identity_pool_name, description, push_sync, cognito_streams, cognito_events, bulk_publish, creation_date, last_modified_date';
 const DATASET_COLUMNS =
-  'dataset_id, identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, deleted_at_sync_count, restored_from_sync_count, restored_to_sync_count';
+  'dataset_id, identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, deleted_at_sync_count, restored_from_sync_count, restored_to_sync_count, tombstones_dropped_through';
 
 const statementNames = new Map<string, string>();
 
@@ -153,7 +156,7 @@ const OPTIMISTIC_ATTEMPTS = 3;
  * request whose dataset does not exist. The LIMIT 1 keeps each key a lookup of the (dataset, key) index: planned as
  * a join, the batch read each dataset's whole record set.
  */
-const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.sync_count, d.data_storage, d.num_records, d.deleted_at_sync_count, d.restored_from_sync_count, d.restored_to_sync_count,
+const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.sync_count, d.data_storage, d.num_records, d.deleted_at_sync_count, d.restored_from_sync_count, d.restored_to_sync_count, d.tombstones_dropped_through,
   r.key, r.value, r.sync_count AS record_sync_count, r.last_modified_date AS record_last_modified_date, r.last_modified_by AS record_last_modified_by, r.device_last_modified_date
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS q (pool, identity, name, keys, n)
   JOIN datasets d ON d.identity_pool_id = q.pool AND d.identity_id = q.identity AND d.dataset_name = q.name
@@ -165,8 +168,8 @@ const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.syn
  * datasets the identity has. A separate statement from the lock, so its snapshot sees what earlier holders committed.
  */
 const LOCK_DATASET = `WITH target AS (
-    SELECT dataset_id, live, creation_date, sync_count, data_storage, num_records, deleted_at_sync_count, restored_from_sync_count, restored_to_sync_count FROM datasets
-    WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 FOR UPDATE)
+    SELECT dataset_id, live, creation_date, sync_count, data_storage, num_records, deleted_at_sync_count, restored_from_sync_count, restored_to_sync_count, tombstones_dropped_through
+    FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 FOR UPDATE)
   SELECT target.*, (SELECT count(*)::int FROM datasets o WHERE o.identity_pool_id = $1 AND o.identity_id = $2 AND o.live AND o.dataset_name <> $3) AS other_live
   FROM (VALUES (1)) AS one (x) LEFT JOIN target ON true`;
 
@@ -240,6 +243,16 @@ const DELETE_DATASET = `WITH removed AS (DELETE FROM records WHERE dataset_id = 
   ${queueOutbox(4, '$2')}
   SELECT dataset_id FROM dataset`;
 
+/**
+ * Bounds a dataset's ($1) tombstones to the newest $2 (core/tombstones.ts): the SyncCount of the first one past them,
+ * every tombstone at or below it dropped, and the count remembered. A write that stamps one of them anew meanwhile
+ * keeps it (the DELETE checks the row's new version), and the dataset's SyncCount is untouched, so concurrent
+ * compare-and-set writes are not disturbed.
+ */
+const BOUND_TOMBSTONES = `WITH past AS (SELECT sync_count FROM records WHERE dataset_id = $1 AND value IS NULL ORDER BY sync_count DESC OFFSET $2 LIMIT 1),
+  dropped AS (DELETE FROM records r USING past WHERE r.dataset_id = $1 AND r.value IS NULL AND r.sync_count <= past.sync_count)
+  UPDATE datasets d SET tombstones_dropped_through = GREATEST(d.tombstones_dropped_through, past.sync_count) FROM past WHERE d.dataset_id = $1`;
+
 const D_DATASET_COLUMNS = DATASET_COLUMNS.split(', ').map((column) => `d.${column}`).join(', ');
 
 /**
@@ -264,6 +277,7 @@ interface DatasetVersionRow {
   deleted_at_sync_count: number;
   restored_from_sync_count: number;
   restored_to_sync_count: number;
+  tombstones_dropped_through: number;
 }
 
 /** The dataset state an UpdateRecords write starts from (and compares against). */
@@ -276,6 +290,7 @@ interface DatasetVersion {
   numRecords: number;
   deletedAtSyncCount: number;
   restored: RestoredSpan;
+  tombstonesDroppedThrough: number;
 }
 
 const datasetVersion = (row: DatasetVersionRow): DatasetVersion => ({
@@ -287,6 +302,7 @@ const datasetVersion = (row: DatasetVersionRow): DatasetVersion => ({
   numRecords: row.num_records,
   deletedAtSyncCount: row.deleted_at_sync_count,
   restored: { from: row.restored_from_sync_count, to: row.restored_to_sync_count },
+  tombstonesDroppedThrough: row.tombstones_dropped_through,
 });
 
 interface ReadForWriteRow extends DatasetVersionRow {
@@ -586,6 +602,8 @@ export class PostgresStore implements Store {
     this.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value', [WRITE_PROBE_SETTING, writeProbeValue()]),
   );
 
+  private readonly onBackgroundError: ((error: Error) => void) | undefined;
+
   constructor(options: PostgresStoreOptions) {
     this.connectionString = options.connectionString;
     this.onMarkedRestored = options.onMarkedRestored;
@@ -619,6 +637,7 @@ export class PostgresStore implements Store {
     this.pool.on('remove', (client) => this.connections.delete(client));
     this.channel = options.schema ? `${CHANGES_CHANNEL}_${options.schema}` : CHANGES_CHANNEL;
     this.notifier = new ChangeNotifier(this.pool, this.channel, options.onBackgroundError);
+    this.onBackgroundError = options.onBackgroundError;
   }
 
   /**
@@ -961,7 +980,8 @@ export class PostgresStore implements Store {
     const [row] = (await this.query<ListRecordsRow>(LIST_RECORDS, [key.identityPoolId, key.identityId, key.datasetName, lastSyncCount, after?.syncCount ?? 0, after?.key ?? '', limit + 1])) as [ListRecordsRow];
     const mergedDatasetNames = row.merged_dataset_names ?? [];
     const restored = { from: row.restored_from_sync_count ?? 0, to: row.restored_to_sync_count ?? 0 };
-    if (!row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count ?? 0, restored, records: [], next: undefined };
+    const tombstonesDroppedThrough = row.tombstones_dropped_through ?? 0;
+    if (!row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count ?? 0, restored, tombstonesDroppedThrough, records: [], next: undefined };
     const dataset = row as DatasetRow;
     const page = row.records ?? [];
     const more = page.length > limit;
@@ -969,7 +989,7 @@ export class PostgresStore implements Store {
       ([recordKey, value, syncCount, lastModifiedDate, lastModifiedBy, deviceLastModifiedDate]): StoredRecord => ({ key: recordKey, value, syncCount, lastModifiedDate, lastModifiedBy, deviceLastModifiedDate }),
     );
     const last = records[records.length - 1];
-    return { dataset: toDataset(dataset), mergedDatasetNames, deletedAtSyncCount: dataset.deleted_at_sync_count, restored, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
+    return { dataset: toDataset(dataset), mergedDatasetNames, deletedAtSyncCount: dataset.deleted_at_sync_count, restored, tombstonesDroppedThrough, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
   }
 
   /**
@@ -1074,7 +1094,7 @@ export class PostgresStore implements Store {
     const { identityPoolId, identityId, datasetName, now, modifiedBy } = request;
     const live = found?.live ?? false;
     const applied = applyRecordPatches({
-      dataset: { live, syncCount: found?.syncCount ?? restoredTo, dataStorage: found?.dataStorage ?? 0, numRecords: found?.numRecords ?? 0, deletedAtSyncCount: found?.deletedAtSyncCount ?? 0, restored: found?.restored ?? { from: 0, to: restoredTo } },
+      dataset: { live, syncCount: found?.syncCount ?? restoredTo, dataStorage: found?.dataStorage ?? 0, numRecords: found?.numRecords ?? 0, deletedAtSyncCount: found?.deletedAtSyncCount ?? 0, restored: found?.restored ?? { from: 0, to: restoredTo }, tombstonesDroppedThrough: found?.tombstonesDroppedThrough ?? 0 },
       otherLiveDatasets,
       current,
       sessionSyncCount: request.sessionSyncCount,
@@ -1097,6 +1117,7 @@ export class PostgresStore implements Store {
       const batched = on === this.pool && this.activeWrites > 1 && textLength(records) <= MAX_BATCHED_WRITE_LENGTH;
       const won = batched ? await this.datasetUpdates.load(update) : (await this.updateDatasets(on, [update]))[0];
       if (!won) return undefined;
+      if (applied.newTombstones > 0) await this.boundTombstones(on, found.datasetId, request.limits.tombstonesPerDataset);
     } else {
       const values: unknown[] = [
         identityPoolId, identityId, datasetName, now, modifiedBy, syncCount, dataStorage, numRecords, creationDate,
@@ -1107,6 +1128,18 @@ export class PostgresStore implements Store {
       if (written.rowCount === 0) throw new ResourceNotFoundException(`IdentityPool '${identityPoolId}' not found.`);
     }
     return { dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: now, lastModifiedBy: modifiedBy, syncCount, dataStorage, numRecords }, records: applied.answer };
+  }
+
+  /**
+   * BOUND_TOMBSTONES after a write that added tombstones. Under a lock it is part of the write's transaction; on the
+   * optimistic path the write has committed, so a failure is reported, not answered (the next removal bounds them).
+   */
+  private async boundTombstones(on: Queryable, datasetId: number, keep: number): Promise<void> {
+    if (on !== this.pool) {
+      await run(on, BOUND_TOMBSTONES, [datasetId, keep]);
+      return;
+    }
+    await run(on, BOUND_TOMBSTONES, [datasetId, keep]).catch((error: unknown) => this.onBackgroundError?.(error instanceof Error ? error : new Error(String(error))));
   }
 
   /**

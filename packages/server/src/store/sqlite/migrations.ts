@@ -226,4 +226,15 @@ export const sqliteMigrations: readonly Migration[] = [
       UPDATE datasets SET restored_to_sync_count = restored_from_sync_count + 1000000 WHERE restored_from_sync_count > 0 AND restored_to_sync_count = 0;
     `,
   },
+  {
+    version: 10,
+    name: 'bounded tombstones',
+    sql: `
+      -- The SyncCount through which the dataset's oldest tombstones were dropped; 0 if never (core/tombstones.ts). A
+      -- dataset holding more than the bound drops its oldest at its next write that removes a record.
+      ALTER TABLE datasets ADD COLUMN tombstones_dropped_through INTEGER NOT NULL DEFAULT 0;
+      -- A dataset's tombstones, newest first, without reading its live records.
+      CREATE INDEX records_tombstones ON records (dataset_id, sync_count) WHERE value IS NULL;
+    `,
+  },
 ];

@@ -75,7 +75,7 @@ const toStoredRecord = (row: RecordTuple): StoredRecord => ({
 type DatasetTuple = [
   dataset_id: number, identity_pool_id: string, identity_id: string, dataset_name: string, live: number, creation_date: number, last_modified_date: number,
   last_modified_by: string, sync_count: number, data_storage: number, num_records: number, deleted_at_sync_count: number, restored_from_sync_count: number,
-  restored_to_sync_count: number,
+  restored_to_sync_count: number, tombstones_dropped_through: number,
 ];
 
 const toDatasetRow = (t: DatasetTuple): DatasetRow => ({
@@ -93,6 +93,7 @@ const toDatasetRow = (t: DatasetTuple): DatasetRow => ({
   deleted_at_sync_count: t[11],
   restored_from_sync_count: t[12],
   restored_to_sync_count: t[13],
+  tombstones_dropped_through: t[14],
 });
 
 /**
@@ -197,7 +198,7 @@ export class SqliteStore implements Store {
       getDataset: db
         .prepare<[string, string, string], DatasetTuple>(
           `SELECT dataset_id, identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records,
-           deleted_at_sync_count, restored_from_sync_count, restored_to_sync_count FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?`,
+           deleted_at_sync_count, restored_from_sync_count, restored_to_sync_count, tombstones_dropped_through FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?`,
         )
         .raw(true),
       listDatasets: db.prepare<[string, string, string, number], DatasetRow>(
@@ -214,6 +215,13 @@ export class SqliteStore implements Store {
       ),
       markDatasetDeleted: db.prepare('UPDATE datasets SET live = 0, sync_count = ?, deleted_at_sync_count = ?, data_storage = 0, num_records = 0, last_modified_date = ? WHERE dataset_id = ?'),
       deleteDatasetRecords: db.prepare('DELETE FROM records WHERE dataset_id = ?'),
+      // core/tombstones.ts: the SyncCount of the first tombstone past the newest `keep` (through the partial index
+      // records_tombstones), then the drop of every tombstone at or below it.
+      tombstonePastKept: db
+        .prepare<[number, number], [number]>('SELECT sync_count FROM records WHERE dataset_id = ? AND value IS NULL ORDER BY sync_count DESC LIMIT 1 OFFSET CAST(? AS INTEGER)')
+        .raw(true),
+      dropTombstones: db.prepare('DELETE FROM records WHERE dataset_id = ? AND value IS NULL AND sync_count <= ?'),
+      markTombstonesDropped: db.prepare('UPDATE datasets SET tombstones_dropped_through = max(tombstones_dropped_through, ?) WHERE dataset_id = ?'),
       getRecord: db.prepare<[number, string], RecordTuple>('SELECT key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date FROM records WHERE dataset_id = ? AND key = ?').raw(true),
       upsertRecord: db.prepare(
         `INSERT INTO records (dataset_id, key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -589,12 +597,13 @@ export class SqliteStore implements Store {
       const row = this.datasetRow(key.identityPoolId, key.identityId, key.datasetName);
       const mergedDatasetNames = this.sql.mergedDatasetNames.all(key.identityPoolId, key.identityId, key.datasetName).map((r) => r.dataset_name);
       const restored = { from: row?.restored_from_sync_count ?? 0, to: row?.restored_to_sync_count ?? 0 };
-      if (!row || !row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, restored, records: [], next: undefined };
+      const tombstonesDroppedThrough = row?.tombstones_dropped_through ?? 0;
+      if (!row || !row.live) return { dataset: undefined, mergedDatasetNames, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, restored, tombstonesDroppedThrough, records: [], next: undefined };
       const rows = this.sql.listRecords.all(row.dataset_id, lastSyncCount, after?.syncCount ?? 0, after?.key ?? '', limit + 1);
       const more = rows.length > limit;
       const records = (more ? rows.slice(0, limit) : rows).map(toStoredRecord);
       const last = records[records.length - 1];
-      return { dataset: toDataset(row), mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count, restored, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
+      return { dataset: toDataset(row), mergedDatasetNames, deletedAtSyncCount: row.deleted_at_sync_count, restored, tombstonesDroppedThrough, records, next: more && last ? { syncCount: last.syncCount, key: last.key } : undefined };
     });
   }
 
@@ -615,7 +624,7 @@ export class SqliteStore implements Store {
       const restoredTo = row ? row.restored_to_sync_count : Number(this.sql.getSetting.get(RESTORED_SETTING)?.value ?? 0);
       const restored = { from: row?.restored_from_sync_count ?? 0, to: restoredTo };
       const applied = applyRecordPatches({
-        dataset: { live, syncCount: row?.sync_count ?? restoredTo, dataStorage: row?.data_storage ?? 0, numRecords: row?.num_records ?? 0, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, restored },
+        dataset: { live, syncCount: row?.sync_count ?? restoredTo, dataStorage: row?.data_storage ?? 0, numRecords: row?.num_records ?? 0, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, restored, tombstonesDroppedThrough: row?.tombstones_dropped_through ?? 0 },
         otherLiveDatasets: live ? 0 : this.sql.countLiveDatasets.get(identityPoolId, identityId)!.n,
         current,
         sessionSyncCount: request.sessionSyncCount,
@@ -640,6 +649,7 @@ export class SqliteStore implements Store {
       for (const record of applied.records) {
         this.sql.upsertRecord.run(datasetId, record.key, record.value, record.syncCount, record.lastModifiedDate, record.lastModifiedBy, record.deviceLastModifiedDate);
       }
+      if (applied.newTombstones > 0) this.boundTombstones(datasetId, request.limits.tombstonesPerDataset);
       if (request.stream) this.insertOutbox(streamEntries(request.stream, request, 'replace', applied.records, syncCount, request.now), request.now);
       if (request.push) {
         const devices = this.sql.subscribedDevices.all(identityPoolId, identityId, datasetName);
@@ -653,6 +663,14 @@ export class SqliteStore implements Store {
     const { identityPoolId, identityId, datasetName } = request;
     this.changes.emit('change', { identityPoolId, identityId, datasetName, syncCount: result.dataset.syncCount, ...(request.deviceId ? { deviceId: request.deviceId } : {}) } satisfies ChangeEvent);
     return result;
+  }
+
+  /** Drops the dataset's oldest tombstones past the newest `keep`, whole SyncCounts at a time (core/tombstones.ts). */
+  private boundTombstones(datasetId: number, keep: number): void {
+    const past = this.sql.tombstonePastKept.get(datasetId, keep);
+    if (!past) return;
+    this.sql.dropTombstones.run(datasetId, past[0]);
+    this.sql.markTombstonesDropped.run(past[0], datasetId);
   }
 
   async watchChanges(listener: (event: ChangeEvent) => void): Promise<() => Promise<void>> {

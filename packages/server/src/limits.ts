@@ -58,10 +58,12 @@ export interface Limits {
   /** Datasets one device may subscribe to (it may subscribe before a dataset exists, so not the dataset limit). */
   subscriptionsPerDevice: number;
   /**
-   * Removals one dataset remembers (tombstones, which count toward no other limit): past it, the oldest are dropped,
-   * and a device that last synced before them is told its copy is gone (core/tombstones.ts). AWS does not say.
+   * Removals one dataset remembers (tombstones, which count toward no other limit), and the UTF-8 bytes of their keys:
+   * past either, the oldest are dropped, and a device that last synced before them is told its copy is gone
+   * (core/tombstones.ts). AWS does not say.
    */
   tombstonesPerDataset: number;
+  tombstoneBytesPerDataset: number;
 }
 
 export const defaultLimits: Readonly<Limits> = Object.freeze({
@@ -94,6 +96,7 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   devicesPerIdentity: 100,
   subscriptionsPerDevice: 100,
   tombstonesPerDataset: 4096,
+  tombstoneBytesPerDataset: 1024 * 1024,
 });
 
 const envNames: Record<keyof Limits, string> = {
@@ -125,6 +128,7 @@ const envNames: Record<keyof Limits, string> = {
   devicesPerIdentity: 'COGNISYNC_LIMIT_DEVICES_PER_IDENTITY',
   subscriptionsPerDevice: 'COGNISYNC_LIMIT_SUBSCRIPTIONS_PER_DEVICE',
   tombstonesPerDataset: 'COGNISYNC_LIMIT_TOMBSTONES_PER_DATASET',
+  tombstoneBytesPerDataset: 'COGNISYNC_LIMIT_TOMBSTONE_BYTES_PER_DATASET',
 };
 
 /** Limits with every `COGNISYNC_LIMIT_*`-style override from the environment applied. */

@@ -5,7 +5,7 @@ import type { StoredRecord } from '../store/store.js';
 import { applyRecordPatches, recordBytes, type ApplyPatchesInput, type RecordPatch } from './record-patches.js';
 
 const NOW = 1_700_000_000_000;
-const limits = { datasetsPerIdentity: 20, datasetBytes: 1024 * 1024, recordsPerDataset: 1024 };
+const limits = { datasetsPerIdentity: 20, datasetBytes: 1024 * 1024, recordsPerDataset: 1024, tombstonesPerDataset: 4096, tombstoneBytesPerDataset: 1024 * 1024 };
 
 const stored = (key: string, value: string | null, syncCount: number): StoredRecord => ({
   key,
@@ -42,7 +42,7 @@ const error = (name: string, message?: string | RegExp) => (message === undefine
 describe('applyRecordPatches: the conflict rule', () => {
   test('a patch naming the record\'s current SyncCount applies and gets the dataset\'s next SyncCount', () => {
     const result = applyRecordPatches(input([stored('a', 'old', 5), stored('b', 'keep', 3)], [put('a', 'new', 5)]));
-    assert.deepEqual(result.dataset, { live: true, syncCount: 8, dataStorage: recordBytes('a', 'new') + recordBytes('b', 'keep'), numRecords: 2 });
+    assert.deepEqual(result.dataset, { live: true, syncCount: 8, dataStorage: recordBytes('a', 'new') + recordBytes('b', 'keep'), numRecords: 2, tombstones: 0, tombstoneBytes: 0 });
     assert.deepEqual(result.records, [{ key: 'a', value: 'new', syncCount: 8, lastModifiedDate: NOW, lastModifiedBy: 'device-a', deviceLastModifiedDate: NOW }]);
   });
 
@@ -125,7 +125,7 @@ describe('applyRecordPatches: the conflict rule', () => {
 
   test('an empty request still takes the next SyncCount and changes no record', () => {
     const result = applyRecordPatches(input([stored('a', 'v', 1)], []));
-    assert.deepEqual(result.dataset, { live: true, syncCount: 8, dataStorage: 2, numRecords: 1 });
+    assert.deepEqual(result.dataset, { live: true, syncCount: 8, dataStorage: 2, numRecords: 1, tombstones: 0, tombstoneBytes: 0 });
     assert.deepEqual(result.records, []);
   });
 
@@ -140,7 +140,7 @@ describe('applyRecordPatches: the conflict rule', () => {
       ...input([], [put('a', 'v')]),
       dataset: { live: false, syncCount: 12, dataStorage: 999, numRecords: 9 },
     });
-    assert.deepEqual(result.dataset, { live: true, syncCount: 13, dataStorage: 2, numRecords: 1 });
+    assert.deepEqual(result.dataset, { live: true, syncCount: 13, dataStorage: 2, numRecords: 1, tombstones: 0, tombstoneBytes: 0 });
   });
 });
 
@@ -214,18 +214,36 @@ describe('applyRecordPatches: accounting', () => {
     assert.equal(result.dataset.numRecords, 2);
   });
 
-  test('removing a record gives back its bytes and its place; its tombstone counts nothing', () => {
+  test('removing a record gives back its bytes and its place; its tombstone counts toward neither', () => {
     const records = [stored('a', 'value', 2), stored('b', 'other', 3)];
     const result = applyRecordPatches(input(records, [remove('a', 2)]));
-    assert.deepEqual(result.dataset, { live: true, syncCount: 8, dataStorage: recordBytes('b', 'other'), numRecords: 1 });
+    assert.deepEqual(result.dataset, { live: true, syncCount: 8, dataStorage: recordBytes('b', 'other'), numRecords: 1, tombstones: 1, tombstoneBytes: 1 });
     assert.deepEqual(result.records, [{ key: 'a', value: null, syncCount: 8, lastModifiedDate: NOW, lastModifiedBy: 'device-a', deviceLastModifiedDate: NOW }]);
-    assert.equal(result.newTombstones, 1);
-    // Removing a tombstone again changes nothing but its SyncCount, and adds no tombstone; nor does removing a key
-    // never held (nothing is stored).
-    const again = applyRecordPatches(input([stored('a', null, 8), stored('b', 'other', 3)], [remove('a', 8), remove('never', 0)]));
+    // Removing a tombstone again changes nothing but its SyncCount.
+    const again = applyRecordPatches(input([stored('a', null, 8), stored('b', 'other', 3)], [remove('a', 8)]));
     assert.equal(again.dataset.numRecords, 1);
     assert.equal(again.dataset.dataStorage, recordBytes('b', 'other'));
-    assert.equal(again.newTombstones, 0);
+  });
+
+  test('tombstones are counted with their keys\' UTF-8 bytes: a removal adds one, a value written over one takes it away', () => {
+    const dataset = (tombstones: number, tombstoneBytes: number) => ({ live: true, syncCount: 7, dataStorage: 10, numRecords: 2, tombstones, tombstoneBytes });
+    const records = [stored('live', 'v', 2), stored('ключ', 'v', 3), stored('gone', null, 4)];
+    const removed = applyRecordPatches(input(records, [remove('live', 2), remove('ключ', 3), remove('gone', 4), remove('never', 0)], { dataset: dataset(1, 4) }));
+    assert.equal(removed.dataset.tombstones, 3, 'two removals of live records; a tombstone removed again and a key never held add none');
+    assert.equal(removed.dataset.tombstoneBytes, 4 + 4 + 8);
+    const revived = applyRecordPatches(input(records, [put('gone', 'back', 4), put('live', 'w', 2)], { dataset: dataset(1, 4) }));
+    assert.deepEqual([revived.dataset.tombstones, revived.dataset.tombstoneBytes], [0, 0]);
+    // A deleted dataset starts again from none.
+    assert.equal(applyRecordPatches(input([], [put('a', 'v')], { dataset: { ...dataset(5, 50), live: false } })).dataset.tombstones, 0);
+  });
+
+  test('past either bound, the write asks for its oldest tombstones to be dropped to three quarters of both', () => {
+    const bounds = { ...limits, tombstonesPerDataset: 8, tombstoneBytesPerDataset: 100 };
+    const at = (tombstones: number, tombstoneBytes: number, patches: RecordPatch[], records: StoredRecord[]) =>
+      applyRecordPatches(input(records, patches, { dataset: { live: true, syncCount: 7, dataStorage: 0, numRecords: records.length, tombstones, tombstoneBytes }, limits: bounds })).dropTombstones;
+    assert.equal(at(7, 50, [remove('k', 1)], [stored('k', 'v', 1)]), undefined, 'at the bounds: nothing');
+    assert.deepEqual(at(8, 50, [remove('k', 1)], [stored('k', 'v', 1)]), { count: 3, bytes: 0 }, 'one tombstone over: down to 6');
+    assert.deepEqual(at(2, 99, [remove('kk', 1)], [stored('kk', 'v', 1)]), { count: 0, bytes: 26 }, 'one byte over: down to 75 bytes');
   });
 
   test('recordBytes counts UTF-8 bytes of key and value, and nothing for a tombstone', () => {

@@ -3,7 +3,7 @@
 import { InvalidParameterException, LimitExceededException, ResourceConflictException } from '../errors.js';
 import type { Limits } from '../limits.js';
 import { syncedAfterRestoredBackup } from './restore.js';
-import { missedDroppedRemovals } from './tombstones.js';
+import { missedDroppedRemovals, tombstonesToDrop, type TombstoneDrop, type TombstoneLimits } from './tombstones.js';
 import type { RestoredSpan, StoredRecord } from '../store/store.js';
 
 export interface RecordPatch {
@@ -25,7 +25,10 @@ export interface DatasetState {
   deletedAtSyncCount?: number;
   /** The SyncCounts it skipped when its database was marked restored (core/restore.ts). */
   restored?: RestoredSpan;
-  /** The SyncCount through which its oldest tombstones were dropped (0: none; core/tombstones.ts). */
+  /** Its tombstones (removed records it remembers) and the UTF-8 bytes of their keys (core/tombstones.ts). */
+  tombstones?: number;
+  tombstoneBytes?: number;
+  /** The SyncCount through which its oldest tombstones were dropped (0: none). */
   tombstonesDroppedThrough?: number;
 }
 
@@ -40,7 +43,7 @@ export interface ApplyPatchesInput {
   patches: readonly RecordPatch[];
   now: number;
   modifiedBy: string;
-  limits: Pick<Limits, 'datasetsPerIdentity' | 'datasetBytes' | 'recordsPerDataset'>;
+  limits: Pick<Limits, 'datasetsPerIdentity' | 'datasetBytes' | 'recordsPerDataset'> & TombstoneLimits;
 }
 
 export interface ApplyPatchesResult {
@@ -49,8 +52,8 @@ export interface ApplyPatchesResult {
   records: StoredRecord[];
   /** The answer: a record for every patch, in the request's order (see `applyRecordPatches`). */
   answer: StoredRecord[];
-  /** Tombstones the write adds (removals of live records): when above 0, the store bounds them (core/tombstones.ts). */
-  newTombstones: number;
+  /** Of the dataset's oldest tombstones, what the store must drop after this write (core/tombstones.ts). */
+  dropTombstones: TombstoneDrop | undefined;
 }
 
 /** Bytes a record counts against the dataset limit: UTF-8 key + value; a tombstone counts nothing. */
@@ -151,13 +154,19 @@ export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult
   let numRecords = dataset.live ? dataset.numRecords : 0;
   const records: StoredRecord[] = [];
   const answer: StoredRecord[] = [];
-  let newTombstones = 0;
+  let tombstones = dataset.live ? (dataset.tombstones ?? 0) : 0;
+  let tombstoneBytes = dataset.live ? (dataset.tombstoneBytes ?? 0) : 0;
   for (const patch of patches) {
     const before = current.get(patch.key);
     const value = patch.op === 'remove' ? null : (patch.value as string);
     dataStorage += recordBytes(patch.key, value) - (before ? recordBytes(before.key, before.value) : 0);
     numRecords += (value === null ? 0 : 1) - (before && before.value !== null ? 1 : 0);
-    if (value === null && before && before.value !== null) newTombstones++;
+    // A removal of a live record leaves a tombstone; a value written over one takes it away.
+    if (before && (value === null) !== (before.value === null)) {
+      const change = value === null ? 1 : -1;
+      tombstones += change;
+      tombstoneBytes += change * Buffer.byteLength(patch.key, 'utf8');
+    }
     const record: StoredRecord = {
       key: patch.key,
       value,
@@ -176,5 +185,5 @@ export function applyRecordPatches(input: ApplyPatchesInput): ApplyPatchesResult
   if (numRecords > limits.recordsPerDataset) {
     throw new LimitExceededException(`Dataset would hold ${numRecords} records; the limit is ${limits.recordsPerDataset} records`);
   }
-  return { dataset: { live: true, syncCount, dataStorage, numRecords }, records, answer, newTombstones };
+  return { dataset: { live: true, syncCount, dataStorage, numRecords, tombstones, tombstoneBytes }, records, answer, dropTombstones: tombstonesToDrop(tombstones, tombstoneBytes, limits) };
 }

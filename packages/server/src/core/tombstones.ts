@@ -1,19 +1,56 @@
 // How many removals a dataset remembers. A removal keeps a tombstone (the key, no value, the removal's SyncCount) so
 // that devices which synced before it learn of it. Tombstones count toward no limit of the dataset (it shows 0 bytes
 // and 0 records once everything is removed), so without a bound a caller that writes keys and removes them again, over
-// and over, grew one dataset without end (QA: 381 MB in 60 requests from one guest).
+// and over, grew one dataset without end (QA: 381 MB in 60 requests from one guest, with 1,024-character keys).
 //
-// So a dataset keeps the tombstones of its newest removals, `Limits.tombstonesPerDataset` of them (4,096 by default,
-// four times the records it may hold), and drops older ones whole SyncCounts at a time: after a write that added
-// tombstones, those at or below the SyncCount of the first one over the bound go, and the dataset remembers that
-// count as `droppedThrough`. History through it is incomplete, and only for devices that last synced before it: such a
-// device may hold a key whose removal it can no longer be told. It is told as after a restore (core/restore.ts):
-// ListRecords from its count answers DatasetDeletedAfterRequestedSyncCount, so that it pulls the dataset again, and
-// an UpdateRecords whose SyncSessionToken predates the drop is a conflict that sends it there. Devices that synced
-// at or after it, and first pulls (from 0), are not disturbed. AWS does not say what it does; decisions.md, "Removal".
+// So each dataset counts its tombstones and the UTF-8 bytes of their keys (the datasets row, kept by every write), and
+// when a write takes either past its bound (Limits.tombstonesPerDataset, 4,096 by default, four times the records a
+// dataset may hold; Limits.tombstoneBytesPerDataset, 1 MiB, what its records may weigh), the oldest tombstones are
+// dropped until both are within three quarters of it (so that dropping, which reads the tombstones it drops, comes
+// once in a quarter of the bound, not at every removal). They go whole SyncCounts at a time, and the dataset
+// remembers the last count dropped, `droppedThrough`. History through it is incomplete, and only for devices that
+// last synced before it: such a device may hold a key whose removal it can no longer be told. It is told as after a
+// restore (core/restore.ts): ListRecords from its count answers DatasetDeletedAfterRequestedSyncCount, so that it
+// pulls the dataset again, and an UpdateRecords whose SyncSessionToken predates the drop is a conflict that sends it
+// there. Devices that synced at or after it, and first pulls (from 0), are not disturbed. AWS does not document
+// what it does; decisions.md, "Removal".
+
+import type { Limits } from '../limits.js';
+
+export type TombstoneLimits = Pick<Limits, 'tombstonesPerDataset' | 'tombstoneBytesPerDataset'>;
+
+/** What a store must drop, at least, of a dataset's oldest tombstones: so many of them, and so many bytes of keys. */
+export interface TombstoneDrop {
+  count: number;
+  bytes: number;
+}
 
 /** Whether a device whose last SyncCount is `lastSyncCount` may have missed removals the dataset no longer holds. */
 export function missedDroppedRemovals(lastSyncCount: number, droppedThrough: number): boolean {
   return lastSyncCount > 0 && lastSyncCount < droppedThrough;
 }
 
+/** For a dataset left with `count` tombstones of `bytes` key bytes, what to drop (undefined: nothing, within bounds). */
+export function tombstonesToDrop(count: number, bytes: number, limits: TombstoneLimits): TombstoneDrop | undefined {
+  if (count <= limits.tombstonesPerDataset && bytes <= limits.tombstoneBytesPerDataset) return undefined;
+  const keep = (bound: number) => Math.floor((bound * 3) / 4);
+  return { count: Math.max(0, count - keep(limits.tombstonesPerDataset)), bytes: Math.max(0, bytes - keep(limits.tombstoneBytesPerDataset)) };
+}
+
+/**
+ * Where to cut, walking a dataset's tombstones from the oldest (each its SyncCount and key bytes, in SyncCount order):
+ * the SyncCount through which dropping them all drops at least `drop`, and what that drops; undefined when the walk
+ * ends first. The whole of the cut's SyncCount goes.
+ */
+export function tombstoneCut(oldestFirst: Iterable<readonly [syncCount: number, keyBytes: number]>, drop: TombstoneDrop): { through: number; count: number; bytes: number } | undefined {
+  let count = 0;
+  let bytes = 0;
+  let through: number | undefined;
+  for (const [syncCount, keyBytes] of oldestFirst) {
+    if (through !== undefined && syncCount !== through) break;
+    count++;
+    bytes += keyBytes;
+    if (through === undefined && count >= drop.count && bytes >= drop.bytes) through = syncCount;
+  }
+  return through === undefined ? undefined : { through, count, bytes };
+}

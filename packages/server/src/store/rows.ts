@@ -18,6 +18,8 @@ export interface DatasetRow {
   deleted_at_sync_count: number;
   restored_from_sync_count: number;
   restored_to_sync_count: number;
+  tombstones: number;
+  tombstone_bytes: number;
   tombstones_dropped_through: number;
 }
 

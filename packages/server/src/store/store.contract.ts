@@ -530,45 +530,56 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual((await store.listRecords(key, 0, undefined, 10)).restored, { from: 2, to: 2 * markedAt });
       });
 
-      dataTest('a dataset keeps its newest tombstones up to the limit and drops older ones whole SyncCounts at a time, remembering through which', async (store) => {
-        const limits = limitsWith({ tombstonesPerDataset: 5 });
-        const tombstones = async () => (await allRecords(store, key)).filter((r) => r.value === null).map((r) => [r.key, r.syncCount]);
-        const dropped = async () => (await store.listRecords(key, 0, undefined, 1)).tombstonesDroppedThrough;
-        // SyncCount 1: ten keys; 2: three removed; 3: two removed; 4: 'keep' replaced (no removal).
-        await update(store, key, [...Array.from({ length: 9 }, (_, i) => put(`k${i}`, 'v')), put('keep', 'v')], T0, limits);
-        await update(store, key, [remove('k0', 1), remove('k1', 1), remove('k2', 1)], T0 + 1, limits);
-        await update(store, key, [remove('k3', 1), remove('k4', 1)], T0 + 2, limits);
-        await update(store, key, [put('keep', 'v2', 1)], T0 + 3, limits);
-        assert.equal((await tombstones()).length, 5, 'at the limit: all kept');
+      dataTest('past either bound, a dataset drops its oldest tombstones to three quarters of it, whole SyncCounts at a time, remembering through which', async (store) => {
+        const limits = limitsWith({ tombstonesPerDataset: 4 }); // 3 are kept after a drop
+        const write = (patches: RecordPatch[], at: number) => update(store, key, patches, T0 + at, limits);
+        const tombstones = async (of = key) => (await allRecords(store, of)).filter((r) => r.value === null).map((r) => [r.key, r.syncCount]).sort();
+        const dropped = async (of = key) => (await store.listRecords(of, 0, undefined, 1)).tombstonesDroppedThrough;
+        await write([...Array.from({ length: 9 }, (_, i) => put(`k${i}`, 'v')), put('keep', 'v')], 0); // 1
+        await write([remove('k0', 1), remove('k1', 1), remove('k2', 1)], 1); // 2
+        await write([remove('k3', 1)], 2); // 3: four, at the bound
+        await write([remove('k0', 2)], 3); // 4: a tombstone stamped anew is not a new one
         assert.equal(await dropped(), 0);
-        // Removing a tombstone again stamps it anew, adding none: nothing is dropped.
-        await update(store, key, [remove('k0', 2)], T0 + 4, limits);
-        assert.equal(await dropped(), 0);
-        // SyncCount 6 removes two more: 7 tombstones, at 6, 6, 5, 3, 3, 2, 2 from the newest. The first past the newest
-        // five is at 2, so k1 and k2 go.
-        await update(store, key, [remove('k5', 1), remove('k6', 1)], T0 + 5, limits);
-        assert.deepEqual((await tombstones()).sort(), [['k0', 5], ['k3', 3], ['k4', 3], ['k5', 6], ['k6', 6]]);
+        // 5: the fifth. Two must go: k1 and k2, at 2 (the oldest).
+        await write([remove('k4', 1)], 4);
+        assert.deepEqual(await tombstones(), [['k0', 4], ['k3', 3], ['k4', 5]]);
         assert.equal(await dropped(), 2);
-        const dataset = await store.describeDataset(key);
-        assert.equal(dataset?.numRecords, 3, 'live records are untouched');
-        assert.deepEqual((await allRecords(store, key)).filter((r) => r.value !== null).map((r) => r.key).sort(), ['k7', 'k8', 'keep']);
+        assert.deepEqual((await allRecords(store, key)).filter((r) => r.value !== null).map((r) => r.key).sort(), ['k5', 'k6', 'k7', 'k8', 'keep'], 'live records are untouched');
         // A dropped key is written again from its tombstone's count, as a device that saw the removal holds it.
-        await update(store, key, [put('k1', 'back', 2)], T0 + 6, limits);
+        await write([put('k1', 'back', 2)], 5); // 6
         // A write whose SyncSessionToken predates the drop is refused (its device may not have seen those removals);
         // one from the drop's count on goes through.
         const tokenWrite = (sessionSyncCount: number, patch: RecordPatch) =>
-          store.updateRecords({ ...key, patches: [patch], now: T0 + 7, modifiedBy: 'contract-test', limits, sessionSyncCount });
+          store.updateRecords({ ...key, patches: [patch], now: T0 + 6, modifiedBy: 'contract-test', limits, sessionSyncCount });
         await assert.rejects(tokenWrite(1, put('new', 'v')), serviceError('ResourceConflictException'));
-        assert.equal((await tokenWrite(2, put('new', 'v'))).dataset.syncCount, 8);
-        // 9 tombstones at 9, 9, 9, 9, 6, 6, 5, 3, 3: the first past the newest five is at 6, and a SyncCount goes whole,
-        // so the fifth newest (k5 or k6, at 6) goes with it.
-        await update(store, key, [remove('k7', 1), remove('k8', 1), remove('k1', 7), remove('new', 8)], T0 + 8, limits);
-        assert.deepEqual((await tombstones()).sort(), [['k1', 9], ['k7', 9], ['k8', 9], ['new', 9]]);
-        assert.equal(await dropped(), 6);
-        // A deletion takes the tombstones with everything else; the mark stays (below the deletion's count).
+        assert.equal((await tokenWrite(2, put('new', 'v'))).dataset.syncCount, 7);
+        await write([remove('k5', 1), remove('k6', 1)], 7); // 8: five again; k3 (3) and k0 (4) go
+        assert.deepEqual(await tombstones(), [['k4', 5], ['k5', 8], ['k6', 8]]);
+        // 9: five again. Two must go, k4 (5) and one at 8; a SyncCount goes whole, so both at 8 go.
+        await write([remove('k7', 1), remove('k8', 1)], 8);
+        assert.deepEqual(await tombstones(), [['k7', 9], ['k8', 9]]);
+        assert.equal(await dropped(), 8);
+        // A deletion takes the tombstones with everything else (and their count: a dataset written again starts from
+        // none); the mark stays, below the deletion's count.
         await store.deleteDataset(key, T0 + 9);
-        assert.equal((await store.listRecords(key, 0, undefined, 1)).tombstonesDroppedThrough, 6);
-        assert.equal((await store.getRecords(key, ['k1'])).size, 0);
+        assert.equal(await dropped(), 8);
+        await write(['a', 'b', 'c', 'd', 'e'].map((k) => put(k, 'v')), 10); // 11
+        await write(['a', 'b', 'c', 'd'].map((k) => remove(k, 11)), 11); // 12: four, at the bound
+        assert.equal(await dropped(), 8);
+        await write([remove('e', 11)], 12); // 13: five; the four at 12 go
+        assert.deepEqual(await tombstones(), [['e', 13]]);
+        assert.equal(await dropped(), 12);
+
+        // The bound on their keys' bytes: 8 here, 6 kept after a drop.
+        const other = datasetKey('by-bytes');
+        const bytes = limitsWith({ tombstoneBytesPerDataset: 8 });
+        await update(store, other, [put('aaaa', 'v'), put('bbbb', 'v'), put('cc', 'v')], T0, bytes);
+        await update(store, other, [remove('aaaa', 1)], T0 + 1, bytes);
+        await update(store, other, [remove('bbbb', 1)], T0 + 2, bytes);
+        assert.equal(await dropped(other), 0, '8 bytes: at the bound');
+        await update(store, other, [remove('cc', 1)], T0 + 3, bytes);
+        assert.deepEqual(await tombstones(other), [['bbbb', 3], ['cc', 4]]);
+        assert.equal(await dropped(other), 2);
       });
 
       dataTest('removing keys the dataset never held stores nothing and answers them removed at the request\'s SyncCount', async (store) => {

@@ -341,7 +341,7 @@ describe('DeleteDataset', () => {
   });
 });
 
-describe('removals a dataset no longer remembers (tombstones past COGNISYNC_LIMIT_TOMBSTONES_PER_DATASET, 4 here)', () => {
+describe('removals a dataset no longer remembers (tombstones past COGNISYNC_LIMIT_TOMBSTONES_PER_DATASET, 4 here, 3 kept)', () => {
   /** One round of churn: two new keys written, then removed (two tombstones at the second write's count). */
   async function churn(key: ReturnType<typeof dataset>, round: number) {
     const put = await update(key, ['x', 'y'].map((k) => ({ Op: 'replace', Key: `${k}${round}`, Value: 'v', SyncCount: 0 }) as RecordPatch));
@@ -354,16 +354,17 @@ describe('removals a dataset no longer remembers (tombstones past COGNISYNC_LIMI
     await update(key, [{ Op: 'replace', Key: 'a', Value: '1', SyncCount: 0 }]);
     const device = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 0 }));
     assert.equal(device.DatasetSyncCount, 1);
-    // Removals at 3, 5 and 7: six tombstones, so those at 3 go (the newest four stay).
+    // Removals at 3, 5 and 7: six tombstones, so at least three go, the oldest: those at 3 and, whole, those at 5.
     assert.deepEqual([await churn(key, 0), await churn(key, 1), await churn(key, 2)], [3, 5, 7]);
     const behind = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 1 }));
     assert.equal(behind.DatasetExists, true);
-    assert.equal(behind.DatasetDeletedAfterRequestedSyncCount, true, 'the removals at 3 are no longer there to tell');
+    assert.equal(behind.DatasetDeletedAfterRequestedSyncCount, true, 'the removals at 3 and 5 are no longer there to tell');
+    assert.equal((await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 3 }))).DatasetDeletedAfterRequestedSyncCount, true);
     // From the drop's count on, and from 0, the history is whole.
-    assert.equal((await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 3 }))).DatasetDeletedAfterRequestedSyncCount, false);
+    assert.equal((await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 5 }))).DatasetDeletedAfterRequestedSyncCount, false);
     const full = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 0 }));
     assert.equal(full.DatasetDeletedAfterRequestedSyncCount, false);
-    assert.deepEqual(full.Records!.map((r) => [r.Key, r.Value ?? null, r.SyncCount]), [['a', '1', 1], ['x1', null, 5], ['y1', null, 5], ['x2', null, 7], ['y2', null, 7]]);
+    assert.deepEqual(full.Records!.map((r) => [r.Key, r.Value ?? null, r.SyncCount]), [['a', '1', 1], ['x2', null, 7], ['y2', null, 7]]);
     // The device's push with its token from count 1 would have found no version of x0 to conflict with.
     const push = await rejection(() => sync.send(new UpdateRecordsCommand({ ...key, SyncSessionToken: device.SyncSessionToken!, RecordPatches: [{ Op: 'replace', Key: 'x0', Value: 'edited', SyncCount: 2 }] })));
     assert.equal(push.name, 'ResourceConflictException');
@@ -375,17 +376,18 @@ describe('removals a dataset no longer remembers (tombstones past COGNISYNC_LIMI
   test('a listing whose later pages lost removals meanwhile is refused, so that it starts over', async () => {
     const key = dataset('churn-pages');
     await update(key, [{ Op: 'replace', Key: 'a', Value: '1', SyncCount: 0 }]);
-    for (const round of [0, 1, 2]) await churn(key, round);
-    const first = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 3, MaxResults: 1 }));
+    for (const round of [0, 1, 2]) await churn(key, round); // dropped through 5, as above
+    const first = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 5, MaxResults: 1 }));
     assert.equal(first.DatasetDeletedAfterRequestedSyncCount, false);
-    assert.deepEqual(first.Records!.map((r) => r.Key), ['x1']);
+    assert.deepEqual(first.Records!.map((r) => r.Key), ['x2']);
     // Pages of a listing from 0 go on: it holds every live record and misses no removal that matters to it.
     const fromZero = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 0, MaxResults: 1 }));
-    await churn(key, 3); // removals at 9: those at 5, which the listing had still to return, go
-    const stale = await rejection(() => sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 3, MaxResults: 1, NextToken: first.NextToken })));
+    await churn(key, 3);
+    await churn(key, 4); // removals at 9 and 11: dropped through 9, y2 (at 7) with them, which the listing had still to return
+    const stale = await rejection(() => sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 5, MaxResults: 1, NextToken: first.NextToken })));
     assert.equal(stale.name, 'InvalidParameterException');
     assert.equal(stale.message, 'Removals this listing had still to return were dropped since this NextToken was issued: list the records again from the start.');
-    assert.deepEqual((await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 0, MaxResults: 10, NextToken: fromZero.NextToken }))).Records!.map((r) => r.Key), ['x2', 'y2', 'x3', 'y3']);
+    assert.deepEqual((await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 0, MaxResults: 10, NextToken: fromZero.NextToken }))).Records!.map((r) => r.Key), ['x4', 'y4']);
   });
 });
 

@@ -196,8 +196,13 @@ export const postgresMigrations: readonly PostgresMigration[] = [
     name: 'bounded tombstones',
     sql: `
       -- As SQLite's migration 10.
-      ALTER TABLE datasets ADD COLUMN tombstones_dropped_through BIGINT NOT NULL DEFAULT 0;
       CREATE INDEX records_tombstones ON records (dataset_id, sync_count) WHERE value IS NULL;
+      ALTER TABLE datasets ADD COLUMN tombstones BIGINT NOT NULL DEFAULT 0;
+      ALTER TABLE datasets ADD COLUMN tombstone_bytes BIGINT NOT NULL DEFAULT 0;
+      ALTER TABLE datasets ADD COLUMN tombstones_dropped_through BIGINT NOT NULL DEFAULT 0;
+      UPDATE datasets d SET tombstones = t.n, tombstone_bytes = t.bytes
+        FROM (SELECT dataset_id, count(*) AS n, sum(octet_length(key)) AS bytes FROM records WHERE value IS NULL GROUP BY dataset_id) t
+        WHERE d.dataset_id = t.dataset_id AND d.live;
     `,
   },
 ];

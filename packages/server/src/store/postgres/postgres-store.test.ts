@@ -108,6 +108,30 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
         await store.close();
       }
     });
+
+    test('a schema of a build before bounded tombstones counts the tombstones it holds, and drops the oldest at its next removal past the bound', async () => {
+      const store = await earlierSchema('earlier_tombstones', 8, '', 8, 0, 7);
+      const admin = new pg.Client({ connectionString: database.url });
+      await admin.connect();
+      try {
+        await admin.query('SET search_path TO earlier_tombstones');
+        await admin.query('UPDATE datasets SET sync_count = 7, restored_to_sync_count = 0');
+        const insert = "INSERT INTO records (dataset_id, key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date) SELECT dataset_id, $1, $2, $3, 1, 'dev', 1 FROM datasets";
+        await admin.query(insert, ['live', 'v', 1]);
+        for (let i = 1; i <= 6; i++) await admin.query(insert, [`gone-é${i}`, null, i + 1]); // 6 tombstones at 2..7, 8 bytes each
+        await store.migrate();
+        assert.deepEqual((await admin.query('SELECT tombstones, tombstone_bytes, tombstones_dropped_through FROM datasets')).rows, [{ tombstones: '6', tombstone_bytes: '48', tombstones_dropped_through: '0' }]);
+        // Bound 4 (3 kept): the next removal leaves 7, so the four oldest go.
+        await store.updateRecords({ ...key, patches: [{ op: 'remove', key: 'live', syncCount: 1 }], now: 2, modifiedBy: 'test', limits: { ...defaultLimits, tombstonesPerDataset: 4 } });
+        const page = await store.listRecords(key, 0, undefined, 10);
+        assert.deepEqual(page.records.map((r) => r.key), ['gone-é5', 'gone-é6', 'live']);
+        assert.equal(page.tombstonesDroppedThrough, 5);
+        assert.deepEqual((await admin.query('SELECT tombstones, tombstone_bytes FROM datasets')).rows, [{ tombstones: '3', tombstone_bytes: '20' }]);
+      } finally {
+        await admin.end();
+        await store.close();
+      }
+    });
   });
 
   // Two stores on one schema stand for two server processes: separate pools, separate LISTEN connections.

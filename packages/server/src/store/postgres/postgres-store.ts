@@ -20,6 +20,7 @@ import { changedSinceRead, providerClash } from '../../core/provider-rule.js';
 import { refuseNewerSchema } from '../schema-version.js';
 import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
 import { RESTORE_SYNC_COUNT_GAP, RESTORED_SETTING } from '../../core/restore.js';
+import { tombstoneCut, type TombstoneDrop } from '../../core/tombstones.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { InternalErrorException, LimitExceededException, ResourceConflictException, ResourceNotFoundException, ServiceError, TooManyRequestsException } from '../../errors.js';
@@ -106,7 +107,7 @@ const RECORD_COLUMNS = 'key, value, sync_count, last_modified_date, last_modifie
 // Named columns, never `*`: a prepared statement's result shape must not change under it when a migration adds a column.
 const POOL_COLUMNS = 'identity_pool_id, identity_pool_name, description, push_sync, cognito_streams, cognito_events, bulk_publish, creation_date, last_modified_date';
 const DATASET_COLUMNS =
-  'dataset_id, identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, deleted_at_sync_count, restored_from_sync_count, restored_to_sync_count, tombstones_dropped_through';
+  'dataset_id, identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records, deleted_at_sync_count, restored_from_sync_count, restored_to_sync_count, tombstones, tombstone_bytes, tombstones_dropped_through';
 
 const statementNames = new Map<string, string>();
 
@@ -156,7 +157,8 @@ const OPTIMISTIC_ATTEMPTS = 3;
  * request whose dataset does not exist. The LIMIT 1 keeps each key a lookup of the (dataset, key) index: planned as
  * a join, the batch read each dataset's whole record set.
  */
-const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.sync_count, d.data_storage, d.num_records, d.deleted_at_sync_count, d.restored_from_sync_count, d.restored_to_sync_count, d.tombstones_dropped_through,
+const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.sync_count, d.data_storage, d.num_records, d.deleted_at_sync_count, d.restored_from_sync_count, d.restored_to_sync_count, d.tombstones, d.tombstone_bytes,
+  d.tombstones_dropped_through,
   r.key, r.value, r.sync_count AS record_sync_count, r.last_modified_date AS record_last_modified_date, r.last_modified_by AS record_last_modified_by, r.device_last_modified_date
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS q (pool, identity, name, keys, n)
   JOIN datasets d ON d.identity_pool_id = q.pool AND d.identity_id = q.identity AND d.dataset_name = q.name
@@ -168,8 +170,8 @@ const READ_FOR_WRITE = `SELECT q.n, d.dataset_id, d.live, d.creation_date, d.syn
  * datasets the identity has. A separate statement from the lock, so its snapshot sees what earlier holders committed.
  */
 const LOCK_DATASET = `WITH target AS (
-    SELECT dataset_id, live, creation_date, sync_count, data_storage, num_records, deleted_at_sync_count, restored_from_sync_count, restored_to_sync_count, tombstones_dropped_through
-    FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 FOR UPDATE)
+    SELECT dataset_id, live, creation_date, sync_count, data_storage, num_records, deleted_at_sync_count, restored_from_sync_count, restored_to_sync_count, tombstones, tombstone_bytes,
+    tombstones_dropped_through FROM datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset_name = $3 FOR UPDATE)
   SELECT target.*, (SELECT count(*)::int FROM datasets o WHERE o.identity_pool_id = $1 AND o.identity_id = $2 AND o.live AND o.dataset_name <> $3) AS other_live
   FROM (VALUES (1)) AS one (x) LEFT JOIN target ON true`;
 
@@ -195,26 +197,30 @@ const WRITE_RECORDS = `, written AS (
 
 /**
  * The writes of several UpdateRecords on live datasets in one statement (one round trip, one commit): update n is
- * parameter element n of $1–$12, its records are the elements of $13–$19 whose $13 is n, its outbox entries those of
- * $20–$24 whose $20 is n (queued in array order, so ids follow it). Each update is a compare-and-set on its dataset
- * row: still the row read ($4), under the same key ($1–$3), as live as read ($5), at the SyncCount read ($6). Every
- * committed write raises the SyncCount and DeleteDataset clears `live`, so an unchanged row means unchanged records.
+ * parameter element n of $1–$15, its records are the elements of $16–$22 whose $16 is n, its outbox entries those of
+ * $23–$27 whose $23 is n (queued in array order, so ids follow it). Each update is a compare-and-set on its dataset
+ * row: still the row read ($4), under the same key ($1–$3), as live as read ($5), at the SyncCount read ($6), with
+ * its tombstones dropped through the count read ($15). Every committed write raises the SyncCount, DeleteDataset clears
+ * `live`, and dropping tombstones raises that count, so an unchanged row means unchanged records.
  * An update whose row changed writes nothing, records and outbox included, and the others still commit. Returns
  * the n of each update that took effect. A concurrent writer's UPDATE waits for this one's row lock, then re-checks.
  */
 const UPDATE_DATASETS_AND_RECORDS = `WITH q AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bool[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
-      WITH ORDINALITY AS q (pool, identity, name, dataset_id, was_live, was_sync_count, now, modified_by, sync_count, data_storage, num_records, creation_date, n)),
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bool[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[],
+      $13::bigint[], $14::bigint[], $15::bigint[])
+      WITH ORDINALITY AS q (pool, identity, name, dataset_id, was_live, was_sync_count, now, modified_by, sync_count, data_storage, num_records, creation_date,
+        tombstones, tombstone_bytes, was_dropped_through, n)),
   dataset AS (
     UPDATE datasets d SET live = true, creation_date = q.creation_date, last_modified_date = q.now, last_modified_by = q.modified_by, sync_count = q.sync_count,
-    data_storage = q.data_storage, num_records = q.num_records, sync_sessions_count = d.sync_sessions_count + 1
+    data_storage = q.data_storage, num_records = q.num_records, tombstones = q.tombstones, tombstone_bytes = q.tombstone_bytes,
+    sync_sessions_count = d.sync_sessions_count + 1
     FROM q WHERE d.dataset_id = q.dataset_id AND d.identity_pool_id = q.pool AND d.identity_id = q.identity AND d.dataset_name = q.name
-    AND d.live = q.was_live AND d.sync_count = q.was_sync_count
+    AND d.live = q.was_live AND d.sync_count = q.was_sync_count AND d.tombstones_dropped_through = q.was_dropped_through
     RETURNING d.dataset_id, q.n, q.now),
   written AS (
     INSERT INTO records (dataset_id, key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date)
     SELECT dataset.dataset_id, r.key, r.value, r.sync_count, r.last_modified_date, r.last_modified_by, r.device_last_modified_date
-    FROM unnest($13::bigint[], $14::text[], $15::text[], $16::bigint[], $17::bigint[], $18::text[], $19::bigint[])
+    FROM unnest($16::bigint[], $17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::text[], $22::bigint[])
       AS r (n, key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date)
     JOIN dataset ON dataset.n = r.n
     ON CONFLICT (dataset_id, key) DO UPDATE SET value = excluded.value, sync_count = excluded.sync_count, last_modified_date = excluded.last_modified_date,
@@ -222,7 +228,7 @@ const UPDATE_DATASETS_AND_RECORDS = `WITH q AS (
   queued AS (
     INSERT INTO outbox (kind, partition_key, payload, bulk_pool_id, created_at, next_attempt_at)
     SELECT e.kind, e.partition_key, e.payload, e.bulk_pool_id, dataset.now, dataset.now
-    FROM unnest($20::bigint[], $21::text[], $22::text[], $23::text[], $24::text[]) WITH ORDINALITY AS e (n, kind, partition_key, payload, bulk_pool_id, position)
+    FROM unnest($23::bigint[], $24::text[], $25::text[], $26::text[], $27::text[]) WITH ORDINALITY AS e (n, kind, partition_key, payload, bulk_pool_id, position)
     JOIN dataset ON dataset.n = e.n
     ORDER BY e.position)
   SELECT n FROM dataset`;
@@ -238,20 +244,24 @@ const INSERT_DATASET_AND_RECORDS = `WITH dataset AS (
 /** DeleteDataset after locking the row ($1): records, dataset state (its new SyncCount $3) and outbox ($4–$7) at once. */
 const DELETE_DATASET = `WITH removed AS (DELETE FROM records WHERE dataset_id = $1),
   dataset AS (
-    UPDATE datasets SET live = false, sync_count = $3, deleted_at_sync_count = $3, data_storage = 0, num_records = 0, last_modified_date = $2 WHERE dataset_id = $1
+    UPDATE datasets SET live = false, sync_count = $3, deleted_at_sync_count = $3, data_storage = 0, num_records = 0, tombstones = 0, tombstone_bytes = 0,
+    last_modified_date = $2 WHERE dataset_id = $1
     RETURNING dataset_id),
   ${queueOutbox(4, '$2')}
   SELECT dataset_id FROM dataset`;
 
+/** A dataset's ($1) tombstones from the oldest, each its SyncCount and key bytes (core/tombstones.ts). */
+const TOMBSTONES_OLDEST_FIRST = 'SELECT sync_count, octet_length(key) AS bytes FROM records WHERE dataset_id = $1 AND value IS NULL ORDER BY sync_count';
+
 /**
- * Bounds a dataset's ($1) tombstones to the newest $2 (core/tombstones.ts): the SyncCount of the first one past them,
- * every tombstone at or below it dropped, and the count remembered. A write that stamps one of them anew meanwhile
- * keeps it (the DELETE checks the row's new version), and the dataset's SyncCount is untouched, so concurrent
- * compare-and-set writes are not disturbed.
+ * Drops a dataset's ($1) tombstones through SyncCount $2 and takes what it dropped off the dataset's counts. A write
+ * that stamped one of them anew meanwhile keeps it (the DELETE checks the row's new version), and concurrent
+ * compare-and-set writes that read the dataset before fail and read again (the count through which tombstones were
+ * dropped is part of their compare), so the counts stay exact.
  */
-const BOUND_TOMBSTONES = `WITH past AS (SELECT sync_count FROM records WHERE dataset_id = $1 AND value IS NULL ORDER BY sync_count DESC OFFSET $2 LIMIT 1),
-  dropped AS (DELETE FROM records r USING past WHERE r.dataset_id = $1 AND r.value IS NULL AND r.sync_count <= past.sync_count)
-  UPDATE datasets d SET tombstones_dropped_through = GREATEST(d.tombstones_dropped_through, past.sync_count) FROM past WHERE d.dataset_id = $1`;
+const DROP_TOMBSTONES = `WITH dropped AS (DELETE FROM records WHERE dataset_id = $1 AND value IS NULL AND sync_count <= $2 RETURNING octet_length(key) AS bytes)
+  UPDATE datasets SET tombstones = tombstones - (SELECT count(*) FROM dropped), tombstone_bytes = tombstone_bytes - (SELECT coalesce(sum(bytes), 0) FROM dropped),
+  tombstones_dropped_through = GREATEST(tombstones_dropped_through, $2) WHERE dataset_id = $1`;
 
 const D_DATASET_COLUMNS = DATASET_COLUMNS.split(', ').map((column) => `d.${column}`).join(', ');
 
@@ -277,6 +287,8 @@ interface DatasetVersionRow {
   deleted_at_sync_count: number;
   restored_from_sync_count: number;
   restored_to_sync_count: number;
+  tombstones: number;
+  tombstone_bytes: number;
   tombstones_dropped_through: number;
 }
 
@@ -290,6 +302,8 @@ interface DatasetVersion {
   numRecords: number;
   deletedAtSyncCount: number;
   restored: RestoredSpan;
+  tombstones: number;
+  tombstoneBytes: number;
   tombstonesDroppedThrough: number;
 }
 
@@ -302,6 +316,8 @@ const datasetVersion = (row: DatasetVersionRow): DatasetVersion => ({
   numRecords: row.num_records,
   deletedAtSyncCount: row.deleted_at_sync_count,
   restored: { from: row.restored_from_sync_count, to: row.restored_to_sync_count },
+  tombstones: row.tombstones,
+  tombstoneBytes: row.tombstone_bytes,
   tombstonesDroppedThrough: row.tombstones_dropped_through,
 });
 
@@ -545,7 +561,7 @@ interface DatasetUpdate {
   request: UpdateRecordsRequest;
   /** The dataset as read: the compare-and-set expects it unchanged. */
   found: DatasetVersion;
-  dataset: { syncCount: number; dataStorage: number; numRecords: number; creationDate: number };
+  dataset: { syncCount: number; dataStorage: number; numRecords: number; creationDate: number; tombstones: number; tombstoneBytes: number };
   records: readonly StoredRecord[];
   outbox: readonly OutboxEntry[];
 }
@@ -1094,7 +1110,8 @@ export class PostgresStore implements Store {
     const { identityPoolId, identityId, datasetName, now, modifiedBy } = request;
     const live = found?.live ?? false;
     const applied = applyRecordPatches({
-      dataset: { live, syncCount: found?.syncCount ?? restoredTo, dataStorage: found?.dataStorage ?? 0, numRecords: found?.numRecords ?? 0, deletedAtSyncCount: found?.deletedAtSyncCount ?? 0, restored: found?.restored ?? { from: 0, to: restoredTo }, tombstonesDroppedThrough: found?.tombstonesDroppedThrough ?? 0 },
+      dataset: { live, syncCount: found?.syncCount ?? restoredTo, dataStorage: found?.dataStorage ?? 0, numRecords: found?.numRecords ?? 0, deletedAtSyncCount: found?.deletedAtSyncCount ?? 0, restored: found?.restored ?? { from: 0, to: restoredTo },
+        tombstones: found?.tombstones ?? 0, tombstoneBytes: found?.tombstoneBytes ?? 0, tombstonesDroppedThrough: found?.tombstonesDroppedThrough ?? 0 },
       otherLiveDatasets,
       current,
       sessionSyncCount: request.sessionSyncCount,
@@ -1104,20 +1121,20 @@ export class PostgresStore implements Store {
       limits: request.limits,
     });
     const creationDate = live ? found!.creationDate : now;
-    const { syncCount, dataStorage, numRecords } = applied.dataset;
+    const { syncCount, dataStorage, numRecords, tombstones = 0, tombstoneBytes = 0 } = applied.dataset;
     const records = applied.records;
     const outbox = [
       ...(request.stream ? streamEntries(request.stream, request, 'replace', records, syncCount, now) : []),
       ...(request.push ? pushEntries(request.push, request, devices, 'DatasetUpdated', syncCount, request.deviceId) : []),
     ];
     if (found) {
-      const update: DatasetUpdate = { request, found, dataset: { syncCount, dataStorage, numRecords, creationDate }, records, outbox };
+      const update: DatasetUpdate = { request, found, dataset: { syncCount, dataStorage, numRecords, creationDate, tombstones, tombstoneBytes }, records, outbox };
       // Under a lock the write belongs to the locked transaction's connection; otherwise it can share a statement
       // with the other writes of its turn, if there are any.
       const batched = on === this.pool && this.activeWrites > 1 && textLength(records) <= MAX_BATCHED_WRITE_LENGTH;
       const won = batched ? await this.datasetUpdates.load(update) : (await this.updateDatasets(on, [update]))[0];
       if (!won) return undefined;
-      if (applied.newTombstones > 0) await this.boundTombstones(on, found.datasetId, request.limits.tombstonesPerDataset);
+      if (applied.dropTombstones) await this.dropOldestTombstones(on, found.datasetId, applied.dropTombstones);
     } else {
       const values: unknown[] = [
         identityPoolId, identityId, datasetName, now, modifiedBy, syncCount, dataStorage, numRecords, creationDate,
@@ -1131,15 +1148,18 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * BOUND_TOMBSTONES after a write that added tombstones. Under a lock it is part of the write's transaction; on the
-   * optimistic path the write has committed, so a failure is reported, not answered (the next removal bounds them).
+   * Drops at least `drop` of the dataset's oldest tombstones, whole SyncCounts at a time (core/tombstones.ts). Under a
+   * lock it is part of the write's transaction; on the optimistic path the write has committed, so a failure is
+   * reported, not answered (the next write that removes a record drops them).
    */
-  private async boundTombstones(on: Queryable, datasetId: number, keep: number): Promise<void> {
-    if (on !== this.pool) {
-      await run(on, BOUND_TOMBSTONES, [datasetId, keep]);
-      return;
-    }
-    await run(on, BOUND_TOMBSTONES, [datasetId, keep]).catch((error: unknown) => this.onBackgroundError?.(error instanceof Error ? error : new Error(String(error))));
+  private async dropOldestTombstones(on: Queryable, datasetId: number, drop: TombstoneDrop): Promise<void> {
+    const dropping = async () => {
+      const { rows } = await run<{ sync_count: number; bytes: number }>(on, TOMBSTONES_OLDEST_FIRST, [datasetId]);
+      const cut = tombstoneCut(rows.map((row) => [row.sync_count, row.bytes] as const), drop);
+      if (cut) await run(on, DROP_TOMBSTONES, [datasetId, cut.through]);
+    };
+    if (on !== this.pool) return dropping();
+    await dropping().catch((error: unknown) => this.onBackgroundError?.(error instanceof Error ? error : new Error(String(error))));
   }
 
   /**
@@ -1184,6 +1204,9 @@ export class PostgresStore implements Store {
       sorted.map((u) => u.dataset.dataStorage),
       sorted.map((u) => u.dataset.numRecords),
       sorted.map((u) => u.dataset.creationDate),
+      sorted.map((u) => u.dataset.tombstones),
+      sorted.map((u) => u.dataset.tombstoneBytes),
+      sorted.map((u) => u.found.tombstonesDroppedThrough),
       records.map(([n]) => n),
       ...recordColumns(records.map(([, record]) => record)),
       outbox.map(([n]) => n),

@@ -230,11 +230,18 @@ export const sqliteMigrations: readonly Migration[] = [
     version: 10,
     name: 'bounded tombstones',
     sql: `
-      -- The SyncCount through which the dataset's oldest tombstones were dropped; 0 if never (core/tombstones.ts). A
-      -- dataset holding more than the bound drops its oldest at its next write that removes a record.
-      ALTER TABLE datasets ADD COLUMN tombstones_dropped_through INTEGER NOT NULL DEFAULT 0;
-      -- A dataset's tombstones, newest first, without reading its live records.
+      -- A dataset's tombstones, oldest first, without reading its live records (core/tombstones.ts).
       CREATE INDEX records_tombstones ON records (dataset_id, sync_count) WHERE value IS NULL;
+      -- How many it holds and the UTF-8 bytes of their keys, kept by every write; and the SyncCount through which the
+      -- oldest were dropped (0 if never). A dataset past the bounds drops its oldest at its next write that removes a
+      -- record.
+      ALTER TABLE datasets ADD COLUMN tombstones INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE datasets ADD COLUMN tombstone_bytes INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE datasets ADD COLUMN tombstones_dropped_through INTEGER NOT NULL DEFAULT 0;
+      UPDATE datasets SET
+        tombstones = (SELECT count(*) FROM records r WHERE r.dataset_id = datasets.dataset_id AND r.value IS NULL),
+        tombstone_bytes = (SELECT coalesce(sum(length(CAST(r.key AS BLOB))), 0) FROM records r WHERE r.dataset_id = datasets.dataset_id AND r.value IS NULL)
+        WHERE live = 1;
     `,
   },
 ];

@@ -180,6 +180,31 @@ describe('SqliteStore on a file', () => {
     await store.close();
   });
 
+  test('a database of a build before bounded tombstones counts the tombstones it holds, and drops the oldest at its next removal past the bound', async () => {
+    const raw = earlierDatabase('before-bounded-tombstones.db', 9, '', 9);
+    const datasetId = Number(
+      raw
+        .prepare(`INSERT INTO datasets (identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records)
+          VALUES (?, ?, ?, 1, 1, 1, 'dev', 7, 2, 1)`)
+        .run(POOL, key.identityId, key.datasetName).lastInsertRowid,
+    );
+    const insert = raw.prepare('INSERT INTO records (dataset_id, key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date) VALUES (?, ?, ?, ?, 1, ?, 1)');
+    insert.run(datasetId, 'live', 'v', 1, 'dev');
+    for (let i = 1; i <= 6; i++) insert.run(datasetId, `gone-é${i}`, null, i + 1, 'dev'); // 6 tombstones at 2..7, 8 bytes each
+    raw.close();
+    const store = new SqliteStore({ filename: join(dir, 'before-bounded-tombstones.db') });
+    await store.migrate();
+    const counted = new Database(join(dir, 'before-bounded-tombstones.db'), { readonly: true });
+    assert.deepEqual(counted.prepare('SELECT tombstones, tombstone_bytes, tombstones_dropped_through FROM datasets').get(), { tombstones: 6, tombstone_bytes: 48, tombstones_dropped_through: 0 });
+    counted.close();
+    // Bound 4 (3 kept): the next removal leaves 7, so the four oldest go.
+    await store.updateRecords({ ...key, patches: [{ op: 'remove', key: 'live', syncCount: 1 }], now: 2, modifiedBy: 'test', limits: { ...defaultLimits, tombstonesPerDataset: 4 } });
+    const page = await store.listRecords(key, 0, undefined, 10);
+    assert.deepEqual(page.records.map((r) => r.key), ['gone-é5', 'gone-é6', 'live']);
+    assert.equal(page.tombstonesDroppedThrough, 5);
+    await store.close();
+  });
+
   test('a store used before migrate() fails loudly rather than silently', async () => {
     const store = new SqliteStore({ filename: join(dir, 'unmigrated.db') });
     try {

@@ -12,6 +12,7 @@ import { lockDataDir } from './data-dir-lock.js';
 import { refuseNewerSchema } from '../schema-version.js';
 import { applyRecordPatches, deletedSyncCount, textLength } from '../../core/record-patches.js';
 import { RESTORE_SYNC_COUNT_GAP, RESTORED_SETTING } from '../../core/restore.js';
+import { tombstoneCut, type TombstoneDrop } from '../../core/tombstones.js';
 import { bulkPublishJob, pushEntries, streamEntries } from '../../outbox/entries.js';
 import type { BulkPublishState } from '../../core/bulk-publish.js';
 import { LimitExceededException, ResourceConflictException, ResourceNotFoundException } from '../../errors.js';
@@ -75,7 +76,7 @@ const toStoredRecord = (row: RecordTuple): StoredRecord => ({
 type DatasetTuple = [
   dataset_id: number, identity_pool_id: string, identity_id: string, dataset_name: string, live: number, creation_date: number, last_modified_date: number,
   last_modified_by: string, sync_count: number, data_storage: number, num_records: number, deleted_at_sync_count: number, restored_from_sync_count: number,
-  restored_to_sync_count: number, tombstones_dropped_through: number,
+  restored_to_sync_count: number, tombstones: number, tombstone_bytes: number, tombstones_dropped_through: number,
 ];
 
 const toDatasetRow = (t: DatasetTuple): DatasetRow => ({
@@ -93,7 +94,9 @@ const toDatasetRow = (t: DatasetTuple): DatasetRow => ({
   deleted_at_sync_count: t[11],
   restored_from_sync_count: t[12],
   restored_to_sync_count: t[13],
-  tombstones_dropped_through: t[14],
+  tombstones: t[14],
+  tombstone_bytes: t[15],
+  tombstones_dropped_through: t[16],
 });
 
 /**
@@ -198,7 +201,7 @@ export class SqliteStore implements Store {
       getDataset: db
         .prepare<[string, string, string], DatasetTuple>(
           `SELECT dataset_id, identity_pool_id, identity_id, dataset_name, live, creation_date, last_modified_date, last_modified_by, sync_count, data_storage, num_records,
-           deleted_at_sync_count, restored_from_sync_count, restored_to_sync_count, tombstones_dropped_through FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?`,
+           deleted_at_sync_count, restored_from_sync_count, restored_to_sync_count, tombstones, tombstone_bytes, tombstones_dropped_through FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?`,
         )
         .raw(true),
       listDatasets: db.prepare<[string, string, string, number], DatasetRow>(
@@ -211,17 +214,21 @@ export class SqliteStore implements Store {
       ),
       updateDataset: db.prepare(
         `UPDATE datasets SET live = 1, creation_date = ?, last_modified_date = ?, last_modified_by = ?, sync_count = ?, data_storage = ?, num_records = ?,
-         sync_sessions_count = sync_sessions_count + 1 WHERE dataset_id = ?`,
+         tombstones = ?, tombstone_bytes = ?, sync_sessions_count = sync_sessions_count + 1 WHERE dataset_id = ?`,
       ),
-      markDatasetDeleted: db.prepare('UPDATE datasets SET live = 0, sync_count = ?, deleted_at_sync_count = ?, data_storage = 0, num_records = 0, last_modified_date = ? WHERE dataset_id = ?'),
+      markDatasetDeleted: db.prepare(
+        'UPDATE datasets SET live = 0, sync_count = ?, deleted_at_sync_count = ?, data_storage = 0, num_records = 0, tombstones = 0, tombstone_bytes = 0, last_modified_date = ? WHERE dataset_id = ?',
+      ),
       deleteDatasetRecords: db.prepare('DELETE FROM records WHERE dataset_id = ?'),
-      // core/tombstones.ts: the SyncCount of the first tombstone past the newest `keep` (through the partial index
-      // records_tombstones), then the drop of every tombstone at or below it.
-      tombstonePastKept: db
-        .prepare<[number, number], [number]>('SELECT sync_count FROM records WHERE dataset_id = ? AND value IS NULL ORDER BY sync_count DESC LIMIT 1 OFFSET CAST(? AS INTEGER)')
+      // core/tombstones.ts: a dataset's tombstones from the oldest (through the partial index records_tombstones), the
+      // drop of those through a SyncCount, and the dataset's count of what is left.
+      tombstonesOldestFirst: db
+        .prepare<[number], [number, number]>('SELECT sync_count, length(CAST(key AS BLOB)) FROM records WHERE dataset_id = ? AND value IS NULL ORDER BY sync_count')
         .raw(true),
       dropTombstones: db.prepare('DELETE FROM records WHERE dataset_id = ? AND value IS NULL AND sync_count <= ?'),
-      markTombstonesDropped: db.prepare('UPDATE datasets SET tombstones_dropped_through = max(tombstones_dropped_through, ?) WHERE dataset_id = ?'),
+      markTombstonesDropped: db.prepare(
+        'UPDATE datasets SET tombstones = tombstones - ?, tombstone_bytes = tombstone_bytes - ?, tombstones_dropped_through = max(tombstones_dropped_through, ?) WHERE dataset_id = ?',
+      ),
       getRecord: db.prepare<[number, string], RecordTuple>('SELECT key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date FROM records WHERE dataset_id = ? AND key = ?').raw(true),
       upsertRecord: db.prepare(
         `INSERT INTO records (dataset_id, key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -624,7 +631,8 @@ export class SqliteStore implements Store {
       const restoredTo = row ? row.restored_to_sync_count : Number(this.sql.getSetting.get(RESTORED_SETTING)?.value ?? 0);
       const restored = { from: row?.restored_from_sync_count ?? 0, to: restoredTo };
       const applied = applyRecordPatches({
-        dataset: { live, syncCount: row?.sync_count ?? restoredTo, dataStorage: row?.data_storage ?? 0, numRecords: row?.num_records ?? 0, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, restored, tombstonesDroppedThrough: row?.tombstones_dropped_through ?? 0 },
+        dataset: { live, syncCount: row?.sync_count ?? restoredTo, dataStorage: row?.data_storage ?? 0, numRecords: row?.num_records ?? 0, deletedAtSyncCount: row?.deleted_at_sync_count ?? 0, restored,
+          tombstones: row?.tombstones ?? 0, tombstoneBytes: row?.tombstone_bytes ?? 0, tombstonesDroppedThrough: row?.tombstones_dropped_through ?? 0 },
         otherLiveDatasets: live ? 0 : this.sql.countLiveDatasets.get(identityPoolId, identityId)!.n,
         current,
         sessionSyncCount: request.sessionSyncCount,
@@ -638,7 +646,7 @@ export class SqliteStore implements Store {
       const { syncCount, dataStorage, numRecords } = applied.dataset;
       if (row) {
         datasetId = row.dataset_id;
-        this.sql.updateDataset.run(creationDate, request.now, request.modifiedBy, syncCount, dataStorage, numRecords, datasetId);
+        this.sql.updateDataset.run(creationDate, request.now, request.modifiedBy, syncCount, dataStorage, numRecords, applied.dataset.tombstones, applied.dataset.tombstoneBytes, datasetId);
       } else {
         // The pool may have been deleted since the request read it (a DeleteIdentityPool earlier in this transaction, or
         // committed since): a dataset created now would outlive it, out of reach.
@@ -649,7 +657,7 @@ export class SqliteStore implements Store {
       for (const record of applied.records) {
         this.sql.upsertRecord.run(datasetId, record.key, record.value, record.syncCount, record.lastModifiedDate, record.lastModifiedBy, record.deviceLastModifiedDate);
       }
-      if (applied.newTombstones > 0) this.boundTombstones(datasetId, request.limits.tombstonesPerDataset);
+      if (applied.dropTombstones) this.dropOldestTombstones(datasetId, applied.dropTombstones);
       if (request.stream) this.insertOutbox(streamEntries(request.stream, request, 'replace', applied.records, syncCount, request.now), request.now);
       if (request.push) {
         const devices = this.sql.subscribedDevices.all(identityPoolId, identityId, datasetName);
@@ -665,12 +673,12 @@ export class SqliteStore implements Store {
     return result;
   }
 
-  /** Drops the dataset's oldest tombstones past the newest `keep`, whole SyncCounts at a time (core/tombstones.ts). */
-  private boundTombstones(datasetId: number, keep: number): void {
-    const past = this.sql.tombstonePastKept.get(datasetId, keep);
-    if (!past) return;
-    this.sql.dropTombstones.run(datasetId, past[0]);
-    this.sql.markTombstonesDropped.run(past[0], datasetId);
+  /** Drops at least `drop` of the dataset's oldest tombstones, whole SyncCounts at a time (core/tombstones.ts). */
+  private dropOldestTombstones(datasetId: number, drop: TombstoneDrop): void {
+    const cut = tombstoneCut(this.sql.tombstonesOldestFirst.iterate(datasetId), drop);
+    if (!cut) return;
+    this.sql.dropTombstones.run(datasetId, cut.through);
+    this.sql.markTombstonesDropped.run(cut.count, cut.bytes, cut.through, datasetId);
   }
 
   async watchChanges(listener: (event: ChangeEvent) => void): Promise<() => Promise<void>> {

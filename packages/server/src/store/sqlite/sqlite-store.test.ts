@@ -134,7 +134,7 @@ describe('SqliteStore on a file', () => {
     await store.close();
     const after4 = new Database(filename, { readonly: true });
     assert.doesNotMatch(recordsTable(after4), /WITHOUT ROWID/);
-    assert.deepEqual(after4.prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'records' AND type = 'index' AND sql IS NOT NULL").pluck().all(), ['records_by_sync_count']);
+    assert.deepEqual(after4.prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'records' AND type = 'index' AND sql IS NOT NULL").pluck().all(), ['records_by_sync_count', 'records_tombstones']);
     after4.close();
   });
 

@@ -7,8 +7,8 @@
 // when a write takes either past its bound (Limits.tombstonesPerDataset, 4,096 by default, four times the records a
 // dataset may hold; Limits.tombstoneBytesPerDataset, 1 MiB, what its records may weigh), the oldest tombstones are
 // dropped until both are within three quarters of it (so that dropping, which reads the tombstones it drops, comes
-// once in a quarter of the bound, not at every removal). They go whole SyncCounts at a time, and the dataset
-// remembers the last count dropped, `droppedThrough`. History through it is incomplete, and only for devices that
+// once in a quarter of the bound, not at every removal). They go whole SyncCounts at a time, never the removing
+// write's own, and the dataset remembers the last count dropped, `droppedThrough`. History through it is incomplete, and only for devices that
 // last synced before it: such a device may hold a key whose removal it can no longer be told. It is told as after a
 // restore (core/restore.ts): ListRecords from its count answers DatasetDeletedAfterRequestedSyncCount, so that it
 // pulls the dataset again, and an UpdateRecords whose SyncSessionToken predates the drop is a conflict that sends it
@@ -39,18 +39,22 @@ export function tombstonesToDrop(count: number, bytes: number, limits: Tombstone
 
 /**
  * Where to cut, walking a dataset's tombstones from the oldest (each its SyncCount and key bytes, in SyncCount order):
- * the SyncCount through which dropping them all drops at least `drop`, and what that drops; undefined when the walk
- * ends first. The whole of the cut's SyncCount goes.
+ * the SyncCount through which dropping them all drops at least `drop`, and what that drops. The whole of the cut's
+ * SyncCount goes, but never the tombstones of the write that asked (at `written`): when they alone pass the bound,
+ * every older one goes and they stay, so the devices that synced just before that write are not told their copy is
+ * gone. Undefined when there is nothing older to drop.
  */
-export function tombstoneCut(oldestFirst: Iterable<readonly [syncCount: number, keyBytes: number]>, drop: TombstoneDrop): { through: number; count: number; bytes: number } | undefined {
+export function tombstoneCut(oldestFirst: Iterable<readonly [syncCount: number, keyBytes: number]>, drop: TombstoneDrop, written: number): { through: number; count: number; bytes: number } | undefined {
   let count = 0;
   let bytes = 0;
   let through: number | undefined;
+  let enough = false;
   for (const [syncCount, keyBytes] of oldestFirst) {
-    if (through !== undefined && syncCount !== through) break;
+    if (syncCount >= written || (enough && syncCount !== through)) break;
     count++;
     bytes += keyBytes;
-    if (through === undefined && count >= drop.count && bytes >= drop.bytes) through = syncCount;
+    through = syncCount;
+    enough = count >= drop.count && bytes >= drop.bytes;
   }
   return through === undefined ? undefined : { through, count, bytes };
 }

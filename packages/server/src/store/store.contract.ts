@@ -580,6 +580,11 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         await update(store, other, [remove('cc', 1)], T0 + 3, bytes);
         assert.deepEqual(await tombstones(other), [['bbbb', 3], ['cc', 4]]);
         assert.equal(await dropped(other), 2);
+        // A removing write's own tombstones stay, even past the bound alone: every older one goes instead.
+        await update(store, other, [put('ten-bytes!', 'v')], T0 + 4, bytes);
+        await update(store, other, [remove('ten-bytes!', 5)], T0 + 5, bytes);
+        assert.deepEqual(await tombstones(other), [['ten-bytes!', 6]]);
+        assert.equal(await dropped(other), 4);
       });
 
       dataTest('removing keys the dataset never held stores nothing and answers them removed at the request\'s SyncCount', async (store) => {

@@ -250,8 +250,8 @@ const DELETE_DATASET = `WITH removed AS (DELETE FROM records WHERE dataset_id = 
   ${queueOutbox(4, '$2')}
   SELECT dataset_id FROM dataset`;
 
-/** A dataset's ($1) tombstones from the oldest, each its SyncCount and key bytes (core/tombstones.ts). */
-const TOMBSTONES_OLDEST_FIRST = 'SELECT sync_count, octet_length(key) AS bytes FROM records WHERE dataset_id = $1 AND value IS NULL ORDER BY sync_count';
+/** A dataset's ($1) tombstones older than SyncCount $2, from the oldest, each its SyncCount and key bytes (core/tombstones.ts). */
+const TOMBSTONES_OLDEST_FIRST = 'SELECT sync_count, octet_length(key) AS bytes FROM records WHERE dataset_id = $1 AND value IS NULL AND sync_count < $2 ORDER BY sync_count';
 
 /**
  * Drops a dataset's ($1) tombstones through SyncCount $2 and takes what it dropped off the dataset's counts. A write
@@ -1134,7 +1134,7 @@ export class PostgresStore implements Store {
       const batched = on === this.pool && this.activeWrites > 1 && textLength(records) <= MAX_BATCHED_WRITE_LENGTH;
       const won = batched ? await this.datasetUpdates.load(update) : (await this.updateDatasets(on, [update]))[0];
       if (!won) return undefined;
-      if (applied.dropTombstones) await this.dropOldestTombstones(on, found.datasetId, applied.dropTombstones);
+      if (applied.dropTombstones) await this.dropOldestTombstones(on, found.datasetId, applied.dropTombstones, syncCount);
     } else {
       const values: unknown[] = [
         identityPoolId, identityId, datasetName, now, modifiedBy, syncCount, dataStorage, numRecords, creationDate,
@@ -1152,10 +1152,10 @@ export class PostgresStore implements Store {
    * lock it is part of the write's transaction; on the optimistic path the write has committed, so a failure is
    * reported, not answered (the next write that removes a record drops them).
    */
-  private async dropOldestTombstones(on: Queryable, datasetId: number, drop: TombstoneDrop): Promise<void> {
+  private async dropOldestTombstones(on: Queryable, datasetId: number, drop: TombstoneDrop, written: number): Promise<void> {
     const dropping = async () => {
-      const { rows } = await run<{ sync_count: number; bytes: number }>(on, TOMBSTONES_OLDEST_FIRST, [datasetId]);
-      const cut = tombstoneCut(rows.map((row) => [row.sync_count, row.bytes] as const), drop);
+      const { rows } = await run<{ sync_count: number; bytes: number }>(on, TOMBSTONES_OLDEST_FIRST, [datasetId, written]);
+      const cut = tombstoneCut(rows.map((row) => [row.sync_count, row.bytes] as const), drop, written);
       if (cut) await run(on, DROP_TOMBSTONES, [datasetId, cut.through]);
     };
     if (on !== this.pool) return dropping();

@@ -657,7 +657,7 @@ export class SqliteStore implements Store {
       for (const record of applied.records) {
         this.sql.upsertRecord.run(datasetId, record.key, record.value, record.syncCount, record.lastModifiedDate, record.lastModifiedBy, record.deviceLastModifiedDate);
       }
-      if (applied.dropTombstones) this.dropOldestTombstones(datasetId, applied.dropTombstones);
+      if (applied.dropTombstones) this.dropOldestTombstones(datasetId, applied.dropTombstones, syncCount);
       if (request.stream) this.insertOutbox(streamEntries(request.stream, request, 'replace', applied.records, syncCount, request.now), request.now);
       if (request.push) {
         const devices = this.sql.subscribedDevices.all(identityPoolId, identityId, datasetName);
@@ -673,9 +673,9 @@ export class SqliteStore implements Store {
     return result;
   }
 
-  /** Drops at least `drop` of the dataset's oldest tombstones, whole SyncCounts at a time (core/tombstones.ts). */
-  private dropOldestTombstones(datasetId: number, drop: TombstoneDrop): void {
-    const cut = tombstoneCut(this.sql.tombstonesOldestFirst.iterate(datasetId), drop);
+  /** Drops at least `drop` of the dataset's oldest tombstones, older than the write at `written` (core/tombstones.ts). */
+  private dropOldestTombstones(datasetId: number, drop: TombstoneDrop, written: number): void {
+    const cut = tombstoneCut(this.sql.tombstonesOldestFirst.iterate(datasetId), drop, written);
     if (!cut) return;
     this.sql.dropTombstones.run(datasetId, cut.through);
     this.sql.markTombstonesDropped.run(cut.count, cut.bytes, cut.through, datasetId);

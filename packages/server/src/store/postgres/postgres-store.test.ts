@@ -214,6 +214,37 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     for (const result of results) assert.equal(rows.find((r) => r.key === result.records[0]!.key)?.sync_count, String(result.dataset.syncCount));
   });
 
+  twoProcessTest('removals and revivals racing from two processes while tombstones are dropped keep the tombstone counts exact', async (first, second, admin) => {
+    const small = { ...defaultLimits, tombstonesPerDataset: 6 };
+    const datasetName = 'churned';
+    const send = (store: PostgresStore, patch: RecordPatch) => store.updateRecords({ identityPoolId: POOL, identityId: IDENTITY, datasetName, patches: [patch], now: Date.now(), modifiedBy: 'pg-test', limits: small });
+    await send(first, put('seed', 'v'));
+    /** Each process toggles keys of its own: removes a live one, or writes a removed one back from its tombstone's count. */
+    const worker = async (store: PostgresStore, prefix: string) => {
+      const held = new Map<string, { value: string | null; syncCount: number }>();
+      for (let i = 0; i < 40; i++) {
+        const key = `${prefix}${i % 8}`;
+        const now = held.get(key);
+        const patch: RecordPatch = now?.value ? { op: 'remove', key, syncCount: now.syncCount } : { op: 'replace', key, value: `v${i}`, syncCount: now?.syncCount ?? 0 };
+        const [record] = (await send(store, patch)).records;
+        held.set(key, { value: record!.value, syncCount: record!.syncCount });
+      }
+    };
+    await Promise.all([worker(first, 'a'), worker(second, 'b'), worker(first, 'c'), worker(second, 'd')]);
+    const { rows } = await admin.query<{ tombstones: string; tombstone_bytes: string; dropped: string; actual: string; actual_bytes: string | null }>(
+      `SELECT d.tombstones, d.tombstone_bytes, d.tombstones_dropped_through AS dropped,
+        (SELECT count(*) FROM records r WHERE r.dataset_id = d.dataset_id AND r.value IS NULL) AS actual,
+        (SELECT sum(octet_length(key)) FROM records r WHERE r.dataset_id = d.dataset_id AND r.value IS NULL) AS actual_bytes
+       FROM datasets d WHERE dataset_name = $1`,
+      [datasetName],
+    );
+    const [row] = rows;
+    assert.ok(Number(row!.dropped) > 0, 'tombstones were dropped');
+    assert.equal(row!.tombstones, row!.actual);
+    assert.equal(row!.tombstone_bytes, row!.actual_bytes ?? '0');
+    assert.ok(Number(row!.actual) <= 6 + 1, `${row!.actual} tombstones kept`);
+  });
+
   twoProcessTest('DeleteDataset racing with writes leaves no records behind a deleted dataset and exact counters on a live one', async (first, second, admin) => {
     for (let round = 0; round < 5; round++) {
       const key = { identityPoolId: POOL, identityId: IDENTITY, datasetName: `round${round}` };

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { DeleteDatasetCommand } from '@aws-sdk/client-cognito-sync';
+import { DeleteDatasetCommand, ListRecordsCommand, UpdateRecordsCommand, type RecordPatch } from '@aws-sdk/client-cognito-sync';
 import { NetworkError } from '../src/errors.ts';
 import { MemoryStore } from '../src/stores/memory/memory-store.ts';
 import { SqliteStore } from '../src/stores/sqlite/sqlite-store.ts';
@@ -253,6 +253,39 @@ describe('a remote deletion that a pull from 0 is not told about', () => {
     assert.deepEqual(await ds.getAll(), { fresh: 'new' });
     assert.deepEqual(await serverValues(server, poolId, identityId, 'recreated'), { fresh: 'new' });
     assert.equal(calls.filter((c) => c === 'ListRecords').length, 3, 'page one, the refused page two, the listing again');
+  });
+});
+
+describe('a server that drops tombstones while a first pull reads its pages', () => {
+  test('a record of page one removed meanwhile, its tombstone dropped: the pull starts over and the record goes', async () => {
+    // 4 tombstones at most (3 kept), and room for more records than one page.
+    const small = await startServer({ env: { COGNISYNC_LIMIT_TOMBSTONES_PER_DATASET: '4', COGNISYNC_LIMIT_RECORDS_PER_DATASET: '2000' } });
+    try {
+      const pool = await createPool(small);
+      const identityId = await device(small, pool).identityId();
+      // Written with the SDK: the client library keeps a dataset within AWS's 1,024 records.
+      const sdk = syncClient(small.endpoint);
+      const dataset = { IdentityPoolId: pool, IdentityId: identityId, DatasetName: 'paged' };
+      const write = async (patches: RecordPatch[]) => {
+        const token = (await sdk.send(new ListRecordsCommand({ ...dataset, MaxResults: 1 }))).SyncSessionToken!;
+        return (await sdk.send(new UpdateRecordsCommand({ ...dataset, SyncSessionToken: token, RecordPatches: patches }))).Records!;
+      };
+      const keys = Array.from({ length: 1100 }, (_, i) => `k${String(i).padStart(4, '0')}`);
+      await write(keys.slice(0, 1000).map((Key) => ({ Op: 'replace', Key, Value: 'v', SyncCount: 0 })));
+      await write(keys.slice(1000).map((Key) => ({ Op: 'replace', Key, Value: 'v', SyncCount: 0 })));
+      const churn = async () => {
+        await write([{ Op: 'remove', Key: 'k0000', SyncCount: 1 }]); // returned on page one; its removal sorts after it
+        await write(['k1000', 'k1001', 'k1002', 'k1003'].map((Key) => ({ Op: 'remove', Key, SyncCount: 2 }))); // five: k0000's, the oldest, is dropped
+      };
+      const { fetch, calls } = spyFetch({ after: async (operation, n, response) => ((operation === 'ListRecords' && n === 1 && (await churn())), response) });
+      const reader = await device(small, pool, { identityId, credentials: developerCredentials, fetch }).openOrCreateDataset('paged');
+      await reader.synchronize();
+      assert.equal(await reader.get('k0000'), undefined, 'the removal is not lost');
+      assert.deepEqual(await reader.getAll(), await serverValues(small, pool, identityId, 'paged'));
+      assert.equal(calls.filter((c) => c === 'ListRecords').length, 4, 'page one, the refused page two, the listing again (two pages)');
+    } finally {
+      assert.equal(await small.stop(), 0);
+    }
   });
 });
 

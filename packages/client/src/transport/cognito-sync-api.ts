@@ -112,7 +112,9 @@ export class CognitoSyncApi {
   /**
    * ListRecords over every page. Later pages may repeat a key changed meanwhile; the highest SyncCount wins. A dataset
    * deleted between two pages (and perhaps created again) makes the server refuse the next page's NextToken: the pages
-   * read so far are of a dataset that is gone, so the listing starts over, up to twice.
+   * read so far are of a dataset that is gone, so the listing starts over, up to twice. So does a cognisync server that
+   * dropped, between two pages, tombstones the listing had still to return (a removal of a record an earlier page
+   * returned among them).
    */
   async pullChanges(identityPoolId: string, identityId: string, datasetName: string, lastSyncCount: number, signal?: AbortSignal): Promise<PulledChanges> {
     for (let attempt = 1; ; attempt++) {
@@ -244,6 +246,9 @@ export class CognitoSyncApi {
   }
 }
 
-/** cognisync's refusal of a NextToken issued before the dataset was deleted (see pullChanges). */
+/**
+ * cognisync's refusal of a NextToken issued before the dataset was deleted, or before removals the listing had still
+ * to return were dropped (see pullChanges).
+ */
 const isListingToStartOver = (error: unknown) =>
-  error instanceof ServiceError && error.name === 'InvalidParameterException' && /deleted since this NextToken was issued/.test(error.message);
+  error instanceof ServiceError && error.name === 'InvalidParameterException' && /since this NextToken was issued: list its records again from the start/.test(error.message);

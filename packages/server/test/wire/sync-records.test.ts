@@ -380,14 +380,30 @@ describe('removals a dataset no longer remembers (tombstones past COGNISYNC_LIMI
     const first = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 5, MaxResults: 1 }));
     assert.equal(first.DatasetDeletedAfterRequestedSyncCount, false);
     assert.deepEqual(first.Records!.map((r) => r.Key), ['x2']);
-    // Pages of a listing from 0 go on: it holds every live record and misses no removal that matters to it.
-    const fromZero = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 0, MaxResults: 1 }));
     await churn(key, 3);
     await churn(key, 4); // removals at 9 and 11: dropped through 9, y2 (at 7) with them, which the listing had still to return
     const stale = await rejection(() => sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 5, MaxResults: 1, NextToken: first.NextToken })));
     assert.equal(stale.name, 'InvalidParameterException');
-    assert.equal(stale.message, 'Removals this listing had still to return were dropped since this NextToken was issued: list the records again from the start.');
-    assert.deepEqual((await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 0, MaxResults: 10, NextToken: fromZero.NextToken }))).Records!.map((r) => r.Key), ['x4', 'y4']);
+    assert.equal(stale.message, 'Removals this listing had still to return were dropped since this NextToken was issued: list its records again from the start.');
+    // A listing begun after the drop pages on.
+    const fresh = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 9, MaxResults: 1 }));
+    assert.deepEqual(fresh.Records!.map((r) => r.Key), ['x4']);
+    assert.deepEqual((await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 9, MaxResults: 1, NextToken: fresh.NextToken }))).Records!.map((r) => r.Key), ['y4']);
+  });
+
+  test('a first pull (from 0) is refused too when a record an earlier page returned was removed and its tombstone dropped meanwhile', async () => {
+    const key = dataset('churn-first-pull');
+    await update(key, [{ Op: 'replace', Key: 'a', Value: '1', SyncCount: 0 }]);
+    await update(key, [{ Op: 'replace', Key: 'b', Value: '2', SyncCount: 0 }]);
+    const first = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 0, MaxResults: 1 }));
+    assert.deepEqual(first.Records!.map((r) => r.Key), ['a']);
+    await update(key, [{ Op: 'remove', Key: 'a', SyncCount: 1 }]); // a's tombstone at 3, past the listing's position
+    await churn(key, 0);
+    await churn(key, 1); // six tombstones: a's (3) and x0, y0 (5) are dropped
+    const stale = await rejection(() => sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 0, MaxResults: 1, NextToken: first.NextToken })));
+    assert.equal(stale.name, 'InvalidParameterException', 'the rest of the listing would never say that a is gone');
+    const again = await sync.send(new ListRecordsCommand({ ...key, LastSyncCount: 0 }));
+    assert.deepEqual(again.Records!.filter((r) => r.Value !== undefined).map((r) => r.Key), ['b']);
   });
 });
 

@@ -67,11 +67,12 @@ export default defineSyncOperation({
     if (listedSince !== undefined && listedSince !== page.deletedAtSyncCount) {
       throw new InvalidParameterException('The dataset was deleted since this NextToken was issued: list its records again from the start.');
     }
-    // Likewise when removals the listing had still to reach were dropped meanwhile (core/tombstones.ts): the first page
-    // found the device's count within the dataset's history, and the rest no longer holds all of it.
+    // Likewise when tombstones the listing had still to reach were dropped meanwhile (core/tombstones.ts): at or past
+    // its position. A removal made since the first page (of a record an earlier page returned) is such a tombstone too,
+    // so this holds for a first pull, from 0, as well: without it the device kept that record for good.
     const dropped = page.tombstonesDroppedThrough;
-    if (input.NextToken !== undefined && dropped > droppedBefore && missedDroppedRemovals(lastSyncCount, dropped)) {
-      throw new InvalidParameterException('Removals this listing had still to return were dropped since this NextToken was issued: list the records again from the start.');
+    if (after !== undefined && dropped > droppedBefore && dropped >= after.syncCount) {
+      throw new InvalidParameterException('Removals this listing had still to return were dropped since this NextToken was issued: list its records again from the start.');
     }
     const exists = page.dataset !== undefined;
     // Where the dataset's counter stands: its SyncCount, or the count its deletion took when it is gone.

@@ -51,7 +51,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   process.on('warning', (warning) => logger.warn({ warning: warning.name, code: (warning as { code?: string }).code, message: warning.message }, 'process warning'));
   const store = await openStore(config, {
     // Only message and code: the driver attaches its whole client object to these errors.
-    onBackgroundError: (error) => logger.warn({ error: error.message, code: (error as { code?: string }).code }, 'database work outside a request failed (a lost idle connection is replaced)'),
+    onBackgroundError: (error) => logger.warn({ error: error.message, code: (error as { code?: string }).code }, 'database error outside any request (an idle connection lost, a change notification, a tombstone drop after a write); no request failed'),
     onMarkedRestored: (note) => logger.warn(note),
   });
   const developer = await resolveDeveloperCredentials(store, config.developerAccessKeyId, config.developerSecretAccessKey);

@@ -39,22 +39,20 @@ export function tombstonesToDrop(count: number, bytes: number, limits: Tombstone
 
 /**
  * Where to cut, walking a dataset's tombstones from the oldest (each its SyncCount and key bytes, in SyncCount order):
- * the SyncCount through which dropping them all drops at least `drop`, and what that drops. The whole of the cut's
- * SyncCount goes, but never the tombstones of the write that asked (at `written`): when they alone pass the bound,
- * every older one goes and they stay, so the devices that synced just before that write are not told their copy is
- * gone. Undefined when there is nothing older to drop.
+ * the SyncCount through which dropping them all drops at least `drop`. The whole of the cut's SyncCount goes, but
+ * never the tombstones of the write that asked (at `written`): when they alone pass the bound, every older one goes
+ * and they stay, so the devices that synced just before that write are not told their copy is gone. Undefined when
+ * there is nothing older to drop.
  */
-export function tombstoneCut(oldestFirst: Iterable<readonly [syncCount: number, keyBytes: number]>, drop: TombstoneDrop, written: number): { through: number; count: number; bytes: number } | undefined {
+export function tombstoneCut(oldestFirst: Iterable<readonly [syncCount: number, keyBytes: number]>, drop: TombstoneDrop, written: number): number | undefined {
   let count = 0;
   let bytes = 0;
   let through: number | undefined;
-  let enough = false;
   for (const [syncCount, keyBytes] of oldestFirst) {
-    if (syncCount >= written || (enough && syncCount !== through)) break;
+    if (syncCount >= written || (count >= drop.count && bytes >= drop.bytes && syncCount !== through)) break;
     count++;
     bytes += keyBytes;
     through = syncCount;
-    enough = count >= drop.count && bytes >= drop.bytes;
   }
-  return through === undefined ? undefined : { through, count, bytes };
+  return through;
 }

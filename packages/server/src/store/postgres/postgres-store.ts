@@ -254,13 +254,16 @@ const DELETE_DATASET = `WITH removed AS (DELETE FROM records WHERE dataset_id = 
 const TOMBSTONES_OLDEST_FIRST = 'SELECT sync_count, octet_length(key) AS bytes FROM records WHERE dataset_id = $1 AND value IS NULL AND sync_count < $2 ORDER BY sync_count';
 
 /**
- * Drops a dataset's ($1) tombstones through SyncCount $2 and takes what it dropped off the dataset's counts. A write
- * that stamped one of them anew meanwhile keeps it (the DELETE checks the row's new version), and concurrent
- * compare-and-set writes that read the dataset before fail and read again (the count through which tombstones were
- * dropped is part of their compare), so the counts stay exact.
+ * Drops a dataset's ($1) tombstones through SyncCount $2 (under the dataset's row lock: a write that stamped one of
+ * them anew meanwhile keeps it, since the DELETE checks the row's new version), then counts what is left and
+ * remembers the count dropped through (COUNT_TOMBSTONES_DROPPED, a statement of its own so that it sees the DELETE).
+ * Counted again rather than decremented: counts that drifted (a process of an earlier build writing during a rolling
+ * upgrade does not keep them) are right again after each drop. Concurrent compare-and-set writes that read the dataset
+ * before fail and read again (the count dropped through is part of their compare), so the counts stay exact.
  */
-const DROP_TOMBSTONES = `WITH dropped AS (DELETE FROM records WHERE dataset_id = $1 AND value IS NULL AND sync_count <= $2 RETURNING octet_length(key) AS bytes)
-  UPDATE datasets SET tombstones = tombstones - (SELECT count(*) FROM dropped), tombstone_bytes = tombstone_bytes - (SELECT coalesce(sum(bytes), 0) FROM dropped),
+const DROP_TOMBSTONES = 'DELETE FROM records WHERE dataset_id = $1 AND value IS NULL AND sync_count <= $2';
+const COUNT_TOMBSTONES_DROPPED = `UPDATE datasets SET tombstones = (SELECT count(*) FROM records WHERE dataset_id = $1 AND value IS NULL),
+  tombstone_bytes = (SELECT coalesce(sum(octet_length(key)), 0) FROM records WHERE dataset_id = $1 AND value IS NULL),
   tombstones_dropped_through = GREATEST(tombstones_dropped_through, $2) WHERE dataset_id = $1`;
 
 const D_DATASET_COLUMNS = DATASET_COLUMNS.split(', ').map((column) => `d.${column}`).join(', ');
@@ -1156,7 +1159,9 @@ export class PostgresStore implements Store {
     const dropping = async (client: Queryable) => {
       const { rows } = await run<{ sync_count: number; bytes: number }>(client, TOMBSTONES_OLDEST_FIRST, [datasetId, written]);
       const cut = tombstoneCut(rows.map((row) => [row.sync_count, row.bytes] as const), drop, written);
-      if (cut) await run(client, DROP_TOMBSTONES, [datasetId, cut.through]);
+      if (cut === undefined) return;
+      await run(client, DROP_TOMBSTONES, [datasetId, cut]);
+      await run(client, COUNT_TOMBSTONES_DROPPED, [datasetId, cut]);
     };
     if (on !== this.pool) return dropping(on);
     // The dataset's row first, as writes take it before their records: two processes' drops (each deleting records,

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import type { RecordPatch } from '../../core/record-patches.js';
 import { syncedAfterRestoredBackup } from '../../core/restore.js';
 import { defaultLimits } from '../../limits.js';
 import { runStoreContract } from '../store.contract.js';
@@ -202,6 +203,34 @@ describe('SqliteStore on a file', () => {
     const page = await store.listRecords(key, 0, undefined, 10);
     assert.deepEqual(page.records.map((r) => r.key), ['gone-é5', 'gone-é6', 'live']);
     assert.equal(page.tombstonesDroppedThrough, 5);
+    await store.close();
+    const dropped = new Database(join(dir, 'before-bounded-tombstones.db'));
+    assert.deepEqual(dropped.prepare('SELECT tombstones, tombstone_bytes FROM datasets').get(), { tombstones: 3, tombstone_bytes: 20 });
+    dropped.close();
+  });
+
+  test('tombstone counts that drifted (a process of an earlier build wrote during a rolling upgrade) are counted again at the next drop', async () => {
+    const filename = join(dir, 'drifted.db');
+    const store = new SqliteStore({ filename });
+    await store.migrate();
+    await withPool(store);
+    const limits = { ...defaultLimits, tombstonesPerDataset: 4 };
+    const write = (patches: RecordPatch[]) => store.updateRecords({ ...key, patches, now: 1, modifiedBy: 'test', limits });
+    await write(['a', 'b', 'c', 'd', 'e', 'f'].map((k) => ({ op: 'replace', key: k, value: 'v', syncCount: 0 })));
+    await write([{ op: 'remove', key: 'a', syncCount: 1 }, { op: 'remove', key: 'b', syncCount: 1 }]); // 2 tombstones
+    const raw = new Database(filename);
+    raw.prepare('UPDATE datasets SET tombstones = -5, tombstone_bytes = -5').run(); // as an earlier build's revivals left them
+    const counts = () => raw.prepare('SELECT tombstones, tombstone_bytes, tombstones_dropped_through AS dropped FROM datasets').get();
+    for (const k of ['c', 'd', 'e']) await write([{ op: 'remove', key: k, syncCount: 1 }]);
+    assert.deepEqual(counts(), { tombstones: -2, tombstone_bytes: -2, dropped: 0 }, 'undercounted: no drop yet');
+    await write(['g', 'h', 'i', 'j', 'k', 'l', 'm'].map((k) => ({ op: 'replace', key: k, value: 'v', syncCount: 0 })));
+    for (const k of ['f', 'g', 'h', 'i', 'j', 'k', 'l']) await write([{ op: 'remove', key: k, syncCount: k === 'f' ? 1 : 6 }]);
+    // The count passed 4 at the seventh of these (12 tombstones in truth): the drop counted them again.
+    const after = counts() as { tombstones: number; tombstone_bytes: number; dropped: number };
+    const actual = raw.prepare('SELECT count(*) AS n, sum(length(key)) AS bytes FROM records WHERE value IS NULL').get() as { n: number; bytes: number };
+    assert.ok(after.dropped > 0);
+    assert.deepEqual([after.tombstones, after.tombstone_bytes], [actual.n, actual.bytes]);
+    raw.close();
     await store.close();
   });
 

@@ -226,8 +226,12 @@ export class SqliteStore implements Store {
         .prepare<[number], [number, number]>('SELECT sync_count, length(CAST(key AS BLOB)) FROM records WHERE dataset_id = ? AND value IS NULL ORDER BY sync_count')
         .raw(true),
       dropTombstones: db.prepare('DELETE FROM records WHERE dataset_id = ? AND value IS NULL AND sync_count <= ?'),
+      // Counted again rather than decremented: counts that drifted (a process of an earlier build writing during a rolling
+      // upgrade does not keep them) are right again after each drop.
       markTombstonesDropped: db.prepare(
-        'UPDATE datasets SET tombstones = tombstones - ?, tombstone_bytes = tombstone_bytes - ?, tombstones_dropped_through = max(tombstones_dropped_through, ?) WHERE dataset_id = ?',
+        `UPDATE datasets SET tombstones = (SELECT count(*) FROM records WHERE dataset_id = @id AND value IS NULL),
+         tombstone_bytes = (SELECT coalesce(sum(length(CAST(key AS BLOB))), 0) FROM records WHERE dataset_id = @id AND value IS NULL),
+         tombstones_dropped_through = max(tombstones_dropped_through, @through) WHERE dataset_id = @id`,
       ),
       getRecord: db.prepare<[number, string], RecordTuple>('SELECT key, value, sync_count, last_modified_date, last_modified_by, device_last_modified_date FROM records WHERE dataset_id = ? AND key = ?').raw(true),
       upsertRecord: db.prepare(
@@ -676,9 +680,9 @@ export class SqliteStore implements Store {
   /** Drops at least `drop` of the dataset's oldest tombstones, older than the write at `written` (core/tombstones.ts). */
   private dropOldestTombstones(datasetId: number, drop: TombstoneDrop, written: number): void {
     const cut = tombstoneCut(this.sql.tombstonesOldestFirst.iterate(datasetId), drop, written);
-    if (!cut) return;
-    this.sql.dropTombstones.run(datasetId, cut.through);
-    this.sql.markTombstonesDropped.run(cut.count, cut.bytes, cut.through, datasetId);
+    if (cut === undefined) return;
+    this.sql.dropTombstones.run(datasetId, cut);
+    this.sql.markTombstonesDropped.run({ id: datasetId, through: cut });
   }
 
   async watchChanges(listener: (event: ChangeEvent) => void): Promise<() => Promise<void>> {

@@ -13,7 +13,7 @@
 //   │                     HOOKS ── MergedDatasetNames / local `<name>.<oldId>` ─► onDatasetsMerged ─ false ─► CANCELLED
 //   │                           │
 //   │   ┌─ onDatasetDeleted ◄───┤ DatasetDeletedAfterRequestedSyncCount, or gone after we had synced
-//   │   │  true: purge local     │
+//   │   │  true: purge local     │  (edits not pushed stay when the server has the dataset)
 //   │   │  false: re-create from local data
 //   ├───┘ (lastSyncCount := 0)  ▼
 //   │                       RESOLVE ── local modified ∧ remote changed ∧ values differ ─► onConflict ─ false ─► CANCELLED
@@ -308,9 +308,12 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
         const records = await store.listRecords(identityId, datasetName);
         if (dropLocal) {
           // The dataset goes from this device as it went from the server (listDatasets() no longer shows it); the pull
-          // that follows brings it back only if another device has re-created it.
-          await store.commit({ datasets: [{ identityId, datasetName, purge: true, metadata: null }] });
-          for (const r of records) if (r.value !== null) changed.add(r.key);
+          // that follows brings it back only if another device has re-created it. When the server has the dataset (it
+          // was created again elsewhere, or lost history this device had not seen: a restore, removals it forgot), edits
+          // not yet pushed stay, as new ones: the pull meets them in RESOLVE (onConflict) or the push sends them.
+          const edits = pulled?.datasetExists ? records.filter((r) => r.modified).map((r) => ({ ...r, syncCount: 0, pushing: null })) : [];
+          await store.commit({ datasets: [edits.length ? { identityId, datasetName, purge: true, put: edits, metadata: { lastSyncCount: 0 } } : { identityId, datasetName, purge: true, metadata: null }] });
+          for (const r of records) if (r.value !== null && !r.modified) changed.add(r.key);
           summary.datasetDeleted = true;
         } else {
           // Keep what this device has and offer it to the server as a new dataset: every live record is new.

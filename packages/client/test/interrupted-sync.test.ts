@@ -256,7 +256,7 @@ describe('a remote deletion that a pull from 0 is not told about', () => {
   });
 });
 
-describe('a server that drops tombstones while a first pull reads its pages', () => {
+describe('a server that forgets old removals (tombstones past its bound)', () => {
   test('a record of page one removed meanwhile, its tombstone dropped: the pull starts over and the record goes', async () => {
     // 4 tombstones at most (3 kept), and room for more records than one page.
     const small = await startServer({ env: { COGNISYNC_LIMIT_TOMBSTONES_PER_DATASET: '4', COGNISYNC_LIMIT_RECORDS_PER_DATASET: '2000' } });
@@ -283,6 +283,31 @@ describe('a server that drops tombstones while a first pull reads its pages', ()
       assert.equal(await reader.get('k0000'), undefined, 'the removal is not lost');
       assert.deepEqual(await reader.getAll(), await serverValues(small, pool, identityId, 'paged'));
       assert.equal(calls.filter((c) => c === 'ListRecords').length, 4, 'page one, the refused page two, the listing again (two pages)');
+    } finally {
+      assert.equal(await small.stop(), 0);
+    }
+  });
+  test('a device away while removals it had not seen were forgotten keeps its unsynced edits; the keys removed elsewhere go', async () => {
+    const small = await startServer({ env: { COGNISYNC_LIMIT_TOMBSTONES_PER_DATASET: '4' } });
+    try {
+      const pool = await createPool(small);
+      const identityId = await device(small, pool).identityId();
+      const other = await device(small, pool, { identityId, credentials: developerCredentials }).openOrCreateDataset('away');
+      await other.putAll({ keep: 'v', r1: 'v', r2: 'v', r3: 'v', r4: 'v', r5: 'v', r6: 'v' });
+      await other.synchronize();
+      const away = await device(small, pool, { identityId, credentials: developerCredentials }).openOrCreateDataset('away');
+      await away.synchronize();
+      await away.put('mine', 'offline');
+      for (const k of ['r1', 'r2', 'r3', 'r4', 'r5', 'r6']) {
+        await other.remove(k);
+        await other.synchronize(); // six removals, one a write: the oldest ones are dropped
+      }
+      const asked: string[] = [];
+      const summary = await away.synchronize({ onDatasetDeleted: (name) => (asked.push(name), true) });
+      assert.deepEqual(asked, ['away']);
+      assert.equal(summary.datasetDeleted, true);
+      assert.deepEqual(await away.getAll(), { keep: 'v', mine: 'offline' });
+      assert.deepEqual(await serverValues(small, pool, identityId, 'away'), { keep: 'v', mine: 'offline' });
     } finally {
       assert.equal(await small.stop(), 0);
     }

@@ -202,6 +202,8 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
   let countBeforePush = 0;
   /** The dataset row as the current round's PULL read it. */
   let pulledFrom: DatasetMetadata | undefined;
+  /** Edits kept as new records by REMOTE_DELETED (see there), with the SyncCount each was based on. */
+  const keptBases = new Map<string, number>();
   /** ACKNOWLEDGE already wrote lastSyncDate in its transaction. */
   let syncDateWritten = false;
   /** PUSH runs before any pull of this sync, with a recent token (PUSH FIRST). */
@@ -312,6 +314,7 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
           // was created again elsewhere, or lost history this device had not seen: a restore, removals it forgot), edits
           // not yet pushed stay, as new ones: the pull meets them in RESOLVE (onConflict) or the push sends them.
           const edits = pulled?.datasetExists ? records.filter((r) => r.modified).map((r) => ({ ...r, syncCount: 0, pushing: null })) : [];
+          for (const r of records) if (r.modified) keptBases.set(r.key, r.syncCount);
           await store.commit({ datasets: [edits.length ? { identityId, datasetName, purge: true, put: edits, metadata: { lastSyncCount: 0 } } : { identityId, datasetName, purge: true, metadata: null }] });
           for (const r of records) if (r.value !== null && !r.modified) changed.add(r.key);
           summary.datasetDeleted = true;
@@ -363,6 +366,11 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
             expect.push({ key: r.key, record: l });
           } else if (l.syncCount === r.syncCount) {
             // Our change is based on exactly this version: nothing to resolve, it will be pushed.
+          } else if (keptBases.get(r.key) === r.syncCount) {
+            // An edit REMOTE_DELETED kept as new, based on exactly this version (nobody else changed the key while the
+            // server lost history this device had not seen): based on it again, it will be pushed.
+            put.push({ ...l, syncCount: r.syncCount, pushing: null });
+            expect.push({ key: r.key, record: l });
           } else {
             conflicts.push(new SyncConflict(datasetName, l, r));
           }

@@ -287,7 +287,7 @@ describe('a server that forgets old removals (tombstones past its bound)', () =>
       assert.equal(await small.stop(), 0);
     }
   });
-  test('a device away while removals it had not seen were forgotten keeps its unsynced edits; the keys removed elsewhere go', async () => {
+  test('a device away while removals it had not seen were forgotten keeps its unsynced edits, without conflicts; the keys removed elsewhere go', async () => {
     const small = await startServer({ env: { COGNISYNC_LIMIT_TOMBSTONES_PER_DATASET: '4' } });
     try {
       const pool = await createPool(small);
@@ -298,6 +298,7 @@ describe('a server that forgets old removals (tombstones past its bound)', () =>
       const away = await device(small, pool, { identityId, credentials: developerCredentials }).openOrCreateDataset('away');
       await away.synchronize();
       await away.put('mine', 'offline');
+      await away.put('keep', 'edited offline'); // a key nobody else changes
       for (const k of ['r1', 'r2', 'r3', 'r4', 'r5', 'r6']) {
         await other.remove(k);
         await other.synchronize(); // six removals, one a write: the oldest ones are dropped
@@ -306,8 +307,9 @@ describe('a server that forgets old removals (tombstones past its bound)', () =>
       const summary = await away.synchronize({ onDatasetDeleted: (name) => (asked.push(name), true) });
       assert.deepEqual(asked, ['away']);
       assert.equal(summary.datasetDeleted, true);
-      assert.deepEqual(await away.getAll(), { keep: 'v', mine: 'offline' });
-      assert.deepEqual(await serverValues(small, pool, identityId, 'away'), { keep: 'v', mine: 'offline' });
+      assert.deepEqual(await away.getAll(), { keep: 'edited offline', mine: 'offline' });
+      assert.deepEqual(await serverValues(small, pool, identityId, 'away'), { keep: 'edited offline', mine: 'offline' });
+      assert.equal(summary.conflicts, 0, 'the edit of keep was based on the version the server still has');
     } finally {
       assert.equal(await small.stop(), 0);
     }

@@ -313,9 +313,10 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
           // that follows brings it back only if another device has re-created it. When the server has the dataset (it
           // was created again elsewhere, or lost history this device had not seen: a restore, removals it forgot), edits
           // not yet pushed stay, as new ones: the pull meets them in RESOLVE (onConflict) or the push sends them.
-          const edits = pulled?.datasetExists ? records.filter((r) => r.modified).map((r) => ({ ...r, syncCount: 0, pushing: null })) : [];
-          for (const r of records) if (r.modified) keptBases.set(r.key, r.syncCount);
-          await store.commit({ datasets: [edits.length ? { identityId, datasetName, purge: true, put: edits, metadata: { lastSyncCount: 0 } } : { identityId, datasetName, purge: true, metadata: null }] });
+          const edits = pulled?.datasetExists ? records.filter((r) => r.modified) : [];
+          for (const r of edits) keptBases.set(r.key, r.syncCount);
+          const put = edits.map((r) => ({ ...r, syncCount: 0, pushing: null }));
+          await store.commit({ datasets: [put.length ? { identityId, datasetName, purge: true, put, metadata: { lastSyncCount: 0 } } : { identityId, datasetName, purge: true, metadata: null }] });
           for (const r of records) if (r.value !== null && !r.modified) changed.add(r.key);
           summary.datasetDeleted = true;
         } else {

@@ -47,7 +47,8 @@ export interface ApplyPatchesInput {
 }
 
 export interface ApplyPatchesResult {
-  dataset: DatasetState;
+  /** The dataset after the write, its tombstones counted. */
+  dataset: DatasetState & Required<Pick<DatasetState, 'tombstones' | 'tombstoneBytes'>>;
   /** The new versions of the patched records, to store. */
   records: StoredRecord[];
   /** The answer: a record for every patch, in the request's order (see `applyRecordPatches`). */

@@ -1124,7 +1124,7 @@ export class PostgresStore implements Store {
       limits: request.limits,
     });
     const creationDate = live ? found!.creationDate : now;
-    const { syncCount, dataStorage, numRecords, tombstones = 0, tombstoneBytes = 0 } = applied.dataset;
+    const { syncCount, dataStorage, numRecords, tombstones, tombstoneBytes } = applied.dataset;
     const records = applied.records;
     const outbox = [
       ...(request.stream ? streamEntries(request.stream, request, 'replace', records, syncCount, now) : []),

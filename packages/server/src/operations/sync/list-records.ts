@@ -24,7 +24,7 @@ interface ListRecordsInput {
 /**
  * A NextToken's position: after SyncCount `c` and key `k`, in the dataset whose last deletion was at SyncCount `d` and
  * whose tombstones were dropped through SyncCount `t` when the listing began (tokens of builds before 2026-12-07 have
- * no `d`, and before 2026-12-08 no `t`).
+ * no `d`, and those of builds before bounded tombstones no `t`).
  */
 interface Cursor {
   c: number;

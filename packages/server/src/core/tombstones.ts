@@ -8,12 +8,14 @@
 // dataset may hold; Limits.tombstoneBytesPerDataset, 1 MiB, what its records may weigh), the oldest tombstones are
 // dropped until both are within three quarters of it (so that dropping, which reads the tombstones it drops, comes
 // once in a quarter of the bound, not at every removal). They go whole SyncCounts at a time, never the removing
-// write's own, and the dataset remembers the last count dropped, `droppedThrough`. History through it is incomplete, and only for devices that
-// last synced before it: such a device may hold a key whose removal it can no longer be told. It is told as after a
-// restore (core/restore.ts): ListRecords from its count answers DatasetDeletedAfterRequestedSyncCount, so that it
-// pulls the dataset again, and an UpdateRecords whose SyncSessionToken predates the drop is a conflict that sends it
-// there. Devices that synced at or after it, and first pulls (from 0), are not disturbed. AWS does not document
-// what it does; decisions.md, "Removal".
+// write's own, and the dataset remembers the last count dropped, `droppedThrough`. History through it is incomplete,
+// and only for devices that last synced before it: such a device may hold a key whose removal it can no longer be
+// told. It is told as after a restore (core/restore.ts): ListRecords from its count answers
+// DatasetDeletedAfterRequestedSyncCount, so that it pulls the dataset again, and an UpdateRecords whose
+// SyncSessionToken predates the drop is a conflict that sends it there. A listing that a drop overtook between two
+// pages (the mark at or past its position, first pulls from 0 included) is refused, so that it starts over
+// (operations/sync/list-records.ts). Devices that synced at or after the mark are not disturbed. AWS does not document
+// what it does; decisions.md, "Tombstones are bounded".
 
 import type { Limits } from '../limits.js';
 

@@ -56,7 +56,19 @@ test('SetIdentityPoolConfiguration validates ARNs and the streaming status again
   );
   assert.equal(badStatus.name, 'InvalidParameterException');
   assert.match(badStatus.message, /ENABLED, DISABLED/);
+  const noStream = await rejection(() => sync.send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, CognitoStreams: { StreamingStatus: 'ENABLED' } })));
+  assert.equal(noStream.name, 'InvalidParameterException');
+  assert.equal(noStream.$metadata.httpStatusCode, 400);
+  assert.equal(noStream.message, 'CognitoStreams.StreamName is required when StreamingStatus is ENABLED.');
   assert.equal((await sync.send(new GetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId }))).CognitoStreams, undefined);
+  // Disabled streams need no name.
+  const disabled = await sync.send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, CognitoStreams: { StreamingStatus: 'DISABLED' } }));
+  assert.deepEqual(disabled.CognitoStreams, { StreamingStatus: 'DISABLED' });
+  await sync.send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, CognitoStreams: { StreamingStatus: 'ENABLED', StreamName: '' } })).then(
+    () => assert.fail('an empty StreamName was taken'),
+    (error: Error) => assert.equal(error.name, 'InvalidParameterException'),
+  );
+  assert.deepEqual((await sync.send(new GetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId }))).CognitoStreams, { StreamingStatus: 'DISABLED' });
 });
 
 test('Set/GetCognitoEvents merge bindings; an empty value removes one; at most one entry; only SyncTrigger', async () => {

@@ -152,15 +152,19 @@ export class OutboxWorker {
   }
 
   /**
-   * Whether a change's entry failed because its stream does not exist and its pool has stopped streaming there
-   * (streaming switched off, or to another stream). A change is streamed to the stream configured when it was
-   * committed; while that is still the pool's stream, a missing stream is retried (the operator may create it).
+   * Whether a change's failed entry is given up: its identity pool was deleted (a change of a pool that is gone is
+   * not retried for ever, whatever the failure: with Kinesis unreachable it was, once a minute), or its stream does
+   * not exist and its pool has stopped streaming there (streaming switched off, or to another stream). A change is
+   * streamed to the stream configured when it was committed; while that is still the pool's stream, a failure is
+   * retried (the operator may create the stream, or bring Kinesis back).
    */
-  private async streamReplaced(entry: ClaimedOutboxEntry, error: string): Promise<boolean> {
-    if (!error.startsWith('ResourceNotFoundException')) return false;
+  private async streamAbandoned(entry: ClaimedOutboxEntry, error: string): Promise<'pool deleted' | 'stream replaced' | undefined> {
     const payload = entry.payload as StreamPayload;
-    const streams = (await this.store.getPoolSyncSettings(payload.record.identityPoolId))?.cognitoStreams;
-    return streams?.StreamingStatus !== 'ENABLED' || streams.StreamName !== payload.streamName;
+    const settings = await this.store.getPoolSyncSettings(payload.record.identityPoolId);
+    if (!settings) return 'pool deleted';
+    if (!error.startsWith('ResourceNotFoundException')) return undefined;
+    const streams = settings.cognitoStreams;
+    return streams?.StreamingStatus !== 'ENABLED' || streams.StreamName !== payload.streamName ? 'stream replaced' : undefined;
   }
 
   private async deliverStreams(entries: ClaimedOutboxEntry[]): Promise<void> {
@@ -169,10 +173,12 @@ export class OutboxWorker {
     const byId = new Map(entries.map((entry) => [entry.outboxId, entry]));
     for (const failure of result.failed) {
       const entry = byId.get(failure.outboxId)!;
-      if (!entry.bulkPoolId && (await this.streamReplaced(entry, failure.error))) {
-        // Kinesis has no such stream, and the pool no longer streams to it: retried, it would fail for ever and hold
-        // up its dataset's later changes (and any bulk publish of the pool) behind it.
-        this.logger.warn({ outboxId: entry.outboxId, partitionKey: entry.partitionKey, error: failure.error }, 'stream change dropped: its stream is gone and the pool streams elsewhere now');
+      const abandoned = entry.bulkPoolId ? undefined : await this.streamAbandoned(entry, failure.error);
+      if (abandoned) {
+        // Retried, it would fail for ever and hold up its dataset's later changes (and any bulk publish of the pool)
+        // behind it.
+        const why = abandoned === 'pool deleted' ? 'its identity pool was deleted' : 'its stream is gone and the pool streams elsewhere now';
+        this.logger.warn({ outboxId: entry.outboxId, partitionKey: entry.partitionKey, error: failure.error }, `stream change dropped: ${why}`);
         await this.store.completeOutbox([entry.outboxId]);
         continue;
       }

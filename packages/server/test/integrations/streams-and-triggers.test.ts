@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CreateIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
+import { CreateIdentityPoolCommand, DeleteIdentityPoolCommand } from '@aws-sdk/client-cognito-identity';
 import {
   BulkPublishCommand, DeleteDatasetCommand, GetBulkPublishDetailsCommand, ListRecordsCommand, SetCognitoEventsCommand,
   SetIdentityPoolConfigurationCommand, UpdateRecordsCommand, type CognitoSyncClient, type RecordPatch,
@@ -320,6 +320,28 @@ describe('a change queued for a stream that is then deleted and replaced', () =>
     } finally {
       await server.stop();
       await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
+  });
+});
+
+describe('a change of an identity pool that is then deleted', () => {
+  test('is dropped at its next failed delivery instead of being retried for ever', { timeout: 60_000 }, async () => {
+    // Kinesis unreachable (a closed port): every delivery fails, and not with ResourceNotFoundException.
+    const server = await startServer({ env: { ...awsEnv, COGNISYNC_KINESIS_ENDPOINT: 'http://127.0.0.1:9' } });
+    try {
+      const backlog = async () => (await rawRequest(server.endpoint, { method: 'GET', path: '/admin/outbox' })).json.pending as number;
+      const kept = await newPool(server, 'kept');
+      const deleted = await newPool(server, 'deleted');
+      for (const poolId of [kept, deleted]) {
+        await update(syncClient(server.endpoint), { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'd' }, [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }]);
+      }
+      assert.equal(await backlog(), 2);
+      await identityClient(server.endpoint).send(new DeleteIdentityPoolCommand({ IdentityPoolId: deleted }));
+      const deadline = Date.now() + 30_000;
+      while ((await backlog()) > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await backlog(), 1, "the deleted pool's change is gone; the other pool's is still retried");
+    } finally {
+      await server.stop();
     }
   });
 });

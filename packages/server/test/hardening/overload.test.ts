@@ -3,6 +3,7 @@
 // answering; slow clients (slowloris) are cut off by the header/request timeouts while others are served;
 // overlong headers get 431.
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { CreateIdentityPoolCommand, GetCredentialsForIdentityCommand, GetIdCommand } from '@aws-sdk/client-cognito-identity';
@@ -129,10 +130,11 @@ describe('rate limit per pool', () => {
 });
 
 /** Opens a raw connection and writes `head`; resolves once connected. */
-function openSocket(endpoint: string, head: string): Promise<Socket & { received: Buffer[]; closedAt?: number }> {
+/** A raw connection that sends `head`; with `allowHalfOpen` it never closes its side, even after the server closed its own. */
+function openSocket(endpoint: string, head: string, { allowHalfOpen = false } = {}): Promise<Socket & { received: Buffer[]; closedAt?: number }> {
   const url = new URL(endpoint);
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: url.hostname, port: Number(url.port) }) as Socket & { received: Buffer[]; closedAt?: number };
+    const socket = connect({ host: url.hostname, port: Number(url.port), allowHalfOpen }) as Socket & { received: Buffer[]; closedAt?: number };
     socket.received = [];
     socket.on('data', (chunk) => socket.received.push(chunk));
     socket.on('error', () => undefined);
@@ -262,6 +264,45 @@ describe('in-flight cap', () => {
     assert.ok((statuses.get(429) ?? 0) > 0 && (statuses.get(400) ?? 0) > 0, JSON.stringify([...statuses]));
     assert.equal((await send(server.endpoint, await signRequest(server.endpoint, { method: 'GET', path }))).status, 200);
     assert.doesNotMatch(server.stderr(), /"msg":"(unexpected error|request pipeline failed)"/);
+  });
+});
+
+describe('stalled clients that never close their side', () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServer({ env: { COGNISYNC_MAX_IN_FLIGHT_REQUESTS: '4', COGNISYNC_HEADERS_TIMEOUT_MS: '1000', COGNISYNC_REQUEST_TIMEOUT_MS: '2000' } });
+  });
+  after(() => server.stop());
+
+  const openFds = () => readdirSync(`/proc/${server.child.pid}/fd`).length;
+
+  test('a timed-out request gives back its in-flight slot and its socket, though the client keeps the connection open', { skip: process.platform !== 'linux' && 'reads /proc' }, async () => {
+    const poolId = await createPool(server.endpoint, 'stalled');
+    const path = recordsPath(poolId, newIdentityId());
+    const baseline = openFds();
+    // Every slot held by a body that stops after one byte, and 40 more connections stuck in their headers.
+    const stalled = await Promise.all([
+      ...Array.from({ length: 4 }, () => openSocket(server.endpoint, `POST ${path.replace(/\/records$/, '')} HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n{`, { allowHalfOpen: true })),
+      ...Array.from({ length: 40 }, () => openSocket(server.endpoint, 'GET /health HTTP/1.1\r\nhost: x\r\n', { allowHalfOpen: true })),
+    ]);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await send(server.endpoint, await signRequest(server.endpoint, { method: 'GET', path }))).status, 429, 'the stalled bodies hold every slot');
+      assert.ok(openFds() >= baseline + 40);
+      // Past the request timeout (2 s), its 408 and the 2 s the answered connection may linger, the slots and sockets are free.
+      let status = 0;
+      let fds = 0;
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+        status = (await send(server.endpoint, await signRequest(server.endpoint, { method: 'GET', path }))).status;
+        fds = openFds();
+        if (status === 200 && fds < baseline + 5) break;
+      }
+      assert.equal(status, 200, 'a signed request is served again');
+      assert.ok(fds < baseline + 5, `the server still holds ${fds - baseline} more descriptors than before`);
+      for (const socket of stalled.slice(4)) assert.equal(parseResponse(Buffer.concat(socket.received))?.status, 408);
+    } finally {
+      for (const socket of stalled) socket.destroy();
+    }
   });
 });
 

@@ -87,16 +87,16 @@ export function createRequestListener(deps: ListenerDependencies) {
       if (principal) authorize(operation.model.name, operation.callers, principal, call.input);
       // App users (identity credentials, unsigned Identity calls) are rate limited; the developer is not.
       if (principal?.kind === 'identity') deps.rateLimiter.check(principal.identityPoolId, principal.identityId);
-      // Unsigned calls count against the pool they name and the identity they name (GetCredentialsForIdentity
-      // names only an identity, and each call stores new credentials).
+      // Unsigned calls count against the pool they name (GetId), before any work; those that name an identity count
+      // against it, and its pool, once they proved they may act for it (context.rateLimit).
       else if (!principal) {
         // Ids longer than the model allows fail validation anyway; they must not become bucket keys.
-        const text = (value: unknown) => (typeof value === 'string' && value.length <= 128 ? value : undefined);
-        deps.rateLimiter.check(text(call.input.IdentityPoolId), text(call.input.IdentityId));
+        const poolId = call.input.IdentityPoolId;
+        deps.rateLimiter.check(typeof poolId === 'string' && poolId.length <= 128 ? poolId : undefined, undefined);
       }
       const input = validateInput<never>(operation.model.input, call.input);
       const output = await operation.handle(
-        { requestId, principal, region: deps.region, now: new Date(), limits: deps.limits, syncSessionTokens: deps.syncSessionTokens, identity: deps.identity, integrations: deps.integrations },
+        { requestId, principal, region: deps.region, now: new Date(), limits: deps.limits, syncSessionTokens: deps.syncSessionTokens, identity: deps.identity, integrations: deps.integrations, rateLimit },
         input,
         deps.store,
       );
@@ -113,6 +113,8 @@ export function createRequestListener(deps: ListenerDependencies) {
     // Error messages carry no secrets or record values; the body and headers are never logged.
     deps.logger.info({ requestId, service, operation: operationName, caller, status, error: errorCode, ms: Math.round((performance.now() - started) * 100) / 100 }, 'request');
   }
+
+  const rateLimit = (identityPoolId: string, identityId: string) => deps.rateLimiter.check(identityPoolId, identityId);
 
   let inFlight = 0;
 

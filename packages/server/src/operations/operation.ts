@@ -23,6 +23,11 @@ export interface OperationContext {
   /** What the Cognito Identity operations need to verify logins and issue tokens and credentials. */
   identity: IdentityServices;
   integrations: Integrations;
+  /**
+   * Counts an unsigned call against the identity it has just proved it may act for, and that identity's pool;
+   * throws TooManyRequestsException over either rate (see identity-access.ts, authenticateIdentity).
+   */
+  rateLimit(identityPoolId: string, identityId: string): void;
 }
 
 export interface Integrations {
@@ -101,6 +106,7 @@ export function defineSyncOperation<I extends { IdentityPoolId: string }, O exte
         syncSessionTokens: context.syncSessionTokens,
         identity: context.identity,
         integrations: context.integrations,
+        rateLimit: context.rateLimit,
         settings,
       };
       return definition.handle(syncContext, input, store);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { CreateIdentityPoolCommand, GetCredentialsForIdentityCommand, GetIdCommand } from '@aws-sdk/client-cognito-identity';
+import { CreateIdentityPoolCommand, GetCredentialsForIdentityCommand, GetIdCommand, GetOpenIdTokenForDeveloperIdentityCommand } from '@aws-sdk/client-cognito-identity';
 import { ListRecordsCommand, UpdateRecordsCommand } from '@aws-sdk/client-cognito-sync';
 import { identityClient, identityCredentials, newIdentityId, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
 import { assertAwsError, awsErrorShapeProblem, exchange, parseResponse, runConcurrently, send, serialize, signRequest, type WireResponse } from '../support/raw-http.ts';
@@ -94,6 +94,31 @@ describe('rate limit per identity', () => {
   });
 });
 
+describe('rate limit per identity, against callers who only know the id', () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServer({ env: { COGNISYNC_RATE_LIMIT_IDENTITY_RPS: '1', COGNISYNC_RATE_LIMIT_IDENTITY_BURST: '5', COGNISYNC_RATE_LIMIT_POOL_RPS: '0' } });
+  });
+  after(() => server.stop());
+
+  test("refused unsigned calls naming an identity do not spend that identity's rate", async () => {
+    const { IdentityPoolId } = await identityClient(server.endpoint).send(
+      new CreateIdentityPoolCommand({ IdentityPoolName: 'victim', AllowUnauthenticatedIdentities: false, DeveloperProviderName: 'login.example' }),
+    );
+    const { IdentityId, Token } = await identityClient(server.endpoint).send(new GetOpenIdTokenForDeveloperIdentityCommand({ IdentityPoolId, Logins: { 'login.example': 'user-1' } }));
+    // Someone who saw the id (records carry it in LastModifiedBy) asks for its credentials 20 times without a login.
+    const cognito = identityClient(server.endpoint);
+    const attack = await settle(Array.from({ length: 20 }, () => cognito.send(new GetCredentialsForIdentityCommand({ IdentityId }))));
+    assert.equal(attack.fulfilled.length, 0);
+    assert.deepEqual([...new Set(attack.rejected.map((error) => error.name))], ['NotAuthorizedException']);
+    // The user's own calls, 1 GetCredentialsForIdentity and 4 ListRecords, fit the bucket of 5.
+    const { Credentials } = await cognito.send(new GetCredentialsForIdentityCommand({ IdentityId, Logins: { 'cognito-identity.amazonaws.com': Token! } }));
+    const credentials = { accessKeyId: Credentials!.AccessKeyId!, secretAccessKey: Credentials!.SecretKey!, sessionToken: Credentials!.SessionToken! };
+    const reads = await settle(Array.from({ length: 4 }, () => syncClient(server.endpoint, credentials).send(new ListRecordsCommand({ IdentityPoolId, IdentityId, DatasetName: 'd' }))));
+    assert.equal(reads.rejected.length, 0, reads.rejected[0]?.message);
+  });
+});
+
 describe('rate limit per pool', () => {
   let server: ServerProcess;
   before(async () => {
@@ -104,14 +129,14 @@ describe('rate limit per pool', () => {
   test("all of a pool's identities together are held to the pool's rate; other pools and the developer are not", async () => {
     const busy = await createPool(server.endpoint, 'busy');
     const quiet = await createPool(server.endpoint, 'quiet');
-    // 3 GetId calls spend 3 of the busy pool's 12 tokens (GetCredentialsForIdentity names no pool).
+    // 3 GetId and 3 GetCredentialsForIdentity calls spend 6 of the busy pool's 12 tokens.
     const since = performance.now();
     const users = await Promise.all([1, 2, 3].map(() => identityCredentials(server.endpoint, busy)));
     const reads = users.flatMap((user) =>
-      Array.from({ length: 6 }, () => syncClient(server.endpoint, user.credentials).send(new ListRecordsCommand({ IdentityPoolId: busy, IdentityId: user.identityId, DatasetName: 'd' }))),
+      Array.from({ length: 4 }, () => syncClient(server.endpoint, user.credentials).send(new ListRecordsCommand({ IdentityPoolId: busy, IdentityId: user.identityId, DatasetName: 'd' }))),
     );
     const { fulfilled, rejected } = await settle(reads);
-    assertAdmitted(fulfilled.length, 9, 1, since);
+    assertAdmitted(fulfilled.length, 6, 1, since);
     assert.ok(rejected.length >= 1);
     for (const error of rejected) {
       assert.equal(error.name, 'TooManyRequestsException');

@@ -58,7 +58,7 @@ test('SetIdentityPoolConfiguration validates ARNs and the streaming status again
   assert.match(badStatus.message, /ENABLED, DISABLED/);
   const noStream = await rejection(() => sync.send(new SetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId, CognitoStreams: { StreamingStatus: 'ENABLED' } })));
   assert.equal(noStream.name, 'InvalidParameterException');
-  assert.equal(noStream.$metadata.httpStatusCode, 400);
+  assert.equal(noStream.$metadata?.httpStatusCode, 400);
   assert.equal(noStream.message, 'CognitoStreams.StreamName is required when StreamingStatus is ENABLED.');
   assert.equal((await sync.send(new GetIdentityPoolConfigurationCommand({ IdentityPoolId: poolId }))).CognitoStreams, undefined);
   // Disabled streams need no name.

@@ -74,10 +74,17 @@ export async function authenticateIdentity(
       ? login.userIdentifier === identity.identityId && login.authenticated === true && !predatesUnlink(login, identity)
       : identity.logins.some((own) => own.providerName === login.providerName && own.userIdentifier === login.userIdentifier);
 
+  // An unsigned call counts against the identity it names only once it has shown it may act for it. Counted on the
+  // name alone, anyone who knew an identity id (no secret: records carry it in LastModifiedBy) drained that user's
+  // rate with refused calls, and the user's own signed requests, which share the bucket, were refused (QA, 2026-12-07).
+  const proved = () => {
+    if (!context.principal) context.rateLimit(pool.identityPoolId, identity.identityId);
+  };
   if (identity.logins.length > 0) {
     if (!presented.some(provesIdentity)) {
       throw new NotAuthorizedException("Logins don't match. Please include at least one valid login for this identity or identity pool.");
     }
+    proved();
     return { pool, identity, presented };
   }
   for (const login of presented) {
@@ -90,8 +97,11 @@ export async function authenticateIdentity(
   const linkable = presented.filter((login) => login.providerName !== COGNITO_LOGIN_PROVIDER);
   if (linkable.length === 0) {
     if (!allowsUnauthenticated(pool)) throw new NotAuthorizedException('Unauthenticated access is not supported for this identity pool.');
+    proved();
     return { pool, identity, presented };
   }
+  // Before the link is written: the logins verified prove a user, who may link them to this guest identity.
+  proved();
   // Still unauthenticated when linked (holding no login): two users signing in on one guest at once get one each.
   const refused = await store.linkLogins(pool.identityPoolId, identity.identityId, linkable, context.now.getTime(), providerRule(pool), { holdsOnly: [] });
   if (refused) {

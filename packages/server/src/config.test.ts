@@ -142,3 +142,11 @@ test('COGNISYNC_LIMIT_* take plain whole numbers only', () => {
     assert.throws(() => loadConfig([], { COGNISYNC_LIMIT_DATASETS_PER_IDENTITY: value }), { message: `COGNISYNC_LIMIT_DATASETS_PER_IDENTITY must be an integer of at least 1, got '${value}'` }, value);
   }
 });
+
+test('COGNISYNC_MAX_BUFFERED_REQUEST_BYTES must hold the largest body allowed', () => {
+  assert.equal(loadConfig([], {}).limits.maxBufferedRequestBytes, 128 * 1024 * 1024);
+  assert.equal(loadConfig([], { COGNISYNC_MAX_REQUEST_BODY_BYTES: '1000', COGNISYNC_MAX_BUFFERED_REQUEST_BYTES: '1000' }).limits.maxBufferedRequestBytes, 1000);
+  assert.throws(() => loadConfig([], { COGNISYNC_MAX_BUFFERED_REQUEST_BYTES: '1048576' }), {
+    message: 'COGNISYNC_MAX_BUFFERED_REQUEST_BYTES must be at least COGNISYNC_MAX_REQUEST_BODY_BYTES (8388608), got 1048576',
+  });
+});

@@ -44,6 +44,12 @@ export interface Limits {
   poolRequestBurst: number;
   /** API requests one process works on at once; more answer TooManyRequestsException at once. */
   maxInFlightRequests: number;
+  /**
+   * Bytes of request bodies one process holds at once, each counted at its declared length from its first byte until
+   * its answer is written: a body that would go past it answers TooManyRequestsException unread. Bodies are read
+   * before their signature can be checked, so without it anyone's slow 8 MiB uploads held 8 MiB each.
+   */
+  maxBufferedRequestBytes: number;
   /** Live streams (GET /live/…) one identity may hold open in one process; more answer LimitExceededException. */
   liveStreamsPerIdentity: number;
   /** Allowed clock skew of a SigV4 X-Amz-Date (AWS: 15 min). */
@@ -90,6 +96,7 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   poolRequestsPerSecond: 10_000,
   poolRequestBurst: 20_000,
   maxInFlightRequests: 512,
+  maxBufferedRequestBytes: 128 * 1024 * 1024,
   liveStreamsPerIdentity: 20,
   signatureSkewSeconds: 15 * 60,
   pushTokenLength: 8192,
@@ -122,6 +129,7 @@ const envNames: Record<keyof Limits, string> = {
   poolRequestsPerSecond: 'COGNISYNC_RATE_LIMIT_POOL_RPS',
   poolRequestBurst: 'COGNISYNC_RATE_LIMIT_POOL_BURST',
   maxInFlightRequests: 'COGNISYNC_MAX_IN_FLIGHT_REQUESTS',
+  maxBufferedRequestBytes: 'COGNISYNC_MAX_BUFFERED_REQUEST_BYTES',
   liveStreamsPerIdentity: 'COGNISYNC_LIMIT_LIVE_STREAMS_PER_IDENTITY',
   signatureSkewSeconds: 'COGNISYNC_SIGNATURE_SKEW_SECONDS',
   pushTokenLength: 'COGNISYNC_LIMIT_PUSH_TOKEN_LENGTH',
@@ -146,6 +154,10 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv): Limits {
     const minimum = name === 'identityRequestsPerSecond' || name === 'poolRequestsPerSecond' ? 0 : 1;
     if (!isWholeNumberIn(raw, minimum, Number.MAX_SAFE_INTEGER)) throw new Error(`${envName} must be an integer of at least ${minimum}, got '${raw}'`);
     limits[name] = Number(raw);
+  }
+  // Else the largest body allowed could never be read.
+  if (limits.maxBufferedRequestBytes < limits.maxRequestBodyBytes) {
+    throw new Error(`${envNames.maxBufferedRequestBytes} must be at least ${envNames.maxRequestBodyBytes} (${limits.maxRequestBodyBytes}), got ${limits.maxBufferedRequestBytes}`);
   }
   return limits;
 }

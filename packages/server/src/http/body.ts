@@ -4,16 +4,41 @@
 // small body, and a request without a body (every GET) is answered without waiting for the stream at all.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { InvalidParameterException, RequestEntityTooLargeException } from '../errors.js';
+import { InvalidParameterException, RequestEntityTooLargeException, TooManyRequestsException } from '../errors.js';
 
 const EMPTY = Buffer.alloc(0);
+
+/** The bytes of request bodies a process holds at once (Limits.maxBufferedRequestBytes). */
+export class BodyBudget {
+  private held = 0;
+
+  constructor(private readonly capBytes: number) {}
+
+  take(bytes: number): boolean {
+    if (this.held + bytes > this.capBytes) return false;
+    this.held += bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.held -= bytes;
+  }
+}
+
+/** Refused unread, as over the in-flight cap: the caller answers and closes (closeAfterAnswer). */
+export class BodyBudgetExceeded extends TooManyRequestsException {
+  constructor() {
+    super('The server is busy; retry the request.');
+  }
+}
 
 /**
  * Reads the body, or refuses it by its declared length alone. A client that sent `Expect: 100-continue` is told
  * to go on (through `res`) only once its body is going to be read: the server hands such requests over without
  * node's automatic 100 Continue (server.ts), so a body refused by its length is never sent at all.
+ * The body counts against `budget` (its declared length at once, a chunked one as it arrives) until `res` closes.
  */
-export function readBody(req: IncomingMessage, maxBytes: number, res?: ServerResponse): Buffer | Promise<Buffer> {
+export function readBody(req: IncomingMessage, maxBytes: number, res: ServerResponse, budget: BodyBudget): Buffer | Promise<Buffer> {
   const length = req.headers['content-length'];
   // HTTP/1.1: a request has a body only when it declares a length or a transfer coding.
   if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined) return EMPTY;
@@ -21,7 +46,17 @@ export function readBody(req: IncomingMessage, maxBytes: number, res?: ServerRes
   if (Number.isFinite(declared) && declared > maxBytes) {
     return Promise.reject(new RequestEntityTooLargeException(`Request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`));
   }
-  if (res && req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
+  let held = 0;
+  const hold = (bytes: number) => {
+    if (!budget.take(bytes)) return false;
+    if (held === 0) res.once('close', () => budget.give(held));
+    held += bytes;
+    return true;
+  };
+  // With a declared length (every SDK's request) the whole body is counted before a byte is read.
+  const counted = Number.isFinite(declared);
+  if (counted && !hold(declared)) return Promise.reject(new BodyBudgetExceeded());
+  if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -34,6 +69,11 @@ export function readBody(req: IncomingMessage, maxBytes: number, res?: ServerRes
         // The rest is dropped unread (see closeAfterAnswer).
         stop();
         reject(new RequestEntityTooLargeException(`Request body exceeds the limit of ${maxBytes} bytes`));
+        return;
+      }
+      if (!counted && !hold(chunk.length)) {
+        stop();
+        reject(new BodyBudgetExceeded());
         return;
       }
       chunks.push(chunk);

@@ -19,7 +19,7 @@ import { parseQuery, type ApiRequest, type DecodedCall } from '../protocol/reque
 import { decodeRestJson, RestJsonRouter } from '../protocol/rest-json.js';
 import { validateInput } from '../protocol/validate.js';
 import type { Store } from '../store/store.js';
-import { closeAfterAnswer, readBody } from './body.js';
+import { BodyBudget, BodyBudgetExceeded, closeAfterAnswer, readBody } from './body.js';
 import type { HttpPolicy } from './http-policy.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -67,7 +67,7 @@ export function createRequestListener(deps: ListenerDependencies) {
     let status: number;
     try {
       // A request without a body (every GET) has its empty Buffer at once: no await, no extra turn of the loop.
-      const read = readBody(req, service === 'identity' ? Math.min(deps.limits.maxIdentityRequestBodyBytes, deps.limits.maxRequestBodyBytes) : deps.limits.maxRequestBodyBytes, res);
+      const read = readBody(req, service === 'identity' ? Math.min(deps.limits.maxIdentityRequestBodyBytes, deps.limits.maxRequestBodyBytes) : deps.limits.maxRequestBodyBytes, res, bodyBudget);
       const body = Buffer.isBuffer(read) ? read : await read;
       const request: ApiRequest = { method: req.method ?? 'GET', rawPath, query: parseQuery(rawQuery), headers: req.headers, body };
       let call: DecodedCall;
@@ -105,7 +105,7 @@ export function createRequestListener(deps: ListenerDependencies) {
     } catch (error) {
       if (deps.policy.closingConnections) res.shouldKeepAlive = false;
       // The rest of an oversized body is never stored: answer, then close the connection without losing the answer.
-      if (error instanceof RequestEntityTooLargeException) closeAfterAnswer(req, res);
+      if (error instanceof RequestEntityTooLargeException || error instanceof BodyBudgetExceeded) closeAfterAnswer(req, res);
       status = writeError(res, service, error, requestId, deps.logger, headers);
       errorCode = error instanceof ServiceError ? error.code : 'InternalErrorException';
     }
@@ -115,6 +115,7 @@ export function createRequestListener(deps: ListenerDependencies) {
   }
 
   const rateLimit = (identityPoolId: string, identityId: string) => deps.rateLimiter.check(identityPoolId, identityId);
+  const bodyBudget = new BodyBudget(deps.limits.maxBufferedRequestBytes);
 
   let inFlight = 0;
 

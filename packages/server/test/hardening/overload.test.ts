@@ -331,6 +331,46 @@ describe('stalled clients that never close their side', () => {
   });
 });
 
+describe('bodies held at once', () => {
+  let server: ServerProcess;
+  const BODY_MAX = 64 * 1024;
+  before(async () => {
+    server = await startServer({ env: { COGNISYNC_MAX_REQUEST_BODY_BYTES: String(BODY_MAX), COGNISYNC_MAX_BUFFERED_REQUEST_BYTES: String(3 * BODY_MAX) } });
+  });
+  after(() => server.stop());
+
+  test('uploads that stall after their headers hold their declared bytes; past the budget a body is refused unread (429), and served once they go', async () => {
+    const poolId = await createPool(server.endpoint, 'budget');
+    const identityId = newIdentityId();
+    const datasetPath = recordsPath(poolId, identityId).replace(/\/records$/, '');
+    // Three unsigned uploads declare the largest body allowed and send one byte of it: the whole budget.
+    const stalled = await Promise.all(
+      Array.from({ length: 3 }, () => openSocket(server.endpoint, `POST ${datasetPath} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${BODY_MAX}\r\n\r\n{`)),
+    );
+    const client = syncClient(server.endpoint);
+    const key = { IdentityPoolId: poolId, IdentityId: identityId, DatasetName: 'settings' };
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const { SyncSessionToken } = await client.send(new ListRecordsCommand(key));
+      const write = async () => send(server.endpoint, await signRequest(server.endpoint, {
+        method: 'POST', path: datasetPath, headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ SyncSessionToken, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }] }),
+      }));
+      const refused = await write();
+      assertAwsError(refused, 429, 'TooManyRequestsException', /busy/);
+      assert.match(refused.text, /TooManyRequestsException/);
+      // A request without a body needs none of the budget.
+      assert.equal((await send(server.endpoint, await signRequest(server.endpoint, { method: 'GET', path: recordsPath(poolId, identityId) }))).status, 200);
+      for (const socket of stalled) socket.destroy();
+      let status = 0;
+      for (const deadline = Date.now() + 5_000; status !== 200 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) status = (await write()).status;
+      assert.equal(status, 200, 'the budget came back when the stalled uploads went');
+    } finally {
+      for (const socket of stalled) socket.destroy();
+    }
+  });
+});
+
 describe('slow clients and oversized headers', () => {
   let server: ServerProcess;
   const HEADERS_TIMEOUT_MS = 1000;

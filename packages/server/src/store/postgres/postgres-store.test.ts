@@ -24,13 +24,13 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
     await database?.drop();
   });
 
-  async function freshStore(): Promise<PostgresStore> {
+  async function freshStore(options: { queryTimeoutMs?: number } = {}): Promise<PostgresStore> {
     const schema = `contract_${++schemaCount}`;
     const admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
     await admin.query(`CREATE SCHEMA ${schema}`);
     await admin.end();
-    const store = new PostgresStore({ connectionString: database.url, schema, maxConnections: 4 });
+    const store = new PostgresStore({ connectionString: database.url, schema, maxConnections: 4, ...options });
     await store.migrate();
     return store;
   }
@@ -395,6 +395,38 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
         assert.equal(dataset?.numRecords, name === 'bad' ? 1 : 2);
       }
     } finally {
+      await store.close();
+    }
+  });
+
+  test('a batch whose statement timed out is not sent again: its writes answer InternalErrorException, never a conflict with themselves', async () => {
+    const store = await withPool(await freshStore({ queryTimeoutMs: 600 }));
+    const schema = `contract_${schemaCount}`;
+    const locker = new pg.Client({ connectionString: database.url });
+    await locker.connect();
+    try {
+      const sizes = countBatchedWrites(store);
+      const names = ['a', 'b', 'c', 'd'];
+      for (const name of names) await write(store, name, [put('seed', 's')]);
+      // Another session holds every dataset's row past the timeout: PostgreSQL keeps the batch waiting, and runs and
+      // commits it once the rows are free, after the store stopped waiting for it.
+      await locker.query('BEGIN');
+      await locker.query(`SELECT dataset_id FROM ${schema}.datasets FOR UPDATE`);
+      const outcomes = Promise.allSettled(names.map((name) => write(store, name, [put('k', name, 0)])));
+      await new Promise((r) => setTimeout(r, 1000));
+      await locker.query('COMMIT');
+      const settled = await outcomes;
+      assert.equal(sizes[0], 4, `the four writes went out together first: ${sizes}`);
+      for (const outcome of settled) {
+        if (outcome.status === 'rejected') assert.equal((outcome.reason as Error).name, 'InternalErrorException', String(outcome.reason));
+      }
+      // What was answered unknown was stored, once.
+      for (const name of names) {
+        const page = await store.listRecords({ identityPoolId: POOL, identityId: IDENTITY, datasetName: name }, 0, undefined, 100);
+        assert.deepEqual(page.records.map((r) => [r.key, r.value, r.syncCount]), [['seed', 's', 1], ['k', name, 2]]);
+      }
+    } finally {
+      await locker.end();
       await store.close();
     }
   });

@@ -473,6 +473,16 @@ const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08001', 
 /** pg's error for a statement unanswered within query_timeout. */
 const isReadTimeout = (error: unknown) => error instanceof Error && error.message === 'Query read timeout';
 
+/**
+ * Whether PostgreSQL answered a statement with an error, so that nothing of it took effect: an SQLSTATE of its own,
+ * but not one of a lost or closed connection (class 08) or a backend shut down (57P01-57P03), after which the statement
+ * may or may not have committed. A read timeout, a broken socket or any other failure has no such answer.
+ */
+function refusedByDatabase(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !UNAVAILABLE_CODES.has(code) && !isReadTimeout(error);
+}
+
 /** Store failures become AWS-shaped errors: busy → TooManyRequestsException, unreachable → InternalErrorException. */
 /** Errors after which a migration step is run again: deadlock_detected, serialization_failure, lock_not_available. */
 const MIGRATION_RETRY_CODES = new Set(['40P01', '40001', '55P03']);
@@ -1173,14 +1183,20 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * A batch of optimistic writes: one statement, and if it fails, each write again in a statement of its own, so one
-   * write's error (or a deadlock with another process's batch) is that write's alone.
+   * A batch of optimistic writes: one statement, and if PostgreSQL refused it, each write again in a statement of its
+   * own, so one write's error (or a deadlock with another process's batch) is that write's alone. A statement whose
+   * fate is unknown is not sent again: its error is every write's. PostgreSQL goes on with a statement whose client
+   * stopped waiting (query_timeout) or lost the connection, and may commit it; sent again, each write then lost its
+   * compare-and-set to itself and was answered ResourceConflictException for a write that was stored (QA: 2 to 30 such
+   * 409s, with row locks held past the timeout). Unknown, each is answered InternalErrorException, as a lone write's
+   * timeout is.
    */
   private async updateDatasetsBatched(updates: readonly DatasetUpdate[]): Promise<Array<boolean | Error>> {
     if (updates.length === 1) return this.updateDatasets(this.pool, updates);
     try {
       return await this.updateDatasets(this.pool, updates);
-    } catch {
+    } catch (error) {
+      if (!refusedByDatabase(error)) return updates.map(() => (error instanceof Error ? error : new Error(String(error))));
       return Promise.all(
         updates.map((update) =>
           this.updateDatasets(this.pool, [update]).then(

@@ -92,7 +92,9 @@ async function main(argv: string[]): Promise<void> {
       stopRequested = true;
       return;
     }
-    // close() is idempotent: a SIGINT after a SIGTERM waits for the same stop.
+    // close() is idempotent: a second signal (a supervisor's repeat, a second Ctrl-C) waits for the same stop, which
+    // COGNISYNC_SHUTDOWN_GRACE_MS bounds; with `once`, a repeat of the same signal killed the process at once, its
+    // requests in flight unanswered and its buffered log lines lost.
     running.close().then(
       () => process.exit(0),
       (error: unknown) => {
@@ -101,8 +103,8 @@ async function main(argv: string[]): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
   if (heldSignals().length > 0) stopRequested = true;
   running = await startServer(loadConfig(rest, process.env));
   if (stopRequested) return stop();

@@ -202,6 +202,23 @@ describe('stopping', () => {
     assert.ok(busy.closedAt !== undefined, 'the server closed the connection');
   });
 
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    test(`a second ${signal} while stopping waits for the same stop: the request in flight is answered and the process exits 0`, async () => {
+      const server = await startServer({ env: { COGNISYNC_SHUTDOWN_GRACE_MS: '8000' } });
+      const busy = await openSocket(server.endpoint, 'GET /health HTTP/1.1\r\nhost: x\r\n');
+      await new Promise((r) => setTimeout(r, 200));
+      const exited = new Promise<[number | null, string | null]>((r) => server.child.once('exit', (code, killedBy) => r([code, killedBy])));
+      server.child.kill(signal);
+      await new Promise((r) => setTimeout(r, 200));
+      server.child.kill(signal);
+      await new Promise((r) => setTimeout(r, 200));
+      busy.write('\r\n');
+      assert.deepEqual(await exited, [0, null]);
+      assert.equal(parseResponse(Buffer.concat(busy.received))?.status, 200);
+      await server.stop();
+    });
+  }
+
   test('SIGTERM while a request that arrived before it is still being read: its answer says Connection: close too', async () => {
     const server = await startServer({ env: { COGNISYNC_SHUTDOWN_GRACE_MS: '8000' } });
     const poolId = await createPool(server.endpoint, 'stopping');

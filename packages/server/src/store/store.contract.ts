@@ -1416,6 +1416,18 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           await store.deleteDataset(datasetKey(merged('scores'), DESTINATION), T0 + 130);
           assert.deepEqual((await store.listRecords(datasetKey('scores', DESTINATION), 0, undefined, 10)).mergedDatasetNames, []);
         });
+
+        storeTest('merged again, a merged dataset is still reported under the name it was first merged from', async (store) => {
+          await seed(store);
+          await store.mergeIdentities(POOL, SOURCE, DESTINATION, T0 + 100, RULE);
+          // DESTINATION (holding SOURCE's settings as settings.<SOURCE>) is merged into a third identity.
+          await store.createIdentity(identityRecord(THIRD_IDENTITY, [login('provider-a', 'third-1')]));
+          await update(store, datasetKey('settings', THIRD_IDENTITY), [put('theme', 'green')], T0 + 110);
+          await store.mergeIdentities(POOL, DESTINATION, THIRD_IDENTITY, T0 + 120, RULE);
+          const twice = merged(merged('settings'), DESTINATION);
+          assert.deepEqual((await store.listRecords(datasetKey('settings', THIRD_IDENTITY), 0, undefined, 10)).mergedDatasetNames, [merged('settings', DESTINATION), twice].sort());
+          assert.deepEqual((await store.listRecords(datasetKey(merged('settings'), THIRD_IDENTITY), 0, undefined, 10)).mergedDatasetNames, []);
+        });
       });
     });
 

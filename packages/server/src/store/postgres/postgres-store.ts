@@ -1507,7 +1507,7 @@ export class PostgresStore implements Store {
       await run(client, 'UPDATE identity_logins SET identity_id = $1 WHERE identity_id = $2', [destinationIdentityId, sourceIdentityId]);
       await run(
         client,
-        `UPDATE datasets d SET identity_id = $1, merged_base_name = d.dataset_name, dataset_name = m.merged_name
+        `UPDATE datasets d SET identity_id = $1, merged_base_name = COALESCE(d.merged_base_name, d.dataset_name), dataset_name = m.merged_name
          FROM unnest($2::bigint[], $3::text[]) AS m(dataset_id, merged_name) WHERE d.dataset_id = m.dataset_id`,
         [destinationIdentityId, datasets.map((d) => d.dataset_id), datasets.map((d) => mergedNames.get(d.dataset_name)!)],
       );

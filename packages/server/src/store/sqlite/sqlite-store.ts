@@ -328,7 +328,9 @@ export class SqliteStore implements Store {
       ),
       datasetLiveness: db.prepare<[string, string, string], { live: number }>('SELECT live FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?'),
       deleteDatasetByName: db.prepare('DELETE FROM datasets WHERE identity_pool_id = ? AND identity_id = ? AND dataset_name = ?'),
-      mergeDataset: db.prepare('UPDATE datasets SET identity_id = ?, merged_base_name = dataset_name, dataset_name = ? WHERE dataset_id = ?'),
+      // A dataset merged once already keeps the name it was merged from: merged again (A into B, then B into C), C's
+      // \`settings\` still reports \`settings.A.B\` beside \`settings.B\` (QA: it reported only the latter).
+      mergeDataset: db.prepare('UPDATE datasets SET identity_id = ?, merged_base_name = COALESCE(merged_base_name, dataset_name), dataset_name = ? WHERE dataset_id = ?'),
       moveDevices: db.prepare('UPDATE OR IGNORE devices SET identity_id = ? WHERE identity_id = ?'),
       getPoolRoles: db.prepare<[string], { roles: string | null }>('SELECT roles FROM identity_pools WHERE identity_pool_id = ?'),
       setPoolRoles: db.prepare('UPDATE identity_pools SET roles = ? WHERE identity_pool_id = ?'),

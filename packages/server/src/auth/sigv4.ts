@@ -102,7 +102,9 @@ interface SignatureParts {
 async function checkSignatureParts(parts: SignatureParts, service: string, lookup: CredentialLookup, now: Date, skewSeconds: number) {
   if (parts.service !== service) throw new InvalidSignatureException(`Credential should be scoped to correct service: '${service}'.`);
   const { amzDate } = parts;
-  if (!amzDate) throw new IncompleteSignatureException("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
+  // AWS's message names a 'Date' header too, which cognisync does not take as the signing date (no SDK or CLI signs
+  // with one): said here, a client would add one and still be refused.
+  if (!amzDate) throw new IncompleteSignatureException("Authorization header requires existence of a 'X-Amz-Date' header.");
   const signingDate = parseAmzDate(amzDate);
   if (!signingDate) throw new IncompleteSignatureException(`X-Amz-Date '${amzDate}' is not in the ISO-8601 basic format YYYYMMDD'T'HHMMSS'Z'`);
   if (parts.scopeDate !== amzDate.slice(0, 8)) {

@@ -114,6 +114,13 @@ describe('dates and scope', () => {
     assertAwsError(await send(server.endpoint, { ...request, headers: { ...request.headers, 'x-amz-date': later } }), 403, 'InvalidSignatureException', MISMATCH);
   });
 
+  test('no X-Amz-Date (a Date header instead) → IncompleteSignatureException asking for X-Amz-Date', async () => {
+    const request = await signRequest(server.endpoint, { method: 'GET', path: `${datasetPath(alice.identityId)}/records`, credentials: alice.credentials });
+    const { 'x-amz-date': _dropped, ...headers } = request.headers;
+    const answer = await send(server.endpoint, { ...request, headers: { ...headers, date: new Date().toUTCString() } });
+    assertAwsError(answer, 403, 'IncompleteSignatureException', /^Authorization header requires existence of a 'X-Amz-Date' header\.$/);
+  });
+
   test('a credential scoped to another service → InvalidSignatureException naming the right one', async () => {
     const path = `${datasetPath(alice.identityId)}/records`;
     const asIdentity = await signRequest(server.endpoint, { method: 'GET', path, service: 'cognito-identity', credentials: alice.credentials });

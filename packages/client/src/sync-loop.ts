@@ -418,9 +418,12 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
 
       case 'push': {
         const dirty = await store.listModifiedRecords(identityId, datasetName);
-        // A key created and removed again before it ever reached the server has nothing to tell anyone.
-        const neverSynced = dirty.filter((r) => r.value === null && r.syncCount === 0);
-        const toPush = dirty.filter((r) => !(r.value === null && r.syncCount === 0));
+        // A key created and removed again before it ever reached the server has nothing to tell anyone. One whose push
+        // went unanswered (`pushing` set) may have reached it: its removal is pushed, after the pull that settles the
+        // lost answer (QA: dropped here, the removal was lost and the server's copy pulled back).
+        const neverSent = (r: LocalRecord) => r.value === null && r.syncCount === 0 && r.pushing === null;
+        const neverSynced = dirty.filter(neverSent);
+        const toPush = dirty.filter((r) => !neverSent(r));
         if (neverSynced.length) {
           await store.commit({
             datasets: [{ identityId, datasetName, expect: neverSynced.map((r) => ({ key: r.key, record: r })), remove: neverSynced.map((r) => r.key) }],

@@ -93,6 +93,24 @@ describe('a response lost or aborted after the server committed the push', () =>
     assert.deepEqual(await serverValues(server, poolId, identityId, 'lost-synced'), { k: 'second' });
   });
 
+  test('a new key whose push answer was lost, then removed, when the next sync could push first: the removal reaches the server', async () => {
+    const { identityId, manager, loseNext } = await deviceLosingAnAnswer(false);
+    const ds = await manager.openOrCreateDataset('lost-then-removed');
+    await ds.put('keep', '1');
+    await ds.synchronize(noConflicts);
+    await ds.put('secret', 'my password');
+    loseNext();
+    await assert.rejects(ds.synchronize(), NetworkError);
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'lost-then-removed'), { keep: '1', secret: 'my password' }, 'the server did commit');
+    // Removed before any answer told this device the server has it: not a key that never reached the server.
+    await ds.remove('secret');
+    const summary = await ds.synchronize(noConflicts);
+    assert.equal(summary.pushed, 1);
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'lost-then-removed'), { keep: '1' });
+    assert.deepEqual(await ds.getAll(), { keep: '1' });
+    assert.equal(await ds.hasPendingChanges(), false);
+  });
+
   test('an AbortSignal fired after the push was sent rejects with its reason; the next sync converges', async () => {
     const first = device(server, poolId);
     const identityId = await first.identityId();

@@ -55,6 +55,7 @@ import { SyncConflict, type ConflictResolution } from './conflicts.ts';
 import { CognitoSyncClientError, ServiceError, SyncCancelledError, SyncRetriesExhaustedError } from './errors.ts';
 import { validateDatasetSize, validateValue, type ClientLimits } from './limits.ts';
 import type { DatasetMetadata, LocalRecord } from './records.ts';
+import { sleep } from './sleep.ts';
 import type { LocalStore } from './stores/store.ts';
 import type { CognitoSyncApi, PulledChanges, RecordPatch, RemoteRecord } from './transport/cognito-sync-api.ts';
 
@@ -143,21 +144,6 @@ type SyncState = 'pull' | 'deleteRemote' | 'hooks' | 'remoteDeleted' | 'resolve'
 
 /** Rounds through PULL one synchronize() may take (pushes racing other devices, local writes racing the apply). */
 const maxRounds = 20;
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 const fromRemote = (r: RemoteRecord): LocalRecord => ({
   key: r.key,

@@ -354,7 +354,8 @@ export class SyncManager {
           },
           options,
         ),
-      { timeoutMs: this.options.lockTimeoutMs },
+      // Aborting gives up the wait too: another sync may hold the lock for as long as its onConflict waits.
+      { timeoutMs: this.options.lockTimeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
     );
   }
 

@@ -135,6 +135,40 @@ describe('a response lost or aborted after the server committed the push', () =>
     assert.equal(await ds.hasPendingChanges(), false);
   });
 
+  test('an AbortSignal ends a sync waiting for the lock another sync of the dataset holds (an onConflict dialog open)', async () => {
+    const m = device(server, poolId);
+    const identityId = await m.identityId();
+    const ds = await m.openOrCreateDataset('waiting');
+    await ds.put('k', 'base');
+    await ds.synchronize(noConflicts);
+    await developerWrite(server, poolId, identityId, 'waiting', 'k', 'remote');
+    await ds.put('k', 'local');
+    let dialogOpen!: () => void;
+    const opened = new Promise<void>((resolve) => (dialogOpen = resolve));
+    let closeDialog!: () => void;
+    const holder = ds.synchronize({
+      onConflict: async (conflicts) => {
+        dialogOpen();
+        await new Promise<void>((resolve) => (closeDialog = resolve));
+        return conflicts.map((c) => c.resolveWithLocal());
+      },
+    });
+    await opened;
+    const controller = new AbortController();
+    const waiting = ds.synchronize({ signal: controller.signal });
+    await new Promise((r) => setTimeout(r, 100));
+    const abortedAt = Date.now();
+    controller.abort(new Error('user navigated away'));
+    // The dialog stays open until the aborted sync has answered, or 2 s have passed (then the test fails).
+    const late = setTimeout(() => closeDialog(), 2000);
+    await assert.rejects(waiting, /user navigated away/);
+    clearTimeout(late);
+    assert.ok(Date.now() - abortedAt < 500, `rejected ${Date.now() - abortedAt} ms after the abort, with the lock still held`);
+    closeDialog();
+    await holder;
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'waiting'), { k: 'local' });
+  });
+
   test('an AbortSignal already fired stops before any request', async () => {
     const m = device(server, poolId);
     await m.identityId();

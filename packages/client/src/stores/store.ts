@@ -55,10 +55,16 @@ export interface LocalStore {
   getSetting(name: string): Promise<string | undefined>;
   /**
    * Runs `fn` while holding the named exclusive lock, shared by every user of the same underlying storage
-   * (other processes for SQLite, other tabs for IndexedDB). Released when `fn` settles or its holder dies.
+   * (other processes for SQLite, other tabs for IndexedDB). Released when `fn` settles or its holder dies. Waiting
+   * for it ends with LockTimeoutError after `timeoutMs`, or with `signal`'s reason as soon as it aborts.
    */
-  withLock<T>(name: string, fn: () => Promise<T>, options?: { timeoutMs?: number }): Promise<T>;
+  withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T>;
   close(): Promise<void>;
+}
+
+export interface LockOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
 }
 
 /** The default dataset row for a change that creates one. */

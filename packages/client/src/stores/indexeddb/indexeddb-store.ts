@@ -3,7 +3,7 @@ import { LockTimeoutError } from '../../errors.ts';
 import { addUsage } from '../../limits.ts';
 import { byKey, newDatasetFields, sameRecord, type DatasetMetadata, type DatasetUsage, type LocalRecord } from '../../records.ts';
 import { NamedMutex } from '../mutex.ts';
-import type { LocalStore, StoreBatch } from '../store.ts';
+import type { LocalStore, LockOptions, StoreBatch } from '../store.ts';
 
 export interface IndexedDbStoreOptions {
   /** The IDBFactory to use (default `globalThis.indexedDB`; tests pass fake-indexeddb's). */
@@ -274,11 +274,16 @@ export class IndexedDbStore implements LocalStore {
     return (await this.read<{ value: string } | undefined>('settings', (s) => s.get(name)))?.value;
   }
 
-  async withLock<T>(name: string, fn: () => Promise<T>, options: { timeoutMs?: number } = {}): Promise<T> {
+  async withLock<T>(name: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
+    const { signal } = options;
     const timeoutMs = options.timeoutMs ?? 60_000;
-    if (!this.locks) return this.mutex.run(name, fn, timeoutMs);
+    if (!this.locks) return this.mutex.run(name, fn, timeoutMs, signal);
+    signal?.throwIfAborted();
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
+    // The caller's abort ends the wait as the timeout does (AbortSignal.any is too new for some browsers).
+    const onAbort = () => controller.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       // The lock is released when the callback's promise settles, or by the browser when the tab goes away.
       return await this.locks.request(`cognisync:${this.name}:${name}`, { mode: 'exclusive', signal: controller.signal }, async () => {
@@ -287,11 +292,13 @@ export class IndexedDbStore implements LocalStore {
       });
     } catch (error) {
       if (controller.signal.aborted && (error as Error)?.name === 'AbortError') {
+        if (signal?.aborted) throw signal.reason;
         throw new LockTimeoutError(`Lock ${name} of IndexedDB ${this.name} is held by another tab (waited ${timeoutMs} ms)`);
       }
       throw error;
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 

@@ -2,7 +2,7 @@
 import { addUsage } from '../../limits.ts';
 import { byKey, newDatasetFields, sameRecord, type DatasetMetadata, type DatasetUsage, type LocalRecord } from '../../records.ts';
 import { NamedMutex } from '../mutex.ts';
-import { datasetRow, type LocalStore, type StoreBatch } from '../store.ts';
+import { datasetRow, type LocalStore, type LockOptions, type StoreBatch } from '../store.ts';
 
 const datasetId = (identityId: string, datasetName: string) => JSON.stringify([identityId, datasetName]);
 
@@ -110,8 +110,8 @@ export class MemoryStore implements LocalStore {
     return this.settings.get(name);
   }
 
-  withLock<T>(name: string, fn: () => Promise<T>, options?: { timeoutMs?: number }): Promise<T> {
-    return this.mutex.run(name, fn, options?.timeoutMs);
+  withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
+    return this.mutex.run(name, fn, options?.timeoutMs, options?.signal);
   }
 
   async close() {}

@@ -5,7 +5,8 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { LockTimeoutError } from '../../errors.ts';
 import { byKey, newDatasetFields, sameRecord, type DatasetMetadata, type LocalRecord } from '../../records.ts';
 import { NamedMutex } from '../mutex.ts';
-import type { LocalStore, StoreBatch } from '../store.ts';
+import { sleep } from '../../sleep.ts';
+import type { LocalStore, LockOptions, StoreBatch } from '../store.ts';
 
 export interface SqliteStoreOptions {
   /**
@@ -285,7 +286,8 @@ export class SqliteStore implements LocalStore {
     return this.statements.getSetting.get(name)?.value;
   }
 
-  withLock<T>(name: string, fn: () => Promise<T>, options: { timeoutMs?: number } = {}): Promise<T> {
+  withLock<T>(name: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
+    const { signal } = options;
     const timeoutMs = options.timeoutMs ?? 60_000;
     const deadline = Date.now() + timeoutMs;
     return this.mutex.run(name, async () => {
@@ -293,7 +295,7 @@ export class SqliteStore implements LocalStore {
       let wait = 10;
       while (!this.tryLease(name, owner)) {
         if (Date.now() >= deadline) throw new LockTimeoutError(`Lock ${name} of ${this.path} is held by another process (waited ${timeoutMs} ms)`);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(wait, Math.max(1, deadline - Date.now()))));
+        await sleep(Math.min(wait, Math.max(1, deadline - Date.now())), signal);
         wait = Math.min(wait * 2, 250);
       }
       const renew = setInterval(() => {
@@ -310,7 +312,7 @@ export class SqliteStore implements LocalStore {
         clearInterval(renew);
         if (this.db.open) this.statements.releaseLock.run(name, owner);
       }
-    }, timeoutMs);
+    }, timeoutMs, signal);
   }
 
   /** Takes the lease if it is free, expired, or held by a dead process on this host. */

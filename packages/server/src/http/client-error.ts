@@ -7,8 +7,12 @@ import { SECURITY_HEADERS } from './http-policy.js';
 
 const securityHeaderLines = Object.entries(SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('');
 
-/** How long a connection answered here stays half-closed for the client to read the answer and close its side. */
-const LINGER_MS = 2_000;
+/**
+ * How long a connection answered here stays half-closed for the client to read the answer and close its side. Long
+ * enough for a client that writes its whole body before it reads (Python's http.client) to get to the answer; what
+ * it sends meanwhile goes to node's parser, out of sight, so there is no idle timer as for closeAfterAnswer.
+ */
+const LINGER_MS = 5_000;
 
 function writeRawError(socket: Duplex, status: number, reason: string, code: string, message: string): void {
   const body = JSON.stringify({ __type: code, message });
@@ -18,8 +22,8 @@ function writeRawError(socket: Duplex, status: number, reason: string, code: str
   // end() closes our side only. A client that never closes its own (a slow or stalled sender, which is what a timeout
   // answers) held the socket for good: its file descriptor, and for a request already handed to the listener its
   // in-flight slot and buffered body, since that request never ended either (QA: 9 stalled senders answered 429 to
-  // every caller past the 60 s request timeout). node's own handler destroys the socket at once; a short wait first
-  // lets a client still sending read the answer rather than a reset.
+  // every caller past the 60 s request timeout). node's own handler destroys the socket at once; a wait first lets a
+  // client still sending read the answer rather than a reset.
   const linger = setTimeout(() => socket.destroy(), LINGER_MS).unref();
   socket.once('close', () => clearTimeout(linger));
 }

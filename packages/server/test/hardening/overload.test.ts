@@ -356,26 +356,29 @@ describe('bodies held at once', () => {
   });
   after(() => server.stop());
 
-  test('uploads that stall after their headers hold their declared bytes; past the budget a body is refused unread (429), and served once they go', async () => {
+  /** An unsigned POST to `path` that sends `sent` bytes of its declared body and then nothing. */
+  async function stalledUpload(path: string, sent: number, declared = BODY_MAX) {
+    return openSocket(server.endpoint, `POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${declared}\r\n\r\n${'{'.padEnd(sent, ' ')}`);
+  }
+
+  test('bodies count as their bytes arrive: past the budget a body is refused unread (429), and served once the stalled ones go; declaring alone holds nothing', async () => {
     const poolId = await createPool(server.endpoint, 'budget');
     const identityId = newIdentityId();
     const datasetPath = recordsPath(poolId, identityId).replace(/\/records$/, '');
-    // Three unsigned uploads declare the largest body allowed and send one byte of it: the whole budget.
-    const stalled = await Promise.all(
-      Array.from({ length: 3 }, () => openSocket(server.endpoint, `POST ${datasetPath} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${BODY_MAX}\r\n\r\n{`)),
-    );
     const client = syncClient(server.endpoint);
-    const key = { IdentityPoolId: poolId, IdentityId: identityId, DatasetName: 'settings' };
+    const { SyncSessionToken } = await client.send(new ListRecordsCommand({ IdentityPoolId: poolId, IdentityId: identityId, DatasetName: 'settings' }));
+    const write = async (value = 'v'.repeat(1000)) =>
+      send(server.endpoint, await signRequest(server.endpoint, {
+        method: 'POST', path: datasetPath, headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ SyncSessionToken, RecordPatches: [{ Op: 'replace', Key: 'k', Value: value, SyncCount: 0 }] }),
+      }));
+    // Twenty connections that declare the largest body and send one byte of it hold (nearly) nothing.
+    const declaring = await Promise.all(Array.from({ length: 20 }, () => stalledUpload(datasetPath, 1)));
+    // Three that send all but the last 100 bytes hold the budget but for a few hundred bytes.
+    const stalled = await Promise.all(Array.from({ length: 3 }, () => stalledUpload(datasetPath, BODY_MAX - 100)));
     try {
       await new Promise((r) => setTimeout(r, 300));
-      const { SyncSessionToken } = await client.send(new ListRecordsCommand(key));
-      const write = async () => send(server.endpoint, await signRequest(server.endpoint, {
-        method: 'POST', path: datasetPath, headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ SyncSessionToken, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }] }),
-      }));
-      const refused = await write();
-      assertAwsError(refused, 429, 'TooManyRequestsException', /busy/);
-      assert.match(refused.text, /TooManyRequestsException/);
+      assertAwsError(await write(), 429, 'TooManyRequestsException', /busy/);
       // A request without a body needs none of the budget.
       assert.equal((await send(server.endpoint, await signRequest(server.endpoint, { method: 'GET', path: recordsPath(poolId, identityId) }))).status, 200);
       for (const socket of stalled) socket.destroy();
@@ -383,7 +386,28 @@ describe('bodies held at once', () => {
       for (const deadline = Date.now() + 5_000; status !== 200 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) status = (await write()).status;
       assert.equal(status, 200, 'the budget came back when the stalled uploads went');
     } finally {
-      for (const socket of stalled) socket.destroy();
+      for (const socket of [...declaring, ...stalled]) socket.destroy();
+    }
+  });
+
+  test('a body pipelined behind answers the client never reads gives its bytes back when the connection goes', async () => {
+    const poolId = await createPool(server.endpoint, 'pipelined');
+    const datasetPath = recordsPath(poolId, newIdentityId()).replace(/\/records$/, '');
+    // Thousands of unread answers (the metrics page, over 10 KB each) back up, so the POST's answer is never begun:
+    // there is no answer whose end would give its bytes back.
+    const body = ' '.repeat(BODY_MAX - 10);
+    const pipelined = await openSocket(server.endpoint, 'GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n'.repeat(2000) + `POST ${datasetPath} HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+    pipelined.pause();
+    await new Promise((r) => setTimeout(r, 1000));
+    pipelined.destroy();
+    await new Promise((r) => setTimeout(r, 500));
+    // Two uploads stalled one byte short take two thirds of the budget; a third needs the rest, all of it.
+    const probes = await Promise.all(Array.from({ length: 3 }, () => stalledUpload(datasetPath, BODY_MAX - 1)));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      for (const probe of probes) assert.equal(probe.received.length, 0, `refused at once: ${Buffer.concat(probe.received).toString('latin1').split('\r\n')[0]}`);
+    } finally {
+      for (const probe of probes) probe.destroy();
     }
   });
 });

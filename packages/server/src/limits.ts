@@ -45,9 +45,9 @@ export interface Limits {
   /** API requests one process works on at once; more answer TooManyRequestsException at once. */
   maxInFlightRequests: number;
   /**
-   * Bytes of request bodies one process holds at once, each counted at its declared length from its first byte until
-   * its answer is written: a body that would go past it answers TooManyRequestsException unread. Bodies are read
-   * before their signature can be checked, so without it anyone's slow 8 MiB uploads held 8 MiB each.
+   * Bytes of request bodies one process holds at once, counted as they arrive until the answer is written or the
+   * connection goes: a body that would go past it answers TooManyRequestsException unread. Bodies are read before
+   * their signature can be checked, so without it anyone's slow 8 MiB uploads held 8 MiB each (http/body.ts).
    */
   maxBufferedRequestBytes: number;
   /** Live streams (GET /live/…) one identity may hold open in one process; more answer LimitExceededException. */

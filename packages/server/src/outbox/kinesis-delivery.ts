@@ -8,8 +8,31 @@ import type { StreamPayload } from './entries.js';
 
 const loadKinesisSdk = () => import('@aws-sdk/client-kinesis');
 
-/** PutRecords accepts at most 500 records per call. */
+/** PutRecords accepts at most 500 records per call, and 5 MiB in all (data and partition keys). */
 const MAX_RECORDS_PER_CALL = 500;
+const MAX_BYTES_PER_CALL = 5 * 1024 * 1024;
+
+/**
+ * The entries in PutRecords calls within both limits, in order. Counted by records alone, seven changes of about
+ * 900 KB went out in one call that Kinesis refused whole, again at every retry, since they fell due together (QA).
+ */
+export function putRecordsBatches<T>(items: readonly T[], bytesOf: (item: T) => number): T[][] {
+  const batches: T[][] = [];
+  let batch: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = bytesOf(item);
+    if (batch.length > 0 && (batch.length === MAX_RECORDS_PER_CALL || bytes + size > MAX_BYTES_PER_CALL)) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(item);
+    bytes += size;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
 
 export interface DeliveryResult {
   delivered: number[];
@@ -33,16 +56,11 @@ export class KinesisDelivery {
       byStream.set(streamName, [...(byStream.get(streamName) ?? []), entry]);
     }
     for (const [streamName, streamEntries] of byStream) {
-      for (let i = 0; i < streamEntries.length; i += MAX_RECORDS_PER_CALL) {
-        const batch = streamEntries.slice(i, i + MAX_RECORDS_PER_CALL);
+      const records = streamEntries.map((entry) => ({ entry, record: { Data: Buffer.from(JSON.stringify((entry.payload as StreamPayload).record)), PartitionKey: entry.partitionKey } }));
+      for (const batchRecords of putRecordsBatches(records, ({ record }) => record.Data.length + Buffer.byteLength(record.PartitionKey))) {
+        const batch = batchRecords.map(({ entry }) => entry);
         try {
-          const response = await client.send(
-            new sdk.PutRecordsCommand({
-              StreamName: streamName,
-              Records: batch.map((entry) => ({ Data: Buffer.from(JSON.stringify((entry.payload as StreamPayload).record)), PartitionKey: entry.partitionKey })),
-            }),
-            this.kinesis.callOptions(),
-          );
+          const response = await client.send(new sdk.PutRecordsCommand({ StreamName: streamName, Records: batchRecords.map(({ record }) => record) }), this.kinesis.callOptions());
           (response.Records ?? []).forEach((record, index) => {
             const entry = batch[index]!;
             if (record.ErrorCode) result.failed.push({ outboxId: entry.outboxId, error: `${record.ErrorCode}: ${record.ErrorMessage ?? ''}` });

@@ -37,6 +37,8 @@ export class OutboxWorker {
   private readonly pollMs: number;
   private readonly leaseMs: number;
   private readonly batchSize: number;
+  /** Push deliveries under way: they run beside the loop, which goes on with the stream and bulk entries. */
+  private readonly pushDeliveries = new Set<Promise<void>>();
 
   constructor(
     private readonly store: Store,
@@ -67,6 +69,7 @@ export class OutboxWorker {
     this.running = false;
     this.notify();
     await this.loop;
+    await Promise.all(this.pushDeliveries);
   }
 
   private async run(): Promise<void> {
@@ -95,10 +98,18 @@ export class OutboxWorker {
     const now = Date.now();
     const claimed = await this.store.claimOutbox(this.owner, now, this.leaseMs, this.batchSize);
     if (claimed.length === 0) return 0;
+    // Push notifications are not awaited here: an SNS endpoint that hangs takes up to three calls of the delivery
+    // timeout per notification, and waited for, it held up every pool's stream for as long (QA: 10 s a round, for
+    // minutes while it kept failing). Their entries stay leased meanwhile, so the next rounds pass them by.
+    const pushes = claimed.filter((entry) => entry.kind === 'push');
+    if (pushes.length > 0) {
+      const delivery: Promise<void> = this.deliverPushes(pushes)
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'push delivery round failed; retrying'))
+        .finally(() => this.pushDeliveries.delete(delivery));
+      this.pushDeliveries.add(delivery);
+    }
     const streams = claimed.filter((entry) => entry.kind === 'stream');
     if (streams.length > 0) await this.deliverStreams(streams);
-    const pushes = claimed.filter((entry) => entry.kind === 'push');
-    if (pushes.length > 0) await this.deliverPushes(pushes);
     for (const entry of claimed) {
       if (entry.kind === 'stream' || entry.kind === 'push') continue;
       try {

@@ -32,6 +32,8 @@ let snsEndpoint: string;
 const calls: SnsCall[] = [];
 /** While set, the fake SNS fails every Publish. */
 let publishFailing = false;
+/** Publish calls to the endpoint of `hanging-token`, left unanswered. */
+const hanging: import('node:http').ServerResponse[] = [];
 /** The fake SNS's endpoints: ARN → the CustomUserData they were created with. */
 const endpointAttributes = new Map<string, string>();
 let server: ServerProcess;
@@ -67,6 +69,9 @@ before(async () => {
     } else if (action === 'Publish' && publishFailing) {
       res.statusCode = 500;
       res.end('<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Receiver</Type><Code>InternalError</Code><Message>down</Message></Error><RequestId>r</RequestId></ErrorResponse>');
+    } else if (action === 'Publish' && params.get('TargetArn')!.endsWith('/hanging-token')) {
+      // Never answered (until the server gives up on the call and closes it).
+      hanging.push(res);
     } else if (action === 'Publish' && params.get('TargetArn')!.endsWith('/dead-token')) {
       res.statusCode = 400;
       res.end('<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>EndpointDisabled</Code><Message>Endpoint is disabled</Message></Error><RequestId>r</RequestId></ErrorResponse>');
@@ -185,6 +190,23 @@ test('a notification still queued when its device unsubscribes is not sent', asy
   // Retries come within 200 ms doubling: several would have passed by now.
   await new Promise((r) => setTimeout(r, 2000));
   assert.equal(calls.filter((c) => c.action === 'Publish').length, attempts, 'not sent once SNS works again');
+});
+
+test('a notification whose SNS call hangs holds up no other delivery', async () => {
+  const stuck = await oneSubscribedDevice('arn:aws:sns:us-east-1:123456789012:app/GCM/app', 'hanging-token', 'stuck');
+  await writeOnce(stuck.client, stuck.key);
+  const deadline = Date.now() + 5000;
+  while (hanging.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(hanging.length, 1, 'the stuck Publish is under way');
+  const other = await oneSubscribedDevice('arn:aws:sns:us-east-1:123456789012:app/GCM/app', 'other-token', 'other');
+  const started = Date.now();
+  await writeOnce(other.client, other.key);
+  // The server gives up on a call after 10 s (COGNISYNC_DELIVERY_TIMEOUT_MS); the other device's is not behind it.
+  const sent = await publishes(1, 5000);
+  assert.equal(sent.length, 1, 'the other device was notified while the stuck call hangs');
+  assert.match(sent[0]!.params.get('TargetArn')!, /other-token$/);
+  assert.ok(Date.now() - started < 5000, `notified after ${Date.now() - started} ms`);
+  for (const res of hanging.splice(0)) res.destroy();
 });
 
 test('a disabled endpoint (dead token) unregisters the device', async () => {

@@ -21,7 +21,9 @@ export interface SyncTriggerEvent {
 }
 
 export function syncTriggerEvent(region: string, key: DatasetKey, patches: readonly RecordPatch[], current: ReadonlyMap<string, StoredRecord>): SyncTriggerEvent {
-  const datasetRecords: Record<string, SyncTriggerRecord> = {};
+  // No prototype: a record keyed `__proto__` (a valid key) set the object's prototype instead, and the function never
+  // saw it (QA: its value was then answered as removed and never stored).
+  const datasetRecords: Record<string, SyncTriggerRecord> = Object.create(null);
   for (const patch of patches) {
     datasetRecords[patch.key] = { oldValue: current.get(patch.key)?.value ?? null, newValue: patch.op === 'remove' ? null : (patch.value ?? null), op: patch.op };
   }

@@ -78,7 +78,9 @@ export class SyncTriggerInvoker {
       if (deadline.aborted || name === 'TooManyRequestsException' || name === 'TimeoutError' || /timeout/i.test((error as Error).message ?? '')) {
         throw new LambdaThrottledException(`The SyncTrigger function ${functionName} was throttled or timed out`);
       }
-      throw new InvalidLambdaFunctionOutputException(`The SyncTrigger function ${functionName} could not be invoked: ${name || (error as Error).message}`);
+      // The error's name only: its message may carry the endpoint or other details meant for the developer, and this
+      // one reaches the app user whose write it refused.
+      throw new InvalidLambdaFunctionOutputException(`The SyncTrigger function ${functionName} could not be invoked: ${name || 'Error'}`);
     }
     if ((response.Payload?.byteLength ?? 0) > MAX_FUNCTION_ANSWER_BYTES) throw tooLarge(`function ${functionName}`);
     const text = Buffer.from(response.Payload ?? new Uint8Array()).toString('utf8');
@@ -110,7 +112,9 @@ export class SyncTriggerInvoker {
     } catch (error) {
       if (error instanceof InvalidLambdaFunctionOutputException) throw error;
       if ((error as Error).name === 'TimeoutError') throw new LambdaThrottledException('The SyncTrigger webhook timed out');
-      throw new InvalidLambdaFunctionOutputException(`The SyncTrigger webhook could not be reached: ${(error as Error).message}`);
+      // Neither the URL nor fetch's message, which may name it (with a password in it, QA): the app user reads this.
+      const code = (error as { cause?: { code?: unknown } }).cause?.code;
+      throw new InvalidLambdaFunctionOutputException(`The SyncTrigger webhook could not be reached${typeof code === 'string' ? ` (${code})` : ''}`);
     }
     if (response.status === 429 || response.status === 503) throw new LambdaThrottledException(`The SyncTrigger webhook answered ${response.status}`);
     if (!response.ok) throw new InvalidLambdaFunctionOutputException(`The SyncTrigger webhook answered ${response.status}`);

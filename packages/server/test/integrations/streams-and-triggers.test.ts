@@ -489,6 +489,18 @@ describe('SyncTrigger', () => {
     }
   });
 
+  test('a webhook that cannot be reached → InvalidLambdaFunctionOutputException that names neither its URL nor fetch\'s message; nothing written', async () => {
+    // A port nothing listens on (fetch refuses to call port 9 at all).
+    const closed = createServer();
+    const url = await listen(closed);
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const { client, key } = await identityWithTrigger(`${url}/hooks/secret-path`);
+    const error = await rejection(() => update(client, key, [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }]));
+    assert.equal(error.name, 'InvalidLambdaFunctionOutputException');
+    assert.equal(error.message, 'The SyncTrigger webhook could not be reached (ECONNREFUSED)');
+    assert.equal((await syncClient(server.endpoint).send(new ListRecordsCommand(key))).Records?.length ?? 0, 0);
+  });
+
   test('a webhook answering more than 6 MB (Lambda\'s limit), or a redirect, is InvalidLambdaFunctionOutputException; nothing written', async () => {
     const webhook = createServer(async (req, res) => {
       await readBody(req);

@@ -83,6 +83,14 @@ test('Set/GetCognitoEvents merge bindings; an empty value removes one; at most o
   assert.match(two.message, /length less than or equal to 1/);
   const unknown = await rejection(() => sync.send(new SetCognitoEventsCommand({ IdentityPoolId: poolId, Events: { PreSync: 'f' } })));
   assert.equal(unknown.name, 'InvalidParameterException');
+  // A webhook (cognisync's alternative to an ARN) must be a URL without a user name or password.
+  const withPassword = await rejection(() => sync.send(new SetCognitoEventsCommand({ IdentityPoolId: poolId, Events: { SyncTrigger: 'https://user:secret@hooks.example.com/sync' } })));
+  assert.equal(withPassword.name, 'InvalidParameterException');
+  assert.doesNotMatch(withPassword.message, /secret/);
+  const broken = await rejection(() => sync.send(new SetCognitoEventsCommand({ IdentityPoolId: poolId, Events: { SyncTrigger: 'http://' } })));
+  assert.equal(broken.message, 'The SyncTrigger webhook is not a valid URL.');
+  assert.deepEqual((await sync.send(new GetCognitoEventsCommand({ IdentityPoolId: poolId }))).Events, {});
+  await sync.send(new SetCognitoEventsCommand({ IdentityPoolId: poolId, Events: { SyncTrigger: 'https://hooks.example.com/sync?team=a' } }));
 });
 
 test('BulkPublish needs enabled streams, runs once at a time, and GetBulkPublishDetails reports it', async () => {

@@ -124,7 +124,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const openIdTokens = await OpenIdTokens.load(store, masterKey, config.publicUrl ?? `http://${host}:${address.port}`);
+  // The URL clients reach this server at: OpenID tokens' issuer, and where oversized stream changes are served.
+  const publicUrl = config.publicUrl ?? `http://${host}:${address.port}`;
+  const openIdTokens = await OpenIdTokens.load(store, masterKey, publicUrl);
   // Listening on every interface (as in a container), the address is no URL anyone else can reach the JWKS at.
   if (!config.publicUrl && (address.address === '0.0.0.0' || address.address === '::')) {
     logger.warn({ issuer: openIdTokens.issuer }, 'COGNISYNC_PUBLIC_URL is not set: OpenID tokens name this wildcard address as their issuer, which verifiers elsewhere cannot reach; set it to the URL clients use');
@@ -132,7 +134,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const kinesis = new KinesisDelivery({ region: config.region, timeoutMs: config.deliveryTimeoutMs, ...(config.kinesisEndpoint ? { endpoint: config.kinesisEndpoint } : {}) });
   const sns = new SnsDelivery({ region: config.region, timeoutMs: config.deliveryTimeoutMs, ...(config.snsEndpoint ? { endpoint: config.snsEndpoint } : {}) });
   const webPush = await WebPushDelivery.load(store, masterKey, config.vapidSubject, config.deliveryTimeoutMs, config.webPushHosts);
-  const outboxWorker = new OutboxWorker(store, kinesis, sns, webPush, logger);
+  const outboxWorker = new OutboxWorker(store, kinesis, sns, webPush, logger, { publicUrl });
   outboxWorker.start();
   const liveHub = new LiveHub();
   await liveHub.start(store);

@@ -19,8 +19,9 @@ export interface CognitoStreamsRecord {
   operation: 'replace' | 'remove';
   kinesisSyncRecords: KinesisSyncRecord[];
   lastModifiedDate: number;
-  kinesisSyncRecordsURL: null;
-  payloadType: 'Inline';
+  /** Where the records are when they did not fit a Kinesis record (outbox/stream-payloads.ts); null when inline. */
+  kinesisSyncRecordsURL: string | null;
+  payloadType: 'Inline' | 'S3Url';
   syncCount: number;
 }
 

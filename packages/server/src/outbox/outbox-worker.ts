@@ -13,6 +13,7 @@ import { BulkPublishJob, MAX_BULK_ATTEMPTS } from './bulk-publish-job.js';
 import type { KinesisDelivery } from './kinesis-delivery.js';
 import type { BulkPublishPayload, PushPayload, StreamPayload } from './entries.js';
 import type { SnsDelivery } from './sns-delivery.js';
+import { fittedStreamRecord } from './stream-payloads.js';
 import { WEB_PUSH_PLATFORM, type WebPushDelivery } from './web-push-delivery.js';
 
 /** A notification that could not be delivered this many times is dropped (notifications are hints). */
@@ -22,7 +23,12 @@ export interface OutboxWorkerOptions {
   pollMs?: number;
   leaseMs?: number;
   batchSize?: number;
+  /** The server's URL as consumers reach it: where a change too large for Kinesis is served (stream-payloads.ts). */
+  publicUrl?: string;
 }
+
+/** How often expired stream payloads are removed. */
+const PAYLOAD_SWEEP_MS = 10 * 60 * 1000;
 
 export function retryDelayMs(attempts: number): number {
   return Math.min(60_000, 200 * 2 ** Math.min(attempts, 20));
@@ -37,6 +43,8 @@ export class OutboxWorker {
   private readonly pollMs: number;
   private readonly leaseMs: number;
   private readonly batchSize: number;
+  private readonly publicUrl: string;
+  private lastPayloadSweep = 0;
   /** Push deliveries under way: they run beside the loop, which goes on with the stream and bulk entries. */
   private readonly pushDeliveries = new Set<Promise<void>>();
 
@@ -52,6 +60,7 @@ export class OutboxWorker {
     this.pollMs = options.pollMs ?? 250;
     this.leaseMs = options.leaseMs ?? 30_000;
     this.batchSize = options.batchSize ?? 200;
+    this.publicUrl = options.publicUrl ?? 'http://127.0.0.1:8080';
   }
 
   start(): void {
@@ -96,6 +105,10 @@ export class OutboxWorker {
   /** One round: claim due entries, deliver them, record the outcome. Returns how many were claimed. */
   async tick(): Promise<number> {
     const now = Date.now();
+    if (now - this.lastPayloadSweep >= PAYLOAD_SWEEP_MS) {
+      this.lastPayloadSweep = now;
+      await this.store.dropExpiredStreamPayloads(now);
+    }
     const claimed = await this.store.claimOutbox(this.owner, now, this.leaseMs, this.batchSize);
     if (claimed.length === 0) return 0;
     // Push notifications are not awaited here: an SNS endpoint that hangs takes up to three calls of the delivery
@@ -178,7 +191,15 @@ export class OutboxWorker {
     return streams?.StreamingStatus !== 'ENABLED' || streams.StreamName !== payload.streamName ? 'stream replaced' : undefined;
   }
 
-  private async deliverStreams(entries: ClaimedOutboxEntry[]): Promise<void> {
+  private async deliverStreams(claimed: ClaimedOutboxEntry[]): Promise<void> {
+    const now = Date.now();
+    const entries = await Promise.all(
+      claimed.map(async (entry) => {
+        const payload = entry.payload as StreamPayload;
+        const record = await fittedStreamRecord(this.store, payload.record, entry.partitionKey, this.publicUrl, now);
+        return record === payload.record ? entry : { ...entry, payload: { ...payload, record } };
+      }),
+    );
     const result = await this.kinesis.deliver(entries);
     await this.store.completeOutbox(result.delivered);
     const byId = new Map(entries.map((entry) => [entry.outboxId, entry]));

@@ -820,6 +820,18 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(await store.countBulkOutbox(POOL, 'bulk-publish'), 0);
         assert.equal(await store.countBulkOutbox(POOL, 'stream'), 1);
       });
+
+      storeTest('stream payloads are kept until they expire, byte for byte, then dropped', async (store) => {
+        const large = JSON.stringify([{ key: 'k', value: '"\u00e9\ud83d\ude00'.repeat(100_000) }]);
+        await store.putStreamPayload('payload-1', large, T0 + 1000);
+        await store.putStreamPayload('payload-2', '[]', T0 + 2000);
+        assert.equal(await store.getStreamPayload('payload-1', T0), large);
+        assert.equal(await store.getStreamPayload('payload-1', T0 + 1000), undefined, 'expired at its time');
+        assert.equal(await store.getStreamPayload('unknown', T0), undefined);
+        assert.equal(await store.dropExpiredStreamPayloads(T0 + 1500), 1);
+        assert.equal(await store.getStreamPayload('payload-2', T0 + 1500), '[]');
+        assert.equal(await store.dropExpiredStreamPayloads(T0 + 1500), 0);
+      });
     });
 
     describe('usage', () => {

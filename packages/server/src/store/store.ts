@@ -416,6 +416,12 @@ export interface Store {
   /** Drops every outbox entry of a pool's bulk publish (when it failed). */
   dropBulkOutbox(identityPoolId: string): Promise<void>;
   outboxBacklog(): Promise<OutboxBacklog>;
+  /** Keeps a stream payload (the records of a change too large for a Kinesis record) until `expiresAt`. */
+  putStreamPayload(payloadId: string, body: string, expiresAt: number): Promise<void>;
+  /** A stream payload not yet expired at `now`. */
+  getStreamPayload(payloadId: string, now: number): Promise<string | undefined>;
+  /** Removes the stream payloads expired at `now`; how many. */
+  dropExpiredStreamPayloads(now: number): Promise<number>;
 
   /**
    * Calls `listener` after every committed UpdateRecords or DeleteDataset — on PostgreSQL from every process

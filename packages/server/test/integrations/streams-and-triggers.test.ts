@@ -131,6 +131,31 @@ describe('Cognito Streams', () => {
     assert.ok(one.lastModifiedDate > 1.6e12, 'epoch milliseconds');
   });
 
+  test('a change too large for a Kinesis record goes as AWS\'s S3Url form, its records served at its URL; the dataset\'s next change follows', async () => {
+    const streamName = await createStream();
+    const poolId = await newPool(server, streamName);
+    const sync = syncClient(server.endpoint);
+    const key = { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'quotes' };
+    // Within the dataset's 1 MB, but twice that once JSON escapes every quote.
+    const quotes = '"'.repeat(1_000_000);
+    await update(sync, key, [{ Op: 'replace', Key: 'q', Value: quotes, SyncCount: 0 }]);
+    await update(sync, key, [{ Op: 'replace', Key: 'after', Value: 'small', SyncCount: 0 }]);
+    const [large, next] = await readStream(streamName, 2, 30_000);
+    assert.equal(large.payloadType, 'S3Url');
+    assert.equal(large.syncCount, 1);
+    assert.deepEqual(large.kinesisSyncRecords, []);
+    assert.match(large.kinesisSyncRecordsURL, new RegExp(`^${server.endpoint}/streams/payloads/[A-Za-z0-9_-]{43}$`));
+    const answer = await fetch(large.kinesisSyncRecordsURL);
+    assert.equal(answer.status, 200);
+    const records = (await answer.json()) as Array<{ key: string; value: string; syncCount: number; op: string }>;
+    assert.deepEqual(records.map((r) => [r.key, r.value.length, r.value === quotes, r.syncCount, r.op]), [['q', 1_000_000, true, 1, 'replace']]);
+    assert.deepEqual([next.payloadType, next.kinesisSyncRecordsURL, next.syncCount, next.kinesisSyncRecords.map((r: any) => r.key)], ['Inline', null, 2, ['after']]);
+    // Another id is nobody's payload.
+    const unknown = await fetch(large.kinesisSyncRecordsURL.replace(/.{4}$/, 'AAAA'));
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.headers.get('x-amzn-errortype'), 'ResourceNotFoundException');
+  });
+
   test('BulkPublish streams every dataset of the pool; status goes NOT_STARTED → IN_PROGRESS → SUCCEEDED', async () => {
     const streamName = await createStream();
     const poolId = await newPool(server, streamName);

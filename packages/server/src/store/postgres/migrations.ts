@@ -205,4 +205,13 @@ export const postgresMigrations: readonly PostgresMigration[] = [
         WHERE d.dataset_id = t.dataset_id AND d.live;
     `,
   },
+  {
+    version: 10,
+    name: 'stream payloads',
+    sql: `
+      -- As SQLite's migration 11.
+      CREATE TABLE stream_payloads (payload_id TEXT COLLATE "C" PRIMARY KEY, body TEXT NOT NULL, expires_at BIGINT NOT NULL);
+      CREATE INDEX stream_payloads_expiry ON stream_payloads (expires_at);
+    `,
+  },
 ];

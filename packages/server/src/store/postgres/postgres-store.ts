@@ -1667,6 +1667,20 @@ export class PostgresStore implements Store {
     return { pending: row!.n, oldestCreatedAt: row!.oldest ?? undefined };
   }
 
+  async putStreamPayload(payloadId: string, body: string, expiresAt: number): Promise<void> {
+    await this.query('INSERT INTO stream_payloads (payload_id, body, expires_at) VALUES ($1, $2, $3)', [payloadId, body, expiresAt]);
+  }
+
+  async getStreamPayload(payloadId: string, now: number): Promise<string | undefined> {
+    const [row] = await this.query<{ body: string }>('SELECT body FROM stream_payloads WHERE payload_id = $1 AND expires_at > $2', [payloadId, now]);
+    return row?.body;
+  }
+
+  async dropExpiredStreamPayloads(now: number): Promise<number> {
+    const deleted = await this.query<{ n: number }>('WITH gone AS (DELETE FROM stream_payloads WHERE expires_at <= $1 RETURNING 1) SELECT count(*)::int AS n FROM gone', [now]);
+    return deleted[0]!.n;
+  }
+
   async watchChanges(listener: (event: ChangeEvent) => void, onGap?: () => void): Promise<() => Promise<void>> {
     let client: pg.Client | undefined;
     let stopped = false;

@@ -244,4 +244,14 @@ export const sqliteMigrations: readonly Migration[] = [
         WHERE live = 1;
     `,
   },
+  {
+    version: 11,
+    name: 'stream payloads',
+    sql: `
+      -- The records of a change too large for one Kinesis record, served at its kinesisSyncRecordsURL (payloadType
+      -- S3Url, as AWS did through S3) until it expires (outbox/stream-payloads.ts).
+      CREATE TABLE stream_payloads (payload_id TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
+      CREATE INDEX stream_payloads_expiry ON stream_payloads (expires_at);
+    `,
+  },
 ];

@@ -351,6 +351,9 @@ export class SqliteStore implements Store {
       countBulkOutbox: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM outbox WHERE bulk_pool_id = ?'),
       countBulkOutboxOfKind: db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM outbox WHERE bulk_pool_id = ? AND kind = ?'),
       dropBulkOutbox: db.prepare('DELETE FROM outbox WHERE bulk_pool_id = ?'),
+      putStreamPayload: db.prepare('INSERT INTO stream_payloads (payload_id, body, expires_at) VALUES (?, ?, ?)'),
+      getStreamPayload: db.prepare<[string, number], { body: string }>('SELECT body FROM stream_payloads WHERE payload_id = ? AND expires_at > ?'),
+      dropExpiredStreamPayloads: db.prepare('DELETE FROM stream_payloads WHERE expires_at <= ?'),
       // Two statements: the count reads the smallest index rather than the table's payloads (min(created_at) in the same
       // statement made it read the whole table), and the oldest entry is the first by id, entries being numbered in
       // the order they are made.
@@ -950,6 +953,18 @@ export class SqliteStore implements Store {
 
   async outboxBacklog(): Promise<OutboxBacklog> {
     return this.read(() => ({ pending: this.sql.countOutbox.get()!.n, oldestCreatedAt: this.sql.oldestOutbox.get()?.created_at }));
+  }
+
+  async putStreamPayload(payloadId: string, body: string, expiresAt: number): Promise<void> {
+    await this.write(() => this.sql.putStreamPayload.run(payloadId, body, expiresAt), body.length);
+  }
+
+  async getStreamPayload(payloadId: string, now: number): Promise<string | undefined> {
+    return this.read(() => this.sql.getStreamPayload.get(payloadId, now)?.body);
+  }
+
+  async dropExpiredStreamPayloads(now: number): Promise<number> {
+    return this.write(() => this.sql.dropExpiredStreamPayloads.run(now).changes);
   }
 }
 

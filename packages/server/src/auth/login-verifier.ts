@@ -18,8 +18,12 @@ function oidcProviderNames(pool: IdentityPoolRecord): string[] {
   return arns.map((arn) => arn.split(':oidc-provider/')[1]).filter((name): name is string => Boolean(name));
 }
 
+/** How long a failed discovery of an issuer stands before the next login asks the issuer again. */
+const DISCOVERY_RETRY_MS = 30_000;
+
 export class LoginVerifier {
-  private readonly jwksByIssuer = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+  /** Each issuer's key set, or its discovery under way or failed: one ask shared by every login meanwhile. */
+  private readonly jwksByIssuer = new Map<string, Promise<ReturnType<typeof createRemoteJWKSet>>>();
 
   /** `clientIds`: per OIDC provider, the audiences its tokens must name (Config.oidcClientIds); others are unchecked. */
   constructor(
@@ -69,16 +73,31 @@ export class LoginVerifier {
     }
   }
 
-  private async jwks(issuer: string) {
+  /**
+   * The issuer's key set, from its discovery document. Asked once for all the logins that need it at the same time,
+   * and a failure stands for DISCOVERY_RETRY_MS: before, every login asked again, each waiting up to 5 s for an issuer
+   * that was down, unsigned calls included (which count against no rate until they succeed; QA).
+   */
+  private jwks(issuer: string): Promise<ReturnType<typeof createRemoteJWKSet>> {
     let jwks = this.jwksByIssuer.get(issuer);
     if (!jwks) {
-      const response = await fetch(`${issuer}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(5000) });
-      if (!response.ok) throw new Error(`OpenID configuration of ${issuer} answered ${response.status}`);
-      const { jwks_uri: jwksUri } = (await response.json()) as { jwks_uri?: string };
-      if (!jwksUri) throw new Error(`OpenID configuration of ${issuer} has no jwks_uri`);
-      jwks = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 5000 });
-      this.jwksByIssuer.set(issuer, jwks);
+      const discovery = discover(issuer);
+      this.jwksByIssuer.set(issuer, discovery);
+      discovery.catch(() => {
+        setTimeout(() => {
+          if (this.jwksByIssuer.get(issuer) === discovery) this.jwksByIssuer.delete(issuer);
+        }, DISCOVERY_RETRY_MS).unref();
+      });
+      jwks = discovery;
     }
     return jwks;
   }
+}
+
+async function discover(issuer: string): Promise<ReturnType<typeof createRemoteJWKSet>> {
+  const response = await fetch(`${issuer}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(5000) });
+  if (!response.ok) throw new Error(`OpenID configuration of ${issuer} answered ${response.status}`);
+  const { jwks_uri: jwksUri } = (await response.json()) as { jwks_uri?: string };
+  if (!jwksUri) throw new Error(`OpenID configuration of ${issuer} has no jwks_uri`);
+  return createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 5000 });
 }

@@ -18,6 +18,8 @@ import { WEB_PUSH_PLATFORM, type WebPushDelivery } from './web-push-delivery.js'
 
 /** A notification that could not be delivered this many times is dropped (notifications are hints). */
 const MAX_PUSH_ATTEMPTS = 10;
+/** Rounds of push deliveries under way at once; beyond them, claimed notifications wait for a later round. */
+const MAX_PUSH_ROUNDS = 4;
 
 export interface OutboxWorkerOptions {
   pollMs?: number;
@@ -115,7 +117,10 @@ export class OutboxWorker {
     // timeout per notification, and waited for, it held up every pool's stream for as long (QA: 10 s a round, for
     // minutes while it kept failing). Their entries stay leased meanwhile, so the next rounds pass them by.
     const pushes = claimed.filter((entry) => entry.kind === 'push');
-    if (pushes.length > 0) {
+    if (pushes.length > 0 && this.pushDeliveries.size >= MAX_PUSH_ROUNDS) {
+      // A slow SNS would otherwise have each round start more calls to it; these go back, no attempt counted.
+      for (const entry of pushes) await this.store.retryOutbox(entry.outboxId, now + this.pollMs);
+    } else if (pushes.length > 0) {
       const delivery: Promise<void> = this.deliverPushes(pushes)
         .catch((error: unknown) => this.logger.warn({ err: error }, 'push delivery round failed; retrying'))
         .finally(() => this.pushDeliveries.delete(delivery));

@@ -209,6 +209,18 @@ test('a notification whose SNS call hangs holds up no other delivery', async () 
   for (const res of hanging.splice(0)) res.destroy();
 });
 
+test('notifications to an SNS that hangs go out at most four rounds at a time; the rest wait their turn', async () => {
+  const devices = [];
+  for (let i = 0; i < 6; i++) devices.push(await oneSubscribedDevice('arn:aws:sns:us-east-1:123456789012:app/GCM/app', 'hanging-token', `stuck-${i}`));
+  for (const device of devices) {
+    await writeOnce(device.client, device.key);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(hanging.length, 4, 'four Publish calls hang; the other two notifications were not sent into the same hole');
+  for (const res of hanging.splice(0)) res.destroy();
+});
+
 test('a disabled endpoint (dead token) unregisters the device', async () => {
   const { client, key, deviceId: dead } = await oneSubscribedDevice('arn:aws:sns:us-east-1:123456789012:app/GCM/app', 'dead-token', 'feed');
   await writeOnce(client, key);

@@ -201,7 +201,7 @@ export class OutboxWorker {
     const entries = await Promise.all(
       claimed.map(async (entry) => {
         const payload = entry.payload as StreamPayload;
-        const record = await fittedStreamRecord(this.store, payload.record, entry.partitionKey, this.publicUrl, now);
+        const record = await fittedStreamRecord(this.store, entry.outboxId, payload.record, entry.partitionKey, this.publicUrl, now);
         return record === payload.record ? entry : { ...entry, payload: { ...payload, record } };
       }),
     );

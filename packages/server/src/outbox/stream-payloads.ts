@@ -28,13 +28,15 @@ export const isStreamPayloadPath = (rawPath: string) => rawPath.startsWith('/str
  */
 export async function fittedStreamRecord(
   store: Store,
+  outboxId: number,
   record: CognitoStreamsRecord,
   partitionKey: string,
   baseUrl: string,
   now: number,
 ): Promise<CognitoStreamsRecord> {
   if (Buffer.byteLength(JSON.stringify(record)) + Buffer.byteLength(partitionKey) <= KINESIS_MAX_RECORD_BYTES) return record;
-  const payloadId = randomBytes(32).toString('base64url');
-  await store.putStreamPayload(payloadId, JSON.stringify(record.kinesisSyncRecords), now + STREAM_PAYLOAD_TTL_MS);
+  // Stored once per outbox entry: each failed try stored another copy for 7 days (QA: 1.7 GB a day per change while
+  // Kinesis failed).
+  const payloadId = await store.putStreamPayload(outboxId, randomBytes(32).toString('base64url'), JSON.stringify(record.kinesisSyncRecords), now + STREAM_PAYLOAD_TTL_MS);
   return { ...record, kinesisSyncRecords: [], kinesisSyncRecordsURL: `${baseUrl}/streams/payloads/${payloadId}`, payloadType: 'S3Url' };
 }

@@ -823,8 +823,11 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
 
       storeTest('stream payloads are kept until they expire, byte for byte, then dropped', async (store) => {
         const large = JSON.stringify([{ key: 'k', value: '"\u00e9\ud83d\ude00'.repeat(100_000) }]);
-        await store.putStreamPayload('payload-1', large, T0 + 1000);
-        await store.putStreamPayload('payload-2', '[]', T0 + 2000);
+        assert.equal(await store.putStreamPayload(1, 'payload-1', large, T0 + 1000), 'payload-1');
+        assert.equal(await store.putStreamPayload(2, 'payload-2', '[]', T0 + 2000), 'payload-2');
+        // Asked again for the same outbox entry (its delivery failed and is tried again): the payload it has.
+        assert.equal(await store.putStreamPayload(1, 'payload-1-again', large, T0 + 5000), 'payload-1');
+        assert.equal(await store.getStreamPayload('payload-1-again', T0), undefined);
         assert.equal(await store.getStreamPayload('payload-1', T0), large);
         assert.equal(await store.getStreamPayload('payload-1', T0 + 1000), undefined, 'expired at its time');
         assert.equal(await store.getStreamPayload('unknown', T0), undefined);

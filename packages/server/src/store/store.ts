@@ -416,8 +416,11 @@ export interface Store {
   /** Drops every outbox entry of a pool's bulk publish (when it failed). */
   dropBulkOutbox(identityPoolId: string): Promise<void>;
   outboxBacklog(): Promise<OutboxBacklog>;
-  /** Keeps a stream payload (the records of a change too large for a Kinesis record) until `expiresAt`. */
-  putStreamPayload(payloadId: string, body: string, expiresAt: number): Promise<void>;
+  /**
+   * Keeps a stream payload (the records of an outbox entry's change too large for a Kinesis record) until `expiresAt`,
+   * and returns its id: `payloadId`, or the id the entry's payload already has (each try of a delivery asks again).
+   */
+  putStreamPayload(outboxId: number, payloadId: string, body: string, expiresAt: number): Promise<string>;
   /** A stream payload not yet expired at `now`. */
   getStreamPayload(payloadId: string, now: number): Promise<string | undefined>;
   /** Removes the stream payloads expired at `now`; how many. */

@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-cognito-sync';
 import { CreateStreamCommand, DeleteStreamCommand, DescribeStreamCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import Database from 'better-sqlite3';
 import { rawRequest } from '../support/signed-fetch.ts';
 import { developerCredentials, identityClient, identityCredentials, newIdentityId, rejection, startServer, syncClient, type ServerProcess } from '../support/server-process.ts';
 
@@ -342,6 +343,45 @@ describe('a change queued for a stream that is then deleted and replaced', () =>
       await update(syncClient(server.endpoint), key, [{ Op: 'replace', Key: 'next', Value: 'for the new stream', SyncCount: 0 }]);
       const records = await readStream(second, 1, 30_000);
       assert.deepEqual(records.map((r) => r.kinesisSyncRecords.map((k: { key: string }) => k.key)), [['next']]);
+    } finally {
+      await server.stop();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
+  });
+});
+
+describe('a change too large for a Kinesis record, while Kinesis refuses it', () => {
+  test('its records are stored once, however often its delivery is tried, and it arrives once Kinesis takes it', { timeout: 60_000 }, async () => {
+    const streamName = await createStream();
+    // kinesalite behind a switch: the first PutRecords calls are refused.
+    let refusals = 0;
+    const upstream = new URL(kinesisEndpoint);
+    const proxy = createServer((req, res) => {
+      if (String(req.headers['x-amz-target']).endsWith('PutRecords') && refusals < 4) {
+        refusals++;
+        return void readBody(req).then(() => res.writeHead(500, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ __type: 'InternalFailure', message: 'down' })));
+      }
+      const forwarded = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(forwarded);
+    });
+    const server = await startServer({ env: { ...awsEnv, COGNISYNC_KINESIS_ENDPOINT: await listen(proxy) } });
+    try {
+      const poolId = await newPool(server, streamName);
+      const key = { IdentityPoolId: poolId, IdentityId: newIdentityId(), DatasetName: 'quotes' };
+      await update(syncClient(server.endpoint), key, [{ Op: 'replace', Key: 'q', Value: '"'.repeat(1_000_000), SyncCount: 0 }]);
+      const [record] = await readStream(streamName, 1, 30_000);
+      assert.equal(refusals, 4);
+      assert.equal(record.payloadType, 'S3Url');
+      assert.equal((await fetch(record.kinesisSyncRecordsURL)).status, 200);
+      const db = new Database(join(server.dataDir, 'cognisync.db'), { readonly: true });
+      try {
+        assert.equal((db.prepare('SELECT count(*) AS n FROM stream_payloads').get() as { n: number }).n, 1);
+      } finally {
+        db.close();
+      }
     } finally {
       await server.stop();
       await new Promise<void>((resolve) => proxy.close(() => resolve()));

@@ -210,7 +210,7 @@ export const postgresMigrations: readonly PostgresMigration[] = [
     name: 'stream payloads',
     sql: `
       -- As SQLite's migration 11.
-      CREATE TABLE stream_payloads (payload_id TEXT COLLATE "C" PRIMARY KEY, body TEXT NOT NULL, expires_at BIGINT NOT NULL);
+      CREATE TABLE stream_payloads (payload_id TEXT COLLATE "C" PRIMARY KEY, outbox_id BIGINT NOT NULL UNIQUE, body TEXT NOT NULL, expires_at BIGINT NOT NULL);
       CREATE INDEX stream_payloads_expiry ON stream_payloads (expires_at);
     `,
   },

@@ -1667,8 +1667,13 @@ export class PostgresStore implements Store {
     return { pending: row!.n, oldestCreatedAt: row!.oldest ?? undefined };
   }
 
-  async putStreamPayload(payloadId: string, body: string, expiresAt: number): Promise<void> {
-    await this.query('INSERT INTO stream_payloads (payload_id, body, expires_at) VALUES ($1, $2, $3)', [payloadId, body, expiresAt]);
+  async putStreamPayload(outboxId: number, payloadId: string, body: string, expiresAt: number): Promise<string> {
+    const [row] = await this.query<{ payload_id: string }>(
+      `WITH added AS (INSERT INTO stream_payloads (payload_id, outbox_id, body, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (outbox_id) DO NOTHING RETURNING payload_id)
+       SELECT payload_id FROM added UNION ALL SELECT payload_id FROM stream_payloads WHERE outbox_id = $2 LIMIT 1`,
+      [payloadId, outboxId, body, expiresAt],
+    );
+    return row!.payload_id;
   }
 
   async getStreamPayload(payloadId: string, now: number): Promise<string | undefined> {

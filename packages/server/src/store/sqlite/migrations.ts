@@ -250,7 +250,8 @@ export const sqliteMigrations: readonly Migration[] = [
     sql: `
       -- The records of a change too large for one Kinesis record, served at its kinesisSyncRecordsURL (payloadType
       -- S3Url, as AWS did through S3) until it expires (outbox/stream-payloads.ts).
-      CREATE TABLE stream_payloads (payload_id TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
+      -- One per outbox entry, however often its delivery is tried (outbox_id).
+      CREATE TABLE stream_payloads (payload_id TEXT PRIMARY KEY, outbox_id INTEGER NOT NULL UNIQUE, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
       CREATE INDEX stream_payloads_expiry ON stream_payloads (expires_at);
     `,
   },

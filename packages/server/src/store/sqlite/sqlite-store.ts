@@ -351,7 +351,8 @@ export class SqliteStore implements Store {
       countBulkOutbox: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM outbox WHERE bulk_pool_id = ?'),
       countBulkOutboxOfKind: db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM outbox WHERE bulk_pool_id = ? AND kind = ?'),
       dropBulkOutbox: db.prepare('DELETE FROM outbox WHERE bulk_pool_id = ?'),
-      putStreamPayload: db.prepare('INSERT INTO stream_payloads (payload_id, body, expires_at) VALUES (?, ?, ?)'),
+      putStreamPayload: db.prepare('INSERT INTO stream_payloads (payload_id, outbox_id, body, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (outbox_id) DO NOTHING'),
+      streamPayloadOfEntry: db.prepare<[number], { payload_id: string }>('SELECT payload_id FROM stream_payloads WHERE outbox_id = ?'),
       getStreamPayload: db.prepare<[string, number], { body: string }>('SELECT body FROM stream_payloads WHERE payload_id = ? AND expires_at > ?'),
       dropExpiredStreamPayloads: db.prepare('DELETE FROM stream_payloads WHERE expires_at <= ?'),
       // Two statements: the count reads the smallest index rather than the table's payloads (min(created_at) in the same
@@ -955,8 +956,11 @@ export class SqliteStore implements Store {
     return this.read(() => ({ pending: this.sql.countOutbox.get()!.n, oldestCreatedAt: this.sql.oldestOutbox.get()?.created_at }));
   }
 
-  async putStreamPayload(payloadId: string, body: string, expiresAt: number): Promise<void> {
-    await this.write(() => this.sql.putStreamPayload.run(payloadId, body, expiresAt), body.length);
+  async putStreamPayload(outboxId: number, payloadId: string, body: string, expiresAt: number): Promise<string> {
+    return this.write(() => {
+      this.sql.putStreamPayload.run(payloadId, outboxId, body, expiresAt);
+      return this.sql.streamPayloadOfEntry.get(outboxId)!.payload_id;
+    }, body.length);
   }
 
   async getStreamPayload(payloadId: string, now: number): Promise<string | undefined> {

@@ -19,7 +19,7 @@ import { parseQuery, type ApiRequest, type DecodedCall } from '../protocol/reque
 import { decodeRestJson, RestJsonRouter } from '../protocol/rest-json.js';
 import { validateInput } from '../protocol/validate.js';
 import type { Store } from '../store/store.js';
-import { BodyBudget, BodyBudgetExceeded, closeAfterAnswer, readBody } from './body.js';
+import { BodyBudget, BodyRefusedUnread, closeAfterAnswer, readBody } from './body.js';
 import type { HttpPolicy } from './http-policy.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -106,7 +106,7 @@ export function createRequestListener(deps: ListenerDependencies) {
     } catch (error) {
       if (deps.policy.closingConnections) res.shouldKeepAlive = false;
       // The rest of an oversized body is never stored: answer, then close the connection without losing the answer.
-      if (error instanceof RequestEntityTooLargeException || error instanceof BodyBudgetExceeded) closeAfterAnswer(req, res);
+      if (error instanceof RequestEntityTooLargeException || error instanceof BodyRefusedUnread) closeAfterAnswer(req, res);
       status = writeError(res, service, error, requestId, deps.logger, headers);
       errorCode = error instanceof ServiceError ? error.code : 'InternalErrorException';
     }

@@ -390,6 +390,36 @@ describe('bodies held at once', () => {
     }
   });
 
+  test('bodies pipelined behind a live stream are not read while it lasts: they hold none of the budget, and are refused after 2 s', async () => {
+    const poolId = await createPool(server.endpoint, 'behind-live');
+    const guest = await identityCredentials(server.endpoint, poolId);
+    const live = await signRequest(server.endpoint, { method: 'GET', path: `/live/identitypools/${encodeURIComponent(poolId)}/identities/${encodeURIComponent(guest.identityId)}`, credentials: guest.credentials });
+    const datasetPath = recordsPath(poolId, guest.identityId).replace(/\/records$/, '');
+    const body = ' '.repeat(BODY_MAX - 10);
+    // Four bodies: more than the whole budget (three of the largest), were they read.
+    const behind = Array.from({ length: 4 }, () => `POST ${datasetPath} HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length}\r\n\r\n${body}`).join('');
+    // Kept alive (serialize asks to close), so that node goes on to the requests behind it.
+    const attacker = await openSocket(server.endpoint, serialize(live).toString('latin1').replace('connection: close\r\n', '') + behind);
+    try {
+      const victim = newIdentityId();
+      const victimPath = recordsPath(poolId, victim).replace(/\/records$/, '');
+      const { SyncSessionToken } = await syncClient(server.endpoint).send(new ListRecordsCommand({ IdentityPoolId: poolId, IdentityId: victim, DatasetName: 'settings' }));
+      const victimWrite = async () =>
+        (await send(server.endpoint, await signRequest(server.endpoint, {
+          method: 'POST', path: victimPath, headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ SyncSessionToken, RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v'.repeat(BODY_MAX / 2), SyncCount: 0 }] }),
+        }))).status;
+      await new Promise((r) => setTimeout(r, 500));
+      assert.match(Buffer.concat(attacker.received).toString('latin1'), /^HTTP\/1\.1 200/, 'the live stream is open');
+      assert.equal(await victimWrite(), 200, 'while the pipelined bodies wait for their turn');
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.ok(attacker.closedAt === undefined, 'the live stream still open');
+      assert.equal((await send(server.endpoint, await signRequest(server.endpoint, { method: 'GET', path: recordsPath(poolId, victim) }))).status, 200);
+    } finally {
+      attacker.destroy();
+    }
+  });
+
   test('a body pipelined behind answers the client never reads gives its bytes back when the connection goes', async () => {
     const poolId = await createPool(server.endpoint, 'pipelined');
     const datasetPath = recordsPath(poolId, newIdentityId()).replace(/\/records$/, '');

@@ -18,8 +18,13 @@ import { WEB_PUSH_PLATFORM, type WebPushDelivery } from './web-push-delivery.js'
 
 /** A notification that could not be delivered this many times is dropped (notifications are hints). */
 const MAX_PUSH_ATTEMPTS = 10;
-/** Rounds of push deliveries under way at once; beyond them, claimed notifications wait for a later round. */
-const MAX_PUSH_ROUNDS = 4;
+/**
+ * Rounds of push deliveries under way at once, and notifications per round; claimed notifications beyond them wait
+ * for a later round. So at most 48 SNS calls are under way, within the SDK's 50 sockets: all of a backlog at once
+ * (500 in QA) queued for sockets, their timeouts running meanwhile, and an SNS answering in 6 s got none of them.
+ */
+const MAX_PUSH_ROUNDS = 3;
+const PUSHES_PER_ROUND = 16;
 
 export interface OutboxWorkerOptions {
   pollMs?: number;
@@ -116,11 +121,12 @@ export class OutboxWorker {
     // Push notifications are not awaited here: an SNS endpoint that hangs takes up to three calls of the delivery
     // timeout per notification, and waited for, it held up every pool's stream for as long (QA: 10 s a round, for
     // minutes while it kept failing). Their entries stay leased meanwhile, so the next rounds pass them by.
-    const pushes = claimed.filter((entry) => entry.kind === 'push');
-    if (pushes.length > 0 && this.pushDeliveries.size >= MAX_PUSH_ROUNDS) {
-      // A slow SNS would otherwise have each round start more calls to it; these go back, no attempt counted.
-      for (const entry of pushes) await this.store.retryOutbox(entry.outboxId, now + this.pollMs);
-    } else if (pushes.length > 0) {
+    const claimedPushes = claimed.filter((entry) => entry.kind === 'push');
+    const pushes = this.pushDeliveries.size < MAX_PUSH_ROUNDS ? claimedPushes.slice(0, PUSHES_PER_ROUND) : [];
+    // The rest go back, no attempt counted: soon if a round can take them, after a poll interval if all are busy.
+    const later = now + (this.pushDeliveries.size + 1 < MAX_PUSH_ROUNDS ? 0 : this.pollMs);
+    for (const entry of claimedPushes.slice(pushes.length)) await this.store.retryOutbox(entry.outboxId, later);
+    if (pushes.length > 0) {
       const delivery: Promise<void> = this.deliverPushes(pushes)
         .catch((error: unknown) => this.logger.warn({ err: error }, 'push delivery round failed; retrying'))
         .finally(() => this.pushDeliveries.delete(delivery));

@@ -32,8 +32,16 @@ let snsEndpoint: string;
 const calls: SnsCall[] = [];
 /** While set, the fake SNS fails every Publish. */
 let publishFailing = false;
-/** Publish calls to the endpoint of `hanging-token`, left unanswered. */
+/** Calls for `slow-token-*` devices under way now, and the most at once. */
+const slowCalls = { now: 0, most: 0 };
+/** Publish calls to the endpoint of `hanging-token`, left unanswered while `hangingOn`; then it is a dead token. */
 const hanging: import('node:http').ServerResponse[] = [];
+let hangingOn = true;
+/** Ends a test's hanging calls; the notifications' next tries find a dead token and unregister their devices. */
+function stopHanging() {
+  hangingOn = false;
+  for (const res of hanging.splice(0)) res.destroy();
+}
 /** The fake SNS's endpoints: ARN → the CustomUserData they were created with. */
 const endpointAttributes = new Map<string, string>();
 let server: ServerProcess;
@@ -52,6 +60,13 @@ before(async () => {
     const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
     const action = params.get('Action')!;
     calls.push({ action, params });
+    if (/slow-token/.test(`${params.get('Token')}${params.get('TargetArn')}${params.get('EndpointArn')}`)) {
+      // A slow SNS: each call answered after 200 ms; how many are under way at once is recorded.
+      slowCalls.now++;
+      slowCalls.most = Math.max(slowCalls.most, slowCalls.now);
+      await new Promise((r) => setTimeout(r, 200));
+      slowCalls.now--;
+    }
     res.setHeader('content-type', 'text/xml');
     if (action === 'CreatePlatformEndpoint') {
       // As SNS: idempotent only for the same token with the same attributes.
@@ -69,10 +84,10 @@ before(async () => {
     } else if (action === 'Publish' && publishFailing) {
       res.statusCode = 500;
       res.end('<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Receiver</Type><Code>InternalError</Code><Message>down</Message></Error><RequestId>r</RequestId></ErrorResponse>');
-    } else if (action === 'Publish' && params.get('TargetArn')!.endsWith('/hanging-token')) {
+    } else if (action === 'Publish' && params.get('TargetArn')!.endsWith('/hanging-token') && hangingOn) {
       // Never answered (until the server gives up on the call and closes it).
       hanging.push(res);
-    } else if (action === 'Publish' && params.get('TargetArn')!.endsWith('/dead-token')) {
+    } else if (action === 'Publish' && /\/(dead|hanging)-token$/.test(params.get('TargetArn')!)) {
       res.statusCode = 400;
       res.end('<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>EndpointDisabled</Code><Message>Endpoint is disabled</Message></Error><RequestId>r</RequestId></ErrorResponse>');
     } else if (action === 'Publish') {
@@ -193,6 +208,7 @@ test('a notification still queued when its device unsubscribes is not sent', asy
 });
 
 test('a notification whose SNS call hangs holds up no other delivery', async () => {
+  hangingOn = true;
   const stuck = await oneSubscribedDevice('arn:aws:sns:us-east-1:123456789012:app/GCM/app', 'hanging-token', 'stuck');
   await writeOnce(stuck.client, stuck.key);
   const deadline = Date.now() + 5000;
@@ -206,10 +222,11 @@ test('a notification whose SNS call hangs holds up no other delivery', async () 
   assert.equal(sent.length, 1, 'the other device was notified while the stuck call hangs');
   assert.match(sent[0]!.params.get('TargetArn')!, /other-token$/);
   assert.ok(Date.now() - started < 5000, `notified after ${Date.now() - started} ms`);
-  for (const res of hanging.splice(0)) res.destroy();
+  stopHanging();
 });
 
-test('notifications to an SNS that hangs go out at most four rounds at a time; the rest wait their turn', async () => {
+test('notifications to an SNS that hangs go out at most three rounds at a time; the rest wait their turn', async () => {
+  hangingOn = true;
   const devices = [];
   for (let i = 0; i < 6; i++) devices.push(await oneSubscribedDevice('arn:aws:sns:us-east-1:123456789012:app/GCM/app', 'hanging-token', `stuck-${i}`));
   for (const device of devices) {
@@ -217,8 +234,32 @@ test('notifications to an SNS that hangs go out at most four rounds at a time; t
     await new Promise((r) => setTimeout(r, 300));
   }
   await new Promise((r) => setTimeout(r, 1000));
-  assert.equal(hanging.length, 4, 'four Publish calls hang; the other two notifications were not sent into the same hole');
-  for (const res of hanging.splice(0)) res.destroy();
+  assert.equal(hanging.length, 3, 'three Publish calls hang; the other three notifications were not sent into the same hole');
+  stopHanging();
+});
+
+test('a backlog of notifications to a slow SNS is delivered whole, at most 48 calls at a time', { timeout: 60_000 }, async () => {
+  // Two users with 31 devices each, every one subscribed to the user's dataset (fewer calls each than the identity's
+  // burst of requests allows): two writes make 62 notifications at once.
+  const users = [];
+  for (const name of ['fanout-a', 'fanout-b']) {
+    const user = await oneSubscribedDevice('arn:aws:sns:us-east-1:123456789012:app/GCM/app', `slow-token-${name}`, name);
+    for (let i = 0; i < 30; i++) {
+      const { DeviceId } = await user.client.send(new RegisterDeviceCommand({ IdentityPoolId: user.key.IdentityPoolId, IdentityId: user.key.IdentityId, Platform: 'GCM', Token: `slow-token-${name}-${i}` }));
+      await user.client.send(new SubscribeToDatasetCommand({ ...user.key, DeviceId: DeviceId! }));
+    }
+    users.push(user);
+  }
+  calls.length = 0;
+  slowCalls.most = 0;
+  await Promise.all(users.map((user) => writeOnce(user.client, user.key)));
+  const slowPublishes = () => calls.filter((c) => c.action === 'Publish' && /slow-token/.test(c.params.get('TargetArn')!));
+  for (const deadline = Date.now() + 30_000; slowPublishes().length < 62 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 500));
+  const sent = slowPublishes();
+  assert.equal(new Set(sent.map((c) => c.params.get('TargetArn'))).size, 62, 'every device notified');
+  assert.equal(sent.length, 62, 'once each');
+  assert.ok(slowCalls.most <= 48 && slowCalls.most >= 16, `${slowCalls.most} SNS calls at once`);
 });
 
 test('a disabled endpoint (dead token) unregisters the device', async () => {

@@ -420,10 +420,14 @@ describe('PostgresStore', { skip: available ? false : 'PostgreSQL is not reachab
       for (const outcome of settled) {
         if (outcome.status === 'rejected') assert.equal((outcome.reason as Error).name, 'InternalErrorException', String(outcome.reason));
       }
-      // What was answered unknown was stored, once.
-      for (const name of names) {
+      // What was answered unknown may or may not have been stored (PostgreSQL may still run the statement once the rows
+      // are free, or drop it with the connection), but never twice; what was answered 200 was stored.
+      for (const [i, name] of names.entries()) {
         const page = await store.listRecords({ identityPoolId: POOL, identityId: IDENTITY, datasetName: name }, 0, undefined, 100);
-        assert.deepEqual(page.records.map((r) => [r.key, r.value, r.syncCount]), [['seed', 's', 1], ['k', name, 2]]);
+        const stored = page.records.map((r) => [r.key, r.value, r.syncCount]);
+        if (settled[i]!.status === 'fulfilled') assert.deepEqual(stored, [['seed', 's', 1], ['k', name, 2]]);
+        else assert.ok([1, 2].includes(stored.length), JSON.stringify(stored));
+        assert.deepEqual(stored[1] ?? ['k', name, 2], ['k', name, 2]);
       }
     } finally {
       await locker.end();

@@ -313,22 +313,27 @@ describe('a Kinesis endpoint that accepts and never answers', () => {
   });
 });
 
+/** kinesalite behind a proxy that answers a PutRecords call with a 500 whenever `refuse()` says so. */
+function refusingKinesis(refuse: () => boolean): Server {
+  const upstream = new URL(kinesisEndpoint);
+  return createServer((req, res) => {
+    if (String(req.headers['x-amz-target']).endsWith('PutRecords') && refuse()) {
+      return void readBody(req).then(() => res.writeHead(500, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ __type: 'InternalFailure', message: 'down' })));
+    }
+    const forwarded = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode!, answer.headers);
+      answer.pipe(res);
+    });
+    req.pipe(forwarded);
+  });
+}
+
 describe('a change queued for a stream that is then deleted and replaced', () => {
   test('is dropped once the pool streams elsewhere, so the dataset\'s next changes reach the new stream', { timeout: 60_000 }, async () => {
     const [first, second] = [await createStream(), await createStream()];
-    // kinesalite behind a switch: PutRecords refused while `refusing`.
+    // PutRecords refused while `refusing`.
     let refusing = false;
-    const upstream = new URL(kinesisEndpoint);
-    const proxy = createServer((req, res) => {
-      if (refusing && String(req.headers['x-amz-target']).endsWith('PutRecords')) {
-        return void readBody(req).then(() => res.writeHead(500, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ __type: 'InternalFailure', message: 'down' })));
-      }
-      const forwarded = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode!, answer.headers);
-        answer.pipe(res);
-      });
-      req.pipe(forwarded);
-    });
+    const proxy = refusingKinesis(() => refusing);
     const server = await startServer({ env: { ...awsEnv, COGNISYNC_KINESIS_ENDPOINT: await listen(proxy) } });
     try {
       const poolId = await newPool(server, first);
@@ -353,19 +358,12 @@ describe('a change queued for a stream that is then deleted and replaced', () =>
 describe('a change too large for a Kinesis record, while Kinesis refuses it', () => {
   test('its records are stored once, however often its delivery is tried, and it arrives once Kinesis takes it', { timeout: 60_000 }, async () => {
     const streamName = await createStream();
-    // kinesalite behind a switch: the first PutRecords calls are refused.
+    // The first four PutRecords calls are refused.
     let refusals = 0;
-    const upstream = new URL(kinesisEndpoint);
-    const proxy = createServer((req, res) => {
-      if (String(req.headers['x-amz-target']).endsWith('PutRecords') && refusals < 4) {
-        refusals++;
-        return void readBody(req).then(() => res.writeHead(500, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ __type: 'InternalFailure', message: 'down' })));
-      }
-      const forwarded = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode!, answer.headers);
-        answer.pipe(res);
-      });
-      req.pipe(forwarded);
+    const proxy = refusingKinesis(() => {
+      if (refusals === 4) return false;
+      refusals++;
+      return true;
     });
     const server = await startServer({ env: { ...awsEnv, COGNISYNC_KINESIS_ENDPOINT: await listen(proxy) } });
     try {

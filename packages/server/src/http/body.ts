@@ -64,7 +64,7 @@ export function readBody(req: IncomingMessage, maxBytes: number, res: ServerResp
   // stream that is an hour (QA: one guest's 16 pipelined 8 MiB bodies held the whole budget). Unread, node stops
   // reading the connection once a little of it is buffered.
   if (!res.socket) return awaitTurn(req, res).then(() => readBody(req, maxBytes, res, budget));
-  return readNow(req, maxBytes, res, budget, declared);
+  return readNow(req, maxBytes, res, budget);
 }
 
 function awaitTurn(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -93,7 +93,7 @@ function awaitTurn(req: IncomingMessage, res: ServerResponse): Promise<void> {
   });
 }
 
-function readNow(req: IncomingMessage, maxBytes: number, res: ServerResponse, budget: BodyBudget, declared: number): Promise<Buffer> {
+function readNow(req: IncomingMessage, maxBytes: number, res: ServerResponse, budget: BodyBudget): Promise<Buffer> {
   const { socket } = req;
   let held = 0;
   const release = () => {

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { authorize, type CredentialLookup, type Principal } from '../auth/principal.js';
 import { verifySignature } from '../auth/sigv4.js';
 import type { SyncSessionTokens } from '../core/sync-session-token.js';
-import { RequestEntityTooLargeException, ResourceNotFoundException, ServiceError, TooManyRequestsException, type ServiceName } from '../errors.js';
+import { RequestEntityTooLargeException, ServiceError, TooManyRequestsException, type ServiceName } from '../errors.js';
 import type { Limits } from '../limits.js';
 import { cognitoIdentityMetadata } from '../model/cognito-identity.generated.js';
 import { cognitoSyncMetadata } from '../model/cognito-sync.generated.js';
@@ -25,7 +25,7 @@ import type { Metrics } from './metrics.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { isLivePath, serveLiveStream, type LiveStreamDependencies } from './live-stream.js';
 import { isAdminPath, serveAdmin } from './admin.js';
-import { isStreamPayloadPath, streamPayloadId } from '../outbox/stream-payloads.js';
+import { isStreamPayloadPath, serveStreamPayload } from './stream-payload.js';
 import { writeError, writeOutput } from './respond.js';
 import { sharedFor } from './shared-answer.js';
 
@@ -184,24 +184,15 @@ export function createRequestListener(deps: ListenerDependencies) {
       (error: unknown) => served('LiveStream', requestId, started, writeError(res, 'sync', error, requestId, deps.logger), error),
     );
   };
-  /**
-   * The records of a change too large for a Kinesis record, at the kinesisSyncRecordsURL its stream record names
-   * (outbox/stream-payloads.ts). No credentials: the URL's 32 random bytes are its key, as a pre-signed S3 URL's
-   * signature is (the stream's consumer holds it, with no cognisync credentials of its own).
-   */
-  const serveStreamPayload: OwnAnswer = (_req, res, requestId, rawPath) => {
+  const servePayload: OwnAnswer = (_req, res, requestId, rawPath) => {
     const started = performance.now();
-    const payloadId = streamPayloadId(rawPath);
-    void (payloadId ? deps.store.getStreamPayload(payloadId, Date.now()) : Promise.resolve(undefined)).then(
-      (body) => {
-        if (body === undefined) throw new ResourceNotFoundException('No such stream payload; it may have expired.');
-        res.writeHead(200, { 'content-type': 'application/json' }).end(body);
-        served('GetStreamPayload', requestId, started, 200);
-      },
-    ).catch((error: unknown) => served('GetStreamPayload', requestId, started, writeError(res, 'sync', error, requestId, deps.logger), error));
+    void serveStreamPayload(res, rawPath, deps.store).then(
+      () => served('GetStreamPayload', requestId, started, 200),
+      (error: unknown) => served('GetStreamPayload', requestId, started, writeError(res, 'sync', error, requestId, deps.logger), error),
+    );
   };
   const ownGet = (rawPath: string): OwnAnswer | undefined =>
-    ownGets.get(rawPath) ?? (isAdminPath(rawPath) ? serveAdminPage : isLivePath(rawPath) ? serveLive : isStreamPayloadPath(rawPath) ? serveStreamPayload : undefined);
+    ownGets.get(rawPath) ?? (isAdminPath(rawPath) ? serveAdminPage : isLivePath(rawPath) ? serveLive : isStreamPayloadPath(rawPath) ? servePayload : undefined);
 
   return (req: IncomingMessage, res: ServerResponse): void => {
     const requestId = randomUUID();

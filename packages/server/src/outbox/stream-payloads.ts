@@ -1,6 +1,7 @@
 // Changes too large for one Kinesis record: their records are kept in the store, and the stream gets AWS's S3Url form
 // of the change instead (`payloadType: "S3Url"`, no records inline), whose `kinesisSyncRecordsURL` serves them at
-// GET /streams/payloads/{id} until it expires. AWS kept such changes in S3; cognisync has its store.
+// GET /streams/payloads/{id} (http/stream-payload.ts) until it expires. AWS kept such changes in S3; cognisync has
+// its store.
 import { randomBytes } from 'node:crypto';
 import type { CognitoStreamsRecord } from '../core/stream-records.js';
 import type { Store } from '../store/store.js';
@@ -9,15 +10,6 @@ import type { Store } from '../store/store.js';
 export const KINESIS_MAX_RECORD_BYTES = 1024 * 1024;
 /** How long a stored payload is served: as long as Kinesis keeps a record at the most that it is usually set to. */
 export const STREAM_PAYLOAD_TTL_MS = 7 * 24 * 3600 * 1000;
-
-const PAYLOAD_PATH = /^\/streams\/payloads\/([A-Za-z0-9_-]{43})$/;
-
-/** The payload id a path names, if it is a payload's path: 32 random bytes, which make the URL its only key. */
-export function streamPayloadId(rawPath: string): string | undefined {
-  return PAYLOAD_PATH.exec(rawPath)?.[1];
-}
-
-export const isStreamPayloadPath = (rawPath: string) => rawPath.startsWith('/streams/payloads/');
 
 /**
  * The record as it goes to Kinesis: itself when it fits a Kinesis record, else its S3Url form, its records stored

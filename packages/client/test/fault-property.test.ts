@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { IndexedDbStore } from '../src/stores/indexeddb/indexeddb-store.ts';
 import { MemoryStore } from '../src/stores/memory/memory-store.ts';
+import { NamedMutex } from '../src/stores/mutex.ts';
 import { SqliteStore } from '../src/stores/sqlite/sqlite-store.ts';
 import type { LocalStore } from '../src/stores/store.ts';
 import { createPool, device, operationOf, serverValues, startServer, type ServerProcess } from './support.ts';
@@ -22,13 +23,31 @@ let poolId: string;
 const dir = mkdtempSync(join(tmpdir(), 'cognisync-faults-'));
 let storeCount = 0;
 
-/** Each device's local store: MemoryStore, SqliteStore and IndexedDbStore (fake-indexeddb) in turn. */
-function localStore(d: number): LocalStore {
+/**
+ * Each device's local store, MemoryStore, SqliteStore and IndexedDbStore (fake-indexeddb) in turn, opened twice: two
+ * tabs (or app instances) of the device, each with its own manager, on one store.
+ */
+function tabStores(d: number): [LocalStore, LocalStore] {
   const kind = process.env.FAULT_STORE ?? ['memory', 'sqlite', 'indexeddb'][d % 3];
   const n = ++storeCount;
-  if (kind === 'sqlite') return new SqliteStore(join(dir, `device-${n}.db`), { synchronous: 'NORMAL' });
-  if (kind === 'indexeddb') return new IndexedDbStore(`device-${n}`, { indexedDB: new IDBFactory(), IDBKeyRange });
-  return new MemoryStore();
+  if (kind === 'sqlite') {
+    const path = join(dir, `device-${n}.db`);
+    return [new SqliteStore(path, { synchronous: 'NORMAL' }), new SqliteStore(path, { synchronous: 'NORMAL' })];
+  }
+  if (kind === 'indexeddb') {
+    // One browser: one IndexedDB and the Web Locks its tabs share (Node 20 has no navigator.locks).
+    const options = { indexedDB: new IDBFactory(), IDBKeyRange, locks: webLocks() };
+    return [new IndexedDbStore(`device-${n}`, options), new IndexedDbStore(`device-${n}`, options)];
+  }
+  const store = new MemoryStore();
+  return [store, store];
+}
+
+/** The exclusive `navigator.locks.request(name, { signal }, callback)` of a browser, enough for IndexedDbStore. */
+function webLocks(): LockManager {
+  const mutex = new NamedMutex();
+  const request = (name: string, options: LockOptions, callback: () => Promise<unknown>) => mutex.run(name, callback, Infinity, options.signal);
+  return { request } as unknown as LockManager;
 }
 
 before(async () => {
@@ -40,21 +59,22 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** `tab`: which of the device's two managers acts (both on the device's one store). */
 type Action =
-  | { kind: 'put'; device: number; key: string }
-  | { kind: 'remove'; device: number; key: string }
-  | { kind: 'sync'; device: number }
-  | { kind: 'syncTogether'; device: number; other: number }
-  | { kind: 'syncInBackground'; device: number };
+  | { kind: 'put'; device: number; tab: number; key: string }
+  | { kind: 'remove'; device: number; tab: number; key: string }
+  | { kind: 'sync'; device: number; tab: number }
+  | { kind: 'syncTogether'; device: number; tab: number; other: number }
+  | { kind: 'syncInBackground'; device: number; tab: number };
 
 const keys = ['a', 'b', 'c'];
 const action: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('put' as const), device: fc.nat(2), key: fc.constantFrom(...keys) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('remove' as const), device: fc.nat(2), key: fc.constantFrom(...keys) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('sync' as const), device: fc.nat(2) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('syncTogether' as const), device: fc.nat(2), other: fc.nat(2) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('put' as const), device: fc.nat(2), tab: fc.nat(1), key: fc.constantFrom(...keys) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('remove' as const), device: fc.nat(2), tab: fc.nat(1), key: fc.constantFrom(...keys) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('sync' as const), device: fc.nat(2), tab: fc.nat(1) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('syncTogether' as const), device: fc.nat(2), tab: fc.nat(1), other: fc.nat(2) }) },
   // A sync left running while the next steps (edits of the same device among them) go on.
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('syncInBackground' as const), device: fc.nat(2) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('syncInBackground' as const), device: fc.nat(2), tab: fc.nat(1) }) },
 );
 
 /** mulberry32: a small seeded generator, so that a failing run's faults can be replayed (timing aside). */
@@ -138,30 +158,35 @@ async function scenario({ seeded, deviceCount, actions, policySeed, faultSeed }:
   const log: string[] = [];
   const trace = () => `\n${log.join('\n')}`;
   const identityId = await device(server, poolId).identityId();
-  const networks = Array.from({ length: deviceCount }, (_, d) => flakyNetwork(faultSeed + d, log, `device ${d}`));
-  const stores = Array.from({ length: deviceCount }, (_, d) => localStore(d));
+  // Each tab has its own connection to the network (and its own faults).
+  const networks = Array.from({ length: deviceCount }, (_, d) => [0, 1].map((tab) => flakyNetwork(faultSeed + 2 * d + tab, log, `device ${d} tab ${tab}`)));
+  const stores = Array.from({ length: deviceCount }, (_, d) => tabStores(d));
   try {
-    const managers = stores.map((store, d) => device(server, poolId, { identityId, random: () => 0.5, fetch: networks[d]!.fetch, store }));
-    const datasets: Dataset[] = await Promise.all(managers.map((m) => m.openOrCreateDataset('faults')));
+    const datasets: Array<[Dataset, Dataset]> = await Promise.all(
+      stores.map(async (tabs, d) => {
+        const open = (tab: number) => device(server, poolId, { identityId, random: () => 0.5, fetch: networks[d]![tab]!.fetch, store: tabs[tab]! }).openOrCreateDataset('faults');
+        return [await open(0), await open(1)] as [Dataset, Dataset];
+      }),
+    );
 
     let counter = 0;
     const written = new Map<string, Set<string>>(keys.map((k) => [k, new Set()]));
     if (seeded) {
       for (const key of keys) written.get(key)!.add(`seed-${key}`);
-      await datasets[0]!.putAll(Object.fromEntries(keys.map((key) => [key, `seed-${key}`])));
-      for (const ds of datasets) await ds.synchronize();
+      await datasets[0]![0].putAll(Object.fromEntries(keys.map((key) => [key, `seed-${key}`])));
+      for (const [ds] of datasets) await ds.synchronize();
     }
-    for (const n of networks) n.state.faulty = true;
+    for (const n of networks.flat()) n.state.faulty = true;
     // Which devices wrote each key (after the seeding): a conflict on a key no other device wrote is spurious,
     // our own push coming back (an echo the sync failed to recognise).
     const writers = new Map<string, Set<number>>(keys.map((k) => [k, new Set()]));
     const spurious: string[] = [];
     const superseded = new Set<string>();
     const dropped = new Set<string>();
-    const onConflict = (d: number) => (conflicts: SyncConflict[]) =>
+    const onConflict = (d: number, tab: number) => (conflicts: SyncConflict[]) =>
       conflicts.map((c) => {
         const choice = choose(policySeed, c);
-        log.push(`device ${d} conflict ${c.key}: local ${c.localValue} remote ${c.remoteValue} → ${choice}`);
+        log.push(`device ${d} tab ${tab} conflict ${c.key}: local ${c.localValue} remote ${c.remoteValue} → ${choice}`);
         if (![...writers.get(c.key)!].some((w) => w !== d)) spurious.push(`device ${d} key ${c.key}: local ${c.localValue} remote ${c.remoteValue}`);
         if (choice === 'remote') {
           if (c.localValue !== null) dropped.add(c.localValue);
@@ -177,19 +202,20 @@ async function scenario({ seeded, deviceCount, actions, policySeed, faultSeed }:
         written.get(c.key)!.add(merged);
         return c.resolveWithValue(merged);
       });
-    const sync = async (d: number) => {
+    const sync = async (d: number, tab = 0) => {
       try {
-        await datasets[d]!.synchronize({ onConflict: onConflict(d) });
-        log.push(`device ${d} synced`);
+        await datasets[d]![tab]!.synchronize({ onConflict: onConflict(d, tab) });
+        log.push(`device ${d} tab ${tab} synced`);
       } catch (error) {
-        log.push(`device ${d} sync failed: ${(error as Error).message}`);
+        log.push(`device ${d} tab ${tab} sync failed: ${(error as Error).message}`);
       }
     };
 
     const background: Array<Promise<void>> = [];
     for (const step of actions) {
       const d = step.device % deviceCount;
-      const ds = datasets[d]!;
+      const tab = step.tab;
+      const ds = datasets[d]![tab]!;
       if (step.kind === 'put' || step.kind === 'remove') {
         writers.get(step.key)!.add(d);
         const before = await ds.get(step.key);
@@ -197,31 +223,32 @@ async function scenario({ seeded, deviceCount, actions, policySeed, faultSeed }:
         if (step.kind === 'put') {
           const value = `d${d}-${++counter}`;
           written.get(step.key)!.add(value);
-          log.push(`device ${d} put ${step.key}=${value}`);
+          log.push(`device ${d} tab ${tab} put ${step.key}=${value}`);
           await ds.put(step.key, value);
         } else {
-          log.push(`device ${d} remove ${step.key}`);
+          log.push(`device ${d} tab ${tab} remove ${step.key}`);
           await ds.remove(step.key);
         }
       } else if (step.kind === 'sync') {
-        await sync(d);
+        await sync(d, tab);
       } else if (step.kind === 'syncInBackground') {
-        background.push(sync(d));
+        background.push(sync(d, tab));
       } else {
+        // With itself: both tabs of the device at once.
         const other = step.other % deviceCount;
-        await Promise.all(other === d ? [sync(d)] : [sync(d), sync(other)]);
+        await Promise.all(other === d ? [sync(d, 0), sync(d, 1)] : [sync(d, tab), sync(other, tab)]);
       }
     }
     await Promise.all([...background, ...datasets.map((_, d) => sync(d))]);
-    for (const n of networks) n.state.faulty = false;
+    for (const n of networks.flat()) n.state.faulty = false;
     log.push('--- network healthy');
     await new Promise((resolve) => setTimeout(resolve, 60)); // the late requests land
-    for (let round = 0; round < 3; round++) for (let d = 0; d < deviceCount; d++) await sync(d);
+    for (let round = 0; round < 3; round++) for (let d = 0; d < deviceCount; d++) await sync(d, round % 2);
     const remote = await serverValues(server, poolId, identityId, 'faults');
     assert.deepEqual(spurious, [], `conflicts on keys only the device itself wrote${trace()}`);
     for (let d = 0; d < deviceCount; d++) {
-      assert.deepEqual(await datasets[d]!.getAll(), remote, `device ${d} holds the server's state${trace()}`);
-      assert.equal(await datasets[d]!.hasPendingChanges(), false, `device ${d} has nothing left to push${trace()}`);
+      for (const tab of [0, 1]) assert.deepEqual(await datasets[d]![tab]!.getAll(), remote, `device ${d} tab ${tab} holds the server's state${trace()}`);
+      assert.equal(await datasets[d]![0].hasPendingChanges(), false, `device ${d} has nothing left to push${trace()}`);
     }
     for (const key of keys) {
       const survivors = [...written.get(key)!].filter((v) => !superseded.has(v) && !dropped.has(v));
@@ -232,16 +259,16 @@ async function scenario({ seeded, deviceCount, actions, policySeed, faultSeed }:
       }
     }
   } finally {
-    await Promise.all(stores.map((store) => store.close()));
+    await Promise.all(stores.flat().map((store) => store.close()));
   }
 }
 
 async function convergenceUnderFaults(seeded: boolean) {
   await fc.assert(
-    fc.asyncProperty(fc.integer({ min: 2, max: 3 }), fc.array(action, { maxLength: Number(process.env.FC_ACTIONS ?? 16) }), fc.nat(), fc.nat(), (deviceCount, actions, policySeed, faultSeed) =>
+    fc.asyncProperty(fc.integer({ min: 2, max: 3 }), fc.array(action, { maxLength: Number(process.env.FC_ACTIONS ?? 24) }), fc.nat(), fc.nat(), (deviceCount, actions, policySeed, faultSeed) =>
       scenario({ seeded, deviceCount, actions, policySeed, faultSeed }),
     ),
-    { seed: Number(process.env.FC_SEED ?? 20261207), numRuns: Number(process.env.FC_RUNS ?? 40), endOnFailure: true },
+    { seed: Number(process.env.FC_SEED ?? 20261207), numRuns: Number(process.env.FC_RUNS ?? 50), endOnFailure: true, includeErrorInReport: true },
   );
 }
 

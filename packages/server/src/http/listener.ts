@@ -200,8 +200,9 @@ export function createRequestListener(deps: ListenerDependencies) {
     const q = url.indexOf('?');
     const rawPath = q < 0 ? url : url.slice(0, q);
     const rawQuery = q < 0 ? '' : url.slice(q + 1);
-    // HEAD of what is served on GET beside the API answers as GET does, without the body (node leaves it out).
-    const own = req.method === 'GET' ? ownGet(rawPath) : req.method === 'HEAD' ? ownGets.get(rawPath) : undefined;
+    // HEAD of what is served on GET beside the API answers as GET does, without the body (node leaves it out); not
+    // of the live stream, which would hold the connection open for a body never sent.
+    const own = req.method === 'GET' ? ownGet(rawPath) : req.method === 'HEAD' && !isLivePath(rawPath) ? ownGet(rawPath) : undefined;
     // An API call (nearly every request) hands its headers to writeHead in one list; everything else has them set here.
     if (!own && !deps.policy.isPreflight(req) && inFlight < deps.limits.maxInFlightRequests) return startApi(req, res, requestId, rawPath, rawQuery);
     deps.policy.apply(req, res, requestId);

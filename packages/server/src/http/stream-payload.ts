@@ -13,5 +13,5 @@ export async function serveStreamPayload(res: ServerResponse, rawPath: string, s
   const payloadId = PAYLOAD_PATH.exec(rawPath)?.[1];
   const body = payloadId === undefined ? undefined : await store.getStreamPayload(payloadId, Date.now());
   if (body === undefined) throw new ResourceNotFoundException('No such stream payload; it may have expired.');
-  res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
 }

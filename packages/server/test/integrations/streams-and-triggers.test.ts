@@ -150,6 +150,9 @@ describe('Cognito Streams', () => {
     assert.equal(answer.status, 200);
     const records = (await answer.json()) as Array<{ key: string; value: string; syncCount: number; op: string }>;
     assert.deepEqual(records.map((r) => [r.key, r.value.length, r.value === quotes, r.syncCount, r.op]), [['q', 1_000_000, true, 1, 'replace']]);
+    // HEAD, as on a pre-signed S3 URL: the GET's status and headers, no body.
+    const head = await fetch(large.kinesisSyncRecordsURL, { method: 'HEAD' });
+    assert.deepEqual([head.status, head.headers.get('content-type'), Number(head.headers.get('content-length')) > 1_000_000, await head.text()], [200, 'application/json', true, '']);
     assert.deepEqual([next.payloadType, next.kinesisSyncRecordsURL, next.syncCount, next.kinesisSyncRecords.map((r: any) => r.key)], ['Inline', null, 2, ['after']]);
     // Another id is nobody's payload.
     const unknown = await fetch(large.kinesisSyncRecordsURL.replace(/.{4}$/, 'AAAA'));

@@ -1,9 +1,45 @@
 // The local shapes of records and datasets that every store persists and the sync loop reasons about.
 
-/** What an UpdateRecords that may have reached the server carried for a record (kept until it is acknowledged). */
-export interface PushJournal {
+/** A version of a record this device sent in an UpdateRecords. */
+export interface PushedVersion {
   value: string | null;
   deviceLastModifiedDate: number;
+}
+
+/** What UpdateRecords that may have reached the server carried for a record (kept until one is acknowledged). */
+export interface PushJournal extends PushedVersion {
+  /**
+   * Earlier pushes of the record whose answers never came either, newest first (at most MAX_EARLIER_PUSHES). A push
+   * given up on (a timeout) may still reach the server after a later push was sent; whichever lands first is
+   * stored and the other refused (both are based on the same SyncCount or older), so a pull may show any of them as
+   * our own write. Absent: none.
+   */
+  earlier?: PushedVersion[];
+}
+
+export const MAX_EARLIER_PUSHES = 4;
+
+const samePushedVersion = (a: PushedVersion, b: PushedVersion) => a.value === b.value && a.deviceLastModifiedDate === b.deviceLastModifiedDate;
+
+/** The journal of a push of `record` (its value now), keeping what an earlier unanswered push of it carried. */
+export function journalPush(record: LocalRecord): PushJournal {
+  const version = { value: record.value, deviceLastModifiedDate: record.deviceLastModifiedDate };
+  const before = record.pushing;
+  if (before === null || samePushedVersion(before, version)) return before ?? version;
+  const earlier = [{ value: before.value, deviceLastModifiedDate: before.deviceLastModifiedDate }, ...(before.earlier ?? [])];
+  return { ...version, earlier: earlier.slice(0, MAX_EARLIER_PUSHES) };
+}
+
+/** Whether `remote` is what one of this device's unanswered pushes of the record carried. */
+export function isJournaled(journal: PushJournal | null, remote: PushedVersion): boolean {
+  return journal !== null && (samePushedVersion(journal, remote) || (journal.earlier ?? []).some((version) => samePushedVersion(version, remote)));
+}
+
+function sameJournal(a: PushJournal | null, b: PushJournal | null): boolean {
+  if (a === null || b === null) return a === b;
+  const earlierA = a.earlier ?? [];
+  const earlierB = b.earlier ?? [];
+  return samePushedVersion(a, b) && earlierA.length === earlierB.length && earlierA.every((version, i) => samePushedVersion(version, earlierB[i]!));
 }
 
 /** One record as a device holds it. */
@@ -83,9 +119,7 @@ export function sameRecord(a: LocalRecord | undefined, b: LocalRecord | undefine
     a.deviceLastModifiedDate === b.deviceLastModifiedDate &&
     a.lastModifiedDate === b.lastModifiedDate &&
     a.lastModifiedBy === b.lastModifiedBy &&
-    (a.pushing === null || b.pushing === null
-      ? a.pushing === b.pushing
-      : a.pushing.value === b.pushing.value && a.pushing.deviceLastModifiedDate === b.pushing.deviceLastModifiedDate)
+    sameJournal(a.pushing, b.pushing)
   );
 }
 

@@ -54,7 +54,7 @@
 import { SyncConflict, type ConflictResolution } from './conflicts.ts';
 import { CognitoSyncClientError, ServiceError, SyncCancelledError, SyncRetriesExhaustedError } from './errors.ts';
 import { validateDatasetSize, validateValue, type ClientLimits } from './limits.ts';
-import type { DatasetMetadata, LocalRecord } from './records.ts';
+import { isJournaled, journalPush, type DatasetMetadata, type LocalRecord } from './records.ts';
 import { sleep } from './sleep.ts';
 import type { LocalStore } from './stores/store.ts';
 import type { CognitoSyncApi, PulledChanges, RecordPatch, RemoteRecord } from './transport/cognito-sync-api.ts';
@@ -156,9 +156,8 @@ const fromRemote = (r: RemoteRecord): LocalRecord => ({
   pushing: null,
 });
 
-/** The remote record is what our own earlier UpdateRecords wrote (its answer was lost). */
-const isEchoOfOwnPush = (local: LocalRecord, remote: RemoteRecord) =>
-  local.pushing !== null && local.pushing.value === remote.value && local.pushing.deviceLastModifiedDate === remote.deviceLastModifiedDate;
+/** The remote record is what one of our own earlier UpdateRecords wrote (its answer was lost, or it landed late). */
+const isEchoOfOwnPush = (local: LocalRecord, remote: RemoteRecord) => isJournaled(local.pushing, remote);
 
 /** A record journaled for a push and not edited since: what the server answers for it is what it now holds. */
 const unchangedSincePush = (local: LocalRecord) =>
@@ -428,7 +427,7 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
           break;
         }
         validateDatasetSize(await store.getDatasetUsage(identityId, datasetName), ctx.limits, datasetName);
-        const journaled = toPush.map((r) => ({ ...r, pushing: { value: r.value, deviceLastModifiedDate: r.deviceLastModifiedDate } }));
+        const journaled = toPush.map((r) => ({ ...r, pushing: journalPush(r) }));
         if (!(await store.commit({ datasets: [{ identityId, datasetName, expect: toPush.map((r) => ({ key: r.key, record: r })), put: journaled }] }))) {
           state = 'pull';
           break;

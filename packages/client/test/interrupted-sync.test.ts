@@ -12,7 +12,7 @@ import { NetworkError } from '../src/errors.ts';
 import { MemoryStore } from '../src/stores/memory/memory-store.ts';
 import { SqliteStore } from '../src/stores/sqlite/sqlite-store.ts';
 import type { SynchronizeOptions } from '../src/sync-loop.ts';
-import { createPool, developerCredentials, developerWrite, device, serverValues, spyFetch, startServer, syncClient, type ServerProcess } from './support.ts';
+import { createPool, developerCredentials, developerWrite, device, operationOf, serverValues, spyFetch, startServer, syncClient, type ServerProcess } from './support.ts';
 
 let server: ServerProcess;
 let poolId: string;
@@ -91,6 +91,36 @@ describe('a response lost or aborted after the server committed the push', () =>
     assert.deepEqual([summary.pushed, summary.conflicts], [1, 0]);
     assert.deepEqual(calls, ['ListRecords', 'UpdateRecords'], 'an unacknowledged push is settled by a pull before anything is pushed');
     assert.deepEqual(await serverValues(server, poolId, identityId, 'lost-synced'), { k: 'second' });
+  });
+
+  test('a push given up on that lands after a later push of the record was sent: its echo is ours, and the later edit goes over it', async () => {
+    const identityId = await device(server, poolId).identityId();
+    // UpdateRecords that time out on the device and reach the server later, when the test sends them.
+    const late: Array<() => Promise<Response>> = [];
+    let holdNext = 0;
+    const fetchImpl: typeof fetch = async (input, init) => {
+      if (holdNext > 0 && operationOf(input as string, init) === 'UpdateRecords') {
+        holdNext--;
+        late.push(() => fetch(input, init));
+        throw new TypeError('fetch failed: timed out');
+      }
+      return fetch(input, init);
+    };
+    const ds = await device(server, poolId, { identityId, fetch: fetchImpl }).openOrCreateDataset('late');
+    await ds.put('k', 'first');
+    holdNext = 2;
+    await assert.rejects(ds.synchronize(), NetworkError);
+    await ds.put('k', 'second');
+    await assert.rejects(ds.synchronize(), NetworkError, 'pulls (nothing has landed), then pushes "second", which times out too');
+    assert.equal((await late[0]!()).status, 200, 'the first push lands');
+    assert.equal((await late[1]!()).status, 409, 'the second is refused: both were based on SyncCount 0');
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'late'), { k: 'first' });
+
+    // The default resolution (remote wins) would have dropped "second" had the pull been taken for another device's write.
+    const summary = await ds.synchronize(noConflicts);
+    assert.deepEqual([summary.conflicts, summary.pushed], [0, 1]);
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'late'), { k: 'second' });
+    assert.equal(await ds.hasPendingChanges(), false);
   });
 
   test('a new key whose push answer was lost, then removed, when the next sync could push first: the removal reaches the server', async () => {

@@ -53,6 +53,7 @@ export const storeContract: ContractCase[] = [
         record('empty', ''),
         record('ünï 😀 key', 'välue 😀', { pushing: { value: 'välue 😀', deviceLastModifiedDate: 1_700_000_000_999 } }),
         record('removing', null, { pushing: { value: null, deviceLastModifiedDate: 5 } }),
+        record('pushed thrice', 'v3', { pushing: { value: 'v3', deviceLastModifiedDate: 3, earlier: [{ value: null, deviceLastModifiedDate: 2 }, { value: 'v1 😀', deviceLastModifiedDate: 1 }] } }),
         record('big', big),
       ];
       equal(await store.commit({ datasets: [{ identityId: identity, datasetName: 'settings', put: records, metadata: { lastSyncCount: 9, mergedInto: 'x', lastModifiedBy: 'me', creationDate: 11, lastModifiedDate: 12, lastSyncDate: 13, remoteDataStorage: 14, remoteNumRecords: 15, deleted: false } }] }), true, 'commit');

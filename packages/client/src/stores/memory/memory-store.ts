@@ -13,7 +13,10 @@ interface DatasetRecords {
   usage: DatasetUsage;
 }
 
-const clone = (record: LocalRecord): LocalRecord => ({ ...record, pushing: record.pushing && { ...record.pushing } });
+const clone = (record: LocalRecord): LocalRecord => ({
+  ...record,
+  pushing: record.pushing && { ...record.pushing, ...(record.pushing.earlier ? { earlier: record.pushing.earlier.map((version) => ({ ...version })) } : {}) },
+});
 
 /** A store that lives as long as the object; nothing is persisted. Copies on every read and write. */
 export class MemoryStore implements LocalStore {

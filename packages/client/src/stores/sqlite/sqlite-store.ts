@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type BetterSqlite3 from 'better-sqlite3';
 import { LockTimeoutError } from '../../errors.ts';
-import { byKey, newDatasetFields, sameRecord, type DatasetMetadata, type LocalRecord } from '../../records.ts';
+import { byKey, newDatasetFields, sameRecord, type DatasetMetadata, type LocalRecord, type PushedVersion } from '../../records.ts';
 import { NamedMutex } from '../mutex.ts';
 import { sleep } from '../../sleep.ts';
 import type { LocalStore, LockOptions, StoreBatch } from '../store.ts';
@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS records (
   identity_id TEXT NOT NULL, dataset_name TEXT NOT NULL, key TEXT NOT NULL,
   value TEXT, sync_count INTEGER NOT NULL, modified INTEGER NOT NULL,
   device_last_modified_date INTEGER NOT NULL, last_modified_date INTEGER NOT NULL, last_modified_by TEXT NOT NULL,
-  pushing INTEGER NOT NULL, pushing_value TEXT, pushing_device_last_modified_date INTEGER,
+  pushing INTEGER NOT NULL, pushing_value TEXT, pushing_device_last_modified_date INTEGER, pushing_earlier TEXT,
   PRIMARY KEY (identity_id, dataset_name, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -96,6 +96,8 @@ interface RecordRow {
   pushing: number;
   pushing_value: string | null;
   pushing_device_last_modified_date: number | null;
+  /** JSON of PushJournal.earlier; NULL when there is none. */
+  pushing_earlier: string | null;
 }
 
 const toDataset = (row: DatasetRow): DatasetMetadata => ({
@@ -120,7 +122,14 @@ const toRecord = (row: RecordRow): LocalRecord => ({
   deviceLastModifiedDate: row.device_last_modified_date,
   lastModifiedDate: row.last_modified_date,
   lastModifiedBy: row.last_modified_by,
-  pushing: row.pushing === 1 ? { value: row.pushing_value, deviceLastModifiedDate: row.pushing_device_last_modified_date ?? 0 } : null,
+  pushing:
+    row.pushing === 1
+      ? {
+          value: row.pushing_value,
+          deviceLastModifiedDate: row.pushing_device_last_modified_date ?? 0,
+          ...(row.pushing_earlier ? { earlier: JSON.parse(row.pushing_earlier) as PushedVersion[] } : {}),
+        }
+      : null,
 });
 
 /** Whether a process id on this host is still running (a lock held by a dead process is free at once). */
@@ -164,6 +173,10 @@ export class SqliteStore implements LocalStore {
       const version = this.db.pragma('user_version', { simple: true }) as number;
       if (version > schemaVersion) throw new Error(`${path} was written by a newer @cognisync/client (schema ${version})`);
       this.db.exec(schema);
+      // Added to schema 2 in place (no new version, so an older client still opens the file and ignores it): a file
+      // it created lacks the column.
+      const columns = this.db.pragma('table_info(records)') as Array<{ name: string }>;
+      if (!columns.some((column) => column.name === 'pushing_earlier')) this.db.exec('ALTER TABLE records ADD COLUMN pushing_earlier TEXT');
       if (version < 2) this.db.exec(backfillUsage);
       this.db.pragma(`user_version = ${schemaVersion}`);
     }).immediate();
@@ -189,12 +202,12 @@ export class SqliteStore implements LocalStore {
       // An upsert, not INSERT OR REPLACE: a REPLACE deletes the old row without firing the usage delete trigger.
       putRecord: db.prepare(
         `INSERT INTO records (identity_id, dataset_name, key, value, sync_count, modified, device_last_modified_date,
-           last_modified_date, last_modified_by, pushing, pushing_value, pushing_device_last_modified_date)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           last_modified_date, last_modified_by, pushing, pushing_value, pushing_device_last_modified_date, pushing_earlier)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT DO UPDATE SET value = excluded.value, sync_count = excluded.sync_count, modified = excluded.modified,
            device_last_modified_date = excluded.device_last_modified_date, last_modified_date = excluded.last_modified_date,
            last_modified_by = excluded.last_modified_by, pushing = excluded.pushing, pushing_value = excluded.pushing_value,
-           pushing_device_last_modified_date = excluded.pushing_device_last_modified_date`,
+           pushing_device_last_modified_date = excluded.pushing_device_last_modified_date, pushing_earlier = excluded.pushing_earlier`,
       ),
       putDataset: db.prepare(
         `INSERT OR REPLACE INTO datasets (identity_id, dataset_name, last_sync_count, deleted, merged_into, creation_date,
@@ -262,7 +275,8 @@ export class SqliteStore implements LocalStore {
         for (const key of change.remove ?? []) s.removeRecord.run(identityId, datasetName, key);
         for (const r of change.put ?? []) {
           s.putRecord.run(identityId, datasetName, r.key, r.value, r.syncCount, r.modified ? 1 : 0, r.deviceLastModifiedDate, r.lastModifiedDate,
-            r.lastModifiedBy, r.pushing ? 1 : 0, r.pushing?.value ?? null, r.pushing?.deviceLastModifiedDate ?? null);
+            r.lastModifiedBy, r.pushing ? 1 : 0, r.pushing?.value ?? null, r.pushing?.deviceLastModifiedDate ?? null,
+            r.pushing?.earlier?.length ? JSON.stringify(r.pushing.earlier) : null);
         }
         if (change.metadata === null) s.deleteDataset.run(identityId, datasetName);
         else if (change.metadata || change.put?.length) {

@@ -65,7 +65,8 @@ type Action =
   | { kind: 'remove'; device: number; tab: number; key: string }
   | { kind: 'sync'; device: number; tab: number }
   | { kind: 'syncTogether'; device: number; tab: number; other: number }
-  | { kind: 'syncInBackground'; device: number; tab: number };
+  | { kind: 'syncInBackground'; device: number; tab: number }
+  | { kind: 'syncAborted'; device: number; tab: number; afterMs: number };
 
 const keys = ['a', 'b', 'c'];
 const action: fc.Arbitrary<Action> = fc.oneof(
@@ -75,6 +76,8 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('syncTogether' as const), device: fc.nat(2), tab: fc.nat(1), other: fc.nat(2) }) },
   // A sync left running while the next steps (edits of the same device among them) go on.
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('syncInBackground' as const), device: fc.nat(2), tab: fc.nat(1) }) },
+  // The app aborts a sync (the user left the screen) at some point of it.
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('syncAborted' as const), device: fc.nat(2), tab: fc.nat(1), afterMs: fc.nat(15) }) },
 );
 
 /** mulberry32: a small seeded generator, so that a failing run's faults can be replayed (timing aside). */
@@ -89,25 +92,46 @@ function generator(seed: number): () => number {
   };
 }
 
-/**
- * A network that, while `faulty`, loses 1 in 16 requests before the server sees them, delivers 1 in 16 only after the
- * client gave up on it, loses about 1 in 13 answers after the server acted (more than 1 in 4 of UpdateRecords'), and
- * delivers about 1 in 16 twice, answering the second.
- */
+/** What the network does to one request, with its chance; UpdateRecords' answers go astray more often (the hard case). */
+const faults = [
+  { fault: 'lost before the server', chance: 0.05, updateChance: 0.05 },
+  // The device gives up on a request that is only slow: it reaches the server later, while the device goes on.
+  { fault: 'late', chance: 0.05, updateChance: 0.05 },
+  { fault: '503 before the server', chance: 0.03, updateChance: 0.03 },
+  { fault: 'answer lost', chance: 0.07, updateChance: 0.2 },
+  // A gateway gives up waiting for the server, which still acts: the device gets a 504 for a request that was done.
+  { fault: 'answer replaced by a 504', chance: 0.03, updateChance: 0.07 },
+  // A proxy that lost the answer sends the same signed request again and passes on the second answer.
+  { fault: 'sent twice', chance: 0.04, updateChance: 0.06 },
+] as const;
+
+function pickFault(roll: number, operation: string): (typeof faults)[number]['fault'] | undefined {
+  let threshold = 0;
+  for (const { fault, chance, updateChance } of faults) {
+    threshold += operation === 'UpdateRecords' ? updateChance : chance;
+    if (roll < threshold) return fault;
+  }
+  return undefined;
+}
+
+/** A network that, while `faulty`, does one of `faults` to about a quarter of the requests (nearly half of UpdateRecords). */
 function flakyNetwork(seed: number, log: string[], name: string) {
   const random = generator(seed);
   const state = { faulty: false };
   const fetchImpl: typeof fetch = async (input, init) => {
     const operation = operationOf(input as string, init);
-    const roll = state.faulty ? random() : 1;
+    const fault = state.faulty ? pickFault(random(), operation) : undefined;
     const delay = random() * 3;
     await new Promise((resolve) => setTimeout(resolve, delay));
-    if (roll < 0.0625) {
+    if (fault === 'lost before the server') {
       log.push(`${name} ${operation}: lost before the server`);
       throw new TypeError('fetch failed (request lost)');
     }
-    if (roll < 0.125) {
-      // The client gives up on a request that is only slow: it reaches the server later, while the client goes on.
+    if (fault === '503 before the server') {
+      log.push(`${name} ${operation}: 503 before the server`);
+      return new Response('<html>503 Service Temporarily Unavailable</html>', { status: 503, headers: { 'content-type': 'text/html' } });
+    }
+    if (fault === 'late') {
       const late = 5 + random() * 30;
       log.push(`${name} ${operation}: timed out, lands in ${late.toFixed(0)} ms`);
       setTimeout(() => {
@@ -119,15 +143,17 @@ function flakyNetwork(seed: number, log: string[], name: string) {
       throw new TypeError('fetch failed (timed out)');
     }
     const response = await fetch(input, init);
-    // Lost answers of UpdateRecords are the hard case (the write stands, the device does not know), so they are the
-    // most frequent fault.
-    if (roll < (operation === 'UpdateRecords' ? 0.4 : 0.2)) {
+    if (fault === 'answer lost') {
       await response.arrayBuffer();
       log.push(`${name} ${operation}: answer ${response.status} lost`);
       throw new TypeError('fetch failed (answer lost)');
     }
-    if (roll < (operation === 'UpdateRecords' ? 0.46 : 0.26)) {
-      // A proxy that lost the answer sends the same signed request again and passes on the second answer.
+    if (fault === 'answer replaced by a 504') {
+      await response.arrayBuffer();
+      log.push(`${name} ${operation}: answer ${response.status} replaced by a 504`);
+      return new Response('<html>504 Gateway Time-out</html>', { status: 504, headers: { 'content-type': 'text/html' } });
+    }
+    if (fault === 'sent twice') {
       await response.arrayBuffer();
       const again = await fetch(input, init);
       log.push(`${name} ${operation}: answer ${response.status} lost, sent again: ${again.status}`);
@@ -202,9 +228,9 @@ async function scenario({ seeded, deviceCount, actions, policySeed, faultSeed }:
         written.get(c.key)!.add(merged);
         return c.resolveWithValue(merged);
       });
-    const sync = async (d: number, tab = 0) => {
+    const sync = async (d: number, tab = 0, signal?: AbortSignal) => {
       try {
-        await datasets[d]![tab]!.synchronize({ onConflict: onConflict(d, tab) });
+        await datasets[d]![tab]!.synchronize({ onConflict: onConflict(d, tab), ...(signal ? { signal } : {}) });
         log.push(`device ${d} tab ${tab} synced`);
       } catch (error) {
         log.push(`device ${d} tab ${tab} sync failed: ${(error as Error).message}`);
@@ -233,6 +259,8 @@ async function scenario({ seeded, deviceCount, actions, policySeed, faultSeed }:
         await sync(d, tab);
       } else if (step.kind === 'syncInBackground') {
         background.push(sync(d, tab));
+      } else if (step.kind === 'syncAborted') {
+        await sync(d, tab, AbortSignal.timeout(step.afterMs));
       } else {
         // With itself: both tabs of the device at once.
         const other = step.other % deviceCount;

@@ -17,6 +17,7 @@ import { NamedMutex } from '../src/stores/mutex.ts';
 import { SqliteStore } from '../src/stores/sqlite/sqlite-store.ts';
 import type { LocalStore } from '../src/stores/store.ts';
 import { createPool, device, operationOf, serverValues, startServer, type ServerProcess } from './support.ts';
+import { WriteLedger } from './write-ledger.ts';
 
 let server: ServerProcess;
 let poolId: string;
@@ -165,11 +166,6 @@ function flakyNetwork(seed: number, log: string[], name: string) {
   return { fetch: fetchImpl, state };
 }
 
-function choose(seed: number, conflict: SyncConflict): 'remote' | 'local' | 'value' {
-  let h = seed;
-  for (const ch of `${conflict.key}|${conflict.localValue}|${conflict.remoteValue}`) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-  return (['remote', 'local', 'value'] as const)[h % 3]!;
-}
 
 interface Scenario {
   seeded: boolean;
@@ -195,10 +191,9 @@ async function scenario({ seeded, deviceCount, actions, policySeed, faultSeed }:
       }),
     );
 
-    let counter = 0;
-    const written = new Map<string, Set<string>>(keys.map((k) => [k, new Set()]));
+    const ledger = new WriteLedger(keys, policySeed);
     if (seeded) {
-      for (const key of keys) written.get(key)!.add(`seed-${key}`);
+      for (const key of keys) ledger.seeded(key, `seed-${key}`);
       await datasets[0]![0].putAll(Object.fromEntries(keys.map((key) => [key, `seed-${key}`])));
       for (const [ds] of datasets) await ds.synchronize();
     }
@@ -207,26 +202,13 @@ async function scenario({ seeded, deviceCount, actions, policySeed, faultSeed }:
     // our own push coming back (an echo the sync failed to recognise).
     const writers = new Map<string, Set<number>>(keys.map((k) => [k, new Set()]));
     const spurious: string[] = [];
-    const superseded = new Set<string>();
-    const dropped = new Set<string>();
     const onConflict = (d: number, tab: number) => (conflicts: SyncConflict[]) =>
       conflicts.map((c) => {
-        const choice = choose(policySeed, c);
+        const choice = ledger.choose(c);
         log.push(`device ${d} tab ${tab} conflict ${c.key}: local ${c.localValue} remote ${c.remoteValue} → ${choice}`);
         if (![...writers.get(c.key)!].some((w) => w !== d)) spurious.push(`device ${d} key ${c.key}: local ${c.localValue} remote ${c.remoteValue}`);
-        if (choice === 'remote') {
-          if (c.localValue !== null) dropped.add(c.localValue);
-          return c.resolveWithRemote();
-        }
-        if (choice === 'local') {
-          if (c.remoteValue !== null) dropped.add(c.remoteValue);
-          return c.resolveWithLocal();
-        }
-        for (const v of [c.localValue, c.remoteValue]) if (v !== null) dropped.add(v);
-        const merged = `m${d}-${++counter}`;
-        writers.get(c.key)!.add(d);
-        written.get(c.key)!.add(merged);
-        return c.resolveWithValue(merged);
+        if (choice === 'value') writers.get(c.key)!.add(d);
+        return ledger.resolve(d, c, choice);
       });
     const sync = async (d: number, tab = 0, signal?: AbortSignal) => {
       try {
@@ -244,17 +226,10 @@ async function scenario({ seeded, deviceCount, actions, policySeed, faultSeed }:
       const ds = datasets[d]![tab]!;
       if (step.kind === 'put' || step.kind === 'remove') {
         writers.get(step.key)!.add(d);
-        const before = await ds.get(step.key);
-        if (before !== undefined) superseded.add(before);
-        if (step.kind === 'put') {
-          const value = `d${d}-${++counter}`;
-          written.get(step.key)!.add(value);
-          log.push(`device ${d} tab ${tab} put ${step.key}=${value}`);
-          await ds.put(step.key, value);
-        } else {
-          log.push(`device ${d} tab ${tab} remove ${step.key}`);
-          await ds.remove(step.key);
-        }
+        const value = ledger.write(step.key, `d${d}`, await ds.get(step.key), step.kind === 'remove');
+        log.push(`device ${d} tab ${tab} ${value === null ? `remove ${step.key}` : `put ${step.key}=${value}`}`);
+        if (value === null) await ds.remove(step.key);
+        else await ds.put(step.key, value);
       } else if (step.kind === 'sync') {
         await sync(d, tab);
       } else if (step.kind === 'syncInBackground') {
@@ -278,14 +253,7 @@ async function scenario({ seeded, deviceCount, actions, policySeed, faultSeed }:
       for (const tab of [0, 1]) assert.deepEqual(await datasets[d]![tab]!.getAll(), remote, `device ${d} tab ${tab} holds the server's state${trace()}`);
       assert.equal(await datasets[d]![0].hasPendingChanges(), false, `device ${d} has nothing left to push${trace()}`);
     }
-    for (const key of keys) {
-      const survivors = [...written.get(key)!].filter((v) => !superseded.has(v) && !dropped.has(v));
-      if (remote[key] === undefined) assert.deepEqual(survivors, [], `key ${key} was removed, but ${survivors} were never replaced or dropped${trace()}`);
-      else {
-        assert.ok(written.get(key)!.has(remote[key]!), `key ${key} holds ${remote[key]}, which nobody wrote${trace()}`);
-        assert.ok(survivors.every((v) => v === remote[key]), `key ${key} is ${remote[key]}, but ${survivors} vanished without a hook dropping them${trace()}`);
-      }
-    }
+    ledger.check(remote, trace());
   } finally {
     await Promise.all(stores.flat().map((store) => store.close()));
   }

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import type { SyncConflict } from '../src/conflicts.ts';
 import type { Dataset } from '../src/dataset.ts';
 import { createPool, device, serverValues, startServer, type ServerProcess } from './support.ts';
+import { WriteLedger } from './write-ledger.ts';
 
 let server: ServerProcess;
 let poolId: string;
@@ -34,13 +35,6 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('syncTogether' as const), device: fc.nat(3), other: fc.nat(3) }) },
 );
 
-/** A deterministic choice per conflict, varied by the run's policy seed. */
-function choose(seed: number, conflict: SyncConflict): 'remote' | 'local' | 'value' {
-  let h = seed;
-  for (const ch of `${conflict.key}|${conflict.localValue}|${conflict.remoteValue}`) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-  return (['remote', 'local', 'value'] as const)[h % 3]!;
-}
-
 /**
  * The property. `seeded`: every device first holds every key as a synced record, so that most edits are of keys
  * the server has and many syncs push first (with a token from the device's previous sync); otherwise most edits
@@ -55,46 +49,22 @@ async function convergence(seeded: boolean) {
       const managers = [first, ...Array.from({ length: deviceCount - 1 }, () => device(server, poolId, { identityId, random: () => 0.5 }))];
       const datasets: Dataset[] = await Promise.all(managers.map((m) => m.openOrCreateDataset('prop')));
 
-      let counter = 0;
-      const written = new Map<string, Set<string>>(keys.map((k) => [k, new Set()]));
+      const ledger = new WriteLedger(keys, policySeed);
       if (seeded) {
-        for (const key of keys) written.get(key)!.add(`seed-${key}`);
+        for (const key of keys) ledger.seeded(key, `seed-${key}`);
         await datasets[0]!.putAll(Object.fromEntries(keys.map((key) => [key, `seed-${key}`])));
         for (const ds of datasets) await ds.synchronize();
       }
-      const superseded = new Set<string>();
-      const dropped = new Set<string>();
-      const onConflict = (device: number) => (conflicts: SyncConflict[]) =>
-        conflicts.map((c) => {
-          const choice = choose(policySeed, c);
-          if (choice === 'remote') {
-            if (c.localValue !== null) dropped.add(c.localValue);
-            return c.resolveWithRemote();
-          }
-          if (choice === 'local') {
-            if (c.remoteValue !== null) dropped.add(c.remoteValue);
-            return c.resolveWithLocal();
-          }
-          for (const v of [c.localValue, c.remoteValue]) if (v !== null) dropped.add(v);
-          const merged = `m${device}-${++counter}`;
-          written.get(c.key)!.add(merged);
-          return c.resolveWithValue(merged);
-        });
+      const onConflict = (device: number) => (conflicts: SyncConflict[]) => conflicts.map((c) => ledger.resolve(device, c));
       const sync = (d: number) => datasets[d]!.synchronize({ onConflict: onConflict(d) });
 
       for (const step of actions) {
         const d = step.device % deviceCount;
         const ds = datasets[d]!;
         if (step.kind === 'put' || step.kind === 'remove') {
-          const before = await ds.get(step.key);
-          if (before !== undefined) superseded.add(before);
-          if (step.kind === 'put') {
-            const value = `d${d}-${++counter}`;
-            written.get(step.key)!.add(value);
-            await ds.put(step.key, value);
-          } else {
-            await ds.remove(step.key);
-          }
+          const value = ledger.write(step.key, `d${d}`, await ds.get(step.key), step.kind === 'remove');
+          if (value === null) await ds.remove(step.key);
+          else await ds.put(step.key, value);
         } else if (step.kind === 'sync') {
           await sync(d);
         } else {
@@ -112,14 +82,7 @@ async function convergence(seeded: boolean) {
         assert.deepEqual(await datasets[d]!.getAll(), remote, `device ${d} holds the server's state`);
         assert.equal(await datasets[d]!.hasPendingChanges(), false, `device ${d} has nothing left to push`);
       }
-      for (const key of keys) {
-        const survivors = [...written.get(key)!].filter((v) => !superseded.has(v) && !dropped.has(v));
-        if (remote[key] === undefined) assert.deepEqual(survivors, [], `key ${key} was removed, but ${survivors} were never replaced or dropped`);
-        else {
-          assert.ok(written.get(key)!.has(remote[key]!), `key ${key} holds ${remote[key]}, which nobody wrote`);
-          assert.ok(survivors.every((v) => v === remote[key]), `key ${key} is ${remote[key]}, but ${survivors} vanished without a hook dropping them`);
-        }
-      }
+      ledger.check(remote);
     }),
     { seed, numRuns: Number(process.env.FC_RUNS ?? 30), endOnFailure: true },
   );

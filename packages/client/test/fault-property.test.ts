@@ -1,26 +1,35 @@
 // Property under faults: the interleavings of property.test.ts, while the network loses requests before they reach
-// the server and answers after the server acted on them. Syncs that fail are simply tried again later, as an app
-// would; once the network is healthy again every device converges and no written value vanishes unless a conflict
-// hook dropped it or a later write on a device that had seen it replaced it.
+// the server and answers after the server acted on them, delivers requests late or twice, and the app aborts syncs.
+// Syncs that fail are simply tried again later, as an app would; once the network is healthy again every device
+// converges, no written value vanishes unless a conflict hook dropped it or a later write on a device that had seen
+// it replaced it, and no device is asked about a conflict on a key no other device wrote. Against one server on
+// SQLite, and against two server processes on one PostgreSQL database behind a proxy that spreads requests over both.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import fc from 'fast-check';
-import type { SyncConflict } from '../src/conflicts.ts';
-import type { Dataset } from '../src/dataset.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { createTestDatabase, postgresAvailable, type TestDatabase } from '../../server/test/support/postgres.ts';
+import type { SyncConflict } from '../src/conflicts.ts';
+import type { Dataset } from '../src/dataset.ts';
 import { IndexedDbStore } from '../src/stores/indexeddb/indexeddb-store.ts';
 import { MemoryStore } from '../src/stores/memory/memory-store.ts';
 import { NamedMutex } from '../src/stores/mutex.ts';
 import { SqliteStore } from '../src/stores/sqlite/sqlite-store.ts';
 import type { LocalStore } from '../src/stores/store.ts';
-import { createPool, device, operationOf, serverValues, startServer, type ServerProcess } from './support.ts';
+import { createPool, device, operationOf, serverValues, startServer, type Endpoint, type ServerProcess } from './support.ts';
 import { WriteLedger } from './write-ledger.ts';
 
-let server: ServerProcess;
-let poolId: string;
+/** Where the devices sync: an endpoint and a pool on it. */
+interface Target {
+  server: Endpoint;
+  poolId: string;
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'cognisync-faults-'));
 let storeCount = 0;
 
@@ -51,14 +60,10 @@ function webLocks(): LockManager {
   return { request } as unknown as LockManager;
 }
 
-before(async () => {
-  server = await startServer({ env: { COGNISYNC_RATE_LIMIT_IDENTITY_RPS: '0' } });
-  poolId = await createPool(server);
-});
-after(async () => {
-  assert.equal(await server.stop(), 0);
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Dozens of requests per identity in a few hundred milliseconds are the point here, not the server's throttling. */
+const unthrottled = { COGNISYNC_RATE_LIMIT_IDENTITY_RPS: '0' };
 
 /** `tab`: which of the device's two managers acts (both on the device's one store). */
 type Action =
@@ -168,6 +173,7 @@ function flakyNetwork(seed: number, log: string[], name: string) {
 
 
 interface Scenario {
+  target: Target;
   seeded: boolean;
   deviceCount: number;
   actions: Action[];
@@ -176,7 +182,7 @@ interface Scenario {
 }
 
 /** One run: a new identity, a device per store, the actions under faults, then healthy rounds and the checks. */
-async function scenario({ seeded, deviceCount, actions, policySeed, faultSeed }: Scenario) {
+async function scenario({ target: { server, poolId }, seeded, deviceCount, actions, policySeed, faultSeed }: Scenario) {
   const log: string[] = [];
   const trace = () => `\n${log.join('\n')}`;
   const identityId = await device(server, poolId).identityId();
@@ -259,15 +265,86 @@ async function scenario({ seeded, deviceCount, actions, policySeed, faultSeed }:
   }
 }
 
-async function convergenceUnderFaults(seeded: boolean) {
+async function convergenceUnderFaults(target: Target, seeded: boolean, numRuns = Number(process.env.FC_RUNS ?? 50)) {
   await fc.assert(
     fc.asyncProperty(fc.integer({ min: 2, max: 3 }), fc.array(action, { maxLength: Number(process.env.FC_ACTIONS ?? 24) }), fc.nat(), fc.nat(), (deviceCount, actions, policySeed, faultSeed) =>
-      scenario({ seeded, deviceCount, actions, policySeed, faultSeed }),
+      scenario({ target, seeded, deviceCount, actions, policySeed, faultSeed }),
     ),
-    { seed: Number(process.env.FC_SEED ?? 20261207), numRuns: Number(process.env.FC_RUNS ?? 50), endOnFailure: true, includeErrorInReport: true },
+    { seed: Number(process.env.FC_SEED ?? 20261207), numRuns, endOnFailure: true, includeErrorInReport: true },
   );
 }
 
-test('under lost requests and lost answers, 2–3 devices converge and lose no write a hook did not drop', () => convergenceUnderFaults(false));
+describe('one server on SQLite', () => {
+  let server: ServerProcess;
+  let target: Target;
+  before(async () => {
+    server = await startServer({ env: unthrottled });
+    target = { server, poolId: await createPool(server) };
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0);
+  });
 
-test('the same with every key synced to every device first (pushes first, with lost answers)', () => convergenceUnderFaults(true));
+  test('under lost requests and lost answers, 2–3 devices converge and lose no write a hook did not drop', () => convergenceUnderFaults(target, false));
+
+  test('the same with every key synced to every device first (pushes first, with lost answers)', () => convergenceUnderFaults(target, true));
+});
+
+/**
+ * A load balancer: each request goes to one of `backends` at random, Host header and all (SigV4 signs it, so the
+ * servers see the host the device signed for).
+ */
+async function spreadingProxy(backends: readonly Endpoint[]): Promise<{ endpoint: string; served: number[]; close(): Promise<void> }> {
+  const agent = new Agent({ keepAlive: true });
+  const ports = backends.map((backend) => Number(new URL(backend.endpoint).port));
+  const served = ports.map(() => 0);
+  const proxy: Server = createServer((req, res) => {
+    const chosen = Math.floor(Math.random() * ports.length);
+    served[chosen]!++;
+    const port = ports[chosen]!;
+    const upstream = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers, agent }, (answer) => {
+      res.writeHead(answer.statusCode!, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    served,
+    async close() {
+      proxy.closeAllConnections();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+      agent.destroy();
+    },
+  };
+}
+
+describe('two server processes on one PostgreSQL database, requests spread over both', { skip: (await postgresAvailable()) ? false : 'PostgreSQL is not reachable' }, () => {
+  let database: TestDatabase;
+  let servers: ServerProcess[] = [];
+  let proxy: Awaited<ReturnType<typeof spreadingProxy>>;
+  let target: Target;
+  before(async () => {
+    database = await createTestDatabase('cognisync_faults');
+    // Every process on one database must derive the same credential secrets.
+    const env = { ...unthrottled, COGNISYNC_MASTER_KEY: 'fault-property-master-key' };
+    servers = [await startServer({ databaseUrl: database.url, env })];
+    servers.push(await startServer({ databaseUrl: database.url, env }));
+    proxy = await spreadingProxy(servers);
+    const server = { endpoint: proxy.endpoint };
+    target = { server, poolId: await createPool(server) };
+  });
+  after(async () => {
+    await proxy?.close();
+    assert.ok(proxy.served.every((n) => n > 100), `each process served its share of the requests: ${proxy.served}`);
+    for (const server of servers) assert.equal(await server.stop(), 0);
+    await database?.drop();
+  });
+
+  const runs = Number(process.env.FC_RUNS ?? 25);
+  test('2–3 devices converge and lose no write a hook did not drop', () => convergenceUnderFaults(target, false, runs));
+
+  test('the same with every key synced to every device first', () => convergenceUnderFaults(target, true, runs));
+});

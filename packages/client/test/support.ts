@@ -8,7 +8,10 @@ import { SyncManager, type SyncManagerOptions } from '../src/sync-manager.ts';
 
 export { developerCredentials, identityClient, startServer, syncClient, type ServerProcess } from '../../server/test/support/server-process.ts';
 
-export async function createPool(server: ServerProcess, input: Partial<CreateIdentityPoolCommandInput> = {}): Promise<string> {
+/** Where a server answers: a ServerProcess, or a proxy in front of several. */
+export type Endpoint = Pick<ServerProcess, 'endpoint'>;
+
+export async function createPool(server: Endpoint, input: Partial<CreateIdentityPoolCommandInput> = {}): Promise<string> {
   const pool = await identityClient(server.endpoint).send(
     new CreateIdentityPoolCommand({ IdentityPoolName: 'client-tests', AllowUnauthenticatedIdentities: true, ...input }),
   );
@@ -16,7 +19,7 @@ export async function createPool(server: ServerProcess, input: Partial<CreateIde
 }
 
 /** A device: a SyncManager on its own store (MemoryStore unless given), fast retries, built-in Cognito Identity. */
-export function device(server: ServerProcess, identityPoolId: string, options: Partial<SyncManagerOptions> & { store?: LocalStore } = {}): SyncManager {
+export function device(server: Endpoint, identityPoolId: string, options: Partial<SyncManagerOptions> & { store?: LocalStore } = {}): SyncManager {
   return new SyncManager({
     identityPoolId,
     endpoint: server.endpoint,
@@ -27,7 +30,7 @@ export function device(server: ServerProcess, identityPoolId: string, options: P
 }
 
 /** The server's live records of a dataset, as the developer sees them: key → value. */
-export async function serverValues(server: ServerProcess, identityPoolId: string, identityId: string, datasetName: string): Promise<Record<string, string>> {
+export async function serverValues(server: Endpoint, identityPoolId: string, identityId: string, datasetName: string): Promise<Record<string, string>> {
   const values: Record<string, string> = {};
   let NextToken: string | undefined;
   do {
@@ -42,7 +45,7 @@ export async function serverValues(server: ServerProcess, identityPoolId: string
 }
 
 /** Another writer (the developer, as a third device would) sets or removes one key on the server. */
-export async function developerWrite(server: ServerProcess, identityPoolId: string, identityId: string, datasetName: string, key: string, value: string | null) {
+export async function developerWrite(server: Endpoint, identityPoolId: string, identityId: string, datasetName: string, key: string, value: string | null) {
   const client = syncClient(server.endpoint);
   const listed = await client.send(new ListRecordsCommand({ IdentityPoolId: identityPoolId, IdentityId: identityId, DatasetName: datasetName }));
   const current = listed.Records?.find((r) => r.Key === key);

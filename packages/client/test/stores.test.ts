@@ -106,7 +106,14 @@ describe('stores written by schema 1 (before the modified index and the usage co
     db.close();
     const store = new SqliteStore(path);
     await check(store);
+    // The journal's earlier pushes have a column of their own, added in place (schema 2 files lack it too).
+    const journaled = record('j', 'v2', { pushing: { value: 'v2', deviceLastModifiedDate: 2, earlier: [{ value: 'v1', deviceLastModifiedDate: 1 }] } });
+    await store.commit({ datasets: [{ identityId, datasetName: 'd', put: [journaled] }] });
     await store.close();
+    const reopened = new SqliteStore(path);
+    assert.deepEqual(await reopened.getRecord(identityId, 'd', 'j'), journaled);
+    assert.equal(reopened.db.pragma('user_version', { simple: true }), 2, 'still schema 2: an older client opens the file and ignores the column');
+    await reopened.close();
   });
 
   test('IndexedDbStore upgrades the database when it opens it', async () => {

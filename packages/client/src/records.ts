@@ -17,7 +17,7 @@ export interface PushJournal extends PushedVersion {
   earlier?: PushedVersion[];
 }
 
-export const MAX_EARLIER_PUSHES = 4;
+const MAX_EARLIER_PUSHES = 4;
 
 const samePushedVersion = (a: PushedVersion, b: PushedVersion) => a.value === b.value && a.deviceLastModifiedDate === b.deviceLastModifiedDate;
 

@@ -340,7 +340,12 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
         const changedHere: string[] = [];
         for (const r of remote.records) {
           const l = local.get(r.key);
-          if (!l || !l.modified) {
+          if (l && !l.modified && isEchoOfOwnPush(l, r) && l.value !== r.value) {
+            // Our own put, given up on, landed after its key's removal was answered (a tombstone kept its journal;
+            // see ACKNOWLEDGE): the removal stands, based on it, and is pushed again.
+            put.push({ ...l, syncCount: r.syncCount, modified: true, pushing: null });
+            expect.push({ key: r.key, record: l });
+          } else if (!l || !l.modified) {
             if (l && l.syncCount > r.syncCount) continue; // already newer here (a forced pull re-reading old data)
             if ((l?.value ?? null) !== r.value) changedHere.push(r.key);
             put.push(fromRemote(r));
@@ -499,14 +504,18 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
           // A new key answered without a value was never stored (a SyncTrigger function dropped it): the server has no
           // record of it, so none stays here at the answer's count (it would look like a record the server lost).
           const neverStored = pushedFrom === 0 && r.value === null;
+          // Stored nothing, the server still has the key at count 0: an earlier put of it given up on (journaled)
+          // may still land, so the journal stays to recognise it as ours (see RESOLVE). Stored, no earlier push can.
+          const mayLandLater = neverStored && l.pushing !== null && (l.pushing.earlier ?? []).some((version) => version.value !== null);
           if (unchangedSincePush(l)) {
             // The answer is what the server now holds, also when it differs from what was pushed (rewritten or
             // dropped by a SyncTrigger function): kept modified, it would be pushed again at every sync.
-            if (neverStored) remove.push(r.key);
+            if (mayLandLater) put.push({ ...l, modified: false, syncCount: 0 });
+            else if (neverStored) remove.push(r.key);
             else put.push(fromRemote(r));
             if (l.value !== r.value) changedHere.push(r.key);
           } else {
-            put.push({ ...l, syncCount: neverStored ? 0 : r.syncCount, pushing: null });
+            put.push({ ...l, syncCount: neverStored ? 0 : r.syncCount, pushing: mayLandLater ? l.pushing : null });
           }
         }
         // Each UpdateRecords raises the dataset count by one, so S = last + 1 proves no other device wrote since our

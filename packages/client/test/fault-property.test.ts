@@ -124,6 +124,7 @@ function pickFault(roll: number, operation: string): (typeof faults)[number]['fa
 function flakyNetwork(seed: number, log: string[], name: string) {
   const random = generator(seed);
   const state = { faulty: false };
+  const inFlight = new Set<Promise<unknown>>();
   const fetchImpl: typeof fetch = async (input, init) => {
     const operation = operationOf(input as string, init);
     const fault = state.faulty ? pickFault(random(), operation) : undefined;
@@ -138,14 +139,15 @@ function flakyNetwork(seed: number, log: string[], name: string) {
       return new Response('<html>503 Service Temporarily Unavailable</html>', { status: 503, headers: { 'content-type': 'text/html' } });
     }
     if (fault === 'late') {
-      const late = 5 + random() * 30;
+      // Late enough, at times, for whole syncs to run before it lands.
+      const late = 5 + random() * 145;
       log.push(`${name} ${operation}: timed out, lands in ${late.toFixed(0)} ms`);
-      setTimeout(() => {
-        fetch(input, init).then(
-          async (response) => log.push(`${name} ${operation} (late): ${response.status} ${response.status === 200 ? '' : await response.text()}`),
-          () => {},
-        );
-      }, late);
+      const landed = new Promise((resolve) => setTimeout(resolve, late))
+        .then(() => fetch(input, init))
+        .then(async (response) => log.push(`${name} ${operation} (late): ${response.status} ${response.status === 200 ? '' : await response.text()}`))
+        .catch(() => {});
+      inFlight.add(landed);
+      void landed.finally(() => inFlight.delete(landed));
       throw new TypeError('fetch failed (timed out)');
     }
     const response = await fetch(input, init);
@@ -168,7 +170,11 @@ function flakyNetwork(seed: number, log: string[], name: string) {
     log.push(`${name} ${operation}: ${response.status}`);
     return response;
   };
-  return { fetch: fetchImpl, state };
+  /** Resolves once every request the devices gave up on has landed. */
+  const landed = async () => {
+    while (inFlight.size) await Promise.all(inFlight);
+  };
+  return { fetch: fetchImpl, state, landed };
 }
 
 
@@ -251,7 +257,7 @@ async function scenario({ target: { server, poolId }, seeded, deviceCount, actio
     await Promise.all([...background, ...datasets.map((_, d) => sync(d))]);
     for (const n of networks.flat()) n.state.faulty = false;
     log.push('--- network healthy');
-    await new Promise((resolve) => setTimeout(resolve, 60)); // the late requests land
+    await Promise.all(networks.flat().map((network) => network.landed()));
     for (let round = 0; round < 3; round++) for (let d = 0; d < deviceCount; d++) await sync(d, round % 2);
     const remote = await serverValues(server, poolId, identityId, 'faults');
     assert.deepEqual(spurious, [], `conflicts on keys only the device itself wrote${trace()}`);

@@ -46,6 +46,23 @@ async function deviceLosingAnAnswer(armed = true) {
   return { identityId, manager: device(server, poolId, { identityId, fetch }), calls, loseNext: () => (lose = true) };
 }
 
+/** A device of a new identity whose next `holdNext(n)` UpdateRecords time out on it and reach the server when the test sends them (`late`). */
+async function deviceWithLatePushes(datasetName: string) {
+  const identityId = await device(server, poolId).identityId();
+  const late: Array<() => Promise<Response>> = [];
+  let held = 0;
+  const fetchImpl: typeof fetch = async (input, init) => {
+    if (held > 0 && operationOf(input as string, init) === 'UpdateRecords') {
+      held--;
+      late.push(() => fetch(input, init));
+      throw new TypeError('fetch failed: timed out');
+    }
+    return fetch(input, init);
+  };
+  const ds = await device(server, poolId, { identityId, fetch: fetchImpl }).openOrCreateDataset(datasetName);
+  return { identityId, ds, late, holdNext: (n: number) => (held = n) };
+}
+
 describe('a response lost or aborted after the server committed the push', () => {
   test('the next sync recognises its own write: no conflict, nothing pushed twice', async () => {
     const { identityId, manager } = await deviceLosingAnAnswer();
@@ -94,21 +111,9 @@ describe('a response lost or aborted after the server committed the push', () =>
   });
 
   test('a push given up on that lands after a later push of the record was sent: its echo is ours, and the later edit goes over it', async () => {
-    const identityId = await device(server, poolId).identityId();
-    // UpdateRecords that time out on the device and reach the server later, when the test sends them.
-    const late: Array<() => Promise<Response>> = [];
-    let holdNext = 0;
-    const fetchImpl: typeof fetch = async (input, init) => {
-      if (holdNext > 0 && operationOf(input as string, init) === 'UpdateRecords') {
-        holdNext--;
-        late.push(() => fetch(input, init));
-        throw new TypeError('fetch failed: timed out');
-      }
-      return fetch(input, init);
-    };
-    const ds = await device(server, poolId, { identityId, fetch: fetchImpl }).openOrCreateDataset('late');
+    const { identityId, ds, late, holdNext } = await deviceWithLatePushes('late');
     await ds.put('k', 'first');
-    holdNext = 2;
+    holdNext(2);
     await assert.rejects(ds.synchronize(), NetworkError);
     await ds.put('k', 'second');
     await assert.rejects(ds.synchronize(), NetworkError, 'pulls (nothing has landed), then pushes "second", which times out too');
@@ -121,6 +126,43 @@ describe('a response lost or aborted after the server committed the push', () =>
     assert.deepEqual([summary.conflicts, summary.pushed], [0, 1]);
     assert.deepEqual(await serverValues(server, poolId, identityId, 'late'), { k: 'second' });
     assert.equal(await ds.hasPendingChanges(), false);
+  });
+
+  // The server answers the removal of a key it never held without storing it, so the key's count stays 0 and a put
+  // of it based on 0 that is still in flight is taken afterwards (QA, 2026-12-07).
+  test('a new key pushed (given up on), then removed, the removal answered first, then the put lands: the key stays removed', async () => {
+    const { identityId, ds, late, holdNext } = await deviceWithLatePushes('late-removed');
+    await ds.put('other', 'x');
+    await ds.synchronize();
+    await ds.put('k', 'secret');
+    holdNext(1);
+    await assert.rejects(ds.synchronize(), NetworkError);
+    await ds.remove('k');
+    await ds.synchronize(noConflicts);
+    assert.equal(await ds.hasPendingChanges(), false);
+    assert.equal((await late[0]!()).status, 200, 'the put lands after the removal');
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'late-removed'), { k: 'secret', other: 'x' });
+
+    const summary = await ds.synchronize(noConflicts);
+    assert.deepEqual([summary.conflicts, summary.changedKeys], [0, []], 'our own late put: not taken as a remote change');
+    assert.deepEqual(await ds.getAll(), { other: 'x' });
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'late-removed'), { other: 'x' }, 'the removal is pushed again');
+    assert.equal(await ds.hasPendingChanges(), false);
+  });
+
+  test('the same, with the key written again before the late put lands: the new value goes over it, no conflict', async () => {
+    const { identityId, ds, late, holdNext } = await deviceWithLatePushes('late-rewritten');
+    await ds.put('other', 'x');
+    await ds.synchronize();
+    await ds.put('k', 'old');
+    holdNext(1);
+    await assert.rejects(ds.synchronize(), NetworkError);
+    await ds.remove('k');
+    await ds.synchronize(noConflicts);
+    await ds.put('k', 'new');
+    assert.equal((await late[0]!()).status, 200);
+    await ds.synchronize(noConflicts);
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'late-rewritten'), { k: 'new', other: 'x' });
   });
 
   test('a new key whose push answer was lost, then removed, when the next sync could push first: the removal reaches the server', async () => {

@@ -10,6 +10,8 @@ export class WriteLedger {
   private readonly superseded = new Set<string>();
   /** Values a conflict hook chose against. */
   private readonly dropped = new Set<string>();
+  /** Values a conflict hook chose (kept or took). */
+  private readonly chosen = new Set<string>();
 
   constructor(
     readonly keys: readonly string[],
@@ -43,10 +45,12 @@ export class WriteLedger {
   resolve(device: number, conflict: SyncConflict, choice = this.choose(conflict)): ConflictResolution {
     if (choice === 'remote') {
       if (conflict.localValue !== null) this.dropped.add(conflict.localValue);
+      if (conflict.remoteValue !== null) this.chosen.add(conflict.remoteValue);
       return conflict.resolveWithRemote();
     }
     if (choice === 'local') {
       if (conflict.remoteValue !== null) this.dropped.add(conflict.remoteValue);
+      if (conflict.localValue !== null) this.chosen.add(conflict.localValue);
       return conflict.resolveWithLocal();
     }
     for (const v of [conflict.localValue, conflict.remoteValue]) if (v !== null) this.dropped.add(v);
@@ -55,7 +59,10 @@ export class WriteLedger {
     return conflict.resolveWithValue(merged);
   }
 
-  /** The server's final values hold only written values, and every value not superseded or dropped is among them. */
+  /**
+   * The server's final values hold only written values, none a device had written over or removed (unless a hook
+   * chose it), and every value not superseded or dropped is among them.
+   */
   check(remote: Record<string, string>, context = ''): void {
     for (const key of this.keys) {
       const written = this.written.get(key)!;
@@ -63,6 +70,8 @@ export class WriteLedger {
       if (remote[key] === undefined) assert.deepEqual(survivors, [], `key ${key} was removed, but ${survivors} were never replaced or dropped${context}`);
       else {
         assert.ok(written.has(remote[key]!), `key ${key} holds ${remote[key]}, which nobody wrote${context}`);
+        // A value comes back after a device that held it wrote over it or removed it only if a hook chose it.
+        assert.ok(!this.superseded.has(remote[key]!) || this.chosen.has(remote[key]!), `key ${key} holds ${remote[key]}, which a device had replaced or removed${context}`);
         assert.ok(survivors.every((v) => v === remote[key]), `key ${key} is ${remote[key]}, but ${survivors} vanished without a hook dropping them${context}`);
       }
     }

@@ -21,13 +21,18 @@ const MAX_EARLIER_PUSHES = 4;
 
 const samePushedVersion = (a: PushedVersion, b: PushedVersion) => a.value === b.value && a.deviceLastModifiedDate === b.deviceLastModifiedDate;
 
-/** The journal of a push of `record` (its value now), keeping what an earlier unanswered push of it carried. */
+/**
+ * The journal of a push of `record` (its value now), keeping what an earlier unanswered push of it carried. A push
+ * based on count 0 drops the earlier removals: based on 0 too, one landing late does nothing (the server stores no
+ * removal of a key it never held, and refuses it once the key is stored), so they keep no place from the puts.
+ */
 export function journalPush(record: LocalRecord): PushJournal {
   const version = { value: record.value, deviceLastModifiedDate: record.deviceLastModifiedDate };
   const before = record.pushing;
   if (before === null || samePushedVersion(before, version)) return before ?? version;
   const earlier = [{ value: before.value, deviceLastModifiedDate: before.deviceLastModifiedDate }, ...(before.earlier ?? [])];
-  return { ...version, earlier: earlier.slice(0, MAX_EARLIER_PUSHES) };
+  const harmful = record.syncCount === 0 ? earlier.filter((pushed) => pushed.value !== null) : earlier;
+  return { ...version, earlier: harmful.slice(0, MAX_EARLIER_PUSHES) };
 }
 
 /** Whether `remote` is what one of this device's unanswered pushes of the record carried. */

@@ -504,9 +504,11 @@ export async function runSync(ctx: SyncContext, options: SynchronizeOptions): Pr
           // A new key answered without a value was never stored (a SyncTrigger function dropped it): the server has no
           // record of it, so none stays here at the answer's count (it would look like a record the server lost).
           const neverStored = pushedFrom === 0 && r.value === null;
-          // Stored nothing, the server still has the key at count 0: an earlier put of it given up on (journaled)
-          // may still land, so the journal stays to recognise it as ours (see RESOLVE). Stored, no earlier push can.
-          const mayLandLater = neverStored && l.pushing !== null && (l.pushing.earlier ?? []).some((version) => version.value !== null);
+          // A removal answered as not stored (the server still has the key at count 0): an earlier put of it given up
+          // on (journaled) may still land, so the journal stays to recognise it as ours (see RESOLVE). Stored, no
+          // earlier push can. (A put a SyncTrigger function dropped is the server's decision: not kept.)
+          const mayLandLater =
+            neverStored && l.pushing !== null && l.pushing.value === null && (l.pushing.earlier ?? []).some((version) => version.value !== null);
           if (unchangedSincePush(l)) {
             // The answer is what the server now holds, also when it differs from what was pushed (rewritten or
             // dropped by a SyncTrigger function): kept modified, it would be pushed again at every sync.

@@ -150,6 +150,25 @@ describe('a response lost or aborted after the server committed the push', () =>
     assert.equal(await ds.hasPendingChanges(), false);
   });
 
+  test('the same after the key was written and removed again in 4 more syncs: the late put is still recognised', async () => {
+    const { identityId, ds, late, holdNext } = await deviceWithLatePushes('late-churned');
+    await ds.put('other', 'x');
+    await ds.synchronize();
+    await ds.put('k', 'secret');
+    holdNext(1);
+    await assert.rejects(ds.synchronize(), NetworkError);
+    await ds.remove('k');
+    await ds.synchronize(noConflicts);
+    for (let i = 0; i < 4; i++) {
+      await ds.put('k', `draft ${i}`);
+      await ds.remove('k');
+      await ds.synchronize(noConflicts);
+    }
+    assert.equal((await late[0]!()).status, 200);
+    await ds.synchronize(noConflicts);
+    assert.deepEqual(await serverValues(server, poolId, identityId, 'late-churned'), { other: 'x' }, 'removals based on count 0 take no place in the journal');
+  });
+
   test('the same, with the key written again before the late put lands: the new value goes over it, no conflict', async () => {
     const { identityId, ds, late, holdNext } = await deviceWithLatePushes('late-rewritten');
     await ds.put('other', 'x');

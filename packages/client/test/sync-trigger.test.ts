@@ -5,7 +5,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { DeleteDatasetCommand, SetCognitoEventsCommand } from '@aws-sdk/client-cognito-sync';
-import { createPool, developerCredentials, device, serverValues, startServer, syncClient, type ServerProcess } from './support.ts';
+import { NetworkError } from '../src/errors.ts';
+import { createPool, developerCredentials, device, operationOf, serverValues, startServer, syncClient, type ServerProcess } from './support.ts';
 
 let server: ServerProcess;
 let webhook: Server;
@@ -13,7 +14,8 @@ let poolId: string;
 let stamps = 0;
 
 before(async () => {
-  // A validating function, called as a webhook: keys starting with `bad` are dropped, `shout`'s value upper-cased.
+  // A validating function, called as a webhook: keys starting with `bad` and values starting with `refused` are
+  // dropped, `shout`'s value upper-cased.
   webhook = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -21,7 +23,7 @@ before(async () => {
       const event = JSON.parse(body) as { datasetName: string; datasetRecords: Record<string, { newValue: string | null; op: string }> };
       const records: typeof event.datasetRecords = {};
       for (const [key, record] of Object.entries(event.datasetRecords)) {
-        if (key.startsWith('bad')) continue;
+        if (key.startsWith('bad') || record.newValue?.startsWith('refused')) continue;
         records[key] = key === 'shout' && record.newValue !== null ? { ...record, newValue: record.newValue.toUpperCase() } : record;
       }
       // In 'stamped' datasets every write also stamps a record of its own; in 'cleaned' ones it removes a legacy key.
@@ -121,4 +123,28 @@ test('a removal the function adds for a key nobody holds leaves nothing behind, 
   await ds.synchronize({ force: true, onDatasetDeleted: (name) => (asked.push(name), true) });
   assert.deepEqual(asked, []);
   assert.deepEqual(await serverValues(server, poolId, await m.identityId(), 'cleaned'), { a: 'offline edit' });
+});
+
+test('a new key the function drops, after an earlier push of it was given up on: the device keeps nothing of it', async () => {
+  const m = device(server, poolId);
+  const identityId = await m.identityId();
+  let holdNext = 0;
+  const fetchImpl: typeof fetch = async (input, init) => {
+    if (holdNext > 0 && operationOf(input as string, init) === 'UpdateRecords') {
+      holdNext--;
+      throw new TypeError('fetch failed: timed out');
+    }
+    return fetch(input, init);
+  };
+  const ds = await device(server, poolId, { identityId, fetch: fetchImpl }).openOrCreateDataset('refusals');
+  await ds.put('other', 'x');
+  await ds.synchronize();
+  await ds.put('k', 'accepted');
+  holdNext = 1;
+  await assert.rejects(ds.synchronize(), NetworkError);
+  await ds.put('k', 'refused by the function');
+  await ds.synchronize();
+  assert.deepEqual(await serverValues(server, poolId, identityId, 'refusals'), { other: 'x' });
+  assert.deepEqual(await ds.getAll(), { other: 'x' }, 'not kept as if the server held it');
+  assert.equal(await ds.getRecord('k'), undefined);
 });

@@ -130,15 +130,22 @@ describe('a response lost or aborted after the server committed the push', () =>
 
   // The server answers the removal of a key it never held without storing it, so the key's count stays 0 and a put
   // of it based on 0 that is still in flight is taken afterwards (QA, 2026-12-07).
-  test('a new key pushed (given up on), then removed, the removal answered first, then the put lands: the key stays removed', async () => {
-    const { identityId, ds, late, holdNext } = await deviceWithLatePushes('late-removed');
+  /** A dataset holding other=x: k=`value` pushed and given up on (still in flight: `late[0]`), then k removed and synced. */
+  async function removedWhileItsPutIsLate(datasetName: string, value: string) {
+    const device = await deviceWithLatePushes(datasetName);
+    const { ds, holdNext } = device;
     await ds.put('other', 'x');
     await ds.synchronize();
-    await ds.put('k', 'secret');
+    await ds.put('k', value);
     holdNext(1);
     await assert.rejects(ds.synchronize(), NetworkError);
     await ds.remove('k');
     await ds.synchronize(noConflicts);
+    return device;
+  }
+
+  test('a new key pushed (given up on), then removed, the removal answered first, then the put lands: the key stays removed', async () => {
+    const { identityId, ds, late } = await removedWhileItsPutIsLate('late-removed', 'secret');
     assert.equal(await ds.hasPendingChanges(), false);
     assert.equal((await late[0]!()).status, 200, 'the put lands after the removal');
     assert.deepEqual(await serverValues(server, poolId, identityId, 'late-removed'), { k: 'secret', other: 'x' });
@@ -151,14 +158,7 @@ describe('a response lost or aborted after the server committed the push', () =>
   });
 
   test('the same after the key was written and removed again in 4 more syncs: the late put is still recognised', async () => {
-    const { identityId, ds, late, holdNext } = await deviceWithLatePushes('late-churned');
-    await ds.put('other', 'x');
-    await ds.synchronize();
-    await ds.put('k', 'secret');
-    holdNext(1);
-    await assert.rejects(ds.synchronize(), NetworkError);
-    await ds.remove('k');
-    await ds.synchronize(noConflicts);
+    const { identityId, ds, late } = await removedWhileItsPutIsLate('late-churned', 'secret');
     for (let i = 0; i < 4; i++) {
       await ds.put('k', `draft ${i}`);
       await ds.remove('k');
@@ -170,14 +170,7 @@ describe('a response lost or aborted after the server committed the push', () =>
   });
 
   test('the same, with the key written again before the late put lands: the new value goes over it, no conflict', async () => {
-    const { identityId, ds, late, holdNext } = await deviceWithLatePushes('late-rewritten');
-    await ds.put('other', 'x');
-    await ds.synchronize();
-    await ds.put('k', 'old');
-    holdNext(1);
-    await assert.rejects(ds.synchronize(), NetworkError);
-    await ds.remove('k');
-    await ds.synchronize(noConflicts);
+    const { identityId, ds, late } = await removedWhileItsPutIsLate('late-rewritten', 'old');
     await ds.put('k', 'new');
     assert.equal((await late[0]!()).status, 200);
     await ds.synchronize(noConflicts);

@@ -177,7 +177,6 @@ function flakyNetwork(seed: number, log: string[], name: string) {
   return { fetch: fetchImpl, state, landed };
 }
 
-
 interface Scenario {
   target: Target;
   seeded: boolean;

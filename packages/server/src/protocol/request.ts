@@ -20,6 +20,8 @@ export interface DecodedCall {
 }
 
 export function decodeComponent(text: string, where: string): string {
+  // Most labels and query values carry no escape: decodeURIComponent is a C++ builtin, dear for each of them.
+  if (!text.includes('%')) return text;
   try {
     return decodeURIComponent(text);
   } catch {

@@ -31,8 +31,8 @@ interface Case {
 }
 
 /** Signs `c` as an AWS SDK client does, and returns it as the server receives it. */
-async function signed(c: Case, options: { applyChecksum?: boolean; service?: string } = {}): Promise<SignedRequest> {
-  const signer = new SignatureV4({ service: options.service ?? 'cognito-sync', region: 'eu-west-1', sha256: Hash.bind(null, 'sha256'), credentials, applyChecksum: options.applyChecksum ?? true });
+async function signed(c: Case, options: { applyChecksum?: boolean; service?: string; region?: string } = {}): Promise<SignedRequest> {
+  const signer = new SignatureV4({ service: options.service ?? 'cognito-sync', region: options.region ?? 'eu-west-1', sha256: Hash.bind(null, 'sha256'), credentials, applyChecksum: options.applyChecksum ?? true });
   const query: Record<string, string | string[]> = {};
   for (const [key, value] of c.query ?? []) {
     const existing = query[key];
@@ -66,6 +66,8 @@ const cases: Record<string, Case> = {
     path: '/identitypools/p/identities/i/datasets',
     query: [['b', '2'], ['a', 'z'], ['a', 'y'], ['a', ''], ['x y', '1'], ['Ä', 'ö']],
   },
+  'one query parameter to escape': { method: 'GET', path: '/identitypools/p/identities/i/datasets', query: [['nextToken', 'a b+c/d*e(f)!\'~=']] },
+  'one query parameter, nothing to escape': { method: 'GET', path: '/identitypools/p/identities/i/datasets', query: [['maxResults', '10']] },
   'dot segments, double slashes and a trailing slash': { method: 'GET', path: '/identitypools/p/./identities//i/../i/datasets/', query: [['q', '1']] },
   'messy header values and unsignable headers in the signed list': {
     method: 'POST',
@@ -106,6 +108,21 @@ describe('verifySignature (header-signed requests)', () => {
     for (const name of ['constructor', '__proto__', 'hasOwnProperty']) {
       const authorization = (request.headers.authorization as string).replace('SignedHeaders=', `SignedHeaders=${name};`);
       await assert.rejects(verify({ ...request, headers: { ...request.headers, authorization } }), { name: 'InvalidSignatureException', message: `Signed header '${name}' is missing from the request.` });
+    }
+  });
+
+  test('one secret signing for more scopes than its derived keys are kept for: each verifies, a wrong one still fails', async () => {
+    const list = cases['ListRecords with query parameters']!;
+    const scopes = ['eu-west-1', 'us-east-1', 'ap-south-1'].flatMap((region) => ['cognito-sync', 'cognito-identity'].map((service) => ({ region, service })));
+    for (let round = 0; round < 2; round++) {
+      for (const { region, service } of scopes) {
+        const request = await signed(list, { region, service });
+        await verify(request, service);
+        await assert.rejects(verify(request, service === 'cognito-sync' ? 'cognito-identity' : 'cognito-sync'), { name: 'InvalidSignatureException' });
+        const signature = /Signature=([0-9a-f]+)/.exec(request.headers.authorization as string)![1]!;
+        const other = signature.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+        await assert.rejects(verify({ ...request, headers: { ...request.headers, authorization: (request.headers.authorization as string).replace(signature, other) } }, service), mismatch);
+      }
     }
   });
 

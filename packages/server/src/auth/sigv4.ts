@@ -146,8 +146,13 @@ function queryObject(pairs: ReadonlyArray<readonly [string, string]>): Record<st
   return query;
 }
 
+/** RFC 3986's unreserved characters: what SigV4 leaves unescaped. */
+const UNRESERVED = /^[A-Za-z0-9\-._~]*$/;
+
 /** encodeURIComponent plus the characters RFC 3986 reserves that it leaves alone, as SigV4 (and smithy's escapeUri) encode them. */
 function escapeUri(value: string): string {
+  // Most names and values need no escape (encodeURIComponent is a C++ builtin, dear on every query parameter).
+  if (UNRESERVED.test(value)) return value;
   return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
@@ -173,6 +178,11 @@ function canonicalPath(path: string): string {
 
 /** The canonical query string: encoded names sorted; repeated names list their encoded pairs sorted. */
 function canonicalQuery(pairs: ReadonlyArray<readonly [string, string]>): string {
+  if (pairs.length === 0) return '';
+  if (pairs.length === 1) {
+    const [key, value] = pairs[0]!;
+    return key.toLowerCase() === 'x-amz-signature' ? '' : `${escapeUri(key)}=${escapeUri(value)}`;
+  }
   const byName = new Map<string, string[]>();
   for (const [key, value] of pairs) {
     if (key.toLowerCase() === 'x-amz-signature') continue;
@@ -195,24 +205,38 @@ function canonicalQuery(pairs: ReadonlyArray<readonly [string, string]>): string
 const canonicalHeaderValue = (value: string) =>
   /[\r\n\t]| {2}|^ | $/.test(value) ? value.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '') : value;
 
+interface SigningKey {
+  shortDate: string;
+  region: string;
+  service: string;
+  key: KeyObject;
+}
+
 /**
- * Derived signing keys by secret, date, region and service: four HMACs saved on every request after the first
- * of the day. Kept as KeyObjects, which an HMAC takes without preparing the key again (about 30 % cheaper).
+ * Derived signing keys by secret, then date, region and service: four HMACs saved on every request after the first
+ * of the day. Kept as KeyObjects, which an HMAC takes without preparing the key again (about 30 % cheaper). Keyed by
+ * the secret alone, the same string on each request, whose hash V8 keeps: a key joined from all four parts was a
+ * new string to hash every time. A secret keeps a few scopes (both services, a day's change), newest first.
  */
-const signingKeys = new Map<string, KeyObject>();
-const MAX_SIGNING_KEYS = 4096;
+const signingKeys = new Map<string, SigningKey[]>();
+const MAX_SIGNING_SECRETS = 4096;
+const MAX_SCOPES_PER_SECRET = 4;
 
 function signingKey(secretAccessKey: string, shortDate: string, region: string, service: string): KeyObject {
-  const cacheKey = `${shortDate}\n${region}\n${service}\n${secretAccessKey}`;
-  let key = signingKeys.get(cacheKey);
-  if (!key) {
-    let derived = createHmac('sha256', `AWS4${secretAccessKey}`).update(shortDate).digest();
-    for (const part of [region, service, 'aws4_request']) derived = createHmac('sha256', derived).update(part).digest();
-    key = createSecretKey(derived);
+  let scopes = signingKeys.get(secretAccessKey);
+  if (scopes) {
+    for (const scope of scopes) if (scope.shortDate === shortDate && scope.region === region && scope.service === service) return scope.key;
+  } else {
     // Oldest first out: a Map iterates in insertion order.
-    if (signingKeys.size >= MAX_SIGNING_KEYS) signingKeys.delete(signingKeys.keys().next().value!);
-    signingKeys.set(cacheKey, key);
+    if (signingKeys.size >= MAX_SIGNING_SECRETS) signingKeys.delete(signingKeys.keys().next().value!);
+    scopes = [];
+    signingKeys.set(secretAccessKey, scopes);
   }
+  let derived = createHmac('sha256', `AWS4${secretAccessKey}`).update(shortDate).digest();
+  for (const part of [region, service, 'aws4_request']) derived = createHmac('sha256', derived).update(part).digest();
+  const key = createSecretKey(derived);
+  scopes.unshift({ shortDate, region, service, key });
+  if (scopes.length > MAX_SCOPES_PER_SECRET) scopes.pop();
   return key;
 }
 

@@ -2,7 +2,7 @@
 //   request id → preflight, health/ready/metrics/OIDC discovery/live stream (SSE)/admin (security/CORS headers set)
 //   → in-flight cap → body (capped) → query → authenticate (SigV4) → route & bind (protocol) → authorize
 //   → rate limit → validate (model) → operation → response with the security/CORS headers; any error → AWS error
-//   response; metrics + log.
+//   response (small answers held to the end of the loop's I/O phase: answer-batch.ts); metrics + log.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -26,7 +26,8 @@ import type { RateLimiter } from './rate-limiter.js';
 import { isLivePath, serveLiveStream, type LiveStreamDependencies } from './live-stream.js';
 import { isAdminPath, serveAdmin } from './admin.js';
 import { isStreamPayloadPath, serveStreamPayload } from './stream-payload.js';
-import { writeError, writeOutput } from './respond.js';
+import { writeError, writeOutput, type EndAnswer } from './respond.js';
+import { AnswerBatch } from './answer-batch.js';
 import { sharedFor } from './shared-answer.js';
 
 export interface ListenerDependencies {
@@ -58,8 +59,9 @@ export function createRequestListener(deps: ListenerDependencies) {
     return verifySignature(request, signingName, deps.credentials, new Date(), deps.limits.signatureSkewSeconds);
   }
 
-  async function serveApi(req: IncomingMessage, res: ServerResponse, requestId: string, rawPath: string, rawQuery: string, headers: string[]) {
+  async function serveApi(req: IncomingMessage, res: ServerResponse, requestId: string, rawPath: string, rawQuery: string, headers: string[], arrivedIn: number) {
     const started = performance.now();
+    const end: EndAnswer = (answered, body) => answers.end(answered, body, arrivedIn);
     // Cognito Identity is served on `POST /` (X-Amz-Target); every other path is Cognito Sync's REST API.
     const service: ServiceName = rawPath === '/' ? 'identity' : 'sync';
     let operationName: string | undefined;
@@ -102,12 +104,12 @@ export function createRequestListener(deps: ListenerDependencies) {
         deps.store,
       );
       if (deps.policy.closingConnections) res.shouldKeepAlive = false;
-      status = writeOutput(res, service, output, headers);
+      status = writeOutput(res, service, output, headers, end);
     } catch (error) {
       if (deps.policy.closingConnections) res.shouldKeepAlive = false;
       // The rest of an oversized body is never stored: answer, then close the connection without losing the answer.
       if (error instanceof RequestEntityTooLargeException || error instanceof BodyRefusedUnread) closeAfterAnswer(req, res);
-      status = writeError(res, service, error, requestId, deps.logger, headers);
+      status = writeError(res, service, error, requestId, deps.logger, headers, end);
       errorCode = error instanceof ServiceError ? error.code : 'InternalErrorException';
     }
     deps.metrics?.observe(operationName, status, errorCode, (performance.now() - started) / 1000);
@@ -117,12 +119,13 @@ export function createRequestListener(deps: ListenerDependencies) {
 
   const rateLimit = (identityPoolId: string, identityId: string) => deps.rateLimiter.check(identityPoolId, identityId);
   const bodyBudget = new BodyBudget(deps.limits.maxBufferedRequestBytes);
+  const answers = new AnswerBatch();
 
   let inFlight = 0;
 
   function startApi(req: IncomingMessage, res: ServerResponse, requestId: string, rawPath: string, rawQuery: string): void {
     inFlight++;
-    serveApi(req, res, requestId, rawPath, rawQuery, deps.policy.headerList(req, requestId))
+    serveApi(req, res, requestId, rawPath, rawQuery, deps.policy.headerList(req, requestId), answers.arrived())
       .catch((error: unknown) => {
         deps.logger.error({ err: error, requestId }, 'request pipeline failed');
         deps.logger.flush();

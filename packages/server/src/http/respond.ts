@@ -9,11 +9,16 @@ const contentTypes: Record<ServiceName, string> = { sync: 'application/json', id
 /** Answers longer than this many characters go out after their headers rather than joined with them (see writeOutput). */
 const JOINED_BODY_MAX = 16 * 1024;
 
+/** Sends a small answer's body (an AnswerBatch may hold it to the end of the loop's I/O phase). */
+export type EndAnswer = (res: ServerResponse, body: string) => void;
+
+const endAtOnce: EndAnswer = (res, body) => res.end(body);
+
 /**
  * `headers` (HttpPolicy.headerList: request id, security, CORS; a list of this request's own) go to writeHead
  * together with the answer's own, as one flat list.
  */
-export function writeOutput(res: ServerResponse, service: ServiceName, output: object, headers: string[]): number {
+export function writeOutput(res: ServerResponse, service: ServiceName, output: object, headers: string[], end: EndAnswer = endAtOnce): number {
   // node:http joins a string body with the headers into one write(2), which is what small answers (nearly all)
   // want. A large answer (a full dataset is ~1 MB of JSON) is sent after its headers instead: joining would copy
   // it into a second string, and a Buffer copy would stay on the heap until the next major GC. Written as a
@@ -29,8 +34,12 @@ export function writeOutput(res: ServerResponse, service: ServiceName, output: o
   } finally {
     headers.length = given;
   }
-  if (text.length > JOINED_BODY_MAX) res.flushHeaders();
-  res.end(text);
+  if (text.length > JOINED_BODY_MAX) {
+    res.flushHeaders();
+    res.end(text);
+  } else {
+    end(res, text);
+  }
   return 200;
 }
 
@@ -38,7 +47,7 @@ export function writeOutput(res: ServerResponse, service: ServiceName, output: o
  * Writes `error` as AWS does; anything that is not a ServiceError is logged and becomes InternalErrorException.
  * `headers`, when given, are the request's headerList (otherwise they were set on `res` already).
  */
-export function writeError(res: ServerResponse, service: ServiceName, error: unknown, requestId: string, logger: Logger, headers?: string[]): number {
+export function writeError(res: ServerResponse, service: ServiceName, error: unknown, requestId: string, logger: Logger, headers?: string[], end: EndAnswer = endAtOnce): number {
   let serviceError: ServiceError;
   if (error instanceof ServiceError) {
     serviceError = error;
@@ -57,6 +66,6 @@ export function writeError(res: ServerResponse, service: ServiceName, error: unk
   const own = ['content-type', contentTypes[service], 'content-length', String(Buffer.byteLength(body)), 'x-amzn-errortype', serviceError.code];
   if (headers) headers.push(...own);
   res.writeHead(status, headers ?? own);
-  res.end(body);
+  end(res, body);
   return status;
 }

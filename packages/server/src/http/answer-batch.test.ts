@@ -1,5 +1,5 @@
 // AnswerBatch: answers of requests read in one phase of the event loop are held to its check phase and sent
-// together; later answers go at once; a full batch goes at once; one failing answer does not hold back the rest.
+// together; later answers wait only for the promise jobs under way; a full batch goes at once; one failing answer does not hold back the rest.
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { setImmediate as nextCheckPhase } from 'node:timers/promises';
@@ -32,15 +32,20 @@ test('answers of one phase are held to its check phase and go out in order; a la
   assert.deepEqual(sent, []);
   await nextCheckPhase();
   assert.deepEqual(sent, ['a:1', 'b:2']);
-  // Answered after its phase's check phase (as after a group commit): nothing to wait for.
-  batch.end(res('c'), '3', first);
-  assert.deepEqual(sent, ['a:1', 'b:2', 'c:3']);
+  // Answered after its phase's check phase (as after a group commit): held only while the promise jobs under way run.
+  await Promise.resolve().then(() => {
+    batch.end(res('c'), '3', first);
+    return Promise.resolve().then(() => batch.end(res('c2'), '3b', first));
+  }).then(() => assert.deepEqual(sent, ['a:1', 'b:2']));
+  await new Promise((resolve) => process.nextTick(resolve));
+  assert.deepEqual(sent, ['a:1', 'b:2', 'c:3', 'c2:3b']);
   // A new phase holds again.
   const third = batch.arrived();
   batch.end(res('d'), '4', third);
-  assert.equal(sent.length, 3);
+  assert.equal(sent.length, 4);
   await nextCheckPhase();
   assert.deepEqual(sent.at(-1), 'd:4');
+  assert.equal(sent.length, 5);
 });
 
 test(`the ${MAX_HELD}th held answer sends the batch; one that fails is destroyed, the others still go`, async () => {

@@ -10,7 +10,8 @@
 // An answer is held at most until that check phase: an idle server writes it in the same turn of the loop, a busy
 // one after the other requests of that turn (which it would have spent on them before the next read anyway), and
 // never behind more than MAX_HELD others: the one that fills the batch sends it. An answer that comes later than
-// that phase (after a group commit, a SyncTrigger, the network) goes out at once.
+// that phase (after a group commit, a SyncTrigger, the network) waits only for the promise jobs under way to finish
+// (process.nextTick runs after them): the answers of one group commit go out together.
 import type { ServerResponse } from 'node:http';
 
 /** A batch this full is sent at once: a loop phase can read hundreds of requests, and the first answer waits for the rest. */
@@ -21,6 +22,7 @@ export class AnswerBatch {
   /** Which I/O phase the loop is in: one more after each flush. */
   private phase = 0;
   private flushing = false;
+  private ticking = false;
 
   /** Called as a request arrives (in the I/O callback that read it); its answer passes the result to `end`. */
   arrived(): number {
@@ -31,18 +33,27 @@ export class AnswerBatch {
     return this.phase;
   }
 
-  /** Ends `res` with `body`: held with the others while the phase its request `arrived` in lasts, at once after it. */
+  /**
+   * Ends `res` with `body`: held with the others while the phase its request `arrived` in lasts; after it, until the
+   * promise jobs now running are done.
+   */
   end(res: ServerResponse, body: string, arrivedIn: number): void {
-    if (arrivedIn !== this.phase) {
-      res.end(body);
-    } else if (this.held.push([res, body]) >= MAX_HELD) {
+    if (this.held.push([res, body]) >= MAX_HELD) {
       this.send();
+    } else if (arrivedIn !== this.phase && !this.ticking) {
+      this.ticking = true;
+      process.nextTick(this.sendLate);
     }
   }
 
   private readonly flush = (): void => {
     this.flushing = false;
     this.phase++;
+    this.send();
+  };
+
+  private readonly sendLate = (): void => {
+    this.ticking = false;
     this.send();
   };
 

@@ -1482,6 +1482,33 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual(await Promise.all(keys.map((key) => store.getIssuedCredentials(key))), keys.map((key) => expected[key]));
       });
 
+      storeTest('a lookup after any change to credentials, their identity or their pool sees it, with record writes and lookups in between', async (store) => {
+        // A store may keep lookups (the SQLite store does); whatever it keeps must never outlive a change.
+        await store.createIdentityPool(poolRecord(POOL), 10);
+        await store.createIdentity(identityRecord(IDENTITY));
+        await store.createIdentity(identityRecord(OTHER_IDENTITY));
+        await store.saveIssuedCredentials(issued('ASIAKEPT'));
+        await store.saveIssuedCredentials(issued('ASIAOTHER', OTHER_IDENTITY));
+        const key = { identityPoolId: POOL, identityId: IDENTITY, datasetName: 'settings' };
+        const current = async (accessKeyId: string, identityId = IDENTITY) => assert.deepEqual(await store.getIssuedCredentials(accessKeyId), await withPoolSettings(store, issued(accessKeyId, identityId)));
+        await current('ASIAKEPT');
+        await update(store, key, [put('a', '1')]);
+        await current('ASIAKEPT');
+        await store.setCognitoEvents(POOL, { SyncTrigger: 'arn:aws:lambda:us-east-1:123456789012:function:f' });
+        assert.deepEqual((await store.getIssuedCredentials('ASIAKEPT'))?.poolSettings.cognitoEvents, { SyncTrigger: 'arn:aws:lambda:us-east-1:123456789012:function:f' });
+        await store.setBulkPublishState(POOL, { status: 'IN_PROGRESS', startTime: T0 });
+        assert.deepEqual((await store.getIssuedCredentials('ASIAKEPT'))?.poolSettings.bulkPublish, { status: 'IN_PROGRESS', startTime: T0 });
+        await update(store, key, [put('b', '2', 0)]);
+        await current('ASIAKEPT');
+        await current('ASIAOTHER', OTHER_IDENTITY);
+        assert.equal(await store.deleteIdentity(OTHER_IDENTITY), true);
+        assert.equal(await store.getIssuedCredentials('ASIAOTHER'), undefined);
+        await current('ASIAKEPT');
+        // Concurrent record writes and lookups, then the pool goes.
+        await Promise.all([update(store, key, [put('c', '3')]), store.getIssuedCredentials('ASIAKEPT'), store.deleteIdentityPool(POOL), store.getIssuedCredentials('ASIAKEPT')]);
+        assert.equal(await store.getIssuedCredentials('ASIAKEPT'), undefined);
+      });
+
       storeTest('getIssuedCredentials reads the pool\'s current sync settings with the credentials', async (store) => {
         await store.createIdentityPool(poolRecord(POOL), 10);
         await store.createIdentity(identityRecord(IDENTITY));

@@ -62,6 +62,8 @@ const LIMIT = 'LIMIT CAST(? AS INTEGER)';
  */
 const MAX_WRITES_PER_TRANSACTION = 64;
 const MAX_TRANSACTION_SIZE = 256 * 1024;
+/** Access keys whose credentials lookups are kept (see issuedCache): about 2 MB. */
+const ISSUED_CACHE_SIZE = 10_000;
 
 const toStoredRecord = (row: RecordTuple): StoredRecord => ({
   key: row[0],
@@ -146,7 +148,18 @@ export class SqliteStore implements Store {
   private readonly inTransaction: Database.Transaction<(fn: () => unknown) => unknown>;
   private readonly checkpointer: WalCheckpointer | undefined;
   /** Writes waiting for the next group commit (see write()). */
-  private queuedWrites: Array<{ fn: () => unknown; size: number; resolve: (value: unknown) => void; reject: (error: unknown) => void }> = [];
+  private queuedWrites: Array<{ fn: () => unknown; size: number; keepsCredentials: boolean; resolve: (value: unknown) => void; reject: (error: unknown) => void }> = [];
+  /**
+   * Credentials lookups by access key (every signed request makes one; it was about 7 % of a small request's CPU),
+   * kept only while nothing that could change them has been written. Exact, not a time-to-live: this process is the
+   * only writer of its data dir (data-dir-lock.ts), every write on this connection but UpdateRecords' (which touches
+   * no credentials, identities or pools) empties it when it commits, and so does any change to the database the
+   * connection's change counter shows outside those writes, before the next lookup or batch. A deleted key, a deleted
+   * identity or pool, or changed pool settings are seen by the next request, as without it.
+   */
+  private readonly issuedCache = new Map<string, IssuedCredentials>();
+  /** SQLite's total_changes() of this connection when the cache was last known to be current. */
+  private knownChanges = 0;
   /** Set while commitQueued() runs; close() waits for it. */
   private committing: Promise<void> | undefined;
   /** Whether writes still commit, for ping (see write-health.ts); its probe stores the time of the last one. */
@@ -312,6 +325,7 @@ export class SqliteStore implements Store {
       issuedCredentialsExist: db.prepare<[string], { found: number }>('SELECT 1 AS found FROM issued_credentials WHERE access_key_id = ?'),
       insertCredentials: db.prepare('INSERT INTO issued_credentials (access_key_id, identity_pool_id, identity_id, expiration) VALUES (?, ?, ?, ?)'),
       purgeExpiredCredentials: db.prepare('DELETE FROM issued_credentials WHERE identity_id = ? AND expiration < ?'),
+      totalChanges: db.prepare<[], number>('SELECT total_changes()').pluck(),
       getCredentials: db
         .prepare<[string], CredentialsTuple>(
           `SELECT c.access_key_id, c.identity_pool_id, c.identity_id, c.expiration, p.push_sync, p.cognito_streams, p.cognito_events, p.bulk_publish
@@ -380,9 +394,9 @@ export class SqliteStore implements Store {
    * that throws rolls back to its savepoint and fails alone. Each write resolves only after that commit. Writes are
    * held back while the checkpoint worker has paused them for a moment to let the WAL start over.
    */
-  private write<T>(fn: () => T, size = 0): Promise<T> {
+  private write<T>(fn: () => T, size = 0, keepsCredentials = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queuedWrites.push({ fn, size, resolve: resolve as (value: unknown) => void, reject });
+      this.queuedWrites.push({ fn, size, keepsCredentials, resolve: resolve as (value: unknown) => void, reject });
       this.committing ??= this.commitQueued();
     });
   }
@@ -418,6 +432,8 @@ export class SqliteStore implements Store {
   /** One transaction for `batch`, each write in a savepoint (a lone write needs none); then each is answered. */
   private commitBatch(batch: SqliteStore['queuedWrites']): void {
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    // Changes made outside write() since the last lookup (none are expected) must not be taken into knownChanges.
+    this.checkIssuedCache();
     try {
       if (batch.length === 1) {
         outcomes.push({ ok: true, value: this.inTransaction.immediate(batch[0]!.fn) });
@@ -437,9 +453,11 @@ export class SqliteStore implements Store {
     } catch (error) {
       // Nothing was committed (BEGIN or COMMIT failed, or the lone write threw): every write of the batch fails.
       this.writeHealth.failed(error);
+      this.issuedWritten(batch);
       for (const write of batch) write.reject(error);
       return;
     }
+    this.issuedWritten(batch);
     this.checkpointer?.noteWrites(batch.length);
     batch.forEach((write, i) => {
       const outcome = outcomes[i]!;
@@ -677,7 +695,8 @@ export class SqliteStore implements Store {
         dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: request.now, lastModifiedBy: request.modifiedBy, syncCount, dataStorage, numRecords },
         records: applied.answer,
       };
-    }, textLength(request.patches));
+      // It reads credentials, identities and pools, and writes only datasets, records and the outbox.
+    }, textLength(request.patches), true);
     const { identityPoolId, identityId, datasetName } = request;
     this.changes.emit('change', { identityPoolId, identityId, datasetName, syncCount: result.dataset.syncCount, ...(request.deviceId ? { deviceId: request.deviceId } : {}) } satisfies ChangeEvent);
     return result;
@@ -893,8 +912,30 @@ export class SqliteStore implements Store {
   }
 
   async getIssuedCredentials(accessKeyId: string): Promise<IssuedCredentials | undefined> {
+    this.checkIssuedCache();
+    const cached = this.issuedCache.get(accessKeyId);
+    if (cached) return cached;
     const row = this.sql.getCredentials.get(accessKeyId);
-    return row && toIssuedCredentials(toCredentialsRow(row));
+    if (!row) return undefined;
+    const issued = Object.freeze(toIssuedCredentials(toCredentialsRow(row)));
+    // Oldest first out: a Map iterates in insertion order.
+    if (this.issuedCache.size >= ISSUED_CACHE_SIZE) this.issuedCache.delete(this.issuedCache.keys().next().value!);
+    this.issuedCache.set(accessKeyId, issued);
+    return issued;
+  }
+
+  /** Empties the credentials cache if this connection changed anything since it was last known current. */
+  private checkIssuedCache(): void {
+    const changes = this.sql.totalChanges.get()!;
+    if (changes === this.knownChanges) return;
+    this.issuedCache.clear();
+    this.knownChanges = changes;
+  }
+
+  /** After a batch's transaction: what it changed is known; unless every write of it keeps credentials, the cache goes. */
+  private issuedWritten(batch: SqliteStore['queuedWrites']): void {
+    if (!batch.every((write) => write.keepsCredentials)) this.issuedCache.clear();
+    this.knownChanges = this.sql.totalChanges.get()!;
   }
 
   async getPoolRoles(identityPoolId: string): Promise<PoolRoles | undefined> {

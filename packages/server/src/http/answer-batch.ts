@@ -4,7 +4,7 @@
 // process asleep again: the write paid for waking it (perf: a fifth of a small request's CPU went to the answer's
 // writev, most of it that wake-up). Answers computed while the loop is still reading the requests that arrived with
 // them (reads, and every refusal) now wait until it has read them all, and go out back to back in the check phase
-// right after: the first write wakes the client, the next ones find it awake. Paired, a 0.8 x CPU per request for
+// right after: the first write wakes the client, the next ones find it awake. Paired, about 0.7 x the CPU per request for
 // ListRecords and DescribeDataset (bench/README.md, twenty-sixth round).
 //
 // An answer is held at most until that check phase: an idle server writes it in the same turn of the loop, a busy

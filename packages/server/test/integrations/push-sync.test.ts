@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createECDH, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -104,6 +104,7 @@ before(async () => {
 after(async () => {
   await server.stop();
   await new Promise<void>((resolve) => sns.close(() => resolve()));
+  rmSync(certDir, { recursive: true, force: true });
 });
 
 async function publishes(count: number, timeoutMs = 5000) {

@@ -326,6 +326,8 @@ describe('kill -9 in the middle of a write load loses no acknowledged write', ()
       const { acknowledged, total } = await writeUntilKilled(server, poolId, load);
       t.diagnostic(`${total} writes acknowledged before kill -9`);
       assert.ok(total >= 1, 'writes were acknowledged before the kill');
+      // Already dead: this only removes the data dir the helper made for it.
+      await server.stop();
       restarted.push(await startServer({ databaseUrl: database.url, env: sharedEnv }));
       const survivors = await assertDurable(restarted[0]!, poolId, acknowledged);
       t.diagnostic(`all acknowledged writes present after restart; ${survivors} unacknowledged in-flight writes had committed too`);

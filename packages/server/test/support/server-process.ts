@@ -51,7 +51,7 @@ export async function startServer(options: { env?: Record<string, string>; args?
   });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const endpoint = await new Promise<string>((resolvePromise, reject) => {
+  const listening = new Promise<string>((resolvePromise, reject) => {
     const lines = createInterface({ input: child.stdout! });
     const timer = setTimeout(() => reject(new Error(`server did not start in time; stderr:\n${stderr}`)), 20_000);
     lines.on('line', (line) => {
@@ -66,6 +66,20 @@ export async function startServer(options: { env?: Record<string, string>; args?
       reject(new Error(`server exited with ${code} before listening; stderr:\n${stderr}`));
     });
   });
+  let endpoint: string;
+  try {
+    endpoint = await listening;
+  } catch (error) {
+    // Tests of refused starts end here: the process, its data dir and its database go too.
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    }
+    if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await database?.drop();
+    throw error;
+  }
   return {
     endpoint,
     dataDir,
@@ -73,13 +87,12 @@ export async function startServer(options: { env?: Record<string, string>; args?
     child,
     stderr: () => stderr,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        await database?.drop();
-        return child.exitCode;
-      }
-      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-      child.kill('SIGTERM');
-      const code = await exited;
+      const exited = child.exitCode !== null || child.signalCode !== null;
+      const code = exited ? child.exitCode : await new Promise<number | null>((r) => {
+        child.once('exit', (status) => r(status));
+        child.kill('SIGTERM');
+      });
+      // A data dir this helper made goes, also after the process ended by itself (a test that stopped or crashed it).
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
       await database?.drop();
       return code;

@@ -66,18 +66,28 @@ export async function startServer(options: { env?: Record<string, string>; args?
       reject(new Error(`server exited with ${code} before listening; stderr:\n${stderr}`));
     });
   });
+  /**
+   * Ends the process with `signal` unless it has ended already, then removes the data dir this helper made (also
+   * after a process that ended by itself) and the throw-away database; the process's exit code.
+   */
+  const end = async (signal: NodeJS.Signals): Promise<number | null> => {
+    const code =
+      child.exitCode !== null || child.signalCode !== null
+        ? child.exitCode
+        : await new Promise<number | null>((r) => {
+            child.once('exit', (status) => r(status));
+            child.kill(signal);
+          });
+    if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await database?.drop();
+    return code;
+  };
   let endpoint: string;
   try {
     endpoint = await listening;
   } catch (error) {
     // Tests of refused starts end here: the process, its data dir and its database go too.
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      await exited;
-    }
-    if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
-    await database?.drop();
+    await end('SIGKILL');
     throw error;
   }
   return {
@@ -86,17 +96,7 @@ export async function startServer(options: { env?: Record<string, string>; args?
     databaseUrl,
     child,
     stderr: () => stderr,
-    async stop() {
-      const exited = child.exitCode !== null || child.signalCode !== null;
-      const code = exited ? child.exitCode : await new Promise<number | null>((r) => {
-        child.once('exit', (status) => r(status));
-        child.kill('SIGTERM');
-      });
-      // A data dir this helper made goes, also after the process ended by itself (a test that stopped or crashed it).
-      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
-      await database?.drop();
-      return code;
-    },
+    stop: () => end('SIGTERM'),
   };
 }
 

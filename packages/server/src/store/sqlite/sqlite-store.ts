@@ -643,6 +643,7 @@ export class SqliteStore implements Store {
   }
 
   async updateRecords(request: UpdateRecordsRequest): Promise<UpdateRecordsResult> {
+    // Keeps the credentials cache: it reads credentials, identities and pools, and writes only datasets, records and the outbox.
     const result = await this.write((): UpdateRecordsResult => {
       const { identityPoolId, identityId, datasetName } = request;
       const row = this.datasetRow(identityPoolId, identityId, datasetName);
@@ -695,7 +696,6 @@ export class SqliteStore implements Store {
         dataset: { identityPoolId, identityId, datasetName, creationDate, lastModifiedDate: request.now, lastModifiedBy: request.modifiedBy, syncCount, dataStorage, numRecords },
         records: applied.answer,
       };
-      // It reads credentials, identities and pools, and writes only datasets, records and the outbox.
     }, textLength(request.patches), true);
     const { identityPoolId, identityId, datasetName } = request;
     this.changes.emit('change', { identityPoolId, identityId, datasetName, syncCount: result.dataset.syncCount, ...(request.deviceId ? { deviceId: request.deviceId } : {}) } satisfies ChangeEvent);
